@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"happychat/cmd/internal/config"
+	"happychat/cmd/internal/kafka"
+)
+
+// process is what every serving subcommand sets up first: configuration,
+// logger, metrics registry, and (where needed) a Kafka connection.
+type process struct {
+	cfg     config.Config
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	brokers []string
+	cleanup []func()
+}
+
+func newProcess(env Env) (*process, error) {
+	cfg, err := config.Load(env.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return nil, fmt.Errorf("CHAT_LOG_LEVEL: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &process{cfg: cfg, log: log, reg: reg, brokers: cfg.KafkaBrokers}, nil
+}
+
+func (p *process) close() {
+	for i := len(p.cleanup) - 1; i >= 0; i-- {
+		p.cleanup[i]()
+	}
+}
+
+// embedKafkaIfUnset starts the embedded broker when no brokers are
+// configured (dev mode only). Its log persists under the state directory.
+func (p *process) embedKafkaIfUnset() error {
+	if len(p.brokers) > 0 {
+		return nil
+	}
+	dir := filepath.Join(p.cfg.StateDir, "kfake")
+	c, err := kafka.Embedded(dir)
+	if err != nil {
+		return err
+	}
+	p.cleanup = append(p.cleanup, c.Close)
+	p.brokers = c.ListenAddrs()
+	p.log.Info("embedded Kafka-protocol broker (kfake) started", "brokers", strings.Join(p.brokers, ","), "data_dir", dir)
+	return nil
+}
+
+// kafkaClient returns a client with the system's base options plus opts.
+func (p *process) kafkaClient(opts ...kgo.Opt) (*kgo.Client, error) {
+	if len(p.brokers) == 0 {
+		return nil, fmt.Errorf("KAFKA_BROKERS is not set")
+	}
+	cl, err := kgo.NewClient(append(kafka.BaseOpts(p.brokers, p.log), opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return cl, nil
+}
+
+// ensureTopics creates the event topics if missing.
+func (p *process) ensureTopics(ctx context.Context) error {
+	cl, err := p.kafkaClient()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	return kafka.EnsureTopics(ctx, cl, p.cfg.Names(), kafka.TopicSpec{
+		RoomPartitions: p.cfg.RoomParts, UserPartitions: p.cfg.UserParts,
+		Replication: p.cfg.Replication, MinISR: p.cfg.MinISR,
+	})
+}

@@ -1,0 +1,211 @@
+// Package config parses the process configuration once, from the
+// environment (flags may override), into typed structs with defaults and a
+// Validate method. Nothing else in the project reads the environment.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"happychat/schemas"
+)
+
+// Defaults of the servers that deploy/local starts.
+const (
+	DefaultHTTPAddr       = "127.0.0.1:8080"
+	DefaultPGURL          = "postgres://happychat:happychat@127.0.0.1:15432/happychat?sslmode=disable"
+	DefaultClickHouseAddr = "127.0.0.1:19000"
+	DefaultClickHouseDB   = "happychat"
+	DefaultLocalKafka     = "127.0.0.1:19092"
+)
+
+// Config is everything any subcommand may need. Fields are grouped by the
+// service that uses them; each service takes the values it needs.
+type Config struct {
+	// Shared.
+	HTTPAddr     string   // CHAT_HTTP_ADDR
+	KafkaBrokers []string // KAFKA_BROKERS (comma-separated); empty in dev = embedded broker
+	TopicPrefix  string   // CHAT_TOPIC_PREFIX
+	RoomParts    int      // CHAT_ROOM_PARTITIONS
+	UserParts    int      // CHAT_USER_PARTITIONS
+	Replication  int      // CHAT_REPLICATION_FACTOR
+	MinISR       int      // CHAT_MIN_INSYNC_REPLICAS
+	PGURL        string   // PG_URL
+	CHAddr       string   // CLICKHOUSE_ADDR
+	CHDatabase   string   // CLICKHOUSE_DB
+	StateDir     string   // HAPPYCHAT_STATE_DIR
+	InstanceID   int      // CHAT_INSTANCE_ID: unique among live instances (node ids)
+	LogLevel     string   // CHAT_LOG_LEVEL: debug|info|warn|error
+
+	// Identity and rules.
+	AdminToken     string            // CHAT_ADMIN_TOKEN
+	TokenSecret    string            // CHAT_TOKEN_SECRET (HMAC key)
+	TokenTTL       time.Duration     // CHAT_TOKEN_TTL
+	Capacity       int               // CHAT_ROOM_CAPACITY
+	ProfanityWords []string          // CHAT_PROFANITY_WORDS
+	EffectWords    map[string]string // CHAT_EFFECT_WORDS word=effect
+
+	// Command service.
+	SendRate      float64 // CHAT_SEND_RATE per user per second
+	SendBurst     int     // CHAT_SEND_BURST
+	JoinRate      float64 // CHAT_JOIN_RATE per user per second
+	JoinBurst     int     // CHAT_JOIN_BURST
+	AdvertiseAddr string  // CHAT_ADVERTISE_ADDR: how other command instances reach this one
+	CommandURL    string  // CHAT_COMMAND_URL: where split realtime sends writes
+
+	// Realtime service.
+	AllowedOrigins  []string // CHAT_ALLOWED_ORIGINS (exact origins; empty = same origin)
+	WSMaxPerUser    int      // CHAT_WS_MAX_CONNS_PER_USER
+	WSSendQueue     int      // CHAT_WS_SEND_QUEUE
+	WSMaxFrameBytes int64    // CHAT_WS_MAX_FRAME_BYTES
+}
+
+// Load reads the configuration from getenv. It never fails on a missing
+// variable (defaults apply) but reports malformed values, all at once.
+func Load(getenv func(string) string) (Config, error) {
+	p := parser{getenv: getenv}
+	c := Config{
+		HTTPAddr:     p.str("CHAT_HTTP_ADDR", DefaultHTTPAddr),
+		KafkaBrokers: p.list("KAFKA_BROKERS"),
+		TopicPrefix:  p.str("CHAT_TOPIC_PREFIX", schemas.DefaultPrefix),
+		RoomParts:    p.int("CHAT_ROOM_PARTITIONS", 12),
+		UserParts:    p.int("CHAT_USER_PARTITIONS", 6),
+		Replication:  p.int("CHAT_REPLICATION_FACTOR", 1),
+		MinISR:       p.int("CHAT_MIN_INSYNC_REPLICAS", 1),
+		PGURL:        p.str("PG_URL", DefaultPGURL),
+		CHAddr:       p.str("CLICKHOUSE_ADDR", DefaultClickHouseAddr),
+		CHDatabase:   p.str("CLICKHOUSE_DB", DefaultClickHouseDB),
+		StateDir:     p.str("HAPPYCHAT_STATE_DIR", ".state"),
+		InstanceID:   p.int("CHAT_INSTANCE_ID", 0),
+		LogLevel:     p.str("CHAT_LOG_LEVEL", "info"),
+
+		AdminToken:     p.str("CHAT_ADMIN_TOKEN", ""),
+		TokenSecret:    p.str("CHAT_TOKEN_SECRET", ""),
+		TokenTTL:       p.duration("CHAT_TOKEN_TTL", 30*24*time.Hour),
+		Capacity:       p.int("CHAT_ROOM_CAPACITY", 20),
+		ProfanityWords: p.list("CHAT_PROFANITY_WORDS"),
+		EffectWords:    p.pairs("CHAT_EFFECT_WORDS"),
+
+		SendRate:      p.float("CHAT_SEND_RATE", 5),
+		SendBurst:     p.int("CHAT_SEND_BURST", 20),
+		JoinRate:      p.float("CHAT_JOIN_RATE", 2),
+		JoinBurst:     p.int("CHAT_JOIN_BURST", 10),
+		AdvertiseAddr: p.str("CHAT_ADVERTISE_ADDR", ""),
+		CommandURL:    p.str("CHAT_COMMAND_URL", ""),
+
+		AllowedOrigins:  p.list("CHAT_ALLOWED_ORIGINS"),
+		WSMaxPerUser:    p.int("CHAT_WS_MAX_CONNS_PER_USER", 5),
+		WSSendQueue:     p.int("CHAT_WS_SEND_QUEUE", 256),
+		WSMaxFrameBytes: int64(p.int("CHAT_WS_MAX_FRAME_BYTES", 16<<10)),
+	}
+	if len(p.errs) > 0 {
+		return c, errors.Join(p.errs...)
+	}
+	return c, c.Validate()
+}
+
+// Validate reports every invalid value at once.
+func (c Config) Validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(c.HTTPAddr != "", "CHAT_HTTP_ADDR must not be empty")
+	check(c.RoomParts >= 1 && c.RoomParts <= schemas.MaxRoomPartitions, "CHAT_ROOM_PARTITIONS must be 1..%d", schemas.MaxRoomPartitions)
+	check(c.UserParts >= 1, "CHAT_USER_PARTITIONS must be positive")
+	check(c.Replication >= 1, "CHAT_REPLICATION_FACTOR must be positive")
+	check(c.MinISR >= 1 && c.MinISR <= c.Replication, "CHAT_MIN_INSYNC_REPLICAS must be 1..replication factor")
+	check(c.InstanceID >= 0 && c.InstanceID <= schemas.MaxInstanceID, "CHAT_INSTANCE_ID must be 0..%d", schemas.MaxInstanceID)
+	check(c.Capacity >= 1 && c.Capacity <= 10000, "CHAT_ROOM_CAPACITY must be 1..10000")
+	check(c.TokenTTL > 0, "CHAT_TOKEN_TTL must be positive")
+	check(c.SendRate > 0 && c.SendBurst >= 1, "CHAT_SEND_RATE and CHAT_SEND_BURST must be positive")
+	check(c.JoinRate > 0 && c.JoinBurst >= 1, "CHAT_JOIN_RATE and CHAT_JOIN_BURST must be positive")
+	check(c.WSMaxPerUser >= 1, "CHAT_WS_MAX_CONNS_PER_USER must be positive")
+	check(c.WSSendQueue >= 1, "CHAT_WS_SEND_QUEUE must be positive")
+	check(c.WSMaxFrameBytes >= 1024, "CHAT_WS_MAX_FRAME_BYTES must be at least 1024")
+	check(c.TopicPrefix != "" && !strings.ContainsAny(c.TopicPrefix, " /\\"), "CHAT_TOPIC_PREFIX must be a plain name")
+	return errors.Join(errs...)
+}
+
+// Names returns the topic and group names of this deployment.
+func (c Config) Names() schemas.Names { return schemas.NamesFor(c.TopicPrefix) }
+
+type parser struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (p *parser) str(key, def string) string {
+	if v := strings.TrimSpace(p.getenv(key)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (p *parser) int(key string, def int) int {
+	v := strings.TrimSpace(p.getenv(key))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: %q is not an integer", key, v))
+		return def
+	}
+	return n
+}
+
+func (p *parser) float(key string, def float64) float64 {
+	v := strings.TrimSpace(p.getenv(key))
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: %q is not a number", key, v))
+		return def
+	}
+	return f
+}
+
+func (p *parser) duration(key string, def time.Duration) time.Duration {
+	v := strings.TrimSpace(p.getenv(key))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: %q is not a duration", key, v))
+		return def
+	}
+	return d
+}
+
+func (p *parser) list(key string) []string {
+	var out []string
+	for _, s := range strings.Split(p.getenv(key), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (p *parser) pairs(key string) map[string]string {
+	out := map[string]string{}
+	for _, kv := range p.list(key) {
+		k, v, ok := strings.Cut(kv, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" || v == "" {
+			p.errs = append(p.errs, fmt.Errorf("%s: %q is not word=effect", key, kv))
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,136 @@
+// Package kafka holds the binary's Kafka wiring: client options, topic
+// creation with explicit configs, and the embedded broker of the dev mode.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"happychat/schemas"
+)
+
+// TopicSpec says how many partitions and replicas the event topics get.
+type TopicSpec struct {
+	RoomPartitions int
+	UserPartitions int
+	Replication    int
+	MinISR         int
+}
+
+// topicConfigs are explicit so that a broker's defaults never decide
+// durability: events are kept forever (views are rebuilt from them), a write
+// needs min.insync.replicas acknowledgements, and leaders never come from
+// out-of-sync replicas.
+func topicConfigs(minISR int) map[string]*string {
+	return map[string]*string{
+		"retention.ms":                   kadm.StringPtr("-1"),
+		"retention.bytes":                kadm.StringPtr("-1"),
+		"cleanup.policy":                 kadm.StringPtr("delete"),
+		"min.insync.replicas":            kadm.StringPtr(strconv.Itoa(minISR)),
+		"unclean.leader.election.enable": kadm.StringPtr("false"),
+		"max.message.bytes":              kadm.StringPtr(strconv.Itoa(1 << 20)),
+		"message.timestamp.type":         kadm.StringPtr("CreateTime"),
+	}
+}
+
+// EnsureTopics creates the rooms, users and dead-letter topics if missing.
+// Existing topics are left alone (their partition count is part of the key
+// rule and must never change under a running system).
+func EnsureTopics(ctx context.Context, cl *kgo.Client, names schemas.Names, spec TopicSpec) error {
+	adm := kadm.NewClient(cl)
+	want := []struct {
+		topic string
+		parts int
+	}{
+		{names.Rooms, spec.RoomPartitions},
+		{names.Users, spec.UserPartitions},
+		{names.DeadLetter, 1},
+	}
+	for _, w := range want {
+		resp, err := adm.CreateTopic(ctx, int32(w.parts), int16(spec.Replication), topicConfigs(spec.MinISR), w.topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", w.topic, err)
+		}
+	}
+	return nil
+}
+
+// Partitions returns the partition count of topic.
+func Partitions(ctx context.Context, cl *kgo.Client, topic string) (int, error) {
+	details, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("list topic %s: %w", topic, err)
+	}
+	d, ok := details[topic]
+	if !ok || d.Err != nil {
+		return 0, fmt.Errorf("topic %s missing: %w", topic, d.Err)
+	}
+	return len(d.Partitions), nil
+}
+
+// Ping waits until the brokers answer a metadata request or ctx ends.
+func Ping(ctx context.Context, cl *kgo.Client) error {
+	return cl.Ping(ctx)
+}
+
+// BaseOpts are the options every client of the system uses.
+func BaseOpts(brokers []string, log *slog.Logger) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.WithLogger(slogAdapter{log}),
+		kgo.ProducerBatchMaxBytes(1 << 20),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.DialTimeout(5 * time.Second),
+	}
+}
+
+// Embedded starts an in-process Kafka-protocol broker (franz-go's kfake) that
+// persists its log under dataDir, so restarting the dev mode keeps history.
+func Embedded(dataDir string) (*kfake.Cluster, error) {
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.Ports(0)}
+	if dataDir != "" {
+		opts = append(opts, kfake.DataDir(dataDir), kfake.SyncWrites())
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("start embedded kafka: %w", err)
+	}
+	return c, nil
+}
+
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Level() kgo.LogLevel {
+	if a.l.Enabled(context.Background(), slog.LevelDebug) {
+		return kgo.LogLevelInfo
+	}
+	return kgo.LogLevelWarn
+}
+
+func (a slogAdapter) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	var l slog.Level
+	switch level {
+	case kgo.LogLevelError:
+		l = slog.LevelError
+	case kgo.LogLevelWarn:
+		l = slog.LevelWarn
+	case kgo.LogLevelInfo:
+		l = slog.LevelInfo
+	default:
+		l = slog.LevelDebug
+	}
+	a.l.Log(context.Background(), l, "kafka: "+msg, keyvals...)
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Optional: Debian's Chromium + ChromeDriver for browser tests (apt only).
+#   browser.sh install   apt chromium chromium-driver if missing
+#   browser.sh status    print the versions
+# Binaries: /usr/bin/chromium, /usr/bin/chromedriver. As root, run Chromium with
+#   --headless --no-sandbox --disable-gpu --no-first-run
+#   --disable-background-networking --disable-component-update --disable-sync
+# and a fresh --user-data-dir (this machine has no outside network).
+set -euo pipefail
+LOG_TAG=browser
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+cmd_install() {
+  if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
+    return 0
+  fi
+  apt_install chromium chromium-driver
+}
+
+cmd_status() {
+  if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
+    echo "browser: $(/usr/bin/chromium --version 2>/dev/null) / $(/usr/bin/chromedriver --version 2>/dev/null | cut -d' ' -f1-2)"
+  else
+    echo "browser: not installed (deploy/local/browser.sh install)"
+    return 1
+  fi
+}
+
+case "${1:-}" in
+  install) cmd_install ;;
+  status) cmd_status ;;
+  *) echo "usage: $0 {install|status}" >&2; exit 2 ;;
+esac

@@ -1,0 +1,156 @@
+# shellcheck shell=bash
+# Shared helpers for deploy/local/*.sh. Sourced, never executed.
+#
+# State lives under $HAPPYCHAT_STATE_DIR (default: <repo>/.state):
+#   kafka/      jar cache (libs/), config, data, logs, pid
+#   postgres/   private cluster (data/), unix socket dir (run/), log
+#   clickhouse/ config, data, logs, pid
+
+DEPLOY_LOCAL_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(cd "$DEPLOY_LOCAL_DIR/../.." && pwd)"
+STATE_DIR="${HAPPYCHAT_STATE_DIR:-$REPO_DIR/.state}"
+mkdir -p "$STATE_DIR"
+STATE_DIR="$(cd "$STATE_DIR" && pwd)"
+# keep the state out of `git status` when it lives inside the repo
+[[ -e $STATE_DIR/.gitignore ]] || echo '*' >"$STATE_DIR/.gitignore"
+
+# Ports (non-default on purpose, so nothing collides with system services).
+KAFKA_PORT=19092
+KAFKA_CONTROLLER_PORT=19093
+PG_PORT=15432
+CH_TCP_PORT=19000
+CH_HTTP_PORT=18123
+
+PG_URL="postgres://happychat:happychat@127.0.0.1:${PG_PORT}/happychat?sslmode=disable"
+
+log() { printf '[%s] %s\n' "${LOG_TAG:-local}" "$*" >&2; }
+die() { printf '[%s] ERROR: %s\n' "${LOG_TAG:-local}" "$*" >&2; exit 1; }
+
+# die_with_log MESSAGE LOGFILE...: fail and show the tail of the given logs.
+die_with_log() {
+  local msg=$1; shift
+  printf '[%s] ERROR: %s\n' "${LOG_TAG:-local}" "$msg" >&2
+  local f
+  for f in "$@"; do
+    if [[ -s $f ]]; then
+      printf -- '----- last 40 lines of %s -----\n' "$f" >&2
+      tail -n 40 "$f" >&2
+      printf -- '-----\n' >&2
+    fi
+  done
+  exit 1
+}
+
+now_ms() { date +%s%3N; }
+elapsed() { local s=$1; local e; e=$(now_ms); printf '%d.%01ds' $(( (e - s) / 1000 )) $(( (e - s) % 1000 / 100 )); }
+
+# port_open HOST PORT: true when a TCP connect succeeds.
+port_open() {
+  timeout 1 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null
+}
+
+# pid_alive PIDFILE PATTERN: true when the pid in PIDFILE is alive and its
+# command line contains PATTERN (guards against pid reuse after a reboot).
+pid_alive() {
+  local pidfile=$1 pattern=$2 pid
+  [[ -s $pidfile ]] || return 1
+  pid=$(<"$pidfile")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  [[ -r /proc/$pid/cmdline ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$pattern"
+}
+
+# stop_pid PIDFILE PATTERN NAME [TIMEOUT]: SIGTERM, wait, then SIGKILL.
+stop_pid() {
+  local pidfile=$1 pattern=$2 name=$3 timeout=${4:-30} pid i
+  if ! pid_alive "$pidfile" "$pattern"; then
+    rm -f "$pidfile"
+    log "$name not running"
+    return 0
+  fi
+  pid=$(<"$pidfile")
+  log "stopping $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < timeout * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "$name did not stop within ${timeout}s; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    sleep 0.5
+  fi
+  rm -f "$pidfile"
+  log "$name stopped"
+}
+
+# rotate_log FILE: keep one previous copy so each start has a fresh log.
+rotate_log() {
+  [[ -e $1 ]] && mv -f "$1" "$1.1"
+  : >"$1"
+}
+
+pkg_installed() {
+  [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
+}
+
+# apt_install PKG...: install the packages that are missing. Runs
+# `apt-get update` once per top-level invocation (HAPPYCHAT_APT_UPDATED is
+# exported so child scripts of up.sh do not repeat it). System services that
+# the packages would start (postgresql main cluster, clickhouse-server) are
+# kept from starting via policy-rc.d.
+apt_install() {
+  local missing=() p
+  for p in "$@"; do
+    pkg_installed "$p" || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
+  [[ $(id -u) == 0 ]] || die "need root to apt-get install ${missing[*]}"
+  local apt_opts=(-o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+  if [[ -z ${HAPPYCHAT_APT_UPDATED:-} ]]; then
+    log "apt-get update"
+    apt-get "${apt_opts[@]}" update -qq >&2
+    export HAPPYCHAT_APT_UPDATED=1
+  fi
+  local made_policy=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\n# temporary, created by happychat deploy/local/lib.sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  log "apt-get install ${missing[*]}"
+  local rc=0
+  DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends "${missing[@]}" >&2 || rc=$?
+  ((made_policy)) && rm -f /usr/sbin/policy-rc.d
+  ((rc == 0)) || die "apt-get install ${missing[*]} failed (exit $rc)"
+}
+
+# wait_for TIMEOUT_S PIDFILE PATTERN CMD...: poll CMD every 0.2s until it
+# succeeds. Returns 0 when ready, 1 when the process (PIDFILE/PATTERN; empty
+# PIDFILE = don't check) died, 2 on timeout. Callers report with die_with_log.
+wait_for() {
+  local timeout=$1 pidfile=$2 pattern=$3; shift 3
+  local deadline=$(( $(now_ms) + timeout * 1000 ))
+  while ! "$@" >/dev/null 2>&1; do
+    if [[ -n $pidfile ]] && ! pid_alive "$pidfile" "$pattern"; then
+      return 1
+    fi
+    if (( $(now_ms) > deadline )); then
+      return 2
+    fi
+    sleep 0.2
+  done
+}
+
+# wait_or_die NAME TIMEOUT_S PIDFILE PATTERN LOGS_ARRAY_NAME CMD...
+wait_or_die() {
+  local name=$1 timeout=$2 pidfile=$3 pattern=$4 logs_var=$5; shift 5
+  local -n logs_ref=$logs_var
+  local rc=0
+  wait_for "$timeout" "$pidfile" "$pattern" "$@" || rc=$?
+  case $rc in
+    0) return 0 ;;
+    1) die_with_log "$name exited during startup" "${logs_ref[@]}" ;;
+    *) die_with_log "$name not ready after ${timeout}s (still running; see logs)" "${logs_ref[@]}" ;;
+  esac
+}

@@ -1,0 +1,61 @@
+package schemas
+
+// API shapes shared by the services that render them (command answers a send
+// with a Message, query pages history as Messages, realtime pushes them).
+// Field names are the contract's (../shared/API.md); ids are decimal strings.
+
+// Message is a chat message as clients see it: Body is softened, Effects
+// names the screen effects its trigger words call for.
+type Message struct {
+	ID          ID       `json:"id"`
+	RoomID      ID       `json:"room_id"`
+	UserID      ID       `json:"user_id"`
+	Nickname    string   `json:"nickname"`
+	Body        string   `json:"body"`
+	SentAt      string   `json:"sent_at"`
+	ClientMsgID string   `json:"client_msg_id"`
+	Effects     []string `json:"effects"`
+	Seq         int64    `json:"seq"`
+}
+
+// Room is a chat topic as clients see it. Unread is present only for an
+// authenticated caller; Members only on GET /v1/rooms/{id}.
+type Room struct {
+	ID            ID        `json:"id"`
+	Title         string    `json:"title"`
+	Description   string    `json:"description"`
+	Status        string    `json:"status"`
+	MemberCount   int       `json:"member_count"`
+	Capacity      int       `json:"capacity"`
+	MessageCount  int64     `json:"message_count"`
+	LastMessageAt *string   `json:"last_message_at"`
+	CreatedAt     string    `json:"created_at"`
+	Unread        *int64    `json:"unread,omitempty"`
+	Members       *[]Member `json:"members,omitempty"`
+}
+
+// Member is a current member of a room.
+type Member struct {
+	UserID   ID     `json:"user_id"`
+	Nickname string `json:"nickname"`
+	JoinedAt string `json:"joined_at"`
+}
+
+// Session is the answer to POST /v1/sessions.
+type Session struct {
+	UserID   ID     `json:"user_id"`
+	Nickname string `json:"nickname"`
+	Token    string `json:"token"`
+	Admin    bool   `json:"admin"`
+}
+
+// JoinResult is the answer to POST /v1/rooms/{id}/join.
+type JoinResult struct {
+	RoomID     ID  `json:"room_id"`
+	LeftRoomID *ID `json:"left_room_id"`
+}
+
+// LeaveResult is the answer to POST /v1/rooms/{id}/leave.
+type LeaveResult struct {
+	RoomID ID `json:"room_id"`
+}

@@ -1,0 +1,155 @@
+package schemas
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// Envelope wraps every event on the log.
+type Envelope struct {
+	// ID is the event's snowflake id; for message.sent it is the message id.
+	ID ID
+	// Type and Version name the payload's schema; Encode fills them in from
+	// the payload and the registry, Decode reports the current version after
+	// upcasting.
+	Type    string
+	Version int
+	// RoomID is set on every room event and on read marks; UserID on every
+	// user event and on room events caused by a user.
+	RoomID ID
+	UserID ID
+	// Seq is the event's position in its room's log (1, 2, 3, … without gaps);
+	// zero on user-topic events.
+	Seq        int64
+	OccurredAt time.Time
+	// CorrelationID ties together the events of one request; CausationID names
+	// the event (or request) that caused this one.
+	CorrelationID string
+	CausationID   string
+	Payload       Event
+}
+
+// wireEnvelope is the JSON form of an Envelope.
+type wireEnvelope struct {
+	ID            ID             `json:"id"`
+	Type          string         `json:"type"`
+	Version       int            `json:"version"`
+	RoomID        ID             `json:"room_id,omitzero"`
+	UserID        ID             `json:"user_id,omitzero"`
+	Seq           int64          `json:"seq,omitzero"`
+	OccurredAt    string         `json:"occurred_at"`
+	CorrelationID string         `json:"correlation_id,omitzero"`
+	CausationID   string         `json:"causation_id,omitzero"`
+	Payload       jsontext.Value `json:"payload"`
+}
+
+// Decoding errors. Every failure wraps ErrDecode, so consumers can tell a
+// poison record from an infrastructure error with errors.Is.
+var (
+	ErrDecode         = errors.New("decode event")
+	ErrUnknownType    = errors.New("unknown event type")
+	ErrUnknownVersion = errors.New("unknown event version")
+)
+
+// MaxEventSize bounds an encoded envelope; the broker is configured above it.
+const MaxEventSize = 64 << 10
+
+// strictOptions make decoding refuse anything ambiguous: unknown members,
+// duplicate names (v2 rejects them by default), case variants of names
+// (matching is case-sensitive by default) and invalid UTF-8.
+var strictOptions = json.JoinOptions(
+	json.RejectUnknownMembers(true),
+	json.MatchCaseInsensitiveNames(false),
+)
+
+// StrictUnmarshal decodes data into v with the same strict rules as events:
+// one JSON value, no trailing data, no unknown, duplicate or case-variant
+// member names, valid UTF-8, matching types. HTTP bodies use it too.
+func StrictUnmarshal(data []byte, v any) error {
+	return json.Unmarshal(data, v, strictOptions)
+}
+
+// Marshal encodes v as JSON the way the whole system does.
+func Marshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// Encode renders env with its payload in the registry's current version.
+func (r *Registry) Encode(env Envelope) ([]byte, error) {
+	if env.Payload == nil {
+		return nil, errors.New("encode event: nil payload")
+	}
+	typ := env.Payload.EventType()
+	spec, ok := r.specs[typ]
+	if !ok {
+		return nil, fmt.Errorf("encode event: %w %q", ErrUnknownType, typ)
+	}
+	if err := spec.validate(env); err != nil {
+		return nil, fmt.Errorf("encode %s: %w", typ, err)
+	}
+	payload, err := json.Marshal(env.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s payload: %w", typ, err)
+	}
+	w := wireEnvelope{
+		ID: env.ID, Type: typ, Version: spec.version,
+		RoomID: env.RoomID, UserID: env.UserID, Seq: env.Seq,
+		OccurredAt:    FormatTime(env.OccurredAt),
+		CorrelationID: env.CorrelationID, CausationID: env.CausationID,
+		Payload: payload,
+	}
+	return json.Marshal(w)
+}
+
+// Decode parses one encoded envelope strictly and upcasts its payload to the
+// current version of its type. It never panics; every error wraps ErrDecode.
+func (r *Registry) Decode(data []byte) (Envelope, error) {
+	if len(data) > MaxEventSize {
+		return Envelope{}, fmt.Errorf("%w: %d bytes exceeds %d", ErrDecode, len(data), MaxEventSize)
+	}
+	var w wireEnvelope
+	if err := StrictUnmarshal(data, &w); err != nil {
+		return Envelope{}, fmt.Errorf("%w: %w", ErrDecode, err)
+	}
+	spec, ok := r.specs[w.Type]
+	if !ok {
+		return Envelope{}, fmt.Errorf("%w: %w %q", ErrDecode, ErrUnknownType, w.Type)
+	}
+	payload := w.Payload
+	if w.Version < 1 || w.Version > spec.version {
+		return Envelope{}, fmt.Errorf("%w: %w %s v%d", ErrDecode, ErrUnknownVersion, w.Type, w.Version)
+	}
+	for v := w.Version; v < spec.version; v++ {
+		up, ok := spec.upcasters[v]
+		if !ok {
+			return Envelope{}, fmt.Errorf("%w: no upcaster for %s v%d", ErrDecode, w.Type, v)
+		}
+		var err error
+		if payload, err = up(payload); err != nil {
+			return Envelope{}, fmt.Errorf("%w: upcast %s v%d: %w", ErrDecode, w.Type, v, err)
+		}
+	}
+	if len(payload) == 0 || payload.Kind() != '{' {
+		return Envelope{}, fmt.Errorf("%w: %s payload must be an object", ErrDecode, w.Type)
+	}
+	ev, err := spec.decode(payload)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("%w: %s payload: %w", ErrDecode, w.Type, err)
+	}
+	at, err := ParseTime(w.OccurredAt)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("%w: occurred_at: %w", ErrDecode, err)
+	}
+	env := Envelope{
+		ID: w.ID, Type: w.Type, Version: spec.version,
+		RoomID: w.RoomID, UserID: w.UserID, Seq: w.Seq,
+		OccurredAt: at, CorrelationID: w.CorrelationID, CausationID: w.CausationID,
+		Payload: ev,
+	}
+	if err := spec.validate(env); err != nil {
+		return Envelope{}, fmt.Errorf("%w: %s: %w", ErrDecode, w.Type, err)
+	}
+	return env, nil
+}

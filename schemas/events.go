@@ -1,0 +1,97 @@
+package schemas
+
+// Wire names of the event types. They are part of the log's format: never
+// rename one, add a new name or a new version instead.
+const (
+	TypeUserRegistered = "user.registered"
+	TypeRoomCreated    = "room.created"
+	TypeRoomProposed   = "room.proposed"
+	TypeRoomApproved   = "room.approved"
+	TypeRoomJoined     = "room.joined"
+	TypeRoomLeft       = "room.left"
+	TypeMessageSent    = "message.sent"
+	TypeReadMarkMoved  = "readmark.moved"
+	// Reserved for later: "message.edited", "message.deleted".
+)
+
+// Reasons a membership ends (RoomLeft.Reason).
+const (
+	LeftReasonLeft     = "left"     // the user asked to leave
+	LeftReasonSwitched = "switched" // the user joined another room
+)
+
+// Room statuses as shown by the views.
+const (
+	RoomStatusOpen     = "open"
+	RoomStatusProposed = "proposed"
+)
+
+// Event is the payload of an envelope: one of the types below.
+type Event interface {
+	// EventType is the wire name, e.g. "message.sent".
+	EventType() string
+}
+
+// UserRegistered (users topic, key = user id): a nickname got an anonymous
+// identity. Envelope: UserID.
+type UserRegistered struct {
+	Nickname string `json:"nickname"`
+}
+
+// RoomCreated (rooms topic): an admin opened a room. Envelope: RoomID;
+// UserID is zero for the operator's admin token.
+type RoomCreated struct {
+	Title       string `json:"title"`
+	Description string `json:"description"`
+}
+
+// RoomProposed (rooms topic): a user proposed a topic; it is not open until
+// approved. Envelope: RoomID, UserID = proposer.
+type RoomProposed struct {
+	Title       string `json:"title"`
+	Description string `json:"description"`
+}
+
+// RoomApproved (rooms topic): an admin opened a proposed room. Envelope: RoomID.
+type RoomApproved struct{}
+
+// RoomJoined (rooms topic): UserID became a member of RoomID. Nickname is the
+// user's nickname at join time (views show it without a users lookup).
+type RoomJoined struct {
+	Nickname string `json:"nickname"`
+}
+
+// RoomLeft (rooms topic): UserID stopped being a member of RoomID. With
+// Reason "switched", SwitchedTo names the room of the later join and JoinID
+// the event id of that join.
+type RoomLeft struct {
+	Reason     string `json:"reason"`
+	Nickname   string `json:"nickname"`
+	SwitchedTo ID     `json:"switched_to,omitzero"`
+	JoinID     ID     `json:"join_id,omitzero"`
+}
+
+// MessageSent (rooms topic): UserID posted to RoomID. Text is exactly what was
+// sent (softening happens on the read paths), Nickname is the sender's at send
+// time, ClientMsgID the client's idempotency key. The envelope id is the
+// message id.
+type MessageSent struct {
+	Text        string `json:"text"`
+	ClientMsgID string `json:"client_msg_id"`
+	Nickname    string `json:"nickname"`
+}
+
+// ReadMarkMoved (users topic, key = user id): UserID has read RoomID up to and
+// including message UpTo. Consumers keep the maximum: a mark never moves back.
+type ReadMarkMoved struct {
+	UpTo ID `json:"up_to"`
+}
+
+func (UserRegistered) EventType() string { return TypeUserRegistered }
+func (RoomCreated) EventType() string    { return TypeRoomCreated }
+func (RoomProposed) EventType() string   { return TypeRoomProposed }
+func (RoomApproved) EventType() string   { return TypeRoomApproved }
+func (RoomJoined) EventType() string     { return TypeRoomJoined }
+func (RoomLeft) EventType() string       { return TypeRoomLeft }
+func (MessageSent) EventType() string    { return TypeMessageSent }
+func (ReadMarkMoved) EventType() string  { return TypeReadMarkMoved }

@@ -1,0 +1,198 @@
+package schemas
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// Scope says which topic an event lives on.
+type Scope int
+
+const (
+	// ScopeRoom events go to the rooms topic, key = room id, and carry a seq.
+	ScopeRoom Scope = iota + 1
+	// ScopeUser events go to the users topic, key = user id.
+	ScopeUser
+)
+
+// Upcaster turns the payload of version v of an event into version v+1.
+type Upcaster func(jsontext.Value) (jsontext.Value, error)
+
+type spec struct {
+	version   int
+	scope     Scope
+	decode    func(jsontext.Value) (Event, error)
+	check     func(Envelope) error
+	upcasters map[int]Upcaster
+}
+
+// Registry is the closed set of events a build understands. Events is the
+// production registry; tests build their own to exercise upcasting.
+type Registry struct {
+	specs map[string]*spec
+}
+
+func decodeAs[T Event](v jsontext.Value) (Event, error) {
+	var e T
+	if err := StrictUnmarshal(v, &e); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Define registers the current version of event type T. check validates
+// type-specific envelope rules (may be nil).
+func Define[T Event](r *Registry, version int, scope Scope, check func(Envelope) error) {
+	var zero T
+	if r.specs == nil {
+		r.specs = map[string]*spec{}
+	}
+	r.specs[zero.EventType()] = &spec{
+		version: version, scope: scope, decode: decodeAs[T], check: check,
+		upcasters: map[int]Upcaster{},
+	}
+}
+
+// AddUpcaster registers how to read version from of typ as version from+1.
+func (r *Registry) AddUpcaster(typ string, from int, up Upcaster) {
+	r.specs[typ].upcasters[from] = up
+}
+
+// Version returns the current version of typ (0 if unknown).
+func (r *Registry) Version(typ string) int {
+	if s, ok := r.specs[typ]; ok {
+		return s.version
+	}
+	return 0
+}
+
+// ScopeOf returns the scope of typ (0 if unknown).
+func (r *Registry) ScopeOf(typ string) Scope {
+	if s, ok := r.specs[typ]; ok {
+		return s.scope
+	}
+	return 0
+}
+
+// Types lists the registered wire names.
+func (r *Registry) Types() []string {
+	out := make([]string, 0, len(r.specs))
+	for t := range r.specs {
+		out = append(out, t)
+	}
+	return out
+}
+
+var (
+	errNoID     = errors.New("id is required")
+	errNoRoom   = errors.New("room_id is required")
+	errNoUser   = errors.New("user_id is required")
+	errNoSeq    = errors.New("seq must be positive on room events")
+	errSeqUser  = errors.New("seq must be absent on user events")
+	errNoTime   = errors.New("occurred_at is required")
+	errBadField = errors.New("invalid field")
+)
+
+func (s *spec) validate(env Envelope) error {
+	switch {
+	case env.ID <= 0:
+		return errNoID
+	case env.OccurredAt.IsZero():
+		return errNoTime
+	}
+	switch s.scope {
+	case ScopeRoom:
+		if env.RoomID <= 0 {
+			return errNoRoom
+		}
+		if env.Seq <= 0 {
+			return errNoSeq
+		}
+	case ScopeUser:
+		if env.UserID <= 0 {
+			return errNoUser
+		}
+		if env.Seq != 0 {
+			return errSeqUser
+		}
+	}
+	if s.check != nil {
+		return s.check(env)
+	}
+	return nil
+}
+
+func needUser(env Envelope) error {
+	if env.UserID <= 0 {
+		return errNoUser
+	}
+	return nil
+}
+
+func nonEmpty(name, v string) error {
+	if v == "" {
+		return fmt.Errorf("%w: %s must not be empty", errBadField, name)
+	}
+	return nil
+}
+
+// Events is the registry of this build: every event type and its current
+// version. Adding a version means: bump the number here, add the JSON Schema
+// file for it, and register an upcaster from the previous version.
+var Events = newEvents()
+
+func newEvents() *Registry {
+	r := &Registry{}
+	Define[UserRegistered](r, 1, ScopeUser, func(e Envelope) error {
+		return nonEmpty("nickname", e.Payload.(UserRegistered).Nickname)
+	})
+	Define[RoomCreated](r, 1, ScopeRoom, func(e Envelope) error {
+		return nonEmpty("title", e.Payload.(RoomCreated).Title)
+	})
+	Define[RoomProposed](r, 1, ScopeRoom, func(e Envelope) error {
+		if err := needUser(e); err != nil {
+			return err
+		}
+		return nonEmpty("title", e.Payload.(RoomProposed).Title)
+	})
+	Define[RoomApproved](r, 1, ScopeRoom, nil)
+	Define[RoomJoined](r, 1, ScopeRoom, needUser)
+	Define[RoomLeft](r, 1, ScopeRoom, func(e Envelope) error {
+		if err := needUser(e); err != nil {
+			return err
+		}
+		switch p := e.Payload.(RoomLeft); p.Reason {
+		case LeftReasonLeft:
+			return nil
+		case LeftReasonSwitched:
+			if p.SwitchedTo <= 0 {
+				return fmt.Errorf("%w: switched_to is required when reason is switched", errBadField)
+			}
+			return nil
+		default:
+			return fmt.Errorf("%w: reason %q", errBadField, p.Reason)
+		}
+	})
+	Define[MessageSent](r, 1, ScopeRoom, func(e Envelope) error {
+		if err := needUser(e); err != nil {
+			return err
+		}
+		p := e.Payload.(MessageSent)
+		if err := nonEmpty("text", p.Text); err != nil {
+			return err
+		}
+		return nonEmpty("client_msg_id", p.ClientMsgID)
+	})
+	Define[ReadMarkMoved](r, 1, ScopeUser, func(e Envelope) error {
+		if e.RoomID <= 0 {
+			return errNoRoom
+		}
+		if e.Payload.(ReadMarkMoved).UpTo <= 0 {
+			return fmt.Errorf("%w: up_to is required", errBadField)
+		}
+		return nil
+	})
+	return r
+}

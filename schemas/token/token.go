@@ -1,0 +1,117 @@
+// Package token issues and verifies the bearer tokens of the light login: a
+// JWT signed with HMAC-SHA256 under the configured secret. The algorithm is
+// pinned (a token naming any other, "none" included, is refused), the expiry
+// is required, and the subject is the user's snowflake id. Every service that
+// authenticates requests (command, query, realtime) verifies with the same
+// secret; only the command service issues.
+package token
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"happychat/schemas"
+)
+
+// ErrInvalid is returned for every token that must be refused: missing,
+// malformed, forged, of another algorithm, or expired. Callers answer 401.
+var ErrInvalid = errors.New("invalid token")
+
+const issuer = "happychat"
+
+// Claims is who a token speaks for.
+type Claims struct {
+	UserID   schemas.ID
+	Nickname string
+	Expires  time.Time
+}
+
+type jwtClaims struct {
+	Nick string `json:"nick"`
+	jwt.RegisteredClaims
+}
+
+// Keys signs and verifies tokens.
+type Keys struct {
+	secret []byte
+	ttl    time.Duration
+	now    func() time.Time
+}
+
+// New returns Keys for secret (at least 16 bytes) and token lifetime ttl.
+func New(secret string, ttl time.Duration) (*Keys, error) {
+	if len(secret) < 16 {
+		return nil, errors.New("token secret must be at least 16 bytes")
+	}
+	if ttl <= 0 {
+		return nil, errors.New("token ttl must be positive")
+	}
+	return &Keys{secret: []byte(secret), ttl: ttl, now: time.Now}, nil
+}
+
+// WithClock returns a copy of k that reads time from now (tests).
+func (k *Keys) WithClock(now func() time.Time) *Keys {
+	c := *k
+	c.now = now
+	return &c
+}
+
+// Issue signs a token for user.
+func (k *Keys) Issue(user schemas.ID, nickname string) (string, time.Time, error) {
+	now := k.now()
+	exp := now.Add(k.ttl)
+	t := jwt.NewWithClaims(jwt.SigningMethodHS256, jwtClaims{
+		Nick: nickname,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    issuer,
+			Subject:   user.String(),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(exp),
+		},
+	})
+	s, err := t.SignedString(k.secret)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("sign token: %w", err)
+	}
+	return s, exp, nil
+}
+
+// maxTokenLen bounds the work spent on a hostile token.
+const maxTokenLen = 2048
+
+// Verify checks a token and returns its claims, or an error wrapping ErrInvalid.
+func (k *Keys) Verify(s string) (Claims, error) {
+	if s == "" || len(s) > maxTokenLen || !utf8.ValidString(s) || strings.Count(s, ".") != 2 {
+		return Claims{}, fmt.Errorf("%w: malformed", ErrInvalid)
+	}
+	var c jwtClaims
+	_, err := jwt.ParseWithClaims(s, &c, func(*jwt.Token) (any, error) { return k.secret, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuer(issuer),
+		jwt.WithTimeFunc(k.now),
+		jwt.WithStrictDecoding(),
+	)
+	if err != nil {
+		return Claims{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	id, err := schemas.ParseID(c.Subject)
+	if err != nil {
+		return Claims{}, fmt.Errorf("%w: subject: %w", ErrInvalid, err)
+	}
+	return Claims{UserID: id, Nickname: c.Nick, Expires: c.ExpiresAt.Time}, nil
+}
+
+// FromHeader extracts the token of an "Authorization: Bearer <token>" value.
+func FromHeader(h string) (string, bool) {
+	const prefix = "Bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	return strings.TrimSpace(h[len(prefix):]), true
+}
