@@ -86,6 +86,7 @@ cmd_start() {
   : >"$C_ERRLOG"
   (cd "$C_DIR" && exec setsid nohup "$CH_SERVER_BIN" "$C_MATCH" >"$C_OUT" 2>&1 </dev/null) &
   echo $! >"$C_PID"
+  # shellcheck disable=SC2034 # read through a nameref in wait_or_die
   local logs=("$C_ERRLOG" "$C_OUT" "$C_LOG")
   wait_or_die clickhouse "$START_TIMEOUT" "$C_PID" "$C_MATCH" logs ready
   client -q 'CREATE DATABASE IF NOT EXISTS happychat' ||

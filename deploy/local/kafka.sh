@@ -95,6 +95,10 @@ share.coordinator.state.topic.min.isr=1
 num.network.threads=2
 num.io.threads=4
 log.retention.hours=168
+# after an unclean stop (kill -9, reboot) the old registration blocks the
+# restarted broker until its session expires (default 9s)
+broker.heartbeat.interval.ms=1000
+broker.session.timeout.ms=4000
 EOF
   mv -f "$K_CONF.tmp" "$K_CONF"
 
@@ -191,6 +195,7 @@ cmd_start() {
     -Dkafka.logs.dir="$K_LOGDIR" -Dlog4j2.configurationFile="$K_LOG4J" \
     -cp "$K_LIBS/*" kafka.Kafka "$K_CONF" >"$K_OUT" 2>&1 </dev/null &
   echo $! >"$K_PID"
+  # shellcheck disable=SC2034 # read through a nameref in wait_or_die
   local logs=("$K_SERVER_LOG" "$K_OUT")
   wait_or_die kafka "$START_TIMEOUT" "$K_PID" "$K_MATCH" logs is_ready
   log "started (pid $(<"$K_PID")) on 127.0.0.1:$KAFKA_PORT in $(elapsed "$t0")"

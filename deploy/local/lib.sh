@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # variables here are used by the scripts that source it
 # Shared helpers for deploy/local/*.sh. Sourced, never executed.
 #
 # State lives under $HAPPYCHAT_STATE_DIR (default: <repo>/.state):
@@ -49,6 +49,13 @@ port_open() {
   timeout 1 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null
 }
 
+# proc_live PID: the process exists and is not a zombie.
+proc_live() {
+  local st
+  st=$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null) || return 1
+  [[ -n $st && $st != Z && $st != X ]]
+}
+
 # pid_alive PIDFILE PATTERN: true when the pid in PIDFILE is alive and its
 # command line contains PATTERN (guards against pid reuse after a reboot).
 pid_alive() {
@@ -56,7 +63,7 @@ pid_alive() {
   [[ -s $pidfile ]] || return 1
   pid=$(<"$pidfile")
   [[ $pid =~ ^[0-9]+$ ]] || return 1
-  [[ -r /proc/$pid/cmdline ]] || return 1
+  proc_live "$pid" || return 1
   tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$pattern"
 }
 
@@ -109,7 +116,8 @@ apt_install() {
   local apt_opts=(-o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
   if [[ -z ${HAPPYCHAT_APT_UPDATED:-} ]]; then
     log "apt-get update"
-    apt-get "${apt_opts[@]}" update -qq >&2
+    apt-get "${apt_opts[@]}" update -qq >"$STATE_DIR/apt.log" 2>&1 ||
+      die_with_log "apt-get update failed" "$STATE_DIR/apt.log"
     export HAPPYCHAT_APT_UPDATED=1
   fi
   local made_policy=0
@@ -118,11 +126,12 @@ apt_install() {
     chmod +x /usr/sbin/policy-rc.d
     made_policy=1
   fi
-  log "apt-get install ${missing[*]}"
-  local rc=0
-  DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends "${missing[@]}" >&2 || rc=$?
-  ((made_policy)) && rm -f /usr/sbin/policy-rc.d
-  ((rc == 0)) || die "apt-get install ${missing[*]} failed (exit $rc)"
+  log "apt-get install ${missing[*]} (log: $STATE_DIR/apt.log)"
+  local rc=0 t0; t0=$(now_ms)
+  DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install -y -q --no-install-recommends "${missing[@]}" >>"$STATE_DIR/apt.log" 2>&1 || rc=$?
+  if ((made_policy)); then rm -f /usr/sbin/policy-rc.d; fi
+  ((rc == 0)) || die_with_log "apt-get install ${missing[*]} failed (exit $rc)" "$STATE_DIR/apt.log"
+  log "apt-get install done ($(elapsed "$t0"))"
 }
 
 # wait_for TIMEOUT_S PIDFILE PATTERN CMD...: poll CMD every 0.2s until it

@@ -15,28 +15,44 @@ PG_BIN="${HAPPYCHAT_PG_BIN:-/usr/lib/postgresql/15/bin}"
 PG_USER=postgres
 START_TIMEOUT="${HAPPYCHAT_START_TIMEOUT:-60}"
 
-P_DIR="$STATE_DIR/postgres"
-P_DATA="$P_DIR/data"
-P_SOCK="$P_DIR/run"
-P_LOG="$P_DIR/postgres.log"
+# $STATE/postgres, or where its symlink points (see place_cluster)
+set_paths() {
+  P_DIR=$1
+  P_DATA="$P_DIR/data"
+  P_SOCK="$P_DIR/run"
+  P_LOG="$P_DIR/postgres.log"
+}
+if [[ -L $STATE_DIR/postgres ]]; then
+  set_paths "$(readlink -f "$STATE_DIR/postgres")"
+else
+  set_paths "$STATE_DIR/postgres"
+fi
 
 as_pg() { runuser -u "$PG_USER" -- "$@"; }
 
-# The postgres user must be able to reach the state dir. If a parent directory
-# is closed to it (e.g. a repo under /root), fail with a clear message.
-check_reachable() {
-  if ! as_pg test -x "$STATE_DIR"; then
-    die "the '$PG_USER' OS user cannot enter $STATE_DIR (a parent directory is not world-executable); set HAPPYCHAT_STATE_DIR to a path it can reach, e.g. /var/tmp/happychat-state"
-  fi
+# The postgres user must be able to reach the cluster's directory. When a
+# parent of the state dir is closed to it (e.g. a clone under /root), the
+# cluster goes to /var/tmp/happychat-postgres-<hash> and $STATE/postgres
+# becomes a symlink to it.
+place_cluster() {
+  [[ -L $STATE_DIR/postgres ]] && return 0
+  as_pg test -x "$STATE_DIR" && return 0
+  local alt
+  alt="/var/tmp/happychat-postgres-$(printf '%s' "$STATE_DIR" | sha256sum | cut -c1-12)"
+  log "the '$PG_USER' OS user cannot enter $STATE_DIR; putting the cluster in $alt (symlinked from $STATE_DIR/postgres)"
+  mkdir -p "$alt"
+  rm -rf "$STATE_DIR/postgres"
+  ln -s "$alt" "$STATE_DIR/postgres"
+  set_paths "$alt"
+  as_pg test -x "$alt" || die "the '$PG_USER' OS user cannot enter $alt either"
 }
 
 cmd_install() {
   [[ -x $PG_BIN/initdb && -x $PG_BIN/pg_ctl ]] || apt_install postgresql
   [[ -x $PG_BIN/initdb ]] || die "$PG_BIN/initdb not found after installing postgresql"
   id "$PG_USER" >/dev/null 2>&1 || die "OS user '$PG_USER' missing (the postgresql package creates it)"
-  mkdir -p "$P_DIR"
-  check_reachable
-  mkdir -p "$P_SOCK"
+  place_cluster
+  mkdir -p "$P_DIR" "$P_SOCK"
   chown "$PG_USER:" "$P_DIR" "$P_SOCK"
   if [[ ! -f $P_DATA/PG_VERSION ]]; then
     local t0; t0=$(now_ms)
@@ -87,7 +103,7 @@ clear_stale_locks() {
     pid=$(head -n1 "$f" 2>/dev/null || true)
     if [[ $pid =~ ^-?[0-9]+$ ]]; then
       pid=${pid#-}
-      if [[ -r /proc/$pid/comm && "$(</proc/"$pid"/comm)" == postgres* ]]; then
+      if proc_live "$pid" && [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == postgres* ]]; then
         continue
       fi
     fi
@@ -125,6 +141,7 @@ cmd_start() {
   if ! as_pg "$PG_BIN/pg_ctl" start -D "$P_DATA" -l "$P_LOG" -w -t "$START_TIMEOUT" -s >"$P_DIR/pg_ctl.out" 2>&1; then
     die_with_log "pg_ctl start failed" "$P_DIR/pg_ctl.out" "$P_LOG"
   fi
+  # shellcheck disable=SC2034 # read through a nameref in wait_or_die
   local logs=("$P_LOG")
   wait_or_die postgres "$START_TIMEOUT" "" "" logs ready
   ensure_db || die_with_log "creating role/database happychat failed" "$P_LOG"
