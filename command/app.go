@@ -1,0 +1,139 @@
+package command
+
+import (
+	"context"
+
+	"happychat/schemas"
+)
+
+// The use cases of the command service, one file each:
+//
+//	Register      sessions.go       POST /v1/sessions
+//	CreateRoom    create_room.go    POST /v1/rooms
+//	ApproveRoom   approve_room.go   POST /v1/rooms/{id}/approve
+//	Join          join_room.go      POST /v1/rooms/{id}/join
+//	Leave         leave_room.go     POST /v1/rooms/{id}/leave
+//	Send          send_message.go   POST /v1/rooms/{id}/messages, the socket's send
+//	MoveReadMark  read_mark.go      POST /v1/rooms/{id}/read
+//	Presence      presence.go       the realtime service's membership check
+//
+// The methods below are the Go API: they validate, rate-limit, and execute on
+// the owner of the room's partition. The HTTP handlers call exactly these.
+
+// Caller is who a request speaks for: a user (from a token) or the operator
+// (the admin token, which has no user id).
+type Caller struct {
+	UserID   schemas.ID
+	Nickname string
+	Admin    bool
+}
+
+func (c Caller) needUser() error {
+	if c.UserID == 0 {
+		return forbidden("this needs a user session, not the admin token")
+	}
+	return nil
+}
+
+// CreateRoom opens a room (admin: created, status open) or proposes one
+// (anyone else: accepted, status proposed).
+func (s *Service) CreateRoom(ctx context.Context, c Caller, title, description string) (schemas.Room, bool, error) {
+	title, err := cleanName("title", title, maxTitle)
+	if err != nil {
+		return schemas.Room{}, false, err
+	}
+	if description, err = cleanText("description", description, 0, maxDescription); err != nil {
+		return schemas.Room{}, false, err
+	}
+	if !c.Admin {
+		if err := c.needUser(); err != nil {
+			return schemas.Room{}, false, err
+		}
+	}
+	id, err := s.gen.Next()
+	if err != nil {
+		return schemas.Room{}, false, unavailable("cannot mint an id now, retry")
+	}
+	res, err := s.Execute(ctx, Command{Kind: KindCreateRoom, RoomID: id, UserID: c.UserID, Admin: c.Admin,
+		Title: title, Description: description})
+	if err != nil {
+		return schemas.Room{}, false, err
+	}
+	return *res.Room, res.Created, nil
+}
+
+// ApproveRoom opens a proposed room (admin only).
+func (s *Service) ApproveRoom(ctx context.Context, c Caller, room schemas.ID) (schemas.Room, error) {
+	if !c.Admin {
+		return schemas.Room{}, forbidden("only an admin may approve a room")
+	}
+	res, err := s.Execute(ctx, Command{Kind: KindApproveRoom, RoomID: room, Admin: true})
+	if err != nil {
+		return schemas.Room{}, err
+	}
+	return *res.Room, nil
+}
+
+// Join makes the caller a member of room, leaving their previous room.
+func (s *Service) Join(ctx context.Context, c Caller, room schemas.ID) (schemas.JoinResult, error) {
+	if err := c.needUser(); err != nil {
+		return schemas.JoinResult{}, err
+	}
+	if err := s.limits.allow(true, c.UserID); err != nil {
+		return schemas.JoinResult{}, err
+	}
+	res, err := s.Execute(ctx, Command{Kind: KindJoin, RoomID: room, UserID: c.UserID, Nickname: c.Nickname})
+	if err != nil {
+		return schemas.JoinResult{}, err
+	}
+	return *res.Join, nil
+}
+
+// Leave ends the caller's membership of room (idempotent).
+func (s *Service) Leave(ctx context.Context, c Caller, room schemas.ID) (schemas.LeaveResult, error) {
+	if err := c.needUser(); err != nil {
+		return schemas.LeaveResult{}, err
+	}
+	res, err := s.Execute(ctx, Command{Kind: KindLeave, RoomID: room, UserID: c.UserID})
+	if err != nil {
+		return schemas.LeaveResult{}, err
+	}
+	return *res.Leave, nil
+}
+
+// Send posts a message to room once it is committed to the log. A retry with
+// the same clientMsgID returns the original message.
+func (s *Service) Send(ctx context.Context, c Caller, room schemas.ID, body, clientMsgID string) (schemas.Message, error) {
+	if err := c.needUser(); err != nil {
+		return schemas.Message{}, err
+	}
+	body, err := cleanText("body", body, 1, maxBody)
+	if err != nil {
+		return schemas.Message{}, err
+	}
+	if clientMsgID, err = cleanClientMsgID(clientMsgID); err != nil {
+		return schemas.Message{}, err
+	}
+	if err := s.limits.allow(false, c.UserID); err != nil {
+		return schemas.Message{}, err
+	}
+	res, err := s.Execute(ctx, Command{Kind: KindSend, RoomID: room, UserID: c.UserID, Nickname: c.Nickname,
+		Body: body, ClientMsgID: clientMsgID})
+	if err != nil {
+		return schemas.Message{}, err
+	}
+	return *res.Message, nil
+}
+
+// Presence returns the room's current members and the seq they reflect, as
+// the owner of the room knows them.
+func (s *Service) Presence(ctx context.Context, room schemas.ID) ([]schemas.Member, int64, error) {
+	res, err := s.Execute(ctx, Command{Kind: KindPresence, RoomID: room})
+	if err != nil {
+		return nil, 0, err
+	}
+	if res.Members == nil {
+		res.Members = []schemas.Member{}
+	}
+	return res.Members, res.Seq, nil
+}

@@ -1,0 +1,104 @@
+package command
+
+import (
+	"time"
+
+	"happychat/schemas"
+)
+
+// Kind names a room command. The set is closed; every kind is one use case
+// in a file of its own.
+type Kind string
+
+// The room commands, decided by the owner of the room's partition.
+const (
+	KindCreateRoom  Kind = "create_room"
+	KindApproveRoom Kind = "approve_room"
+	KindJoin        Kind = "join"
+	KindLeave       Kind = "leave"
+	KindSend        Kind = "send"
+	KindPresence    Kind = "presence" // read-only: the owner's authoritative members
+	// kindSwitchLeave ends a membership superseded by a later join in
+	// another room (decision 2). It comes from the tail, never from clients.
+	kindSwitchLeave Kind = "switch_leave"
+)
+
+// Command is one room command. It travels as JSON when forwarded to the
+// owner, so it carries everything the decision needs.
+type Command struct {
+	Kind          Kind       `json:"kind"`
+	RoomID        schemas.ID `json:"room_id"`
+	UserID        schemas.ID `json:"user_id,omitzero"`
+	Nickname      string     `json:"nickname,omitzero"`
+	Admin         bool       `json:"admin,omitzero"`
+	Title         string     `json:"title,omitzero"`
+	Description   string     `json:"description,omitzero"`
+	Body          string     `json:"body,omitzero"`
+	ClientMsgID   string     `json:"client_msg_id,omitzero"`
+	SwitchTo      schemas.ID `json:"switch_to,omitzero"`
+	SwitchJoinID  schemas.ID `json:"switch_join_id,omitzero"`
+	CorrelationID string     `json:"correlation_id,omitzero"`
+}
+
+// Result is the answer to a room command.
+type Result struct {
+	// Created is true when a room command created something (201 vs 200);
+	// Accepted when it was accepted for review (202).
+	Created  bool                 `json:"created,omitzero"`
+	Accepted bool                 `json:"accepted,omitzero"`
+	Room     *schemas.Room        `json:"room,omitzero"`
+	Message  *schemas.Message     `json:"message,omitzero"`
+	Join     *schemas.JoinResult  `json:"join,omitzero"`
+	Leave    *schemas.LeaveResult `json:"leave,omitzero"`
+	Members  []schemas.Member     `json:"members,omitzero"`
+	Seq      int64                `json:"seq,omitzero"`
+}
+
+// decision is what deciding a command produced: the events to append (in
+// order, stamped with the room's next seqs) and the answer to give once they
+// are committed.
+type decision struct {
+	events []schemas.Envelope
+	result Result
+}
+
+// deps is what a decision may use besides the room: a clock, the id
+// generator, the fold of user locations, and the service's rules.
+type deps struct {
+	now      time.Time
+	nextID   func() (schemas.ID, error)
+	locate   func(schemas.ID) (location, bool)
+	capacity int
+	render   func(schemas.Envelope) schemas.Message
+}
+
+// stamp appends an event to the room (tentatively) and to the decision.
+func (d *decision) stamp(r *room, dp deps, env schemas.Envelope) error {
+	id, err := dp.nextID()
+	if err != nil {
+		return schemas.Errorf(schemas.CodeUnavailable, "cannot mint an id now, retry")
+	}
+	env.ID, env.RoomID, env.Seq, env.OccurredAt = id, r.id, r.seq+1, dp.now
+	if _, err := r.apply(env); err != nil {
+		return err
+	}
+	d.events = append(d.events, env)
+	return nil
+}
+
+func notFound(msg string) *schemas.Error  { return schemas.Errorf(schemas.CodeNotFound, msg) }
+func forbidden(msg string) *schemas.Error { return schemas.Errorf(schemas.CodeForbidden, msg) }
+
+// roomView renders the room as the API shows it.
+func roomView(r *room, capacity int) *schemas.Room {
+	v := &schemas.Room{
+		ID: r.id, Title: r.title, Description: r.description, Status: r.status,
+		MemberCount: len(r.members), Capacity: capacity, MessageCount: r.messages,
+		CreatedAt: schemas.FormatTime(r.createdAt),
+	}
+	if !r.lastMessageAt.IsZero() {
+		s := schemas.FormatTime(r.lastMessageAt)
+		v.LastMessageAt = &s
+	}
+	return v
+}

@@ -1,0 +1,147 @@
+package command
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"happychat/schemas"
+)
+
+// Forwarding. A room command that reaches an instance which does not own the
+// room's partition is sent, as JSON, to POST /internal/v1/commands on the
+// owner, found in the owners' group description (members advertise their
+// HTTP address in their client id). The owner executes it locally only; if
+// it no longer owns the partition (a rebalance in flight) it answers 503 and
+// the client retries. Instances authenticate each other with a secret
+// derived from the token secret.
+
+const (
+	internalPath   = "/internal/v1/commands"
+	internalHeader = "X-Happychat-Internal"
+)
+
+// Execute runs a room command on the owner of the room's partition: here if
+// this instance owns it, else forwarded.
+func (s *Service) Execute(ctx context.Context, cmd Command) (Result, error) {
+	select {
+	case <-s.running:
+	case <-ctx.Done():
+		return Result{}, unavailable("the command service is starting")
+	}
+	p := s.partitionOf(cmd.RoomID)
+	if o := s.ownerOf(p); o != nil {
+		s.metrics.commands.WithLabelValues(string(cmd.Kind), "local").Inc()
+		return o.submit(ctx, cmd)
+	}
+	var lastErr error
+	for attempt := range 2 {
+		if attempt > 0 {
+			s.directory.invalidate()
+		}
+		addr, err := s.directory.lookup(ctx, p)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if addr == "" || addr == s.advertise {
+			lastErr = fmt.Errorf("partition %d has no owner yet", p)
+			continue
+		}
+		s.metrics.commands.WithLabelValues(string(cmd.Kind), "forwarded").Inc()
+		res, err := s.forward(ctx, addr, cmd)
+		if err == nil {
+			return res, nil
+		}
+		if _, ok := err.(*schemas.Error); ok {
+			return Result{}, err
+		}
+		lastErr = err
+	}
+	s.log.Warn("cannot reach the owner", "partition", p, "err", lastErr)
+	return Result{}, unavailable("the room's server is not reachable now, retry")
+}
+
+type forwardReply struct {
+	Result *Result        `json:"result,omitzero"`
+	Error  *schemas.Error `json:"error,omitzero"`
+}
+
+func (s *Service) forward(ctx context.Context, addr string, cmd Command) (Result, error) {
+	body, err := schemas.Marshal(cmd)
+	if err != nil {
+		return Result{}, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+internalPath, bytes.NewReader(body))
+	if err != nil {
+		return Result{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(internalHeader, s.cfg.InternalSecret)
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return Result{}, fmt.Errorf("forward to %s: %w", addr, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return Result{}, fmt.Errorf("forward to %s: %w", addr, err)
+	}
+	var rep forwardReply
+	if err := schemas.StrictUnmarshal(b, &rep); err != nil {
+		return Result{}, fmt.Errorf("forward to %s: status %d: %w", addr, resp.StatusCode, err)
+	}
+	if rep.Error != nil {
+		if rep.Error.Code == schemas.CodeUnavailable && resp.StatusCode == http.StatusMisdirectedRequest {
+			return Result{}, fmt.Errorf("forward to %s: not the owner", addr)
+		}
+		return Result{}, rep.Error
+	}
+	if rep.Result == nil {
+		return Result{}, fmt.Errorf("forward to %s: empty answer", addr)
+	}
+	return *rep.Result, nil
+}
+
+// handleInternal executes a forwarded command if this instance owns the
+// room's partition (421 otherwise, so the sender refreshes its directory).
+func (s *Service) handleInternal(c *gin.Context) {
+	if subtle.ConstantTimeCompare([]byte(c.GetHeader(internalHeader)), []byte(s.cfg.InternalSecret)) != 1 {
+		c.AbortWithStatusJSON(http.StatusUnauthorized, forwardReply{Error: schemas.Errorf(schemas.CodeUnauthorized, "internal route")})
+		return
+	}
+	b, err := io.ReadAll(io.LimitReader(c.Request.Body, 1<<20))
+	var cmd Command
+	if err == nil {
+		err = schemas.StrictUnmarshal(b, &cmd)
+	}
+	if err != nil {
+		renderInternal(c, http.StatusBadRequest, forwardReply{Error: badRequest("malformed command")})
+		return
+	}
+	o := s.ownerOf(s.partitionOf(cmd.RoomID))
+	if o == nil {
+		renderInternal(c, http.StatusMisdirectedRequest, forwardReply{Error: errNotOwner})
+		return
+	}
+	res, err := o.submit(c.Request.Context(), cmd)
+	if err != nil {
+		e := schemas.AsError(err)
+		renderInternal(c, e.Code.Status(), forwardReply{Error: e})
+		return
+	}
+	renderInternal(c, http.StatusOK, forwardReply{Result: &res})
+}
+
+func renderInternal(c *gin.Context, status int, v forwardReply) {
+	b, err := schemas.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"encode"}}`)
+	}
+	c.Data(status, "application/json", b)
+}

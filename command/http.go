@@ -1,0 +1,232 @@
+package command
+
+import (
+	"crypto/subtle"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"happychat/schemas"
+	"happychat/schemas/token"
+)
+
+// maxBodyBytes caps every request body before decoding: the largest valid
+// body (2,000 code points of 4 bytes, JSON-escaped) fits well inside.
+const maxBodyBytes = 64 << 10
+
+// Routes mounts the write routes of the API and the internal forwarding
+// route on r.
+func (s *Service) Routes(r gin.IRouter) {
+	r.POST("/v1/sessions", s.postSession)
+	r.POST("/v1/rooms", s.postRoom)
+	r.POST("/v1/rooms/:id/approve", s.postApprove)
+	r.POST("/v1/rooms/:id/join", s.postJoin)
+	r.POST("/v1/rooms/:id/leave", s.postLeave)
+	r.POST("/v1/rooms/:id/messages", s.postMessage)
+	r.POST("/v1/rooms/:id/read", s.postRead)
+	r.POST(internalPath, s.handleInternal)
+}
+
+func (s *Service) postSession(c *gin.Context) {
+	var in struct {
+		Nickname string `json:"nickname"`
+	}
+	if !s.bind(c, &in, true) {
+		return
+	}
+	sess, err := s.Register(c.Request.Context(), in.Nickname)
+	s.respond(c, http.StatusCreated, sess, err)
+}
+
+func (s *Service) postRoom(c *gin.Context) {
+	var in struct {
+		Title       string `json:"title"`
+		Description string `json:"description"`
+	}
+	caller, ok := s.authenticate(c, true)
+	if !ok || !s.bind(c, &in, true) {
+		return
+	}
+	room, created, err := s.CreateRoom(c.Request.Context(), caller, in.Title, in.Description)
+	status := http.StatusAccepted
+	if created {
+		status = http.StatusCreated
+	}
+	s.respond(c, status, room, err)
+}
+
+func (s *Service) postApprove(c *gin.Context) {
+	caller, room, ok := s.roomRequest(c)
+	if !ok || !s.bind(c, nil, false) {
+		return
+	}
+	out, err := s.ApproveRoom(c.Request.Context(), caller, room)
+	s.respond(c, http.StatusOK, out, err)
+}
+
+func (s *Service) postJoin(c *gin.Context) {
+	caller, room, ok := s.roomRequest(c)
+	if !ok || !s.bind(c, nil, false) {
+		return
+	}
+	out, err := s.Join(c.Request.Context(), caller, room)
+	s.respond(c, http.StatusOK, out, err)
+}
+
+func (s *Service) postLeave(c *gin.Context) {
+	caller, room, ok := s.roomRequest(c)
+	if !ok || !s.bind(c, nil, false) {
+		return
+	}
+	out, err := s.Leave(c.Request.Context(), caller, room)
+	s.respond(c, http.StatusOK, out, err)
+}
+
+func (s *Service) postMessage(c *gin.Context) {
+	var in struct {
+		Body        string `json:"body"`
+		ClientMsgID string `json:"client_msg_id"`
+	}
+	caller, room, ok := s.roomRequest(c)
+	if !ok || !s.bind(c, &in, true) {
+		return
+	}
+	msg, err := s.Send(c.Request.Context(), caller, room, in.Body, in.ClientMsgID)
+	s.respond(c, http.StatusCreated, msg, err)
+}
+
+func (s *Service) postRead(c *gin.Context) {
+	var in struct {
+		UpTo schemas.ID `json:"up_to"`
+	}
+	caller, room, ok := s.roomRequest(c)
+	if !ok || !s.bind(c, &in, true) {
+		return
+	}
+	err := s.MoveReadMark(c.Request.Context(), caller, room, in.UpTo)
+	s.respond(c, http.StatusOK, struct {
+		RoomID schemas.ID `json:"room_id"`
+		UpTo   schemas.ID `json:"up_to"`
+	}{room, in.UpTo}, err)
+}
+
+// roomRequest authenticates the caller (required) and parses the room id.
+func (s *Service) roomRequest(c *gin.Context) (Caller, schemas.ID, bool) {
+	caller, ok := s.authenticate(c, true)
+	if !ok {
+		return Caller{}, 0, false
+	}
+	room, err := schemas.ParseID(c.Param("id"))
+	if err != nil {
+		s.fail(c, badRequest("room id must be a decimal id"))
+		return Caller{}, 0, false
+	}
+	return caller, room, true
+}
+
+// authenticate reads the bearer: the admin token, or a user token.
+func (s *Service) authenticate(c *gin.Context, required bool) (Caller, bool) {
+	h := c.GetHeader("Authorization")
+	if h == "" {
+		if required {
+			s.fail(c, schemas.Errorf(schemas.CodeUnauthorized, "missing bearer token"))
+			return Caller{}, false
+		}
+		return Caller{}, true
+	}
+	tok, ok := token.FromHeader(h)
+	if !ok {
+		s.fail(c, schemas.Errorf(schemas.CodeUnauthorized, "authorization must be a bearer token"))
+		return Caller{}, false
+	}
+	if s.cfg.AdminToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.AdminToken)) == 1 {
+		return Caller{Admin: true}, true
+	}
+	claims, err := s.cfg.Keys.Verify(tok)
+	if err != nil {
+		s.fail(c, schemas.Errorf(schemas.CodeUnauthorized, "invalid or expired token"))
+		return Caller{}, false
+	}
+	return Caller{UserID: claims.UserID, Nickname: claims.Nickname}, true
+}
+
+// bind reads the body (capped) and decodes it strictly into v. A nil v
+// accepts an empty body or an empty JSON object.
+func (s *Service) bind(c *gin.Context, v any, required bool) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.fail(c, schemas.Errorf(schemas.CodePayloadTooLarge, "the body is larger than 64 KiB"))
+		} else {
+			s.fail(c, badRequest("cannot read the body"))
+		}
+		return false
+	}
+	if len(body) == 0 && !required {
+		return true
+	}
+	if mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err != nil || mt != "application/json" {
+		s.fail(c, schemas.Errorf(schemas.CodeUnsupportedMediaType, "the body must be application/json"))
+		return false
+	}
+	if len(body) == 0 {
+		s.fail(c, badRequest("the body must be a JSON object"))
+		return false
+	}
+	if v == nil {
+		var empty struct{}
+		v = &empty
+	}
+	if err := schemas.StrictUnmarshal(body, v); err != nil {
+		s.fail(c, badRequest("malformed JSON body: "+trimErr(err)))
+		return false
+	}
+	return true
+}
+
+// trimErr keeps decoder messages short and free of echoed input.
+func trimErr(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "\n"); i >= 0 {
+		msg = msg[:i]
+	}
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	return msg
+}
+
+func (s *Service) respond(c *gin.Context, status int, v any, err error) {
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	b, err := schemas.Marshal(v)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Data(status, "application/json; charset=utf-8", b)
+}
+
+// fail renders err as the contract's error envelope; the one place errors
+// become HTTP statuses. Internal errors are logged, never shown.
+func (s *Service) fail(c *gin.Context, err error) {
+	e := schemas.AsError(err)
+	if e.Code == schemas.CodeInternal {
+		s.log.Error("internal error", "path", c.FullPath(), "err", err)
+	}
+	if e.RetryAfter > 0 {
+		secs := int((e.RetryAfter + 999_999_999) / 1_000_000_000)
+		c.Header("Retry-After", strconv.Itoa(secs))
+	}
+	b, _ := schemas.Marshal(schemas.ErrorBody{Error: e})
+	c.Data(e.Code.Status(), "application/json; charset=utf-8", b)
+	c.Abort()
+}

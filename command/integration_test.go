@@ -1,0 +1,492 @@
+package command
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"happychat/schemas"
+	"happychat/schemas/token"
+)
+
+// Integration tests: they need a real Kafka broker (KAFKA_BROKERS, default
+// the one deploy/local starts) and run two command instances side by side.
+
+func brokers(t *testing.T) []string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs Kafka")
+	}
+	b := os.Getenv("KAFKA_BROKERS")
+	if b == "" {
+		b = "127.0.0.1:19092"
+	}
+	list := strings.Split(b, ",")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(list...))
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = cl.Ping(ctx)
+		cancel()
+		cl.Close()
+	}
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("Kafka at %s is not reachable: %v", b, err)
+		}
+		t.Skipf("Kafka at %s is not reachable: %v", b, err)
+	}
+	return list
+}
+
+func randomName(prefix string) string {
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// cluster is a topic set plus command instances serving real HTTP.
+type cluster struct {
+	t       *testing.T
+	brokers []string
+	names   schemas.Names
+	keys    *token.Keys
+	parts   int
+	admin   *kadm.Client
+}
+
+const (
+	testAdmin  = "test-admin-token-0123456789"
+	testSecret = "test-token-secret-0123456789"
+)
+
+func newCluster(t *testing.T, parts int) *cluster {
+	b := brokers(t)
+	names := schemas.NamesFor(randomName("t"))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for topic, n := range map[string]int{names.Rooms: parts, names.Users: 2} {
+		if _, err := adm.CreateTopic(ctx, int32(n), 1, nil, topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = adm.DeleteTopics(ctx, names.Rooms, names.Users)
+	})
+	keys, err := token.New(testSecret, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &cluster{t: t, brokers: b, names: names, keys: keys, parts: parts, admin: adm}
+}
+
+// instance is one running command service.
+type instance struct {
+	svc    *Service
+	addr   string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (c *cluster) start(id int, capacity int) *instance {
+	c.t.Helper()
+	svc, err := New(Config{
+		Brokers: c.brokers, Names: c.names, InstanceID: id, InternalSecret: testSecret + "-internal",
+		Keys: c.keys, AdminToken: testAdmin, Capacity: capacity, Rules: plainRules{},
+		SendRate: 1000, SendBurst: 1000, JoinRate: 1000, JoinBurst: 1000,
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	gin.SetMode(gin.ReleaseMode)
+	engine := gin.New()
+	svc.Routes(engine)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	srv := &http.Server{Handler: engine}
+	go func() { _ = srv.Serve(ln) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &instance{svc: svc, addr: ln.Addr().String(), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(in.done)
+		if err := svc.Run(ctx, in.addr); err != nil {
+			c.t.Errorf("instance %d: %v", id, err)
+		}
+		_ = srv.Close()
+	}()
+	c.t.Cleanup(in.stop)
+	return in
+}
+
+func (in *instance) stop() {
+	in.cancel()
+	<-in.done
+}
+
+// waitOwned waits until the instances together own every partition.
+func (c *cluster) waitOwned(ins ...*instance) {
+	c.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		n, idle := 0, 0
+		for _, in := range ins {
+			mine := 0
+			in.svc.omu.Lock()
+			for _, o := range in.svc.owners {
+				select {
+				case <-o.ready:
+					n++
+					mine++
+				default:
+				}
+			}
+			in.svc.omu.Unlock()
+			if mine == 0 {
+				idle++
+			}
+		}
+		// Every instance must own something when there are partitions
+		// enough, so that requests really cross instances.
+		if n == c.parts && (idle == 0 || c.parts < len(ins)) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatal("partitions were not all owned in time")
+}
+
+// retry runs f until it stops failing with unavailable (rebalances).
+func retry[T any](t *testing.T, f func() (T, error)) (T, error) {
+	t.Helper()
+	var (
+		v   T
+		err error
+	)
+	for range 100 {
+		v, err = f()
+		if code(err) != schemas.CodeUnavailable {
+			return v, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return v, err
+}
+
+func (c *cluster) openRoom(in *instance, title string) schemas.ID {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	room, err := retry(c.t, func() (schemas.Room, error) {
+		r, _, err := in.svc.CreateRoom(ctx, Caller{Admin: true}, title, "")
+		return r, err
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return room.ID
+}
+
+// readAll reads every committed record of the rooms topic and decodes it.
+func (c *cluster) readAll() []schemas.Envelope {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ends, err := c.admin.ListCommittedOffsets(ctx, c.names.Rooms)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.brokers...), kgo.ConsumeTopics(c.names.Rooms),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []schemas.Envelope
+	pos := map[int32]int64{}
+	done := func() bool {
+		ok := true
+		ends.Each(func(o kadm.ListedOffset) {
+			if pos[o.Partition] < o.Offset {
+				ok = false
+			}
+		})
+		return ok
+	}
+	for !done() {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			c.t.Fatal("reading the topic timed out")
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			pos[r.Partition] = r.Offset + 1
+			if r.Attrs.IsControl() {
+				return
+			}
+			e, err := schemas.Events.Decode(r.Value)
+			if err != nil {
+				c.t.Fatalf("undecodable record at %d/%d: %v", r.Partition, r.Offset, err)
+			}
+			out = append(out, e)
+		})
+	}
+	return out
+}
+
+// checkRoomLog folds the log per room and checks the invariants: seq 1..n
+// without gaps, members never above capacity at any prefix, one message per
+// (user, client_msg_id).
+func checkRoomLog(t *testing.T, events []schemas.Envelope, capacity int) map[schemas.ID]map[schemas.ID]bool {
+	t.Helper()
+	seqs := map[schemas.ID]int64{}
+	members := map[schemas.ID]map[schemas.ID]bool{}
+	sentOnce := map[string]schemas.ID{}
+	for _, e := range events {
+		if e.Seq != seqs[e.RoomID]+1 {
+			t.Fatalf("room %d: seq %d after %d", e.RoomID, e.Seq, seqs[e.RoomID])
+		}
+		seqs[e.RoomID] = e.Seq
+		if members[e.RoomID] == nil {
+			members[e.RoomID] = map[schemas.ID]bool{}
+		}
+		switch p := e.Payload.(type) {
+		case schemas.RoomJoined:
+			members[e.RoomID][e.UserID] = true
+			if n := len(members[e.RoomID]); n > capacity {
+				t.Fatalf("room %d has %d members at seq %d, capacity %d", e.RoomID, n, e.Seq, capacity)
+			}
+		case schemas.RoomLeft:
+			delete(members[e.RoomID], e.UserID)
+		case schemas.MessageSent:
+			k := fmt.Sprint(e.RoomID, "/", e.UserID, "/", p.ClientMsgID)
+			if prev, ok := sentOnce[k]; ok {
+				t.Fatalf("client_msg_id %s appended twice: %d and %d", k, prev, e.ID)
+			}
+			sentOnce[k] = e.ID
+		}
+	}
+	return members
+}
+
+func TestConcurrentJoinsRespectCapacityAcrossInstances(t *testing.T) {
+	c := newCluster(t, 4)
+	a, b := c.start(0, 20), c.start(1, 20)
+	c.waitOwned(a, b)
+	room := c.openRoom(a, "Happy cats")
+
+	const joiners = 200
+	var (
+		wg           sync.WaitGroup
+		mu           sync.Mutex
+		ok, full     int
+		otherFailure []error
+	)
+	for i := range joiners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in := a
+			if i%2 == 1 {
+				in = b
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			_, err := retry(t, func() (schemas.JoinResult, error) {
+				return in.svc.Join(ctx, Caller{UserID: schemas.ID(1_000_000 + i), Nickname: fmt.Sprint("user", i)}, room)
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			switch code(err) {
+			case "":
+				ok++
+			case schemas.CodeRoomFull:
+				full++
+			default:
+				otherFailure = append(otherFailure, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(otherFailure) > 0 {
+		t.Fatalf("unexpected failures: %v", otherFailure[:min(5, len(otherFailure))])
+	}
+	if ok != 20 || full != joiners-20 {
+		t.Fatalf("joined %d, room_full %d; want 20 and %d", ok, full, joiners-20)
+	}
+	members := checkRoomLog(t, c.readAll(), 20)
+	if n := len(members[room]); n != 20 {
+		t.Fatalf("the log folds to %d members, want 20", n)
+	}
+}
+
+func TestOneUserJoiningFiftyRoomsEndsInOne(t *testing.T) {
+	c := newCluster(t, 4)
+	a, b := c.start(0, 20), c.start(1, 20)
+	c.waitOwned(a, b)
+	var rooms []schemas.ID
+	for i := range 50 {
+		rooms = append(rooms, c.openRoom([]*instance{a, b}[i%2], fmt.Sprint("room ", i)))
+	}
+	user := Caller{UserID: 4242, Nickname: "hopper"}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(rooms))
+	for i, r := range rooms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			in := []*instance{a, b}[i%2]
+			if _, err := retry(t, func() (schemas.JoinResult, error) { return in.svc.Join(ctx, user, r) }); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("join: %v", err)
+	}
+	// The owners of the superseded rooms append the switch-leaves; wait
+	// until the log folds the user into exactly one room.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		members := checkRoomLog(t, c.readAll(), 20)
+		in := 0
+		for _, r := range rooms {
+			if members[r][user.UserID] {
+				in++
+			}
+		}
+		if in == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the log folds the user into %d rooms, want 1", in)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// The user may post only in that room.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	posted := 0
+	for i, r := range rooms {
+		_, err := retry(t, func() (schemas.Message, error) {
+			return []*instance{a, b}[i%2].svc.Send(ctx, user, r, "hello", fmt.Sprint("m", i))
+		})
+		switch code(err) {
+		case "":
+			posted++
+		case schemas.CodeForbidden:
+		default:
+			t.Fatalf("send: %v", err)
+		}
+	}
+	if posted != 1 {
+		t.Fatalf("posted in %d rooms, want 1", posted)
+	}
+}
+
+func TestStaleOwnerIsFenced(t *testing.T) {
+	c := newCluster(t, 1)
+	a := c.start(0, 20)
+	c.waitOwned(a)
+	room := c.openRoom(a, "fenced")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	user := Caller{UserID: 7, Nickname: "seven"}
+	if _, err := a.svc.Join(ctx, user, room); err != nil {
+		t.Fatal(err)
+	}
+	// A new owner of partition 0 initialises the partition's transactional
+	// id, as it does on takeover: a is now stale without knowing it.
+	newOwner, err := a.svc.txnClient(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer newOwner.Close()
+	if _, _, err := newOwner.ProducerID(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.svc.Send(ctx, user, room, "from a zombie", "zombie-1")
+	if code(err) != schemas.CodeUnavailable {
+		t.Fatalf("stale owner's send answered %v, want unavailable", err)
+	}
+	for _, e := range c.readAll() {
+		if m, ok := e.Payload.(schemas.MessageSent); ok && m.ClientMsgID == "zombie-1" {
+			t.Fatal("the fenced write reached the log")
+		}
+	}
+}
+
+func TestTakeoverKeepsSeqAndIdempotency(t *testing.T) {
+	c := newCluster(t, 2)
+	a, b := c.start(0, 20), c.start(1, 20)
+	c.waitOwned(a, b)
+	room := c.openRoom(a, "takeover")
+	user := Caller{UserID: 9, Nickname: "nine"}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if _, err := retry(t, func() (schemas.JoinResult, error) { return b.svc.Join(ctx, user, room) }); err != nil {
+		t.Fatal(err)
+	}
+	first := map[string]schemas.ID{}
+	for i := range 20 {
+		id := fmt.Sprint("msg-", i)
+		m, err := retry(t, func() (schemas.Message, error) { return b.svc.Send(ctx, user, room, "hi", id) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		first[id] = m.ID
+	}
+	// Stop whichever instance owns the room; the other takes over.
+	owner, other := a, b
+	if b.svc.ownerOf(b.svc.partitionOf(room)) != nil {
+		owner, other = b, a
+	}
+	owner.stop()
+	c.waitOwned(other)
+	for id, want := range first {
+		m, err := retry(t, func() (schemas.Message, error) { return other.svc.Send(ctx, user, room, "retry", id) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.ID != want || m.Body != "hi" {
+			t.Fatalf("retry of %s after takeover got %d %q, want %d", id, m.ID, m.Body, want)
+		}
+	}
+	if _, err := retry(t, func() (schemas.Message, error) { return other.svc.Send(ctx, user, room, "new", "after") }); err != nil {
+		t.Fatal(err)
+	}
+	events := c.readAll()
+	checkRoomLog(t, events, 20)
+	n := 0
+	for _, e := range events {
+		if _, ok := e.Payload.(schemas.MessageSent); ok && e.RoomID == room {
+			n++
+		}
+	}
+	if n != 21 {
+		t.Fatalf("%d messages in the log, want 21", n)
+	}
+}

@@ -1,0 +1,183 @@
+package command
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// clientIDPrefix marks the owners' group members; the rest of the client id
+// is the member's advertised HTTP address, which is how instances find the
+// owner of a partition (see directory).
+const clientIDPrefix = "happychat-command@"
+
+// joinGroup joins the owners' consumer group on the rooms topic. The group is
+// used for its assignment only: fetching is paused (the tail reads), and
+// nothing is ever committed.
+func (s *Service) joinGroup(ctx context.Context) error {
+	topic := s.cfg.Names.Rooms
+	cl, err := kgo.NewClient(append(s.baseOpts(),
+		kgo.ClientID(clientIDPrefix+s.advertise),
+		kgo.ConsumerGroup(s.cfg.Names.CommandGroup),
+		kgo.ConsumeTopics(topic),
+		kgo.DisableAutoCommit(),
+		kgo.SessionTimeout(s.cfg.SessionTimeout),
+		kgo.HeartbeatInterval(s.cfg.SessionTimeout/6),
+		kgo.RebalanceTimeout(30*time.Second),
+		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+			for _, p := range m[topic] {
+				s.startOwner(ctx, p)
+			}
+			s.directory.invalidate()
+		}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			s.stopOwners(m[topic])
+			s.directory.invalidate()
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			s.stopOwners(m[topic])
+			s.directory.invalidate()
+		}),
+	)...)
+	if err != nil {
+		return fmt.Errorf("owners group client: %w", err)
+	}
+	cl.PauseFetchTopics(topic)
+	defer func() {
+		// Leave the group promptly so the others take over at once.
+		s.stopAllOwners()
+		leaveCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = cl.LeaveGroupContext(leaveCtx)
+		cl.Close()
+	}()
+	for ctx.Err() == nil {
+		// Polling drives nothing here (fetching is paused) but surfaces
+		// group errors; the group's heartbeats run on their own.
+		fs := cl.PollFetches(ctx)
+		fs.EachError(func(t string, p int32, err error) {
+			if ctx.Err() == nil {
+				s.log.Warn("owners group", "topic", t, "partition", p, "err", err)
+			}
+		})
+	}
+	return nil
+}
+
+func (s *Service) startOwner(ctx context.Context, p int32) {
+	s.omu.Lock()
+	defer s.omu.Unlock()
+	if _, ok := s.owners[p]; ok {
+		return
+	}
+	o, err := newOwner(s, p)
+	if err != nil {
+		s.log.Error("new owner", "partition", p, "err", err)
+		return
+	}
+	octx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	o.cancel = cancel
+	s.owners[p] = o
+	go o.run(octx)
+}
+
+// stopOwners stops the owners of the given partitions and waits for them to
+// finish their current batch, so that a revoked partition is never served by
+// two instances that both believe they own it.
+func (s *Service) stopOwners(parts []int32) {
+	var stopping []*owner
+	s.omu.Lock()
+	for _, p := range parts {
+		if o, ok := s.owners[p]; ok {
+			delete(s.owners, p)
+			o.cancel()
+			stopping = append(stopping, o)
+		}
+	}
+	s.omu.Unlock()
+	for _, o := range stopping {
+		<-o.done
+	}
+}
+
+func (s *Service) stopAllOwners() {
+	s.omu.Lock()
+	parts := make([]int32, 0, len(s.owners))
+	for p := range s.owners {
+		parts = append(parts, p)
+	}
+	s.omu.Unlock()
+	s.stopOwners(parts)
+}
+
+// dropOwner forgets a fenced owner (its run loop has returned).
+func (s *Service) dropOwner(o *owner) {
+	s.omu.Lock()
+	if s.owners[o.part] == o {
+		delete(s.owners, o.part)
+	}
+	s.omu.Unlock()
+	s.directory.invalidate()
+}
+
+func (s *Service) ownerOf(p int32) *owner {
+	s.omu.Lock()
+	defer s.omu.Unlock()
+	return s.owners[p]
+}
+
+// directory maps partitions to the advertised address of their owner, read
+// from the owners' group description and cached briefly.
+type directory struct {
+	svc     *Service
+	mu      sync.Mutex
+	addrs   map[int32]string
+	fetched time.Time
+}
+
+func newDirectory(s *Service) *directory { return &directory{svc: s} }
+
+func (d *directory) invalidate() {
+	d.mu.Lock()
+	d.fetched = time.Time{}
+	d.mu.Unlock()
+}
+
+// lookup returns the owner address of partition p ("" if none is known).
+func (d *directory) lookup(ctx context.Context, p int32) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if addr, ok := d.addrs[p]; ok && time.Since(d.fetched) < 2*time.Second {
+		return addr, nil
+	}
+	groups, err := kadm.NewClient(d.svc.admin).DescribeGroups(ctx, d.svc.cfg.Names.CommandGroup)
+	if err != nil {
+		return "", fmt.Errorf("describe owners group: %w", err)
+	}
+	addrs := map[int32]string{}
+	for _, g := range groups {
+		for _, m := range g.Members {
+			addr, ok := strings.CutPrefix(m.ClientID, clientIDPrefix)
+			if !ok {
+				continue
+			}
+			if a, ok := m.Assigned.AsConsumer(); ok {
+				for _, t := range a.Topics {
+					if t.Topic != d.svc.cfg.Names.Rooms {
+						continue
+					}
+					for _, part := range t.Partitions {
+						addrs[part] = addr
+					}
+				}
+			}
+		}
+	}
+	d.addrs, d.fetched = addrs, time.Now()
+	return addrs[p], nil
+}

@@ -1,0 +1,37 @@
+package command
+
+import (
+	"context"
+	"time"
+
+	"happychat/schemas"
+)
+
+// MoveReadMark records that the caller has read room up to message upTo. The
+// views keep the greatest mark, so a mark never moves back.
+func (s *Service) MoveReadMark(ctx context.Context, c Caller, room, upTo schemas.ID) error {
+	if err := c.needUser(); err != nil {
+		return err
+	}
+	if upTo <= 0 {
+		return badRequest("up_to must be a message id")
+	}
+	if !s.roomKnown(room) {
+		return notFound("no such room")
+	}
+	id, err := s.gen.Next()
+	if err != nil {
+		return unavailable("cannot mint an id now, retry")
+	}
+	env := schemas.Envelope{ID: id, UserID: c.UserID, RoomID: room, OccurredAt: time.Now(),
+		Payload: schemas.ReadMarkMoved{UpTo: upTo}}
+	return s.appendUserEvent(ctx, env)
+}
+
+// roomKnown reports whether the fold has seen the room's creation.
+func (s *Service) roomKnown(room schemas.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.rooms[room]
+	return ok && r.status != ""
+}

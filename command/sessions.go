@@ -1,0 +1,53 @@
+package command
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"happychat/schemas"
+)
+
+// Register gives a nickname a fresh anonymous user and a signed token. The
+// user.registered event is committed before the answer.
+func (s *Service) Register(ctx context.Context, nickname string) (schemas.Session, error) {
+	nickname, err := cleanName("nickname", nickname, maxNickname)
+	if err != nil {
+		return schemas.Session{}, err
+	}
+	id, err := s.gen.Next()
+	if err != nil {
+		return schemas.Session{}, unavailable("cannot mint an id now, retry")
+	}
+	env := schemas.Envelope{ID: id, UserID: id, OccurredAt: time.Now(), Payload: schemas.UserRegistered{Nickname: nickname}}
+	if err := s.appendUserEvent(ctx, env); err != nil {
+		return schemas.Session{}, err
+	}
+	tok, _, err := s.cfg.Keys.Issue(id, nickname)
+	if err != nil {
+		return schemas.Session{}, err
+	}
+	return schemas.Session{UserID: id, Nickname: nickname, Token: tok}, nil
+}
+
+// appendUserEvent appends a user-scoped event (acks=all, idempotent
+// producer) and waits for the broker's acknowledgement.
+func (s *Service) appendUserEvent(ctx context.Context, env schemas.Envelope) error {
+	b, err := schemas.Events.Encode(env)
+	if err != nil {
+		return err
+	}
+	typ := env.Payload.EventType()
+	rec := &kgo.Record{Topic: s.cfg.Names.Users, Key: schemas.Key(env.UserID), Value: b,
+		Headers: []kgo.RecordHeader{
+			{Key: schemas.HeaderType, Value: []byte(typ)},
+			{Key: schemas.HeaderVersion, Value: []byte(strconv.Itoa(schemas.Events.Version(typ)))},
+		}}
+	if err := s.userLog.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		s.log.Warn("append user event", "type", typ, "err", err)
+		return unavailable("the event log did not confirm the write, retry")
+	}
+	return nil
+}
