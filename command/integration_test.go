@@ -24,7 +24,7 @@ import (
 // Integration tests: they need a real Kafka broker (KAFKA_BROKERS, default
 // the one deploy/local starts) and run two command instances side by side.
 
-func brokers(t *testing.T) []string {
+func brokers(t testing.TB) []string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: needs Kafka")
@@ -58,7 +58,7 @@ func randomName(prefix string) string {
 
 // cluster is a topic set plus command instances serving real HTTP.
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	brokers []string
 	names   schemas.Names
 	keys    *token.Keys
@@ -71,7 +71,7 @@ const (
 	testSecret = "test-token-secret-0123456789"
 )
 
-func newCluster(t *testing.T, parts int) *cluster {
+func newCluster(t testing.TB, parts int) *cluster {
 	b := brokers(t)
 	names := schemas.NamesFor(randomName("t"))
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b...))
@@ -177,7 +177,7 @@ func (c *cluster) waitOwned(ins ...*instance) {
 }
 
 // retry runs f until it stops failing with unavailable (rebalances).
-func retry[T any](t *testing.T, f func() (T, error)) (T, error) {
+func retry[T any](t testing.TB, f func() (T, error)) (T, error) {
 	t.Helper()
 	var (
 		v   T

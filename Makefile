@@ -1,0 +1,67 @@
+# The two commands of the README:
+#   make run   installs and starts what is missing, then runs happychat dev
+#   make test  installs and starts the real servers, then runs every test
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+GO ?= go
+BIN := bin/happychat
+LOCAL := deploy/local
+# Fuzz targets run briefly in every test run; longer by hand (FUZZTIME=5m).
+FUZZTIME ?= 10s
+
+.PHONY: all build run dev-embedded test test-short vet fuzz up down status bench clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "-X main.version=$$(git describe --always --dirty 2>/dev/null || echo dev)" -o $(BIN) ./cmd/happychat
+
+up:
+	$(LOCAL)/up.sh >/dev/null
+
+down:
+	$(LOCAL)/down.sh
+
+status:
+	$(LOCAL)/status.sh
+
+# run: the whole system on one address against the local Kafka, PostgreSQL
+# and ClickHouse that deploy/local starts.
+run: build
+	$(LOCAL)/up.sh >/dev/null
+	eval "$$($(LOCAL)/env.sh)"; exec $(BIN) dev
+
+# dev-embedded: the same with the embedded Kafka-protocol broker (kfake).
+dev-embedded: build
+	$(LOCAL)/up.sh >/dev/null
+	eval "$$($(LOCAL)/env.sh)"; unset KAFKA_BROKERS; exec $(BIN) dev
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt: files above need formatting"; exit 1; }
+
+test-short:
+	$(GO) test -short -race -count=1 ./...
+
+# test: unit and integration tests against real Apache Kafka, PostgreSQL,
+# ClickHouse and Chromium, all started by the project's own scripts.
+test: vet
+	$(LOCAL)/up.sh >/dev/null
+	$(LOCAL)/browser.sh install >/dev/null
+	eval "$$($(LOCAL)/env.sh)"; export CI="$${CI:-1}"; \
+	  $(GO) test -race -count=1 -timeout 30m ./...
+	$(MAKE) fuzz
+
+fuzz:
+	$(GO) test -list '^Fuzz' ./... | awk '/^Fuzz/{f[n++]=$$1} /^ok/{for(i=0;i<n;i++) print $$2, f[i]; n=0}' | \
+	  while read -r pkg fz; do \
+	    echo "fuzz $$pkg $$fz ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$fz$$" -fuzztime $(FUZZTIME) "$$pkg" </dev/null; \
+	  done
+
+bench: build
+	$(LOCAL)/up.sh >/dev/null
+	eval "$$($(LOCAL)/env.sh)"; $(GO) test -run '^$$' -bench . -benchtime 1x ./...
+
+clean:
+	rm -rf bin artifacts
