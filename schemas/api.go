@@ -30,8 +30,8 @@ type Room struct {
 	MessageCount  int64     `json:"message_count"`
 	LastMessageAt *string   `json:"last_message_at"`
 	CreatedAt     string    `json:"created_at"`
-	Unread        *int64    `json:"unread,omitempty"`
-	Members       *[]Member `json:"members,omitempty"`
+	Unread        *int64    `json:"unread,omitzero"`
+	Members       *[]Member `json:"members,omitzero"`
 }
 
 // Member is a current member of a room.

@@ -100,7 +100,16 @@ func (r *Registry) Encode(env Envelope) ([]byte, error) {
 		CorrelationID: env.CorrelationID, CausationID: env.CausationID,
 		Payload: payload,
 	}
-	return json.Marshal(w)
+	out, err := json.Marshal(w)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", typ, err)
+	}
+	// Refuse here what every consumer's Decode would refuse: a record the
+	// log accepts but no reader can decode is worse than a failed write.
+	if len(out) > MaxEventSize {
+		return nil, fmt.Errorf("encode %s: %d bytes exceeds %d", typ, len(out), MaxEventSize)
+	}
+	return out, nil
 }
 
 // Decode parses one encoded envelope strictly and upcasts its payload to the

@@ -14,9 +14,11 @@ type ID int64
 // ErrBadID reports a malformed id.
 var ErrBadID = errors.New("id must be a positive decimal integer string")
 
-// ParseID parses the decimal string form of an id.
+// ParseID parses the decimal string form of an id. Only the canonical form
+// is accepted (no sign, no leading zero, no spaces), so that an id has exactly
+// one spelling on the wire and in Kafka keys.
 func ParseID(s string) (ID, error) {
-	if s == "" || len(s) > 19 {
+	if s == "" || len(s) > 19 || s[0] == '0' {
 		return 0, ErrBadID
 	}
 	for i := 0; i < len(s); i++ {

@@ -3,6 +3,8 @@ package schemas
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -93,7 +95,29 @@ var (
 	errSeqUser  = errors.New("seq must be absent on user events")
 	errNoTime   = errors.New("occurred_at is required")
 	errBadField = errors.New("invalid field")
+	errRoomUser = errors.New("room_id must be absent on user.registered")
+	errNUL      = errors.New("strings must not contain U+0000")
 )
+
+// checkNUL refuses U+0000 in every string of the envelope and its payload.
+// JSON allows "\u0000", but PostgreSQL text cannot hold it, so such an event
+// would stall the projector on every replay; the log refuses it at both ends
+// (Encode and Decode) instead.
+func checkNUL(env Envelope) error {
+	if strings.IndexByte(env.CorrelationID, 0) >= 0 || strings.IndexByte(env.CausationID, 0) >= 0 {
+		return errNUL
+	}
+	v := reflect.Indirect(reflect.ValueOf(env.Payload))
+	if v.Kind() != reflect.Struct {
+		return nil
+	}
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.String && strings.IndexByte(f.String(), 0) >= 0 {
+			return fmt.Errorf("%w: %s", errNUL, v.Type().Field(i).Name)
+		}
+	}
+	return nil
+}
 
 func (s *spec) validate(env Envelope) error {
 	switch {
@@ -101,6 +125,9 @@ func (s *spec) validate(env Envelope) error {
 		return errNoID
 	case env.OccurredAt.IsZero():
 		return errNoTime
+	}
+	if err := checkNUL(env); err != nil {
+		return err
 	}
 	switch s.scope {
 	case ScopeRoom:
@@ -146,6 +173,9 @@ var Events = newEvents()
 func newEvents() *Registry {
 	r := &Registry{}
 	Define[UserRegistered](r, 1, ScopeUser, func(e Envelope) error {
+		if e.RoomID != 0 {
+			return errRoomUser
+		}
 		return nonEmpty("nickname", e.Payload.(UserRegistered).Nickname)
 	})
 	Define[RoomCreated](r, 1, ScopeRoom, func(e Envelope) error {

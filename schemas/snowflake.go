@@ -81,15 +81,17 @@ func (g *IDGen) Next() (ID, error) {
 			g.floor = id
 			return id, nil
 		}
-		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("%w: floor %d, generated %d", ErrClockBackwards, g.floor, id)
-		}
-		// The floor's millisecond is ahead of our clock: wait it out.
-		ahead := time.Duration(IDTime(g.floor).Sub(IDTime(id)))
+		// The floor's millisecond is ahead of our clock: wait it out, unless
+		// the wait cannot end before the deadline. Failing at once matters:
+		// Next holds the lock, so a hopeless wait would stall every caller.
+		ahead := IDTime(g.floor).Sub(IDTime(id))
 		if ahead < time.Millisecond {
 			ahead = time.Millisecond
 		}
-		g.sleep(min(ahead, g.maxWait))
+		if time.Now().Add(ahead).After(deadline) {
+			return 0, fmt.Errorf("%w: floor %d is %v ahead of generated %d", ErrClockBackwards, g.floor, ahead, id)
+		}
+		g.sleep(ahead)
 	}
 }
 

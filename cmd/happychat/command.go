@@ -1,5 +1,159 @@
 package main
 
-import "context"
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
-func runCommand(_ context.Context, _ Env, _ []string) error { return errNotImplemented }
+	"github.com/gin-gonic/gin"
+
+	"happychat/cmd/internal/httpserver"
+	"happychat/cmd/internal/kafka"
+	"happychat/command"
+	"happychat/schemas/moderation"
+	"happychat/schemas/token"
+)
+
+// runCommand runs the command service alone: the write routes, forwarding
+// between instances, and the owners of room partitions.
+func runCommand(ctx context.Context, env Env, _ []string) error {
+	p, err := newProcess(env)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	if err := p.requireSecret(); err != nil {
+		return err
+	}
+	if err := p.ensureTopics(ctx); err != nil {
+		return err
+	}
+	svc, err := p.commandService()
+	if err != nil {
+		return err
+	}
+	engine := httpserver.NewEngine(p.reg, []httpserver.Check{{Name: "kafka", Ping: svc.Ping}}, p.log)
+	svc.Routes(engine)
+	return p.serveWith(ctx, env, engine, func(ctx context.Context, addr string) error {
+		return svc.Run(ctx, p.advertise(addr))
+	})
+}
+
+// commandService builds the command service from the configuration.
+func (p *process) commandService() (*command.Service, error) {
+	keys, err := p.tokenKeys()
+	if err != nil {
+		return nil, err
+	}
+	rules, err := p.rules()
+	if err != nil {
+		return nil, err
+	}
+	return command.New(command.Config{
+		Brokers: p.brokers, Names: p.cfg.Names(), InstanceID: p.cfg.InstanceID,
+		InternalSecret: p.internalSecret(), Keys: keys, AdminToken: p.cfg.AdminToken,
+		Capacity: p.cfg.Capacity, Rules: rules,
+		SendRate: p.cfg.SendRate, SendBurst: p.cfg.SendBurst, JoinRate: p.cfg.JoinRate, JoinBurst: p.cfg.JoinBurst,
+		KafkaOpts: kafka.LogOpts(p.log), Log: p.log, Metrics: p.reg,
+	})
+}
+
+func (p *process) tokenKeys() (*token.Keys, error) {
+	return token.New(p.cfg.TokenSecret, p.cfg.TokenTTL)
+}
+
+func (p *process) rules() (*moderation.Rules, error) {
+	r, err := moderation.New(p.cfg.ProfanityWords, p.cfg.EffectWords)
+	if err != nil {
+		return nil, fmt.Errorf("CHAT_PROFANITY_WORDS / CHAT_EFFECT_WORDS: %w", err)
+	}
+	return r, nil
+}
+
+// internalSecret authenticates forwarded commands between instances; it is
+// derived from the token secret so that operators configure one secret.
+func (p *process) internalSecret() string {
+	m := hmac.New(sha256.New, []byte(p.cfg.TokenSecret))
+	m.Write([]byte("happychat internal forwarding v1"))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// requireSecret refuses to run a split service without a configured token
+// secret: instances must agree on it.
+func (p *process) requireSecret() error {
+	if len(p.cfg.TokenSecret) < 16 {
+		return errors.New("CHAT_TOKEN_SECRET must be set (at least 16 bytes) when services run split")
+	}
+	return nil
+}
+
+// devSecret uses the configured token secret, or one generated once and kept
+// under the state directory, so that tokens survive dev restarts.
+func (p *process) devSecret() error {
+	if p.cfg.TokenSecret != "" {
+		return p.requireSecret()
+	}
+	path := filepath.Join(p.cfg.StateDir, "dev-token-secret")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		p.cfg.TokenSecret = strings.TrimSpace(string(b))
+		return nil
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return err
+	}
+	p.cfg.TokenSecret = hex.EncodeToString(buf)
+	if err := os.MkdirAll(p.cfg.StateDir, 0o700); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	return os.WriteFile(path, []byte(p.cfg.TokenSecret+"\n"), 0o600)
+}
+
+// advertise is the address other instances use to reach this one.
+func (p *process) advertise(bound string) string {
+	if p.cfg.AdvertiseAddr != "" {
+		return p.cfg.AdvertiseAddr
+	}
+	return bound
+}
+
+// serveWith serves engine and, once it listens, runs background work with
+// the bound address; either ending stops both.
+func (p *process) serveWith(ctx context.Context, env Env, engine *gin.Engine, work func(ctx context.Context, addr string) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	workErr := make(chan error, 1)
+	started := make(chan struct{})
+	ready := func(addr string) {
+		close(started)
+		go func() {
+			err := work(ctx, addr)
+			if err != nil && ctx.Err() == nil {
+				p.log.Error("service stopped", "err", err)
+			}
+			workErr <- err
+			cancel()
+		}()
+		if env.Ready != nil {
+			env.Ready(addr)
+		}
+	}
+	serveErr := httpserver.Serve(ctx, p.cfg.HTTPAddr, engine, ready, p.log)
+	cancel()
+	select {
+	case <-started:
+		// Wait for the work to wind down (leave groups, flush).
+		if err := <-workErr; err != nil && !errors.Is(err, context.Canceled) {
+			return errors.Join(serveErr, err)
+		}
+	default:
+	}
+	return serveErr
+}

@@ -134,3 +134,6 @@ func (a slogAdapter) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	}
 	a.l.Log(context.Background(), l, "kafka: "+msg, keyvals...)
 }
+
+// LogOpts routes a client's logs to log.
+func LogOpts(log *slog.Logger) []kgo.Opt { return []kgo.Opt{kgo.WithLogger(slogAdapter{log})} }

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"happychat/schemas"
+)
+
+func kafkaBrokers(t *testing.T) []string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs Kafka")
+	}
+	b := strings.Split(envOr("KAFKA_BROKERS", "127.0.0.1:19092"), ",")
+	c, err := net.DialTimeout("tcp", b[0], 3*time.Second)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("Kafka at %s is not reachable: %v", b[0], err)
+		}
+		t.Skipf("Kafka at %s is not reachable: %v", b[0], err)
+	}
+	c.Close()
+	return b
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// proc is a happychat subprocess.
+type proc struct {
+	cmd  *exec.Cmd
+	addr string
+	log  *bytes.Buffer
+}
+
+func startProc(t *testing.T, bin string, env []string, args ...string) *proc {
+	t.Helper()
+	addr := freePort(t)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(append(os.Environ(), env...), "CHAT_HTTP_ADDR="+addr)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, addr: addr, log: &log}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v did not become ready:\n%s", args, log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+type apiClient struct {
+	t     *testing.T
+	token string
+}
+
+// call POSTs JSON and decodes the answer; it returns the status.
+func (c apiClient) call(addr, path string, in, out any) int {
+	c.t.Helper()
+	body, _ := json.Marshal(in)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		return 0 // indeterminate: connection refused, reset or timed out
+	}
+	defer resp.Body.Close()
+	if out != nil && resp.StatusCode < 300 {
+		_ = json.NewDecoder(resp.Body).Decode(out)
+	}
+	return resp.StatusCode
+}
+
+// TestCommandOwnerSIGKILL kills the owner of a room's partition mid-stream
+// while a client keeps sending, retrying each message with the same
+// client_msg_id until it is acknowledged. The other instance takes the
+// partition over; every acknowledged message is in the log exactly once,
+// with the acknowledged id, and the room's seq has no gap.
+func TestCommandOwnerSIGKILL(t *testing.T) {
+	brokers := kafkaBrokers(t)
+	bin := buildBinary(t)
+	prefix := "kill" + randHex(4)
+	env := []string{
+		"KAFKA_BROKERS=" + strings.Join(brokers, ","), "CHAT_TOPIC_PREFIX=" + prefix,
+		"CHAT_ROOM_PARTITIONS=2", "CHAT_TOKEN_SECRET=kill-test-secret-0123456789",
+		"CHAT_ADMIN_TOKEN=kill-admin", "CHAT_SEND_RATE=1000", "CHAT_SEND_BURST=1000",
+	}
+	a := startProc(t, bin, append(env, "CHAT_INSTANCE_ID=1"), "command")
+	b := startProc(t, bin, append(env, "CHAT_INSTANCE_ID=2"), "command")
+	admin := apiClient{t: t, token: "kill-admin"}
+
+	var room schemas.Room
+	for admin.call(a.addr, "/v1/rooms", map[string]string{"title": "kill"}, &room) != http.StatusCreated {
+		time.Sleep(200 * time.Millisecond)
+	}
+	var sess schemas.Session
+	if st := (apiClient{t: t}).call(a.addr, "/v1/sessions", map[string]string{"nickname": "survivor"}, &sess); st != http.StatusCreated {
+		t.Fatalf("session: %d", st)
+	}
+	user := apiClient{t: t, token: sess.Token}
+	for user.call(b.addr, "/v1/rooms/"+room.ID.String()+"/join", struct{}{}, nil) != http.StatusOK {
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	acked := map[string]schemas.ID{}
+	killed := false
+	for i := range 60 {
+		id := fmt.Sprintf("m-%03d", i)
+		for attempt := 0; ; attempt++ {
+			// Send through both instances alternately: one of them
+			// forwards to the owner.
+			target := []*proc{a, b}[(i+attempt)%2]
+			if killed && target == a {
+				target = b
+			}
+			var msg schemas.Message
+			st := user.call(target.addr, "/v1/rooms/"+room.ID.String()+"/messages",
+				map[string]string{"body": "hello " + id, "client_msg_id": id}, &msg)
+			if st == http.StatusCreated {
+				if prev, ok := acked[id]; ok && prev != msg.ID {
+					t.Fatalf("%s acknowledged twice with different ids", id)
+				}
+				acked[id] = msg.ID
+				break
+			}
+			if st != 0 && st != http.StatusServiceUnavailable {
+				t.Fatalf("send %s: status %d", id, st)
+			}
+			if attempt > 300 {
+				t.Fatalf("send %s never succeeded", id)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if i == 20 {
+			// Kill the room's owner without any chance to clean up; the
+			// survivor must take its partition over.
+			if ownerAddr(t, brokers, prefix, room.ID, 2) == b.addr {
+				a, b = b, a
+			}
+			if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			killed = true
+		}
+	}
+
+	// The log: every acknowledged message exactly once with its id; seq
+	// 1..n without gaps.
+	events := readRoomsTopic(t, brokers, schemas.NamesFor(prefix).Rooms)
+	seen := map[string]int{}
+	var seq int64
+	for _, e := range events {
+		if e.RoomID != room.ID {
+			continue
+		}
+		if e.Seq != seq+1 {
+			t.Fatalf("seq %d after %d", e.Seq, seq)
+		}
+		seq = e.Seq
+		if m, ok := e.Payload.(schemas.MessageSent); ok {
+			seen[m.ClientMsgID]++
+			if want, ok := acked[m.ClientMsgID]; ok && want != e.ID {
+				t.Fatalf("%s in the log as %d, acknowledged as %d", m.ClientMsgID, e.ID, want)
+			}
+		}
+	}
+	for id := range acked {
+		if seen[id] != 1 {
+			t.Fatalf("%s is in the log %d times", id, seen[id])
+		}
+	}
+	if len(acked) != 60 {
+		t.Fatalf("%d acknowledged, want 60", len(acked))
+	}
+}
+
+// ownerAddr returns the advertised address of the owner of room's partition.
+func ownerAddr(t *testing.T, brokers []string, prefix string, room schemas.ID, parts int) string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	groups, err := kadm.NewClient(cl).DescribeGroups(ctx, schemas.NamesFor(prefix).CommandGroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := schemas.Partition(room, parts)
+	for _, g := range groups {
+		for _, m := range g.Members {
+			if a, ok := m.Assigned.AsConsumer(); ok {
+				for _, tp := range a.Topics {
+					for _, p := range tp.Partitions {
+						if p == want {
+							return strings.TrimPrefix(m.ClientID, "happychat-command@")
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Fatal("no owner found for the room's partition")
+	return ""
+}
+
+// readRoomsTopic reads every committed event of topic.
+func readRoomsTopic(t *testing.T, brokers []string, topic string) []schemas.Envelope {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos := map[int32]int64{}
+	caughtUp := func() bool {
+		ok := true
+		ends.Each(func(o kadm.ListedOffset) {
+			if pos[o.Partition] < o.Offset {
+				ok = false
+			}
+		})
+		return ok
+	}
+	var out []schemas.Envelope
+	for !caughtUp() {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal("reading the topic timed out")
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			pos[r.Partition] = r.Offset + 1
+			if r.Attrs.IsControl() {
+				return
+			}
+			e, err := schemas.Events.Decode(r.Value)
+			if err != nil {
+				t.Fatalf("undecodable record: %v", err)
+			}
+			out = append(out, e)
+		})
+	}
+	return out
+}

@@ -1,0 +1,183 @@
+package token
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"happychat/schemas"
+)
+
+const (
+	secret      = "0123456789abcdef-test-secret"
+	otherSecret = "fedcba9876543210-other-secret"
+	user        = schemas.ID(1995793265123459072)
+)
+
+var t0 = time.Date(2026, 11, 22, 21, 21, 13, 0, time.UTC)
+
+func keysAt(t *testing.T, s string, now time.Time) *Keys {
+	t.Helper()
+	k, err := New(s, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.WithClock(func() time.Time { return now })
+}
+
+func TestIssueVerify(t *testing.T) {
+	k := keysAt(t, secret, t0)
+	tok, exp, err := k.Issue(user, "토끼 🐰")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !exp.Equal(t0.Add(time.Hour)) {
+		t.Errorf("expiry = %v, want %v", exp, t0.Add(time.Hour))
+	}
+	for _, at := range []time.Time{t0, t0.Add(59 * time.Minute)} {
+		c, err := keysAt(t, secret, at).Verify(tok)
+		if err != nil {
+			t.Fatalf("Verify at %v: %v", at, err)
+		}
+		if c.UserID != user || c.Nickname != "토끼 🐰" || !c.Expires.Equal(exp) {
+			t.Errorf("claims = %+v", c)
+		}
+	}
+}
+
+// sign builds a token with arbitrary claims and method, to forge what an
+// attacker could send.
+func sign(t *testing.T, m jwt.SigningMethod, key any, claims jwt.Claims) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(m, claims).SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func goodClaims() jwtClaims {
+	return jwtClaims{Nick: "n", RegisteredClaims: jwt.RegisteredClaims{
+		Issuer: issuer, Subject: user.String(),
+		IssuedAt: jwt.NewNumericDate(t0), ExpiresAt: jwt.NewNumericDate(t0.Add(time.Hour)),
+	}}
+}
+
+func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+func TestVerifyRejects(t *testing.T) {
+	k := keysAt(t, secret, t0.Add(time.Minute))
+	good, _, err := keysAt(t, secret, t0).Issue(user, "n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(good, ".")
+
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	with := func(f func(*jwtClaims)) jwtClaims { c := goodClaims(); f(&c); return c }
+	flip := func(s string, i int) string {
+		b := []byte(s)
+		if b[i] == 'A' {
+			b[i] = 'B'
+		} else {
+			b[i] = 'A'
+		}
+		return string(b)
+	}
+	otherTok, _, _ := keysAt(t, otherSecret, t0).Issue(user, "n")
+	noneTok, err := jwt.NewWithClaims(jwt.SigningMethodNone, goodClaims()).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		name string
+		tok  string
+	}{
+		{"empty", ""},
+		{"garbage", "not a token"},
+		{"one part", "abc"},
+		{"two parts", "abc.def"},
+		{"four parts", good + ".x"},
+		{"dots only", ".."},
+		{"too long", parts[0] + "." + strings.Repeat("A", maxTokenLen) + "." + parts[2]},
+		{"invalid UTF-8", parts[0] + ".\xff." + parts[2]},
+		{"header not base64", "!!!." + parts[1] + "." + parts[2]},
+		{"header not JSON", b64("nope") + "." + parts[1] + "." + parts[2]},
+		{"expired", func() string { s, _, _ := keysAt(t, secret, t0.Add(-2*time.Hour)).Issue(user, "n"); return s }()},
+		{"forged signature", parts[0] + "." + parts[1] + "." + flip(parts[2], 10)},
+		{"signature dropped", parts[0] + "." + parts[1] + "."},
+		{"signed with another secret", otherTok},
+		{"alg none", noneTok},
+		{"alg none, uppercase", b64(`{"alg":"NONE","typ":"JWT"}`) + "." + parts[1] + "."},
+		{"HS512 with the right secret", sign(t, jwt.SigningMethodHS512, []byte(secret), goodClaims())},
+		{"HS384 with the right secret", sign(t, jwt.SigningMethodHS384, []byte(secret), goodClaims())},
+		{"RS256 properly signed", sign(t, jwt.SigningMethodRS256, rsaKey, goodClaims())},
+		{"RS256 header over an HMAC signature", b64(`{"alg":"RS256","typ":"JWT"}`) + "." + parts[1] + "." + parts[2]},
+		{"tampered payload", parts[0] + "." + b64(`{"nick":"n","iss":"happychat","sub":"1","exp":9999999999}`) + "." + parts[2]},
+		{"tampered header", b64(`{"alg":"HS256","typ":"JWT","kid":"x"}`) + "." + parts[1] + "." + parts[2]},
+		{"no expiry", sign(t, jwt.SigningMethodHS256, []byte(secret), with(func(c *jwtClaims) { c.ExpiresAt = nil }))},
+		{"other issuer", sign(t, jwt.SigningMethodHS256, []byte(secret), with(func(c *jwtClaims) { c.Issuer = "evil" }))},
+		{"no issuer", sign(t, jwt.SigningMethodHS256, []byte(secret), with(func(c *jwtClaims) { c.Issuer = "" }))},
+		{"subject not an id", sign(t, jwt.SigningMethodHS256, []byte(secret), with(func(c *jwtClaims) { c.Subject = "admin" }))},
+		{"subject zero", sign(t, jwt.SigningMethodHS256, []byte(secret), with(func(c *jwtClaims) { c.Subject = "0" }))},
+		{"subject missing", sign(t, jwt.SigningMethodHS256, []byte(secret), with(func(c *jwtClaims) { c.Subject = "" }))},
+		{"not valid yet", sign(t, jwt.SigningMethodHS256, []byte(secret), with(func(c *jwtClaims) { c.NotBefore = jwt.NewNumericDate(t0.Add(time.Hour)) }))},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := k.Verify(c.tok)
+			if err == nil {
+				t.Fatalf("Verify accepted it: %+v", got)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error %v does not wrap ErrInvalid", err)
+			}
+			if got != (Claims{}) {
+				t.Errorf("claims returned with an error: %+v", got)
+			}
+		})
+	}
+}
+
+func TestNew(t *testing.T) {
+	if _, err := New("short", time.Hour); err == nil {
+		t.Error("a secret under 16 bytes was accepted")
+	}
+	if _, err := New(secret, 0); err == nil {
+		t.Error("a zero ttl was accepted")
+	}
+}
+
+func TestFromHeader(t *testing.T) {
+	cases := []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"Bearer abc.def.ghi", "abc.def.ghi", true},
+		{"bearer abc", "abc", true},
+		{"BEARER abc ", "abc", true},
+		{"Bearer ", "", false},
+		{"Bearer    ", "", false},
+		{"Bearer", "", false},
+		{"Basic dXNlcjpwYXNz", "", false},
+		{"", "", false},
+		{"Token abc", "", false},
+	}
+	for _, c := range cases {
+		got, ok := FromHeader(c.in)
+		if got != c.want || ok != c.ok {
+			t.Errorf("FromHeader(%q) = %q, %v; want %q, %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+}
