@@ -64,7 +64,36 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, names schemas.Names, spec
 			return fmt.Errorf("create topic %s: %w", w.topic, err)
 		}
 	}
-	return nil
+	// A new topic takes a moment to reach every broker's metadata; callers
+	// start consuming right after, so wait until each partition has a leader.
+	for {
+		details, err := adm.ListTopics(ctx, names.Rooms, names.Users, names.DeadLetter)
+		if err == nil && allLed(details, len(want)) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topics not ready: %w", errors.Join(ctx.Err(), err))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func allLed(details kadm.TopicDetails, n int) bool {
+	if len(details) != n {
+		return false
+	}
+	for _, d := range details {
+		if d.Err != nil || len(d.Partitions) == 0 {
+			return false
+		}
+		for _, p := range d.Partitions {
+			if p.Err != nil || p.Leader < 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Partitions returns the partition count of topic.
