@@ -22,6 +22,10 @@ const (
 	DefaultLocalKafka     = "127.0.0.1:19092"
 )
 
+// defaultEffects are the screen effects a deployment has unless
+// CHAT_EFFECT_WORDS says otherwise (set it to "none=none" for none).
+const defaultEffects = "congrats=balloons,congratulations=balloons,happy birthday=confetti,축하=confetti,생일 축하=confetti"
+
 // Config is everything any subcommand may need. Fields are grouped by the
 // service that uses them; each service takes the values it needs.
 type Config struct {
@@ -87,7 +91,7 @@ func Load(getenv func(string) string) (Config, error) {
 		TokenTTL:       p.duration("CHAT_TOKEN_TTL", 30*24*time.Hour),
 		Capacity:       p.int("CHAT_ROOM_CAPACITY", 20),
 		ProfanityWords: p.list("CHAT_PROFANITY_WORDS"),
-		EffectWords:    p.pairs("CHAT_EFFECT_WORDS"),
+		EffectWords:    p.pairs("CHAT_EFFECT_WORDS", defaultEffects),
 
 		SendRate:      p.float("CHAT_SEND_RATE", 5),
 		SendBurst:     p.int("CHAT_SEND_BURST", 20),
@@ -196,9 +200,13 @@ func (p *parser) list(key string) []string {
 	return out
 }
 
-func (p *parser) pairs(key string) map[string]string {
+func (p *parser) pairs(key, def string) map[string]string {
 	out := map[string]string{}
-	for _, kv := range p.list(key) {
+	items := p.list(key)
+	if p.getenv(key) == "" {
+		items = strings.Split(def, ",")
+	}
+	for _, kv := range items {
 		k, v, ok := strings.Cut(kv, "=")
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		if !ok || k == "" || v == "" {
