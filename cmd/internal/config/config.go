@@ -23,7 +23,7 @@ const (
 )
 
 // defaultEffects are the screen effects a deployment has unless
-// CHAT_EFFECT_WORDS says otherwise (set it to "none=none" for none).
+// CHAT_EFFECT_WORDS says otherwise (set it to "-" for none).
 const defaultEffects = "congrats=balloons,congratulations=balloons,happy birthday=confetti,축하=confetti,생일 축하=confetti"
 
 // Config is everything any subcommand may need. Fields are grouped by the
@@ -203,8 +203,11 @@ func (p *parser) list(key string) []string {
 func (p *parser) pairs(key, def string) map[string]string {
 	out := map[string]string{}
 	items := p.list(key)
-	if p.getenv(key) == "" {
+	switch strings.TrimSpace(p.getenv(key)) {
+	case "":
 		items = strings.Split(def, ",")
+	case "-":
+		return out
 	}
 	for _, kv := range items {
 		k, v, ok := strings.Cut(kv, "=")
