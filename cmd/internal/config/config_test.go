@@ -1,0 +1,62 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestLoad(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+		check   func(t *testing.T, c Config)
+	}{
+		{name: "defaults", check: func(t *testing.T, c Config) {
+			if c.HTTPAddr != DefaultHTTPAddr || c.Capacity != 20 || c.RoomParts != 12 || len(c.KafkaBrokers) != 0 {
+				t.Fatalf("%+v", c)
+			}
+			if c.EffectWords["congrats"] != "balloons" {
+				t.Fatalf("default effects: %v", c.EffectWords)
+			}
+		}},
+		{name: "lists and pairs", env: map[string]string{
+			"KAFKA_BROKERS": " a:1, b:2 ,", "CHAT_PROFANITY_WORDS": "heck, darn",
+			"CHAT_EFFECT_WORDS": "congrats=balloons, happy birthday=confetti",
+		}, check: func(t *testing.T, c Config) {
+			if strings.Join(c.KafkaBrokers, "|") != "a:1|b:2" || strings.Join(c.ProfanityWords, "|") != "heck|darn" {
+				t.Fatalf("%v %v", c.KafkaBrokers, c.ProfanityWords)
+			}
+			if c.EffectWords["happy birthday"] != "confetti" || len(c.EffectWords) != 2 {
+				t.Fatalf("%v", c.EffectWords)
+			}
+		}},
+		{name: "effects off", env: map[string]string{"CHAT_EFFECT_WORDS": "-"}, check: func(t *testing.T, c Config) {
+			if len(c.EffectWords) != 0 {
+				t.Fatalf("%v", c.EffectWords)
+			}
+		}},
+		{name: "bad integer", env: map[string]string{"CHAT_ROOM_CAPACITY": "twenty"}, wantErr: "CHAT_ROOM_CAPACITY"},
+		{name: "capacity out of range", env: map[string]string{"CHAT_ROOM_CAPACITY": "0"}, wantErr: "CHAT_ROOM_CAPACITY"},
+		{name: "bad pair", env: map[string]string{"CHAT_EFFECT_WORDS": "congrats"}, wantErr: "word=effect"},
+		{name: "bad duration", env: map[string]string{"CHAT_TOKEN_TTL": "forever"}, wantErr: "CHAT_TOKEN_TTL"},
+		{name: "too many partitions", env: map[string]string{"CHAT_ROOM_PARTITIONS": "513"}, wantErr: "CHAT_ROOM_PARTITIONS"},
+		{name: "instance id range", env: map[string]string{"CHAT_INSTANCE_ID": "512"}, wantErr: "CHAT_INSTANCE_ID"},
+		{name: "several errors at once", env: map[string]string{"CHAT_ROOM_CAPACITY": "x", "CHAT_SEND_RATE": "y"}, wantErr: "CHAT_SEND_RATE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(func(k string) string { return tt.env[k] })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to mention %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
