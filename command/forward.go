@@ -22,8 +22,9 @@ import (
 // derived from the token secret.
 
 const (
-	internalPath   = "/internal/v1/commands"
-	internalHeader = "X-Happychat-Internal"
+	internalPath         = "/internal/v1/commands"
+	internalPresencePath = "/internal/v1/rooms/:id/presence"
+	internalHeader       = "X-Happychat-Internal"
 )
 
 // Execute runs a room command on the owner of the room's partition: here if
@@ -106,6 +107,25 @@ func (s *Service) forward(ctx context.Context, addr string, cmd Command) (Result
 		return Result{}, fmt.Errorf("forward to %s: empty answer", addr)
 	}
 	return *rep.Result, nil
+}
+
+// getPresence answers a split realtime service's membership check with the
+// owner's authoritative members (internal: same secret as forwarding).
+func (s *Service) getPresence(c *gin.Context) {
+	if subtle.ConstantTimeCompare([]byte(c.GetHeader(internalHeader)), []byte(s.cfg.InternalSecret)) != 1 {
+		s.fail(c, schemas.Errorf(schemas.CodeUnauthorized, "internal route"))
+		return
+	}
+	room, err := schemas.ParseID(c.Param("id"))
+	if err != nil {
+		s.fail(c, badRequest("room id must be a decimal id"))
+		return
+	}
+	members, seq, err := s.Presence(c.Request.Context(), room)
+	s.respond(c, http.StatusOK, struct {
+		Members []schemas.Member `json:"members"`
+		Seq     int64            `json:"seq"`
+	}{members, seq}, err)
 }
 
 // handleInternal executes a forwarded command if this instance owns the

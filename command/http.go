@@ -30,6 +30,7 @@ func (s *Service) Routes(r gin.IRouter) {
 	r.POST("/v1/rooms/:id/messages", s.postMessage)
 	r.POST("/v1/rooms/:id/read", s.postRead)
 	r.POST(internalPath, s.handleInternal)
+	r.GET(internalPresencePath, s.getPresence)
 }
 
 func (s *Service) postSession(c *gin.Context) {

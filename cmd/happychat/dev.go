@@ -2,38 +2,93 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
+
+	"github.com/gin-gonic/gin"
 
 	"happychat/cmd/internal/httpserver"
+	"happychat/realtime/web"
 )
 
-// runDev runs every service in one process on one address, with an embedded
-// Kafka-protocol broker unless KAFKA_BROKERS is set.
+// runDev runs every service in one process on one address: the command
+// service (writes), the projectors, the query service (reads), the realtime
+// service (WebSocket) and the web client. Kafka is embedded (kfake, its log
+// persisted under the state directory) unless KAFKA_BROKERS is set;
+// PostgreSQL and ClickHouse come from PG_URL and CLICKHOUSE_ADDR.
+//
+// Restarts never leave views that disagree with the log: the embedded
+// broker keeps its log on disk, and the projectors store the topic ids they
+// built from, rebuilding from scratch when the log is a different one.
 func runDev(ctx context.Context, env Env, _ []string) error {
 	p, err := newProcess(env)
 	if err != nil {
 		return err
 	}
 	defer p.close()
+	if err := p.devSecret(); err != nil {
+		return err
+	}
 	if err := p.embedKafkaIfUnset(); err != nil {
 		return err
 	}
 	if err := p.ensureTopics(ctx); err != nil {
 		return err
 	}
-	cl, err := p.kafkaClient()
+	pg, ch, err := p.openProjectorStores(ctx)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	checks := []httpserver.Check{{Name: "kafka", Ping: cl.Ping}}
-	engine := httpserver.NewEngine(p.reg, checks, p.log)
-	ready := func(addr string) {
-		p.log.Info("happychat dev is up", "url", "http://"+addr+"/", "kafka", p.brokers)
-		fmt.Fprintf(env.Stdout, "happychat is running: open http://%s/\n", addr)
-		if env.Ready != nil {
-			env.Ready(addr)
-		}
+	cmdSvc, err := p.commandService()
+	if err != nil {
+		return err
 	}
-	return httpserver.Serve(ctx, p.cfg.HTTPAddr, engine, ready, p.log)
+	qSvc, err := p.queryService(ctx)
+	if err != nil {
+		return err
+	}
+	rt, err := p.realtimeService(localCommands{svc: cmdSvc}, p.clickhouseLocator())
+	if err != nil {
+		return err
+	}
+	checks := append([]httpserver.Check{
+		{Name: "kafka", Ping: cmdSvc.Ping},
+		{Name: "realtime_tail", Ping: rt.Ready},
+	}, queryChecks(qSvc)...)
+	engine := httpserver.NewEngine(p.reg, checks, p.log)
+	cmdSvc.Routes(engine)
+	qSvc.Register(engine)
+	rt.Register(engine)
+	engine.NoRoute(gin.WrapH(web.Handler()))
+
+	return p.serveWith(ctx, env, engine, func(ctx context.Context, addr string) error {
+		p.log.Info("happychat dev is up", "url", "http://"+addr+"/", "kafka", p.brokers,
+			"postgres", hostOf(p.cfg.PGURL), "clickhouse", p.cfg.CHAddr+"/"+p.cfg.CHDatabase)
+		fmt.Fprintf(env.Stdout, "happychat is running: open http://%s/\n", addr)
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			errs []error
+		)
+		run := func(name string, f func(context.Context) error) {
+			wg.Go(func() {
+				if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("%s: %w", name, err))
+					mu.Unlock()
+				}
+				// Any service stopping stops the process: a half-running
+				// dev mode would be confusing.
+				cancel()
+			})
+		}
+		run("command", func(ctx context.Context) error { return cmdSvc.Run(ctx, p.advertise(addr)) })
+		run("projector", func(ctx context.Context) error { return p.runProjectors(ctx, pg, ch) })
+		run("realtime", rt.Run)
+		wg.Wait()
+		return errors.Join(errs...)
+	})
 }

@@ -45,6 +45,7 @@ func subcommands() map[string]subcommand {
 		"replay":    {"rebuild views from the start of the log (--view rooms|history|all)", runReplay},
 		"migrate":   {"apply the PostgreSQL and ClickHouse migrations", runMigrate},
 		"topics":    {"create the Kafka topics with their configs", runTopics},
+		"bench":     {"load-test a running server over WebSockets (docs/benchmarks.md)", runBench},
 		"version":   {"print the version", runVersion},
 	}
 }
@@ -81,7 +82,7 @@ func run(ctx context.Context, env Env, args []string) error {
 
 func usage(w io.Writer, cmds map[string]subcommand) {
 	fmt.Fprintln(w, "usage: happychat <subcommand> [flags]")
-	for _, name := range []string{"dev", "command", "query", "projector", "realtime", "replay", "migrate", "topics", "version"} {
+	for _, name := range []string{"dev", "command", "query", "projector", "realtime", "replay", "migrate", "topics", "bench", "version"} {
 		fmt.Fprintf(w, "  %-10s %s\n", name, cmds[name].summary)
 	}
 }

@@ -1,5 +1,133 @@
 package main
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
 
-func runProjector(_ context.Context, _ Env, _ []string) error { return errNotImplemented }
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"happychat/cmd/internal/httpserver"
+	"happychat/cmd/internal/kafka"
+	"happychat/projector"
+)
+
+// runProjector runs both projectors (PostgreSQL views, ClickHouse history)
+// against KAFKA_BROKERS, applying the migrations first, and serves /healthz,
+// /readyz (Kafka, PostgreSQL, ClickHouse) and /metrics on CHAT_HTTP_ADDR.
+// Several instances may run: partitions are spread among them (give each a
+// distinct CHAT_INSTANCE_ID).
+func runProjector(ctx context.Context, env Env, _ []string) error {
+	p, err := newProcess(env)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	if len(p.brokers) == 0 {
+		return errors.New("KAFKA_BROKERS is not set")
+	}
+	pg, ch, err := p.openProjectorStores(ctx)
+	if err != nil {
+		return err
+	}
+	cl, err := p.kafkaClient()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	engine := httpserver.NewEngine(p.reg, []httpserver.Check{
+		{Name: "kafka", Ping: cl.Ping},
+		{Name: "postgres", Ping: pg.Ping},
+		{Name: "clickhouse", Ping: ch.Ping},
+	}, p.log)
+	return p.serveWith(ctx, env, engine, func(ctx context.Context, _ string) error {
+		return p.runProjectors(ctx, pg, ch)
+	})
+}
+
+// runProjectors migrates both stores, then runs the PostgreSQL and the
+// ClickHouse projector until ctx ends. Failures of Kafka or of a store are
+// retried inside the projectors; an error here is a configuration error or
+// a failed migration. The dev mode calls it with its own connections.
+func (p *process) runProjectors(ctx context.Context, pg *pgxpool.Pool, ch driver.Conn) error {
+	rules, err := p.rules()
+	if err != nil {
+		return err
+	}
+	log := p.log.With("service", "projector")
+	if err := projector.Migrate(ctx, pg, ch, log); err != nil {
+		return err
+	}
+	opts := kafka.BaseOpts(p.brokers, p.log)
+	names := p.cfg.Names()
+	// Static group membership: a restarted instance takes its partitions
+	// back at once, instead of waiting out its previous life's session.
+	instance := strconv.Itoa(p.cfg.InstanceID)
+	pgp, err := projector.NewPostgres(projector.PostgresConfig{
+		Pool: pg, Names: names, Kafka: opts, InstanceID: "projector-postgres-" + instance,
+		Log: log, Metrics: p.reg,
+	})
+	if err != nil {
+		return err
+	}
+	chp, err := projector.NewClickHouse(projector.ClickHouseConfig{
+		Conn: ch, Names: names, Kafka: opts, InstanceID: "projector-clickhouse-" + instance,
+		Rules: rules, Log: log, Metrics: p.reg,
+	})
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Go(func() { errs[0] = pgp.Run(ctx) })
+	wg.Go(func() { errs[1] = chp.Run(ctx) })
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// openProjectorStores connects to PG_URL and to CLICKHOUSE_ADDR /
+// CLICKHOUSE_DB (creating the ClickHouse database if it is missing); both
+// are closed with the process.
+func (p *process) openProjectorStores(ctx context.Context) (*pgxpool.Pool, driver.Conn, error) {
+	pg, err := pgxpool.New(ctx, p.cfg.PGURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("PG_URL: %w", err)
+	}
+	p.cleanup = append(p.cleanup, pg.Close)
+	if err := p.ensureClickHouseDatabase(ctx); err != nil {
+		return nil, nil, err
+	}
+	ch, err := clickhouse.Open(&clickhouse.Options{
+		Addr:         []string{p.cfg.CHAddr},
+		Auth:         clickhouse.Auth{Database: p.cfg.CHDatabase},
+		MaxOpenConns: 8,
+		DialTimeout:  5 * time.Second,
+		ReadTimeout:  60 * time.Second,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("CLICKHOUSE_ADDR: %w", err)
+	}
+	p.cleanup = append(p.cleanup, func() { _ = ch.Close() })
+	return pg, ch, nil
+}
+
+// ensureClickHouseDatabase creates CLICKHOUSE_DB if it does not exist. A
+// server that is down is not an error here: the projector waits for it.
+func (p *process) ensureClickHouseDatabase(ctx context.Context) error {
+	admin, err := clickhouse.Open(&clickhouse.Options{Addr: []string{p.cfg.CHAddr}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		return fmt.Errorf("CLICKHOUSE_ADDR: %w", err)
+	}
+	defer func() { _ = admin.Close() }()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := admin.Exec(ctx, "CREATE DATABASE IF NOT EXISTS `"+p.cfg.CHDatabase+"`"); err != nil {
+		p.log.Warn("cannot create the ClickHouse database (yet)", "db", p.cfg.CHDatabase, "err", err)
+	}
+	return nil
+}

@@ -1,5 +1,81 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"time"
 
-func runQuery(_ context.Context, _ Env, _ []string) error { return errNotImplemented }
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"happychat/cmd/internal/httpserver"
+	"happychat/query"
+)
+
+// runQuery runs the query service alone: the read routes under /v1 (rooms,
+// history, export, analytics, the OpenAPI document) over the PostgreSQL
+// views (PG_URL) and the ClickHouse history (CLICKHOUSE_ADDR, CLICKHOUSE_DB),
+// plus /healthz, /readyz (both stores) and /metrics, on CHAT_HTTP_ADDR.
+func runQuery(ctx context.Context, env Env, _ []string) error {
+	p, err := newProcess(env)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	if err := p.requireSecret(); err != nil {
+		return err
+	}
+	svc, err := p.queryService(ctx)
+	if err != nil {
+		return err
+	}
+	engine := httpserver.NewEngine(p.reg, queryChecks(svc), p.log)
+	svc.Register(engine)
+	ready := func(addr string) {
+		p.log.Info("query service is up", "addr", addr)
+		if env.Ready != nil {
+			env.Ready(addr)
+		}
+	}
+	return httpserver.Serve(ctx, p.cfg.HTTPAddr, engine, ready, p.log)
+}
+
+// queryService builds the query service on its own store connections,
+// closed with the process.
+func (p *process) queryService(ctx context.Context) (*query.Service, error) {
+	keys, err := p.tokenKeys()
+	if err != nil {
+		return nil, err
+	}
+	pg, err := pgxpool.New(ctx, p.cfg.PGURL)
+	if err != nil {
+		return nil, fmt.Errorf("PG_URL: %w", err)
+	}
+	p.cleanup = append(p.cleanup, pg.Close)
+	ch, err := clickhouse.Open(&clickhouse.Options{
+		Addr: []string{p.cfg.CHAddr},
+		Auth: clickhouse.Auth{Database: p.cfg.CHDatabase},
+		// Exports hold a connection while they stream; pages take one
+		// for a few milliseconds.
+		MaxOpenConns: 32,
+		MaxIdleConns: 8,
+		DialTimeout:  5 * time.Second,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("CLICKHOUSE_ADDR: %w", err)
+	}
+	p.cleanup = append(p.cleanup, func() { _ = ch.Close() })
+	return query.New(query.Config{
+		PG: pg, CH: ch, Keys: keys, AdminToken: p.cfg.AdminToken, Capacity: p.cfg.Capacity,
+		Log: p.log.With("service", "query"), Metrics: p.reg,
+	})
+}
+
+// queryChecks are the query service's readiness pings as httpserver checks.
+func queryChecks(svc *query.Service) []httpserver.Check {
+	var out []httpserver.Check
+	for _, c := range svc.Checks() {
+		out = append(out, httpserver.Check(c))
+	}
+	return out
+}

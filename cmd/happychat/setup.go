@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"strings"
 
@@ -86,4 +87,13 @@ func (p *process) ensureTopics(ctx context.Context) error {
 		RoomPartitions: p.cfg.RoomParts, UserPartitions: p.cfg.UserParts,
 		Replication: p.cfg.Replication, MinISR: p.cfg.MinISR,
 	})
+}
+
+// hostOf returns the host:port of a PostgreSQL URL (never its password).
+func hostOf(pgURL string) string {
+	u, err := url.Parse(pgURL)
+	if err != nil {
+		return "?"
+	}
+	return u.Host
 }

@@ -40,14 +40,6 @@ func requireStores(t *testing.T) {
 	}
 }
 
-func hostOf(pgURL string) string {
-	u, err := url.Parse(pgURL)
-	if err != nil {
-		return pgURL
-	}
-	return u.Host
-}
-
 // freshStores creates a PostgreSQL database and a ClickHouse database for
 // one test, dropped at its end, and returns the environment that points the
 // binary at them.

@@ -12,10 +12,12 @@ LOG_TAG=browser
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cmd_install() {
-  if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
+  # Fonts: without them screenshots show emoji and Korean as empty boxes.
+  if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver && -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]] &&
+    fc-list 2>/dev/null | grep -qi nanum; then
     return 0
   fi
-  apt_install chromium chromium-driver
+  apt_install chromium chromium-driver fonts-noto-color-emoji fonts-nanum
 }
 
 cmd_status() {

@@ -1,0 +1,350 @@
+package projector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"happychat/projector/internal/feed"
+	"happychat/schemas"
+)
+
+// PostgresConfig configures the PostgreSQL projector.
+type PostgresConfig struct {
+	// Pool is the PostgreSQL the views live in (migrated: see Migrate).
+	Pool *pgxpool.Pool
+	// Names are the topics to read (rooms and users) and the consumer group
+	// that spreads their partitions among instances.
+	Names schemas.Names
+	// Kafka are the base client options: seed brokers, logger, dialer.
+	Kafka []kgo.Opt
+	// InstanceID, if set, makes the group membership static (a restarted
+	// instance gets its partitions back at once). Unique per live instance.
+	InstanceID string
+	// MaxBatch bounds the records of one transaction (default 500).
+	MaxBatch int
+	Log      *slog.Logger
+	// Metrics registers the projector metrics (nil: not registered).
+	Metrics prometheus.Registerer
+	// Registry decodes events (default schemas.Events).
+	Registry *schemas.Registry
+}
+
+func (c *PostgresConfig) setDefaults() {
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 500
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Registry == nil {
+		c.Registry = schemas.Events
+	}
+}
+
+// Validate reports every missing setting at once.
+func (c PostgresConfig) Validate() error {
+	var errs []error
+	if c.Pool == nil {
+		errs = append(errs, errors.New("postgres projector: Pool is required"))
+	}
+	if c.Names.Rooms == "" || c.Names.Users == "" || c.Names.ProjectorPostgresGroup == "" {
+		errs = append(errs, errors.New("postgres projector: Names are required"))
+	}
+	if len(c.Kafka) == 0 {
+		errs = append(errs, errors.New("postgres projector: Kafka options are required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Postgres projects the rooms and users topics into the PostgreSQL views
+// (rooms, members, users, room_messages, read_marks). See doc.go for how it
+// stays exact.
+type Postgres struct {
+	cfg  PostgresConfig
+	m    *metrics
+	sink *pgSink
+}
+
+// pgProjectorName keys this projector's rows in projector_offsets.
+const pgProjectorName = "postgres"
+
+// NewPostgres returns a projector; Run starts it.
+func NewPostgres(cfg PostgresConfig) (*Postgres, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m := newMetrics(cfg.Metrics)
+	return &Postgres{cfg: cfg, m: m, sink: newPGSink(cfg.Pool, cfg.Names, cfg.Log, m)}, nil
+}
+
+// Run checks the log's identity, then projects until ctx ends. It returns
+// nil on cancellation; store or broker outages are retried, never fatal.
+func (p *Postgres) Run(ctx context.Context) error {
+	topics := []string{p.cfg.Names.Rooms, p.cfg.Names.Users}
+	if err := retryUntil(ctx, p.cfg.Log, "check the log identity", func() error {
+		return checkPostgresIdentity(ctx, p.cfg.Pool, p.cfg.Kafka, topics, p.cfg.Log)
+	}); err != nil {
+		return nil
+	}
+	return feed.Run(ctx, feed.Config{
+		Opts:       p.cfg.Kafka,
+		Group:      p.cfg.Names.ProjectorPostgresGroup,
+		InstanceID: p.cfg.InstanceID,
+		Topics:     topics,
+		MaxPoll:    p.cfg.MaxBatch,
+		Registry:   p.cfg.Registry,
+		Log:        p.cfg.Log.With("projector", pgProjectorName),
+		Observer:   observer{p.m, pgProjectorName},
+	}, p.sink)
+}
+
+// Ping reports whether PostgreSQL answers (for /readyz).
+func (p *Postgres) Ping(ctx context.Context) error { return p.cfg.Pool.Ping(ctx) }
+
+// checkPostgresIdentity compares the topic ids the views were built from
+// with the live ones. Views built from another log (a fresh embedded broker,
+// a recreated topic) are worthless: they are truncated and rebuilt from
+// offset 0.
+func checkPostgresIdentity(ctx context.Context, pool *pgxpool.Pool, opts []kgo.Opt, topics []string, log *slog.Logger) error {
+	desc, err := feed.DescribeTopics(ctx, opts, topics)
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(identityLockKey)); err != nil {
+			return err
+		}
+		var mismatch []string
+		for _, t := range topics {
+			live := desc[t].ID
+			if live == "" {
+				continue
+			}
+			var stored string
+			err := tx.QueryRow(ctx, pgReadMeta, "topic_id/"+t).Scan(&stored)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+			case err != nil:
+				return err
+			case stored != live:
+				mismatch = append(mismatch, fmt.Sprintf("%s: views built from %s, log is %s", t, stored, live))
+			}
+		}
+		if len(mismatch) > 0 {
+			log.Error("THE POSTGRESQL VIEWS WERE BUILT FROM ANOTHER LOG: truncating them and rebuilding from offset 0",
+				"mismatch", mismatch)
+			if _, err := tx.Exec(ctx, "TRUNCATE "+joinIdents(pgViewTables)); err != nil {
+				return fmt.Errorf("truncate views: %w", err)
+			}
+		}
+		for _, t := range topics {
+			if id := desc[t].ID; id != "" {
+				if _, err := tx.Exec(ctx, pgWriteMeta, "topic_id/"+t, id); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// identityLockKey serialises identity checks of concurrent instances ("hcid").
+const identityLockKey = 0x68636964
+
+func joinIdents(names []string) string {
+	s := ""
+	for i, n := range names {
+		if i > 0 {
+			s += ", "
+		}
+		s += pgx.Identifier{n}.Sanitize()
+	}
+	return s
+}
+
+// retryUntil runs fn until it succeeds or ctx ends (then it returns ctx's
+// error), logging each failure.
+func retryUntil(ctx context.Context, log *slog.Logger, what string, fn func() error) error {
+	delay := 200 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		log.Error("cannot "+what+", retrying", "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+// pgSink applies batches of records to the views, one transaction per
+// batch, the batch's positions included.
+type pgSink struct {
+	pool  *pgxpool.Pool
+	names schemas.Names
+	log   *slog.Logger
+	m     *metrics
+	name  string
+
+	mu sync.Mutex
+	// expected is where this instance's consumption of each partition
+	// continues: the position it resumed from, then the last applied offset
+	// plus one. A store that holds less than that was replaced under us.
+	expected map[feed.TP]int64
+}
+
+func newPGSink(pool *pgxpool.Pool, names schemas.Names, log *slog.Logger, m *metrics) *pgSink {
+	return &pgSink{pool: pool, names: names, log: log, m: m, name: pgProjectorName, expected: map[feed.TP]int64{}}
+}
+
+func (s *pgSink) Resume(ctx context.Context, parts map[string][]int32) (map[string]map[int32]int64, error) {
+	topics := make([]string, 0, len(parts))
+	for t := range parts {
+		topics = append(topics, t)
+	}
+	rows, err := s.pool.Query(ctx, pgReadOffsets, s.name, topics)
+	if err != nil {
+		return nil, fmt.Errorf("read offsets: %w", err)
+	}
+	stored := map[feed.TP]int64{}
+	var tp feed.TP
+	var off int64
+	_, err = pgx.ForEachRow(rows, []any{&tp.Topic, &tp.Partition, &off}, func() error {
+		stored[tp] = off
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read offsets: %w", err)
+	}
+	out := map[string]map[int32]int64{}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for t, ps := range parts {
+		for _, p := range ps {
+			key := feed.TP{Topic: t, Partition: p}
+			off, ok := stored[key]
+			if !ok {
+				delete(s.expected, key)
+				continue
+			}
+			if out[t] == nil {
+				out[t] = map[int32]int64{}
+			}
+			out[t][p] = off
+			s.expected[key] = off
+		}
+	}
+	return out, nil
+}
+
+func (s *pgSink) Pending() (int, time.Time)     { return 0, time.Time{} }
+func (s *pgSink) Flush(context.Context) error   { return nil }
+func (s *pgSink) Drop(parts map[string][]int32) { s.forget(parts) }
+func (s *pgSink) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.expected)
+}
+func (s *pgSink) forget(parts map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for t, ps := range parts {
+		for _, p := range ps {
+			delete(s.expected, feed.TP{Topic: t, Partition: p})
+		}
+	}
+}
+
+// Verify answers feed.ErrRestart if the store holds less than this
+// instance consumed (the views were switched by a replay while it was idle).
+func (s *pgSink) Verify(ctx context.Context) error {
+	s.mu.Lock()
+	expected := make(map[feed.TP]int64, len(s.expected))
+	for k, v := range s.expected {
+		expected[k] = v
+	}
+	s.mu.Unlock()
+	if len(expected) == 0 {
+		return nil
+	}
+	topics := map[string]bool{}
+	for tp := range expected {
+		topics[tp.Topic] = true
+	}
+	rows, err := s.pool.Query(ctx, pgReadOffsets, s.name, slices.Collect(maps.Keys(topics)))
+	if err != nil {
+		return fmt.Errorf("read offsets: %w", err)
+	}
+	stored := map[feed.TP]int64{}
+	var tp feed.TP
+	var off int64
+	if _, err := pgx.ForEachRow(rows, []any{&tp.Topic, &tp.Partition, &off}, func() error {
+		stored[tp] = off
+		return nil
+	}); err != nil {
+		return fmt.Errorf("read offsets: %w", err)
+	}
+	for tp, e := range expected {
+		if st, ok := stored[tp]; !ok || st < e {
+			s.log.Warn("stored position is behind this consumer: the views were replaced, seeking back",
+				"topic", tp.Topic, "partition", tp.Partition, "stored", st, "consumer", e)
+			return feed.ErrRestart
+		}
+	}
+	return nil
+}
+
+// Apply makes recs durable in one transaction with their positions.
+func (s *pgSink) Apply(ctx context.Context, recs []feed.Record) error {
+	start := time.Now()
+	s.mu.Lock()
+	expected := make(map[feed.TP]int64, len(s.expected))
+	for k, v := range s.expected {
+		expected[k] = v
+	}
+	s.mu.Unlock()
+
+	var applied []feed.Record
+	var next map[feed.TP]int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		b := &pgBatch{s: s, tx: tx}
+		var err error
+		applied, next, err = b.run(ctx, recs, expected)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for tp, n := range next {
+		s.expected[tp] = n
+	}
+	s.mu.Unlock()
+	occurred := make([]time.Time, 0, len(applied))
+	for i := range applied {
+		if applied[i].Err == nil {
+			occurred = append(occurred, applied[i].Env.OccurredAt)
+		}
+	}
+	s.m.committed(s.name, len(applied), occurred, time.Since(start))
+	return nil
+}

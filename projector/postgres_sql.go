@@ -1,0 +1,109 @@
+package projector
+
+// SQL of the PostgreSQL projector. Table shapes are in
+// migrations/postgres; every statement here is idempotent on its own or
+// gated by the room's seq under the room row's lock.
+
+const (
+	// pgEnsureOffsets creates the position rows of a batch's partitions, so
+	// that the lock below always has a row to take: two instances that both
+	// believe they own a partition (during a rebalance) serialise on it.
+	pgEnsureOffsets = `INSERT INTO projector_offsets (projector, topic, partition, next_offset)
+SELECT $1, v.t, v.p, v.o FROM unnest($2::text[], $3::int[], $4::bigint[]) AS v(t, p, o)
+ON CONFLICT DO NOTHING`
+
+	pgLockOffsets = `SELECT topic, partition, next_offset FROM projector_offsets
+WHERE projector = $1 AND (topic, partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))
+ORDER BY topic, partition
+FOR UPDATE`
+
+	// pgAdvanceOffsets only ever moves a position forward, so a stale
+	// instance committing late cannot move it back.
+	pgAdvanceOffsets = `UPDATE projector_offsets o SET next_offset = v.n
+FROM unnest($2::text[], $3::int[], $4::bigint[]) AS v(t, p, n)
+WHERE o.projector = $1 AND o.topic = v.t AND o.partition = v.p AND o.next_offset < v.n`
+
+	pgReadOffsets = `SELECT topic, partition, next_offset FROM projector_offsets
+WHERE projector = $1 AND topic = ANY($2)`
+
+	// pgLoadRooms locks the rooms of a batch in id order (a fixed order
+	// keeps two overlapping instances from deadlocking on each other).
+	pgLoadRooms = `SELECT room_id, title, description, status, created_by, created_at, approved_at,
+       member_count, message_count, last_message_at, last_message_id, last_seq
+FROM rooms WHERE room_id = ANY($1) ORDER BY room_id FOR UPDATE`
+
+	pgSaveRooms = `INSERT INTO rooms (room_id, title, description, status, created_by, created_at, approved_at,
+       member_count, message_count, last_message_at, last_message_id, last_seq)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[],
+       $7::timestamptz[], $8::int[], $9::bigint[], $10::timestamptz[], $11::bigint[], $12::bigint[])
+ON CONFLICT (room_id) DO UPDATE SET
+    title = EXCLUDED.title, description = EXCLUDED.description, status = EXCLUDED.status,
+    created_by = EXCLUDED.created_by, created_at = EXCLUDED.created_at, approved_at = EXCLUDED.approved_at,
+    member_count = EXCLUDED.member_count, message_count = EXCLUDED.message_count,
+    last_message_at = EXCLUDED.last_message_at, last_message_id = EXCLUDED.last_message_id,
+    last_seq = EXCLUDED.last_seq`
+
+	pgInsertRoomMessages = `INSERT INTO room_messages (room_id, message_id, seq, ordinal)
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])
+ON CONFLICT DO NOTHING`
+
+	// pgNextJoin finds the user's first join after this one, in any room:
+	// if there is one, the membership being inserted is already over.
+	pgNextJoin = `SELECT join_event_id, joined_at FROM members
+WHERE user_id = $1 AND join_event_id > $2
+ORDER BY join_event_id LIMIT 1`
+
+	pgInsertMember = `INSERT INTO members (room_id, user_id, join_event_id, nickname, joined_at, left_at, left_reason, ended_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT DO NOTHING`
+
+	// pgSupersede ends, at join $2, every earlier membership of the user
+	// that is still open or that ended later than $2: a membership ends at
+	// the earliest event that ends it, whatever order partitions are read in.
+	// It returns which rooms lost a current member.
+	pgSupersede = `WITH prev AS (
+    SELECT room_id, join_event_id, ended_by IS NULL AS was_open FROM members
+    WHERE user_id = $1 AND join_event_id < $2 AND (ended_by IS NULL OR ended_by > $2)
+    FOR UPDATE)
+UPDATE members m SET ended_by = $2, left_at = $3, left_reason = 'switched'
+FROM prev
+WHERE m.user_id = $1 AND m.room_id = prev.room_id AND m.join_event_id = prev.join_event_id
+RETURNING prev.room_id, prev.was_open`
+
+	// pgCloseMember ends, at leave $3, the user's latest membership of the
+	// room begun before it, unless something earlier already ended it.
+	pgCloseMember = `WITH m AS (
+    SELECT room_id, user_id, join_event_id, ended_by IS NULL AS was_open FROM members
+    WHERE room_id = $1 AND user_id = $2 AND join_event_id < $3
+    ORDER BY join_event_id DESC LIMIT 1
+    FOR UPDATE)
+UPDATE members SET ended_by = $3, left_at = $4, left_reason = $5
+FROM m
+WHERE members.room_id = m.room_id AND members.user_id = m.user_id AND members.join_event_id = m.join_event_id
+  AND (members.ended_by IS NULL OR members.ended_by > $3)
+RETURNING m.was_open`
+
+	pgDecMembers = `UPDATE rooms SET member_count = member_count - 1 WHERE room_id = $1`
+
+	pgInsertUser = `INSERT INTO users (user_id, nickname, registered_at) VALUES ($1, $2, $3)
+ON CONFLICT DO NOTHING`
+
+	pgMoveReadMark = `INSERT INTO read_marks (user_id, room_id, up_to) VALUES ($1, $2, $3)
+ON CONFLICT (user_id, room_id) DO UPDATE SET up_to = GREATEST(read_marks.up_to, EXCLUDED.up_to)`
+
+	pgDeadLetter = `INSERT INTO dead_letters (projector, topic, partition, "offset", key, value, error)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT DO NOTHING`
+
+	pgReadMeta  = `SELECT value FROM projector_meta WHERE key = $1`
+	pgWriteMeta = `INSERT INTO projector_meta (key, value) VALUES ($1, $2)
+ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`
+)
+
+// pgViewTables are the tables the PostgreSQL projector owns: truncated when
+// the log changes identity, swapped by a replay. (projector_migrations is not
+// one of them: it describes the schema, not the log.)
+var pgViewTables = []string{
+	"users", "rooms", "members", "room_messages", "read_marks",
+	"projector_offsets", "projector_meta", "dead_letters",
+}

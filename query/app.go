@@ -1,0 +1,173 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"happychat/schemas/token"
+)
+
+// Config is what the query service needs. PG, CH, Keys and Log are
+// required; the tuning knobs have defaults (see setDefaults).
+type Config struct {
+	// PG reads the room views (rooms, members, room_messages, read_marks).
+	PG *pgxpool.Pool
+	// CH reads the message history (messages, room_events). Its connection
+	// names the database; queries use unqualified table names.
+	CH driver.Conn
+	// Keys verifies bearer tokens (CHAT_TOKEN_SECRET).
+	Keys *token.Keys
+	// AdminToken is the operator's bearer secret (CHAT_ADMIN_TOKEN); empty
+	// means no request is an admin request.
+	AdminToken string
+	// Capacity is members per room (CHAT_ROOM_CAPACITY), shown on every Room.
+	Capacity int
+	Log      *slog.Logger
+	// Metrics receives the service's collectors; nil means a private registry.
+	Metrics prometheus.Registerer
+
+	// QueryTimeout bounds every store call of a room or history request.
+	// Default 5 s.
+	QueryTimeout time.Duration
+	// AnalyticsTimeout bounds each analytics query. Default 15 s.
+	AnalyticsTimeout time.Duration
+	// ExportChunk is how many messages one export query asks for at most:
+	// it bounds what ClickHouse sorts per query. Default 20,000.
+	ExportChunk int
+	// ExportChunkTimeout bounds one export query, including the time the
+	// client takes to read its rows (a slow reader holds the cursor).
+	// Default 5 min.
+	ExportChunkTimeout time.Duration
+	// ExportFlushRows is how many NDJSON lines are written between flushes.
+	// Default 1,000.
+	ExportFlushRows int
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.QueryTimeout <= 0 {
+		c.QueryTimeout = 5 * time.Second
+	}
+	if c.AnalyticsTimeout <= 0 {
+		c.AnalyticsTimeout = 15 * time.Second
+	}
+	if c.ExportChunk <= 0 {
+		c.ExportChunk = 20000
+	}
+	if c.ExportChunkTimeout <= 0 {
+		c.ExportChunkTimeout = 5 * time.Minute
+	}
+	if c.ExportFlushRows <= 0 {
+		c.ExportFlushRows = 1000
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Metrics == nil {
+		c.Metrics = prometheus.NewRegistry()
+	}
+}
+
+// Validate reports every missing or invalid field at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.PG == nil {
+		errs = append(errs, errors.New("query: PG pool is required"))
+	}
+	if c.CH == nil {
+		errs = append(errs, errors.New("query: ClickHouse connection is required"))
+	}
+	if c.Keys == nil {
+		errs = append(errs, errors.New("query: token keys are required"))
+	}
+	if c.Log == nil {
+		errs = append(errs, errors.New("query: logger is required"))
+	}
+	if c.Capacity < 1 {
+		errs = append(errs, errors.New("query: capacity must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Service answers the read routes. See the package doc for its contract.
+type Service struct {
+	cfg     Config
+	pg      *pgxpool.Pool
+	ch      driver.Conn
+	log     *slog.Logger
+	metrics *metrics
+}
+
+// New checks cfg, registers the metrics and returns a Service. It does not
+// contact the stores (see Checks).
+func New(cfg Config) (*Service, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("query: metrics: %w", err)
+	}
+	return &Service{cfg: cfg, pg: cfg.PG, ch: cfg.CH, log: cfg.Log, metrics: m}, nil
+}
+
+// Register mounts the read routes, all under /v1, on r. This list is the
+// index of the service's use cases; each lives in its own file.
+func (s *Service) Register(r gin.IRouter) {
+	r.GET("/v1/rooms", s.route("list_rooms", s.httpListRooms))                   // list_rooms.go
+	r.GET("/v1/rooms/:id", s.route("get_room", s.httpGetRoom))                   // get_room.go
+	r.GET("/v1/rooms/:id/messages", s.route("messages", s.httpMessages))         // messages.go
+	r.GET("/v1/rooms/:id/messages/export", s.route("export", s.httpExport))      // export.go
+	r.GET("/v1/analytics/activity", s.route("activity", s.httpActivity))         // activity.go
+	r.GET("/v1/analytics/top-senders", s.route("top_senders", s.httpTopSenders)) // top_senders.go
+	r.GET("/v1/openapi.yaml", s.route("openapi", s.httpOpenAPI))                 // openapi/
+}
+
+// Check names one dependency and how to ping it. Its fields match
+// httpserver.Check, so cmd converts with httpserver.Check(c).
+type Check struct {
+	Name string
+	Ping func(ctx context.Context) error
+}
+
+// Checks returns the readiness pings of the service's stores. Each asks for
+// the table the service reads, so that a store that answers but has not been
+// migrated yet is not ready either.
+func (s *Service) Checks() []Check {
+	return []Check{
+		{Name: "postgres", Ping: s.pingPostgres},
+		{Name: "clickhouse", Ping: s.pingClickHouse},
+	}
+}
+
+func (s *Service) pingPostgres(ctx context.Context) error {
+	var ok bool
+	if err := s.pg.QueryRow(ctx, `SELECT to_regclass('rooms') IS NOT NULL`).Scan(&ok); err != nil {
+		return err
+	}
+	if !ok {
+		return errors.New("table rooms is missing (run happychat migrate)")
+	}
+	return nil
+}
+
+func (s *Service) pingClickHouse(ctx context.Context) error {
+	var ok uint8
+	if err := s.ch.QueryRow(ctx, `EXISTS TABLE messages`).Scan(&ok); err != nil {
+		return err
+	}
+	if ok != 1 {
+		return errors.New("table messages is missing (run happychat migrate)")
+	}
+	return nil
+}

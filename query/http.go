@@ -1,0 +1,335 @@
+package query
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"happychat/query/openapi"
+	"happychat/schemas"
+)
+
+// The HTTP layer only binds, calls and renders: it parses the request into a
+// use case's typed arguments, calls it, and writes the answer or the error
+// envelope.
+
+// HeaderProjectedSeq carries, on history responses, the room's highest seq
+// that the history view has projected (see projected_seq.go).
+const HeaderProjectedSeq = "X-Projected-Seq"
+
+// writeJSON renders v with the system's encoder (schemas.Marshal).
+func writeJSON(c *gin.Context, status int, v any) {
+	b, err := schemas.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"encode response"}}`)
+	}
+	c.Data(status, "application/json; charset=utf-8", b)
+}
+
+// fail renders err as the error envelope; internal errors are logged (the
+// client sees only "internal error").
+func (s *Service) fail(c *gin.Context, err error) {
+	e := schemas.AsError(err)
+	switch {
+	case e.Code == schemas.CodeInternal:
+		s.log.Error("query request failed", "route", c.FullPath(), "err", err)
+	case e.Code == schemas.CodeUnavailable:
+		s.log.Warn("query request unavailable", "route", c.FullPath(), "err", err)
+	}
+	if e.RetryAfter > 0 {
+		c.Header("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+	}
+	writeJSON(c, e.Code.Status(), schemas.ErrorBody{Error: e})
+	c.Abort()
+}
+
+// begin identifies the caller and parses the query string against the
+// route's parameter names.
+func (s *Service) begin(c *gin.Context, allowed ...string) (Caller, params, bool) {
+	caller, err := s.identify(c.GetHeader("Authorization"))
+	if err != nil {
+		s.fail(c, err)
+		return Caller{}, params{}, false
+	}
+	p, err := parseParams(c.Request.URL.RawQuery, allowed...)
+	if err != nil {
+		s.fail(c, err)
+		return Caller{}, params{}, false
+	}
+	return caller, p, true
+}
+
+type roomsBody struct {
+	Rooms []schemas.Room `json:"rooms"`
+}
+
+func (s *Service) httpListRooms(c *gin.Context) {
+	caller, p, ok := s.begin(c, "status")
+	if !ok {
+		return
+	}
+	status, err := p.optEnum("status", schemas.RoomStatusOpen, schemas.RoomStatusOpen, schemas.RoomStatusProposed)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	rooms, err := s.ListRooms(c.Request.Context(), caller, status)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, roomsBody{Rooms: rooms})
+}
+
+func (s *Service) httpGetRoom(c *gin.Context) {
+	caller, _, ok := s.begin(c)
+	if !ok {
+		return
+	}
+	id, err := roomPathID(c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	room, err := s.GetRoom(c.Request.Context(), caller, id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, room)
+}
+
+// The two page shapes: a backward page names next_before, a forward page
+// next_after; a zero id renders as null.
+type backwardPage struct {
+	Messages   []schemas.Message `json:"messages"`
+	NextBefore schemas.ID        `json:"next_before"`
+}
+
+type forwardPage struct {
+	Messages  []schemas.Message `json:"messages"`
+	NextAfter schemas.ID        `json:"next_after"`
+}
+
+func (s *Service) httpMessages(c *gin.Context) {
+	caller, p, ok := s.begin(c, "before", "after", "limit")
+	if !ok {
+		return
+	}
+	q, err := bindHistory(c.Param("id"), p)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	page, err := s.Messages(c.Request.Context(), caller, q.room, q.HistoryQuery)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header(HeaderProjectedSeq, strconv.FormatInt(page.ProjectedSeq, 10))
+	if page.Forward {
+		writeJSON(c, http.StatusOK, forwardPage{Messages: page.Messages, NextAfter: page.Next})
+		return
+	}
+	writeJSON(c, http.StatusOK, backwardPage{Messages: page.Messages, NextBefore: page.Next})
+}
+
+type historyRequest struct {
+	room schemas.ID
+	HistoryQuery
+}
+
+func bindHistory(roomParam string, p params) (historyRequest, error) {
+	room, err := roomPathID(roomParam)
+	if err != nil {
+		return historyRequest{}, err
+	}
+	before, err := p.optID("before")
+	if err != nil {
+		return historyRequest{}, err
+	}
+	after, err := p.optID("after")
+	if err != nil {
+		return historyRequest{}, err
+	}
+	if before != 0 && after != 0 {
+		return historyRequest{}, badRequest("before and after exclude each other")
+	}
+	limit, err := p.optInt("limit", DefaultPageLimit, 1, MaxPageLimit)
+	if err != nil {
+		return historyRequest{}, err
+	}
+	return historyRequest{room: room, HistoryQuery: HistoryQuery{Before: before, After: after, Limit: limit}}, nil
+}
+
+func (s *Service) httpExport(c *gin.Context) {
+	caller, _, ok := s.begin(c)
+	if !ok {
+		return
+	}
+	room, err := roomPathID(c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	exp, err := s.OpenExport(ctx, caller, room)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	h := c.Writer.Header()
+	h.Set("Content-Type", "application/x-ndjson")
+	h.Set("Content-Disposition", `attachment; filename="room-`+room.String()+`.ndjson"`)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set(HeaderProjectedSeq, strconv.FormatInt(exp.ProjectedSeq, 10))
+	c.Status(http.StatusOK)
+	c.Writer.WriteHeaderNow()
+
+	bw := bufio.NewWriterSize(c.Writer, 64<<10)
+	line := make([]byte, 0, 1024)
+	flushEvery, unflushed := s.cfg.ExportFlushRows, 0
+	var clientErr error // a failed write: the client is gone
+	flush := func() error {
+		if clientErr = bw.Flush(); clientErr != nil {
+			return clientErr
+		}
+		c.Writer.Flush()
+		return nil
+	}
+	n, err := exp.Stream(ctx, func(m *schemas.Message) error {
+		line = append(appendMessage(line[:0], m), '\n')
+		if _, clientErr = bw.Write(line); clientErr != nil {
+			return clientErr
+		}
+		if unflushed++; unflushed >= flushEvery {
+			unflushed = 0
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err == nil {
+		return
+	}
+	s.metrics.aborted.Inc()
+	if clientErr != nil || ctx.Err() != nil || errors.Is(err, context.Canceled) {
+		s.log.Info("export ended by the client", "room", room, "messages", n, "err", err)
+		return
+	}
+	// The status line is long gone; end the response abnormally so that the
+	// client sees a broken transfer, never a short export that looks whole.
+	s.log.Error("export failed", "room", room, "messages", n, "err", err)
+	abortResponse(c)
+}
+
+// abortResponse drops the connection without the chunked terminator.
+func abortResponse(c *gin.Context) {
+	conn, _, err := c.Writer.Hijack()
+	if err == nil {
+		_ = conn.Close()
+	}
+}
+
+type activityBody struct {
+	Buckets []ActivityBucket `json:"buckets"`
+}
+
+func (s *Service) httpActivity(c *gin.Context) {
+	caller, p, ok := s.begin(c, "room", "bucket", "from", "to")
+	if !ok {
+		return
+	}
+	q, err := bindActivity(p)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	out, err := s.Activity(c.Request.Context(), caller, q)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, activityBody{Buckets: out})
+}
+
+func bindActivity(p params) (ActivityQuery, error) {
+	room, err := p.optID("room")
+	if err != nil {
+		return ActivityQuery{}, err
+	}
+	bucket, err := p.optEnum("bucket", "hour", "minute", "hour", "day")
+	if err != nil {
+		return ActivityQuery{}, err
+	}
+	from, to, err := bindRange(p)
+	if err != nil {
+		return ActivityQuery{}, err
+	}
+	return ActivityQuery{Room: room, Bucket: bucket, From: from, To: to}, nil
+}
+
+func bindRange(p params) (from, to time.Time, err error) {
+	if from, _, err = p.optTime("from"); err != nil {
+		return from, to, err
+	}
+	if to, _, err = p.optTime("to"); err != nil {
+		return from, to, err
+	}
+	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
+		return from, to, badRequest("from must be before to")
+	}
+	return from, to, nil
+}
+
+type sendersBody struct {
+	Senders []Sender `json:"senders"`
+}
+
+func (s *Service) httpTopSenders(c *gin.Context) {
+	caller, p, ok := s.begin(c, "room", "from", "to", "limit")
+	if !ok {
+		return
+	}
+	q, err := bindTopSenders(p)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	out, err := s.TopSenders(c.Request.Context(), caller, q)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, sendersBody{Senders: out})
+}
+
+func bindTopSenders(p params) (TopSendersQuery, error) {
+	room, err := p.optID("room")
+	if err != nil {
+		return TopSendersQuery{}, err
+	}
+	from, to, err := bindRange(p)
+	if err != nil {
+		return TopSendersQuery{}, err
+	}
+	limit, err := p.optInt("limit", DefaultTopSenders, 1, MaxTopSenders)
+	if err != nil {
+		return TopSendersQuery{}, err
+	}
+	return TopSendersQuery{Room: room, From: from, To: to, Limit: limit}, nil
+}
+
+func (s *Service) httpOpenAPI(c *gin.Context) {
+	if _, _, ok := s.begin(c); !ok {
+		return
+	}
+	c.Data(http.StatusOK, openapi.ContentType, openapi.Spec())
+}

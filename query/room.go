@@ -1,0 +1,121 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"happychat/schemas"
+)
+
+// roomColumns are the rooms view columns every room read selects, followed
+// by the caller's unread count. $1 is the caller's user id, NULL for an
+// anonymous caller (the unread column is then NULL too).
+//
+// Unread is the room's message count minus the ordinal of the newest message
+// the caller's read mark covers: one index probe into room_messages. Without
+// a read mark every message is unread. GREATEST guards against the two
+// counters being read while the projector is between them.
+const roomColumns = `
+	r.room_id, r.title, r.description, r.status, r.created_by, r.created_at,
+	r.member_count, r.message_count, r.last_message_at, r.last_message_id, r.last_seq,
+	CASE WHEN $1::bigint IS NULL THEN NULL ELSE GREATEST(0, r.message_count - COALESCE((
+		SELECT rm.ordinal FROM read_marks m
+		JOIN room_messages rm ON rm.room_id = m.room_id AND rm.message_id <= m.up_to
+		WHERE m.user_id = $1 AND m.room_id = r.room_id
+		ORDER BY rm.message_id DESC LIMIT 1), 0)) END`
+
+const sqlRoomByID = `SELECT` + roomColumns + ` FROM rooms r WHERE r.room_id = $2`
+
+// roomRow is one row of the rooms view, as the query service reads it.
+type roomRow struct {
+	ID            schemas.ID
+	Title         string
+	Description   string
+	Status        string
+	CreatedBy     *int64
+	CreatedAt     time.Time
+	MemberCount   int32
+	MessageCount  int64
+	LastMessageAt *time.Time
+	LastMessageID *int64
+	LastSeq       int64
+	Unread        *int64
+}
+
+func scanRoom(row pgx.Row) (roomRow, error) {
+	var r roomRow
+	var id int64
+	err := row.Scan(&id, &r.Title, &r.Description, &r.Status, &r.CreatedBy, &r.CreatedAt,
+		&r.MemberCount, &r.MessageCount, &r.LastMessageAt, &r.LastMessageID, &r.LastSeq, &r.Unread)
+	r.ID = schemas.ID(id)
+	return r, err
+}
+
+// visibleTo reports whether caller may see the room: open rooms are public;
+// a proposal is seen only by admins and by the user who proposed it (anyone
+// else gets 404, as if it did not exist).
+func (r roomRow) visibleTo(c Caller) bool {
+	if r.Status == schemas.RoomStatusOpen || c.Admin {
+		return true
+	}
+	return c.UserID != 0 && r.CreatedBy != nil && *r.CreatedBy == int64(c.UserID)
+}
+
+// api renders the row as the contract's Room.
+func (r roomRow) api(capacity int) schemas.Room {
+	out := schemas.Room{
+		ID: r.ID, Title: r.Title, Description: r.Description, Status: r.Status,
+		MemberCount: int(r.MemberCount), Capacity: capacity, MessageCount: r.MessageCount,
+		CreatedAt: schemas.FormatTime(r.CreatedAt), Unread: r.Unread,
+	}
+	if r.LastMessageAt != nil {
+		s := schemas.FormatTime(*r.LastMessageAt)
+		out.LastMessageAt = &s
+	}
+	return out
+}
+
+// errRoomNotFound is the answer for unknown rooms and for proposals the
+// caller may not see.
+var errRoomNotFound = schemas.Errorf(schemas.CodeNotFound, "no such room")
+
+// userParam is the $1 of roomColumns: NULL for callers without a user id.
+func userParam(c Caller) *int64 {
+	if c.UserID == 0 {
+		return nil
+	}
+	id := int64(c.UserID)
+	return &id
+}
+
+// loadRoom reads one room as caller sees it, or errRoomNotFound.
+func (s *Service) loadRoom(ctx context.Context, c Caller, id schemas.ID) (roomRow, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
+	defer cancel()
+	r, err := scanRoom(s.pg.QueryRow(ctx, sqlRoomByID, userParam(c), int64(id)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return roomRow{}, errRoomNotFound
+	}
+	if err != nil {
+		return roomRow{}, storeError(ctx, fmt.Errorf("load room %d: %w", id, err))
+	}
+	if !r.visibleTo(c) {
+		return roomRow{}, errRoomNotFound
+	}
+	return r, nil
+}
+
+// storeError classifies a failed store call: a timeout is 503 unavailable
+// (the client may retry), anything else stays internal (logged, 500).
+func storeError(ctx context.Context, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", &schemas.Error{
+			Code: schemas.CodeUnavailable, Message: "the store did not answer in time", RetryAfter: time.Second,
+		}, err)
+	}
+	return err
+}

@@ -1,0 +1,536 @@
+package query
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"happychat/query/openapi"
+	"happychat/schemas"
+	"happychat/schemas/token"
+)
+
+// The integration tests run against the real PostgreSQL and ClickHouse,
+// each test in a fresh database of each (created here, dropped at the end),
+// with the projector's migrations applied. Until the projector can feed them,
+// the tests write the rows the projector would write (see fixture).
+
+const (
+	defaultPGURL  = "postgres://happychat:happychat@127.0.0.1:15432/happychat?sslmode=disable"
+	defaultCHAddr = "127.0.0.1:19000"
+	testSecret    = "query-test-secret-0123456789"
+	testAdmin     = "query-test-admin-token"
+	testCapacity  = 20
+)
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// unreachable fails under CI and skips elsewhere, naming the server.
+func unreachable(t *testing.T, server string, err error) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s is not reachable: %v", server, err)
+	}
+	t.Skipf("%s is not reachable (start it with deploy/local/up.sh): %v", server, err)
+}
+
+func randomName(prefix string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+type testEnv struct {
+	t    *testing.T
+	pg   *pgxpool.Pool
+	ch   driver.Conn
+	svc  *Service
+	srv  *httptest.Server
+	keys *token.Keys
+	doc  *openapi.Doc
+
+	mu       sync.Mutex
+	seqs     map[schemas.ID]int64 // next seq per room
+	ordinals map[schemas.ID]int64
+	step     int64
+}
+
+// newTestEnv gives the test its own PostgreSQL and ClickHouse databases and
+// a query service serving them over HTTP.
+func newTestEnv(t *testing.T, tune ...func(*Config)) *testEnv {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs PostgreSQL and ClickHouse (run without -short)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	name := randomName("test_query_")
+	e := &testEnv{t: t, seqs: map[schemas.ID]int64{}, ordinals: map[schemas.ID]int64{}}
+	e.pg = freshPostgres(ctx, t, name)
+	e.ch = freshClickHouse(ctx, t, name)
+	keys, err := token.New(testSecret, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.keys = keys
+	cfg := Config{
+		PG: e.pg, CH: e.ch, Keys: keys, AdminToken: testAdmin, Capacity: testCapacity,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if testing.Verbose() {
+		cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	if e.svc, err = New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if e.doc, err = openapi.Load(); err != nil {
+		t.Fatal(err)
+	}
+	e.srv = httptest.NewServer(testEngine(e.svc))
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+// testEngine serves the service's routes the way cmd does, and names the
+// matched route in a header so that the client can check the response
+// against the document.
+func testEngine(s *Service) *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.ContextWithFallback = true
+	r.Use(func(c *gin.Context) {
+		c.Header("X-Test-Route", c.FullPath())
+		c.Next()
+	})
+	s.Register(r)
+	return r
+}
+
+// freshPostgres creates database name for the test, or, where the role may
+// not create databases, schema name in the configured database (the
+// migrations then create their tables there, through search_path).
+func freshPostgres(ctx context.Context, t *testing.T, name string) *pgxpool.Pool {
+	t.Helper()
+	base := envOr("PG_URL", defaultPGURL)
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		unreachable(t, "PostgreSQL ("+redact(base)+")", err)
+	}
+	defer admin.Close(context.Background())
+	cfg, err := pgxpool.ParseConfig(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drop := "DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"
+	_, err = admin.Exec(ctx, "CREATE DATABASE "+name)
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+		cfg.ConnConfig.Database = name
+	case errors.As(err, &pgErr) && pgErr.Code == "42501": // insufficient_privilege
+		if _, err := admin.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
+			t.Fatalf("create schema %s: %v", name, err)
+		}
+		cfg.ConnConfig.RuntimeParams["search_path"] = name
+		drop = "DROP SCHEMA IF EXISTS " + name + " CASCADE"
+	default:
+		t.Fatalf("create database %s: %v", name, err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		pool.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Logf("%s: %v", drop, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, drop); err != nil {
+			t.Logf("%s: %v", drop, err)
+		}
+	})
+	for _, f := range migrations(t, "postgres") {
+		if _, err := pool.Exec(ctx, f.sql); err != nil {
+			t.Fatalf("postgres migration %s: %v", f.name, err)
+		}
+	}
+	return pool
+}
+
+func freshClickHouse(ctx context.Context, t *testing.T, name string) driver.Conn {
+	t.Helper()
+	addr := envOr("CLICKHOUSE_ADDR", defaultCHAddr)
+	open := func(db string) driver.Conn {
+		c, err := clickhouse.Open(&clickhouse.Options{
+			Addr: []string{addr}, Auth: clickhouse.Auth{Database: db},
+			DialTimeout: 5 * time.Second,
+		})
+		if err != nil {
+			unreachable(t, "ClickHouse ("+addr+")", err)
+		}
+		return c
+	}
+	admin := open("default")
+	defer admin.Close()
+	if err := admin.Ping(ctx); err != nil {
+		unreachable(t, "ClickHouse ("+addr+")", err)
+	}
+	if err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create clickhouse database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		c := open("default")
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
+			t.Logf("drop clickhouse database %s: %v", name, err)
+		}
+	})
+	conn := open(name)
+	t.Cleanup(func() { _ = conn.Close() })
+	for _, f := range migrations(t, "clickhouse") {
+		for _, stmt := range splitSQL(f.sql) {
+			if err := conn.Exec(ctx, stmt); err != nil {
+				t.Fatalf("clickhouse migration %s: %v\n%s", f.name, err, stmt)
+			}
+		}
+	}
+	return conn
+}
+
+type migration struct{ name, sql string }
+
+func migrations(t *testing.T, store string) []migration {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "projector", "migrations", store, "*.sql"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no %s migrations found: %v", store, err)
+	}
+	slices.Sort(files)
+	var out []migration
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, migration{filepath.Base(f), string(b)})
+	}
+	return out
+}
+
+// splitSQL splits a ClickHouse migration into statements (the native
+// protocol takes one at a time), dropping -- comments.
+func splitSQL(s string) []string {
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		if i := strings.Index(line, "--"); i >= 0 {
+			line = line[:i]
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	var out []string
+	for _, stmt := range strings.Split(b.String(), ";") {
+		if stmt = strings.TrimSpace(stmt); stmt != "" {
+			out = append(out, stmt)
+		}
+	}
+	return out
+}
+
+func redact(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "?"
+	}
+	return p.Redacted()
+}
+
+// --- HTTP client -----------------------------------------------------------
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// get calls the service and checks the response against the OpenAPI
+// document: every response of every integration test is a conformance check.
+func (e *testEnv) get(path, bearer string) response {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL+path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatalf("GET %s: read: %v", path, err)
+	}
+	route := resp.Header.Get("X-Test-Route")
+	if route == "" {
+		e.t.Fatalf("GET %s: no route matched (status %d)", path, resp.StatusCode)
+	}
+	if err := e.doc.ValidateResponse(http.MethodGet, route, resp.StatusCode, resp.Header, body); err != nil {
+		e.t.Errorf("GET %s: response does not match docs/openapi.yaml: %v\n%s", path, err, truncate(body))
+	}
+	return response{resp.StatusCode, resp.Header, body}
+}
+
+func truncate(b []byte) string {
+	if len(b) > 600 {
+		return string(b[:600]) + "…"
+	}
+	return string(b)
+}
+
+func (e *testEnv) userToken(user schemas.ID) string {
+	tok, _, err := e.keys.Issue(user, "u"+user.String())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
+}
+
+func decode[T any](t *testing.T, r response) T {
+	t.Helper()
+	var v T
+	if err := schemas.StrictUnmarshal(r.body, &v); err != nil {
+		t.Fatalf("decode %T: %v\n%s", v, err, truncate(r.body))
+	}
+	return v
+}
+
+func wantStatus(t *testing.T, r response, status int) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d: %s", r.status, status, truncate(r.body))
+	}
+}
+
+// --- fixture: the rows the projector writes --------------------------------
+
+// newID mints a snowflake id at t (distinct within the env).
+func (e *testEnv) newID(at time.Time) schemas.ID {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.step++
+	return schemas.IDAt(at) + schemas.ID(e.step%(1<<22))
+}
+
+func (e *testEnv) nextSeq(room schemas.ID) int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.seqs[room]++
+	return e.seqs[room]
+}
+
+// addRoom writes a room as the projectors would after room.created or
+// room.proposed (seq 1).
+func (e *testEnv) addRoom(title, status string, createdBy schemas.ID, at time.Time) schemas.ID {
+	e.t.Helper()
+	ctx := context.Background()
+	id := e.newID(at)
+	seq := e.nextSeq(id)
+	var by *int64
+	if createdBy != 0 {
+		v := int64(createdBy)
+		by = &v
+	}
+	if _, err := e.pg.Exec(ctx, `INSERT INTO rooms (room_id, title, description, status, created_by, created_at, last_seq)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, int64(id), title, "about "+title, status, by, at, seq); err != nil {
+		e.t.Fatal(err)
+	}
+	e.insertEvents(ctx, []event{{room: id, seq: seq, id: id, typ: schemas.TypeRoomCreated, at: at}})
+	return id
+}
+
+type event struct {
+	room, id, user schemas.ID
+	seq            int64
+	typ            string
+	at             time.Time
+}
+
+func (e *testEnv) insertEvents(ctx context.Context, evs []event) {
+	e.t.Helper()
+	b, err := e.ch.PrepareBatch(ctx, `INSERT INTO room_events (room_id, seq, id, type, user_id, occurred_ms, occurred_at, partition, offset)`)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if err := b.Append(uint64(ev.room), uint64(ev.seq), uint64(ev.id), ev.typ, uint64(ev.user),
+			ev.at.UnixMilli(), ev.at, uint32(0), uint64(ev.seq)); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// addMember writes a current membership (room.joined).
+func (e *testEnv) addMember(room, user schemas.ID, nickname string, at time.Time) {
+	e.t.Helper()
+	ctx := context.Background()
+	id := e.newID(at)
+	seq := e.nextSeq(room)
+	if _, err := e.pg.Exec(ctx, `INSERT INTO members (room_id, user_id, join_event_id, nickname, joined_at) VALUES ($1, $2, $3, $4, $5)`,
+		int64(room), int64(user), int64(id), nickname, at); err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.pg.Exec(ctx, `UPDATE rooms SET member_count = member_count + 1, last_seq = $2 WHERE room_id = $1`, int64(room), seq); err != nil {
+		e.t.Fatal(err)
+	}
+	e.insertEvents(ctx, []event{{room: room, seq: seq, id: id, user: user, typ: schemas.TypeRoomJoined, at: at}})
+}
+
+// msg is a message to write; zero fields get defaults.
+type msg struct {
+	user     schemas.ID
+	nickname string
+	body     string
+	effects  []string
+	at       time.Time
+}
+
+// addMessages writes messages (message.sent) as both projectors would:
+// history rows and events in ClickHouse, ordinals and counters in
+// PostgreSQL. It returns them as the API should show them.
+func (e *testEnv) addMessages(room schemas.ID, msgs []msg) []schemas.Message {
+	e.t.Helper()
+	ctx := context.Background()
+	out := make([]schemas.Message, 0, len(msgs))
+	for _, m := range msgs {
+		if m.nickname == "" {
+			m.nickname = "u" + m.user.String()
+		}
+		id := e.newID(m.at)
+		out = append(out, schemas.Message{
+			ID: id, RoomID: room, UserID: m.user, Nickname: m.nickname, Body: m.body,
+			SentAt: schemas.FormatTime(m.at), ClientMsgID: "c-" + id.String(),
+			Effects: m.effects, Seq: e.nextSeq(room),
+		})
+	}
+	e.insertHistory(ctx, out)
+	evs := make([]event, 0, len(out))
+	for _, m := range out {
+		at, _ := schemas.ParseTime(m.SentAt)
+		evs = append(evs, event{room: room, seq: m.Seq, id: m.ID, user: m.UserID, typ: schemas.TypeMessageSent, at: at})
+	}
+	e.insertEvents(ctx, evs)
+
+	tx, err := e.pg.Begin(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	rows := make([][]any, 0, len(out))
+	e.mu.Lock()
+	for _, m := range out {
+		e.ordinals[room]++
+		rows = append(rows, []any{int64(room), int64(m.ID), m.Seq, e.ordinals[room]})
+	}
+	e.mu.Unlock()
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"room_messages"}, []string{"room_id", "message_id", "seq", "ordinal"}, pgx.CopyFromRows(rows)); err != nil {
+		e.t.Fatal(err)
+	}
+	last := out[len(out)-1]
+	lastAt, _ := schemas.ParseTime(last.SentAt)
+	if _, err := tx.Exec(ctx, `UPDATE rooms SET message_count = message_count + $2, last_message_at = $3,
+		last_message_id = $4, last_seq = GREATEST(last_seq, $5) WHERE room_id = $1`,
+		int64(room), len(out), lastAt, int64(last.ID), last.Seq); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+// insertHistory writes messages rows; called again with the same messages
+// it makes the duplicates a replay leaves until ClickHouse merges them.
+func (e *testEnv) insertHistory(ctx context.Context, msgs []schemas.Message) {
+	e.t.Helper()
+	b, err := e.ch.PrepareBatch(ctx, `INSERT INTO messages (room_id, id, seq, user_id, nickname, text, body, effects,
+		client_msg_id, sent_ms, sent_at, rules_version, partition, offset)`)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, m := range msgs {
+		at, _ := schemas.ParseTime(m.SentAt)
+		effects := m.Effects
+		if effects == nil {
+			effects = []string{}
+		}
+		if err := b.Append(uint64(m.RoomID), uint64(m.ID), uint64(m.Seq), uint64(m.UserID), m.Nickname, m.Body, m.Body,
+			effects, m.ClientMsgID, at.UnixMilli(), at, "test", uint32(0), uint64(m.Seq)); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *testEnv) setReadMark(user, room, upTo schemas.ID) {
+	e.t.Helper()
+	if _, err := e.pg.Exec(context.Background(), `INSERT INTO read_marks (user_id, room_id, up_to) VALUES ($1, $2, $3)
+		ON CONFLICT (user_id, room_id) DO UPDATE SET up_to = GREATEST(read_marks.up_to, EXCLUDED.up_to)`,
+		int64(user), int64(room), int64(upTo)); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// spread makes n messages from users (round robin) at start, start+every, …
+func spread(n int, start time.Time, every time.Duration, users ...schemas.ID) []msg {
+	out := make([]msg, n)
+	for i := range out {
+		out[i] = msg{user: users[i%len(users)], body: fmt.Sprintf("message %d 🐱", i), at: start.Add(time.Duration(i) * every)}
+	}
+	return out
+}

@@ -1,0 +1,197 @@
+package realtime
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/gorilla/websocket"
+
+	"happychat/schemas"
+)
+
+// Frame types of the contract (API.md "Realtime") and this service's
+// documented extensions (docs/realtime.md).
+const (
+	typeMessage  = "message"
+	typeJoined   = "member_joined"
+	typeLeft     = "member_left"
+	typePresence = "presence"
+	typeAck      = "ack"
+	typeError    = "error"
+	typeSend     = "send"
+	// Extensions. room_event keeps a client's seq accounting exact: every
+	// room event takes a seq, so a room event without a frame of its own
+	// (room.created, room.approved, …) would look like a gap.
+	typeRoomEvent = "room_event"
+	typePing      = "ping"
+	typePong      = "pong"
+)
+
+type messageFrame struct {
+	Type    string          `json:"type"`
+	Message schemas.Message `json:"message"`
+}
+
+type memberFrame struct {
+	Type     string     `json:"type"`
+	RoomID   schemas.ID `json:"room_id"`
+	UserID   schemas.ID `json:"user_id"`
+	Nickname string     `json:"nickname"`
+	Seq      int64      `json:"seq"`
+	// Reason is an extension on member_left: "left" or "switched".
+	Reason string `json:"reason,omitzero"`
+}
+
+type roomEventFrame struct {
+	Type   string     `json:"type"`
+	RoomID schemas.ID `json:"room_id"`
+	Seq    int64      `json:"seq"`
+	Event  string     `json:"event"`
+}
+
+// presenceFrame is sent first on every connection. Seq (an extension) is
+// the room seq the member list reflects.
+type presenceFrame struct {
+	Type    string           `json:"type"`
+	RoomID  schemas.ID       `json:"room_id"`
+	Members []schemas.Member `json:"members"`
+	Seq     int64            `json:"seq"`
+}
+
+type ackFrame struct {
+	Type        string          `json:"type"`
+	ClientMsgID string          `json:"client_msg_id"`
+	Message     schemas.Message `json:"message"`
+}
+
+type errorFrame struct {
+	Type        string         `json:"type"`
+	ClientMsgID string         `json:"client_msg_id,omitzero"`
+	Error       *schemas.Error `json:"error"`
+}
+
+type pongFrame struct {
+	Type string `json:"type"`
+}
+
+// frame is one server → client text frame. Event frames are shared by every
+// socket of a room (and by the room's recent-events ring), so a frame is
+// immutable once built.
+type frame struct {
+	// seq is the room seq of an event frame; 0 for presence, ack, error, pong.
+	seq  int64
+	data []byte
+	// pm is set on frames fanned out to many sockets: gorilla frames the
+	// payload once per PreparedMessage instead of once per socket.
+	pm *websocket.PreparedMessage
+	// at is the event's time, for the end-to-end delay metric.
+	at time.Time
+	// leaver is the user of a member_left frame: that user's own sockets
+	// close after delivering it, since they are no longer members.
+	leaver schemas.ID
+}
+
+// renderEvent turns a room event into its frame. prepared asks for a
+// PreparedMessage (fan-out); catch-up frames go to one socket and skip it.
+func renderEvent(env schemas.Envelope, mod Moderation, prepared bool) (*frame, error) {
+	var v any
+	f := &frame{seq: env.Seq, at: env.OccurredAt}
+	switch p := env.Payload.(type) {
+	case schemas.MessageSent:
+		v = messageFrame{Type: typeMessage, Message: messageOf(env, p, mod)}
+	case schemas.RoomJoined:
+		v = memberFrame{Type: typeJoined, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Seq: env.Seq}
+	case schemas.RoomLeft:
+		v = memberFrame{Type: typeLeft, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Seq: env.Seq, Reason: p.Reason}
+		f.leaver = env.UserID
+	default:
+		v = roomEventFrame{Type: typeRoomEvent, RoomID: env.RoomID, Seq: env.Seq, Event: env.Type}
+	}
+	data, err := schemas.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("render %s seq %d: %w", env.Type, env.Seq, err)
+	}
+	f.data = data
+	if prepared {
+		if f.pm, err = websocket.NewPreparedMessage(websocket.TextMessage, data); err != nil {
+			return nil, fmt.Errorf("prepare %s seq %d: %w", env.Type, env.Seq, err)
+		}
+	}
+	return f, nil
+}
+
+// messageOf is the Message clients see for a message.sent event: the same
+// shape and the same moderation as the history read paths.
+func messageOf(env schemas.Envelope, p schemas.MessageSent, mod Moderation) schemas.Message {
+	return schemas.Message{
+		ID: env.ID, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname,
+		Body: mod.Soften(p.Text), SentAt: schemas.FormatTime(env.OccurredAt),
+		ClientMsgID: p.ClientMsgID, Effects: mod.Effects(p.Text), Seq: env.Seq,
+	}
+}
+
+// controlFrame renders a non-event frame (presence, ack, error, pong).
+func controlFrame(v any) *frame {
+	data, err := schemas.Marshal(v)
+	if err != nil {
+		// Only our own shapes get here; the one way to fail is a string that
+		// is not valid UTF-8 (say, in an error message from elsewhere).
+		data = []byte(`{"type":"error","error":{"code":"internal","message":"encode frame"}}`)
+	}
+	return &frame{data: data}
+}
+
+func errFrame(clientMsgID string, e *schemas.Error) *frame {
+	return controlFrame(errorFrame{Type: typeError, ClientMsgID: clientMsgID, Error: e})
+}
+
+// clientFrame is a client → server frame. Only "send" carries fields.
+type clientFrame struct {
+	Type        string `json:"type"`
+	Body        string `json:"body"`
+	ClientMsgID string `json:"client_msg_id"`
+}
+
+// frameHead is read leniently first, so that an error about the rest of a
+// frame can still name the client_msg_id it answers.
+type frameHead struct {
+	Type        string `json:"type"`
+	ClientMsgID string `json:"client_msg_id"`
+}
+
+// parseClientFrame decodes a text frame. The error is the one the client
+// gets in an error frame (with the client_msg_id when it could be read).
+func parseClientFrame(data []byte) (clientFrame, *schemas.Error) {
+	var head frameHead
+	if err := json.Unmarshal(data, &head); err != nil {
+		return clientFrame{}, schemas.Errorf(schemas.CodeBadRequest, "frame is not a JSON object of the expected shape: "+shortErr(err))
+	}
+	switch head.Type {
+	case typeSend:
+		var f clientFrame
+		if err := schemas.StrictUnmarshal(data, &f); err != nil {
+			return clientFrame{ClientMsgID: head.ClientMsgID}, schemas.Errorf(schemas.CodeBadRequest, "invalid send frame: "+shortErr(err))
+		}
+		if f.ClientMsgID == "" {
+			return f, schemas.Errorf(schemas.CodeBadRequest, "client_msg_id is required")
+		}
+		return f, nil
+	case typePing:
+		return clientFrame{Type: typePing}, nil
+	case "":
+		return clientFrame{}, schemas.Errorf(schemas.CodeBadRequest, "frame type is required")
+	default:
+		return clientFrame{ClientMsgID: head.ClientMsgID}, schemas.Errorf(schemas.CodeBadRequest, fmt.Sprintf("unknown frame type %.40q", head.Type))
+	}
+}
+
+// shortErr bounds the decoder's message: it may quote client input.
+func shortErr(err error) string {
+	s := strings.ToValidUTF8(err.Error(), "\uFFFD")
+	if r := []rune(s); len(r) > 160 {
+		s = string(r[:160]) + "…"
+	}
+	return s
+}

@@ -1,0 +1,205 @@
+package realtime
+
+import (
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+
+	"happychat/schemas"
+)
+
+func TestRenderEvent(t *testing.T) {
+	at := time.Date(2026, 11, 22, 21, 21, 13, 123_000_000, time.UTC)
+	base := schemas.Envelope{ID: 900, RoomID: 42, UserID: 7, Seq: 12, OccurredAt: at}
+	with := func(typ string, p schemas.Event) schemas.Envelope {
+		e := base
+		e.Type, e.Payload = typ, p
+		return e
+	}
+	tests := []struct {
+		name       string
+		env        schemas.Envelope
+		want       string
+		wantLeaver schemas.ID
+	}{
+		{"message softened with effects",
+			with(schemas.TypeMessageSent, schemas.MessageSent{Text: "darn, congrats 🎉", ClientMsgID: "m1", Nickname: "toracle"}),
+			`{"type":"message","message":{"id":"900","room_id":"42","user_id":"7","nickname":"toracle","body":"d**n, congrats 🎉","sent_at":"2026-11-22T21:21:13.123Z","client_msg_id":"m1","effects":["balloons"],"seq":12}}`, 0},
+		{"message without effects renders []",
+			with(schemas.TypeMessageSent, schemas.MessageSent{Text: "hi", ClientMsgID: "m2", Nickname: "n"}),
+			`{"type":"message","message":{"id":"900","room_id":"42","user_id":"7","nickname":"n","body":"hi","sent_at":"2026-11-22T21:21:13.123Z","client_msg_id":"m2","effects":[],"seq":12}}`, 0},
+		{"join",
+			with(schemas.TypeRoomJoined, schemas.RoomJoined{Nickname: "ann"}),
+			`{"type":"member_joined","room_id":"42","user_id":"7","nickname":"ann","seq":12}`, 0},
+		{"leave names the leaver",
+			with(schemas.TypeRoomLeft, schemas.RoomLeft{Reason: schemas.LeftReasonSwitched, Nickname: "ann", SwitchedTo: 43}),
+			`{"type":"member_left","room_id":"42","user_id":"7","nickname":"ann","seq":12,"reason":"switched"}`, 7},
+		{"other room events keep the seq count",
+			with(schemas.TypeRoomApproved, schemas.RoomApproved{}),
+			`{"type":"room_event","room_id":"42","seq":12,"event":"room.approved"}`, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := renderEvent(tt.env, testRules{}, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(f.data) != tt.want {
+				t.Fatalf("got  %s\nwant %s", f.data, tt.want)
+			}
+			if f.seq != 12 || f.pm == nil || f.leaver != tt.wantLeaver || !f.at.Equal(at) {
+				t.Fatalf("frame fields: seq %d pm %v leaver %d at %v", f.seq, f.pm != nil, f.leaver, f.at)
+			}
+		})
+	}
+}
+
+func TestParseClientFrame(t *testing.T) {
+	tests := []struct {
+		name     string
+		in       string
+		wantType string
+		wantID   string
+		wantErr  bool
+	}{
+		{"send", `{"type":"send","body":"hi 👋","client_msg_id":"a"}`, typeSend, "a", false},
+		{"ping", `{"type":"ping"}`, typePing, "", false},
+		{"ping with extra members", `{"type":"ping","x":1}`, typePing, "", false},
+		{"not JSON", `hello`, "", "", true},
+		{"truncated", `{"type":"send"`, "", "", true},
+		{"array", `[1,2]`, "", "", true},
+		{"no type", `{"body":"x"}`, "", "", true},
+		{"unknown type keeps the id", `{"type":"subscribe","client_msg_id":"z"}`, "", "z", true},
+		{"send without id", `{"type":"send","body":"x"}`, "", "", true},
+		{"send with unknown member keeps the id", `{"type":"send","body":"x","client_msg_id":"q","extra":true}`, "", "q", true},
+		{"send with a number body", `{"type":"send","body":5,"client_msg_id":"q"}`, "", "q", true},
+		{"duplicate member", `{"type":"send","type":"send","body":"x","client_msg_id":"q"}`, "", "", true},
+		{"wrong-typed id", `{"type":"send","client_msg_id":7}`, "", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := parseClientFrame([]byte(tt.in))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if err != nil && err.Code != schemas.CodeBadRequest {
+				t.Fatalf("code %s", err.Code)
+			}
+			if !tt.wantErr && f.Type != tt.wantType {
+				t.Fatalf("type %q want %q", f.Type, tt.wantType)
+			}
+			if f.ClientMsgID != tt.wantID {
+				t.Fatalf("client_msg_id %q want %q", f.ClientMsgID, tt.wantID)
+			}
+		})
+	}
+}
+
+func TestErrorFrame(t *testing.T) {
+	got := string(errFrame("", schemas.Errorf(schemas.CodeBadRequest, "x")).data)
+	if want := `{"type":"error","error":{"code":"bad_request","message":"x"}}`; got != want {
+		t.Fatalf("got %s want %s", got, want)
+	}
+	got = string(errFrame("id1", schemas.Errorf(schemas.CodeForbidden, "no")).data)
+	if want := `{"type":"error","client_msg_id":"id1","error":{"code":"forbidden","message":"no"}}`; got != want {
+		t.Fatalf("got %s want %s", got, want)
+	}
+	// An invalid UTF-8 message from elsewhere must not break the frame.
+	got = string(errFrame("", schemas.Errorf(schemas.CodeInternal, "\xff")).data)
+	if got == "" {
+		t.Fatal("empty frame")
+	}
+}
+
+func TestOriginAllowed(t *testing.T) {
+	tests := []struct {
+		name    string
+		host    string
+		origin  string
+		allowed []string
+		want    bool
+	}{
+		{"no origin: not a browser", "chat.example", "", nil, true},
+		{"same origin", "chat.example:8080", "http://chat.example:8080", nil, true},
+		{"same origin, case", "Chat.Example", "https://chat.example", nil, true},
+		{"other origin", "chat.example", "https://evil.example", nil, false},
+		{"other port", "chat.example:8080", "http://chat.example:9090", nil, false},
+		{"null origin", "chat.example", "null", nil, false},
+		{"allowlisted", "api.example", "https://chat.example", []string{"https://chat.example"}, true},
+		{"allowlist with trailing slash", "api.example", "https://chat.example", []string{"https://chat.example/"}, true},
+		{"allowlist is exact, not a suffix", "api.example", "https://evilchat.example", []string{"https://chat.example"}, false},
+		{"allowlist is exact on scheme", "api.example", "http://chat.example", []string{"https://chat.example"}, false},
+		{"allowlist replaces same origin", "api.example", "https://api.example", []string{"https://chat.example"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "http://"+tt.host+"/v1/ws", nil)
+			r.Host = tt.host
+			if tt.origin != "" {
+				r.Header.Set("Origin", tt.origin)
+			}
+			if got := originAllowed(r, tt.allowed); got != tt.want {
+				t.Fatalf("originAllowed = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseSince(t *testing.T) {
+	tests := []struct {
+		query   string
+		want    int64
+		has     bool
+		wantErr bool
+	}{
+		{"", 0, false, false},
+		{"since_seq=0", 0, true, false},
+		{"since_seq=41", 41, true, false},
+		{"since_seq=", 0, false, true},
+		{"since_seq=-1", 0, false, true},
+		{"since_seq=+4", 0, false, true},
+		{"since_seq=04", 0, false, true},
+		{"since_seq=4x", 0, false, true},
+		{"since_seq=99999999999999999999", 0, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			q, _ := url.ParseQuery(tt.query)
+			got, has, err := parseSince(q)
+			if (err != nil) != tt.wantErr || got != tt.want || has != tt.has {
+				t.Fatalf("parseSince(%q) = %d %v %v", tt.query, got, has, err)
+			}
+		})
+	}
+}
+
+func TestUsersAdmit(t *testing.T) {
+	cfg := Config{MaxConnsPerUser: 2, UserConnectRate: 1, UserConnectBurst: 3, UserSendRate: 1, UserSendBurst: 1}
+	u := newUsers(&cfg)
+	now := time.Now()
+	steps := []struct {
+		name  string
+		leave bool
+		want  schemas.Code // "" = admitted
+	}{
+		{"first", false, ""},
+		{"second", false, ""},
+		{"cap reached", false, schemas.CodeRateLimited},
+		{"one leaves: the third token", true, ""},
+		{"connect rate exhausted", true, schemas.CodeRateLimited},
+	}
+	for _, st := range steps {
+		if st.leave {
+			u.leave(7, now)
+		}
+		_, err := u.admit(7, now)
+		var got schemas.Code
+		if err != nil {
+			got = err.Code
+		}
+		if got != st.want {
+			t.Fatalf("%s: got %q want %q", st.name, got, st.want)
+		}
+	}
+}

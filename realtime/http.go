@@ -1,0 +1,199 @@
+package realtime
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"happychat/schemas"
+	"happychat/schemas/token"
+)
+
+// serveWS is GET /v1/ws?room=<id>&token=<token>[&since_seq=<seq>]. Every
+// check happens before the upgrade, answered with the contract's error
+// envelope: origin (403), token (401), parameters (400), per-user limits
+// (429), the room (404) and membership (403). The query string is never
+// logged: it carries the token.
+func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		s.refuse(w, &schemas.Error{Code: "method_not_allowed", Message: "method not allowed"})
+		return
+	}
+	if err := s.Ready(r.Context()); err != nil {
+		s.refuse(w, &schemas.Error{Code: schemas.CodeUnavailable, Message: "realtime is starting", RetryAfter: time.Second})
+		return
+	}
+	if !originAllowed(r, s.cfg.AllowedOrigins) {
+		s.refuse(w, schemas.Errorf(schemas.CodeForbidden, "origin not allowed"))
+		return
+	}
+	q := r.URL.Query()
+	tok := q.Get("token")
+	if tok == "" {
+		tok, _ = token.FromHeader(r.Header.Get("Authorization"))
+	}
+	claims, err := s.cfg.Keys.Verify(tok)
+	if err != nil {
+		s.refuse(w, schemas.Errorf(schemas.CodeUnauthorized, "missing or invalid token"))
+		return
+	}
+	room, err := schemas.ParseID(q.Get("room"))
+	if err != nil {
+		s.refuse(w, schemas.Errorf(schemas.CodeBadRequest, "room: "+err.Error()))
+		return
+	}
+	since, hasSince, perr := parseSince(q)
+	if perr != nil {
+		s.refuse(w, perr)
+		return
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		s.refuse(w, schemas.Errorf(schemas.CodeBadRequest, "a WebSocket upgrade is required"))
+		return
+	}
+	user, lerr := s.users.admit(claims.UserID, time.Now())
+	if lerr != nil {
+		s.refuse(w, lerr)
+		return
+	}
+	defer s.users.leave(claims.UserID, time.Now())
+
+	// Interest first, snapshot second: see hub.step.
+	s.hub.acquire(room)
+	var c *conn
+	defer func() { s.hub.release(room, c) }()
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.HandshakeTimeout)
+	members, snap, err := s.cfg.Commands.Presence(ctx, room)
+	cancel()
+	if err != nil {
+		if schemas.AsError(err).Code == schemas.CodeInternal {
+			s.log.Error("realtime: presence", "room", room, "err", err)
+			err = schemas.Errorf(schemas.CodeUnavailable, "room state unavailable")
+		}
+		s.refuse(w, err)
+		return
+	}
+	if !isMember(members, claims.UserID) {
+		s.refuse(w, schemas.Errorf(schemas.CodeForbidden, "only members of the room may subscribe"))
+		return
+	}
+	from := snap
+	if hasSince {
+		// A since_seq beyond the snapshot cannot have been seen (the
+		// snapshot is authoritative): treat it as the snapshot, so a
+		// client holding a seq from a reset log still gets live events.
+		from = min(since, snap)
+		s.m.backlog.Observe(float64(snap - from))
+	}
+
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		s.m.refused.WithLabelValues("upgrade").Inc()
+		return // the upgrader answered
+	}
+	s.m.accepted.Inc()
+	if tc, ok := ws.NetConn().(*net.TCPConn); ok && s.cfg.SocketSendBuffer > 0 {
+		_ = tc.SetWriteBuffer(s.cfg.SocketSendBuffer)
+	}
+	caller := Caller{UserID: claims.UserID, Nickname: claims.Nickname, Token: tok}
+	c = newConn(s, ws, room, caller, claims.Expires, snap, user)
+	if !s.track(c) {
+		c.fail(CloseGoingAway, "server shutting down", false)
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseGoingAway, "server shutting down"), time.Now().Add(closeGrace))
+		_ = ws.Close()
+		return
+	}
+	defer s.untrack(c)
+	c.serve(members, from)
+}
+
+// parseSince reads since_seq: absent, or a non-negative integer.
+func parseSince(q url.Values) (int64, bool, *schemas.Error) {
+	if !q.Has("since_seq") {
+		return 0, false, nil
+	}
+	v := q.Get("since_seq")
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || v != strconv.FormatInt(n, 10) {
+		return 0, false, schemas.Errorf(schemas.CodeBadRequest, "since_seq must be a non-negative integer")
+	}
+	return n, true, nil
+}
+
+func isMember(members []schemas.Member, user schemas.ID) bool {
+	for _, m := range members {
+		if m.UserID == user {
+			return true
+		}
+	}
+	return false
+}
+
+// originAllowed is the exact allowlist check (case-insensitive, as origins
+// are): a configured origin must equal the request's Origin; with none
+// configured, the Origin's host must be the request's Host. A request
+// without Origin does not come from a browser page and is allowed: the
+// check exists to stop other sites' pages from riding a user's token.
+func originAllowed(r *http.Request, allowed []string) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if len(allowed) == 0 {
+		u, err := url.Parse(origin)
+		return err == nil && u.Host != "" && (u.Scheme == "http" || u.Scheme == "https") && strings.EqualFold(u.Host, r.Host)
+	}
+	for _, a := range allowed {
+		if strings.EqualFold(strings.TrimSuffix(a, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// refuse answers a handshake with the error envelope and counts it.
+func (s *Service) refuse(w http.ResponseWriter, err error) {
+	e := schemas.AsError(err)
+	s.m.refused.WithLabelValues(string(e.Code)).Inc()
+	writeError(w, e)
+}
+
+// writeError renders the contract's error envelope (API.md "Conventions").
+func writeError(w http.ResponseWriter, e *schemas.Error) {
+	body, err := schemas.Marshal(schemas.ErrorBody{Error: e})
+	if err != nil {
+		body = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+	}
+	status := e.Code.Status()
+	if e.Code == "method_not_allowed" {
+		status = http.StatusMethodNotAllowed
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// codeForStatus names the error code of a status the upgrader chose.
+func codeForStatus(status int) schemas.Code {
+	switch status {
+	case http.StatusForbidden:
+		return schemas.CodeForbidden
+	case http.StatusBadRequest:
+		return schemas.CodeBadRequest
+	default:
+		if status >= 500 {
+			return schemas.CodeInternal
+		}
+		return schemas.Code(strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_"))
+	}
+}

@@ -1,0 +1,175 @@
+package realtime
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"happychat/schemas"
+)
+
+// hub is the room → sockets index of one instance. The tail dispatches every
+// room event to it in log order; sockets register, resume and leave through
+// it. One mutex guards everything here: dispatch holds it only to update a
+// room and offer a shared frame to each live socket without blocking.
+//
+// A room is tracked while this instance has interest in it (a handshake in
+// progress or an open socket) and for a grace period after, so that a quick
+// reconnect finds the recent-events ring still warm. Events of untracked
+// rooms are skipped without rendering.
+type hub struct {
+	mu      sync.Mutex
+	rooms   map[schemas.ID]*room
+	ringCap int
+	grace   time.Duration
+	mod     Moderation
+	m       *metrics
+	log     *slog.Logger
+}
+
+// room is one tracked room.
+type room struct {
+	// head is the highest seq the tail dispatched since the room began to be
+	// tracked; 0 means none yet. Everything the resume logic proves rests on
+	// this: the tail dispatches a tracked room's events in seq order, so
+	// every event above head is still to come.
+	head     int64
+	ring     *ring
+	subs     map[*conn]struct{} // live sockets
+	interest int                // handshakes in progress + open sockets
+	idle     time.Time          // when interest last dropped to zero
+}
+
+func newHub(ringCap int, grace time.Duration, mod Moderation, m *metrics, log *slog.Logger) *hub {
+	return &hub{rooms: map[schemas.ID]*room{}, ringCap: ringCap, grace: grace, mod: mod, m: m, log: log}
+}
+
+// acquire marks interest in a room. A handshake calls it before asking for
+// the presence snapshot, so that every event committed after the snapshot
+// is dispatched while the room is tracked.
+func (h *hub) acquire(id schemas.ID) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[id]
+	if r == nil {
+		r = &room{ring: newRing(h.ringCap), subs: map[*conn]struct{}{}}
+		h.rooms[id] = r
+	}
+	r.interest++
+}
+
+// release ends interest taken with acquire (and removes c if it was live).
+func (h *hub) release(id schemas.ID, c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[id]
+	if r == nil {
+		return
+	}
+	if c != nil {
+		delete(r.subs, c)
+	}
+	r.interest--
+	if r.interest == 0 {
+		r.idle = time.Now()
+	}
+}
+
+// sweep stops tracking rooms nobody has wanted for the grace period.
+func (h *hub) sweep(now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, r := range h.rooms {
+		if r.interest == 0 && now.Sub(r.idle) >= h.grace {
+			delete(h.rooms, id)
+		}
+	}
+}
+
+// tracked reports whether the hub wants the events of a room. A record
+// skipped because its room was not tracked counts as dispatched before
+// tracking began, which hub.step already allows for.
+func (h *hub) tracked(id schemas.ID) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.rooms[id] != nil
+}
+
+// dispatch applies one room event from the tail: it advances the room's
+// head, keeps the ring, and offers the frame to every live socket. A socket
+// whose queue is full is cut off (it resumes by seq); the room never waits.
+func (h *hub) dispatch(env schemas.Envelope) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[env.RoomID]
+	if r == nil {
+		return
+	}
+	if env.Seq <= r.head {
+		return // a duplicate: the log is at-least-once for consumers
+	}
+	if r.head > 0 && env.Seq != r.head+1 {
+		h.m.gaps.Inc()
+		h.log.Error("gap in a room's seq on the log", "room", env.RoomID, "after", r.head, "got", env.Seq)
+		r.ring.reset()
+	}
+	r.head = env.Seq
+	f, err := renderEvent(env, h.mod, true)
+	if err != nil {
+		h.log.Error("render event", "room", env.RoomID, "seq", env.Seq, "err", err)
+		r.ring.reset()
+		return
+	}
+	r.ring.push(f)
+	for c := range r.subs {
+		select {
+		case c.queue <- item{f: f, live: true}:
+		default:
+			delete(r.subs, c)
+			h.m.drops.Inc()
+			c.fail(CloseSlowConsumer, "send queue overflow: resume with since_seq", false)
+		}
+	}
+}
+
+// step is one move of a socket towards live delivery. last is the highest
+// seq already queued for c and snap the room seq of its presence snapshot.
+//
+// c goes live when nothing it still needs can be missed by the tail:
+//   - head > 0 and last >= head: every event above head is yet to be
+//     dispatched, and live delivery starts now;
+//   - head == 0 and last >= snap: nothing was dispatched since tracking
+//     began (before the snapshot), so every event above snap — all of them
+//     committed after the snapshot — is yet to be dispatched.
+//
+// Otherwise step returns the frames after last from the ring when the ring
+// reaches back that far, or nil: the caller reads the log.
+func (h *hub) step(c *conn, last, snap int64) (live bool, frames []*frame) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[c.room]
+	if r == nil {
+		// Cannot happen while c holds interest; refuse rather than guess.
+		return false, nil
+	}
+	select {
+	case <-c.done:
+		return false, nil // closing: stay out of the live set
+	default:
+	}
+	if (r.head > 0 && last >= r.head) || (r.head == 0 && last >= snap) {
+		r.subs[c] = struct{}{}
+		return true, nil
+	}
+	frames, _ = r.ring.after(last)
+	return false, frames
+}
+
+// remove takes c out of its room's live set (it stays tracked until release).
+func (h *hub) remove(c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if r := h.rooms[c.room]; r != nil {
+		delete(r.subs, c)
+	}
+}

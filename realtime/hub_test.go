@@ -1,0 +1,164 @@
+package realtime
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"happychat/schemas"
+)
+
+func testHub(t *testing.T, ringCap int) *hub {
+	t.Helper()
+	m, err := newMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newHub(ringCap, time.Minute, testRules{}, m, slog.New(slog.DiscardHandler))
+}
+
+func bareConn(room schemas.ID, queue int) *conn {
+	return &conn{room: room, queue: make(chan item, queue), done: make(chan struct{}), cancel: func() {}}
+}
+
+func msgEnv(room schemas.ID, seq int64, text string) schemas.Envelope {
+	return schemas.Envelope{
+		ID: schemas.ID(1000 + seq), Type: schemas.TypeMessageSent, RoomID: room, UserID: 7, Seq: seq,
+		OccurredAt: time.UnixMilli(1_700_000_000_000 + seq),
+		Payload:    schemas.MessageSent{Text: text, ClientMsgID: "c", Nickname: "n"},
+	}
+}
+
+func queued(c *conn) []int64 {
+	var out []int64
+	for {
+		select {
+		case it := <-c.queue:
+			out = append(out, it.f.seq)
+		default:
+			return out
+		}
+	}
+}
+
+func TestHubStep(t *testing.T) {
+	const room = schemas.ID(42)
+	tests := []struct {
+		name       string
+		dispatched []int64 // seqs the tail dispatched after acquire
+		last, snap int64
+		wantLive   bool
+		wantFrames []int64
+	}{
+		{"nothing dispatched, at the snapshot", nil, 5, 5, true, nil},
+		{"nothing dispatched, behind the snapshot: read the log", nil, 2, 5, false, nil},
+		{"tail behind the snapshot, socket at the snapshot", []int64{3, 4}, 5, 5, true, nil},
+		{"caught up with the head", []int64{6, 7}, 7, 5, true, nil},
+		{"behind the head, ring covers", []int64{6, 7, 8}, 5, 5, false, []int64{6, 7, 8}},
+		{"behind the head, ring does not reach back", []int64{6, 7, 8, 9, 10, 11}, 5, 5, false, nil},
+		{"ahead of the head", []int64{6}, 9, 9, true, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := testHub(t, 4)
+			h.acquire(room)
+			for _, s := range tt.dispatched {
+				h.dispatch(msgEnv(room, s, "hi"))
+			}
+			c := bareConn(room, 8)
+			live, frames := h.step(c, tt.last, tt.snap)
+			if live != tt.wantLive || !equal(seqs(frames), tt.wantFrames) {
+				t.Fatalf("step = %v %v; want %v %v", live, seqs(frames), tt.wantLive, tt.wantFrames)
+			}
+			// A live socket gets the next event; a catching-up one does not.
+			next := int64(100)
+			if n := len(tt.dispatched); n > 0 {
+				next = tt.dispatched[n-1] + 1
+			}
+			h.dispatch(msgEnv(room, next, "next"))
+			got := queued(c)
+			if tt.wantLive && !equal(got, []int64{next}) {
+				t.Fatalf("live socket queued %v, want [%d]", got, next)
+			}
+			if !tt.wantLive && len(got) != 0 {
+				t.Fatalf("catching-up socket queued %v, want nothing", got)
+			}
+		})
+	}
+}
+
+func TestHubDispatch(t *testing.T) {
+	const room = schemas.ID(42)
+	t.Run("untracked rooms are skipped", func(t *testing.T) {
+		h := testHub(t, 4)
+		h.dispatch(msgEnv(room, 1, "x"))
+		if len(h.rooms) != 0 {
+			t.Fatal("an untracked room must stay untracked")
+		}
+	})
+	t.Run("duplicates are dropped", func(t *testing.T) {
+		h := testHub(t, 4)
+		h.acquire(room)
+		c := bareConn(room, 8)
+		if live, _ := h.step(c, 0, 0); !live {
+			t.Fatal("want live")
+		}
+		for _, s := range []int64{1, 2, 2, 1, 3} {
+			h.dispatch(msgEnv(room, s, "x"))
+		}
+		if got := queued(c); !equal(got, []int64{1, 2, 3}) {
+			t.Fatalf("queued %v", got)
+		}
+	})
+	t.Run("a gap resets the ring and is counted", func(t *testing.T) {
+		h := testHub(t, 8)
+		h.acquire(room)
+		for _, s := range []int64{1, 2, 5, 6} {
+			h.dispatch(msgEnv(room, s, "x"))
+		}
+		if _, ok := h.rooms[room].ring.after(2); ok {
+			t.Fatal("the ring must not bridge a gap")
+		}
+		if got, ok := h.rooms[room].ring.after(4); !ok || !equal(seqs(got), []int64{5, 6}) {
+			t.Fatalf("ring after the gap: %v %v", seqs(got), ok)
+		}
+	})
+	t.Run("a full queue cuts that socket only", func(t *testing.T) {
+		h := testHub(t, 8)
+		h.acquire(room)
+		h.acquire(room)
+		slow, fast := bareConn(room, 1), bareConn(room, 8)
+		h.step(slow, 0, 0)
+		h.step(fast, 0, 0)
+		for s := int64(1); s <= 3; s++ {
+			h.dispatch(msgEnv(room, s, "x"))
+		}
+		select {
+		case <-slow.done:
+		default:
+			t.Fatal("the slow socket must be failed")
+		}
+		if slow.code != CloseSlowConsumer {
+			t.Fatalf("close code %d, want %d", slow.code, CloseSlowConsumer)
+		}
+		if got := queued(fast); !equal(got, []int64{1, 2, 3}) {
+			t.Fatalf("fast socket got %v", got)
+		}
+		if _, ok := h.rooms[room].subs[slow]; ok {
+			t.Fatal("the slow socket must leave the live set")
+		}
+	})
+	t.Run("rooms are forgotten after the grace period", func(t *testing.T) {
+		h := testHub(t, 4)
+		h.acquire(room)
+		h.release(room, nil)
+		h.sweep(time.Now())
+		if h.rooms[room] == nil {
+			t.Fatal("forgotten too early")
+		}
+		h.sweep(time.Now().Add(2 * time.Minute))
+		if h.rooms[room] != nil {
+			t.Fatal("not forgotten after the grace period")
+		}
+	})
+}

@@ -1,0 +1,68 @@
+package realtime
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"happychat/schemas"
+)
+
+// OffsetLocator tells a resuming socket where to start reading its room's
+// partition. It only ever saves reading: an answer that is too early costs
+// time, one that is too late is detected (the first event read is not the
+// next seq) and the resume starts over from the partition's start.
+type OffsetLocator interface {
+	// Locate returns an offset of partition from which reading finds every
+	// event of room with a seq above afterSeq; ok=false when it knows none
+	// (read from the partition's start).
+	Locate(ctx context.Context, room schemas.ID, partition int32, afterSeq int64) (offset int64, ok bool, err error)
+}
+
+// FromStart is the OffsetLocator that knows nothing: every resume from the
+// log reads the room's partition from its start. Always correct, slow on a
+// long log.
+type FromStart struct{}
+
+// Locate always answers ok=false.
+func (FromStart) Locate(context.Context, schemas.ID, int32, int64) (int64, bool, error) {
+	return 0, false, nil
+}
+
+// ClickHouseLocator finds resume offsets in the room_events table that the
+// ClickHouse projector fills (projector/migrations/clickhouse): the offset
+// just past the last indexed event of the room with a seq at or below the
+// one asked for. Since a room's events sit on one partition in seq order,
+// every later event of the room is at or after that offset, however far the
+// projector lags behind the log.
+type ClickHouseLocator struct {
+	conn driver.Conn
+}
+
+// NewClickHouseLocator returns a locator reading through conn (a native
+// protocol connection to the history database).
+func NewClickHouseLocator(conn driver.Conn) *ClickHouseLocator {
+	return &ClickHouseLocator{conn: conn}
+}
+
+// locateSQL reads the room's prefix of the (room_id, seq) sorting key. Rows
+// a replay duplicated carry the same offset, so FINAL is not needed; the
+// partition filter ignores rows written under another partition count.
+const locateSQL = `SELECT count(), max(offset) FROM room_events
+WHERE room_id = ? AND seq <= ? AND partition = ?`
+
+// Locate implements OffsetLocator.
+func (l *ClickHouseLocator) Locate(ctx context.Context, room schemas.ID, partition int32, afterSeq int64) (int64, bool, error) {
+	if afterSeq <= 0 {
+		return 0, false, nil
+	}
+	var n, maxOffset uint64
+	if err := l.conn.QueryRow(ctx, locateSQL, uint64(room), uint64(afterSeq), uint32(partition)).Scan(&n, &maxOffset); err != nil {
+		return 0, false, fmt.Errorf("locate room %d seq %d in clickhouse: %w", room, afterSeq, err)
+	}
+	if n == 0 {
+		return 0, false, nil
+	}
+	return int64(maxOffset) + 1, true, nil
+}

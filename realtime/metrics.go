@@ -1,0 +1,71 @@
+package realtime
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics of one Service. Names start with happychat_realtime_.
+type metrics struct {
+	open          prometheus.Gauge
+	accepted      prometheus.Counter
+	refused       *prometheus.CounterVec
+	closes        *prometheus.CounterVec
+	deliveries    prometheus.Counter
+	drops         prometheus.Counter
+	delay         prometheus.Histogram
+	resumes       *prometheus.CounterVec
+	backlog       prometheus.Histogram
+	catchUps      prometheus.Gauge
+	locatorMisses prometheus.Counter
+	gaps          prometheus.Counter
+	tailRecords   prometheus.Counter
+	decodeErrors  prometheus.Counter
+	clientFrames  *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	const ns, sub = "happychat", "realtime"
+	m := &metrics{
+		open: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "connections_open", Help: "Open WebSocket connections."}),
+		accepted: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "connections_accepted_total", Help: "WebSocket connections upgraded."}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "connections_refused_total", Help: "Handshakes refused before the upgrade, by error code."}, []string{"code"}),
+		closes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "connections_closed_total", Help: "Closed connections by the close code the server sent (0: none, the peer went first)."}, []string{"code"}),
+		deliveries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "deliveries_total", Help: "Room event frames written to sockets (live and resumed)."}),
+		drops: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "send_queue_drops_total", Help: "Sockets cut off because their send queue overflowed (close 4008)."}),
+		delay: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
+			Name: "delivery_delay_seconds", Help: "End-to-end delay of live events: event time to written on the socket.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}),
+		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "resumes_total", Help: "How sockets reached live delivery: live (nothing missed), ring (recent events in memory), log (read from Kafka)."}, []string{"path"}),
+		backlog: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
+			Name: "resume_backlog_events", Help: "Events a connecting socket was behind the room's snapshot seq (since_seq resumes).",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 12)}),
+		catchUps: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "catchups_running", Help: "Sockets catching up before going live."}),
+		locatorMisses: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "locator_misses_total", Help: "Resumes whose located offset was past the next event (reread from the partition start)."}),
+		gaps: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "seq_gaps_total", Help: "Jumps in a room's seq seen on the log or on a socket; nonzero means a bug or a damaged log."}),
+		tailRecords: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "tail_records_total", Help: "Records read by the live tail."}),
+		decodeErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "decode_errors_total", Help: "Records skipped because they do not decode."}),
+		clientFrames: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "client_frames_total", Help: "Frames received from clients by outcome."}, []string{"result"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.open, m.accepted, m.refused, m.closes, m.deliveries, m.drops,
+			m.delay, m.resumes, m.backlog, m.catchUps, m.locatorMisses, m.gaps, m.tailRecords, m.decodeErrors, m.clientFrames} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,127 @@
+// The admin screen: once the operator's admin token is entered (and
+// accepted by the server), it lists topic proposals to approve and can open
+// a topic directly. The token stays in this tab's sessionStorage only.
+
+import { h, replace, icon, toast } from "../dom.js";
+import { t } from "../i18n.js";
+import { api } from "../api.js";
+import { store } from "../store.js";
+import { topicForm } from "./propose.js";
+
+export function renderAdmin(root, ctx) {
+  const body = h("div", { class: "admin-body" });
+  root.append(
+    h(
+      "header",
+      { class: "page-head" },
+      h("div", {}, h("h1", {}, t("adminTitle")), h("p", { class: "lead" }, t("adminIntro"))),
+      h("div", { class: "page-actions" }, h("a", { href: "/", "data-link": true, class: "btn btn-ghost" }, "← ", t("back"))),
+    ),
+    body,
+  );
+
+  if (store.adminToken) showProposals();
+  else showUnlock();
+
+  function showUnlock(message = "") {
+    const input = h("input", { id: "admin-token", type: "password", autocomplete: "off", required: true });
+    const error = h("p", { class: "form-error", role: "alert" }, message);
+    const form = h(
+      "form",
+      { class: "stack", id: "admin-unlock", novalidate: true, on: { submit } },
+      h("label", { for: "admin-token" }, t("adminTokenLabel")),
+      input,
+      error,
+      h("button", { type: "submit", class: "btn btn-primary btn-block" }, icon("🔓"), " ", t("adminUnlock")),
+    );
+    async function submit(ev) {
+      ev.preventDefault();
+      const tok = input.value.trim();
+      if (!tok) return input.focus();
+      try {
+        await api.listRooms({ status: "proposed", token: tok });
+        store.adminToken = tok;
+        showProposals();
+      } catch (err) {
+        error.textContent = err.status === 401 || err.status === 403 ? t("adminBadToken") : err.message;
+        input.focus();
+      }
+    }
+    replace(body, h("section", { class: "card narrow" }, form));
+    if (message) input.focus();
+  }
+
+  async function showProposals() {
+    const list = h("ul", { class: "proposal-list", id: "proposal-list", "aria-busy": "true" });
+    replace(
+      body,
+      h("section", { class: "card" }, h("h2", {}, icon("📝"), " ", t("proposalsTitle")), list),
+      h(
+        "section",
+        { class: "card" },
+        h("h2", {}, icon("🚀"), " ", t("createOpen")),
+        h("p", { class: "hint" }, t("createOpenIntro")),
+        topicForm({
+          id: "admin-create",
+          submitLabel: t("create"),
+          token: () => store.adminToken,
+          onDone: (room) => {
+            toast(t("created", { title: room.title }));
+            ctx.navigate(`/rooms/${room.id}`);
+          },
+        }),
+      ),
+      h(
+        "p",
+        { class: "page-actions" },
+        h("button", { type: "button", class: "btn btn-ghost", id: "admin-refresh", on: { click: () => loadList(list) } }, icon("🔄"), " ", t("refresh")),
+        h("button", { type: "button", class: "btn btn-ghost", id: "admin-lock", on: { click: lock } }, icon("🔒"), " ", t("adminLock")),
+      ),
+    );
+    await loadList(list);
+  }
+
+  async function loadList(list) {
+    list.setAttribute("aria-busy", "true");
+    try {
+      const { rooms = [] } = await api.listRooms({ status: "proposed", token: store.adminToken });
+      if (!rooms.length) replace(list, h("li", { class: "empty" }, t("noProposals")));
+      else replace(list, rooms.map((r) => proposal(r, list)));
+    } catch (err) {
+      if (err.status === 401 || err.status === 403) {
+        store.adminToken = "";
+        showUnlock(t("adminBadToken"));
+      } else toast(err.message, { kind: "error" });
+    } finally {
+      list.setAttribute("aria-busy", "false");
+    }
+  }
+
+  function proposal(r, list) {
+    const btn = h("button", { type: "button", class: "btn btn-primary", "aria-describedby": `proposal-${r.id}` }, icon("✅"), " ", t("approve"));
+    const li = h(
+      "li",
+      { class: "proposal", dataset: { roomId: r.id } },
+      h("div", {}, h("h3", { id: `proposal-${r.id}` }, r.title), r.description ? h("p", { class: "room-desc" }, r.description) : null),
+      btn,
+    );
+    btn.addEventListener("click", async () => {
+      btn.disabled = true;
+      try {
+        const room = await api.approveRoom(r.id, store.adminToken);
+        toast(t("approved", { title: room.title || r.title }));
+        li.remove();
+        if (!list.children.length) replace(list, h("li", { class: "empty" }, t("noProposals")));
+      } catch (err) {
+        btn.disabled = false;
+        toast(err.message, { kind: "error" });
+      }
+    });
+    return li;
+  }
+
+  function lock() {
+    store.adminToken = "";
+    showUnlock();
+  }
+}

@@ -1,0 +1,471 @@
+// The room screen: join, history, live conversation, members, composer.
+//
+// Order of work, and why: join first (the socket is only for members), then
+// read the newest history page, then open the socket with since_seq = the
+// newest seq in that page. History comes from a projection that may lag the
+// log; the socket replays everything after that seq from the log itself, so
+// the two together have no gap, and the Timeline's keys drop any overlap.
+
+import { h, replace, icon, toast, announce } from "../dom.js";
+import { t, countChars } from "../i18n.js";
+import { api } from "../api.js";
+import { store } from "../store.js";
+import { RoomSocket } from "../socket.js";
+import { Timeline } from "../timeline.js";
+import { Outbox } from "../outbox.js";
+import { ReadMarks } from "../readmarks.js";
+import { playEffect } from "../effects.js";
+import { notifyState, enableNotifications, disableNotifications, notifyMessage } from "../notify.js";
+
+const PAGE = 50;
+const MAX_BODY = 2000;
+// Effects are for what happens now: a replay after a long absence does not
+// set off a screenful of balloons.
+const EFFECT_FRESH_MS = 2 * 60 * 1000;
+
+export function renderRoom(root, { id }, ctx) {
+  const session = store.session;
+  const abort = new AbortController();
+  const members = new Map();
+  let room = null;
+  let socket = null;
+  let outbox = null;
+  let marks = null;
+  let timeline = null;
+  let topObserver = null;
+  let nextBefore = null;
+  let loadingOlder = false;
+  let els = {};
+  let leaving = false;
+  let presenceSeq = null;
+
+  // afterSnapshot: without a snapshot seq, every event counts (the list is
+  // then only as good as the frames, and a close with "not a member" still
+  // ends the room for this user).
+  const afterSnapshot = (frame) => presenceSeq == null || frame.seq > presenceSeq;
+
+  root.append(h("div", { class: "loading", role: "status" }, h("span", { class: "spinner", "aria-hidden": "true" }), " ", t("joining")));
+  start().catch((err) => {
+    if (!abort.signal.aborted) showProblem(err.message || t("errorGeneric"));
+  });
+
+  async function start() {
+    try {
+      room = await api.getRoom(id, { signal: abort.signal });
+    } catch (err) {
+      if (abort.signal.aborted) return;
+      return showProblem(err.code === "not_found" ? t("roomNotFound") : err.message);
+    }
+    let joined;
+    try {
+      joined = await api.joinRoom(id);
+    } catch (err) {
+      if (abort.signal.aborted) return;
+      if (err.code === "room_full") return showFull();
+      return showProblem(err.code === "not_found" ? t("roomNotFound") : err.message);
+    }
+    if (abort.signal.aborted) return;
+    const previous = store.currentRoom;
+    store.currentRoom = room;
+    if (joined.left_room_id && joined.left_room_id !== id) {
+      const from = previous?.id === joined.left_room_id ? previous.title : store.cachedRooms.find((r) => r.id === joined.left_room_id)?.title || "…";
+      toast(t("switched", { from }), { ms: 6000 });
+    }
+
+    buildLayout();
+    for (const m of room.members || []) members.set(m.user_id, m);
+    if (!members.has(session.user_id)) members.set(session.user_id, { user_id: session.user_id, nickname: session.nickname });
+    drawMembers();
+
+    let page = { messages: [], next_before: null };
+    try {
+      page = await api.listMessages(id, { limit: PAGE, signal: abort.signal });
+    } catch (err) {
+      if (abort.signal.aborted) return;
+      toast(err.message, { kind: "error" });
+    }
+    if (abort.signal.aborted) return;
+    const added = timeline.prependHistory(page.messages || []);
+    added.forEach((li) => marks.observe(li));
+    nextBefore = page.next_before || null;
+    drawTop();
+    timeline.scrollToBottom();
+
+    // since_seq = the newest seq in the page (0 when empty: replay it all).
+    const sinceSeq = (page.messages || []).reduce((max, m) => Math.max(max, m.seq || 0), 0);
+    socket = new RoomSocket(id, {
+      sinceSeq,
+      onFrame,
+      onState: (state, info) => {
+        ctx.setConnection(state, info);
+        if (state === "online") outbox.flush();
+      },
+      onRefused,
+      onExpired: () => window.dispatchEvent(new CustomEvent("happychat:unauthorized")),
+    });
+    socket.start();
+    topObserver = new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && loadOlder(), {
+      root: timeline.el,
+      rootMargin: "300px 0px 0px 0px",
+    });
+    topObserver.observe(timeline.top);
+    window.addEventListener("online", onOnline);
+  }
+
+  function onOnline() {
+    outbox?.flush();
+  }
+
+  function buildLayout() {
+    timeline = new Timeline({ selfId: session.user_id, onRetry: (cmid) => outbox.retry(cmid) });
+    marks = new ReadMarks(id, timeline.el);
+    outbox = new Outbox({
+      roomId: id,
+      nickname: session.nickname,
+      socket: () => socket,
+      onChange: (p) => {
+        const atBottom = timeline.nearBottom();
+        timeline.upsertPending(p);
+        if (atBottom) timeline.scrollToBottom();
+        if (p.state === "failed") announce(`${t("failed")}: ${p.error}`, { urgent: true });
+      },
+      onConfirmed: (p, m) => showMessage(m, { live: true }),
+    });
+
+    const memberList = h("ul", { class: "member-list", id: "member-list" });
+    const memberCount = h("span", { class: "member-count" });
+    const membersToggle = h(
+      "button",
+      { type: "button", class: "btn btn-ghost btn-small", id: "members-toggle", "aria-expanded": "false", "aria-controls": "member-panel" },
+      icon("👥"),
+      " ",
+      memberCount,
+    );
+    const panel = h("aside", { class: "member-panel", id: "member-panel", "aria-labelledby": "member-heading" }, h("h2", { id: "member-heading" }, t("memberList")), memberList);
+    // The list starts open beside the conversation on wide screens, and
+    // closed (a drawer over it) on phones.
+    const setPanel = (open) => {
+      membersToggle.setAttribute("aria-expanded", String(open));
+      panel.hidden = !open;
+    };
+    setPanel(matchMedia("(min-width: 900px)").matches);
+    membersToggle.addEventListener("click", () => setPanel(panel.hidden));
+    panel.addEventListener("keydown", (ev) => {
+      if (ev.key === "Escape" && !matchMedia("(min-width: 900px)").matches) {
+        setPanel(false);
+        membersToggle.focus();
+      }
+    });
+    const notifyBtn = h("button", { type: "button", class: "btn btn-ghost btn-small", id: "notify-toggle", on: { click: toggleNotify } });
+    const leaveBtn = h("button", { type: "button", class: "btn btn-ghost btn-small", id: "leave", on: { click: leave } }, icon("👋"), h("span", { class: "tool-label" }, t("leave")));
+    const jump = h(
+      "button",
+      {
+        type: "button",
+        class: "jump-new",
+        hidden: true,
+        on: {
+          click: () => {
+            timeline.scrollToBottom();
+            jump.hidden = true;
+            els.composer.focus();
+          },
+        },
+      },
+      "↓ ",
+      t("newMessages"),
+    );
+    timeline.el.addEventListener("scroll", () => {
+      if (timeline.nearBottom()) jump.hidden = true;
+    });
+
+    const composer = h("textarea", {
+      id: "composer",
+      name: "body",
+      rows: "1",
+      placeholder: t("composerPlaceholder"),
+      "aria-describedby": "composer-hint composer-error",
+      enterkeyhint: "send",
+      autocomplete: "off",
+    });
+    const counter = h("span", { class: "composer-count", id: "composer-error", "aria-live": "polite" });
+    const sendBtn = h("button", { type: "submit", class: "btn btn-primary btn-send", id: "send", "aria-label": t("send") }, h("span", { "aria-hidden": "true" }, "➤"), h("span", { class: "send-label" }, t("send")));
+    const form = h(
+      "form",
+      { class: "composer", id: "composer-form", on: { submit: send } },
+      h("label", { for: "composer", class: "sr-only" }, t("composerLabel")),
+      composer,
+      sendBtn,
+      h("p", { class: "sr-only", id: "composer-hint" }, t("sendHint")),
+      counter,
+    );
+    composer.addEventListener("keydown", (ev) => {
+      // isComposing: Enter also confirms a Korean (IME) syllable; that Enter must not send.
+      if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing && ev.keyCode !== 229) {
+        ev.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    composer.addEventListener("input", () => {
+      autosize(composer);
+      const n = countChars(composer.value);
+      counter.textContent = n > MAX_BODY - 200 ? `${n} / ${MAX_BODY}` : "";
+      counter.classList.toggle("over", n > MAX_BODY);
+    });
+
+    replace(
+      root,
+      h(
+        "section",
+        { class: "room", "aria-labelledby": "room-title" },
+        h(
+          "header",
+          { class: "room-head" },
+          h("a", { href: "/", "data-link": true, class: "btn btn-ghost btn-icon", id: "back", "aria-label": t("back"), title: t("back") }, h("span", { "aria-hidden": "true" }, "←")),
+          h("div", { class: "room-heading" }, h("h1", { id: "room-title" }, room.title), room.description ? h("p", { class: "room-sub" }, room.description) : null),
+          h("div", { class: "room-tools" }, membersToggle, notifyBtn, leaveBtn),
+        ),
+        h("div", { class: "room-body" }, h("div", { class: "timeline-wrap" }, timeline.el, jump), panel),
+        form,
+      ),
+    );
+    els = { memberList, memberCount, notifyBtn, jump, composer, counter, panel };
+    drawNotify();
+    composer.focus({ preventScroll: true });
+  }
+
+  function autosize(el) {
+    el.style.height = "auto";
+    el.style.height = `${Math.min(el.scrollHeight, 160)}px`;
+  }
+
+  function send(ev) {
+    ev.preventDefault();
+    const body = els.composer.value;
+    if (!body.trim()) return;
+    if (countChars(body) > MAX_BODY) {
+      els.counter.textContent = t("tooLong", { max: MAX_BODY });
+      return;
+    }
+    outbox.send(body);
+    els.composer.value = "";
+    els.counter.textContent = "";
+    autosize(els.composer);
+    timeline.scrollToBottom();
+    els.composer.focus();
+  }
+
+  function onFrame(frame) {
+    switch (frame.type) {
+      case "message":
+        if (frame.message) showMessage(frame.message, { live: true });
+        break;
+      // A resume replays joins and leaves that the presence snapshot
+      // already reflects: they become timeline lines, but only events after
+      // the snapshot change the member list.
+      case "member_joined":
+        if (afterSnapshot(frame)) {
+          members.set(frame.user_id, { user_id: frame.user_id, nickname: frame.nickname });
+          drawMembers();
+        }
+        addLine(timeline.addSystem("joined", frame.nickname, frame.seq));
+        break;
+      case "member_left":
+        addLine(timeline.addSystem("left", frame.nickname, frame.seq));
+        if (!afterSnapshot(frame)) break;
+        members.delete(frame.user_id);
+        drawMembers();
+        if (frame.user_id === session.user_id && !leaving) {
+          // This user joined another room elsewhere (another tab or
+          // device): one room at a time, so this one is over.
+          if (store.currentRoom?.id === id) store.currentRoom = null;
+          showProblem(t("movedAway", { title: room.title }), { rejoin: true });
+        }
+        break;
+      case "presence":
+        // seq (an extension of the service) is the position the list reflects.
+        presenceSeq = typeof frame.seq === "number" ? frame.seq : null;
+        members.clear();
+        for (const m of frame.members || []) members.set(m.user_id, m);
+        drawMembers();
+        break;
+      case "ack":
+        outbox.handleAck(frame);
+        break;
+      case "error":
+        if (frame.client_msg_id) outbox.handleError(frame);
+        else if (frame.error?.message) toast(frame.error.message, { kind: "error" });
+        break;
+      default:
+      // Unknown frame types are ignored: the server may add some.
+    }
+  }
+
+  function addLine(li) {
+    if (!li) return;
+    if (timeline.nearBottom()) timeline.scrollToBottom();
+  }
+
+  function showMessage(m, { live }) {
+    const atBottom = timeline.nearBottom();
+    const mine = m.user_id === session.user_id;
+    if (mine && m.client_msg_id && outbox.items.has(m.client_msg_id)) {
+      // Our own message broadcast before its ack: that confirms it too.
+      return outbox.confirm(m.client_msg_id, m);
+    }
+    const li = timeline.addMessage(m);
+    if (!li) return;
+    marks.observe(li);
+    if (live) {
+      const fresh = Date.now() - Date.parse(m.sent_at) < EFFECT_FRESH_MS;
+      if (fresh && m.effects?.length) playEffect(m.effects[0]);
+      if (!mine) {
+        notifyMessage({ title: t("notificationTitle", { nickname: m.nickname, title: room.title }), body: m.body, roomId: id }).catch(() => {});
+      }
+    }
+    if (!nextBefore && !loadingOlder && timeline.top.querySelector(".empty-room")) drawTop();
+    if (atBottom || mine) timeline.scrollToBottom();
+    else els.jump.hidden = false;
+  }
+
+  function drawTop() {
+    if (nextBefore) {
+      timeline.setTop(h("button", { type: "button", class: "btn btn-ghost btn-small load-older", on: { click: loadOlder } }, t("loadOlder")));
+    } else if (!timeline.list.querySelector(".msg")) {
+      timeline.setTop(h("p", { class: "timeline-start empty-room" }, icon("👋"), " ", t("noMessagesYet")));
+    } else {
+      timeline.setTop(h("p", { class: "timeline-start" }, icon("🌱"), " ", t("beginning", { title: room.title })));
+    }
+  }
+
+  async function loadOlder() {
+    if (loadingOlder || !nextBefore || abort.signal.aborted) return;
+    loadingOlder = true;
+    timeline.el.setAttribute("aria-busy", "true");
+    timeline.setTop(h("p", { class: "timeline-loading", role: "status" }, h("span", { class: "spinner", "aria-hidden": "true" }), " ", t("loadingOlder")));
+    const el = timeline.el;
+    try {
+      const page = await api.listMessages(id, { before: nextBefore, limit: PAGE, signal: abort.signal });
+      // Keep what the reader looks at in place while older messages appear above it.
+      const fromBottom = el.scrollHeight - el.scrollTop;
+      const added = timeline.prependHistory(page.messages || []);
+      added.forEach((li) => marks.observe(li));
+      nextBefore = page.next_before || null;
+      drawTop();
+      el.scrollTop = el.scrollHeight - fromBottom;
+    } catch (err) {
+      if (abort.signal.aborted) return;
+      drawTop();
+      toast(err.message, { kind: "error" });
+      loadingOlder = false;
+      el.removeAttribute("aria-busy");
+      return;
+    }
+    loadingOlder = false;
+    el.removeAttribute("aria-busy");
+    // A short page may leave the top in view: the observer will not fire
+    // again for it, so look once more.
+    if (nextBefore && el.scrollTop < 300) requestAnimationFrame(loadOlder);
+  }
+
+  function drawMembers() {
+    if (!els.memberList) return;
+    const list = [...members.values()].sort((a, b) => (a.user_id === session.user_id ? -1 : b.user_id === session.user_id ? 1 : (a.nickname || "").localeCompare(b.nickname || "")));
+    replace(
+      els.memberList,
+      list.map((m) =>
+        h("li", { class: m.user_id === session.user_id ? "me" : null, dataset: { userId: m.user_id } }, h("span", { class: "dot", "aria-hidden": "true" }), m.nickname, m.user_id === session.user_id ? ` (${t("you")})` : ""),
+      ),
+    );
+    const cap = room.capacity || 20;
+    els.memberCount.textContent = t("membersShort", { count: members.size, capacity: cap });
+    els.memberCount.parentElement.setAttribute("aria-label", t("showMembers", { count: members.size }));
+  }
+
+  function drawNotify() {
+    const state = notifyState();
+    const btn = els.notifyBtn;
+    btn.hidden = state === "unsupported";
+    btn.setAttribute("aria-pressed", String(state === "on"));
+    replace(btn, icon(state === "on" ? "🔔" : "🔕"), h("span", { class: "tool-label" }, state === "on" ? t("notifyEnabled") : t("notifyOn")));
+  }
+
+  async function toggleNotify() {
+    if (notifyState() === "on") {
+      disableNotifications();
+    } else {
+      const state = await enableNotifications();
+      if (state === "blocked") toast(t("notifyBlocked"), { kind: "error" });
+      if (state === "unsupported") toast(t("notifyUnsupported"), { kind: "error" });
+    }
+    drawNotify();
+  }
+
+  async function leave() {
+    leaving = true;
+    try {
+      await api.leaveRoom(id);
+    } catch (err) {
+      leaving = false;
+      return toast(err.message, { kind: "error" });
+    }
+    store.currentRoom = null;
+    toast(t("left", { title: room.title }));
+    ctx.navigate("/");
+  }
+
+  // onRefused runs when the socket was refused twice: if this user is no
+  // longer a member (they joined another room elsewhere), stop and say so.
+  async function onRefused() {
+    const r = await api.getRoom(id);
+    const inRoom = (r.members || []).some((m) => m.user_id === session.user_id);
+    if (inRoom) return true;
+    showProblem(t("movedAway", { title: room.title }), { rejoin: true });
+    return false;
+  }
+
+  function showFull() {
+    replace(
+      root,
+      h(
+        "section",
+        { class: "card narrow full-room", id: "room-full", role: "alert" },
+        h("div", { class: "big-emoji", "aria-hidden": "true" }, "🚪"),
+        h("h1", {}, t("roomFullTitle")),
+        h("p", {}, t("roomFullBody", { title: room.title, capacity: room.capacity })),
+        h("p", {}, h("a", { href: "/", "data-link": true, class: "btn btn-primary" }, t("back"))),
+      ),
+    );
+    root.querySelector("h1").setAttribute("tabindex", "-1");
+    root.querySelector("h1").focus();
+  }
+
+  function showProblem(text, { rejoin = false } = {}) {
+    socket?.stop();
+    replace(
+      root,
+      h(
+        "section",
+        { class: "card narrow problem", role: "alert" },
+        h("h1", {}, room?.title || t("errorGeneric")),
+        h("p", {}, text),
+        h(
+          "p",
+          { class: "actions" },
+          rejoin ? h("button", { type: "button", class: "btn btn-primary", on: { click: () => ctx.navigate(`/rooms/${id}`, { replace: true }) } }, t("join")) : null,
+          h("a", { href: "/", "data-link": true, class: "btn btn-ghost" }, t("back")),
+        ),
+      ),
+    );
+  }
+
+  return () => {
+    abort.abort();
+    socket?.stop();
+    outbox?.stop();
+    marks?.stop();
+    topObserver?.disconnect();
+    window.removeEventListener("online", onOnline);
+    ctx.setConnection(null);
+  };
+}
