@@ -57,10 +57,10 @@ func TestCrashHelper(t *testing.T) {
 // exactly the acknowledged messages, the PostgreSQL views equal the fold of
 // the log (so every counter is exact), and the stored positions equal the
 // end of every partition. PROJECTOR_CRASH_EVENTS sets the load (default
-// 20000; the full size is 50000).
+// 50000, the size; CI may use less).
 func TestCrashRecovery(t *testing.T) {
 	needServers(t)
-	n := 20000
+	n := 50000
 	if v, err := strconv.Atoi(os.Getenv("PROJECTOR_CRASH_EVENTS")); err == nil && v > 0 {
 		n = v
 	}
@@ -110,7 +110,7 @@ func TestCrashRecovery(t *testing.T) {
 	kills := 0
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	deadline := time.Now().Add(90 * time.Second)
-	for !produced.Load() || kills < 8 {
+	for !produced.Load() || kills < 12 {
 		if time.Now().After(deadline) {
 			t.Fatal("the load did not finish in time")
 		}

@@ -2,7 +2,20 @@
 // the PostgreSQL views (rooms, members, users, room_messages, read_marks) and
 // the ClickHouse history (messages, room_events). It owns their DDL
 // (migrations/, applied by Migrate) and their rebuild (Replay). Queries read
-// these tables; nothing but this package writes them.
+// these tables; nothing but this package writes them. docs/projector.md
+// describes every table and the operations.
+//
+// The files, one concern each:
+//
+//   - postgres.go, postgres_apply.go, postgres_sql.go: the PostgreSQL
+//     projector (NewPostgres), its batch transaction and its SQL;
+//   - clickhouse.go, clickhouse_sink.go: the ClickHouse projector
+//     (NewClickHouse) and its batched, pipelined inserts;
+//   - migrate.go: Migrate, the versioned DDL of both stores;
+//   - replay.go, replay_tracker.go: Replay, its switch and its progress;
+//   - metrics.go: the metrics both projectors share;
+//   - internal/feed: the Kafka loop; the projectors see decoded envelopes
+//     with their partition and offset, never Kafka types.
 //
 // # Exactly once, without Kafka transactions
 //
@@ -17,10 +30,13 @@
 //     a record applied twice changes nothing; user events are idempotent by
 //     nature (insert-if-absent, GREATEST).
 //   - ClickHouse: rows carry their partition and offset; the projector
-//     resumes from max(offset)+1 of room_events (every room event is indexed
-//     there) and inserts messages before room_events, so a crash only ever
-//     re-inserts rows, which ReplacingMergeTree collapses on (room_id, id).
+//     resumes from max(offset)+1 of room_events, which indexes every record
+//     of the rooms topic and is inserted after messages and dead letters, so
+//     a crash only ever re-inserts rows, which ReplacingMergeTree collapses.
 //     Exact reads use FINAL (or LIMIT 1 BY id / uniqExact(id)).
+//
+// Views built from another log (the stored topic ids differ from the live
+// ones) are truncated and rebuilt from offset 0 when a projector starts.
 //
 // # Membership is a fold
 //
@@ -30,10 +46,12 @@
 //
 // # Concurrency
 //
-// A Postgres or ClickHouse projector runs one consumer loop (Run) that
-// applies batches one at a time; several instances may run at once (they
-// serialise on the position rows in PostgreSQL, and duplicate inserts
-// collapse in ClickHouse). Replay runs beside the live projectors: they
-// notice the switch (a position behind theirs in PostgreSQL, a new epoch in
-// ClickHouse) and resume from the new tables.
+// A Postgres or ClickHouse projector runs one consumer loop (Run) applying
+// batches one after another; the ClickHouse projector inserts a batch while
+// it reads the next (one insert in flight, in order). Several instances may
+// run at once: they serialise on the position rows in PostgreSQL, and their
+// duplicate inserts collapse in ClickHouse. Replay runs beside the live
+// projectors, which notice the switch (a stored position behind theirs in
+// PostgreSQL, a new epoch in ClickHouse) and resume from the new tables.
+// Run must not be called twice at once on the same projector.
 package projector

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"happychat/projector/internal/feed"
 )
@@ -42,7 +43,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		delay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "happychat_projector_delay_seconds",
 			Help:    "Projection lag of each event: from occurred_at until its view change is committed.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .2, .3, .5, .75, 1, 2.5, 5, 10, 30, 60},
+			Buckets: []float64{.005, .01, .025, .05, .075, .1, .15, .2, .25, .3, .4, .5, .75, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"projector"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "happychat_projector_lag_records",
@@ -128,3 +129,8 @@ func (m *metrics) committed(name string, n int, occurred []time.Time, took time.
 		h.Observe(now.Sub(t).Seconds())
 	}
 }
+
+// newLogLimiter lets a few lines a second through: a log full of poison
+// records (or a replay re-reading them) must not flood the logs; the
+// metrics and the dead-letter tables count every one.
+func newLogLimiter() *rate.Limiter { return rate.NewLimiter(5, 20) }

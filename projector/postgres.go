@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/time/rate"
 
 	"happychat/projector/internal/feed"
 	"happychat/schemas"
@@ -164,14 +166,11 @@ func checkPostgresIdentity(ctx context.Context, pool *pgxpool.Pool, opts []kgo.O
 const identityLockKey = 0x68636964
 
 func joinIdents(names []string) string {
-	s := ""
+	out := make([]string, len(names))
 	for i, n := range names {
-		if i > 0 {
-			s += ", "
-		}
-		s += pgx.Identifier{n}.Sanitize()
+		out[i] = pgx.Identifier{n}.Sanitize()
 	}
-	return s
+	return strings.Join(out, ", ")
 }
 
 // retryUntil runs fn until it succeeds or ctx ends (then it returns ctx's
@@ -205,6 +204,8 @@ type pgSink struct {
 	m     *metrics
 	name  string
 
+	deadLog *rate.Limiter
+
 	mu sync.Mutex
 	// expected is where this instance's consumption of each partition
 	// continues: the position it resumed from, then the last applied offset
@@ -213,7 +214,8 @@ type pgSink struct {
 }
 
 func newPGSink(pool *pgxpool.Pool, names schemas.Names, log *slog.Logger, m *metrics) *pgSink {
-	return &pgSink{pool: pool, names: names, log: log, m: m, name: pgProjectorName, expected: map[feed.TP]int64{}}
+	return &pgSink{pool: pool, names: names, log: log, m: m, name: pgProjectorName, expected: map[feed.TP]int64{},
+		deadLog: newLogLimiter()}
 }
 
 func (s *pgSink) Resume(ctx context.Context, parts map[string][]int32) (map[string]map[int32]int64, error) {

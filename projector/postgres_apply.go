@@ -202,7 +202,9 @@ func (b *pgBatch) apply(ctx context.Context, rec *feed.Record) error {
 }
 
 func (b *pgBatch) deadLetter(rec *feed.Record, reason string) {
-	b.s.log.Warn("dead letter: record skipped", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "reason", reason)
+	if b.s.deadLog.Allow() {
+		b.s.log.Warn("dead letter: record skipped", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "reason", reason)
+	}
 	b.later.Queue(pgDeadLetter, b.s.name, rec.Topic, rec.Partition, rec.Offset, rec.Key, rec.Value, reason)
 	b.dead++
 }
@@ -285,48 +287,26 @@ func newRoomRow(env schemas.Envelope) *roomRow {
 	return r
 }
 
-// joined records a membership. It is already over if the user joined
-// anywhere later (partitions are read in any order); and it ends every
-// earlier membership of the user that a later event has not ended first.
+// joined records a membership (see pgJoin): it may be over already, and it
+// ends the user's earlier memberships.
 func (b *pgBatch) joined(ctx context.Context, r *roomRow, env schemas.Envelope, p schemas.RoomJoined) error {
-	user, id := int64(env.UserID), int64(env.ID)
-	var nextID int64
-	var nextAt time.Time
-	later := true
-	switch err := b.tx.QueryRow(ctx, pgNextJoin, user, id).Scan(&nextID, &nextAt); {
-	case errors.Is(err, pgx.ErrNoRows):
-		later = false
-	case err != nil:
-		return fmt.Errorf("next join: %w", err)
-	}
-	var leftAt *time.Time
-	var reason *string
-	var endedBy *int64
-	if later {
-		switched := schemas.LeftReasonSwitched
-		leftAt, reason, endedBy = &nextAt, &switched, &nextID
-	}
-	tag, err := b.tx.Exec(ctx, pgInsertMember, r.id, user, id, p.Nickname, env.OccurredAt, leftAt, reason, endedBy)
+	rows, err := b.tx.Query(ctx, pgJoin, r.id, int64(env.UserID), int64(env.ID), p.Nickname, env.OccurredAt)
 	if err != nil {
-		return fmt.Errorf("insert member: %w", err)
-	}
-	if tag.RowsAffected() == 1 && !later {
-		r.memberCount++
-	}
-	rows, err := b.tx.Query(ctx, pgSupersede, user, id, env.OccurredAt)
-	if err != nil {
-		return fmt.Errorf("end earlier memberships: %w", err)
+		return fmt.Errorf("join: %w", err)
 	}
 	var emptied []int64
 	var room int64
-	var wasOpen bool
-	if _, err := pgx.ForEachRow(rows, []any{&room, &wasOpen}, func() error {
-		if wasOpen {
+	var flag bool
+	if _, err := pgx.ForEachRow(rows, []any{&room, &flag}, func() error {
+		switch {
+		case room == 0 && flag:
+			r.memberCount++
+		case room != 0:
 			emptied = append(emptied, room)
 		}
 		return nil
 	}); err != nil {
-		return fmt.Errorf("end earlier memberships: %w", err)
+		return fmt.Errorf("join: %w", err)
 	}
 	for _, room := range emptied {
 		if err := b.decMembers(ctx, room); err != nil {

@@ -47,28 +47,39 @@ ON CONFLICT (room_id) DO UPDATE SET
 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])
 ON CONFLICT DO NOTHING`
 
-	// pgNextJoin finds the user's first join after this one, in any room:
-	// if there is one, the membership being inserted is already over.
-	pgNextJoin = `SELECT join_event_id, joined_at FROM members
-WHERE user_id = $1 AND join_event_id > $2
-ORDER BY join_event_id LIMIT 1`
-
-	pgInsertMember = `INSERT INTO members (room_id, user_id, join_event_id, nickname, joined_at, left_at, left_reason, ended_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-ON CONFLICT DO NOTHING`
-
-	// pgSupersede ends, at join $2, every earlier membership of the user
-	// that is still open or that ended later than $2: a membership ends at
-	// the earliest event that ends it, whatever order partitions are read in.
-	// It returns which rooms lost a current member.
-	pgSupersede = `WITH prev AS (
+	// pgJoin records membership $3 (user $2 in room $1) in one round trip.
+	// The membership is already over if the user joined anywhere later
+	// (partitions are read in any order): it ends at that next join. And
+	// the join ends, at $3, every earlier membership of the user that is
+	// still open or that ended later than $3: a membership ends at the
+	// earliest event that ends it. (All parts see the same snapshot, so
+	// "prev" never sees the row "ins" adds.)
+	//
+	// Rows: first (0, whether the new membership is current), then one
+	// (room, true) per room that lost a current member.
+	pgJoin = `WITH nxt AS (
+    SELECT join_event_id, joined_at FROM members
+    WHERE user_id = $2 AND join_event_id > $3
+    ORDER BY join_event_id LIMIT 1),
+ins AS (
+    INSERT INTO members (room_id, user_id, join_event_id, nickname, joined_at, left_at, left_reason, ended_by)
+    SELECT $1, $2, $3, $4, $5, nxt.joined_at,
+           CASE WHEN nxt.join_event_id IS NULL THEN NULL ELSE 'switched' END, nxt.join_event_id
+    FROM (SELECT 1) AS one LEFT JOIN nxt ON true
+    ON CONFLICT DO NOTHING
+    RETURNING ended_by IS NULL AS current),
+prev AS (
     SELECT room_id, join_event_id, ended_by IS NULL AS was_open FROM members
-    WHERE user_id = $1 AND join_event_id < $2 AND (ended_by IS NULL OR ended_by > $2)
-    FOR UPDATE)
-UPDATE members m SET ended_by = $2, left_at = $3, left_reason = 'switched'
-FROM prev
-WHERE m.user_id = $1 AND m.room_id = prev.room_id AND m.join_event_id = prev.join_event_id
-RETURNING prev.room_id, prev.was_open`
+    WHERE user_id = $2 AND join_event_id < $3 AND (ended_by IS NULL OR ended_by > $3)
+    FOR UPDATE),
+upd AS (
+    UPDATE members m SET ended_by = $3, left_at = $5, left_reason = 'switched'
+    FROM prev
+    WHERE m.user_id = $2 AND m.room_id = prev.room_id AND m.join_event_id = prev.join_event_id
+    RETURNING prev.room_id, prev.was_open)
+SELECT 0::bigint, COALESCE((SELECT current FROM ins), false)
+UNION ALL
+SELECT room_id, true FROM upd WHERE was_open`
 
 	// pgCloseMember ends, at leave $3, the user's latest membership of the
 	// room begun before it, unless something earlier already ended it.

@@ -145,22 +145,22 @@ func TestClickHouseBuffer(t *testing.T) {
 	if n != 4 || due.IsZero() {
 		t.Fatalf("pending %d due %v, want 4 records and a deadline", n, due)
 	}
-	if len(s.msgs) != 1 || s.msgs[0].body != rules.Soften("darn it, congrats") || s.msgs[0].body == s.msgs[0].text ||
-		!slices.Equal(s.msgs[0].effects, []string{"balloons"}) ||
-		s.msgs[0].text != "darn it, congrats" || s.msgs[0].partition != 0 || s.msgs[0].offset != 11 {
-		t.Errorf("message row %+v", s.msgs)
+	if len(s.buf.msgs) != 1 || s.buf.msgs[0].body != rules.Soften("darn it, congrats") || s.buf.msgs[0].body == s.buf.msgs[0].text ||
+		!slices.Equal(s.buf.msgs[0].effects, []string{"balloons"}) ||
+		s.buf.msgs[0].text != "darn it, congrats" || s.buf.msgs[0].partition != 0 || s.buf.msgs[0].offset != 11 {
+		t.Errorf("message row %+v", s.buf.msgs)
 	}
-	if len(s.dead) != 2 {
-		t.Errorf("%d dead letters, want 2", len(s.dead))
+	if len(s.buf.dead) != 2 {
+		t.Errorf("%d dead letters, want 2", len(s.buf.dead))
 	}
-	for _, e := range s.events {
+	for _, e := range s.buf.events {
 		if e.partition == 1 && (e.roomID != 0 || e.typ != deadLetterType || e.seq != 1<<40|uint64(e.offset)) {
 			t.Errorf("index row of a dead letter: %+v", e)
 		}
 	}
 	s.Drop(map[string][]int32{names.Rooms: {1}})
-	if n, _ := s.Pending(); n != 2 || len(s.dead) != 0 || len(s.msgs) != 1 {
-		t.Errorf("after dropping partition 1: pending %d, %d dead letters, %d messages", n, len(s.dead), len(s.msgs))
+	if n, _ := s.Pending(); n != 2 || len(s.buf.dead) != 0 || len(s.buf.msgs) != 1 {
+		t.Errorf("after dropping partition 1: pending %d, %d dead letters, %d messages", n, len(s.buf.dead), len(s.buf.msgs))
 	}
 	s.Reset()
 	if n, due := s.Pending(); n != 0 || !due.IsZero() {

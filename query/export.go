@@ -59,7 +59,7 @@ func (e *Export) Stream(ctx context.Context, emit func(*schemas.Message) error) 
 		}
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.ExportChunkTimeout)
 		defer cancel()
-		got, last, err := s.readWindow(cctx, e.Room, w, false, limit, settings, emit)
+		got, last, err := s.readWindow(cctx, &windowRead{room: e.Room, w: w, limit: limit, settings: settings}, emit)
 		s.metrics.exported.Add(float64(got))
 		return got, last, err
 	})

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -48,7 +49,7 @@ func BenchmarkExportBigRoom(b *testing.B) {
 	defer srv.Close()
 	b.ResetTimer()
 	for range b.N {
-		resp, err := http.Get(srv.URL + "/v1/rooms/" + itoa(room) + "/messages/export")
+		resp, err := http.Get(srv.URL + "/v1/rooms/" + strconv.FormatUint(room, 10) + "/messages/export")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -56,18 +57,5 @@ func BenchmarkExportBigRoom(b *testing.B) {
 		resp.Body.Close()
 		b.SetBytes(n)
 	}
-	b.ReportMetric(metricValue(&testing.T{}, svc.metrics.exported)/float64(b.N)/b.Elapsed().Seconds()*float64(b.N), "msgs/s")
-}
-
-func itoa(v uint64) string {
-	var buf [20]byte
-	i := len(buf)
-	for {
-		i--
-		buf[i] = byte('0' + v%10)
-		v /= 10
-		if v == 0 {
-			return string(buf[i:])
-		}
-	}
+	b.ReportMetric(metricValue(b, svc.metrics.exported)/b.Elapsed().Seconds(), "msgs/s")
 }

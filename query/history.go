@@ -32,9 +32,19 @@ const timeSlack = 24 * time.Hour
 // skip the monthly partitions outside the window: without them, every part
 // of every month contributes the granule where the room's rows meet the
 // next room's, some 50,000 rows read for a 50-message page.
-func windowSQL(room schemas.ID, w idWindow, desc bool, limit int) (string, []any) {
-	q := `SELECT ` + historyColumns + ` FROM messages WHERE room_id = ?`
-	args := []any{uint64(room)}
+//
+// With probe, every row also carries the room's projected seq (a scalar
+// subquery, which ClickHouse evaluates before it reads the messages).
+func windowSQL(room schemas.ID, w idWindow, desc bool, limit int, probe *seqProbe) (string, []any) {
+	q := `SELECT ` + historyColumns
+	var args []any
+	if probe != nil {
+		sub, subArgs := probe.sql()
+		q += `, ` + sub + ` AS projected_seq`
+		args = append(args, subArgs...)
+	}
+	q += ` FROM messages WHERE room_id = ?`
+	args = append(args, uint64(room))
 	if w.lo != 0 {
 		q += ` AND id >= ? AND sent_at >= toDateTime(?)`
 		args = append(args, uint64(w.lo), unixSeconds(schemas.IDTime(w.lo).Add(-timeSlack)))
@@ -70,20 +80,34 @@ func chSettings(ctx context.Context, timeout time.Duration, extra clickhouse.Set
 	return clickhouse.Context(ctx, clickhouse.WithSettings(settings))
 }
 
+// windowRead is one read of a window.
+type windowRead struct {
+	room     schemas.ID
+	w        idWindow
+	desc     bool
+	limit    int
+	settings clickhouse.Settings
+	// probe, if set, asks for the projected seq along (see windowSQL); it
+	// lands in probed (0 if the window had no rows, or the probe found no
+	// event).
+	probe  *seqProbe
+	probed uint64
+}
+
 // readWindow reads up to limit messages of room in w, in walk order, and
 // hands each to emit as it is read (the Message is reused between calls:
 // emit must copy what it keeps). It returns how many it read and the id of
 // the last one. If emit fails, the query is cancelled on the server rather
 // than drained.
-func (s *Service) readWindow(ctx context.Context, room schemas.ID, w idWindow, desc bool, limit int,
-	settings clickhouse.Settings, emit func(*schemas.Message) error) (n int, last schemas.ID, err error) {
+func (s *Service) readWindow(ctx context.Context, rd *windowRead, emit func(*schemas.Message) error) (n int, last schemas.ID, err error) {
+	room := rd.room
 	deadline, ok := ctx.Deadline()
 	timeout := s.cfg.QueryTimeout
 	if ok {
 		timeout = time.Until(deadline)
 	}
-	qctx, cancel := context.WithCancel(chSettings(ctx, timeout, settings))
-	q, args := windowSQL(room, w, desc, limit)
+	qctx, cancel := context.WithCancel(chSettings(ctx, timeout, rd.settings))
+	q, args := windowSQL(room, rd.w, rd.desc, rd.limit, rd.probe)
 	rows, err := s.ch.Query(qctx, q, args...)
 	if err != nil {
 		cancel()
@@ -100,8 +124,12 @@ func (s *Service) readWindow(ctx context.Context, room schemas.ID, w idWindow, d
 		id, seq, user uint64
 		sentMS        int64
 	)
+	dest := []any{&id, &seq, &user, &m.Nickname, &m.Body, &m.Effects, &m.ClientMsgID, &sentMS}
+	if rd.probe != nil {
+		dest = append(dest, &rd.probed)
+	}
 	for rows.Next() {
-		if err := rows.Scan(&id, &seq, &user, &m.Nickname, &m.Body, &m.Effects, &m.ClientMsgID, &sentMS); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return n, last, fmt.Errorf("read history of room %d: scan: %w", room, err)
 		}
 		m.ID, m.Seq, m.UserID = schemas.ID(id), int64(seq), schemas.ID(user)

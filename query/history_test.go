@@ -161,9 +161,10 @@ func equalMessage(a, b schemas.Message) bool {
 	return pa == pb && slices.Equal(ea, eb)
 }
 
-// While messages keep arriving, backward paging from a first page sees
-// exactly the messages older than that page's top, and forward paging sees
-// every message that existed when it started, in order, each once.
+// While messages keep arriving and a replay rewrites old ones, backward
+// paging from a first page sees exactly the messages older than that page's
+// top, and forward paging sees every message that existed when it started,
+// in order, each once.
 func TestHistoryPagesDuringInserts(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
@@ -182,6 +183,10 @@ func TestHistoryPagesDuringInserts(t *testing.T) {
 		for i := 0; ctx.Err() == nil && i < 200; i++ {
 			// New messages are newer than everything before (snowflakes).
 			added = append(added, e.addMessages(room, []msg{{user: user, body: "live", at: time.Now().UTC()}})...)
+			// Meanwhile a replay writes old messages again.
+			if i%10 == 0 {
+				e.insertHistory(context.Background(), before[(i/10)*30:(i/10+1)*30])
+			}
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
@@ -297,7 +302,7 @@ func TestExportStopsWhenTheClientGoes(t *testing.T) {
 }
 
 // metricValue reads a gauge or counter.
-func metricValue(t *testing.T, c prometheus.Metric) float64 {
+func metricValue(t testing.TB, c prometheus.Metric) float64 {
 	t.Helper()
 	var m dto.Metric
 	if err := c.Write(&m); err != nil {
@@ -335,5 +340,48 @@ func TestExportFailureIsVisible(t *testing.T) {
 	}
 	if n := metricValue(t, e.svc.metrics.aborted); n != 1 {
 		t.Fatalf("aborted exports = %v", n)
+	}
+}
+
+// X-Projected-Seq is the history's highest seq of the room whatever the
+// PostgreSQL view's hints say: right, ahead of the history, behind it, or
+// missing.
+func TestProjectedSeqWhateverTheHints(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	start := time.Now().UTC().Add(-48 * time.Hour).Truncate(time.Millisecond)
+	user := e.newID(start)
+	room := e.addRoom("seq", schemas.RoomStatusOpen, 0, start)
+	msgs := e.addMessages(room, spread(120, start.Add(time.Minute), time.Minute, user))
+	e.addMember(room, user, "late joiner", start.Add(10*time.Hour)) // an event after the last message
+	want := strconv.FormatInt(msgs[len(msgs)-1].Seq+1, 10)
+	empty := e.addRoom("no messages", schemas.RoomStatusOpen, 0, start)
+
+	hints := []struct{ name, sql string }{
+		{"right", ``},
+		{"ahead of the history", `UPDATE rooms SET last_seq = last_seq + 50000, last_message_at = now() + interval '10 days' WHERE room_id = $1`},
+		{"behind the history", `UPDATE rooms SET last_seq = 1, last_message_at = created_at WHERE room_id = $1`},
+		{"missing", `UPDATE rooms SET last_seq = 0, last_message_at = NULL, last_message_id = NULL WHERE room_id = $1`},
+	}
+	for _, h := range hints {
+		if h.sql != "" {
+			if _, err := e.pg.Exec(context.Background(), h.sql, int64(room)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, path := range []string{"/messages?limit=7", "/messages?after=1&limit=7", "/messages/export"} {
+			r := e.get("/v1/rooms/"+room.String()+path, "")
+			wantStatus(t, r, http.StatusOK)
+			if got := r.header.Get(HeaderProjectedSeq); got != want {
+				t.Errorf("hints %s, %s: %s = %s, want %s", h.name, path, HeaderProjectedSeq, got, want)
+			}
+		}
+		if got := e.pageBackward(room, 50, 0); len(got) != len(msgs) {
+			t.Errorf("hints %s: %d messages, want %d", h.name, len(got), len(msgs))
+		}
+	}
+	r := e.get("/v1/rooms/"+empty.String()+"/messages", "")
+	if got := r.header.Get(HeaderProjectedSeq); got != "1" {
+		t.Errorf("a room without messages: %s = %s, want 1 (its creation)", HeaderProjectedSeq, got)
 	}
 }

@@ -2,6 +2,7 @@ package query
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"happychat/schemas"
@@ -39,11 +40,38 @@ func (s *Service) Messages(ctx context.Context, c Caller, room schemas.ID, q His
 	if err != nil {
 		return HistoryPage{}, err
 	}
-	// The seq is read before the page, so the page reflects at least
-	// everything the header promises.
-	seq, err := s.projectedSeq(ctx, r)
-	if err != nil {
-		return HistoryPage{}, err
+	page, err := s.readPage(ctx, r, q, true)
+	if errors.Is(err, errProbeMissed) {
+		page, err = s.readPage(ctx, r, q, false)
+	}
+	return page, err
+}
+
+// errProbeMissed: the seq probe found no event next to the PostgreSQL
+// view's hints (the history lags them); the page is read again after the
+// seq, the slow way.
+var errProbeMissed = errors.New("projected seq probe missed")
+
+// readPage reads a page and the room's projected seq, the seq first: the
+// page then reflects at least everything the header promises. With probe,
+// the seq comes with the first window's rows in one query (ClickHouse
+// evaluates the scalar subquery before it reads the rows); otherwise, and
+// when the first window is empty, it is read before the next window.
+func (s *Service) readPage(ctx context.Context, r roomRow, q HistoryQuery, probe bool) (HistoryPage, error) {
+	var (
+		seq   int64
+		known bool
+		first *seqProbe
+	)
+	if probe {
+		first = probeFor(r)
+	}
+	if first == nil {
+		var err error
+		if seq, err = s.projectedSeq(ctx, r); err != nil {
+			return HistoryPage{}, err
+		}
+		known = true
 	}
 	want := q.Limit + 1
 	sc := historyScan(q, want, r, s.cfg.Now())
@@ -54,11 +82,37 @@ func (s *Service) Messages(ctx context.Context, c Caller, room schemas.ID, q His
 		msgs = append(msgs, *m)
 		return nil
 	}
-	_, err = walk(sc, want, want, s.seeker(ctx, room), func(w idWindow, limit int) (int, schemas.ID, error) {
-		return s.readWindow(ctx, room, w, sc.desc, limit, nil, keep)
-	})
-	if err != nil {
+	read := func(w idWindow, limit int) (int, schemas.ID, error) {
+		rd := &windowRead{room: r.ID, w: w, desc: sc.desc, limit: limit}
+		switch {
+		case known:
+		case first != nil:
+			rd.probe, first = first, nil
+		default: // the probing window was empty
+			var err error
+			if seq, err = s.projectedSeq(ctx, r); err != nil {
+				return 0, 0, err
+			}
+			known = true
+		}
+		got, last, err := s.readWindow(ctx, rd, keep)
+		if err != nil || rd.probe == nil || got == 0 {
+			return got, last, err
+		}
+		if rd.probed == 0 {
+			return got, last, errProbeMissed
+		}
+		seq, known = int64(rd.probed), true
+		return got, last, nil
+	}
+	if _, err := walk(sc, want, want, s.seeker(ctx, r.ID), read); err != nil {
 		return HistoryPage{}, err
+	}
+	if !known { // no message at all: nothing was read before the seq
+		var err error
+		if seq, err = s.projectedSeq(ctx, r); err != nil {
+			return HistoryPage{}, err
+		}
 	}
 	page := HistoryPage{Messages: msgs, Forward: q.After != 0, ProjectedSeq: seq}
 	if len(msgs) > q.Limit {

@@ -3,6 +3,8 @@ package query
 import (
 	"context"
 	"fmt"
+
+	"happychat/schemas"
 )
 
 // Read-your-writes help. A history response carries the highest seq of the
@@ -29,22 +31,43 @@ const (
 	seqHintSlack = 10000
 )
 
+// seqProbe is the hinted max(seq) query's arguments: seq >= from, events
+// since since (unix seconds). A history read may carry it as a scalar
+// subquery (history.go), which saves a ClickHouse round trip per page.
+type seqProbe struct {
+	room        schemas.ID
+	from, since int64
+}
+
+// probeFor returns the hinted query of r, or nil when the PostgreSQL view
+// has no hint (the room has no events there yet).
+func probeFor(r roomRow) *seqProbe {
+	if r.LastSeq <= 0 {
+		return nil
+	}
+	// Events are stamped in seq order from the owner's clock: the newest
+	// lie after the newest message the view knows (see timeSlack).
+	since := r.CreatedAt
+	if r.LastMessageAt != nil {
+		since = *r.LastMessageAt
+	}
+	return &seqProbe{room: r.ID, from: max(r.LastSeq-seqHintSlack, 1), since: unixSeconds(since.Add(-timeSlack))}
+}
+
+// sql is the probe as a scalar subquery, with its arguments.
+func (p *seqProbe) sql() (string, []any) {
+	return `(` + sqlProjectedSeqFrom + `)`, []any{uint64(p.room), uint64(p.from), p.since}
+}
+
 // projectedSeq returns the highest seq of r in the history (0 if none).
 func (s *Service) projectedSeq(ctx context.Context, r roomRow) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
 	ctx = chSettings(ctx, s.cfg.QueryTimeout, nil)
 	var seq uint64
-	if r.LastSeq > 0 {
-		from := max(r.LastSeq-seqHintSlack, 1)
-		// Events are stamped in seq order from the owner's clock: the
-		// newest lie after the newest message the view knows (see timeSlack).
-		since := r.CreatedAt
-		if r.LastMessageAt != nil {
-			since = *r.LastMessageAt
-		}
-		if err := s.ch.QueryRow(ctx, sqlProjectedSeqFrom, uint64(r.ID), uint64(from),
-			unixSeconds(since.Add(-timeSlack))).Scan(&seq); err != nil {
+	if p := probeFor(r); p != nil {
+		q, args := p.sql()
+		if err := s.ch.QueryRow(ctx, `SELECT `+q, args...).Scan(&seq); err != nil {
 			return 0, storeError(ctx, fmt.Errorf("projected seq of room %d: %w", r.ID, err))
 		}
 		if seq > 0 { // max over no rows is 0 in ClickHouse

@@ -39,9 +39,14 @@ type idWindow struct{ lo, hi schemas.ID }
 
 // spanFor estimates the milliseconds of snowflake time that hold about k
 // messages of r at its average rate (twice that, so that one window usually
-// suffices), within [minSpanMS, maxSpanMS].
+// suffices), within [minSpanMS, maxSpanMS]. A room without messages in the
+// PostgreSQL view gets the widest span: whatever the history holds is what
+// the view lags behind, little, and is best read in one window.
 func spanFor(k int, r roomRow) int64 {
 	ms := defaultSpanMS
+	if r.MessageCount == 0 {
+		return maxSpanMS
+	}
 	if r.MessageCount >= 2 && r.LastMessageAt != nil {
 		if life := r.LastMessageAt.Sub(r.CreatedAt).Milliseconds(); life > 0 {
 			ms = 2 * int64(k) * (life/r.MessageCount + 1)

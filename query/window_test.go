@@ -321,8 +321,11 @@ func TestScanEdges(t *testing.T) {
 		if got := spanFor(50, r); got != 2*50*1001 {
 			t.Fatalf("spanFor = %d ms", got)
 		}
-		if got := spanFor(50, roomRow{}); got != defaultSpanMS {
+		if got := spanFor(50, roomRow{}); got != maxSpanMS {
 			t.Fatalf("spanFor(no messages) = %d ms", got)
+		}
+		if got := spanFor(50, roomRow{MessageCount: 1}); got != defaultSpanMS {
+			t.Fatalf("spanFor(one message) = %d ms", got)
 		}
 	})
 }

@@ -60,8 +60,20 @@ func (p *process) runProjectors(ctx context.Context, pg *pgxpool.Pool, ch driver
 		return err
 	}
 	log := p.log.With("service", "projector")
-	if err := projector.Migrate(ctx, pg, ch, log); err != nil {
-		return err
+	// A store that is down at start only delays the projectors: exiting
+	// would make a supervisor restart them in a loop.
+	for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
+		err := projector.Migrate(ctx, pg, ch, log)
+		if err == nil {
+			break
+		}
+		log.Error("migrations failed, retrying (are PostgreSQL and ClickHouse up?)", "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		_ = p.ensureClickHouseDatabase(ctx)
 	}
 	opts := kafka.BaseOpts(p.brokers, p.log)
 	names := p.cfg.Names()

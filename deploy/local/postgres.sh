@@ -119,6 +119,8 @@ SELECT 'CREATE ROLE happychat LOGIN PASSWORD ''happychat'''
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'happychat') \gexec
 SELECT 'CREATE DATABASE happychat OWNER happychat'
 WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'happychat') \gexec
+-- Tests create a fresh database each; the role needs the right to.
+ALTER ROLE happychat CREATEDB;
 EOF
 }
 

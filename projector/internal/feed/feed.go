@@ -1,16 +1,3 @@
-// Package feed is the projectors' Kafka loop: it polls the event topics,
-// decodes every record into a schemas.Envelope (or marks it as poison), and
-// hands batches to a Sink that knows nothing about Kafka. Positions are the
-// sink's business: on every assignment the loop asks the sink where each
-// partition resumes (the offsets stored next to the views), and it never
-// commits to Kafka. A consumer group, when configured, only spreads
-// partitions among instances.
-//
-// Concurrency: Run drives one Sink from one goroutine. With a group, the
-// rebalance callbacks (Resume, Drop) run on the client's goroutine, but never
-// while a batch is being applied (kgo.BlockRebalanceOnPoll gates them);
-// sinks must still make Resume safe to call concurrently with nothing of
-// their own state but the store.
 package feed
 
 import (
@@ -20,7 +7,9 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -76,6 +65,12 @@ type Sink interface {
 	// Reset forgets everything buffered and every position: a new session
 	// starts, and resumes from the store.
 	Reset()
+}
+
+// Syncer is implemented by sinks whose Flush only starts making records
+// durable: Sync waits for it and reports the outcome.
+type Syncer interface {
+	Sync(ctx context.Context) error
 }
 
 // Verifier is implemented by sinks that can check, while nothing arrives,
@@ -377,12 +372,17 @@ func loop(ctx context.Context, cfg Config, cl *kgo.Client, sink Sink) error {
 // for correctness (the next start resumes from the store), but it saves
 // re-reading them.
 func flushOnExit(cfg Config, sink Sink) {
-	if n, _ := sink.Pending(); n == 0 {
+	_, syncer := sink.(Syncer)
+	if n, _ := sink.Pending(); n == 0 && !syncer {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := sink.Flush(ctx); err != nil && !errors.Is(err, ErrRestart) {
+	err := sink.Flush(ctx)
+	if s, ok := sink.(Syncer); ok && err == nil {
+		err = s.Sync(ctx)
+	}
+	if err != nil && !errors.Is(err, ErrRestart) {
 		cfg.Log.Warn("final flush failed; the next start re-reads those records", "err", err)
 	}
 }
@@ -413,18 +413,38 @@ func retry(ctx context.Context, cfg Config, kind string, fn func() error) error 
 // watermarks seen per partition. A record that does not decode is kept, with
 // Err set, so that the sink records it as poison and moves past it.
 func Decode(reg *schemas.Registry, fetches kgo.Fetches) ([]Record, map[TP]int64) {
-	recs := make([]Record, 0, fetches.NumRecords())
+	raw := make([]*kgo.Record, 0, fetches.NumRecords())
 	hwm := map[TP]int64{}
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 		if p.Err == nil {
 			hwm[TP{p.Topic, p.Partition}] = p.HighWatermark
 		}
-		for _, r := range p.Records {
-			recs = append(recs, DecodeRecord(reg, r.Topic, r.Partition, r.Offset, r.Key, r.Value))
-		}
+		raw = append(raw, p.Records...)
 	})
+	recs := make([]Record, len(raw))
+	decode := func(from, to int) {
+		for i := from; i < to; i++ {
+			r := raw[i]
+			recs[i] = DecodeRecord(reg, r.Topic, r.Partition, r.Offset, r.Key, r.Value)
+		}
+	}
+	// Decoding is most of a replay's CPU: large polls use every CPU.
+	workers := runtime.GOMAXPROCS(0)
+	if len(raw) < parallelDecode || workers < 2 {
+		decode(0, len(raw))
+		return recs, hwm
+	}
+	var wg sync.WaitGroup
+	size := (len(raw) + workers - 1) / workers
+	for from := 0; from < len(raw); from += size {
+		wg.Go(func() { decode(from, min(from+size, len(raw))) })
+	}
+	wg.Wait()
 	return recs, hwm
 }
+
+// parallelDecode is the poll size from which decoding is spread over CPUs.
+const parallelDecode = 2000
 
 // DecodeRecord decodes one record; Err is set if it is poison.
 func DecodeRecord(reg *schemas.Registry, topic string, partition int32, offset int64, key, value []byte) Record {
