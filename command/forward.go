@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -36,36 +38,74 @@ func (s *Service) Execute(ctx context.Context, cmd Command) (Result, error) {
 		return Result{}, unavailable("the command service is starting")
 	}
 	p := s.partitionOf(cmd.RoomID)
-	if o := s.ownerOf(p); o != nil {
-		s.metrics.commands.WithLabelValues(string(cmd.Kind), "local").Inc()
-		return o.submit(ctx, cmd)
-	}
+	// Right after a start or during a rebalance a partition may have no
+	// owner for a moment: wait briefly for one rather than fail at once.
+	deadline := time.Now().Add(ownerWait)
 	var lastErr error
-	for attempt := range 2 {
-		if attempt > 0 {
-			s.directory.invalidate()
+	for {
+		if o := s.ownerOf(p); o != nil {
+			s.metrics.commands.WithLabelValues(string(cmd.Kind), "local").Inc()
+			return o.submit(ctx, cmd)
 		}
 		addr, err := s.directory.lookup(ctx, p)
-		if err != nil {
+		switch {
+		case err != nil:
 			lastErr = err
-			continue
-		}
-		if addr == "" || addr == s.advertise {
+		case addr == "" || addr == s.advertise:
 			lastErr = fmt.Errorf("partition %d has no owner yet", p)
-			continue
+		default:
+			s.metrics.commands.WithLabelValues(string(cmd.Kind), "forwarded").Inc()
+			res, err := s.forward(ctx, addr, cmd)
+			if err == nil {
+				return res, nil
+			}
+			if _, ok := err.(*schemas.Error); ok {
+				return Result{}, err
+			}
+			lastErr = err
 		}
-		s.metrics.commands.WithLabelValues(string(cmd.Kind), "forwarded").Inc()
-		res, err := s.forward(ctx, addr, cmd)
-		if err == nil {
-			return res, nil
+		if time.Now().After(deadline) {
+			break
 		}
-		if _, ok := err.(*schemas.Error); ok {
-			return Result{}, err
+		s.directory.invalidate()
+		select {
+		case <-ctx.Done():
+			return Result{}, unavailable("request cancelled")
+		case <-time.After(100 * time.Millisecond):
 		}
-		lastErr = err
 	}
 	s.log.Warn("cannot reach the owner", "partition", p, "err", lastErr)
 	return Result{}, unavailable("the room's server is not reachable now, retry")
+}
+
+// ownerWait bounds how long a request waits for its partition to get an
+// owner (a start, a rebalance) before it is answered 503.
+const ownerWait = 5 * time.Second
+
+// Ready reports whether every partition of the rooms topic has an owner
+// (for /readyz): before that, writes to some rooms would wait or fail.
+func (s *Service) Ready(ctx context.Context) error {
+	select {
+	case <-s.running:
+	default:
+		return errors.New("starting")
+	}
+	if err := s.admin.Ping(ctx); err != nil {
+		return err
+	}
+	for p := range s.partitions {
+		if s.ownerOf(int32(p)) != nil {
+			continue
+		}
+		addr, err := s.directory.lookup(ctx, int32(p))
+		if err != nil {
+			return err
+		}
+		if addr == "" {
+			return fmt.Errorf("partition %d has no owner yet", p)
+		}
+	}
+	return nil
 }
 
 type forwardReply struct {

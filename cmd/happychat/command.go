@@ -39,7 +39,7 @@ func runCommand(ctx context.Context, env Env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	engine := httpserver.NewEngine(p.reg, []httpserver.Check{{Name: "kafka", Ping: svc.Ping}}, p.log)
+	engine := httpserver.NewEngine(p.reg, []httpserver.Check{{Name: "command", Ping: svc.Ready}}, p.log)
 	svc.Routes(engine)
 	return p.serveWith(ctx, env, engine, func(ctx context.Context, addr string) error {
 		return svc.Run(ctx, p.advertise(addr))

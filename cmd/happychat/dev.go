@@ -27,33 +27,49 @@ func runDev(ctx context.Context, env Env, _ []string) error {
 		return err
 	}
 	defer p.close()
-	if err := p.devSecret(); err != nil {
+	engine, work, err := p.buildDev(ctx)
+	if err != nil {
 		return err
+	}
+	return p.serveWith(ctx, env, engine, func(ctx context.Context, addr string) error {
+		p.log.Info("happychat dev is up", "url", "http://"+addr+"/", "kafka", p.brokers,
+			"postgres", hostOf(p.cfg.PGURL), "clickhouse", p.cfg.CHAddr+"/"+p.cfg.CHDatabase)
+		fmt.Fprintf(env.Stdout, "happychat is running: open http://%s/\n", addr)
+		return work(ctx, addr)
+	})
+}
+
+// buildDev sets up every service of the all-in-one mode and returns the
+// engine serving all routes, and the background work to run once the engine
+// listens on addr.
+func (p *process) buildDev(ctx context.Context) (*gin.Engine, func(ctx context.Context, addr string) error, error) {
+	if err := p.devSecret(); err != nil {
+		return nil, nil, err
 	}
 	if err := p.embedKafkaIfUnset(); err != nil {
-		return err
+		return nil, nil, err
 	}
 	if err := p.ensureTopics(ctx); err != nil {
-		return err
+		return nil, nil, err
 	}
 	pg, ch, err := p.openProjectorStores(ctx)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	cmdSvc, err := p.commandService()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	qSvc, err := p.queryService(ctx)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	rt, err := p.realtimeService(localCommands{svc: cmdSvc}, p.clickhouseLocator())
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	checks := append([]httpserver.Check{
-		{Name: "kafka", Ping: cmdSvc.Ping},
+		{Name: "command", Ping: cmdSvc.Ready},
 		{Name: "realtime_tail", Ping: rt.Ready},
 	}, queryChecks(qSvc)...)
 	engine := httpserver.NewEngine(p.reg, checks, p.log)
@@ -62,10 +78,7 @@ func runDev(ctx context.Context, env Env, _ []string) error {
 	rt.Register(engine)
 	engine.NoRoute(gin.WrapH(web.Handler()))
 
-	return p.serveWith(ctx, env, engine, func(ctx context.Context, addr string) error {
-		p.log.Info("happychat dev is up", "url", "http://"+addr+"/", "kafka", p.brokers,
-			"postgres", hostOf(p.cfg.PGURL), "clickhouse", p.cfg.CHAddr+"/"+p.cfg.CHDatabase)
-		fmt.Fprintf(env.Stdout, "happychat is running: open http://%s/\n", addr)
+	work := func(ctx context.Context, addr string) error {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		var (
@@ -90,5 +103,6 @@ func runDev(ctx context.Context, env Env, _ []string) error {
 		run("realtime", rt.Run)
 		wg.Wait()
 		return errors.Join(errs...)
-	})
+	}
+	return engine, work, nil
 }
