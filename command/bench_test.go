@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -12,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 
 	"happychat/schemas"
 )
@@ -34,7 +37,7 @@ func BenchmarkSends(b *testing.B) {
 	instances, rooms, seconds := env("BENCH_INSTANCES", 1), env("BENCH_ROOMS", 1000), env("BENCH_SECONDS", 10)
 	rate, clients := env("BENCH_RATE", 5000), env("BENCH_CLIENTS", 256)
 
-	c := newCluster(b, 12)
+	c := newCluster(b, env("BENCH_PARTITIONS", 12))
 	var ins []*instance
 	for i := range instances {
 		ins = append(ins, c.start(i, 20))
@@ -75,6 +78,8 @@ func BenchmarkSends(b *testing.B) {
 		if err != nil {
 			return 0, err
 		}
+		// Drain the body so the connection is reused.
+		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusCreated {
 			return 0, fmt.Errorf("status %d", resp.StatusCode)
@@ -146,4 +151,15 @@ func BenchmarkSends(b *testing.B) {
 	b.ReportMetric(q(0.50), "p50_ms@rate")
 	b.ReportMetric(q(0.99), "p99_ms@rate")
 	b.ReportMetric(float64(errs.Load()), "errors@rate")
+	var events, batches float64
+	for _, in := range ins {
+		m := &dto.Metric{}
+		if err := in.svc.metrics.batchEvents.Write(m); err == nil {
+			events += m.GetHistogram().GetSampleSum()
+			batches += float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	if batches > 0 {
+		b.ReportMetric(events/batches, "events/txn")
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -41,7 +42,20 @@ type Keys struct {
 	secret []byte
 	ttl    time.Duration
 	now    func() time.Time
+	cache  *verified
 }
+
+// verified remembers tokens that passed verification: a token's claims never
+// change, so a repeat only needs its expiry checked again. Parsing and the
+// HMAC dominate the cost of a small write otherwise.
+type verified struct {
+	mu sync.Mutex
+	m  map[string]Claims
+}
+
+// maxCached bounds the cache; it is cleared when full (cheap, and a hostile
+// stream of distinct valid tokens cannot be minted without the secret).
+const maxCached = 1 << 16
 
 // New returns Keys for secret (at least 16 bytes) and token lifetime ttl.
 func New(secret string, ttl time.Duration) (*Keys, error) {
@@ -51,13 +65,14 @@ func New(secret string, ttl time.Duration) (*Keys, error) {
 	if ttl <= 0 {
 		return nil, errors.New("token ttl must be positive")
 	}
-	return &Keys{secret: []byte(secret), ttl: ttl, now: time.Now}, nil
+	return &Keys{secret: []byte(secret), ttl: ttl, now: time.Now, cache: &verified{m: map[string]Claims{}}}, nil
 }
 
 // WithClock returns a copy of k that reads time from now (tests).
 func (k *Keys) WithClock(now func() time.Time) *Keys {
 	c := *k
 	c.now = now
+	c.cache = &verified{m: map[string]Claims{}}
 	return &c
 }
 
@@ -89,6 +104,29 @@ func (k *Keys) Verify(s string) (Claims, error) {
 	if s == "" || len(s) > maxTokenLen || !utf8.ValidString(s) || strings.Count(s, ".") != 2 {
 		return Claims{}, fmt.Errorf("%w: malformed", ErrInvalid)
 	}
+	k.cache.mu.Lock()
+	c, ok := k.cache.m[s]
+	k.cache.mu.Unlock()
+	if ok {
+		if !k.now().Before(c.Expires) {
+			return Claims{}, fmt.Errorf("%w: token is expired", ErrInvalid)
+		}
+		return c, nil
+	}
+	c, err := k.verify(s)
+	if err != nil {
+		return Claims{}, err
+	}
+	k.cache.mu.Lock()
+	if len(k.cache.m) >= maxCached {
+		clear(k.cache.m)
+	}
+	k.cache.m[s] = c
+	k.cache.mu.Unlock()
+	return c, nil
+}
+
+func (k *Keys) verify(s string) (Claims, error) {
 	var c jwtClaims
 	_, err := jwt.ParseWithClaims(s, &c, func(*jwt.Token) (any, error) { return k.secret, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),

@@ -181,3 +181,27 @@ func TestFromHeader(t *testing.T) {
 		}
 	}
 }
+
+// TestCachedTokenStillExpires checks that a token verified once (and so
+// cached) is refused once its expiry passes.
+func TestCachedTokenStillExpires(t *testing.T) {
+	now := time.Date(2026, 11, 22, 21, 0, 0, 0, time.UTC)
+	base, err := New("0123456789abcdef0123", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := base.WithClock(func() time.Time { return now })
+	tok, _, err := k.Issue(42, "cached")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if c, err := k.Verify(tok); err != nil || c.UserID != 42 {
+			t.Fatalf("fresh token: %v %+v", err, c)
+		}
+	}
+	now = now.Add(2 * time.Hour)
+	if _, err := k.Verify(tok); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("expired cached token: %v", err)
+	}
+}
