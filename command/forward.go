@@ -184,6 +184,15 @@ func (s *Service) handleInternal(c *gin.Context) {
 		renderInternal(c, http.StatusBadRequest, forwardReply{Error: badRequest("malformed command")})
 		return
 	}
+	// The partition count is known once Run has started: a command
+	// forwarded to an instance still starting waits for that, as Execute
+	// does (it used to divide by a zero partition count).
+	select {
+	case <-s.running:
+	case <-c.Request.Context().Done():
+		renderInternal(c, http.StatusServiceUnavailable, forwardReply{Error: unavailable("the command service is starting")})
+		return
+	}
 	o := s.ownerOf(s.partitionOf(cmd.RoomID))
 	if o == nil {
 		renderInternal(c, http.StatusMisdirectedRequest, forwardReply{Error: errNotOwner})

@@ -35,15 +35,25 @@ func parseParams(raw string, allowed ...string) (params, error) {
 	for _, name := range names {
 		if !slices.Contains(allowed, name) {
 			if len(allowed) == 0 {
-				return params{}, badRequest("unknown parameter " + strconv.Quote(name) + ": this route takes no parameters")
+				return params{}, badRequest("unknown parameter " + quoteName(name) + ": this route takes no parameters")
 			}
-			return params{}, badRequest("unknown parameter " + strconv.Quote(name) + " (allowed: " + strings.Join(allowed, ", ") + ")")
+			return params{}, badRequest("unknown parameter " + quoteName(name) + " (allowed: " + strings.Join(allowed, ", ") + ")")
 		}
 		if len(v[name]) > 1 {
-			return params{}, badRequest("parameter " + strconv.Quote(name) + " is repeated")
+			return params{}, badRequest("parameter " + quoteName(name) + " is repeated")
 		}
 	}
 	return params{v: v}, nil
+}
+
+// quoteName quotes a client-chosen parameter name for an error message,
+// cut to 40 code points: the message names the parameter, it does not
+// replay whatever a client put in the query string (up to 64 KiB).
+func quoteName(name string) string {
+	if r := []rune(name); len(r) > 40 {
+		name = string(r[:40]) + "…"
+	}
+	return strconv.Quote(name)
 }
 
 // get returns the parameter's value and whether it was given. An empty

@@ -46,6 +46,7 @@ func subcommands() map[string]subcommand {
 		"migrate":   {"apply the PostgreSQL and ClickHouse migrations", runMigrate},
 		"topics":    {"create the Kafka topics with their configs", runTopics},
 		"bench":     {"load-test a running server over WebSockets (docs/benchmarks.md)", runBench},
+		"chaos":     {"fault-injection suite against the real servers (docs/reliability.md)", runChaos},
 		"version":   {"print the version", runVersion},
 	}
 }
@@ -82,7 +83,7 @@ func run(ctx context.Context, env Env, args []string) error {
 
 func usage(w io.Writer, cmds map[string]subcommand) {
 	fmt.Fprintln(w, "usage: happychat <subcommand> [flags]")
-	for _, name := range []string{"dev", "command", "query", "projector", "realtime", "replay", "migrate", "topics", "bench", "version"} {
+	for _, name := range []string{"dev", "command", "query", "projector", "realtime", "replay", "migrate", "topics", "bench", "chaos", "version"} {
 		fmt.Fprintf(w, "  %-10s %s\n", name, cmds[name].summary)
 	}
 }

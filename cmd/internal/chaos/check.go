@@ -49,7 +49,7 @@ func finding(kind string, room schemas.ID, format string, args ...any) Finding {
 
 // sendKey identifies a send as the command service deduplicates it.
 type sendKey struct {
-	room, user schemas.ID
+	room, user  schemas.ID
 	clientMsgID string
 }
 

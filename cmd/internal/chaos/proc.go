@@ -199,6 +199,24 @@ func (p *proc) waitReady(ctx context.Context, hc *http.Client, timeout time.Dura
 	}
 }
 
+// logSize is the current length of the process's log: a mark for logSince.
+func (p *proc) logSize() int64 {
+	st, err := os.Stat(p.logPath)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// logSince returns the log written after mark.
+func (p *proc) logSince(mark int64) string {
+	b, err := os.ReadFile(p.logPath)
+	if err != nil || int64(len(b)) < mark {
+		return ""
+	}
+	return string(b[mark:])
+}
+
 // logTail returns the last n lines of the process's log.
 func (p *proc) logTail(n int) string {
 	b, err := os.ReadFile(p.logPath)

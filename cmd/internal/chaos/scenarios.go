@@ -1,0 +1,387 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// scenarios run in this order on one system: the baseline first (nothing
+// broken yet), the replay last (it rebuilds everything the others wrote).
+var scenarios = []scenario{
+	{"baseline", "rooms × members on sockets, sends as fast as answered; users hopping between rooms", runBaseline},
+	{"projector-kill", "SIGKILL the projector (PostgreSQL and ClickHouse projectors) every few seconds under load", runProjectorKill},
+	{"store-outage", "stop PostgreSQL, then ClickHouse, under load: sends keep being acknowledged, views catch up", runStoreOutage},
+	{"kafka-restart", "restart the Kafka broker under load (SIGTERM; SIGKILL at full size); clients retry", runKafkaRestart},
+	{"command-kill", "SIGKILL a command instance owning partitions; clients retry with the same client_msg_id; capacity storms", runCommandKill},
+	{"command-stop", "SIGSTOP a command instance past its session timeout, SIGCONT it: its late writes are fenced", runCommandStop},
+	{"realtime-kill", "SIGKILL a realtime instance: its sockets resume on the other with since_seq", runRealtimeKill},
+	{"slow-reader", "a socket that stops reading in a busy room: cut off (4008), memory bounded, the others unaffected", runSlowReader},
+	{"poison", "undecodable records on the rooms topic: dead-lettered once, counted, nothing else skipped", runPoison},
+	{"replay", "rebuild every view from the log while serving reads: views after equal views before, queries answer", runReplay},
+	{"replay-live", "rebuild every view while sends continue: the replay ends, and the views equal the log", runReplayLive},
+}
+
+func runBaseline(ctx context.Context, r *run) error {
+	rooms, err := r.setupRooms(ctx, r.size.Rooms, r.size.Members, true)
+	if err != nil {
+		return err
+	}
+	lobbies, err := r.setupRooms(ctx, r.size.Lobbies, 0, false)
+	if err != nil {
+		return err
+	}
+	hoppers, err := r.registerUsers(ctx, r.size.Hoppers, "hopper")
+	if err != nil {
+		return err
+	}
+	for _, h := range hoppers {
+		r.oneRoom = append(r.oneRoom, h.id)
+	}
+	stop := r.startLoad(ctx, loadSpec{rooms: rooms, workers: r.size.Workers, count: r.size.Sends,
+		body: defaultBody(r.name), timeout: r.size.SendTimeout})
+	// Every hopper joins every lobby at once, through both instances: the
+	// fold must end with each in exactly one room.
+	var wg sync.WaitGroup
+	for _, h := range hoppers {
+		for _, lb := range lobbies {
+			wg.Go(func() {
+				if ans := r.sys.api.join(ctx, h, lb.id); ans.status != http.StatusOK {
+					r.fail(finding(KindStatus, lb.id, "hopper %s joining: %s", h.nick, ans))
+				}
+			})
+		}
+	}
+	wg.Wait()
+	stop()
+	return nil
+}
+
+func runProjectorKill(ctx context.Context, r *run) error {
+	rooms, err := r.setupRooms(ctx, r.size.FaultRooms, r.size.FaultMembers, true)
+	if err != nil {
+		return err
+	}
+	stop := r.startLoad(ctx, r.faultLoad(rooms))
+	defer stop()
+	p := r.sys.procs[procProjector]
+	for range r.size.ProjectorKills {
+		if err := pause(ctx, r.size.KillEvery); err != nil {
+			return err
+		}
+		f := r.fault("sigkill", procProjector)
+		if err := p.signal(syscall.SIGKILL); err != nil {
+			return err
+		}
+		if err := p.start(); err != nil {
+			return err
+		}
+		r.endFault(f)
+		if err := r.waitRecovered(ctx, f); err != nil {
+			return err
+		}
+	}
+	if err := pause(ctx, 2*time.Second); err != nil {
+		return err
+	}
+	stop()
+	return nil
+}
+
+func runStoreOutage(ctx context.Context, r *run) error {
+	rooms, err := r.setupRooms(ctx, r.size.FaultRooms, r.size.FaultMembers, true)
+	if err != nil {
+		return err
+	}
+	stop := r.startLoad(ctx, r.faultLoad(rooms))
+	defer stop()
+	for _, server := range []string{"postgres", "clickhouse"} {
+		if err := pause(ctx, 2*time.Second); err != nil {
+			return err
+		}
+		f := r.fault("server_stop", server)
+		if err := r.sys.srv.run(ctx, server, "stop"); err != nil {
+			return err
+		}
+		down := time.Now()
+		err := pause(ctx, r.size.StoreOutage)
+		up := time.Now()
+		// Start it whatever happened: the next scenarios need it.
+		if serr := r.sys.srv.run(context.WithoutCancel(ctx), server, "start"); serr != nil {
+			return serr
+		}
+		r.endFault(f)
+		if err != nil {
+			return err
+		}
+		r.ackWindows = append(r.ackWindows, window{from: down, to: up, what: "while " + server + " was down"})
+		if err := r.waitRecovered(ctx, f); err != nil {
+			return err
+		}
+	}
+	if err := pause(ctx, 2*time.Second); err != nil {
+		return err
+	}
+	stop()
+	return nil
+}
+
+func runKafkaRestart(ctx context.Context, r *run) error {
+	rooms, err := r.setupRooms(ctx, r.size.FaultRooms, r.size.FaultMembers, true)
+	if err != nil {
+		return err
+	}
+	stop := r.startLoad(ctx, r.faultLoad(rooms))
+	defer stop()
+	var outages []window
+	for _, mode := range r.size.KafkaRestarts {
+		if err := pause(ctx, 3*time.Second); err != nil {
+			return err
+		}
+		var f *Fault
+		switch mode {
+		case "sigterm":
+			f = r.fault("sigterm", "kafka")
+			if err := r.sys.srv.run(ctx, "kafka", "stop"); err != nil {
+				return err
+			}
+		case "sigkill":
+			if !r.sys.kafkaOurs {
+				r.notef("SIGKILL of the broker skipped: the suite kills only a broker it started itself")
+				continue
+			}
+			f = r.fault("sigkill", "kafka")
+			if err := r.sys.srv.killKafka(); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("unknown Kafka restart mode %q", mode)
+		}
+		down := time.Now()
+		err := pause(ctx, r.size.KafkaDown)
+		up := time.Now()
+		if serr := r.sys.srv.run(context.WithoutCancel(ctx), "kafka", "start"); serr != nil {
+			return serr
+		}
+		r.sys.kafkaOurs = true
+		r.endFault(f)
+		if err != nil {
+			return err
+		}
+		outages = append(outages, window{from: down, to: up, what: "while the broker was down (" + mode + ")"})
+		if err := r.waitRecovered(ctx, f); err != nil {
+			return err
+		}
+	}
+	if err := pause(ctx, 3*time.Second); err != nil {
+		return err
+	}
+	stop()
+	// While the broker is down nothing can be appended: an answer then is
+	// a 503 or none, or a 201 for a retry of a send committed before (the
+	// owner answers it from its state), which the log check verifies.
+	for _, w := range outages {
+		by := map[int]int{}
+		for _, s := range r.l.snapshot() {
+			for _, a := range s.attempts {
+				if !a.at.Before(w.from) && !a.at.After(w.to) {
+					by[a.status]++
+				}
+			}
+		}
+		r.notef("answers %s: %s", w.what, statusCounts(by))
+	}
+	return nil
+}
+
+func runCommandKill(ctx context.Context, r *run) error {
+	rooms, err := r.setupRooms(ctx, r.size.FaultRooms, r.size.FaultMembers, true)
+	if err != nil {
+		return err
+	}
+	joiners := 2 * r.size.Capacity
+	stormers, err := r.registerUsers(ctx, r.size.StormRounds*joiners, "storm")
+	if err != nil {
+		return err
+	}
+	stop := r.startLoad(ctx, r.faultLoad(rooms))
+	defer stop()
+	// Capacity storms: twice the capacity joins one room at once, through
+	// both instances, while the kill happens.
+	stormDone := make(chan struct{})
+	defer func() { <-stormDone }()
+	go func() {
+		defer close(stormDone)
+		for i := range r.size.StormRounds {
+			id, err := r.sys.api.openRoom(ctx, fmt.Sprintf("storm %d", i))
+			if err != nil {
+				r.fail(finding(KindAborted, 0, "storm room: %v", err))
+				return
+			}
+			r.mu.Lock()
+			r.rooms = append(r.rooms, &room{id: id})
+			r.mu.Unlock()
+			statuses := r.joinAll(ctx, stormers[i*joiners:(i+1)*joiners], id)
+			by := map[int]int{}
+			for _, st := range statuses {
+				by[st]++
+			}
+			if by[http.StatusOK] > r.size.Capacity {
+				r.fail(finding(KindJoins, id, "%d joins acknowledged, capacity %d", by[http.StatusOK], r.size.Capacity))
+			}
+			if other := len(statuses) - by[http.StatusOK] - by[http.StatusConflict]; other > 0 {
+				r.fail(finding(KindStatus, id, "storm joins answered %s", statusCounts(by)))
+			}
+			r.notef("storm %d: %s", i, statusCounts(by))
+			if pause(ctx, 2*time.Second) != nil {
+				return
+			}
+		}
+	}()
+	if err := pause(ctx, 2*time.Second); err != nil {
+		return err
+	}
+	a := r.sys.procs[procCommandA]
+	f := r.fault("sigkill", procCommandA)
+	if err := a.signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	// The fault "ends" at the kill: recovery is the takeover, until every
+	// room acknowledges again. Restart the instance once the other one
+	// has taken everything over (after the 6 s session timeout).
+	r.endFault(f)
+	if err := pause(ctx, 9*time.Second); err != nil {
+		return err
+	}
+	if err := a.start(); err != nil {
+		return err
+	}
+	if err := r.sys.waitReady(ctx, 3*time.Minute); err != nil {
+		return err
+	}
+	if err := pause(ctx, 3*time.Second); err != nil {
+		return err
+	}
+	<-stormDone // the storms' joins are part of the load
+	stop()
+	return nil
+}
+
+func runCommandStop(ctx context.Context, r *run) error {
+	rooms, err := r.setupRooms(ctx, r.size.FaultRooms, r.size.FaultMembers, true)
+	if err != nil {
+		return err
+	}
+	stop := r.startLoad(ctx, r.faultLoad(rooms))
+	defer stop()
+	if err := pause(ctx, 2*time.Second); err != nil {
+		return err
+	}
+	a := r.sys.procs[procCommandA]
+	mark := a.logSize()
+	f := r.fault("sigstop", procCommandA)
+	if err := a.signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	err = pause(ctx, r.size.StopFor)
+	cont := time.Now()
+	if cerr := a.signal(syscall.SIGCONT); cerr != nil {
+		return cerr
+	}
+	r.endFault(f)
+	if err != nil {
+		return err
+	}
+	if err := r.waitRecovered(ctx, f); err != nil {
+		return err
+	}
+	if err := pause(ctx, 4*time.Second); err != nil {
+		return err
+	}
+	stop()
+	// What the continued instance answered to requests it took before or
+	// during the stop: each 201 among them is checked against the log like
+	// every other acknowledgement.
+	by := map[int]int{}
+	for _, s := range r.l.snapshot() {
+		for _, at := range s.attempts {
+			if at.target == 0 && !at.at.Before(cont) && at.at.Before(cont.Add(5*time.Second)) {
+				by[at.status]++
+			}
+		}
+	}
+	r.notef("command-a's answers in the 5 s after SIGCONT: %s", statusCounts(by))
+	// Its own account: appends refused as fenced, owners stopped.
+	logged := a.logSince(mark)
+	r.notef("command-a logged %d appends refused as fenced and %d owners stopped as fenced after SIGCONT",
+		strings.Count(logged, "fenced=true"), strings.Count(logged, "fenced by a newer owner"))
+	return nil
+}
+
+func runRealtimeKill(ctx context.Context, r *run) error {
+	rooms, err := r.setupRooms(ctx, r.size.FaultRooms, r.size.FaultMembers, true)
+	if err != nil {
+		return err
+	}
+	stop := r.startLoad(ctx, r.faultLoad(rooms))
+	defer stop()
+	if err := pause(ctx, 2*time.Second); err != nil {
+		return err
+	}
+	p := r.sys.procs[procRealtime1]
+	f := r.fault("sigkill", procRealtime1)
+	if err := p.signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	r.endFault(f)
+	if err := pause(ctx, 3*time.Second); err != nil {
+		return err
+	}
+	if err := p.start(); err != nil {
+		return err
+	}
+	if err := r.sys.waitReady(ctx, 3*time.Minute); err != nil {
+		return err
+	}
+	if err := pause(ctx, 3*time.Second); err != nil {
+		return err
+	}
+	stop()
+	n := 0
+	for _, s := range r.subs {
+		s.mu.Lock()
+		n += s.reconnects
+		s.mu.Unlock()
+		// Recovery includes every dropped socket being live again.
+		if t := s.resumedAfter(f.at); t.After(f.resumed) {
+			f.resumed = t
+		}
+	}
+	if n == 0 {
+		r.fail(finding(KindDelivery, 0, "no socket had to reconnect: the kill tested nothing"))
+	}
+	r.notef("%d reconnections with since_seq", n)
+	return nil
+}
+
+// statusCounts renders {201: 5, 503: 2} as "201×5 503×2".
+func statusCounts(by map[int]int) string {
+	if len(by) == 0 {
+		return "none"
+	}
+	var parts []string
+	for st := range 600 {
+		if n := by[st]; n > 0 {
+			label := fmt.Sprint(st)
+			if st == 0 {
+				label = "no-answer"
+			}
+			parts = append(parts, fmt.Sprintf("%s×%d", label, n))
+		}
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,401 @@
+package chaos
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"happychat/schemas"
+)
+
+// Process names of the topology.
+const (
+	procCommandA  = "command-a"
+	procCommandB  = "command-b"
+	procProjector = "projector"
+	procQuery     = "query"
+	procRealtime1 = "realtime-1"
+	procRealtime2 = "realtime-2"
+)
+
+// system is one run's deployment of happychat, split into its services
+// exactly as production runs them, against the real servers: its own topic
+// prefix, its own PostgreSQL and ClickHouse databases, its own processes.
+//
+//	command-a, command-b    two command instances (owners of room partitions)
+//	projector               both projectors (PostgreSQL views, ClickHouse history)
+//	query                   the read side
+//	realtime-1, realtime-2  two realtime instances (send through command-b)
+//
+// Faults are injected into command-a (never command-b, through which the
+// realtime instances reach the command service), the projector, the
+// realtime instances and the servers.
+type system struct {
+	cfg   Config
+	tag   string
+	names schemas.Names
+	db    string // PostgreSQL and ClickHouse database name
+	pgURL string
+	env   []string // the children's environment
+	work  string
+	admin string
+
+	procs map[string]*proc
+	order []string
+	api   *api
+	hc    *http.Client
+
+	pg    *pgxpool.Pool
+	ch    driver.Conn
+	kafka *kgo.Client
+	srv   servers
+
+	mu sync.Mutex
+	// poison counts the undecodable records the suite appended.
+	poison int
+	// kafkaOurs is set once the suite restarted the broker itself.
+	kafkaOurs bool
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// withDatabase returns pgURL pointing at database db.
+func withDatabase(pgURL, db string) (string, error) {
+	u, err := url.Parse(pgURL)
+	if err != nil {
+		return "", fmt.Errorf("PG_URL: %w", err)
+	}
+	u.Path = "/" + db
+	return u.String(), nil
+}
+
+// childEnv is the suite's environment without any happychat setting (so
+// that an operator's shell does not leak into the system under test), plus
+// the run's settings.
+func childEnv(base []string, set map[string]string) []string {
+	var out []string
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "CHAT_") || k == "KAFKA_BROKERS" || k == "PG_URL" ||
+			strings.HasPrefix(k, "CLICKHOUSE_") || k == "HAPPYCHAT_STATE_DIR" {
+			continue
+		}
+		out = append(out, kv)
+	}
+	for k, v := range set {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// startSystem creates the run's databases and topics and starts every
+// process, returning once all of them answer /readyz.
+func startSystem(ctx context.Context, cfg Config) (_ *system, err error) {
+	s := &system{cfg: cfg, tag: randHex(4), procs: map[string]*proc{}}
+	s.names = schemas.NamesFor("chaos" + s.tag)
+	s.db = "chaos_" + s.tag
+	s.work = filepath.Join(cfg.WorkDir, "run-"+s.tag)
+	s.admin = "chaos-admin-" + randHex(8)
+	s.srv = servers{dir: cfg.DeployDir, stateDir: cfg.StateDir, env: cfg.Environ}
+	s.hc = &http.Client{Timeout: 5 * time.Second}
+	defer func() {
+		if err != nil {
+			s.close(context.WithoutCancel(ctx), true)
+		}
+	}()
+	if err := os.MkdirAll(filepath.Join(s.work, "state"), 0o755); err != nil {
+		return s, err
+	}
+	if err := s.createDatabases(ctx); err != nil {
+		return s, err
+	}
+	s.env = childEnv(cfg.Environ, map[string]string{
+		"KAFKA_BROKERS":              strings.Join(cfg.Brokers, ","),
+		"PG_URL":                     s.pgURL,
+		"CLICKHOUSE_ADDR":            cfg.CHAddr,
+		"CLICKHOUSE_DB":              s.db,
+		"CHAT_TOPIC_PREFIX":          "chaos" + s.tag,
+		"CHAT_ROOM_PARTITIONS":       strconv.Itoa(cfg.Size.Partitions),
+		"CHAT_USER_PARTITIONS":       "2",
+		"CHAT_ROOM_CAPACITY":         strconv.Itoa(cfg.Size.Capacity),
+		"CHAT_TOKEN_SECRET":          randHex(24),
+		"CHAT_ADMIN_TOKEN":           s.admin,
+		"CHAT_SEND_RATE":             "100000",
+		"CHAT_SEND_BURST":            "100000",
+		"CHAT_JOIN_RATE":             "100000",
+		"CHAT_JOIN_BURST":            "100000",
+		"CHAT_WS_MAX_CONNS_PER_USER": "20",
+		"CHAT_LOG_LEVEL":             "info",
+		"HAPPYCHAT_STATE_DIR":        filepath.Join(s.work, "state"),
+	})
+	if _, err := runOnce(ctx, cfg.Bin, s.env, filepath.Join(s.work, "topics.log"), 2*time.Minute, "topics"); err != nil {
+		return s, err
+	}
+	if _, err := runOnce(ctx, cfg.Bin, s.env, filepath.Join(s.work, "migrate.log"), 2*time.Minute, "migrate"); err != nil {
+		return s, err
+	}
+	addrs := map[string]string{}
+	for _, n := range []string{procCommandA, procCommandB, procProjector, procQuery, procRealtime1, procRealtime2} {
+		if addrs[n], err = freeAddr(); err != nil {
+			return s, err
+		}
+	}
+	add := func(name, sub string, extra ...string) {
+		env := append(append([]string(nil), s.env...), extra...)
+		s.procs[name] = newProc(name, cfg.Bin, addrs[name], filepath.Join(s.work, name+".log"), env, sub)
+		s.order = append(s.order, name)
+	}
+	add(procCommandA, "command", "CHAT_INSTANCE_ID=1", "CHAT_ADVERTISE_ADDR="+addrs[procCommandA])
+	add(procCommandB, "command", "CHAT_INSTANCE_ID=2", "CHAT_ADVERTISE_ADDR="+addrs[procCommandB])
+	add(procProjector, "projector", "CHAT_INSTANCE_ID=1")
+	add(procQuery, "query")
+	add(procRealtime1, "realtime", "CHAT_INSTANCE_ID=3", "CHAT_COMMAND_URL=http://"+addrs[procCommandB])
+	add(procRealtime2, "realtime", "CHAT_INSTANCE_ID=4", "CHAT_COMMAND_URL=http://"+addrs[procCommandB])
+	for _, n := range s.order {
+		if err := s.procs[n].start(); err != nil {
+			return s, err
+		}
+	}
+	if err := s.waitReady(ctx, 2*time.Minute); err != nil {
+		return s, err
+	}
+	s.api = newAPI([]string{s.procs[procCommandA].url(), s.procs[procCommandB].url()}, s.procs[procQuery].url(), s.admin)
+	if s.kafka, err = kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(kgo.ManualPartitioner())); err != nil {
+		return s, fmt.Errorf("kafka client: %w", err)
+	}
+	return s, nil
+}
+
+func (s *system) createDatabases(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, s.cfg.PGURL)
+	if err != nil {
+		return fmt.Errorf("PostgreSQL at PG_URL: %w", err)
+	}
+	defer admin.Close(context.WithoutCancel(ctx))
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{s.db}.Sanitize()); err != nil {
+		return fmt.Errorf("create database %s: %w", s.db, err)
+	}
+	if s.pgURL, err = withDatabase(s.cfg.PGURL, s.db); err != nil {
+		return err
+	}
+	if s.pg, err = pgxpool.New(ctx, s.pgURL); err != nil {
+		return fmt.Errorf("PostgreSQL %s: %w", s.db, err)
+	}
+	root, err := clickhouse.Open(&clickhouse.Options{Addr: []string{s.cfg.CHAddr}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		return fmt.Errorf("ClickHouse at %s: %w", s.cfg.CHAddr, err)
+	}
+	defer root.Close()
+	if err := root.Exec(ctx, "CREATE DATABASE "+s.db); err != nil {
+		return fmt.Errorf("ClickHouse at %s: create database %s: %w", s.cfg.CHAddr, s.db, err)
+	}
+	s.ch, err = clickhouse.Open(&clickhouse.Options{Addr: []string{s.cfg.CHAddr}, Auth: clickhouse.Auth{Database: s.db},
+		DialTimeout: 5 * time.Second, ReadTimeout: time.Minute, MaxOpenConns: 4})
+	if err != nil {
+		return fmt.Errorf("ClickHouse %s: %w", s.db, err)
+	}
+	return nil
+}
+
+// waitReady waits until every running process answers /readyz.
+func (s *system) waitReady(ctx context.Context, timeout time.Duration) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(s.order))
+	for i, n := range s.order {
+		p := s.procs[n]
+		if !p.running() {
+			continue
+		}
+		wg.Go(func() { errs[i] = p.waitReady(ctx, s.hc, timeout) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// realtimeURLs are the WebSocket bases of the realtime instances.
+func (s *system) realtimeURLs() []string {
+	return []string{"ws://" + s.procs[procRealtime1].addr, "ws://" + s.procs[procRealtime2].addr}
+}
+
+// history reads the run's rooms topic.
+func (s *system) history(ctx context.Context) (*History, error) {
+	return readHistory(ctx, s.cfg.Brokers, s.names.Rooms)
+}
+
+// crashes collects the unexpected exits of every process.
+func (s *system) crashes() []Finding {
+	var out []Finding
+	for _, n := range s.order {
+		for _, c := range s.procs[n].takeCrashes() {
+			out = append(out, finding(KindProcess, 0, "%s; its log ends:\n%s", c, s.procs[n].logTail(15)))
+		}
+	}
+	return out
+}
+
+// close stops every process and, unless the run keeps them, drops the
+// databases and topics. failed keeps the work directory (logs).
+func (s *system) close(ctx context.Context, failed bool) {
+	var wg sync.WaitGroup
+	for _, p := range s.procs {
+		wg.Go(p.stop)
+	}
+	wg.Wait()
+	if s.pg != nil {
+		s.pg.Close()
+	}
+	if s.ch != nil {
+		_ = s.ch.Close()
+	}
+	if !s.cfg.Keep {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if admin, err := pgx.Connect(ctx, s.cfg.PGURL); err == nil {
+			_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{s.db}.Sanitize()+" WITH (FORCE)")
+			_ = admin.Close(ctx)
+		}
+		if root, err := clickhouse.Open(&clickhouse.Options{Addr: []string{s.cfg.CHAddr}, DialTimeout: 5 * time.Second}); err == nil {
+			_ = root.Exec(ctx, "DROP DATABASE IF EXISTS "+s.db)
+			_ = root.Close()
+		}
+		if s.kafka != nil {
+			_, _ = kadm.NewClient(s.kafka).DeleteTopics(ctx, s.names.Rooms, s.names.Users, s.names.DeadLetter)
+		}
+		if !failed {
+			_ = os.RemoveAll(s.work)
+		}
+	}
+	if s.kafka != nil {
+		s.kafka.Close()
+	}
+}
+
+// injectPoison appends records no consumer can decode to the partition of
+// room: a torn JSON value and a well-formed envelope of an unknown type.
+func (s *system) injectPoison(ctx context.Context, room schemas.ID) error {
+	part := schemas.Partition(room, s.cfg.Size.Partitions)
+	values := [][]byte{
+		[]byte(`{"id":"1","type":"message.sent","version":1,"room_id":"` + room.String() + `","seq":`),
+		[]byte(`{"id":"7","type":"message.exploded","version":1,"room_id":"` + room.String() + `","seq":1,"occurred_at":"2026-11-22T21:21:13.123Z","payload":{}}`),
+	}
+	for _, v := range values {
+		rec := &kgo.Record{Topic: s.names.Rooms, Partition: part, Key: schemas.Key(room), Value: v,
+			Headers: []kgo.RecordHeader{{Key: schemas.HeaderType, Value: []byte("chaos.poison")}}}
+		if err := s.kafka.ProduceSync(ctx, rec).FirstErr(); err != nil {
+			return fmt.Errorf("append poison: %w", err)
+		}
+		s.mu.Lock()
+		s.poison++
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+func (s *system) poisoned() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.poison
+}
+
+// scrapeText reads a process's /metrics.
+func (s *system) scrapeText(ctx context.Context, name string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.procs[name].url()+"/metrics", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := s.hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	return string(b), err
+}
+
+// scrape reads a process's /metrics, each metric summed over its series.
+func (s *system) scrape(ctx context.Context, name string) (map[string]float64, error) {
+	text, err := s.scrapeText(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, smp := range samples(text) {
+		out[smp.name] += smp.value
+	}
+	return out, nil
+}
+
+// sample is one line of the Prometheus text format.
+type sample struct {
+	name, labels string
+	value        float64
+}
+
+func samples(text string) []sample {
+	var out []sample
+	for line := range strings.SplitSeq(text, "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		name, labels := line[:i], ""
+		if j := strings.IndexByte(name, '{'); j >= 0 {
+			name, labels = name[:j], name[j:]
+		}
+		out = append(out, sample{name, labels, v})
+	}
+	return out
+}
+
+// sumSeries sums the series of metric name whose labels contain label.
+func sumSeries(text, name, label string) float64 {
+	total := 0.0
+	for _, smp := range samples(text) {
+		if smp.name == name && strings.Contains(smp.labels, label) {
+			total += smp.value
+		}
+	}
+	return total
+}
