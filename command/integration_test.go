@@ -92,6 +92,21 @@ func newCluster(t testing.TB, parts int) *cluster {
 		defer cancel()
 		_, _ = adm.DeleteTopics(ctx, names.Rooms, names.Users)
 	})
+	// Wait until the new topics have leaders everywhere.
+	for {
+		details, err := adm.ListTopics(ctx, names.Rooms, names.Users)
+		ready := err == nil && len(details) == 2
+		for _, d := range details {
+			ready = ready && d.Err == nil && len(d.Partitions) > 0
+		}
+		if ready {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("topics not ready: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	keys, err := token.New(testSecret, time.Hour)
 	if err != nil {
 		t.Fatal(err)

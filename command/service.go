@@ -164,13 +164,24 @@ func (s *Service) Run(ctx context.Context, advertise string) error {
 	defer s.admin.Close()
 	defer s.userLog.Close()
 	s.advertise = advertise
-	details, err := kadm.NewClient(s.admin).ListTopics(ctx, s.cfg.Names.Rooms)
-	if err != nil {
-		return fmt.Errorf("describe %s: %w", s.cfg.Names.Rooms, err)
-	}
-	d, ok := details[s.cfg.Names.Rooms]
-	if !ok || d.Err != nil || len(d.Partitions) == 0 {
-		return fmt.Errorf("topic %s is missing (run happychat topics): %v", s.cfg.Names.Rooms, d.Err)
+	// A topic created a moment ago may not be in every broker's metadata
+	// yet: wait for it a little before giving up.
+	var d kadm.TopicDetail
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		details, err := kadm.NewClient(s.admin).ListTopics(ctx, s.cfg.Names.Rooms)
+		var ok bool
+		if err == nil {
+			d, ok = details[s.cfg.Names.Rooms]
+			ok = ok && d.Err == nil && len(d.Partitions) > 0
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("topic %s is missing (run happychat topics): %w", s.cfg.Names.Rooms, errors.Join(err, d.Err, ctx.Err()))
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	s.partitions = len(d.Partitions)
 	if s.partitions > schemas.MaxRoomPartitions {
