@@ -17,7 +17,7 @@ import (
 // runChaos runs the fault-injection suite (docs/reliability.md) against
 // the real servers of deploy/local:
 //
-//	happychat chaos [--size small|full] [--scenario name,...] [--report file.json]
+//	happychat chaos [--size small|full] [--scenario name,...] [--skip name,...] [--report file.json]
 //
 // It starts its own split system (two command instances, the projector,
 // the query service, two realtime instances) from this binary under a
@@ -31,6 +31,7 @@ func runChaos(ctx context.Context, env Env, args []string) error {
 	fs.SetOutput(env.Stderr)
 	size := fs.String("size", "small", "small (CI, a few minutes) or full (the issue's size, by hand)")
 	only := fs.String("scenario", "", "comma-separated scenarios to run (default: all, in order)")
+	skip := fs.String("skip", "", "comma-separated scenarios to leave out")
 	report := fs.String("report", "", "write the JSON report to this file")
 	deploy := fs.String("deploy", "deploy/local", "directory of the server scripts (kafka.sh, postgres.sh, clickhouse.sh)")
 	bin := fs.String("bin", "", "happychat binary to run the system with (default: this one)")
@@ -72,18 +73,21 @@ func runChaos(ctx context.Context, env Env, args []string) error {
 		// The scripts' default: the repository's .state beside deploy/.
 		stateDir = filepath.Join(*deploy, "..", "..", ".state")
 	}
-	var scenarios []string
-	for s := range strings.SplitSeq(*only, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			scenarios = append(scenarios, s)
+	names := func(csv string) []string {
+		var out []string
+		for s := range strings.SplitSeq(csv, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
 		}
+		return out
 	}
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelInfo
 	}
 	_, err = chaos.Run(ctx, chaos.Config{
-		Bin: *bin, Size: sz, Scenarios: scenarios,
+		Bin: *bin, Size: sz, Scenarios: names(*only), Skip: names(*skip),
 		Brokers: cfg.KafkaBrokers, PGURL: cfg.PGURL, CHAddr: cfg.CHAddr,
 		DeployDir: *deploy, StateDir: stateDir, Environ: os.Environ(),
 		WorkDir: *work, Keep: *keep, Out: env.Stdout, ReportPath: *report, Version: version,
