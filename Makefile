@@ -73,10 +73,8 @@ clean:
 # CHAOS_FLAGS passes more flags (e.g. --scenario baseline,poison).
 CHAOS_SIZE ?= small
 CHAOS_FLAGS ?=
-# The scenarios CI runs (bounded size). replay-live (a full replay under
-# live load) is left to hand runs: on two loaded cores it can exceed its
-# time budget, which says nothing about correctness.
-CHAOS_CI_SCENARIOS ?= baseline,projector-kill,store-outage,kafka-restart,command-kill,command-stop,realtime-kill,slow-reader,poison,replay
+# The scenarios CI runs (bounded size): all of them.
+CHAOS_CI_SCENARIOS ?= baseline,projector-kill,store-outage,kafka-restart,command-kill,command-stop,realtime-kill,slow-reader,poison,replay,replay-live
 .PHONY: chaos
 chaos: build
 	$(LOCAL)/up.sh >/dev/null

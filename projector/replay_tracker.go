@@ -118,6 +118,22 @@ func (t *tracker) Applied(recs []feed.Record, hwm map[feed.TP]int64) {
 	}
 }
 
+// Consumed implements feed.PositionObserver: positions that include
+// transaction markers, so a partition whose last offset is a commit marker
+// is caught up once the marker has been read.
+func (t *tracker) Consumed(next map[feed.TP]int64) {
+	t.mu.Lock()
+	for tp, off := range next {
+		if off > t.pos[tp] {
+			t.pos[tp] = off
+		}
+	}
+	t.mu.Unlock()
+	if t.caughtUp() {
+		t.finish()
+	}
+}
+
 // Error implements feed.Observer.
 func (t *tracker) Error(string) {}
 

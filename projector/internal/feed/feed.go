@@ -94,6 +94,15 @@ type Observer interface {
 	Error(kind string)
 }
 
+// PositionObserver, if the Observer implements it, learns after every poll
+// how far each partition has been read, control records (transaction
+// markers) included: the records before those positions were all handed to
+// Apply. Positions from data records alone can stop short of a partition's
+// end offset forever, since a transactional partition ends with a marker.
+type PositionObserver interface {
+	Consumed(next map[TP]int64)
+}
+
 // Config says what to consume and how.
 type Config struct {
 	// Opts are the base client options (seed brokers, logger, ...).
@@ -176,6 +185,10 @@ func session(ctx context.Context, cfg Config, sink Sink) error {
 		// (a fenced stale owner) must never reach a view.
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Transaction markers are kept (and skipped by Decode) so that a
+		// consumer's position can reach a partition's end offset, which a
+		// commit marker usually is: see PositionObserver.
+		kgo.KeepControlRecords(),
 	)
 	if cfg.Group != "" {
 		opts = append(opts,
@@ -334,7 +347,7 @@ func loop(ctx context.Context, cfg Config, cl *kgo.Client, sink Sink) error {
 				cfg.Observer.Error("fetch")
 			}
 		})
-		recs, hwm := Decode(cfg.Registry, fetches)
+		recs, hwm, consumed := Decode(cfg.Registry, fetches)
 		if len(recs) == 0 && idleCheck {
 			cfg.Idle()
 		}
@@ -363,6 +376,9 @@ func loop(ctx context.Context, cfg Config, cl *kgo.Client, sink Sink) error {
 		}
 		if cfg.Observer != nil && (len(recs) > 0 || len(hwm) > 0) {
 			cfg.Observer.Applied(recs, hwm)
+		}
+		if po, ok := cfg.Observer.(PositionObserver); ok && len(consumed) > 0 {
+			po.Consumed(consumed)
 		}
 		allow()
 	}
@@ -412,14 +428,22 @@ func retry(ctx context.Context, cfg Config, kind string, fn func() error) error 
 // Decode turns polled records into Records, and collects the high
 // watermarks seen per partition. A record that does not decode is kept, with
 // Err set, so that the sink records it as poison and moves past it.
-func Decode(reg *schemas.Registry, fetches kgo.Fetches) ([]Record, map[TP]int64) {
+func Decode(reg *schemas.Registry, fetches kgo.Fetches) ([]Record, map[TP]int64, map[TP]int64) {
 	raw := make([]*kgo.Record, 0, fetches.NumRecords())
 	hwm := map[TP]int64{}
+	consumed := map[TP]int64{}
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 		if p.Err == nil {
 			hwm[TP{p.Topic, p.Partition}] = p.HighWatermark
 		}
-		raw = append(raw, p.Records...)
+		if n := len(p.Records); n > 0 {
+			consumed[TP{p.Topic, p.Partition}] = p.Records[n-1].Offset + 1
+		}
+		for _, r := range p.Records {
+			if !r.Attrs.IsControl() {
+				raw = append(raw, r)
+			}
+		}
 	})
 	recs := make([]Record, len(raw))
 	decode := func(from, to int) {
@@ -432,7 +456,7 @@ func Decode(reg *schemas.Registry, fetches kgo.Fetches) ([]Record, map[TP]int64)
 	workers := runtime.GOMAXPROCS(0)
 	if len(raw) < parallelDecode || workers < 2 {
 		decode(0, len(raw))
-		return recs, hwm
+		return recs, hwm, consumed
 	}
 	var wg sync.WaitGroup
 	size := (len(raw) + workers - 1) / workers
@@ -440,7 +464,7 @@ func Decode(reg *schemas.Registry, fetches kgo.Fetches) ([]Record, map[TP]int64)
 		wg.Go(func() { decode(from, min(from+size, len(raw))) })
 	}
 	wg.Wait()
-	return recs, hwm
+	return recs, hwm, consumed
 }
 
 // parallelDecode is the poll size from which decoding is spread over CPUs.

@@ -45,7 +45,12 @@ func TestDecode(t *testing.T) {
 		{"large, parallel", map[int32]int{0: 1500, 1: 1200, 2: 10}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			recs, hwm := Decode(schemas.Events, fetchesOf(tc.parts))
+			recs, hwm, consumed := Decode(schemas.Events, fetchesOf(tc.parts))
+			for p, n := range tc.parts {
+				if got := consumed[TP{Topic: "rooms", Partition: p}]; got != int64(n) {
+					t.Fatalf("partition %d consumed up to %d, want %d", p, got, n)
+				}
+			}
 			total := 0
 			for _, n := range tc.parts {
 				total += n
