@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"happychat/cmd/internal/bench"
@@ -14,7 +17,7 @@ import (
 
 // runBench is `happychat bench`: a load generator opening real WebSockets to
 // a running server (see docs/benchmarks.md, "Realtime"). It prints the JSON
-// result on stdout (or -out) and a one-line summary on stderr.
+// result on stdout (or -out) and a summary on stderr.
 func runBench(ctx context.Context, env Env, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
@@ -23,40 +26,110 @@ func runBench(ctx context.Context, env Env, args []string) error {
 		addr = "127.0.0.1:8080"
 	}
 	cfg := bench.Config{}
+	fs.StringVar(&cfg.Mode, "mode", bench.ModeLoad, "load: members send at -rate and deliveries are measured; idle: -conns silent sockets, the server's memory per socket")
 	fs.StringVar(&cfg.BaseURL, "url", "http://"+addr, "HTTP API base URL (all-in-one server, or the command service when split)")
 	fs.StringVar(&cfg.WSURL, "ws", "", "realtime base URL (ws://host:port); default: derived from -url")
 	fs.StringVar(&cfg.AdminToken, "admin-token", env.Getenv("CHAT_ADMIN_TOKEN"), "admin bearer token, to open rooms (default $CHAT_ADMIN_TOKEN)")
-	fs.IntVar(&cfg.Rooms, "rooms", 5, "rooms")
-	fs.IntVar(&cfg.Members, "members", 10, "members per room, each on its own socket (at most the room capacity)")
-	fs.Float64Var(&cfg.Rate, "rate", 50, "total sends per second over all members, open loop")
-	fs.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long to send")
-	fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "longest wait for the last deliveries")
-	fs.IntVar(&cfg.BodyBytes, "body", 64, "message body size in bytes")
+	metrics := fs.String("metrics", "", "comma-separated base URLs of the servers whose /metrics give CPU and memory; default: -url, plus -ws's server when it is another one")
+	fs.IntVar(&cfg.Rooms, "rooms", 5, "rooms (idle mode: derived from -conns unless set)")
+	fs.IntVar(&cfg.Members, "members", 10, "members per room, each on its own socket (at most the room capacity; idle mode default 20)")
+	fs.Float64Var(&cfg.Rate, "rate", 50, "load: total sends per second over all members, open loop")
+	fs.DurationVar(&cfg.Duration, "duration", 30*time.Second, "load: how long to send")
+	fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "load: longest wait for the last deliveries")
+	fs.IntVar(&cfg.BodyBytes, "body", 64, "load: message body size in bytes")
+	fs.StringVar(&cfg.PNG, "png", "", "load: draw the send→deliver latency histogram into this PNG file")
+	fs.IntVar(&cfg.Conns, "conns", 20000, "idle: sockets to open (clamped to what RLIMIT_NOFILE allows, with a warning)")
+	fs.DurationVar(&cfg.Hold, "hold", 60*time.Second, "idle: how long to keep the sockets open")
+	fs.DurationVar(&cfg.SettleWait, "settle-wait", 20*time.Second, "idle: longest wait for the server's memory to settle (samples 2 s apart within 1%) before and after the sockets")
+	sources := fs.String("source-ips", "127.0.0.1-127.0.0.8", "idle: local addresses to dial from, in turn (a-b, a-lastoctet, comma-separated; \"\" lets the system choose); load: only if set")
+	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", 64, "sockets being opened at once")
 	out := fs.String("out", "", "write the JSON result to this file instead of stdout")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch cfg.Mode {
+	case bench.ModeLoad:
+		if set["conns"] || set["hold"] || set["settle-wait"] {
+			return errors.New("-conns, -hold and -settle-wait are for -mode idle")
+		}
+	case bench.ModeIdle:
+		if cfg.PNG != "" {
+			return errors.New("-png draws the latencies of -mode load; an idle run has none")
+		}
+		// The load mode's defaults would make a 50-socket idle run: the
+		// idle mode sizes itself from -conns unless told otherwise.
+		if !set["rooms"] {
+			cfg.Rooms = 0
+		}
+		if !set["members"] {
+			cfg.Members = 0
+		}
+		if set["rooms"] && !set["conns"] {
+			cfg.Conns = 0 // rooms × members
+		}
+	default:
+		return fmt.Errorf("-mode %q: load or idle", cfg.Mode)
+	}
 	if cfg.AdminToken == "" {
-		return fmt.Errorf("an admin token is needed to open rooms: -admin-token or CHAT_ADMIN_TOKEN")
+		return errors.New("an admin token is needed to open rooms: -admin-token or CHAT_ADMIN_TOKEN")
+	}
+	if cfg.Mode == bench.ModeIdle || set["source-ips"] {
+		ips, err := bench.ParseSourceIPs(*sources)
+		if err != nil {
+			return fmt.Errorf("-source-ips: %w", err)
+		}
+		cfg.SourceIPs = ips
+	}
+	for m := range strings.SplitSeq(*metrics, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			cfg.MetricsURLs = append(cfg.MetricsURLs, m)
+		}
 	}
 	cfg.Log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	res, err := bench.Run(ctx, cfg)
-	if err != nil {
-		return err
+	res, runErr := bench.Run(ctx, cfg)
+	if res == nil {
+		return runErr
 	}
+	// A partial result (an idle run aborted by dial failures) is still
+	// written: its counts say why.
 	b, err := schemas.Marshal(res)
 	if err != nil {
-		return err
+		return errors.Join(runErr, fmt.Errorf("encode result: %w", err))
 	}
 	b = append(b, '\n')
 	if *out != "" {
 		if err := os.WriteFile(*out, b, 0o644); err != nil {
-			return err
+			return errors.Join(runErr, fmt.Errorf("write result: %w", err))
 		}
 	} else if _, err := env.Stdout.Write(b); err != nil {
-		return err
+		return errors.Join(runErr, fmt.Errorf("write result: %w", err))
 	}
-	fmt.Fprintf(env.Stderr, "bench: %.1f sends/s, %.1f deliveries/s, send→deliver p50 %.1f ms p99 %.1f ms max %.1f ms, lost %d, duplicated %d, errors %v\n",
-		res.SendsPerSec, res.DeliveriesPerSec, res.Latency.P50, res.Latency.P99, res.Latency.Max, res.Lost, res.Duplicated, res.SendErrors)
-	return nil
+	printSummary(env.Stderr, res)
+	return runErr
+}
+
+// printSummary writes the result's headline numbers, one line each.
+func printSummary(w io.Writer, res *bench.Result) {
+	if l := res.LoadResult; l != nil {
+		fmt.Fprintf(w, "bench: %.1f sends/s, %.1f deliveries/s, send→deliver p50 %.1f ms p99 %.1f ms max %.1f ms, lost %d, duplicated %d, errors %v\n",
+			l.SendsPerSec, l.DeliveriesPerSec, l.Latency.P50, l.Latency.P99, l.Latency.Max, l.Lost, l.Duplicated, l.SendErrors)
+	}
+	if i := res.IdleResult; i != nil {
+		fmt.Fprintf(w, "bench idle: %d of %d sockets open (requested %d, fd limit %d), dial errors %d %v in %.1f s; server %s RSS %.1f → %.1f MiB, %.2f KiB per idle socket (Go heap+stacks in use %.2f KiB), idle CPU %.3f cores\n",
+			i.ConnsOpen, i.ConnsTarget, i.ConnsRequested, i.FDLimit, i.DialErrors, i.DialErrorKinds, i.DialSec,
+			i.RSSServer, i.RSSBeforeMiB, i.RSSAfterMiB, i.RSSPerIdleConnKiB, i.GoInusePerIdleConnKiB, i.IdleCPUCores)
+	}
+	for _, s := range res.Servers {
+		fmt.Fprintf(w, "bench: server %s: %.2f CPU cores over %.1f s, RSS %.1f MiB at start, %.1f max, %.1f at end",
+			s.URL, s.CPUCores, s.WindowSec, s.RSSStartMiB, s.RSSMaxMiB, s.RSSEndMiB)
+		if s.Error != "" {
+			fmt.Fprintf(w, " (scrape error: %s)", s.Error)
+		}
+		fmt.Fprintln(w)
+	}
 }

@@ -1,16 +1,16 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"log/slog"
 	"math"
 	"net"
-	"net/http"
+	"net/netip"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,15 +24,33 @@ import (
 	"happychat/schemas"
 )
 
+// Modes of a run.
+const (
+	// ModeLoad has members send at an open-loop rate and measures the
+	// deliveries.
+	ModeLoad = "load"
+	// ModeIdle opens many sockets that send nothing and measures the
+	// server's memory per open socket.
+	ModeIdle = "idle"
+)
+
 // Config is one benchmark run.
 type Config struct {
+	// Mode is ModeLoad (the default) or ModeIdle.
+	Mode string
 	// BaseURL is the HTTP API (http://host:port): the all-in-one server, or
 	// the command service when split. WSURL is the realtime service
 	// (ws://host:port); empty derives it from BaseURL.
 	BaseURL    string
 	WSURL      string
 	AdminToken string
-	// Rooms × Members sockets; Members is at most the room capacity.
+	// MetricsURLs are the base URLs of the servers whose /metrics are
+	// scraped for CPU and memory; empty means BaseURL, plus WSURL's server
+	// when it is another one.
+	MetricsURLs []string
+	// Rooms × Members sockets; Members is at most the room capacity. In
+	// idle mode Members is the room size (default 20) and Rooms follows
+	// from Conns.
 	Rooms   int
 	Members int
 	// Rate is the total sends per second over all members (open loop),
@@ -42,10 +60,51 @@ type Config struct {
 	// Drain is the longest wait for the last deliveries after the last send.
 	Drain     time.Duration
 	BodyBytes int
-	Log       *slog.Logger
+	// PNG, if set, is where a load run draws its latency histogram.
+	PNG string
+	// Conns is the number of idle sockets (idle mode; default 20,000, or
+	// Rooms × Members when Rooms is set); fewer when RLIMIT_NOFILE does not
+	// allow as many.
+	Conns int
+	// Hold is how long idle sockets are kept open (default 60 s).
+	Hold time.Duration
+	// SettleWait is the longest wait for the server's memory to settle
+	// before and after the idle sockets (default 20 s).
+	SettleWait time.Duration
+	// SourceIPs are the local addresses sockets are dialed from, in turn;
+	// none lets the system choose.
+	SourceIPs []netip.Addr
+	// DialConcurrency bounds the socket dials in flight (default 64);
+	// SetupWorkers the API calls during setup (default 32).
+	DialConcurrency int
+	SetupWorkers    int
+	// HandshakeTimeout bounds one socket's dial, upgrade and presence frame
+	// (default 15 s).
+	HandshakeTimeout time.Duration
+	Log              *slog.Logger
 }
 
 func (c *Config) setDefaults() {
+	if c.Mode == "" {
+		c.Mode = ModeLoad
+	}
+	if c.Mode == ModeIdle {
+		if c.Members <= 0 {
+			c.Members = 20
+		}
+		if c.Conns <= 0 {
+			c.Conns = 20000
+			if c.Rooms > 0 {
+				c.Conns = c.Rooms * c.Members
+			}
+		}
+		if c.Hold <= 0 {
+			c.Hold = 60 * time.Second
+		}
+		if c.SettleWait <= 0 {
+			c.SettleWait = 20 * time.Second
+		}
+	}
 	if c.Rooms <= 0 {
 		c.Rooms = 5
 	}
@@ -64,6 +123,15 @@ func (c *Config) setDefaults() {
 	if c.BodyBytes <= 0 {
 		c.BodyBytes = 64
 	}
+	if c.DialConcurrency <= 0 {
+		c.DialConcurrency = 64
+	}
+	if c.SetupWorkers <= 0 {
+		c.SetupWorkers = 32
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = 15 * time.Second
+	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -78,10 +146,24 @@ type Percentiles struct {
 	Max   float64 `json:"max"`
 }
 
-// Result is the JSON report of a run.
+// Result is the JSON report of a run. The fields of the other mode are left
+// out: LoadResult and IdleResult are inlined pointers, nil in the other
+// mode, so each mode's report stays flat.
 type Result struct {
-	Rooms       int     `json:"rooms"`
-	Members     int     `json:"members_per_room"`
+	Mode        string `json:"mode"`
+	Rooms       int    `json:"rooms"`
+	Members     int    `json:"members_per_room"`
+	*LoadResult `json:",inline"`
+	*IdleResult `json:",inline"`
+	// Servers is each scraped server's CPU and memory: over the load (the
+	// first send to the end of the drain), or over the idle hold.
+	Servers []ServerStats    `json:"servers"`
+	Closes  map[string]int64 `json:"unexpected_closes"`
+	Errors  []string         `json:"errors"`
+}
+
+// LoadResult is the load mode's part of the report.
+type LoadResult struct {
 	TargetRate  float64 `json:"target_sends_per_sec"`
 	DurationSec float64 `json:"duration_sec"`
 	BodyBytes   int     `json:"body_bytes"`
@@ -98,14 +180,12 @@ type Result struct {
 	DeliveriesPerSec float64          `json:"deliveries_per_sec"`
 	// Expected is acks × members: every acknowledged message must reach
 	// every socket of its room. Lost is what did not within the drain.
-	Expected   int64            `json:"expected_deliveries"`
-	Lost       int64            `json:"lost"`
-	Duplicated int64            `json:"duplicated"`
-	OutOfOrder int64            `json:"out_of_order"`
-	Latency    Percentiles      `json:"send_to_deliver_ms"`
-	AckLatency Percentiles      `json:"send_to_ack_ms"`
-	Closes     map[string]int64 `json:"unexpected_closes"`
-	Errors     []string         `json:"errors"`
+	Expected   int64       `json:"expected_deliveries"`
+	Lost       int64       `json:"lost"`
+	Duplicated int64       `json:"duplicated"`
+	OutOfOrder int64       `json:"out_of_order"`
+	Latency    Percentiles `json:"send_to_deliver_ms"`
+	AckLatency Percentiles `json:"send_to_ack_ms"`
 }
 
 // member is one benchmark user with its socket.
@@ -114,10 +194,12 @@ type member struct {
 	roomID schemas.ID
 	id     schemas.ID
 	token  string
-	body   string
 	ws     *websocket.Conn
-	out    chan sendReq
-	// lastSeq and seen are touched by the socket's reader only.
+	// body, out, lastSeq and seen are the load mode's (nil in idle mode,
+	// where 20,000 send queues would cost this process ~50 MiB for
+	// nothing); lastSeq and seen are touched by the socket's reader only.
+	body    string
+	out     chan sendReq
 	lastSeq int64
 	seen    map[string]bool
 }
@@ -154,59 +236,95 @@ func (r *recorder) errorf(format string, args ...any) {
 	}
 }
 
-// Run sets up the rooms and sockets, runs the load for cfg.Duration, drains,
-// and reports.
+// Run runs one benchmark: in load mode it sets up the rooms and sockets,
+// runs the load for cfg.Duration, drains and reports; in idle mode see
+// runIdle. On a failure after the sockets opened it may return a partial
+// result along with the error.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cfg.setDefaults()
 	base := strings.TrimSuffix(cfg.BaseURL, "/")
-	wsBase := cfg.WSURL
+	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("base URL %q must be http(s)://host:port", cfg.BaseURL)
+	}
+	wsBase := strings.TrimSuffix(cfg.WSURL, "/")
 	if wsBase == "" {
-		u, err := url.Parse(base)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-			return nil, fmt.Errorf("base URL %q must be http(s)", cfg.BaseURL)
-		}
 		wsBase = "ws" + strings.TrimPrefix(base, "http")
 	}
-	wsBase = strings.TrimSuffix(wsBase, "/")
-	api := &apiClient{base: base, http: &http.Client{Timeout: 30 * time.Second}}
+	if u, err := url.Parse(wsBase); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		return nil, fmt.Errorf("realtime URL %q must be ws(s)://host:port", cfg.WSURL)
+	}
+	targets := slices.Clone(cfg.MetricsURLs)
+	if len(targets) == 0 {
+		targets = metricsTargets(base, wsBase)
+	}
+	for i, t := range targets {
+		targets[i] = strings.TrimSuffix(t, "/")
+	}
+	api := &apiClient{base: base, http: httpClient(cfg.SetupWorkers)}
+	watch := newServerWatch(targets)
+	switch cfg.Mode {
+	case ModeLoad:
+		return runLoad(ctx, cfg, api, wsBase, watch)
+	case ModeIdle:
+		return runIdle(ctx, cfg, api, wsBase, watch)
+	}
+	return nil, fmt.Errorf("unknown mode %q (load or idle)", cfg.Mode)
+}
 
-	res := &Result{Rooms: cfg.Rooms, Members: cfg.Members, TargetRate: cfg.Rate, DurationSec: cfg.Duration.Seconds(),
-		BodyBytes: cfg.BodyBytes, SendErrors: map[string]int64{}, Closes: map[string]int64{}, Errors: []string{}}
-	rec := &recorder{sends: map[string]*pending{}, res: res}
-
-	cfg.Log.Info("bench: setting up", "rooms", cfg.Rooms, "members", cfg.Members)
-	members, err := setup(ctx, api, cfg)
+// runLoad is the load mode.
+func runLoad(ctx context.Context, cfg Config, api *apiClient, wsBase string, watch *serverWatch) (*Result, error) {
+	sockets := cfg.Rooms * cfg.Members
+	fdLimit, err := raiseFDLimit()
 	if err != nil {
 		return nil, err
 	}
-	dialer := websocket.Dialer{HandshakeTimeout: 15 * time.Second}
+	if clampConns(sockets, fdLimit, fdMargin) < sockets {
+		return nil, fmt.Errorf("%d sockets need more file descriptors than RLIMIT_NOFILE (%d) allows with %d kept free: fewer rooms or members, or -mode idle to measure connections",
+			sockets, fdLimit, fdMargin)
+	}
+	if err := checkSources(ctx, cfg.SourceIPs, wsBase); err != nil {
+		return nil, err
+	}
+	if err := checkWritable(cfg.PNG); err != nil {
+		return nil, fmt.Errorf("latency histogram: %w", err)
+	}
+
+	res := &Result{Mode: ModeLoad, Rooms: cfg.Rooms, Members: cfg.Members, Closes: map[string]int64{}, Errors: []string{},
+		LoadResult: &LoadResult{TargetRate: cfg.Rate, DurationSec: cfg.Duration.Seconds(), BodyBytes: cfg.BodyBytes, SendErrors: map[string]int64{}}}
+	rec := &recorder{sends: map[string]*pending{}, res: res}
+
+	cfg.Log.Info("bench: setting up", "rooms", cfg.Rooms, "members", cfg.Members)
+	sizes := make([]int, cfg.Rooms)
+	for r := range sizes {
+		sizes[r] = cfg.Members
+	}
+	members, err := setup(ctx, api, cfg, sizes, cfg.SetupWorkers)
+	if err != nil {
+		return nil, err
+	}
+	body := strings.Repeat("x", cfg.BodyBytes)
 	for _, m := range members {
-		q := url.Values{"room": {m.roomID.String()}, "token": {m.token}}
-		ws, resp, err := dialer.DialContext(ctx, wsBase+"/v1/ws?"+q.Encode(), nil)
-		if err != nil {
-			status := 0
-			if resp != nil {
-				status = resp.StatusCode
-			}
-			closeAll(members)
-			return nil, fmt.Errorf("open socket (status %d): %w", status, err)
-		}
-		m.ws = ws
-		_ = ws.SetReadDeadline(time.Now().Add(15 * time.Second))
-		if _, _, err := ws.ReadMessage(); err != nil { // presence
-			closeAll(members)
-			return nil, fmt.Errorf("read presence: %w", err)
-		}
-		_ = ws.SetReadDeadline(time.Time{})
+		m.body, m.out, m.seen = body, make(chan sendReq, 64), map[string]bool{}
+	}
+	dialer := newDialer(cfg.SourceIPs, cfg.HandshakeTimeout, 0)
+	var readers sync.WaitGroup
+	// A load run needs every socket: the first failure ends it.
+	if _, err := dialAll(ctx, dialer, wsBase, members, dialOpts{concurrency: cfg.DialConcurrency}); err != nil {
+		closeSockets(members, &readers, time.Second)
+		return nil, fmt.Errorf("open sockets: %w", err)
 	}
 	cfg.Log.Info("bench: sockets open", "sockets", len(members))
 
-	var wg sync.WaitGroup
+	var writers sync.WaitGroup
 	for _, m := range members {
-		wg.Go(func() { m.read(rec) })
-		wg.Go(func() { m.write(rec) })
+		readers.Go(func() { m.read(rec) })
+		writers.Go(func() { m.write(rec) })
 	}
 
+	endWatch, err := watch.window(ctx)
+	if err != nil {
+		cfg.Log.Warn("bench: cannot read the servers' /metrics; CPU and memory will be missing", "err", err)
+	}
 	start := time.Now()
 	end := start.Add(cfg.Duration)
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
@@ -260,11 +378,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	res.Servers = endWatch()
 	for _, m := range members {
 		close(m.out)
 	}
-	closeAll(members)
-	wg.Wait()
+	writers.Wait()
+	closeSockets(members, &readers, 5*time.Second)
+	readers.Wait()
 
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
@@ -286,35 +406,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.Latency = percentiles(rec.latencies)
 	res.AckLatency = percentiles(rec.ackLats)
-	return res, nil
-}
-
-// setup creates the rooms and members and joins them.
-func setup(ctx context.Context, api *apiClient, cfg Config) ([]*member, error) {
-	var members []*member
-	for r := range cfg.Rooms {
-		var room schemas.Room
-		if err := api.call(ctx, http.MethodPost, "/v1/rooms", cfg.AdminToken,
-			map[string]string{"title": fmt.Sprintf("bench %s #%d", time.Now().Format("15:04:05"), r), "description": "happychat bench"}, &room); err != nil {
-			return nil, fmt.Errorf("create room (is the admin token right?): %w", err)
-		}
-		if room.Status != schemas.RoomStatusOpen {
-			return nil, fmt.Errorf("room %s is %q: the admin token was not accepted", room.ID, room.Status)
-		}
-		for i := range cfg.Members {
-			var s schemas.Session
-			if err := api.call(ctx, http.MethodPost, "/v1/sessions", "", map[string]string{"nickname": fmt.Sprintf("bench%d-%d", r, i)}, &s); err != nil {
-				return nil, fmt.Errorf("session: %w", err)
-			}
-			var j schemas.JoinResult
-			if err := api.call(ctx, http.MethodPost, "/v1/rooms/"+room.ID.String()+"/join", s.Token, struct{}{}, &j); err != nil {
-				return nil, fmt.Errorf("join: %w", err)
-			}
-			members = append(members, &member{room: r, roomID: room.ID, id: s.UserID, token: s.Token,
-				body: strings.Repeat("x", cfg.BodyBytes), out: make(chan sendReq, 64), seen: map[string]bool{}})
+	if cfg.PNG != "" {
+		if err := writeLatencyPNG(cfg.PNG, rec.latencies, res); err != nil {
+			return res, err
 		}
 	}
-	return members, nil
+	return res, nil
 }
 
 // write sends the member's scheduled sends over its socket.
@@ -437,15 +534,6 @@ func (m *member) onMessage(rec *recorder, msg *schemas.Message, now time.Time) {
 	rec.latencies = append(rec.latencies, ms(now.Sub(p.at)))
 }
 
-func closeAll(members []*member) {
-	for _, m := range members {
-		if m.ws != nil {
-			_ = m.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-			_ = m.ws.Close()
-		}
-	}
-}
-
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func round(v float64) float64 {
@@ -467,50 +555,20 @@ func percentiles(v []float64) Percentiles {
 	return Percentiles{Count: len(v), P50: at(.50), P95: at(.95), P99: at(.99), Max: round(v[len(v)-1])}
 }
 
-// apiClient calls the HTTP API, retrying rate limits and unavailability.
-type apiClient struct {
-	base string
-	http *http.Client
-}
-
-func (a *apiClient) call(ctx context.Context, method, path, bearer string, in, out any) error {
-	body, err := json.Marshal(in)
+// checkWritable fails if path (when set) cannot be written, so that a run
+// fails before its load rather than after it. It leaves no file behind.
+func checkWritable(path string) error {
+	if path == "" {
+		return nil
+	}
+	_, statErr := os.Stat(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
 		return err
 	}
-	for attempt := 0; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, method, a.base+path, bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "application/json; charset=utf-8")
-		if bearer != "" {
-			req.Header.Set("Authorization", "Bearer "+bearer)
-		}
-		resp, err := a.http.Do(req)
-		if err != nil {
-			return err
-		}
-		b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-		if err != nil {
-			return err
-		}
-		if resp.StatusCode/100 == 2 {
-			return json.Unmarshal(b, out)
-		}
-		if (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) && attempt < 30 {
-			wait := time.Second
-			if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-				wait = time.Duration(s) * time.Second
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(wait):
-			}
-			continue
-		}
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, bytes.TrimSpace(b))
+	f.Close()
+	if errors.Is(statErr, fs.ErrNotExist) {
+		return os.Remove(path)
 	}
+	return nil
 }
