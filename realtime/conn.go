@@ -54,7 +54,8 @@ type conn struct {
 	writing bool
 	closed  bool
 	idle    chan struct{}
-	space   chan struct{}
+	space   chan struct{} // made when a push first waits for room
+
 	lastSeq int64
 	pinger  *time.Timer
 
@@ -80,7 +81,6 @@ func newConn(s *Service, ws *websocket.Conn, room schemas.ID, caller Caller, exp
 	return &conn{
 		s: s, ws: ws, room: room, caller: caller, expires: expires, snap: snap, user: user,
 		qcap:   s.cfg.SendQueue,
-		space:  make(chan struct{}, 1),
 		frames: rate.NewLimiter(rate.Limit(s.cfg.FrameRate), s.cfg.FrameBurst),
 		ctx:    ctx, cancel: cancel,
 		done: make(chan struct{}),
@@ -113,23 +113,21 @@ func (c *conn) fail(code int, reason string, closeSent bool) {
 	})
 }
 
-// serve runs the socket until it closes: it queues the presence frame,
+// serve runs the socket until it closes: it queues the presence frame
+// (rendered by the handler: JSON encoding takes a deep stack, and this
+// goroutine's stack stays as large as it ever grew),
 // registers with the hub (or starts the catch-up), reads frames, and tears
 // everything down. from is the seq after which events are delivered.
-func (c *conn) serve(members []schemas.Member, from int64) {
+func (c *conn) serve(presence *frame, from int64) {
 	m := c.s.m
 	m.open.Inc()
 	defer m.open.Dec()
-	expiry := time.AfterFunc(time.Until(c.expires), func() {
-		c.fail(CloseTokenExpired, "token expired", false)
-	})
-	defer expiry.Stop()
 	c.qmu.Lock()
 	c.lastSeq = from
-	c.pinger = time.AfterFunc(c.s.cfg.PingInterval, c.ping)
+	c.pinger = time.AfterFunc(c.nextTick(), c.tick)
 	c.qmu.Unlock()
 
-	c.push(item{f: controlFrame(presenceFrame{Type: typePresence, RoomID: c.room, Members: members, Seq: c.snap})})
+	c.push(item{f: presence})
 	if live, _ := c.s.hub.step(c, from, c.snap); live {
 		m.resumes.WithLabelValues("live").Inc()
 	} else {
@@ -152,17 +150,28 @@ func (c *conn) serve(members []schemas.Member, from int64) {
 	m.closes.WithLabelValues(strconv.Itoa(c.code)).Inc()
 }
 
-// ping queues the keepalive and re-arms. With the queue full the ping is
-// skipped: the socket is about to be cut, and the reader's idle timeout
-// judges liveness anyway.
-func (c *conn) ping() {
+// tick is the socket's one timer: it closes the socket when its token
+// expires, and otherwise queues the keepalive ping and re-arms. With the
+// queue full the ping is skipped: the socket is about to be cut, and the
+// reader's idle timeout judges liveness anyway.
+func (c *conn) tick() {
 	if c.closing() {
+		return
+	}
+	if !time.Now().Before(c.expires) {
+		c.fail(CloseTokenExpired, "token expired", false)
 		return
 	}
 	c.offer(item{f: pingFrame})
 	c.qmu.Lock()
-	c.pinger.Reset(c.s.cfg.PingInterval)
+	c.pinger.Reset(c.nextTick())
 	c.qmu.Unlock()
+}
+
+// nextTick is the time to the next ping, or to the token's expiry if that
+// comes first.
+func (c *conn) nextTick() time.Duration {
+	return min(c.s.cfg.PingInterval, time.Until(c.expires))
 }
 
 // drainAndClose ends the TCP connection politely: half-close, then read

@@ -106,7 +106,9 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 	if tc, ok := ws.NetConn().(*net.TCPConn); ok && s.cfg.SocketSendBuffer > 0 {
 		_ = tc.SetWriteBuffer(s.cfg.SocketSendBuffer)
 	}
-	caller := Caller{UserID: claims.UserID, Nickname: claims.Nickname, Token: tok}
+	// Cloned: tok may point into the request line, which the socket would
+	// otherwise keep alive for its whole life.
+	caller := Caller{UserID: claims.UserID, Nickname: strings.Clone(claims.Nickname), Token: strings.Clone(tok)}
 	c := newConn(s, ws, room, caller, claims.Expires, snap, user)
 	if !s.track(c) {
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseGoingAway, "server shutting down"), time.Now().Add(closeGrace))
@@ -117,12 +119,13 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 	// stack, and this one ends: an idle socket should not keep the deep
 	// stack of the HTTP server, the router and the handshake (see
 	// docs/realtime.md, "Memory").
+	presence := controlFrame(presenceFrame{Type: typePresence, RoomID: room, Members: members, Seq: snap})
 	handedOff = true
 	go func() {
 		defer s.users.leave(claims.UserID, time.Now())
 		defer s.hub.release(room, c)
 		defer s.untrack(c)
-		c.serve(members, from)
+		c.serve(presence, from)
 	}()
 }
 

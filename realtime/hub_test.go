@@ -18,7 +18,7 @@ func testHub(t *testing.T, ringCap int) *hub {
 }
 
 func bareConn(room schemas.ID, queue int) *conn {
-	return &conn{room: room, qcap: queue, space: make(chan struct{}, 1), done: make(chan struct{}), cancel: func() {}}
+	return &conn{room: room, qcap: queue, done: make(chan struct{}), cancel: func() {}}
 }
 
 func msgEnv(room schemas.ID, seq int64, text string) schemas.Envelope {

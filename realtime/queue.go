@@ -14,7 +14,7 @@ import (
 // holds no writer, no write buffer and no queue array: its memory is the
 // reader's goroutine and a few small structs (docs/realtime.md, "Memory").
 //
-// Fields (in conn): qmu guards q, writing, closed and idle. lastSeq is the
+// Fields (in conn): qmu guards q, writing, closed, idle, space and pinger. lastSeq is the
 // running writer's alone (the mutex hands it from one writer to the next).
 
 // batchPool recycles queue arrays and the writev vectors built from them, so
@@ -72,9 +72,13 @@ func (c *conn) push(it item) bool {
 			c.qmu.Unlock()
 			return true
 		}
+		if c.space == nil {
+			c.space = make(chan struct{}, 1)
+		}
+		space := c.space
 		c.qmu.Unlock()
 		select {
-		case <-c.space:
+		case <-space:
 		case <-c.done:
 			return false
 		}
@@ -130,10 +134,13 @@ func (c *conn) writer() {
 			c.qmu.Unlock()
 			return
 		}
+		space := c.space
 		c.qmu.Unlock()
-		select {
-		case c.space <- struct{}{}:
-		default:
+		if space != nil {
+			select {
+			case space <- struct{}{}:
+			default:
+			}
 		}
 		err := c.writeBatch(b, time.Now().Add(c.s.cfg.WriteTimeout))
 		b.release()
