@@ -135,7 +135,7 @@ func New(cfg Config) (*Service, error) {
 		metrics: newMetrics(cfg.Metrics),
 		limits:  newLimiter(cfg.SendRate, cfg.SendBurst, cfg.JoinRate, cfg.JoinBurst),
 		rooms:   map[schemas.ID]*room{}, users: users{}, owners: map[int32]*owner{},
-		http:    &http.Client{Timeout: 15 * time.Second},
+		http:    &http.Client{Timeout: 15 * time.Second, Transport: forwardTransport()},
 		running: make(chan struct{}),
 	}
 	s.tail = newTail(s)
@@ -286,4 +286,14 @@ func (s *Service) render(e schemas.Envelope) schemas.Message {
 		Body: s.cfg.Rules.Soften(p.Text), SentAt: schemas.FormatTime(e.OccurredAt),
 		ClientMsgID: p.ClientMsgID, Effects: effects, Seq: e.Seq,
 	}
+}
+
+// forwardTransport keeps an idle connection to the owning instance for
+// every request forwarded at once; the default two per host would open and
+// close a TCP connection for each one beyond the second.
+func forwardTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 512
+	t.MaxIdleConnsPerHost = 256
+	return t
 }

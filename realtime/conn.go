@@ -22,16 +22,18 @@ import (
 const closeGrace = time.Second
 
 // item is one entry of a socket's send queue. live marks frames the tail
-// dispatched just now (their age is the end-to-end delay).
+// dispatched just now (their age is the end-to-end delay); written is the
+// writer's note that the frame went out (it was not a duplicate).
 type item struct {
-	f    *frame
-	live bool
+	f       *frame
+	live    bool
+	written bool
 }
 
-// conn is one WebSocket. Its goroutines: the handler's (reads frames, then
-// tears down), the writer (the only one writing data frames), the sender
-// (calls the command service, one send at a time, in order) and, while it
-// resumes, the catch-up. Every one of them ends when done is closed.
+// conn is one WebSocket. Its goroutines: the reader (reads frames, then
+// tears down), and only while they have work: the writer (queue.go), the
+// sender (calls the command service, one send at a time, in order) and the
+// catch-up of a resume. Every one of them ends when done is closed.
 type conn struct {
 	s      *Service
 	ws     *websocket.Conn
@@ -41,11 +43,26 @@ type conn struct {
 	snap int64
 	// expires is when the socket's token expires.
 	expires time.Time
-	queue   chan item
-	sends   chan clientFrame
 	user    *userState
 	// frames limits every client frame of this socket.
 	frames *rate.Limiter
+
+	// The send queue (queue.go).
+	qmu     sync.Mutex
+	q       *batch
+	qcap    int
+	writing bool
+	closed  bool
+	idle    chan struct{}
+	space   chan struct{} // made when a push first waits for room
+
+	lastSeq int64
+	pinger  *time.Timer
+
+	// Sends waiting for the command service, and whether a sender runs.
+	smu     sync.Mutex
+	pending []clientFrame
+	sending bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -63,8 +80,7 @@ func newConn(s *Service, ws *websocket.Conn, room schemas.ID, caller Caller, exp
 	ctx, cancel := context.WithCancel(context.Background())
 	return &conn{
 		s: s, ws: ws, room: room, caller: caller, expires: expires, snap: snap, user: user,
-		queue:  make(chan item, s.cfg.SendQueue),
-		sends:  make(chan clientFrame, maxSendsInFlight),
+		qcap:   s.cfg.SendQueue,
 		frames: rate.NewLimiter(rate.Limit(s.cfg.FrameRate), s.cfg.FrameBurst),
 		ctx:    ctx, cancel: cancel,
 		done: make(chan struct{}),
@@ -86,6 +102,10 @@ func (c *conn) fail(code int, reason string, closeSent bool) {
 		if c.ws == nil {
 			return // a unit test's socket-less conn
 		}
+		// The writer runs the close sequence.
+		c.qmu.Lock()
+		c.startWriterLocked()
+		c.qmu.Unlock()
 		// Unblock the reader soon; the writer closes the socket if it can,
 		// and the timer does if the writer is stuck on a dead peer.
 		_ = c.ws.NetConn().SetReadDeadline(time.Now().Add(closeGrace))
@@ -93,34 +113,21 @@ func (c *conn) fail(code int, reason string, closeSent bool) {
 	})
 }
 
-// push queues a frame, waiting for room in the queue. Only frames of this
-// socket alone go through push (presence, acks, errors, catch-up); the
-// hub's fan-out never waits.
-func (c *conn) push(it item) bool {
-	select {
-	case c.queue <- it:
-		return true
-	case <-c.done:
-		return false
-	}
-}
-
-// serve runs the socket until it closes: it starts the writer and the
-// sender, registers with the hub (or starts the catch-up), reads frames, and
-// tears everything down. from is the seq after which events are delivered.
-func (c *conn) serve(members []schemas.Member, from int64) {
+// serve runs the socket until it closes: it queues the presence frame
+// (rendered by the handler: JSON encoding takes a deep stack, and this
+// goroutine's stack stays as large as it ever grew),
+// registers with the hub (or starts the catch-up), reads frames, and tears
+// everything down. from is the seq after which events are delivered.
+func (c *conn) serve(presence *frame, from int64) {
 	m := c.s.m
 	m.open.Inc()
 	defer m.open.Dec()
-	expiry := time.AfterFunc(time.Until(c.expires), func() {
-		c.fail(CloseTokenExpired, "token expired", false)
-	})
-	defer expiry.Stop()
+	c.qmu.Lock()
+	c.lastSeq = from
+	c.pinger = time.AfterFunc(c.nextTick(), c.tick)
+	c.qmu.Unlock()
 
-	c.push(item{f: controlFrame(presenceFrame{Type: typePresence, RoomID: c.room, Members: members, Seq: c.snap})})
-	c.wg.Add(2)
-	go c.writeLoop(from)
-	go c.sendLoop()
+	c.push(item{f: presence})
 	if live, _ := c.s.hub.step(c, from, c.snap); live {
 		m.resumes.WithLabelValues("live").Inc()
 	} else {
@@ -132,11 +139,39 @@ func (c *conn) serve(members []schemas.Member, from int64) {
 	c.fail(0, "", false)
 	c.s.hub.remove(c)
 	c.wg.Wait()
+	c.waitWriter()
+	c.qmu.Lock()
+	c.pinger.Stop()
+	c.qmu.Unlock()
 	c.drainAndClose()
 	if c.force != nil {
 		c.force.Stop()
 	}
 	m.closes.WithLabelValues(strconv.Itoa(c.code)).Inc()
+}
+
+// tick is the socket's one timer: it closes the socket when its token
+// expires, and otherwise queues the keepalive ping and re-arms. With the
+// queue full the ping is skipped: the socket is about to be cut, and the
+// reader's idle timeout judges liveness anyway.
+func (c *conn) tick() {
+	if c.closing() {
+		return
+	}
+	if !time.Now().Before(c.expires) {
+		c.fail(CloseTokenExpired, "token expired", false)
+		return
+	}
+	c.offer(item{f: pingFrame})
+	c.qmu.Lock()
+	c.pinger.Reset(c.nextTick())
+	c.qmu.Unlock()
+}
+
+// nextTick is the time to the next ping, or to the token's expiry if that
+// comes first.
+func (c *conn) nextTick() time.Duration {
+	return min(c.s.cfg.PingInterval, time.Until(c.expires))
 }
 
 // drainAndClose ends the TCP connection politely: half-close, then read
@@ -168,13 +203,9 @@ func (c *conn) readLoop() {
 	c.ws.SetPongHandler(func(string) error { extend(); return nil })
 	c.ws.SetPingHandler(func(data string) error {
 		extend()
-		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(cfg.WriteTimeout))
-		if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
-			var ne net.Error
-			if !errors.As(err, &ne) || !ne.Timeout() {
-				return err
-			}
-		}
+		// Through the queue, behind what it holds: the writer is the only
+		// one writing frames. A full queue skips the pong.
+		c.offer(item{f: pongFrameOf(data)})
 		return nil
 	})
 	violations := 0
@@ -222,9 +253,7 @@ func (c *conn) readLoop() {
 				c.push(item{f: errFrame(f.ClientMsgID, rateLimited("too many messages"))})
 				continue
 			}
-			select {
-			case c.sends <- f:
-			default:
+			if !c.queueSend(f) {
 				c.push(item{f: errFrame(f.ClientMsgID, rateLimited("too many sends in flight"))})
 			}
 		}
@@ -254,122 +283,52 @@ func (c *conn) readFailed(err error) {
 	}
 }
 
-// writeLoop writes queued frames in order, pings, and sends the close frame.
-// It delivers each room event once and in seq order: lastSeq is the newest
-// seq written, so the overlap where catch-up meets the live tail is dropped
-// here, and a gap (which only a gap in the log itself can cause) is counted.
-func (c *conn) writeLoop(lastSeq int64) {
-	defer c.wg.Done()
-	cfg := &c.s.cfg
-	ping := time.NewTicker(cfg.PingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case <-c.done:
-			if c.code == 0 || c.closeSent {
-				return
-			}
-			deadline := time.Now().Add(closeGrace)
-			switch c.code {
-			case CloseSlowConsumer, CloseNotMember, CloseTokenExpired:
-				// A slow consumer's queue is exactly what it could not
-				// take; a former member or an expired token gets no more.
-			default:
-				// Flush what is already queued (the error frames before a
-				// policy close, the events before a shutdown), briefly.
-				c.flush(lastSeq, deadline)
-			}
-			msg := websocket.FormatCloseMessage(c.code, c.reason)
-			_ = c.ws.WriteControl(websocket.CloseMessage, msg, deadline)
-			return
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteTimeout)); err != nil {
-				c.fail(0, "", false)
-				return
-			}
-		case it := <-c.queue:
-			var err error
-			if lastSeq, err = c.write(it, lastSeq, time.Now().Add(cfg.WriteTimeout)); err != nil {
-				c.fail(0, "", false)
-				return
-			}
-		}
+// queueSend hands a send frame to the sender, starting it if none runs;
+// false when maxSendsInFlight are already waiting. Called by the reader
+// only, so the WaitGroup is never added to while serve waits on it.
+func (c *conn) queueSend(f clientFrame) bool {
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	if len(c.pending) >= maxSendsInFlight {
+		return false
 	}
-}
-
-// write writes one queued frame unless it is an event the socket already
-// has, and returns the new last seq.
-func (c *conn) write(it item, lastSeq int64, deadline time.Time) (int64, error) {
-	f, m := it.f, c.s.m
-	if f.seq > 0 {
-		if f.seq <= lastSeq {
-			return lastSeq, nil
-		}
-		if f.seq != lastSeq+1 {
-			m.gaps.Inc()
-			c.s.log.Error("socket skipped seqs", "room", c.room, "after", lastSeq, "got", f.seq)
-		}
+	c.pending = append(c.pending, f)
+	if !c.sending {
+		c.sending = true
+		c.wg.Add(1)
+		go c.sendLoop()
 	}
-	_ = c.ws.SetWriteDeadline(deadline)
-	var err error
-	if f.pm != nil {
-		err = c.ws.WritePreparedMessage(f.pm)
-	} else {
-		err = c.ws.WriteMessage(websocket.TextMessage, f.data)
-	}
-	if err != nil {
-		return lastSeq, err
-	}
-	if f.seq == 0 {
-		return lastSeq, nil
-	}
-	m.deliveries.Inc()
-	if it.live {
-		m.delay.Observe(time.Since(f.at).Seconds())
-	}
-	if f.leaver == c.caller.UserID && f.seq > c.snap {
-		c.fail(CloseNotMember, "left the room", false)
-	}
-	return f.seq, nil
-}
-
-// flush writes the frames already queued, until the deadline.
-func (c *conn) flush(lastSeq int64, deadline time.Time) int64 {
-	for time.Now().Before(deadline) {
-		select {
-		case it := <-c.queue:
-			var err error
-			if lastSeq, err = c.write(it, lastSeq, deadline); err != nil {
-				return lastSeq
-			}
-		default:
-			return lastSeq
-		}
-	}
-	return lastSeq
+	return true
 }
 
 // sendLoop hands the socket's send frames to the command service one at a
-// time, so that one socket's messages keep their order.
+// time, so that one socket's messages keep their order, and exits when
+// none are waiting.
 func (c *conn) sendLoop() {
 	defer c.wg.Done()
 	for {
-		select {
-		case <-c.done:
+		c.smu.Lock()
+		if len(c.pending) == 0 || c.ctx.Err() != nil {
+			c.pending = nil
+			c.sending = false
+			c.smu.Unlock()
 			return
-		case f := <-c.sends:
-			ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.SendTimeout)
-			msg, err := c.s.cfg.Commands.Send(ctx, c.caller, c.room, f.Body, f.ClientMsgID)
-			cancel()
-			if err != nil {
-				e := schemas.AsError(err)
-				if e.Code == schemas.CodeInternal && c.ctx.Err() == nil {
-					c.s.log.Error("send over websocket", "room", c.room, "user", c.caller.UserID, "err", err)
-				}
-				c.push(item{f: errFrame(f.ClientMsgID, e)})
-				continue
-			}
-			c.push(item{f: controlFrame(ackFrame{Type: typeAck, ClientMsgID: f.ClientMsgID, Message: msg})})
 		}
+		f := c.pending[0]
+		c.pending = c.pending[1:]
+		c.smu.Unlock()
+
+		ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.SendTimeout)
+		msg, err := c.s.cfg.Commands.Send(ctx, c.caller, c.room, f.Body, f.ClientMsgID)
+		cancel()
+		if err != nil {
+			e := schemas.AsError(err)
+			if e.Code == schemas.CodeInternal && c.ctx.Err() == nil {
+				c.s.log.Error("send over websocket", "room", c.room, "user", c.caller.UserID, "err", err)
+			}
+			c.push(item{f: errFrame(f.ClientMsgID, e)})
+			continue
+		}
+		c.push(item{f: controlFrame(ackFrame{Type: typeAck, ClientMsgID: f.ClientMsgID, Message: msg})})
 	}
 }

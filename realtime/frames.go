@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json"
-	"github.com/gorilla/websocket"
 
 	"happychat/schemas"
 )
@@ -76,16 +75,15 @@ type pongFrame struct {
 	Type string `json:"type"`
 }
 
-// frame is one server → client text frame. Event frames are shared by every
+// frame is one server → client frame. Event frames are shared by every
 // socket of a room (and by the room's recent-events ring), so a frame is
 // immutable once built.
 type frame struct {
-	// seq is the room seq of an event frame; 0 for presence, ack, error, pong.
-	seq  int64
+	// seq is the room seq of an event frame; 0 for every other frame.
+	seq int64
+	// wire is the whole WebSocket frame as written; data is its payload.
+	wire []byte
 	data []byte
-	// pm is set on frames fanned out to many sockets: gorilla frames the
-	// payload once per PreparedMessage instead of once per socket.
-	pm *websocket.PreparedMessage
 	// at is the event's time, for the end-to-end delay metric.
 	at time.Time
 	// leaver is the user of a member_left frame: that user's own sockets
@@ -93,9 +91,8 @@ type frame struct {
 	leaver schemas.ID
 }
 
-// renderEvent turns a room event into its frame. prepared asks for a
-// PreparedMessage (fan-out); catch-up frames go to one socket and skip it.
-func renderEvent(env schemas.Envelope, mod Moderation, prepared bool) (*frame, error) {
+// renderEvent turns a room event into its frame.
+func renderEvent(env schemas.Envelope, mod Moderation) (*frame, error) {
 	var v any
 	f := &frame{seq: env.Seq, at: env.OccurredAt}
 	switch p := env.Payload.(type) {
@@ -113,12 +110,7 @@ func renderEvent(env schemas.Envelope, mod Moderation, prepared bool) (*frame, e
 	if err != nil {
 		return nil, fmt.Errorf("render %s seq %d: %w", env.Type, env.Seq, err)
 	}
-	f.data = data
-	if prepared {
-		if f.pm, err = websocket.NewPreparedMessage(websocket.TextMessage, data); err != nil {
-			return nil, fmt.Errorf("prepare %s seq %d: %w", env.Type, env.Seq, err)
-		}
-	}
+	f.setPayload(opText, data)
 	return f, nil
 }
 
@@ -140,7 +132,25 @@ func controlFrame(v any) *frame {
 		// is not valid UTF-8 (say, in an error message from elsewhere).
 		data = []byte(`{"type":"error","error":{"code":"internal","message":"encode frame"}}`)
 	}
-	return &frame{data: data}
+	f := &frame{}
+	f.setPayload(opText, data)
+	return f
+}
+
+// setPayload encodes the frame's wire form.
+func (f *frame) setPayload(op byte, payload []byte) {
+	f.wire = wireFrame(op, payload)
+	f.data = f.wire[wireHeaderLen(len(payload)):]
+}
+
+// pingFrame is the server's keepalive, the same bytes for every socket.
+var pingFrame = &frame{wire: wireFrame(opPing, nil)}
+
+// pongFrameOf answers a client's WebSocket ping with its application data.
+func pongFrameOf(appData string) *frame {
+	f := &frame{}
+	f.setPayload(opPong, []byte(appData))
+	return f
 }
 
 func errFrame(clientMsgID string, e *schemas.Error) *frame {

@@ -41,15 +41,15 @@ func TestRenderEvent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, err := renderEvent(tt.env, testRules{}, true)
+			f, err := renderEvent(tt.env, testRules{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if string(f.data) != tt.want {
 				t.Fatalf("got  %s\nwant %s", f.data, tt.want)
 			}
-			if f.seq != 12 || f.pm == nil || f.leaver != tt.wantLeaver || !f.at.Equal(at) {
-				t.Fatalf("frame fields: seq %d pm %v leaver %d at %v", f.seq, f.pm != nil, f.leaver, f.at)
+			if f.seq != 12 || len(f.wire) != len(f.data)+wireHeaderLen(len(f.data)) || f.leaver != tt.wantLeaver || !f.at.Equal(at) {
+				t.Fatalf("frame fields: seq %d wire %d data %d leaver %d at %v", f.seq, len(f.wire), len(f.data), f.leaver, f.at)
 			}
 		})
 	}

@@ -63,12 +63,16 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, lerr)
 		return
 	}
-	defer s.users.leave(claims.UserID, time.Now())
-
-	// Interest first, snapshot second: see hub.step.
+	// Interest first, snapshot second: see hub.step. Until the socket is
+	// handed to its own goroutine, this handler gives both back.
 	s.hub.acquire(room)
-	var c *conn
-	defer func() { s.hub.release(room, c) }()
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			s.hub.release(room, nil)
+			s.users.leave(claims.UserID, time.Now())
+		}
+	}()
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.HandshakeTimeout)
 	members, snap, err := s.cfg.Commands.Presence(ctx, room)
 	cancel()
@@ -102,16 +106,27 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 	if tc, ok := ws.NetConn().(*net.TCPConn); ok && s.cfg.SocketSendBuffer > 0 {
 		_ = tc.SetWriteBuffer(s.cfg.SocketSendBuffer)
 	}
-	caller := Caller{UserID: claims.UserID, Nickname: claims.Nickname, Token: tok}
-	c = newConn(s, ws, room, caller, claims.Expires, snap, user)
+	// Cloned: tok may point into the request line, which the socket would
+	// otherwise keep alive for its whole life.
+	caller := Caller{UserID: claims.UserID, Nickname: strings.Clone(claims.Nickname), Token: strings.Clone(tok)}
+	c := newConn(s, ws, room, caller, claims.Expires, snap, user)
 	if !s.track(c) {
-		c.fail(CloseGoingAway, "server shutting down", false)
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseGoingAway, "server shutting down"), time.Now().Add(closeGrace))
 		_ = ws.Close()
 		return
 	}
-	defer s.untrack(c)
-	c.serve(members, from)
+	// The socket lives on in a goroutine of its own, started with a small
+	// stack, and this one ends: an idle socket should not keep the deep
+	// stack of the HTTP server, the router and the handshake (see
+	// docs/realtime.md, "Memory").
+	presence := controlFrame(presenceFrame{Type: typePresence, RoomID: room, Members: members, Seq: snap})
+	handedOff = true
+	go func() {
+		defer s.users.leave(claims.UserID, time.Now())
+		defer s.hub.release(room, c)
+		defer s.untrack(c)
+		c.serve(presence, from)
+	}()
 }
 
 // parseSince reads since_seq: absent, or a non-negative integer.

@@ -114,7 +114,7 @@ func (h *hub) dispatch(env schemas.Envelope) {
 		r.ring.reset()
 	}
 	r.head = env.Seq
-	f, err := renderEvent(env, h.mod, true)
+	f, err := renderEvent(env, h.mod)
 	if err != nil {
 		h.log.Error("render event", "room", env.RoomID, "seq", env.Seq, "err", err)
 		r.ring.reset()
@@ -122,9 +122,7 @@ func (h *hub) dispatch(env schemas.Envelope) {
 	}
 	r.ring.push(f)
 	for c := range r.subs {
-		select {
-		case c.queue <- item{f: f, live: true}:
-		default:
+		if !c.offer(item{f: f, live: true}) {
 			delete(r.subs, c)
 			h.m.drops.Inc()
 			c.fail(CloseSlowConsumer, "send queue overflow: resume with since_seq", false)

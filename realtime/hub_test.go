@@ -18,7 +18,7 @@ func testHub(t *testing.T, ringCap int) *hub {
 }
 
 func bareConn(room schemas.ID, queue int) *conn {
-	return &conn{room: room, queue: make(chan item, queue), done: make(chan struct{}), cancel: func() {}}
+	return &conn{room: room, qcap: queue, done: make(chan struct{}), cancel: func() {}}
 }
 
 func msgEnv(room schemas.ID, seq int64, text string) schemas.Envelope {
@@ -29,16 +29,18 @@ func msgEnv(room schemas.ID, seq int64, text string) schemas.Envelope {
 	}
 }
 
+// queued takes what the socket-less conn's queue holds (no writer runs).
 func queued(c *conn) []int64 {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
 	var out []int64
-	for {
-		select {
-		case it := <-c.queue:
+	if c.q != nil {
+		for _, it := range c.q.items {
 			out = append(out, it.f.seq)
-		default:
-			return out
 		}
+		c.q = nil
 	}
+	return out
 }
 
 func TestHubStep(t *testing.T) {

@@ -222,7 +222,7 @@ func (r *logReader) next(ctx context.Context, last int64) ([]*frame, error) {
 			r.s.m.gaps.Inc()
 			r.s.log.Error("gap in a room's seq on the log (resume)", "room", r.room, "after", last, "got", env.Seq)
 		}
-		f, err := renderEvent(env, r.s.cfg.Rules, false)
+		f, err := renderEvent(env, r.s.cfg.Rules)
 		if err != nil {
 			return out, err
 		}

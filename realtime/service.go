@@ -194,9 +194,14 @@ func New(cfg Config) (*Service, error) {
 	s.users = newUsers(&s.cfg)
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.HandshakeTimeout,
-		ReadBufferSize:   4096,
-		WriteBufferSize:  4096,
-		WriteBufferPool:  &sync.Pool{},
+		// Every socket keeps its read buffer for life, so it is small:
+		// client frames are a few hundred bytes, and a larger one is read
+		// through it in pieces. Nothing writes through gorilla's write
+		// buffer (frames go out as prepared bytes, see wire.go), so that
+		// one is pooled and never held by an idle socket.
+		ReadBufferSize:  512,
+		WriteBufferSize: 4096,
+		WriteBufferPool: &sync.Pool{},
 		// The origin was checked before the upgrade, with the contract's
 		// error envelope on refusal.
 		CheckOrigin: func(*http.Request) bool { return true },

@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -38,7 +42,33 @@ func newProcess(env Env) (*process, error) {
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &process{cfg: cfg, log: log, reg: reg, brokers: cfg.KafkaBrokers}, nil
+	p := &process{cfg: cfg, log: log, reg: reg, brokers: cfg.KafkaBrokers}
+	if cfg.PprofAddr != "" {
+		if err := p.servePprof(cfg.PprofAddr); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// servePprof serves the runtime profiles on their own listener, never on the
+// public address: profiles show internals and cost CPU while taken.
+func (p *process) servePprof(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("CHAT_PPROF_ADDR: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	p.cleanup = append(p.cleanup, func() { _ = srv.Close() })
+	p.log.Info("pprof listening", "addr", ln.Addr().String())
+	return nil
 }
 
 func (p *process) close() {

@@ -94,6 +94,11 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 num.network.threads=2
 num.io.threads=4
+# A transaction's first produce waits while the partition's previous
+# transaction is still completing; the broker rechecks every 20 ms by
+# default, which put ~20 ms on every back-to-back transaction (each command
+# owner runs one after another). See docs/benchmarks.md, "Command".
+add.partitions.to.txn.retry.backoff.ms=1
 log.retention.hours=168
 # after an unclean stop (kill -9, reboot) the old registration blocks the
 # restarted broker until its session expires (default 9s)

@@ -43,6 +43,7 @@ type Config struct {
 	StateDir     string   // HAPPYCHAT_STATE_DIR
 	InstanceID   int      // CHAT_INSTANCE_ID: unique among live instances (node ids)
 	LogLevel     string   // CHAT_LOG_LEVEL: debug|info|warn|error
+	PprofAddr    string   // CHAT_PPROF_ADDR: where to serve net/http/pprof; empty = off
 
 	// Identity and rules.
 	AdminToken     string            // CHAT_ADMIN_TOKEN
@@ -85,6 +86,7 @@ func Load(getenv func(string) string) (Config, error) {
 		StateDir:     p.str("HAPPYCHAT_STATE_DIR", ".state"),
 		InstanceID:   p.int("CHAT_INSTANCE_ID", 0),
 		LogLevel:     p.str("CHAT_LOG_LEVEL", "info"),
+		PprofAddr:    p.str("CHAT_PPROF_ADDR", ""),
 
 		AdminToken:     p.str("CHAT_ADMIN_TOKEN", ""),
 		TokenSecret:    p.str("CHAT_TOKEN_SECRET", ""),
