@@ -191,7 +191,7 @@ func parseClientFrame(data []byte) (clientFrame, *schemas.Error) {
 	case typePing:
 		return clientFrame{Type: typePing}, nil
 	case "":
-		return clientFrame{}, schemas.Errorf(schemas.CodeBadRequest, "frame type is required")
+		return clientFrame{ClientMsgID: head.ClientMsgID}, schemas.Errorf(schemas.CodeBadRequest, "frame type is required")
 	default:
 		return clientFrame{ClientMsgID: head.ClientMsgID}, schemas.Errorf(schemas.CodeBadRequest, fmt.Sprintf("unknown frame type %.40q", head.Type))
 	}

@@ -70,6 +70,7 @@ func TestParseClientFrame(t *testing.T) {
 		{"truncated", `{"type":"send"`, "", "", true},
 		{"array", `[1,2]`, "", "", true},
 		{"no type", `{"body":"x"}`, "", "", true},
+		{"no type keeps the id", `{"body":"x","client_msg_id":"u0"}`, "", "u0", true},
 		{"unknown type keeps the id", `{"type":"subscribe","client_msg_id":"z"}`, "", "z", true},
 		{"send without id", `{"type":"send","body":"x"}`, "", "", true},
 		{"send with unknown member keeps the id", `{"type":"send","body":"x","client_msg_id":"q","extra":true}`, "", "q", true},

@@ -121,7 +121,9 @@ func (k *Keys) Verify(s string) (Claims, error) {
 	if len(k.cache.m) >= maxCached {
 		clear(k.cache.m)
 	}
-	k.cache.m[s] = c
+	// Cloned: s is often a slice of a request line that would otherwise
+	// stay alive as long as the cache entry.
+	k.cache.m[strings.Clone(s)] = c
 	k.cache.mu.Unlock()
 	return c, nil
 }

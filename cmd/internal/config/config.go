@@ -65,6 +65,7 @@ type Config struct {
 	AllowedOrigins  []string // CHAT_ALLOWED_ORIGINS (exact origins; empty = same origin)
 	WSMaxPerUser    int      // CHAT_WS_MAX_CONNS_PER_USER
 	WSSendQueue     int      // CHAT_WS_SEND_QUEUE
+	WSSendBuffer    int      // CHAT_WS_SEND_BUFFER: kernel send buffer per socket, bytes; 0 = the kernel's
 	WSMaxFrameBytes int64    // CHAT_WS_MAX_FRAME_BYTES
 }
 
@@ -105,6 +106,7 @@ func Load(getenv func(string) string) (Config, error) {
 		AllowedOrigins:  p.list("CHAT_ALLOWED_ORIGINS"),
 		WSMaxPerUser:    p.int("CHAT_WS_MAX_CONNS_PER_USER", 5),
 		WSSendQueue:     p.int("CHAT_WS_SEND_QUEUE", 256),
+		WSSendBuffer:    p.int("CHAT_WS_SEND_BUFFER", 0),
 		WSMaxFrameBytes: int64(p.int("CHAT_WS_MAX_FRAME_BYTES", 16<<10)),
 	}
 	if len(p.errs) > 0 {
@@ -133,6 +135,7 @@ func (c Config) Validate() error {
 	check(c.JoinRate > 0 && c.JoinBurst >= 1, "CHAT_JOIN_RATE and CHAT_JOIN_BURST must be positive")
 	check(c.WSMaxPerUser >= 1, "CHAT_WS_MAX_CONNS_PER_USER must be positive")
 	check(c.WSSendQueue >= 1, "CHAT_WS_SEND_QUEUE must be positive")
+	check(c.WSSendBuffer >= 0, "CHAT_WS_SEND_BUFFER must not be negative")
 	check(c.WSMaxFrameBytes >= 1024, "CHAT_WS_MAX_FRAME_BYTES must be at least 1024")
 	check(c.TopicPrefix != "" && !strings.ContainsAny(c.TopicPrefix, " /\\"), "CHAT_TOPIC_PREFIX must be a plain name")
 	return errors.Join(errs...)
