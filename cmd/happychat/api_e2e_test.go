@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -55,36 +54,7 @@ func startDev(t *testing.T) *devSystem {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, Env{
-			Getenv: func(k string) string { return env[k] },
-			Stdout: io.Discard, Stderr: os.Stderr,
-			Ready: func(a string) { addrc <- a },
-		}, []string{"dev"})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("dev mode stopped with %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("dev mode did not stop")
-		}
-	})
-	select {
-	case a := <-addrc:
-		return &devSystem{t: t, base: "http://" + a, doc: doc}
-	case err := <-done:
-		t.Fatalf("dev mode failed to start: %v", err)
-	case <-time.After(90 * time.Second):
-		t.Fatal("dev mode did not start")
-	}
-	return nil
+	return &devSystem{t: t, base: "http://" + runServing(t, "dev", env), doc: doc}
 }
 
 // call sends a request, checks the answer against the OpenAPI document, and
