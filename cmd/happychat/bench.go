@@ -91,6 +91,15 @@ func runBench(ctx context.Context, env Env, args []string) error {
 		}
 	}
 	cfg.Log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if addr := env.Getenv("CHAT_PPROF_ADDR"); addr != "" {
+		// The generator shares the machine with the server: its own
+		// profile says what it costs.
+		stop, err := servePprof(addr, cfg.Log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	res, runErr := bench.Run(ctx, cfg)
 	if res == nil {
 		return runErr
@@ -116,8 +125,8 @@ func runBench(ctx context.Context, env Env, args []string) error {
 // printSummary writes the result's headline numbers, one line each.
 func printSummary(w io.Writer, res *bench.Result) {
 	if l := res.LoadResult; l != nil {
-		fmt.Fprintf(w, "bench: %.1f sends/s, %.1f deliveries/s, send→deliver p50 %.1f ms p99 %.1f ms max %.1f ms, lost %d, duplicated %d, errors %v\n",
-			l.SendsPerSec, l.DeliveriesPerSec, l.Latency.P50, l.Latency.P99, l.Latency.Max, l.Lost, l.Duplicated, l.SendErrors)
+		fmt.Fprintf(w, "bench: %.1f sends/s, %.1f deliveries/s, send→deliver p50 %.1f ms p99 %.1f ms max %.1f ms, lost %d, duplicated %d, out of order %d, errors %v, closed by the server %v (missing on them %d)\n",
+			l.SendsPerSec, l.DeliveriesPerSec, l.Latency.P50, l.Latency.P99, l.Latency.Max, l.Lost, l.Duplicated, l.OutOfOrder, l.SendErrors, res.Closes, l.MissedAfterClose)
 	}
 	if i := res.IdleResult; i != nil {
 		fmt.Fprintf(w, "bench idle: %d of %d sockets open (requested %d, fd limit %d), dial errors %d %v in %.1f s; server %s RSS %.1f → %.1f MiB, %.2f KiB per idle socket (Go heap+stacks in use %.2f KiB), idle CPU %.3f cores\n",

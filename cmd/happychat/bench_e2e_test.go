@@ -53,8 +53,9 @@ func TestBenchAgainstDev(t *testing.T) {
 		if res.Mode != bench.ModeLoad || res.LoadResult == nil || res.IdleResult != nil {
 			t.Fatalf("result of mode %q: load %v idle %v", res.Mode, res.LoadResult != nil, res.IdleResult != nil)
 		}
-		if res.Acks == 0 || res.Lost != 0 || res.Duplicated != 0 || res.OutOfOrder != 0 || len(res.SendErrors) != 0 {
-			t.Fatalf("acks %d lost %d duplicated %d out of order %d errors %v", res.Acks, res.Lost, res.Duplicated, res.OutOfOrder, res.SendErrors)
+		if res.Acks == 0 || res.Lost != 0 || res.MissedAfterClose != 0 || res.Duplicated != 0 || res.OutOfOrder != 0 || len(res.SendErrors) != 0 || len(res.Closes) != 0 {
+			t.Fatalf("acks %d lost %d missed after close %d duplicated %d out of order %d errors %v closes %v",
+				res.Acks, res.Lost, res.MissedAfterClose, res.Duplicated, res.OutOfOrder, res.SendErrors, res.Closes)
 		}
 		if res.Deliveries != res.Acks*3 {
 			t.Errorf("deliveries %d, want acks × members = %d", res.Deliveries, res.Acks*3)

@@ -54,9 +54,20 @@ func newProcess(env Env) (*process, error) {
 // servePprof serves the runtime profiles on their own listener, never on the
 // public address: profiles show internals and cost CPU while taken.
 func (p *process) servePprof(addr string) error {
+	stop, err := servePprof(addr, p.log)
+	if err != nil {
+		return err
+	}
+	p.cleanup = append(p.cleanup, stop)
+	return nil
+}
+
+// servePprof listens on addr (CHAT_PPROF_ADDR) for net/http/pprof and
+// returns the function that stops it.
+func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("CHAT_PPROF_ADDR: %w", err)
+		return nil, fmt.Errorf("CHAT_PPROF_ADDR: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -66,9 +77,8 @@ func (p *process) servePprof(addr string) error {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	p.cleanup = append(p.cleanup, func() { _ = srv.Close() })
-	p.log.Info("pprof listening", "addr", ln.Addr().String())
-	return nil
+	log.Info("pprof listening", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
 
 func (p *process) close() {

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -179,13 +180,17 @@ type LoadResult struct {
 	Deliveries       int64            `json:"deliveries"`
 	DeliveriesPerSec float64          `json:"deliveries_per_sec"`
 	// Expected is acks × members: every acknowledged message must reach
-	// every socket of its room. Lost is what did not within the drain.
-	Expected   int64       `json:"expected_deliveries"`
-	Lost       int64       `json:"lost"`
-	Duplicated int64       `json:"duplicated"`
-	OutOfOrder int64       `json:"out_of_order"`
-	Latency    Percentiles `json:"send_to_deliver_ms"`
-	AckLatency Percentiles `json:"send_to_ack_ms"`
+	// every socket of its room. Lost is what did not within the drain, on
+	// sockets that stayed open; MissedAfterClose is what sockets the server
+	// closed (say, 4008 when the generator reads too slowly) did not get: a
+	// real client resumes with since_seq and gets those.
+	Expected         int64       `json:"expected_deliveries"`
+	Lost             int64       `json:"lost"`
+	MissedAfterClose int64       `json:"missed_after_close"`
+	Duplicated       int64       `json:"duplicated"`
+	OutOfOrder       int64       `json:"out_of_order"`
+	Latency          Percentiles `json:"send_to_deliver_ms"`
+	AckLatency       Percentiles `json:"send_to_ack_ms"`
 }
 
 // member is one benchmark user with its socket.
@@ -202,6 +207,15 @@ type member struct {
 	out     chan sendReq
 	lastSeq int64
 	seen    map[string]bool
+	// The reader's own tallies, merged after the run: a delivery touches
+	// nothing shared but its send's atomic counter, so that the generator
+	// spends its CPU on reading frames rather than on one contended lock.
+	latencies  []float64
+	deliveries int64
+	duplicated int64
+	outOfOrder int64
+	lastDeliv  time.Time
+	closed     bool // the server closed the socket during the run
 }
 
 type sendReq struct {
@@ -209,23 +223,23 @@ type sendReq struct {
 	at time.Time
 }
 
-// pending is one scheduled send.
+// pending is one scheduled send. Readers find it through recorder.sends
+// and count its deliveries atomically; acked is set under recorder.mu.
 type pending struct {
 	at        time.Time
 	room      int
 	acked     bool
-	delivered int
+	delivered atomic.Int32
 }
 
-// recorder holds the shared tallies.
+// recorder holds the shared tallies. sends (client_msg_id → *pending) is
+// a sync.Map: written once per send by the scheduler, read on every
+// delivery by every socket's reader.
 type recorder struct {
-	mu         sync.Mutex
-	sends      map[string]*pending
-	res        *Result
-	latencies  []float64
-	ackLats    []float64
-	lastDeliv  time.Time
-	deliveries int64
+	sends   sync.Map
+	mu      sync.Mutex // guards res, ackLats and pending.acked
+	res     *Result
+	ackLats []float64
 }
 
 func (r *recorder) errorf(format string, args ...any) {
@@ -291,7 +305,7 @@ func runLoad(ctx context.Context, cfg Config, api *apiClient, wsBase string, wat
 
 	res := &Result{Mode: ModeLoad, Rooms: cfg.Rooms, Members: cfg.Members, Closes: map[string]int64{}, Errors: []string{},
 		LoadResult: &LoadResult{TargetRate: cfg.Rate, DurationSec: cfg.Duration.Seconds(), BodyBytes: cfg.BodyBytes, SendErrors: map[string]int64{}}}
-	rec := &recorder{sends: map[string]*pending{}, res: res}
+	rec := &recorder{res: res}
 
 	cfg.Log.Info("bench: setting up", "rooms", cfg.Rooms, "members", cfg.Members)
 	sizes := make([]int, cfg.Rooms)
@@ -344,16 +358,14 @@ func runLoad(ctx context.Context, cfg Config, api *apiClient, wsBase string, wat
 			}
 			m := members[i%int64(len(members))]
 			id := uuid.NewString()
-			rec.mu.Lock()
-			rec.sends[id] = &pending{at: at, room: m.room}
-			rec.mu.Unlock()
+			rec.sends.Store(id, &pending{at: at, room: m.room})
 			scheduled++
 			select {
 			case m.out <- sendReq{id: id, at: at}:
 			default:
+				rec.sends.Delete(id)
 				rec.mu.Lock()
 				res.SendsSkipped++
-				delete(rec.sends, id)
 				rec.mu.Unlock()
 			}
 		}
@@ -365,13 +377,14 @@ func runLoad(ctx context.Context, cfg Config, api *apiClient, wsBase string, wat
 	// a while, or the drain time is up.
 	drainEnd := time.Now().Add(cfg.Drain)
 	for time.Now().Before(drainEnd) && ctx.Err() == nil {
-		rec.mu.Lock()
 		missing := 0
-		for _, p := range rec.sends {
-			if !p.acked || p.delivered < cfg.Members {
+		rec.mu.Lock()
+		rec.sends.Range(func(_, v any) bool {
+			if p := v.(*pending); !p.acked || int(p.delivered.Load()) < cfg.Members {
 				missing++
 			}
-		}
+			return true
+		})
 		rec.mu.Unlock()
 		if missing == 0 {
 			break
@@ -389,25 +402,47 @@ func runLoad(ctx context.Context, cfg Config, api *apiClient, wsBase string, wat
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	elapsed := sendEnd.Sub(start).Seconds()
-	lastDeliv := rec.lastDeliv
-	if lastDeliv.Before(sendEnd) {
-		lastDeliv = sendEnd
-	}
-	res.Deliveries = rec.deliveries
-	res.SendsPerSec = round(float64(res.SendsWritten) / elapsed)
-	res.DeliveriesPerSec = round(float64(rec.deliveries) / lastDeliv.Sub(start).Seconds())
-	for _, p := range rec.sends {
-		if p.acked {
-			res.Expected += int64(cfg.Members)
-			if p.delivered < cfg.Members {
-				res.Lost += int64(cfg.Members - p.delivered)
-			}
+	lastDeliv := sendEnd
+	var latencies []float64
+	for _, m := range members {
+		res.Deliveries += m.deliveries
+		res.Duplicated += m.duplicated
+		res.OutOfOrder += m.outOfOrder
+		latencies = append(latencies, m.latencies...)
+		if m.lastDeliv.After(lastDeliv) {
+			lastDeliv = m.lastDeliv
 		}
 	}
-	res.Latency = percentiles(rec.latencies)
+	res.SendsPerSec = round(float64(res.SendsWritten) / elapsed)
+	res.DeliveriesPerSec = round(float64(res.Deliveries) / lastDeliv.Sub(start).Seconds())
+	byRoom := make([][]*member, cfg.Rooms)
+	for _, m := range members {
+		byRoom[m.room] = append(byRoom[m.room], m)
+	}
+	rec.sends.Range(func(k, v any) bool {
+		p, id := v.(*pending), k.(string)
+		if !p.acked {
+			return true
+		}
+		res.Expected += int64(cfg.Members)
+		if int(p.delivered.Load()) == cfg.Members {
+			return true
+		}
+		for _, m := range byRoom[p.room] {
+			switch {
+			case m.seen[id]:
+			case m.closed:
+				res.MissedAfterClose++
+			default:
+				res.Lost++
+			}
+		}
+		return true
+	})
+	res.Latency = percentiles(latencies)
 	res.AckLatency = percentiles(rec.ackLats)
 	if cfg.PNG != "" {
-		if err := writeLatencyPNG(cfg.PNG, rec.latencies, res); err != nil {
+		if err := writeLatencyPNG(cfg.PNG, latencies, res); err != nil {
 			return res, err
 		}
 	}
@@ -424,9 +459,7 @@ func (m *member) write(rec *recorder) {
 		}
 		if err != nil {
 			rec.errorf("write send: %v", err)
-			rec.mu.Lock()
-			delete(rec.sends, req.id)
-			rec.mu.Unlock()
+			rec.sends.Delete(req.id)
 			// Keep draining so the scheduler never blocks on this socket.
 			continue
 		}
@@ -436,13 +469,19 @@ func (m *member) write(rec *recorder) {
 	}
 }
 
-// frame is any server frame, decoded leniently.
+// frame is any server frame, decoded leniently and only as far as the
+// tallies need (the generator shares the machine with the server).
 type frame struct {
-	Type        string           `json:"type"`
-	Message     *schemas.Message `json:"message"`
-	Seq         int64            `json:"seq"`
-	ClientMsgID string           `json:"client_msg_id"`
-	Error       *schemas.Error   `json:"error"`
+	Type        string         `json:"type"`
+	Message     *frameMessage  `json:"message"`
+	Seq         int64          `json:"seq"`
+	ClientMsgID string         `json:"client_msg_id"`
+	Error       *schemas.Error `json:"error"`
+}
+
+type frameMessage struct {
+	Seq         int64  `json:"seq"`
+	ClientMsgID string `json:"client_msg_id"`
 }
 
 // read tallies the socket's frames until it closes.
@@ -457,10 +496,12 @@ func (m *member) read(rec *recorder) {
 			case errors.Is(err, net.ErrClosed):
 				// Closed by Run at the end.
 			case errors.As(err, &ce):
+				m.closed = true
 				rec.mu.Lock()
 				rec.res.Closes[strconv.Itoa(ce.Code)]++
 				rec.mu.Unlock()
 			default:
+				m.closed = true
 				rec.mu.Lock()
 				rec.res.Closes["abnormal"]++
 				rec.mu.Unlock()
@@ -476,62 +517,60 @@ func (m *member) read(rec *recorder) {
 		case "message":
 			m.onMessage(rec, f.Message, now)
 		case "member_joined", "member_left", "room_event":
-			m.checkSeq(rec, f.Seq)
+			m.checkSeq(f.Seq)
 		case "ack":
-			rec.mu.Lock()
-			if p := rec.sends[f.ClientMsgID]; p != nil && !p.acked {
-				p.acked = true
-				rec.res.Acks++
-				rec.ackLats = append(rec.ackLats, ms(now.Sub(p.at)))
+			if v, ok := rec.sends.Load(f.ClientMsgID); ok {
+				p := v.(*pending)
+				rec.mu.Lock()
+				if !p.acked {
+					p.acked = true
+					rec.res.Acks++
+					rec.ackLats = append(rec.ackLats, ms(now.Sub(p.at)))
+				}
+				rec.mu.Unlock()
 			}
-			rec.mu.Unlock()
 		case "error":
 			code := "unknown"
 			if f.Error != nil {
 				code = string(f.Error.Code)
 			}
+			rec.sends.Delete(f.ClientMsgID)
 			rec.mu.Lock()
 			rec.res.SendErrors[code]++
-			delete(rec.sends, f.ClientMsgID)
 			rec.mu.Unlock()
 		}
 	}
 }
 
 // checkSeq counts a seq that does not increase on this socket.
-func (m *member) checkSeq(rec *recorder, seq int64) bool {
+func (m *member) checkSeq(seq int64) bool {
 	if seq <= m.lastSeq {
-		rec.mu.Lock()
-		rec.res.OutOfOrder++
-		rec.mu.Unlock()
+		m.outOfOrder++
 		return false
 	}
 	m.lastSeq = seq
 	return true
 }
 
-func (m *member) onMessage(rec *recorder, msg *schemas.Message, now time.Time) {
+func (m *member) onMessage(rec *recorder, msg *frameMessage, now time.Time) {
 	if msg == nil {
 		return
 	}
 	if m.seen[msg.ClientMsgID] {
-		rec.mu.Lock()
-		rec.res.Duplicated++
-		rec.mu.Unlock()
+		m.duplicated++
 		return
 	}
-	m.checkSeq(rec, msg.Seq)
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	p := rec.sends[msg.ClientMsgID]
-	if p == nil {
+	m.checkSeq(msg.Seq)
+	v, ok := rec.sends.Load(msg.ClientMsgID)
+	if !ok {
 		return // not this run's message
 	}
+	p := v.(*pending)
 	m.seen[msg.ClientMsgID] = true
-	p.delivered++
-	rec.deliveries++
-	rec.lastDeliv = now
-	rec.latencies = append(rec.latencies, ms(now.Sub(p.at)))
+	p.delivered.Add(1)
+	m.deliveries++
+	m.lastDeliv = now
+	m.latencies = append(m.latencies, ms(now.Sub(p.at)))
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
