@@ -664,7 +664,10 @@ func lastSeqOf(msgs []schemas.Message) int64 {
 
 // history pages a room's messages forward from the API (the query
 // service's projection), oldest first.
-func (s *rtDev) history(room schemas.ID, after schemas.ID) []schemas.Message {
+// history reads a room's messages after a message id through the query
+// path. An error (say, 404 while the projector has not reached the room
+// yet) is for the caller's eventually to retry.
+func (s *rtDev) history(room schemas.ID, after schemas.ID) ([]schemas.Message, error) {
 	s.t.Helper()
 	var out []schemas.Message
 	cursor := after.String()
@@ -674,11 +677,11 @@ func (s *rtDev) history(room schemas.ID, after schemas.ID) []schemas.Message {
 			NextAfter *string           `json:"next_after"`
 		}
 		if st, _, b := s.call("GET", roomPath(room)+"/messages?limit=200&after="+cursor, "/v1/rooms/:id/messages", "", nil, &page); st != http.StatusOK {
-			s.t.Fatalf("history: %d %s", st, b)
+			return nil, fmt.Errorf("history: %d %s", st, b)
 		}
 		out = append(out, page.Messages...)
 		if page.NextAfter == nil {
-			return out
+			return out, nil
 		}
 		cursor = *page.NextAfter
 	}
@@ -973,7 +976,10 @@ func TestRealtimeE2EFanOut(t *testing.T) {
 		minID := slices.MinFunc(slices.Collect(maps.Values(want)), func(a, b schemas.Message) int { return cmp.Compare(a.ID, b.ID) }).ID
 		var hist []schemas.Message
 		eventually(t, fmt.Sprintf("room %d history complete", r), func() error {
-			hist = s.history(rm.id, minID-1)
+			var err error
+			if hist, err = s.history(rm.id, minID-1); err != nil {
+				return err
+			}
 			if len(hist) < len(want) {
 				return fmt.Errorf("%d of %d messages projected", len(hist), len(want))
 			}
