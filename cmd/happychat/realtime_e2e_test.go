@@ -1420,9 +1420,23 @@ func TestRealtimeE2ESlowReader(t *testing.T) {
 		t.Fatalf("slow: read everything (seq %d) although it was cut off", seen)
 	}
 	t.Logf("slow socket: cut after %d messages posted; it read %d events, then close code %d (%v)", posted, len(events), res.code, res.err)
-	if res.code != rtCloseSlowConsumer {
-		t.Errorf("slow socket ended with close code %d (%v), want %d", res.code, res.err, rtCloseSlowConsumer)
+	// The server closes it with 4008. The client reads that close frame if
+	// it drains its buffers within the close grace; on a loaded machine it
+	// may start reading later, and then the connection just ends (1006), as
+	// docs/realtime.md says. Either way the server's own count names 4008.
+	if res.code != rtCloseSlowConsumer && res.code != websocket.CloseAbnormalClosure {
+		t.Errorf("slow socket ended with close code %d (%v), want %d (or 1006 if it read too late)", res.code, res.err, rtCloseSlowConsumer)
 	}
+	eventually(t, "the server closed one socket with 4008", func() error {
+		v, err := rtMetric(s.base, `happychat_realtime_connections_closed_total{code="4008"}`)
+		if err != nil {
+			return err
+		}
+		if v != 1 {
+			return fmt.Errorf("%v sockets closed with 4008, want 1", v)
+		}
+		return nil
+	})
 	if got := s.metric(drops); got != 1 {
 		t.Errorf("%s = %v, want 1: only the slow socket is cut", drops, got)
 	}
