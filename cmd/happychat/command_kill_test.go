@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -220,19 +221,26 @@ func ownerAddr(t *testing.T, brokers []string, prefix string, room schemas.ID, p
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	groups, err := kadm.NewClient(cl).DescribeGroups(ctx, schemas.NamesFor(prefix).CommandGroup)
-	if err != nil {
-		t.Fatal(err)
-	}
 	want := schemas.Partition(room, parts)
-	for _, g := range groups {
-		for _, m := range g.Members {
-			if a, ok := m.Assigned.AsConsumer(); ok {
-				for _, tp := range a.Topics {
-					for _, p := range tp.Partitions {
-						if p == want {
+	// The group may be rebalancing (the second instance joins while the
+	// first serves): ask again until it is stable with an owner.
+	var state string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		groups, err := kadm.NewClient(cl).DescribeGroups(ctx, schemas.NamesFor(prefix).CommandGroup)
+		cancel()
+		if err != nil {
+			continue
+		}
+		for _, g := range groups {
+			state = g.State
+			if g.State != "Stable" {
+				continue
+			}
+			for _, m := range g.Members {
+				if a, ok := m.Assigned.AsConsumer(); ok {
+					for _, tp := range a.Topics {
+						if slices.Contains(tp.Partitions, want) {
 							return strings.TrimPrefix(m.ClientID, "happychat-command@")
 						}
 					}
@@ -240,7 +248,7 @@ func ownerAddr(t *testing.T, brokers []string, prefix string, room schemas.ID, p
 			}
 		}
 	}
-	t.Fatal("no owner found for the room's partition")
+	t.Fatalf("no owner found for the room's partition (group state %q)", state)
 	return ""
 }
 
