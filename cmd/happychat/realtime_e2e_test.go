@@ -1193,9 +1193,14 @@ func TestRealtimeE2ESecondInstance(t *testing.T) {
 	if len(others) > 0 {
 		t.Fatalf("alice on B: unexpected frames %v", others)
 	}
-	// B had never served the room: the gap came from the log.
-	if v, err := rtMetric(b, `happychat_realtime_resumes_total{path="log"}`); err != nil || v != 1 {
-		t.Errorf("B's log resumes: %v (%v), want 1", v, err)
+	// B had never served the room, so alice caught up rather than going
+	// live at once: usually from the log, or from B's ring when B's tail was
+	// still behind and dispatched the missed events after alice's handshake
+	// began (on a loaded machine).
+	fromLog, err1 := rtMetric(b, `happychat_realtime_resumes_total{path="log"}`)
+	fromRing, err2 := rtMetric(b, `happychat_realtime_resumes_total{path="ring"}`)
+	if err := errors.Join(err1, err2); err != nil || fromLog+fromRing != 1 {
+		t.Errorf("B's resumes: %v from the log, %v from the ring (%v), want 1 in all", fromLog, fromRing, err)
 	}
 	resumedTo := lastSeqOf(missed)
 
