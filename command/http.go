@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -191,14 +192,24 @@ func (s *Service) bind(c *gin.Context, v any, required bool) bool {
 	return true
 }
 
-// trimErr keeps decoder messages short and free of echoed input.
+// maxErrBytes bounds the decoder's part of an error message.
+const maxErrBytes = 200
+
+// trimErr keeps decoder messages short and free of echoed input. It cuts
+// on a character boundary and repairs invalid UTF-8: the decoder may quote
+// the client's bytes, and the envelope must stay valid JSON.
 func trimErr(err error) string {
 	msg := err.Error()
 	if i := strings.Index(msg, "\n"); i >= 0 {
 		msg = msg[:i]
 	}
-	if len(msg) > 200 {
-		msg = msg[:200]
+	msg = strings.ToValidUTF8(msg, "\uFFFD")
+	if len(msg) > maxErrBytes {
+		cut := maxErrBytes
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + "…"
 	}
 	return msg
 }
@@ -227,7 +238,13 @@ func (s *Service) fail(c *gin.Context, err error) {
 		secs := int((e.RetryAfter + 999_999_999) / 1_000_000_000)
 		c.Header("Retry-After", strconv.Itoa(secs))
 	}
-	b, _ := schemas.Marshal(schemas.ErrorBody{Error: e})
+	b, err := schemas.Marshal(schemas.ErrorBody{Error: e})
+	if err != nil {
+		// Only a message that is not valid UTF-8 gets here: never send a
+		// half-written envelope.
+		s.log.Error("render error envelope", "path", c.FullPath(), "err", err)
+		b, _ = schemas.Marshal(schemas.ErrorBody{Error: &schemas.Error{Code: e.Code, Message: strings.ToValidUTF8(e.Message, "\uFFFD")}})
+	}
 	c.Data(e.Code.Status(), "application/json; charset=utf-8", b)
 	c.Abort()
 }
