@@ -654,6 +654,21 @@ func checkMessages(t *testing.T, who string, events []rtFrame, want []schemas.Me
 	}
 }
 
+// readThenLeave connects u to base, checks it reads the 5 messages poster
+// then posts (bodies "<label> i") in order, closes the socket, and returns
+// those messages: the last one's seq is the since_seq of u's resume.
+func (s *rtDev) readThenLeave(t *testing.T, who, base string, room schemas.ID, u, poster schemas.Session, label string) []schemas.Message {
+	t.Helper()
+	c := dialRT(t, who, base, room, u, -1, nil)
+	snap := c.presence().Seq
+	posted := s.mustPostMany(room, poster, 5, 1, func(i int) string { return fmt.Sprintf("%s %d", label, i) })
+	last := lastSeqOf(posted)
+	events, _ := c.eventsUntil(last, 30*time.Second)
+	checkSeqRun(t, who, events, snap+1, last)
+	_ = c.ws.Close()
+	return posted
+}
+
 func lastSeqOf(msgs []schemas.Message) int64 {
 	var m int64
 	for _, x := range msgs {
@@ -1027,13 +1042,7 @@ func TestRealtimeE2EResume(t *testing.T) {
 		watchSnap := watch.presence().Seq
 		watchCol := watch.collect()
 
-		a := dialRT(t, "alice", s.base, room, alice, -1, nil)
-		snap := a.presence().Seq
-		before := s.mustPostMany(room, bob, 5, 1, func(i int) string { return fmt.Sprintf("before %d", i) })
-		events, _ := a.eventsUntil(lastSeqOf(before), 30*time.Second)
-		checkSeqRun(t, "alice before", events, snap+1, lastSeqOf(before))
-		last := lastSeqOf(before)
-		_ = a.ws.Close()
+		last := lastSeqOf(s.readThenLeave(t, "alice", s.base, room, alice, bob, "before"))
 
 		missed := s.mustPostMany(room, bob, 10, 1, func(i int) string { return fmt.Sprintf("missed %d", i) })
 		ringBefore, logBefore := s.metric(ring), s.metric(fromLog)
@@ -1177,13 +1186,8 @@ func TestRealtimeE2ESecondInstance(t *testing.T) {
 	carolSnap := carolA.presence().Seq
 	carolCol := carolA.collect()
 
-	aliceA := dialRT(t, "alice on A", s.base, room, alice, -1, nil)
-	snap := aliceA.presence().Seq
-	first := s.mustPostMany(room, bob, 5, 1, func(i int) string { return fmt.Sprintf("on A %d", i) })
-	events, _ := aliceA.eventsUntil(lastSeqOf(first), 30*time.Second)
-	checkSeqRun(t, "alice on A", events, snap+1, lastSeqOf(first))
+	first := s.readThenLeave(t, "alice on A", s.base, room, alice, bob, "on A")
 	last := lastSeqOf(first)
-	_ = aliceA.ws.Close()
 
 	missed := s.mustPostMany(room, bob, 20, 4, func(i int) string { return fmt.Sprintf("missed %d", i) })
 	aliceB := dialRT(t, "alice on B", b, room, alice, last, nil)
