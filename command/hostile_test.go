@@ -252,15 +252,38 @@ func (e *hostileEnv) post(path, bearer, body string, out any) int {
 // ends returns the end offsets of the rooms and users topics.
 func (e *hostileEnv) ends() map[string]int64 {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Once the log is settled: an acknowledged write's commit marker lands
+	// a moment after the answer, and would otherwise move the end offset
+	// between two readings with no new event. Settled means the high
+	// watermarks equal the last stable offsets (no transaction pending).
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	offs, err := e.c.admin.ListEndOffsets(ctx, e.c.names.Rooms, e.c.names.Users)
-	if err != nil {
-		e.t.Fatal(err)
+	for {
+		hw, err := e.c.admin.ListEndOffsets(ctx, e.c.names.Rooms, e.c.names.Users)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		stable, err := e.c.admin.ListCommittedOffsets(ctx, e.c.names.Rooms, e.c.names.Users)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		out := map[string]int64{}
+		hw.Each(func(o kadm.ListedOffset) { out[fmt.Sprintf("%s/%d", o.Topic, o.Partition)] = o.Offset })
+		settled := true
+		stable.Each(func(o kadm.ListedOffset) {
+			if out[fmt.Sprintf("%s/%d", o.Topic, o.Partition)] != o.Offset {
+				settled = false
+			}
+		})
+		if settled {
+			return out
+		}
+		select {
+		case <-ctx.Done():
+			e.t.Fatalf("the log did not settle: high watermarks %v", out)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	out := map[string]int64{}
-	offs.Each(func(o kadm.ListedOffset) { out[fmt.Sprintf("%s/%d", o.Topic, o.Partition)] = o.Offset })
-	return out
 }
 
 // healthy checks the instance still serves: /healthz, and a send.
