@@ -50,9 +50,9 @@ func (s *Service) CreateRoom(ctx context.Context, c Caller, title, description s
 			return schemas.Room{}, false, err
 		}
 	}
-	id, err := s.gen.Next()
+	id, err := s.mintID()
 	if err != nil {
-		return schemas.Room{}, false, unavailable("cannot mint an id now, retry")
+		return schemas.Room{}, false, err
 	}
 	res, err := s.Execute(ctx, Command{Kind: KindCreateRoom, RoomID: id, UserID: c.UserID, Admin: c.Admin,
 		Title: title, Description: description})

@@ -63,13 +63,20 @@ type decision struct {
 }
 
 // deps is what a decision may use besides the room: a clock, the id
-// generator, the fold of user locations, and the service's rules.
+// generator, the fold of user locations, the earlier sends, and the
+// service's rules.
 type deps struct {
 	now      time.Time
 	nextID   func() (schemas.ID, error)
+	observe  func(schemas.ID) // floors the ids minted after it
 	locate   func(schemas.ID) (location, bool)
 	capacity int
 	render   func(schemas.Envelope) schemas.Message
+	// findSent finds an earlier send with the same key (the batch, the
+	// window, then the durable store); an error means it cannot tell.
+	findSent func(sentKey) (sent, bool, error)
+	// recordSent records a send of the batch being decided.
+	recordSent func(sentKey, sent)
 }
 
 // stamp appends an event to the room (tentatively) and to the decision.

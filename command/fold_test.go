@@ -19,12 +19,19 @@ func (plainRules) Effects(string) []string { return []string{} }
 func testDeps(capacity int, locs users) deps {
 	next := schemas.ID(1000)
 	s := &Service{cfg: Config{Rules: plainRules{}}}
+	batch := map[sentKey]sent{}
 	return deps{
 		now:      time.Date(2026, 11, 22, 21, 21, 13, 123e6, time.UTC),
 		nextID:   func() (schemas.ID, error) { next++; return next, nil },
+		observe:  func(id schemas.ID) { next = max(next, id) },
 		locate:   func(u schemas.ID) (location, bool) { l, ok := locs[u]; return l, ok },
 		capacity: capacity,
 		render:   s.render,
+		findSent: func(k sentKey) (sent, bool, error) {
+			v, ok := batch[k]
+			return v, ok, nil
+		},
+		recordSent: func(k sentKey, v sent) { batch[k] = v },
 	}
 }
 
@@ -82,33 +89,48 @@ func TestDecideCapacityAndSeq(t *testing.T) {
 func TestDecideSendMembershipAndDedupe(t *testing.T) {
 	dp := testDeps(20, users{})
 	r := openRoom(t, 7, dp)
-	overlay := map[sentKey]sent{}
 	send := Command{Kind: KindSend, RoomID: 7, UserID: 1, Nickname: "a", Body: "hi", ClientMsgID: "m1"}
-	if _, err := decideSend(r, send, dp, overlay); code(err) != schemas.CodeForbidden {
+	if _, err := decideSend(r, send, dp); code(err) != schemas.CodeForbidden {
 		t.Fatalf("non-member send: %v, want forbidden", err)
 	}
 	if _, err := decideJoin(r, Command{Kind: KindJoin, RoomID: 7, UserID: 1, Nickname: "a"}, dp); err != nil {
 		t.Fatal(err)
 	}
-	d1, err := decideSend(r, send, dp, overlay)
+	d1, err := decideSend(r, send, dp)
 	if err != nil || len(d1.events) != 1 {
 		t.Fatalf("send: %v", err)
 	}
-	// The retry within the same batch is answered from the overlay.
+	// The retry is answered with the original message, found by the
+	// recorded key (same room, user and client_msg_id).
 	retry := send
 	retry.Body = "different body"
-	d2, err := decideSend(r, retry, dp, overlay)
-	if err != nil || len(d2.events) != 0 || d2.result.Message.ID != d1.result.Message.ID || d2.result.Message.Body != "hi" {
+	d2, err := decideSend(r, retry, dp)
+	if err != nil || len(d2.events) != 0 || d2.result.Message.ID != d1.result.Message.ID || d2.result.Message.Body != "hi" ||
+		d2.result.Message.Seq != d1.result.Message.Seq {
 		t.Fatalf("retry: %v %+v", err, d2.result.Message)
 	}
-	// And from the committed state once installed (install merges the
-	// batch overlay into the room's dedupe map).
-	for k, v := range overlay {
-		r.sent[k] = v
+	// A lookup that cannot be answered refuses the send.
+	dp.findSent = func(sentKey) (sent, bool, error) { return sent{}, false, errors.New("store down") }
+	other := send
+	other.ClientMsgID = "m2"
+	if _, err := decideSend(r, other, dp); code(err) != schemas.CodeUnavailable {
+		t.Fatalf("send with the store down: %v, want unavailable", err)
 	}
-	d3, err := decideSend(r, retry, dp, map[sentKey]sent{})
-	if err != nil || len(d3.events) != 0 || d3.result.Message.ID != d1.result.Message.ID || d3.result.Message.Seq != d1.result.Message.Seq {
-		t.Fatalf("retry after commit: %v %+v", err, d3.result.Message)
+}
+
+func TestJoinIDAboveUsersLatestJoin(t *testing.T) {
+	// The user's latest join elsewhere carries an id far ahead of this
+	// owner's generator (its owner's clock ran ahead): the new join's id
+	// is floored above it, so "latest join wins" keeps the new room.
+	locs := users{1: {room: 100, joinID: 1_000_000, active: true}}
+	dp := testDeps(20, locs)
+	r := openRoom(t, 200, dp)
+	d, err := decideJoin(r, Command{Kind: KindJoin, RoomID: 200, UserID: 1, Nickname: "a"}, dp)
+	if err != nil || len(d.events) != 1 {
+		t.Fatalf("join: %v", err)
+	}
+	if d.events[0].ID <= 1_000_000 {
+		t.Fatalf("join id %d is not above the user's latest join 1000000", d.events[0].ID)
 	}
 }
 

@@ -43,11 +43,22 @@ func (s *Service) Execute(ctx context.Context, cmd Command) (Result, error) {
 	deadline := time.Now().Add(ownerWait)
 	var lastErr error
 	for {
+		var (
+			addr string
+			err  error
+		)
 		if o := s.ownerOf(p); o != nil {
 			s.metrics.commands.WithLabelValues(string(cmd.Kind), "local").Inc()
-			return o.submit(ctx, cmd)
+			res, err := o.submit(ctx, cmd)
+			if err != errNotOwner { //nolint:errorlint // the sentinel itself, never wrapped
+				return res, err
+			}
+			// Revoked before the command was taken into a batch: it was
+			// never decided, so it goes to the next owner.
+			lastErr = err
+			goto wait
 		}
-		addr, err := s.directory.lookup(ctx, p)
+		addr, err = s.directory.lookup(ctx, p)
 		switch {
 		case err != nil:
 			lastErr = err
@@ -64,6 +75,7 @@ func (s *Service) Execute(ctx context.Context, cmd Command) (Result, error) {
 			}
 			lastErr = err
 		}
+	wait:
 		if time.Now().After(deadline) {
 			break
 		}
@@ -83,7 +95,9 @@ func (s *Service) Execute(ctx context.Context, cmd Command) (Result, error) {
 const ownerWait = 5 * time.Second
 
 // Ready reports whether every partition of the rooms topic has an owner
-// (for /readyz): before that, writes to some rooms would wait or fail.
+// and every partition this instance owns is served (for /readyz): before
+// that, writes to some rooms would wait or fail. A partition blocked on a
+// record this build cannot read is named.
 func (s *Service) Ready(ctx context.Context) error {
 	select {
 	case <-s.running:
@@ -93,19 +107,27 @@ func (s *Service) Ready(ctx context.Context) error {
 	if err := s.admin.Ping(ctx); err != nil {
 		return err
 	}
-	for p := range s.partitions {
-		if s.ownerOf(int32(p)) != nil {
+	var errs []error
+	for p := range int32(s.partitions) {
+		if err := s.fold.parts[p].blockedErr(); err != nil {
+			errs = append(errs, fmt.Errorf("partition %d is blocked: %w", p, err))
+			continue
+		}
+		if o := s.ownerOf(p); o != nil {
+			if !o.ready.Load() {
+				errs = append(errs, fmt.Errorf("partition %d: its owner here is not ready", p))
+			}
 			continue
 		}
 		addr, err := s.directory.lookup(ctx, int32(p))
 		if err != nil {
 			return err
 		}
-		if addr == "" {
-			return fmt.Errorf("partition %d has no owner yet", p)
+		if addr == "" || addr == s.advertise {
+			errs = append(errs, fmt.Errorf("partition %d has no owner yet", p))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 type forwardReply struct {

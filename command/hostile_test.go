@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -57,7 +56,7 @@ func FuzzWriteBodies(f *testing.F) {
 	}
 	svc, err := New(Config{
 		Brokers: []string{"127.0.0.1:1"}, Names: schemas.NamesFor("fuzz"), InternalSecret: testSecret + "-internal",
-		Keys: keys, AdminToken: testAdmin, Rules: rules,
+		Keys: keys, AdminToken: testAdmin, Rules: rules, Store: unusedStore(f),
 		SendRate: 1e9, SendBurst: 1 << 30, JoinRate: 1e9, JoinBurst: 1 << 30,
 	})
 	if err != nil {
@@ -167,43 +166,6 @@ func newHostileEnv(t *testing.T, mutate func(*Config)) *hostileEnv {
 		t.Fatalf("join: %d", st)
 	}
 	return e
-}
-
-// startWith starts a command instance like cluster.start, with the
-// configuration adjusted by mutate.
-func (c *cluster) startWith(id int, mutate func(*Config)) *instance {
-	c.t.Helper()
-	cfg := Config{
-		Brokers: c.brokers, Names: c.names, InstanceID: id, InternalSecret: testSecret + "-internal",
-		Keys: c.keys, AdminToken: testAdmin, Capacity: 20, Rules: plainRules{},
-		SendRate: 1000, SendBurst: 1000, JoinRate: 1000, JoinBurst: 1000,
-	}
-	mutate(&cfg)
-	svc, err := New(cfg)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	gin.SetMode(gin.ReleaseMode)
-	engine := gin.New()
-	engine.GET("/healthz", func(g *gin.Context) { g.String(http.StatusOK, "ok\n") })
-	svc.Routes(engine)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	srv := &http.Server{Handler: engine, MaxHeaderBytes: 64 << 10}
-	go func() { _ = srv.Serve(ln) }()
-	ctx, cancel := context.WithCancel(context.Background())
-	in := &instance{svc: svc, addr: ln.Addr().String(), cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(in.done)
-		if err := svc.Run(ctx, in.addr); err != nil {
-			c.t.Errorf("instance %d: %v", id, err)
-		}
-		_ = srv.Close()
-	}()
-	c.t.Cleanup(in.stop)
-	return in
 }
 
 func (e *hostileEnv) roomPath(suffix string) string { return "/v1/rooms/" + e.room.String() + suffix }

@@ -25,7 +25,7 @@ func TestHTTPErrors(t *testing.T) {
 	}
 	svc, err := New(Config{
 		Brokers: []string{"127.0.0.1:1"}, Names: schemas.NamesFor("unit"), InternalSecret: testSecret + "-internal",
-		Keys: keys, AdminToken: testAdmin, Rules: plainRules{}, JoinRate: 0.001, JoinBurst: 1,
+		Keys: keys, AdminToken: testAdmin, Rules: plainRules{}, JoinRate: 0.001, JoinBurst: 1, Store: unusedStore(t),
 	})
 	if err != nil {
 		t.Fatal(err)

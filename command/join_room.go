@@ -34,6 +34,12 @@ func decideJoin(r *room, cmd Command, dp deps) (decision, error) {
 	if len(r.members) >= dp.capacity {
 		return decision{}, schemas.Errorf(schemas.CodeRoomFull, "the room is full")
 	}
+	if located && dp.observe != nil {
+		// "Latest join wins" orders joins by id: this join came after the
+		// user's every acknowledged join (the owner's barrier), so its id
+		// must be above theirs whatever the clocks of their owners say.
+		dp.observe(loc.joinID)
+	}
 	env := schemas.Envelope{UserID: cmd.UserID, CorrelationID: cmd.CorrelationID,
 		Payload: schemas.RoomJoined{Nickname: cmd.Nickname}}
 	if err := d.stamp(r, dp, env); err != nil {

@@ -3,11 +3,18 @@ package command
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	commands      *prometheus.CounterVec
-	commitSeconds prometheus.Histogram
-	batchEvents   prometheus.Histogram
-	owned         prometheus.Gauge
-	poison        prometheus.Counter
+	commands         *prometheus.CounterVec
+	commitSeconds    prometheus.Histogram
+	batchEvents      prometheus.Histogram
+	owned            prometheus.Gauge
+	poison           prometheus.Counter
+	blocked          prometheus.Gauge
+	ownerRestarts    prometheus.Counter
+	ownerReplayed    prometheus.Counter
+	snapshots        prometheus.Counter
+	snapshotFailures prometheus.Counter
+	snapshotSeconds  prometheus.Histogram
+	dedupeLookups    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -27,9 +34,32 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "happychat_command_owned_partitions", Help: "Room partitions this instance owns and serves.",
 		}),
 		poison: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "happychat_command_undecodable_records_total", Help: "Records on the rooms topic the tail could not decode.",
+			Name: "happychat_command_undecodable_records_total", Help: "Records on the rooms topic the tail could not decode or fold.",
+		}),
+		blocked: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "happychat_command_blocked_partitions", Help: "Partitions whose fold stopped at a record this build cannot read (not served).",
+		}),
+		ownerRestarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "happychat_command_owner_restarts_total", Help: "Partition owners that failed and took their partition over again.",
+		}),
+		ownerReplayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "happychat_command_owner_replayed_records_total", Help: "Records owners replayed into their dedupe window at takeovers.",
+		}),
+		snapshots: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "happychat_command_snapshots_total", Help: "Partition snapshots written.",
+		}),
+		snapshotFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "happychat_command_snapshot_failures_total", Help: "Snapshots not written, or not usable when read.",
+		}),
+		snapshotSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "happychat_command_snapshot_seconds", Help: "Time to encode and store one partition snapshot.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+		dedupeLookups: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "happychat_command_dedupe_store_lookups_total", Help: "Sends looked up in the durable store (Bloom filter hits).",
 		}),
 	}
-	reg.MustRegister(m.commands, m.commitSeconds, m.batchEvents, m.owned, m.poison)
+	reg.MustRegister(m.commands, m.commitSeconds, m.batchEvents, m.owned, m.poison, m.blocked, m.ownerRestarts,
+		m.ownerReplayed, m.snapshots, m.snapshotFailures, m.snapshotSeconds, m.dedupeLookups)
 	return m
 }

@@ -80,6 +80,8 @@ func (s *Service) startOwner(ctx context.Context, p int32) {
 		s.log.Error("new owner", "partition", p, "err", err)
 		return
 	}
+	// The owner outlives the callback's context: it ends when stopped,
+	// after finishing its batch.
 	octx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	o.cancel = cancel
 	s.owners[p] = o
@@ -87,21 +89,24 @@ func (s *Service) startOwner(ctx context.Context, p int32) {
 }
 
 // stopOwners stops the owners of the given partitions and waits for them to
-// finish their current batch, so that a revoked partition is never served by
-// two instances that both believe they own it.
+// finish their current batch (its commit or abort, and its answers), so
+// that a revoked partition is never served by two instances that both
+// believe they own it, and a clean handoff gives no client an unknown
+// outcome.
 func (s *Service) stopOwners(parts []int32) {
 	var stopping []*owner
 	s.omu.Lock()
 	for _, p := range parts {
 		if o, ok := s.owners[p]; ok {
 			delete(s.owners, p)
-			o.cancel()
+			close(o.stop)
 			stopping = append(stopping, o)
 		}
 	}
 	s.omu.Unlock()
 	for _, o := range stopping {
 		<-o.done
+		o.cancel()
 	}
 }
 
@@ -113,16 +118,6 @@ func (s *Service) stopAllOwners() {
 	}
 	s.omu.Unlock()
 	s.stopOwners(parts)
-}
-
-// dropOwner forgets a fenced owner (its run loop has returned).
-func (s *Service) dropOwner(o *owner) {
-	s.omu.Lock()
-	if s.owners[o.part] == o {
-		delete(s.owners, o.part)
-	}
-	s.omu.Unlock()
-	s.directory.invalidate()
 }
 
 func (s *Service) ownerOf(p int32) *owner {

@@ -19,9 +19,9 @@ func (s *Service) MoveReadMark(ctx context.Context, c Caller, room, upTo schemas
 	if !s.roomKnown(room) {
 		return notFound("no such room")
 	}
-	id, err := s.gen.Next()
+	id, err := s.mintID()
 	if err != nil {
-		return unavailable("cannot mint an id now, retry")
+		return err
 	}
 	env := schemas.Envelope{ID: id, UserID: c.UserID, RoomID: room, OccurredAt: time.Now(),
 		Payload: schemas.ReadMarkMoved{UpTo: upTo}}
@@ -30,8 +30,11 @@ func (s *Service) MoveReadMark(ctx context.Context, c Caller, room, upTo schemas
 
 // roomKnown reports whether the fold has seen the room's creation.
 func (s *Service) roomKnown(room schemas.ID) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.rooms[room]
-	return ok && r.status != ""
+	select {
+	case <-s.running:
+	default:
+		return false
+	}
+	r := s.fold.parts[s.partitionOf(room)].room(room)
+	return r != nil && r.status != ""
 }

@@ -3,15 +3,17 @@ package command
 import "happychat/schemas"
 
 // decideSend posts a message. A retry with the same (user, client_msg_id)
-// in the same room answers the original message and appends nothing.
-func decideSend(r *room, cmd Command, dp deps, overlay map[sentKey]sent) (decision, error) {
+// in the same room answers the original message and appends nothing, at
+// any age (see dedupe.go); when an old send cannot be looked up, the retry
+// is refused rather than risk a duplicate.
+func decideSend(r *room, cmd Command, dp deps) (decision, error) {
 	if r == nil {
 		return decision{}, notFound("no such room")
 	}
-	key := sentKey{cmd.UserID, cmd.ClientMsgID}
-	prev, dup := overlay[key]
-	if !dup {
-		prev, dup = r.sent[key]
+	key := sentKey{room: r.id, user: cmd.UserID, clientMsgID: cmd.ClientMsgID}
+	prev, dup, err := dp.findSent(key)
+	if err != nil {
+		return decision{}, unavailable("cannot check this client_msg_id against older sends now, retry")
 	}
 	var d decision
 	if dup {
@@ -26,19 +28,12 @@ func decideSend(r *room, cmd Command, dp deps, overlay map[sentKey]sent) (decisi
 	}
 	env := schemas.Envelope{UserID: cmd.UserID, CorrelationID: cmd.CorrelationID,
 		Payload: schemas.MessageSent{Text: cmd.Body, ClientMsgID: cmd.ClientMsgID, Nickname: cmd.Nickname}}
-	// The room's dedupe map is shared with the committed state: record the
-	// tentative send in the batch overlay instead (apply would write it).
-	saved := r.sent
-	r.sent = map[sentKey]sent{}
-	err := d.stamp(r, dp, env)
-	for k, v := range r.sent {
-		overlay[k] = v
-	}
-	r.sent = saved
-	if err != nil {
+	if err := d.stamp(r, dp, env); err != nil {
 		return decision{}, err
 	}
-	msg := dp.render(d.events[0])
+	e := d.events[0]
+	dp.recordSent(key, sent{id: e.ID, seq: e.Seq, text: cmd.Body, nickname: cmd.Nickname, at: e.OccurredAt})
+	msg := dp.render(e)
 	d.result.Message = &msg
 	return d, nil
 }

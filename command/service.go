@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -27,9 +28,15 @@ type TextRules interface {
 // Config configures the command service. Zero values of optional fields get
 // the defaults noted.
 type Config struct {
-	Brokers    []string
-	Names      schemas.Names
-	InstanceID int // unique among live instances: node id InstanceNodeBase+InstanceID
+	Brokers []string
+	Names   schemas.Names
+	// InstanceID picks node id InstanceNodeBase+InstanceID for user and
+	// room ids. It is leased in PostgreSQL for the life of the process: a
+	// second live instance asking for the same one refuses to start.
+	// AutoInstanceID (-1) leases the first free one.
+	InstanceID int
+	// Store holds snapshots, evicted sends and node leases (PostgreSQL).
+	Store *pgxpool.Pool
 	// InternalSecret authenticates forwarded commands between instances.
 	InternalSecret string
 	Keys           *token.Keys
@@ -43,9 +50,24 @@ type Config struct {
 	// SessionTimeout of the owners' consumer group (default 6 s): how long a
 	// dead instance keeps its partitions before the others take them over.
 	SessionTimeout time.Duration
-	KafkaOpts      []kgo.Opt // extra client options (logger)
-	Log            *slog.Logger
-	Metrics        prometheus.Registerer
+	// TransactionTimeout of the owners' transactions (default 15 s).
+	TransactionTimeout time.Duration
+	// DedupeWindow and DedupeWindowEntries bound the sends an owner keeps
+	// in memory per partition (default 24 h and 16,384); older ones are
+	// looked up durably (see dedupe.go).
+	DedupeWindow        time.Duration
+	DedupeWindowEntries int
+	// SnapshotRecords and SnapshotInterval say when an owner writes a
+	// snapshot: after that many records, or that long if anything changed
+	// (default 20,000 and 30 s).
+	SnapshotRecords  int
+	SnapshotInterval time.Duration
+	// Clock is the time source of decisions and ids (default time.Now): a
+	// seam for tests of skewed clocks.
+	Clock     func() time.Time
+	KafkaOpts []kgo.Opt // extra client options (logger)
+	Log       *slog.Logger
+	Metrics   prometheus.Registerer
 }
 
 func (c *Config) setDefaults() {
@@ -54,6 +76,24 @@ func (c *Config) setDefaults() {
 	}
 	if c.SessionTimeout == 0 {
 		c.SessionTimeout = 6 * time.Second
+	}
+	if c.TransactionTimeout == 0 {
+		c.TransactionTimeout = 15 * time.Second
+	}
+	if c.DedupeWindow == 0 {
+		c.DedupeWindow = 24 * time.Hour
+	}
+	if c.DedupeWindowEntries == 0 {
+		c.DedupeWindowEntries = 16384
+	}
+	if c.SnapshotRecords == 0 {
+		c.SnapshotRecords = 20000
+	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = 30 * time.Second
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
 	}
 	if c.SendRate == 0 {
 		c.SendRate, c.SendBurst = 5, 20
@@ -87,11 +127,17 @@ func (c Config) Validate() error {
 	if len(c.InternalSecret) < 16 {
 		errs = append(errs, errors.New("command: internal secret must be at least 16 bytes"))
 	}
-	if c.InstanceID < 0 || c.InstanceID > schemas.MaxInstanceID {
+	if c.Store == nil {
+		errs = append(errs, errors.New("command: PostgreSQL store missing (snapshots, dedupe, node leases)"))
+	}
+	if c.InstanceID < AutoInstanceID || c.InstanceID > schemas.MaxInstanceID {
 		errs = append(errs, fmt.Errorf("command: instance id must be 0..%d", schemas.MaxInstanceID))
 	}
 	return errors.Join(errs...)
 }
+
+// AutoInstanceID asks for the first free instance id.
+const AutoInstanceID = -1
 
 // Service is the command service: the HTTP routes of the writes, and the Go
 // API the realtime service uses for the socket's send.
@@ -99,19 +145,19 @@ type Service struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
-	gen     *schemas.IDGen // user and room ids
-	admin   *kgo.Client    // metadata, offsets, group descriptions
-	userLog *kgo.Client    // idempotent producer of the users topic
+	gen     *schemas.IDGen // user and room ids, once the instance id is leased
+	lease   *nodeLease
+	store   *snapshotStore
+	topicID string
+	admin   *kgo.Client // metadata, offsets, group descriptions
+	userLog *kgo.Client // idempotent producer of the users topic
 	limits  *limiter
 	tail    *tail
 	http    *http.Client
 
 	advertise string
 
-	// mu guards the fold: rooms and users, shared by the tail and the owners.
-	mu    sync.Mutex
-	rooms map[schemas.ID]*room
-	users users
+	fold *fold // set by Run before running is closed
 
 	omu        sync.Mutex
 	owners     map[int32]*owner
@@ -126,19 +172,17 @@ func New(cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	gen, err := schemas.NewIDGen(int64(schemas.InstanceNodeBase+cfg.InstanceID), 2*time.Second)
-	if err != nil {
-		return nil, err
-	}
 	s := &Service{
-		cfg: cfg, log: cfg.Log.With("service", "command"), gen: gen,
+		cfg: cfg, log: cfg.Log.With("service", "command"),
 		metrics: newMetrics(cfg.Metrics),
 		limits:  newLimiter(cfg.SendRate, cfg.SendBurst, cfg.JoinRate, cfg.JoinBurst),
-		rooms:   map[schemas.ID]*room{}, users: users{}, owners: map[int32]*owner{},
+		owners:  map[int32]*owner{},
+		store:   &snapshotStore{pool: cfg.Store, topic: cfg.Names.Rooms},
 		http:    &http.Client{Timeout: 15 * time.Second, Transport: forwardTransport()},
 		running: make(chan struct{}),
 	}
 	s.tail = newTail(s)
+	var err error
 	if s.admin, err = kgo.NewClient(s.baseOpts()...); err != nil {
 		return nil, fmt.Errorf("kafka admin client: %w", err)
 	}
@@ -157,15 +201,83 @@ func (s *Service) baseOpts() []kgo.Opt {
 // Ping reports whether Kafka answers (for /readyz).
 func (s *Service) Ping(ctx context.Context) error { return s.admin.Ping(ctx) }
 
-// Run starts the tail and joins the owners' group with advertise as the
-// address other instances forward to (host:port of this instance's HTTP
-// server). It returns when ctx ends.
+// Run leases the instance id, loads the newest snapshot of every
+// partition, tails the log from there, and joins the owners' group once the
+// tail has caught up, with advertise as the address other instances forward
+// to (host:port of this instance's HTTP server). It returns when ctx ends.
 func (s *Service) Run(ctx context.Context, advertise string) error {
 	defer s.admin.Close()
 	defer s.userLog.Close()
 	s.advertise = advertise
-	// A topic created a moment ago may not be in every broker's metadata
-	// yet: wait for it a little before giving up.
+	started := time.Now()
+	d, err := s.waitForTopic(ctx)
+	if err != nil {
+		return err
+	}
+	s.partitions = len(d.Partitions)
+	if s.partitions > schemas.MaxRoomPartitions {
+		return fmt.Errorf("topic %s has %d partitions, more than %d", s.cfg.Names.Rooms, s.partitions, schemas.MaxRoomPartitions)
+	}
+	s.topicID = d.ID.String()
+	if err := s.store.migrate(ctx); err != nil {
+		return fmt.Errorf("command store: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.lease = newNodeLease(s.cfg.Store, s.cfg.Names.CommandGroup, s.log)
+	node, err := s.lease.acquire(ctx, s.cfg.InstanceID)
+	if err != nil {
+		return err
+	}
+	if s.gen, err = schemas.NewIDGen(int64(schemas.InstanceNodeBase+node), schemas.WithClock(s.cfg.Clock)); err != nil {
+		return err
+	}
+	s.fold = newFold(s.partitions)
+	start, err := s.loadSnapshots(ctx)
+	if err != nil {
+		return err
+	}
+	ends, err := s.stableOffsets(ctx)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 3)
+	go func() { errc <- s.lease.keep(ctx) }()
+	go func() { errc <- s.tail.run(ctx, start) }()
+	go func() {
+		// A cold instance must not take partitions it would block while it
+		// catches up: join the group only once the tail has read every
+		// partition up to where the log was at the start.
+		for p, end := range ends {
+			if err := s.tail.waitFor(ctx, p, end); err != nil && !isBlocked(s, p) {
+				errc <- err
+				return
+			}
+		}
+		s.log.Info("caught up with the log", "records_replayed", s.tail.records(), "node", node,
+			"took", time.Since(started).Round(time.Millisecond))
+		errc <- s.joinGroup(ctx)
+	}()
+	close(s.running)
+	var first error
+	for range 3 {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			cancel()
+		} else if first == nil {
+			cancel()
+		}
+	}
+	s.stopAllOwners()
+	s.lease.release()
+	return first
+}
+
+func isBlocked(s *Service, p int32) bool { return s.fold.parts[p].blockedErr() != nil }
+
+// waitForTopic waits a little for a topic created a moment ago to reach
+// every broker's metadata before giving up.
+func (s *Service) waitForTopic(ctx context.Context) (kadm.TopicDetail, error) {
 	var d kadm.TopicDetail
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -176,68 +288,138 @@ func (s *Service) Run(ctx context.Context, advertise string) error {
 			ok = ok && d.Err == nil && len(d.Partitions) > 0
 		}
 		if ok {
-			break
+			return d, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("topic %s is missing (run happychat topics): %w", s.cfg.Names.Rooms, errors.Join(err, d.Err, ctx.Err()))
+			return d, fmt.Errorf("topic %s is missing (run happychat topics): %w", s.cfg.Names.Rooms, errors.Join(err, d.Err, ctx.Err()))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	s.partitions = len(d.Partitions)
-	if s.partitions > schemas.MaxRoomPartitions {
-		return fmt.Errorf("topic %s has %d partitions, more than %d", s.cfg.Names.Rooms, s.partitions, schemas.MaxRoomPartitions)
+}
+
+// loadSnapshots installs the newest sound snapshot of every partition and
+// returns the offsets to tail from. A snapshot that fails its checks (torn,
+// corrupt, of another topic, past the log's end, of an unknown version) is
+// skipped for the one before it, and without one the partition is read
+// from the start.
+func (s *Service) loadSnapshots(ctx context.Context) (map[int32]int64, error) {
+	ends, err := kadm.NewClient(s.admin).ListEndOffsets(ctx, s.cfg.Names.Rooms)
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets: %w", err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 2)
-	go func() { errc <- s.tail.run(ctx, s.partitions) }()
-	go func() { errc <- s.joinGroup(ctx) }()
-	close(s.running)
-	var first error
-	for range 2 {
-		if err := <-errc; err != nil && first == nil {
-			first = err
-			cancel()
+	start := map[int32]int64{}
+	for p := range int32(s.partitions) {
+		start[p] = 0
+		end, _ := ends.Lookup(s.cfg.Names.Rooms, p)
+		cands, err := s.store.states(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cands {
+			if c.off > end.Offset {
+				s.log.Warn("snapshot past the end of the log: ignored", "partition", p, "offset", c.off, "end", end.Offset)
+				continue
+			}
+			st, err := decodeState(c.body, c.sum, s.topicID, p)
+			if err != nil {
+				s.metrics.snapshotFailures.Inc()
+				s.log.Warn("snapshot unusable: trying an older one", "partition", p, "offset", c.off, "err", err)
+				continue
+			}
+			st.install(s.fold.parts[p])
+			start[p] = st.Offset
+			break
 		}
 	}
-	s.stopAllOwners()
-	return first
+	return start, nil
 }
+
+// stableOffsets returns the last stable offset of every partition.
+func (s *Service) stableOffsets(ctx context.Context) (map[int32]int64, error) {
+	offs, err := kadm.NewClient(s.admin).ListCommittedOffsets(ctx, s.cfg.Names.Rooms)
+	if err != nil {
+		return nil, fmt.Errorf("list stable offsets: %w", err)
+	}
+	out := map[int32]int64{}
+	var errs []error
+	offs.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			errs = append(errs, fmt.Errorf("partition %d: %w", o.Partition, o.Err))
+			return
+		}
+		out[o.Partition] = o.Offset
+	})
+	return out, errors.Join(errs...)
+}
+
+// stableOffset returns the partition's last stable offset.
+func (s *Service) stableOffset(ctx context.Context, part int32) (int64, error) {
+	offs, err := kadm.NewClient(s.admin).ListCommittedOffsets(ctx, s.cfg.Names.Rooms)
+	if err != nil {
+		return 0, fmt.Errorf("list stable offsets: %w", err)
+	}
+	o, ok := offs.Lookup(s.cfg.Names.Rooms, part)
+	if !ok || o.Err != nil {
+		return 0, fmt.Errorf("stable offset of partition %d: %w", part, o.Err)
+	}
+	return o.Offset, nil
+}
+
+// barrier waits until the tail holds every event committed anywhere before
+// the call: a join decided after it sees the user's every acknowledged join.
+// It waits for the high watermark, not the last stable offset: a commit
+// acknowledged a moment ago may still have its marker in flight, and the
+// stable offset stops short of it until the marker is written.
+func (s *Service) barrier(ctx context.Context) error {
+	listed, err := kadm.NewClient(s.admin).ListEndOffsets(ctx, s.cfg.Names.Rooms)
+	if err != nil {
+		return fmt.Errorf("list end offsets: %w", err)
+	}
+	ends := map[int32]int64{}
+	listed.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil {
+			ends[o.Partition] = o.Offset
+		}
+	})
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for p, end := range ends {
+		if err := s.tail.waitFor(ctx, p, end); err != nil && !isBlocked(s, p) {
+			return err
+		}
+	}
+	return nil
+}
+
+// now is the service's clock.
+func (s *Service) now() time.Time { return s.cfg.Clock() }
 
 // partitionOf returns the partition of a room.
 func (s *Service) partitionOf(room schemas.ID) int32 { return schemas.Partition(room, s.partitions) }
 
-// install makes a committed batch's rooms the current state and folds its
-// membership events into the user locations.
-func (s *Service) install(work map[schemas.ID]*room, overlay map[schemas.ID]map[sentKey]sent, events []schemas.Envelope) {
-	var switches []switchNeeded
-	s.mu.Lock()
-	for id, w := range work {
-		if cur, ok := s.rooms[id]; !ok || cur.seq < w.seq {
-			s.rooms[id] = w
-		}
+// mintID mints a user or room id, only while this instance holds the lease
+// of its node id.
+func (s *Service) mintID() (schemas.ID, error) {
+	select {
+	case <-s.running:
+	default:
+		return 0, unavailable("the command service is starting")
 	}
-	for id, o := range overlay {
-		if r, ok := s.rooms[id]; ok {
-			for k, v := range o {
-				r.sent[k] = v
-			}
-		}
+	if !s.lease.valid() {
+		return 0, unavailable("this server cannot mint ids now (its node id lease is not confirmed), retry")
 	}
-	for _, e := range events {
-		if sw, ok := s.users.apply(e); ok {
-			switches = append(switches, sw)
-		}
+	id, err := s.gen.Next()
+	if err != nil {
+		return 0, unavailable("cannot mint an id now, retry")
 	}
-	s.mu.Unlock()
-	for _, sw := range switches {
-		s.requestSwitch(context.Background(), sw)
-	}
+	return id, nil
 }
 
 // requestSwitch asks the owner of a superseded membership's room, if this
 // instance owns it, to append the switch-leave. Other owners see the same
-// join on their own tails.
+// join on their own tails. A switch-leave that is not appended marks the
+// owner for a sweep: it looks for superseded members again every second
+// until none is left, so no seat leaks.
 func (s *Service) requestSwitch(ctx context.Context, sw switchNeeded) {
 	o := s.ownerOf(s.partitionOf(sw.room))
 	if o == nil {
@@ -248,29 +430,31 @@ func (s *Service) requestSwitch(ctx context.Context, sw switchNeeded) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if _, err := o.submit(ctx, cmd); err != nil {
-			s.log.Warn("switch-leave not appended (the next owner will retry)", "room", sw.room, "user", sw.user, "err", err)
+			o.sweep.Store(true)
+			s.log.Warn("switch-leave not appended yet (retried)", "room", sw.room, "user", sw.user, "err", err)
 		}
 	}()
 }
 
-// resolveSuperseded queues the switch-leaves a new owner inherits: members
-// of its rooms whose latest join is elsewhere.
+// resolveSuperseded queues the switch-leaves of a partition: members of its
+// rooms whose latest join is elsewhere.
 func (s *Service) resolveSuperseded(part int32) {
-	var pending []switchNeeded
-	s.mu.Lock()
-	for id, r := range s.rooms {
-		if s.partitionOf(id) != part {
-			continue
-		}
+	type mem struct {
+		room, user, joinID schemas.ID
+	}
+	var all []mem
+	ps := s.fold.parts[part]
+	ps.mu.RLock()
+	for id, r := range ps.rooms {
 		for u, m := range r.members {
-			if loc, ok := s.users[u]; ok && loc.superseded(id, m.joinID) {
-				pending = append(pending, switchNeeded{room: id, user: u, to: loc.room, joinID: loc.joinID})
-			}
+			all = append(all, mem{id, u, m.joinID})
 		}
 	}
-	s.mu.Unlock()
-	for _, sw := range pending {
-		s.requestSwitch(context.Background(), sw)
+	ps.mu.RUnlock()
+	for _, m := range all {
+		if loc, ok := s.fold.locate(m.user); ok && loc.superseded(m.room, m.joinID) {
+			s.requestSwitch(context.Background(), switchNeeded{room: m.room, user: m.user, to: loc.room, joinID: loc.joinID})
+		}
 	}
 }
 

@@ -17,9 +17,9 @@ func (s *Service) Register(ctx context.Context, nickname string) (schemas.Sessio
 	if err != nil {
 		return schemas.Session{}, err
 	}
-	id, err := s.gen.Next()
+	id, err := s.mintID()
 	if err != nil {
-		return schemas.Session{}, unavailable("cannot mint an id now, retry")
+		return schemas.Session{}, err
 	}
 	env := schemas.Envelope{ID: id, UserID: id, OccurredAt: time.Now(), Payload: schemas.UserRegistered{Nickname: nickname}}
 	if err := s.appendUserEvent(ctx, env); err != nil {

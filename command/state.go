@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"sync"
 	"time"
 
 	"happychat/schemas"
@@ -16,23 +17,10 @@ type member struct {
 	joinedAt time.Time
 }
 
-// sentKey identifies a send for idempotency: the same user retrying the same
-// client_msg_id in the same room gets the original message back.
-type sentKey struct {
-	user        schemas.ID
-	clientMsgID string
-}
-
-// sent is what a retried send must answer with.
-type sent struct {
-	id       schemas.ID
-	seq      int64
-	text     string
-	nickname string
-	at       time.Time
-}
-
 // room is the write-side state of one room: exactly what validation needs.
+// A *room stored in a partition's fold is never changed again: writers store
+// a changed copy (see next), so a snapshot can capture the fold by copying
+// pointers while the owner and the tail go on.
 type room struct {
 	id            schemas.ID
 	status        string
@@ -44,11 +32,9 @@ type room struct {
 	members       map[schemas.ID]member
 	messages      int64
 	lastMessageAt time.Time
-	sent          map[sentKey]sent
 }
 
-// clone copies the room for a tentative batch. The dedupe map is shared, not
-// copied: a batch records its new sends in an overlay (see batch).
+// clone copies the room for a tentative batch.
 func (r *room) clone() *room {
 	c := *r
 	c.members = maps.Clone(r.members)
@@ -59,8 +45,9 @@ func (r *room) clone() *room {
 // not what the fold expects (never happens with a read_committed tail).
 var errGap = errors.New("room seq gap")
 
-// apply folds one room event into the room. It reports false for an event
-// already applied (seq <= r.seq), which makes application idempotent.
+// apply folds one room event into the room, in place. It reports false for
+// an event already applied (seq <= r.seq), which makes application
+// idempotent.
 func (r *room) apply(env schemas.Envelope) (bool, error) {
 	if env.Seq <= r.seq {
 		return false, nil
@@ -83,13 +70,31 @@ func (r *room) apply(env schemas.Envelope) (bool, error) {
 	case schemas.MessageSent:
 		r.messages++
 		r.lastMessageAt = env.OccurredAt
-		r.sent[sentKey{env.UserID, p.ClientMsgID}] = sent{id: env.ID, seq: env.Seq, text: p.Text, nickname: p.Nickname, at: env.OccurredAt}
 	}
 	return true, nil
 }
 
+// next returns the room with env applied, leaving r unchanged (r itself
+// when env was already applied). The members map is copied only when the
+// event changes it: most events are messages.
+func (r *room) next(env schemas.Envelope) (*room, bool, error) {
+	if env.Seq <= r.seq {
+		return r, false, nil
+	}
+	c := *r
+	switch env.Payload.(type) {
+	case schemas.RoomJoined, schemas.RoomLeft:
+		c.members = maps.Clone(r.members)
+	}
+	ok, err := c.apply(env)
+	if err != nil || !ok {
+		return r, ok, err
+	}
+	return &c, true, nil
+}
+
 func newRoom(id schemas.ID) *room {
-	return &room{id: id, members: map[schemas.ID]member{}, sent: map[sentKey]sent{}}
+	return &room{id: id, members: map[schemas.ID]member{}}
 }
 
 // location is where the fold of decision 2 puts a user: the room of their
@@ -115,31 +120,171 @@ type switchNeeded struct {
 	joinID schemas.ID // the later join's event id
 }
 
-// users is the fold of every room.joined/room.left across all partitions.
+// users is a fold of room.joined/room.left events: per user, the latest join
+// by event id and whether it is still active. Each partition folds its own
+// events; the user's location is the latest join over all partitions (see
+// fold.locate), which equals folding every partition's events into one map
+// in any order, because a leave only ever concerns a join of its own room,
+// hence of its own partition.
 type users map[schemas.ID]location
 
 // apply folds a membership event and returns the membership the event
-// supersedes, if any.
+// supersedes, if any (for the single-map fold used by the batch overlay).
 func (u users) apply(env schemas.Envelope) (switchNeeded, bool) {
 	switch env.Payload.(type) {
 	case schemas.RoomJoined:
 		cur, seen := u[env.UserID]
-		switch {
-		case !seen || env.ID > cur.joinID:
-			u[env.UserID] = location{room: env.RoomID, joinID: env.ID, active: true}
-			if seen && cur.active && cur.room != env.RoomID {
-				return switchNeeded{room: cur.room, user: env.UserID, to: env.RoomID, joinID: env.ID}, true
-			}
-		case env.ID < cur.joinID && cur.room != env.RoomID:
-			// Read out of order across partitions: this join was already
-			// superseded by a later one elsewhere.
-			return switchNeeded{room: env.RoomID, user: env.UserID, to: cur.room, joinID: cur.joinID}, true
-		}
+		return u.join(env, cur, seen)
 	case schemas.RoomLeft:
-		if cur, ok := u[env.UserID]; ok && cur.room == env.RoomID {
-			cur.active = false
-			u[env.UserID] = cur
-		}
+		u.leave(env)
 	}
 	return switchNeeded{}, false
+}
+
+// join records a join given the user's location before it (cur, seen: over
+// every partition), and returns the membership it ends, if any.
+func (u users) join(env schemas.Envelope, cur location, seen bool) (switchNeeded, bool) {
+	if own, ok := u[env.UserID]; !ok || env.ID > own.joinID {
+		u[env.UserID] = location{room: env.RoomID, joinID: env.ID, active: true}
+	}
+	switch {
+	case !seen || env.ID > cur.joinID:
+		if seen && cur.active && cur.room != env.RoomID {
+			return switchNeeded{room: cur.room, user: env.UserID, to: env.RoomID, joinID: env.ID}, true
+		}
+	case env.ID < cur.joinID && cur.room != env.RoomID:
+		// Read out of order across partitions: this join was already
+		// superseded by a later one elsewhere.
+		return switchNeeded{room: env.RoomID, user: env.UserID, to: cur.room, joinID: cur.joinID}, true
+	}
+	return switchNeeded{}, false
+}
+
+func (u users) leave(env schemas.Envelope) {
+	if cur, ok := u[env.UserID]; ok && cur.room == env.RoomID {
+		cur.active = false
+		u[env.UserID] = cur
+	}
+}
+
+// partState is the fold of one partition of the rooms topic. Every instance
+// folds every partition (the user locations of decision 2 span them all);
+// each partition has its own lock, so partitions never wait for each other.
+type partState struct {
+	mu     sync.RWMutex
+	rooms  map[schemas.ID]*room // values are immutable once stored
+	users  users                // this partition's share of the user fold
+	lastID schemas.ID           // highest event id folded: the floor of the next owner's ids
+	// blocked is set when the tail met a record this build cannot fold
+	// (an event type or version from a newer build, or a corrupt record).
+	// The fold stops there rather than skip it: an owner deciding from a
+	// state that misses an event could stamp a seq that already exists.
+	blocked error
+}
+
+func newPartState() *partState {
+	return &partState{rooms: map[schemas.ID]*room{}, users: users{}}
+}
+
+func (ps *partState) room(id schemas.ID) *room {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	return ps.rooms[id]
+}
+
+func (ps *partState) blockedErr() error {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	return ps.blocked
+}
+
+// fold is the write side's view of every partition.
+type fold struct {
+	parts []*partState
+}
+
+func newFold(n int) *fold {
+	f := &fold{parts: make([]*partState, n)}
+	for i := range f.parts {
+		f.parts[i] = newPartState()
+	}
+	return f
+}
+
+// locate returns the user's location: their latest join over all
+// partitions.
+func (f *fold) locate(u schemas.ID) (location, bool) {
+	var (
+		best  location
+		found bool
+	)
+	for _, ps := range f.parts {
+		ps.mu.RLock()
+		l, ok := ps.users[u]
+		ps.mu.RUnlock()
+		if ok && (!found || l.joinID > best.joinID) {
+			best, found = l, true
+		}
+	}
+	return best, found
+}
+
+// applyEvents folds a partition's decoded events (in log order) and returns
+// the switch-leaves they call for. Only events that advance their room's
+// seq touch the user fold, so reading an event twice (the owner installed it,
+// then the tail reads it back) changes nothing.
+func (f *fold) applyEvents(part int32, events []schemas.Envelope) ([]switchNeeded, error) {
+	ps := f.parts[part]
+	var switches []switchNeeded
+	for _, env := range events {
+		// The user's location over every partition is read before this
+		// partition's lock is taken: locks are never nested.
+		var (
+			cur  location
+			seen bool
+		)
+		if _, ok := env.Payload.(schemas.RoomJoined); ok {
+			cur, seen = f.locate(env.UserID)
+		}
+		ps.mu.Lock()
+		if ps.blocked != nil {
+			ps.mu.Unlock()
+			return switches, ps.blocked
+		}
+		rm, ok := ps.rooms[env.RoomID]
+		if !ok {
+			rm = newRoom(env.RoomID)
+		}
+		nr, applied, err := rm.next(env)
+		if err != nil {
+			ps.mu.Unlock()
+			return switches, err
+		}
+		if applied {
+			ps.rooms[env.RoomID] = nr
+			if env.ID > ps.lastID {
+				ps.lastID = env.ID
+			}
+			switch env.Payload.(type) {
+			case schemas.RoomJoined:
+				if sw, ok := ps.users.join(env, cur, seen); ok {
+					switches = append(switches, sw)
+				}
+			case schemas.RoomLeft:
+				ps.users.leave(env)
+			}
+		}
+		ps.mu.Unlock()
+	}
+	return switches, nil
+}
+
+// block stops the fold of a partition at a record it cannot fold.
+func (f *fold) block(part int32, err error) {
+	ps := f.parts[part]
+	ps.mu.Lock()
+	if ps.blocked == nil {
+		ps.blocked = err
+	}
+	ps.mu.Unlock()
 }

@@ -12,9 +12,10 @@ import (
 	"happychat/schemas"
 )
 
-// tail reads every partition of the rooms topic from the start, committed
-// records only, and folds them into the service's state. Control records
-// are kept so that its position reaches the last stable offset exactly.
+// tail reads every partition of the rooms topic, committed records only,
+// from the offsets of the snapshots the instance started from, and folds
+// them. Control records are kept so that its position reaches the last
+// stable offset exactly.
 type tail struct {
 	svc *Service
 
@@ -22,6 +23,9 @@ type tail struct {
 	cond *sync.Cond
 	pos  map[int32]int64 // next offset to read, per partition
 	err  error
+	// replayed counts the records folded since the start (for tests and
+	// the start-up log: it measures what the snapshots saved).
+	replayed int64
 }
 
 func newTail(svc *Service) *tail {
@@ -30,11 +34,17 @@ func newTail(svc *Service) *tail {
 	return t
 }
 
-func (t *tail) run(ctx context.Context, partitions int) error {
+func (t *tail) run(ctx context.Context, start map[int32]int64) error {
 	offsets := map[int32]kgo.Offset{}
-	for p := range partitions {
-		offsets[int32(p)] = kgo.NewOffset().AtStart()
+	t.mu.Lock()
+	for p, off := range start {
+		t.pos[p] = off
+		offsets[p] = kgo.NewOffset().At(off)
+		if off == 0 {
+			offsets[p] = kgo.NewOffset().AtStart()
+		}
 	}
+	t.mu.Unlock()
 	cl, err := kgo.NewClient(append(t.svc.baseOpts(),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{t.svc.cfg.Names.Rooms: offsets}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -60,19 +70,22 @@ func (t *tail) run(ctx context.Context, partitions int) error {
 			t.svc.log.Warn("tail fetch", "topic", topic, "partition", p, "err", err)
 		})
 		var switches []switchNeeded
-		t.svc.mu.Lock()
-		fs.EachRecord(func(r *kgo.Record) {
-			if !r.Attrs.IsControl() {
-				switches = t.apply(r, switches)
+		var n int64
+		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if len(fp.Records) == 0 {
+				return
 			}
+			sw, folded := t.apply(fp.Partition, fp.Records)
+			switches = append(switches, sw...)
+			n += folded
 		})
-		t.svc.mu.Unlock()
 		t.mu.Lock()
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			if n := len(p.Records); n > 0 {
 				t.pos[p.Partition] = p.Records[n-1].Offset + 1
 			}
 		})
+		t.replayed += n
 		t.cond.Broadcast()
 		t.mu.Unlock()
 		for _, sw := range switches {
@@ -81,33 +94,37 @@ func (t *tail) run(ctx context.Context, partitions int) error {
 	}
 }
 
-// apply folds one record (under svc.mu). Undecodable records are not ours
-// to fix: they are logged, counted and skipped.
-func (t *tail) apply(r *kgo.Record, switches []switchNeeded) []switchNeeded {
+// apply decodes a partition's records (outside any lock) and folds them. A
+// record it cannot decode blocks the partition: its fold stops there, its
+// owner stops serving (503) and /readyz says why, until a build that
+// understands it runs (docs/command.md, "Rolling upgrades").
+func (t *tail) apply(part int32, recs []*kgo.Record) ([]switchNeeded, int64) {
 	svc := t.svc
-	env, err := schemas.Events.Decode(r.Value)
-	if err != nil {
+	events := make([]schemas.Envelope, 0, len(recs))
+	var bad error
+	for _, r := range recs {
+		if r.Attrs.IsControl() {
+			continue
+		}
+		env, err := schemas.Events.Decode(r.Value)
+		if err != nil {
+			bad = fmt.Errorf("partition %d offset %d: %w", part, r.Offset, err)
+			break
+		}
+		events = append(events, env)
+	}
+	switches, err := svc.fold.applyEvents(part, events)
+	if err == nil {
+		err = bad
+	}
+	if err != nil && svc.fold.parts[part].blockedErr() == nil {
+		svc.fold.block(part, err)
 		svc.metrics.poison.Inc()
-		svc.log.Error("skipping undecodable record", "partition", r.Partition, "offset", r.Offset, "err", err)
-		return switches
+		svc.metrics.blocked.Inc()
+		svc.log.Error("partition blocked: a record this build cannot fold; the partition is not served until a build that can runs",
+			"partition", part, "err", err)
 	}
-	rm, ok := svc.rooms[env.RoomID]
-	if !ok {
-		rm = newRoom(env.RoomID)
-		svc.rooms[env.RoomID] = rm
-	}
-	applied, err := rm.apply(env)
-	if err != nil {
-		svc.log.Error("room fold", "partition", r.Partition, "offset", r.Offset, "err", err)
-		return switches
-	}
-	if !applied {
-		return switches
-	}
-	if sw, ok := svc.users.apply(env); ok {
-		switches = append(switches, sw)
-	}
-	return switches
+	return switches, int64(len(events))
 }
 
 // waitFor blocks until the tail has read partition p up to offset end.
@@ -127,7 +144,24 @@ func (t *tail) waitFor(ctx context.Context, p int32, end int64) error {
 		if t.err != nil {
 			return t.err
 		}
+		if err := t.svc.fold.parts[p].blockedErr(); err != nil {
+			return err
+		}
 		t.cond.Wait()
 	}
-	return nil
+	return t.svc.fold.parts[p].blockedErr()
+}
+
+// position returns the next offset the tail reads on p.
+func (t *tail) position(p int32) int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.pos[p]
+}
+
+// records returns how many records the tail folded since the start.
+func (t *tail) records() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.replayed
 }

@@ -36,7 +36,7 @@ type gen struct {
 }
 
 func newGen(names schemas.Names, seed uint64) *gen {
-	ids, err := schemas.NewIDGen(7, 0)
+	ids, err := schemas.NewIDGen(7)
 	if err != nil {
 		panic(err)
 	}

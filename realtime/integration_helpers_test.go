@@ -435,7 +435,7 @@ func newFakeCommands(t *testing.T, brokers []string, topic string, parts int, ru
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	ids, err := schemas.NewIDGen(7, 0)
+	ids, err := schemas.NewIDGen(7)
 	if err != nil {
 		t.Fatal(err)
 	}

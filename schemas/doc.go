@@ -16,8 +16,12 @@
 //     none between the rooms topic and the users topic.
 //   - Closed set of events. A record whose type or version is unknown to this
 //     build is an error for the decoder; consumers dead-letter it and go on.
-//     Old versions are upcast to the current one on decode, so consumers only
-//     ever see the newest shape of each event.
+//     When the type or version is merely newer than this build's, the error
+//     also wraps ErrUnknownEvent, telling it apart from a malformed record.
+//     Feature levels (FeatureLevel) keep writers from emitting such events
+//     before every instance runs a build that reads them. Old versions are
+//     upcast to the current one on decode, so consumers only ever see the
+//     newest shape of each event.
 //   - Membership is a fold: a user's room is the room of their latest
 //     room.joined by event id; an earlier membership ends when a later join
 //     exists, in whatever order partitions are read.

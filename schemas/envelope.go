@@ -53,6 +53,13 @@ var (
 	ErrDecode         = errors.New("decode event")
 	ErrUnknownType    = errors.New("unknown event type")
 	ErrUnknownVersion = errors.New("unknown event version")
+	// ErrUnknownEvent is wrapped too when a well-formed envelope names a
+	// type this build does not know, or a version of its type above this
+	// build's: most likely a newer build wrote it during a rolling upgrade
+	// (see FeatureLevel), so it is not malformed, and a consumer may treat it
+	// apart from poison. A missing type or a version below 1 is malformed and
+	// does not wrap it.
+	ErrUnknownEvent = errors.New("not known to this build")
 )
 
 // MaxEventSize bounds an encoded envelope; the broker is configured above it.
@@ -113,7 +120,9 @@ func (r *Registry) Encode(env Envelope) ([]byte, error) {
 }
 
 // Decode parses one encoded envelope strictly and upcasts its payload to the
-// current version of its type. It never panics; every error wraps ErrDecode.
+// current version of its type. It never panics; every error wraps ErrDecode,
+// and ErrUnknownEvent as well when the type or version is newer than this
+// build's.
 func (r *Registry) Decode(data []byte) (Envelope, error) {
 	if len(data) > MaxEventSize {
 		return Envelope{}, fmt.Errorf("%w: %d bytes exceeds %d", ErrDecode, len(data), MaxEventSize)
@@ -124,11 +133,17 @@ func (r *Registry) Decode(data []byte) (Envelope, error) {
 	}
 	spec, ok := r.specs[w.Type]
 	if !ok {
-		return Envelope{}, fmt.Errorf("%w: %w %q", ErrDecode, ErrUnknownType, w.Type)
+		if w.Type == "" {
+			return Envelope{}, fmt.Errorf("%w: %w %q", ErrDecode, ErrUnknownType, w.Type)
+		}
+		return Envelope{}, fmt.Errorf("%w: %w %q: %w", ErrDecode, ErrUnknownType, w.Type, ErrUnknownEvent)
 	}
 	payload := w.Payload
-	if w.Version < 1 || w.Version > spec.version {
+	if w.Version < 1 {
 		return Envelope{}, fmt.Errorf("%w: %w %s v%d", ErrDecode, ErrUnknownVersion, w.Type, w.Version)
+	}
+	if w.Version > spec.version {
+		return Envelope{}, fmt.Errorf("%w: %w %s v%d: %w", ErrDecode, ErrUnknownVersion, w.Type, w.Version, ErrUnknownEvent)
 	}
 	for v := w.Version; v < spec.version; v++ {
 		up, ok := spec.upcasters[v]

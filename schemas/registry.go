@@ -28,12 +28,67 @@ type spec struct {
 	decode    func(jsontext.Value) (Event, error)
 	check     func(Envelope) error
 	upcasters map[int]Upcaster
+	// levels maps a version to the feature level it needs; a version absent
+	// from it is at level 1.
+	levels map[int]int
 }
 
 // Registry is the closed set of events a build understands. Events is the
 // production registry; tests build their own to exercise upcasting.
 type Registry struct {
 	specs map[string]*spec
+}
+
+// FeatureLevel is the highest cluster feature level this build understands,
+// in the spirit of Kafka's metadata.version. Every event version has a level
+// (see AtLevel), and the command service emits it only once the cluster's
+// level, which operators raise, has reached it. This keeps a rolling upgrade
+// safe: no build writes an event that an older build, still running
+// somewhere, would have to refuse.
+//
+// Introducing a new event type goes like this:
+//
+//  1. In one build, register it at level N+1 (AtLevel(N+1)) and raise
+//     FeatureLevel to N+1. Its readers (decoders, projectors) ship in the
+//     same build.
+//  2. Operators roll that build out to every instance. Until then the cluster
+//     stays at level N and CheckEmit refuses the new event, so the command
+//     service does not emit it (the command that would is refused).
+//  3. Once no older build runs, operators raise the cluster level to N+1 and
+//     the new event is emitted. A level is never lowered again: from then on
+//     an older build would meet records it cannot read.
+//
+// A new version of an existing type takes the same levels, with one caveat:
+// the registry writes only the current version, so until the cluster level
+// is raised CheckEmit refuses the type altogether, not just its new shape.
+// That suits a type that can wait; one that must keep being written needs
+// Encode to write the previous version meanwhile, which does not exist yet.
+//
+// A build must not run against a cluster level above its FeatureLevel.
+const FeatureLevel = 1
+
+// ErrFeatureDisabled is wrapped by CheckEmit when an event needs a higher
+// feature level than the cluster's: some instance may still run a build that
+// cannot read it, so the event must not be written until operators raise the
+// level.
+var ErrFeatureDisabled = errors.New("event needs a higher cluster feature level")
+
+// DefineOption adjusts what Define registers.
+type DefineOption func(*spec)
+
+// AtLevel sets the cluster feature level from which the defined version may
+// be emitted (at least 1). The default is 1, the level of every event that
+// predates feature levels; a new event type or version needs FeatureLevel+1
+// (see FeatureLevel).
+func AtLevel(level int) DefineOption {
+	return func(s *spec) { s.levels[s.version] = level }
+}
+
+// VersionAtLevel records the level of an earlier version of the type, one
+// that this build only reads through upcasters, for LevelOf. Without it an
+// earlier version is reported at level 1.
+func VersionAtLevel(version, level int) DefineOption {
+	return func(s *spec) { s.levels[version] = level }
 }
 
 func decodeAs[T Event](v jsontext.Value) (Event, error) {
@@ -45,16 +100,21 @@ func decodeAs[T Event](v jsontext.Value) (Event, error) {
 }
 
 // Define registers the current version of event type T. check validates
-// type-specific envelope rules (may be nil).
-func Define[T Event](r *Registry, version int, scope Scope, check func(Envelope) error) {
+// type-specific envelope rules (may be nil). The version is at feature level 1
+// unless an option says otherwise.
+func Define[T Event](r *Registry, version int, scope Scope, check func(Envelope) error, opts ...DefineOption) {
 	var zero T
 	if r.specs == nil {
 		r.specs = map[string]*spec{}
 	}
-	r.specs[zero.EventType()] = &spec{
+	s := &spec{
 		version: version, scope: scope, decode: decodeAs[T], check: check,
-		upcasters: map[int]Upcaster{},
+		upcasters: map[int]Upcaster{}, levels: map[int]int{},
 	}
+	for _, o := range opts {
+		o(s)
+	}
+	r.specs[zero.EventType()] = s
 }
 
 // AddUpcaster registers how to read version from of typ as version from+1.
@@ -76,6 +136,38 @@ func (r *Registry) ScopeOf(typ string) Scope {
 		return s.scope
 	}
 	return 0
+}
+
+// LevelOf returns the cluster feature level that version of typ needs (0 if
+// this build does not know typ or that version). A consumer can ask it with
+// the type and version headers to learn, without decoding, whether this build
+// reads a record.
+func (r *Registry) LevelOf(typ string, version int) int {
+	s, ok := r.specs[typ]
+	if !ok || version < 1 || version > s.version {
+		return 0
+	}
+	if l, ok := s.levels[version]; ok {
+		return l
+	}
+	return 1
+}
+
+// CheckEmit reports whether the current version of typ may be emitted while
+// the cluster is at clusterLevel: it returns an error wrapping
+// ErrFeatureDisabled when the version's level is above it (see FeatureLevel
+// for the upgrade procedure), and one wrapping ErrUnknownType for a type this
+// build does not know.
+func (r *Registry) CheckEmit(typ string, clusterLevel int) error {
+	s, ok := r.specs[typ]
+	if !ok {
+		return fmt.Errorf("emit event: %w %q", ErrUnknownType, typ)
+	}
+	if level := r.LevelOf(typ, s.version); level > clusterLevel {
+		return fmt.Errorf("emit %s v%d: %w: level %d, the cluster is at %d",
+			typ, s.version, ErrFeatureDisabled, level, clusterLevel)
+	}
+	return nil
 }
 
 // Types lists the registered wire names.
@@ -165,9 +257,12 @@ func nonEmpty(name, v string) error {
 	return nil
 }
 
-// Events is the registry of this build: every event type and its current
-// version. Adding a version means: bump the number here, add the JSON Schema
-// file for it, and register an upcaster from the previous version.
+// Events is the registry of this build: every event type, its current
+// version and its feature level. Adding a version means: bump the number
+// here, add the JSON Schema file for it, register an upcaster from the
+// previous version, and give it the next feature level (see FeatureLevel and
+// its caveat on versions), as a new event type needs too. Every event below
+// predates feature levels and is at level 1.
 var Events = newEvents()
 
 func newEvents() *Registry {

@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"errors"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -11,131 +12,274 @@ import (
 	"github.com/bwmarrin/snowflake"
 )
 
-func TestNewIDGenNodeRange(t *testing.T) {
-	for _, node := range []int64{-1, 1024, 1 << 20} {
-		if _, err := NewIDGen(node, 0); err == nil {
-			t.Errorf("node %d accepted", node)
-		}
-	}
-	for _, node := range []int64{0, MaxRoomPartitions - 1, InstanceNodeBase, InstanceNodeBase + MaxInstanceID} {
-		g, err := NewIDGen(node, 0)
-		if err != nil {
-			t.Fatalf("node %d: %v", node, err)
-		}
-		id, err := g.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := snowflake.ID(id).Node(); got != node {
-			t.Errorf("id %d carries node %d, want %d", id, got, node)
-		}
+// testClock is a wall clock the test moves by hand; it is safe for
+// concurrent use, as WithClock requires.
+type testClock struct{ ms atomic.Int64 }
+
+func newTestClock(t time.Time) *testClock {
+	c := &testClock{}
+	c.set(t)
+	return c
+}
+
+func (c *testClock) now() time.Time      { return time.UnixMilli(c.ms.Load()) }
+func (c *testClock) set(t time.Time)     { c.ms.Store(t.UnixMilli()) }
+func (c *testClock) add(d time.Duration) { c.ms.Add(d.Milliseconds()) }
+
+// clockStart is a wall-clock time in the id range, on a millisecond.
+var clockStart = time.Date(2026, 11, 22, 21, 21, 13, 123_000_000, time.UTC)
+
+// checkNode fails unless id carries node, read with bwmarrin/snowflake's own
+// accessor so that the test does not share the generator's arithmetic.
+func checkNode(t *testing.T, id ID, node int64) {
+	t.Helper()
+	if got := snowflake.ID(id).Node(); got != node {
+		t.Fatalf("id %d carries node %d, want %d", id, got, node)
 	}
 }
 
-// TestIDGenConcurrent: ids are unique across goroutines and strictly
-// increasing as each goroutine sees them.
-func TestIDGenConcurrent(t *testing.T) {
-	g, err := NewIDGen(7, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const workers, each = 8, 3000
-	got := make([][]ID, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			ids := make([]ID, 0, each)
-			for range each {
-				id, err := g.Next()
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				ids = append(ids, id)
-			}
-			got[w] = ids
-		})
-		if w == workers/2 {
-			// Observing concurrently with Next must be safe too.
-			wg.Go(func() {
-				for range 100 {
-					id, _ := g.Next()
-					g.Observe(id - 1)
-				}
-			})
-		}
-	}
-	wg.Wait()
-	all := make([]ID, 0, workers*each)
-	for w, ids := range got {
-		for i := 1; i < len(ids); i++ {
-			if ids[i] <= ids[i-1] {
-				t.Fatalf("worker %d: id %d after %d", w, ids[i], ids[i-1])
-			}
-		}
-		all = append(all, ids...)
-	}
-	slices.Sort(all)
-	if n := len(slices.Compact(all)); n != workers*each {
-		t.Fatalf("%d distinct ids out of %d", n, workers*each)
-	}
-}
-
-// TestIDGenWaitsForFloor: a floor a little ahead of the clock (a previous
-// owner's clock ran ahead) makes Next wait, then exceed it.
-func TestIDGenWaitsForFloor(t *testing.T) {
-	g, err := NewIDGen(3, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var slept atomic.Int64
-	g.sleep = func(d time.Duration) {
-		slept.Add(int64(d))
-		time.Sleep(d)
-	}
-	// The largest id any node could mint 50 ms from now.
-	floor := IDAt(time.Now().Add(50*time.Millisecond)) | (1<<(snowflake.NodeBits+snowflake.StepBits) - 1)
-	g.Observe(floor)
-	g.Observe(floor - 1000) // a lower observation never lowers the floor
+func mustNext(t *testing.T, g *IDGen) ID {
+	t.Helper()
 	id, err := g.Next()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id <= floor {
-		t.Fatalf("Next = %d, not above the floor %d", id, floor)
+	return id
+}
+
+func TestNewIDGenNodeRange(t *testing.T) {
+	for _, node := range []int64{-1, 1024, 1 << 20} {
+		if _, err := NewIDGen(node); err == nil {
+			t.Errorf("node %d accepted", node)
+		}
 	}
-	if !IDTime(id).After(IDTime(floor)) {
-		t.Errorf("id time %v not after floor time %v", IDTime(id), IDTime(floor))
-	}
-	if slept.Load() == 0 {
-		t.Error("Next did not wait for the clock")
-	}
-	next, err := g.Next()
-	if err != nil || next <= id {
-		t.Errorf("following Next = %d, %v; want above %d", next, err, id)
+	for _, node := range []int64{0, MaxRoomPartitions - 1, InstanceNodeBase, InstanceNodeBase + MaxInstanceID} {
+		g, err := NewIDGen(node)
+		if err != nil {
+			t.Fatalf("node %d: %v", node, err)
+		}
+		id := mustNext(t, g)
+		checkNode(t, id, node)
+		if id <= 0 {
+			t.Errorf("node %d: id %d is not positive", node, id)
+		}
 	}
 }
 
-// TestIDGenClockBackwards: a floor further ahead than maxWait is refused
-// (the caller answers 503 and retries), not waited for.
-func TestIDGenClockBackwards(t *testing.T) {
-	g, err := NewIDGen(3, 100*time.Millisecond)
+// TestIDGenFrozenClock: a clock that does not move gets strictly increasing
+// ids anyway; past 4096 ids the generator runs into later milliseconds
+// instead of sleeping.
+func TestIDGenFrozenClock(t *testing.T) {
+	clock := newTestClock(clockStart)
+	g, err := NewIDGen(5, WithClock(clock.now))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var slept atomic.Int64
-	g.sleep = func(d time.Duration) {
-		slept.Add(int64(d))
-		time.Sleep(d)
-	}
-	g.Observe(IDAt(time.Now().Add(time.Hour)))
-	for range 2 {
-		if _, err := g.Next(); !errors.Is(err, ErrClockBackwards) {
-			t.Fatalf("Next = %v, want ErrClockBackwards", err)
+	const n = 20_000
+	prev := ID(0)
+	for range n {
+		id := mustNext(t, g)
+		if id <= prev {
+			t.Fatalf("id %d after %d", id, prev)
 		}
+		checkNode(t, id, 5)
+		prev = id
 	}
-	if d := time.Duration(slept.Load()); d > 0 {
-		t.Errorf("Next slept %v for a floor it could never reach", d)
+	steps := int64(1) << snowflake.StepBits
+	wantAhead := time.Duration((n-1)/steps) * time.Millisecond
+	if got := IDTime(prev).Sub(clockStart); got != wantAhead {
+		t.Errorf("last id is %v after the clock, want %v", got, wantAhead)
+	}
+	if got := g.Ahead(); got != wantAhead {
+		t.Errorf("Ahead = %v, want %v", got, wantAhead)
+	}
+	clock.add(time.Second)
+	if got := g.Ahead(); got != 0 {
+		t.Errorf("Ahead = %v once the clock passed, want 0", got)
+	}
+	if id := mustNext(t, g); !IDTime(id).Equal(clock.now()) {
+		t.Errorf("id time %v, want the clock's %v", IDTime(id), clock.now())
+	}
+}
+
+// TestIDGenFloorFromAnyNode: the first id is the smallest id of the
+// generator's node above the floor, whichever node minted the floor.
+func TestIDGenFloorFromAnyNode(t *testing.T) {
+	const node = 300
+	ms := clockStart.UnixMilli() - snowflake.Epoch
+	lastStep := int64(1)<<snowflake.StepBits - 1
+	cases := []struct {
+		name  string
+		floor ID
+		want  ID
+	}{
+		{"higher node, same ms", joinID(ms, 700, 5), joinID(ms+1, node, 0)},
+		{"higher node, last step", joinID(ms, 1023, lastStep), joinID(ms+1, node, 0)},
+		{"lower node, same ms", joinID(ms, 12, 4000), joinID(ms, node, 0)},
+		{"lower node, step 0", joinID(ms, 0, 0), joinID(ms, node, 0)},
+		{"same node", joinID(ms, node, 7), joinID(ms, node, 8)},
+		{"same node, last step", joinID(ms, node, lastStep), joinID(ms+1, node, 0)},
+		{"higher node, 3 ms ahead", joinID(ms+3, 301, 0), joinID(ms+4, node, 0)},
+		{"lower node, 3 ms ahead", joinID(ms+3, 299, lastStep), joinID(ms+3, node, 0)},
+		{"higher node, behind the clock", joinID(ms-10, 1000, 9), joinID(ms, node, 0)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g, err := NewIDGen(node, WithClock(newTestClock(clockStart).now))
+			if err != nil {
+				t.Fatal(err)
+			}
+			g.Observe(c.floor)
+			g.Observe(c.floor - 1000) // a lower observation never lowers the floor
+			id := mustNext(t, g)
+			if id != c.want {
+				fm, fn, fs := splitID(c.floor)
+				gm, gn, gs := splitID(id)
+				t.Fatalf("floor (ms %d, node %d, step %d): Next = (ms %d, node %d, step %d), want %d",
+					fm, fn, fs, gm, gn, gs, c.want)
+			}
+			if id <= c.floor {
+				t.Fatalf("Next = %d, not above the floor %d", id, c.floor)
+			}
+			checkNode(t, id, node)
+		})
+	}
+}
+
+// TestIDGenLaggingClock: a new owner whose clock is 5 s behind the previous
+// owner's gets ids above the previous owner's at once, runs ahead of its own
+// clock while it lags, and follows its clock again once it has passed.
+func TestIDGenLaggingClock(t *testing.T) {
+	clock := newTestClock(clockStart)
+	g, err := NewIDGen(3, WithClock(clock.now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	floorMs := clockStart.Add(5*time.Second).UnixMilli() - snowflake.Epoch
+	floor := joinID(floorMs, 900, 17) // the previous owner's last id
+	g.Observe(floor)
+
+	prev := floor
+	next := func() ID {
+		t.Helper()
+		id := mustNext(t, g)
+		if id <= prev {
+			t.Fatalf("id %d not above %d", id, prev)
+		}
+		checkNode(t, id, 3)
+		prev = id
+		return id
+	}
+	// 10,000 ids while the clock lags: they stay near the floor's millisecond
+	// (a new millisecond per 4096 ids), not at the clock's.
+	for range 10_000 {
+		next()
+	}
+	runAhead := IDTime(prev)
+	if want := IDTime(floor).Add(3 * time.Millisecond); runAhead.After(want) {
+		t.Errorf("ids ran to %v, further than needed (%v)", runAhead, want)
+	}
+	if got, want := g.Ahead(), runAhead.Sub(clock.now()); got != want || got < 5*time.Second {
+		t.Errorf("Ahead = %v, want %v (at least 5s)", got, want)
+	}
+
+	// The clock moves but still lags: ids keep running ahead.
+	clock.add(3 * time.Second)
+	if id := next(); IDTime(id).Before(runAhead) {
+		t.Errorf("id time %v went back from %v", IDTime(id), runAhead)
+	}
+	if got := g.Ahead(); got < 2*time.Second {
+		t.Errorf("Ahead = %v with the clock 2 s behind, want at least 2s", got)
+	}
+
+	// The clock passes the run-ahead point: ids follow it again.
+	clock.set(runAhead.Add(time.Second))
+	for range 3 {
+		id := next()
+		if !IDTime(id).Equal(clock.now()) {
+			t.Errorf("id time %v, want the clock's %v", IDTime(id), clock.now())
+		}
+		clock.add(time.Millisecond)
+	}
+	if got := g.Ahead(); got != 0 {
+		t.Errorf("Ahead = %v once the clock passed, want 0", got)
+	}
+}
+
+// TestIDGenOverflow: past the layout's 41 bits of milliseconds Next fails
+// rather than wrap around.
+func TestIDGenOverflow(t *testing.T) {
+	g, err := NewIDGen(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Observe(math.MaxInt64)
+	if _, err := g.Next(); !errors.Is(err, errIDOverflow) {
+		t.Fatalf("Next above the largest id = %v, want errIDOverflow", err)
+	}
+}
+
+// TestIDGenConcurrent: ids are unique across goroutines, carry the
+// generator's node, and are strictly increasing as each goroutine sees them,
+// with a real clock and with one that stands still (always running ahead).
+func TestIDGenConcurrent(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		opts []IDGenOption
+	}{
+		{"wall clock", nil},
+		{"frozen clock", []IDGenOption{WithClock(newTestClock(clockStart).now)}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			const node = 7
+			g, err := NewIDGen(node, c.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const workers, each = 8, 3000
+			got := make([][]ID, workers)
+			var wg sync.WaitGroup
+			for w := range workers {
+				wg.Go(func() {
+					ids := make([]ID, 0, each)
+					for range each {
+						id, err := g.Next()
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						ids = append(ids, id)
+					}
+					got[w] = ids
+				})
+				if w == workers/2 {
+					// Observing and reading Ahead concurrently with Next
+					// must be safe too.
+					wg.Go(func() {
+						for range 100 {
+							id, _ := g.Next()
+							g.Observe(id + 1)
+							_ = g.Ahead()
+						}
+					})
+				}
+			}
+			wg.Wait()
+			all := make([]ID, 0, workers*each)
+			for w, ids := range got {
+				for i, id := range ids {
+					if i > 0 && id <= ids[i-1] {
+						t.Fatalf("worker %d: id %d after %d", w, id, ids[i-1])
+					}
+					checkNode(t, id, node)
+				}
+				all = append(all, ids...)
+			}
+			slices.Sort(all)
+			if n := len(slices.Compact(all)); n != workers*each {
+				t.Fatalf("%d distinct ids out of %d", n, workers*each)
+			}
+		})
 	}
 }
 
@@ -145,16 +289,22 @@ func TestIDTimeAndIDAt(t *testing.T) {
 	if got := IDTime(id); !got.Equal(at.Truncate(time.Millisecond)) {
 		t.Errorf("IDTime(IDAt(t)) = %v, want %v", got, at.Truncate(time.Millisecond))
 	}
+	if got := snowflake.ID(id).Time(); got != at.UnixMilli() {
+		t.Errorf("snowflake reads IDAt(t) as %d ms, want %d", got, at.UnixMilli())
+	}
 	if IDAt(at.Add(time.Millisecond)) <= id|(1<<(snowflake.NodeBits+snowflake.StepBits)-1) {
 		t.Error("IDAt of the next millisecond is not above every id of this one")
 	}
 	if IDAt(time.Unix(0, 0)) != 0 {
 		t.Error("IDAt before the epoch is not 0")
 	}
-	g, _ := NewIDGen(1, 0)
+	g, _ := NewIDGen(1)
 	before := IDAt(time.Now())
 	n, err := g.Next()
 	if err != nil || n < before {
 		t.Errorf("Next() = %d, below IDAt(now) = %d (%v)", n, before, err)
+	}
+	if sf := snowflake.ID(n); sf.Node() != 1 || IDTime(n).UnixMilli() != sf.Time() || sf.Step() != 0 {
+		t.Errorf("snowflake reads %d as node %d, step %d, %d ms", n, sf.Node(), sf.Step(), sf.Time())
 	}
 }

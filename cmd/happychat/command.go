@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"happychat/cmd/internal/httpserver"
 	"happychat/cmd/internal/kafka"
@@ -35,7 +36,12 @@ func runCommand(ctx context.Context, env Env, _ []string) error {
 	if err := p.ensureTopics(ctx); err != nil {
 		return err
 	}
-	svc, err := p.commandService()
+	pg, err := pgxpool.New(ctx, p.cfg.PGURL)
+	if err != nil {
+		return fmt.Errorf("PG_URL: %w", err)
+	}
+	defer pg.Close()
+	svc, err := p.commandService(pg)
 	if err != nil {
 		return err
 	}
@@ -46,8 +52,9 @@ func runCommand(ctx context.Context, env Env, _ []string) error {
 	})
 }
 
-// commandService builds the command service from the configuration.
-func (p *process) commandService() (*command.Service, error) {
+// commandService builds the command service from the configuration, with
+// pg holding its snapshots, evicted sends and node id leases.
+func (p *process) commandService(pg *pgxpool.Pool) (*command.Service, error) {
 	keys, err := p.tokenKeys()
 	if err != nil {
 		return nil, err
@@ -61,6 +68,8 @@ func (p *process) commandService() (*command.Service, error) {
 		InternalSecret: p.internalSecret(), Keys: keys, AdminToken: p.cfg.AdminToken,
 		Capacity: p.cfg.Capacity, Rules: rules,
 		SendRate: p.cfg.SendRate, SendBurst: p.cfg.SendBurst, JoinRate: p.cfg.JoinRate, JoinBurst: p.cfg.JoinBurst,
+		Store: pg, DedupeWindow: p.cfg.DedupeWindow, DedupeWindowEntries: p.cfg.DedupeEntries,
+		SnapshotRecords: p.cfg.SnapRecords, SnapshotInterval: p.cfg.SnapInterval,
 		KafkaOpts: kafka.LogOpts(p.log), Log: p.log, Metrics: p.reg,
 	})
 }

@@ -56,7 +56,7 @@ func (p *process) buildDev(ctx context.Context) (*gin.Engine, func(ctx context.C
 	if err != nil {
 		return nil, nil, err
 	}
-	cmdSvc, err := p.commandService()
+	cmdSvc, err := p.commandService(pg)
 	if err != nil {
 		return nil, nil, err
 	}

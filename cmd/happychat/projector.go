@@ -79,7 +79,7 @@ func (p *process) runProjectors(ctx context.Context, pg *pgxpool.Pool, ch driver
 	names := p.cfg.Names()
 	// Static group membership: a restarted instance takes its partitions
 	// back at once, instead of waiting out its previous life's session.
-	instance := strconv.Itoa(p.cfg.InstanceID)
+	instance := strconv.Itoa(max(p.cfg.InstanceID, 0))
 	pgp, err := projector.NewPostgres(projector.PostgresConfig{
 		Pool: pg, Names: names, Kafka: opts, InstanceID: "projector-postgres-" + instance,
 		Log: log, Metrics: p.reg,

@@ -41,7 +41,7 @@ type Config struct {
 	CHAddr       string   // CLICKHOUSE_ADDR
 	CHDatabase   string   // CLICKHOUSE_DB
 	StateDir     string   // HAPPYCHAT_STATE_DIR
-	InstanceID   int      // CHAT_INSTANCE_ID: unique among live instances (node ids)
+	InstanceID   int      // CHAT_INSTANCE_ID: unique among live instances (node ids); unset = leased automatically (-1)
 	LogLevel     string   // CHAT_LOG_LEVEL: debug|info|warn|error
 	PprofAddr    string   // CHAT_PPROF_ADDR: where to serve net/http/pprof; empty = off
 
@@ -54,12 +54,16 @@ type Config struct {
 	EffectWords    map[string]string // CHAT_EFFECT_WORDS word=effect
 
 	// Command service.
-	SendRate      float64 // CHAT_SEND_RATE per user per second
-	SendBurst     int     // CHAT_SEND_BURST
-	JoinRate      float64 // CHAT_JOIN_RATE per user per second
-	JoinBurst     int     // CHAT_JOIN_BURST
-	AdvertiseAddr string  // CHAT_ADVERTISE_ADDR: how other command instances reach this one
-	CommandURL    string  // CHAT_COMMAND_URL: where split realtime sends writes
+	SendRate      float64       // CHAT_SEND_RATE per user per second
+	SendBurst     int           // CHAT_SEND_BURST
+	JoinRate      float64       // CHAT_JOIN_RATE per user per second
+	JoinBurst     int           // CHAT_JOIN_BURST
+	AdvertiseAddr string        // CHAT_ADVERTISE_ADDR: how other command instances reach this one
+	CommandURL    string        // CHAT_COMMAND_URL: where split realtime sends writes
+	DedupeWindow  time.Duration // CHAT_DEDUPE_WINDOW: sends kept in memory for retries, by age
+	DedupeEntries int           // CHAT_DEDUPE_WINDOW_ENTRIES: and by count, per partition
+	SnapRecords   int           // CHAT_SNAPSHOT_RECORDS: a partition snapshot after this many records
+	SnapInterval  time.Duration // CHAT_SNAPSHOT_INTERVAL: or after this long, if anything changed
 
 	// Realtime service.
 	AllowedOrigins  []string // CHAT_ALLOWED_ORIGINS (exact origins; empty = same origin)
@@ -85,7 +89,7 @@ func Load(getenv func(string) string) (Config, error) {
 		CHAddr:       p.str("CLICKHOUSE_ADDR", DefaultClickHouseAddr),
 		CHDatabase:   p.str("CLICKHOUSE_DB", DefaultClickHouseDB),
 		StateDir:     p.str("HAPPYCHAT_STATE_DIR", ".state"),
-		InstanceID:   p.int("CHAT_INSTANCE_ID", 0),
+		InstanceID:   p.int("CHAT_INSTANCE_ID", -1),
 		LogLevel:     p.str("CHAT_LOG_LEVEL", "info"),
 		PprofAddr:    p.str("CHAT_PPROF_ADDR", ""),
 
@@ -102,6 +106,10 @@ func Load(getenv func(string) string) (Config, error) {
 		JoinBurst:     p.int("CHAT_JOIN_BURST", 10),
 		AdvertiseAddr: p.str("CHAT_ADVERTISE_ADDR", ""),
 		CommandURL:    p.str("CHAT_COMMAND_URL", ""),
+		DedupeWindow:  p.duration("CHAT_DEDUPE_WINDOW", 24*time.Hour),
+		DedupeEntries: p.int("CHAT_DEDUPE_WINDOW_ENTRIES", 16384),
+		SnapRecords:   p.int("CHAT_SNAPSHOT_RECORDS", 20000),
+		SnapInterval:  p.duration("CHAT_SNAPSHOT_INTERVAL", 30*time.Second),
 
 		AllowedOrigins:  p.list("CHAT_ALLOWED_ORIGINS"),
 		WSMaxPerUser:    p.int("CHAT_WS_MAX_CONNS_PER_USER", 5),
@@ -128,7 +136,11 @@ func (c Config) Validate() error {
 	check(c.UserParts >= 1, "CHAT_USER_PARTITIONS must be positive")
 	check(c.Replication >= 1, "CHAT_REPLICATION_FACTOR must be positive")
 	check(c.MinISR >= 1 && c.MinISR <= c.Replication, "CHAT_MIN_INSYNC_REPLICAS must be 1..replication factor")
-	check(c.InstanceID >= 0 && c.InstanceID <= schemas.MaxInstanceID, "CHAT_INSTANCE_ID must be 0..%d", schemas.MaxInstanceID)
+	check(c.InstanceID >= -1 && c.InstanceID <= schemas.MaxInstanceID, "CHAT_INSTANCE_ID must be 0..%d (or unset)", schemas.MaxInstanceID)
+	check(c.DedupeWindow >= time.Minute, "CHAT_DEDUPE_WINDOW must be at least 1m")
+	check(c.DedupeEntries >= 16, "CHAT_DEDUPE_WINDOW_ENTRIES must be at least 16")
+	check(c.SnapRecords >= 100, "CHAT_SNAPSHOT_RECORDS must be at least 100")
+	check(c.SnapInterval >= time.Second, "CHAT_SNAPSHOT_INTERVAL must be at least 1s")
 	check(c.Capacity >= 1 && c.Capacity <= 10000, "CHAT_ROOM_CAPACITY must be 1..10000")
 	check(c.TokenTTL > 0, "CHAT_TOKEN_TTL must be positive")
 	check(c.SendRate > 0 && c.SendBurst >= 1, "CHAT_SEND_RATE and CHAT_SEND_BURST must be positive")

@@ -1,0 +1,174 @@
+package command
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"happychat/schemas"
+)
+
+// findOld looks up a send that is not in the window: only when the Bloom
+// filter says it may have been evicted, in the durable store, and then in
+// the log itself (the store keeps hashes and offsets; the record decides).
+// An error means the answer is unknown: the caller refuses the send.
+func (o *owner) findOld(ctx context.Context, k sentKey) (sent, bool, error) {
+	h := k.hash()
+	if !o.dd.bloom.mayContain(h) {
+		return sent{}, false, nil
+	}
+	o.svc.metrics.dedupeLookups.Inc()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	offs, err := o.svc.store.lookup(ctx, o.part, h)
+	if err != nil {
+		return sent{}, false, err
+	}
+	for _, off := range offs {
+		env, ok, err := o.svc.readAt(ctx, o.part, off)
+		if err != nil {
+			return sent{}, false, err
+		}
+		if !ok {
+			continue
+		}
+		p, isSend := env.Payload.(schemas.MessageSent)
+		if isSend && env.RoomID == k.room && env.UserID == k.user && p.ClientMsgID == k.clientMsgID {
+			return sent{id: env.ID, seq: env.Seq, text: p.Text, nickname: p.Nickname, at: env.OccurredAt, off: off}, true, nil
+		}
+	}
+	return sent{}, false, nil
+}
+
+// readAt reads the committed record at offset off of partition part.
+func (s *Service) readAt(ctx context.Context, part int32, off int64) (schemas.Envelope, bool, error) {
+	cl, err := kgo.NewClient(append(s.baseOpts(),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Names.Rooms: {part: kgo.NewOffset().At(off)}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxWait(50*time.Millisecond),
+	)...)
+	if err != nil {
+		return schemas.Envelope{}, false, err
+	}
+	defer cl.Close()
+	for {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return schemas.Envelope{}, false, fmt.Errorf("read offset %d: %w", off, err)
+		}
+		var (
+			rec  *kgo.Record
+			ferr error
+		)
+		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
+		if ferr != nil {
+			return schemas.Envelope{}, false, ferr
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if rec == nil {
+				rec = r
+			}
+		})
+		if rec == nil {
+			continue
+		}
+		if rec.Offset != off {
+			return schemas.Envelope{}, false, nil // aborted or a control record
+		}
+		env, err := schemas.Events.Decode(rec.Value)
+		if err != nil {
+			return schemas.Envelope{}, false, fmt.Errorf("decode offset %d: %w", off, err)
+		}
+		return env, true, nil
+	}
+}
+
+// replay reads the partition from..to and adds its sends to the window.
+// A long replay (no usable snapshot) evicts as it goes, through the store,
+// so that memory stays bounded.
+func (o *owner) replay(ctx context.Context, from, to int64) (int64, error) {
+	svc := o.svc
+	start := kgo.NewOffset().At(from)
+	if from == 0 {
+		start = kgo.NewOffset().AtStart()
+	}
+	cl, err := kgo.NewClient(append(svc.baseOpts(),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{svc.cfg.Names.Rooms: {o.part: start}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxWait(100*time.Millisecond),
+	)...)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	var n int64
+	pos := from
+	for pos < to {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
+		if ferr != nil {
+			return n, ferr
+		}
+		var derr error
+		fs.EachRecord(func(r *kgo.Record) {
+			if derr != nil || r.Offset >= to {
+				return
+			}
+			pos = r.Offset + 1
+			if r.Attrs.IsControl() {
+				return
+			}
+			env, err := schemas.Events.Decode(r.Value)
+			if err != nil {
+				derr = fmt.Errorf("offset %d: %w", r.Offset, err)
+				return
+			}
+			n++
+			if p, ok := env.Payload.(schemas.MessageSent); ok {
+				o.dd.win.add(sentKey{room: env.RoomID, user: env.UserID, clientMsgID: p.ClientMsgID},
+					sent{id: env.ID, seq: env.Seq, text: p.Text, nickname: p.Nickname, at: env.OccurredAt, off: r.Offset})
+			}
+		})
+		if derr != nil {
+			return n, derr
+		}
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			if k := len(p.Records); k > 0 && p.Records[k-1].Offset+1 > pos {
+				pos = min(p.Records[k-1].Offset+1, to)
+			}
+		})
+		if o.dd.win.len() > 2*svc.cfg.DedupeWindowEntries {
+			if err := o.evictNow(ctx); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// evictNow moves the window's oldest sends to the store synchronously.
+func (o *owner) evictNow(ctx context.Context) error {
+	cfg := o.svc.cfg
+	ev := o.dd.win.evictable(o.svc.now().Add(-cfg.DedupeWindow), cfg.DedupeWindowEntries)
+	if len(ev) == 0 {
+		return nil
+	}
+	hashes := make([]int64, len(ev))
+	for i, e := range ev {
+		hashes[i] = e.hash
+	}
+	next, changed := o.dd.bloom.with(hashes)
+	if err := o.svc.store.evict(ctx, o.part, ev, next, changed); err != nil {
+		return err
+	}
+	o.dd.bloom = next
+	o.dd.win.evictThrough(ev[len(ev)-1].off)
+	return nil
+}

@@ -1,0 +1,81 @@
+package command
+
+import (
+	"context"
+	"time"
+)
+
+// snapDone is the outcome of a background snapshot.
+type snapDone struct {
+	c     *capture
+	bloom *bloomSet // the Bloom filter with the evicted sends added
+	err   error
+}
+
+// maybeSnapshot starts a background snapshot when enough records were
+// appended or enough time passed (and there is anything to save or evict).
+// At most one runs per owner; the owner goes on serving meanwhile.
+func (o *owner) maybeSnapshot(ctx context.Context) {
+	cfg := o.svc.cfg
+	if o.snapping {
+		return
+	}
+	due := o.sinceSnap >= cfg.SnapshotRecords
+	if !due && time.Since(o.lastSnap) >= cfg.SnapshotInterval {
+		due = o.sinceSnap > 0 || o.dd.win.len() > cfg.DedupeWindowEntries ||
+			len(o.dd.win.evictable(o.svc.now().Add(-cfg.DedupeWindow), cfg.DedupeWindowEntries)) > 0
+	}
+	if !due {
+		return
+	}
+	c := o.capture()
+	o.snapping = true
+	o.sinceSnap = 0
+	o.lastSnap = time.Now()
+	go func() {
+		hashes := make([]int64, len(c.evict))
+		for i, e := range c.evict {
+			hashes[i] = e.hash
+		}
+		var (
+			next    = c.bloom
+			changed []int
+		)
+		if len(hashes) > 0 {
+			next, changed = c.bloom.with(hashes)
+		}
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		start := time.Now()
+		err := o.svc.store.save(sctx, c, o.svc.topicID, next, changed)
+		o.svc.metrics.snapshotSeconds.Observe(time.Since(start).Seconds())
+		o.snapc <- snapDone{c: c, bloom: next, err: err}
+	}()
+}
+
+// snapshotDone applies a finished snapshot: the evicted sends are durable
+// now, so they leave the window and join the Bloom filter.
+func (o *owner) snapshotDone(d snapDone) {
+	o.snapping = false
+	if d.err != nil {
+		o.svc.metrics.snapshotFailures.Inc()
+		o.svc.log.Warn("snapshot not written (the window keeps every send until one is)", "partition", o.part, "err", d.err)
+		// Retry at the next tick rather than after a whole interval.
+		o.lastSnap = time.Time{}
+		o.sinceSnap += o.svc.cfg.SnapshotRecords
+		return
+	}
+	o.svc.metrics.snapshots.Inc()
+	if n := len(d.c.evict); n > 0 {
+		o.dd.bloom = d.bloom
+		o.dd.win.evictThrough(d.c.evict[n-1].off)
+	}
+}
+
+// finishSnapshot waits for a snapshot in flight, so that a stopping owner
+// leaves its window and Bloom filter consistent for the next takeover.
+func (o *owner) finishSnapshot() {
+	if o.snapping {
+		o.snapshotDone(<-o.snapc)
+	}
+}

@@ -1,0 +1,434 @@
+package command
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bits-and-blooms/bloom/v3"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"happychat/schemas"
+)
+
+// Snapshots of the write side, per partition of the rooms topic, in
+// PostgreSQL (docs/adr/0003-write-side-snapshots.md says why there).
+//
+// A snapshot holds what an instance needs to start folding a partition
+// from an offset instead of from the start of the log: its rooms (status,
+// members, seq), its share of the user locations, the highest event id, and
+// the owner's dedupe window. It is written by the partition's owner, in the
+// background, every CHAT_SNAPSHOT_RECORDS records or CHAT_SNAPSHOT_INTERVAL,
+// in one transaction with the sends leaving the window (command_dedupe) and
+// the Bloom filter chunks that changed. The newest two are kept; a reader
+// takes the newest one whose checksums, version, topic id and offset check
+// out, else the one before, else the log from its start.
+
+// snapshotVersion is the layout of the snapshot bodies; a reader ignores
+// versions it does not know (and falls back to an older snapshot or the log).
+const snapshotVersion = 1
+
+type snapState struct {
+	Version   int        `json:"v"`
+	TopicID   string     `json:"topic_id"`
+	Partition int32      `json:"partition"`
+	Offset    int64      `json:"offset"`
+	LastID    schemas.ID `json:"last_id"`
+	Rooms     []snapRoom `json:"rooms"`
+	Users     []snapUser `json:"users"`
+}
+
+type snapRoom struct {
+	ID            schemas.ID   `json:"id"`
+	Status        string       `json:"status"`
+	Title         string       `json:"title"`
+	Description   string       `json:"description,omitzero"`
+	CreatedAt     time.Time    `json:"created_at"`
+	Seq           int64        `json:"seq"`
+	LastID        schemas.ID   `json:"last_id"`
+	Messages      int64        `json:"messages"`
+	LastMessageAt time.Time    `json:"last_message_at,omitzero"`
+	Members       []snapMember `json:"members,omitzero"`
+}
+
+type snapMember struct {
+	User     schemas.ID `json:"user"`
+	JoinID   schemas.ID `json:"join_id"`
+	Nickname string     `json:"nickname"`
+	JoinedAt time.Time  `json:"joined_at"`
+}
+
+type snapUser struct {
+	User   schemas.ID `json:"user"`
+	Room   schemas.ID `json:"room"`
+	JoinID schemas.ID `json:"join_id"`
+	Active bool       `json:"active,omitzero"`
+}
+
+type snapWindow struct {
+	Version int        `json:"v"`
+	Sends   []snapSent `json:"sends"`
+}
+
+type snapSent struct {
+	Room        schemas.ID `json:"room"`
+	User        schemas.ID `json:"user"`
+	ClientMsgID string     `json:"client_msg_id"`
+	ID          schemas.ID `json:"id"`
+	Seq         int64      `json:"seq"`
+	Text        string     `json:"text"`
+	Nickname    string     `json:"nickname"`
+	At          time.Time  `json:"at"`
+	Off         int64      `json:"off"`
+}
+
+// capture is a partition's state at an offset, taken by its owner between
+// batches: the rooms map and the window are copied by value, the rooms
+// themselves are shared (they are immutable).
+type capture struct {
+	part    int32
+	offset  int64
+	lastID  schemas.ID
+	rooms   []*room
+	users   users
+	window  []windowEntry
+	evict   []evicted
+	bloom   *bloomSet
+	takenAt time.Time
+}
+
+func (c *capture) encodeState(topicID string) ([]byte, error) {
+	s := snapState{Version: snapshotVersion, TopicID: topicID, Partition: c.part, Offset: c.offset, LastID: c.lastID,
+		Rooms: make([]snapRoom, 0, len(c.rooms)), Users: make([]snapUser, 0, len(c.users))}
+	for _, r := range c.rooms {
+		sr := snapRoom{ID: r.id, Status: r.status, Title: r.title, Description: r.description, CreatedAt: r.createdAt,
+			Seq: r.seq, LastID: r.lastID, Messages: r.messages, LastMessageAt: r.lastMessageAt}
+		for u, m := range r.members {
+			sr.Members = append(sr.Members, snapMember{User: u, JoinID: m.joinID, Nickname: m.nickname, JoinedAt: m.joinedAt})
+		}
+		s.Rooms = append(s.Rooms, sr)
+	}
+	for u, l := range c.users {
+		s.Users = append(s.Users, snapUser{User: u, Room: l.room, JoinID: l.joinID, Active: l.active})
+	}
+	return schemas.Marshal(s)
+}
+
+// encodeWindow writes the sends that stay in the window (those after the
+// evicted ones).
+func (c *capture) encodeWindow() ([]byte, error) {
+	var through int64 = -1
+	if n := len(c.evict); n > 0 {
+		through = c.evict[n-1].off
+	}
+	w := snapWindow{Version: snapshotVersion, Sends: []snapSent{}}
+	for _, e := range c.window {
+		if e.sent.off <= through {
+			continue
+		}
+		w.Sends = append(w.Sends, snapSent{Room: e.key.room, User: e.key.user, ClientMsgID: e.key.clientMsgID,
+			ID: e.sent.id, Seq: e.sent.seq, Text: e.sent.text, Nickname: e.sent.nickname, At: e.sent.at, Off: e.sent.off})
+	}
+	return schemas.Marshal(w)
+}
+
+// decodeState checks and decodes a stored state body.
+func decodeState(body, sum []byte, topicID string, part int32) (*snapState, error) {
+	if s := sha256.Sum256(body); !bytes.Equal(s[:], sum) {
+		return nil, errors.New("snapshot state checksum mismatch")
+	}
+	var s snapState
+	if err := schemas.StrictUnmarshal(body, &s); err != nil {
+		return nil, fmt.Errorf("snapshot state: %w", err)
+	}
+	switch {
+	case s.Version != snapshotVersion:
+		return nil, fmt.Errorf("snapshot version %d is not %d", s.Version, snapshotVersion)
+	case s.TopicID != topicID:
+		return nil, fmt.Errorf("snapshot of topic id %s, the topic is now %s", s.TopicID, topicID)
+	case s.Partition != part:
+		return nil, fmt.Errorf("snapshot of partition %d read for %d", s.Partition, part)
+	}
+	return &s, nil
+}
+
+// install loads a decoded state into an empty partition fold.
+func (s *snapState) install(ps *partState) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for _, sr := range s.Rooms {
+		r := &room{id: sr.ID, status: sr.Status, title: sr.Title, description: sr.Description, createdAt: sr.CreatedAt,
+			seq: sr.Seq, lastID: sr.LastID, messages: sr.Messages, lastMessageAt: sr.LastMessageAt,
+			members: make(map[schemas.ID]member, len(sr.Members))}
+		for _, m := range sr.Members {
+			r.members[m.User] = member{joinID: m.JoinID, nickname: m.Nickname, joinedAt: m.JoinedAt}
+		}
+		ps.rooms[r.id] = r
+	}
+	for _, u := range s.Users {
+		ps.users[u.User] = location{room: u.Room, joinID: u.JoinID, active: u.Active}
+	}
+	if s.LastID > ps.lastID {
+		ps.lastID = s.LastID
+	}
+}
+
+func decodeWindow(body, sum []byte) (*window, error) {
+	if s := sha256.Sum256(body); !bytes.Equal(s[:], sum) {
+		return nil, errors.New("snapshot window checksum mismatch")
+	}
+	var sw snapWindow
+	if err := schemas.StrictUnmarshal(body, &sw); err != nil {
+		return nil, fmt.Errorf("snapshot window: %w", err)
+	}
+	if sw.Version != snapshotVersion {
+		return nil, fmt.Errorf("snapshot window version %d is not %d", sw.Version, snapshotVersion)
+	}
+	w := newWindow()
+	for _, e := range sw.Sends {
+		w.add(sentKey{room: e.Room, user: e.User, clientMsgID: e.ClientMsgID},
+			sent{id: e.ID, seq: e.Seq, text: e.Text, nickname: e.Nickname, at: e.At, off: e.Off})
+	}
+	return w, nil
+}
+
+// snapshotStore keeps snapshots, evicted sends and Bloom chunks in
+// PostgreSQL, keyed by the rooms topic's name (tests share a database).
+type snapshotStore struct {
+	pool  *pgxpool.Pool
+	topic string
+}
+
+const storeSchema = `
+CREATE TABLE IF NOT EXISTS command_snapshots (
+  topic        text        NOT NULL,
+  part         int         NOT NULL,
+  off          bigint      NOT NULL,
+  version      int         NOT NULL,
+  taken_at     timestamptz NOT NULL,
+  state        bytea       NOT NULL,
+  state_sum    bytea       NOT NULL,
+  win          bytea       NOT NULL,
+  win_sum      bytea       NOT NULL,
+  bloom_chunks int         NOT NULL,
+  PRIMARY KEY (topic, part, off)
+);
+CREATE TABLE IF NOT EXISTS command_dedupe (
+  topic    text   NOT NULL,
+  part     int    NOT NULL,
+  key_hash bigint NOT NULL,
+  off      bigint NOT NULL,
+  PRIMARY KEY (topic, part, key_hash, off)
+);
+CREATE TABLE IF NOT EXISTS command_bloom (
+  topic text  NOT NULL,
+  part  int   NOT NULL,
+  chunk int   NOT NULL,
+  keys  int   NOT NULL,
+  bits  bytea NOT NULL,
+  PRIMARY KEY (topic, part, chunk)
+);
+CREATE TABLE IF NOT EXISTS command_node_leases (
+  scope      text        NOT NULL,
+  node       int         NOT NULL,
+  holder     text        NOT NULL,
+  expires_at timestamptz NOT NULL,
+  PRIMARY KEY (scope, node)
+);
+CREATE TABLE IF NOT EXISTS command_features (
+  scope text NOT NULL PRIMARY KEY,
+  level int  NOT NULL
+);`
+
+// migrate creates the tables; instances starting at once take turns.
+func (st *snapshotStore) migrate(ctx context.Context) error {
+	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('happychat command schema'))`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, storeSchema)
+		return err
+	})
+}
+
+// save writes a snapshot with the sends it evicts and the Bloom chunks that
+// changed, in one transaction, and keeps the newest two snapshots.
+func (st *snapshotStore) save(ctx context.Context, c *capture, topicID string, next *bloomSet, changed []int) error {
+	state, err := c.encodeState(topicID)
+	if err != nil {
+		return err
+	}
+	win, err := c.encodeWindow()
+	if err != nil {
+		return err
+	}
+	ss, ws := sha256.Sum256(state), sha256.Sum256(win)
+	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
+		if err := st.writeEvicted(ctx, tx, c.part, c.evict, next, changed); err != nil {
+			return err
+		}
+		chunks := 0
+		if next != nil {
+			chunks = len(next.chunks)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO command_snapshots (topic, part, off, version, taken_at, state, state_sum, win, win_sum, bloom_chunks)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT (topic, part, off) DO UPDATE SET
+			version=EXCLUDED.version, taken_at=EXCLUDED.taken_at, state=EXCLUDED.state, state_sum=EXCLUDED.state_sum,
+			win=EXCLUDED.win, win_sum=EXCLUDED.win_sum, bloom_chunks=EXCLUDED.bloom_chunks`,
+			st.topic, c.part, c.offset, snapshotVersion, c.takenAt, state, ss[:], win, ws[:], chunks); err != nil {
+			return fmt.Errorf("insert snapshot: %w", err)
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM command_snapshots WHERE topic=$1 AND part=$2 AND off < (
+			SELECT min(off) FROM (SELECT off FROM command_snapshots WHERE topic=$1 AND part=$2 ORDER BY off DESC LIMIT 2) newest)`,
+			st.topic, c.part)
+		return err
+	})
+}
+
+// evict stores sends leaving the window outside a snapshot (a long replay).
+func (st *snapshotStore) evict(ctx context.Context, part int32, ev []evicted, next *bloomSet, changed []int) error {
+	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
+		return st.writeEvicted(ctx, tx, part, ev, next, changed)
+	})
+}
+
+func (st *snapshotStore) writeEvicted(ctx context.Context, tx pgx.Tx, part int32, ev []evicted, next *bloomSet, changed []int) error {
+	if len(ev) == 0 {
+		return nil
+	}
+	hashes, offs := make([]int64, len(ev)), make([]int64, len(ev))
+	for i, e := range ev {
+		hashes[i], offs[i] = e.hash, e.off
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO command_dedupe (topic, part, key_hash, off)
+		SELECT $1, $2, h, o FROM unnest($3::bigint[], $4::bigint[]) AS t(h, o) ON CONFLICT DO NOTHING`,
+		st.topic, part, hashes, offs); err != nil {
+		return fmt.Errorf("insert evicted sends: %w", err)
+	}
+	for _, i := range changed {
+		bits, err := next.chunks[i].MarshalBinary()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO command_bloom (topic, part, chunk, keys, bits) VALUES ($1,$2,$3,$4,$5)
+			ON CONFLICT (topic, part, chunk) DO UPDATE SET keys=EXCLUDED.keys, bits=EXCLUDED.bits`,
+			st.topic, part, i, next.counts[i], bits); err != nil {
+			return fmt.Errorf("write bloom chunk: %w", err)
+		}
+	}
+	return nil
+}
+
+// storedState is one candidate snapshot state of a partition.
+type storedState struct {
+	off  int64
+	body []byte
+	sum  []byte
+}
+
+// states returns the partition's snapshot states, newest first.
+func (st *snapshotStore) states(ctx context.Context, part int32) ([]storedState, error) {
+	rows, err := st.pool.Query(ctx, `SELECT off, state, state_sum FROM command_snapshots
+		WHERE topic=$1 AND part=$2 ORDER BY off DESC LIMIT 2`, st.topic, part)
+	if err != nil {
+		return nil, fmt.Errorf("read snapshots: %w", err)
+	}
+	var out []storedState
+	for rows.Next() {
+		var s storedState
+		if err := rows.Scan(&s.off, &s.body, &s.sum); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// loadDedupe returns the owner's dedupe state from the newest sound
+// snapshot, or an empty one at offset 0. maxOff bounds acceptable offsets
+// (a snapshot past the log's end belongs to another log).
+func (st *snapshotStore) loadDedupe(ctx context.Context, part int32, maxOff int64) (*dedupe, error) {
+	rows, err := st.pool.Query(ctx, `SELECT off, win, win_sum, bloom_chunks FROM command_snapshots
+		WHERE topic=$1 AND part=$2 AND off <= $3 ORDER BY off DESC LIMIT 2`, st.topic, part, maxOff)
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot windows: %w", err)
+	}
+	type cand struct {
+		off      int64
+		win, sum []byte
+		chunks   int
+	}
+	var cands []cand
+	for rows.Next() {
+		var c cand
+		if err := rows.Scan(&c.off, &c.win, &c.sum, &c.chunks); err != nil {
+			return nil, err
+		}
+		cands = append(cands, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// Bloom chunks only ever gain keys, so the stored chunks serve any
+	// snapshot that names them (a superset never hides an evicted send).
+	blooms, err := st.loadBloom(ctx, part)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cands {
+		w, err := decodeWindow(c.win, c.sum)
+		if err != nil || c.chunks > len(blooms.chunks) {
+			continue
+		}
+		return &dedupe{win: w, bloom: blooms, pos: c.off}, nil
+	}
+	if len(blooms.chunks) > 0 {
+		// Sends were evicted but no snapshot window is usable: replay
+		// the whole partition; the Bloom filter and the store keep
+		// covering what was evicted.
+		return &dedupe{win: newWindow(), bloom: blooms, pos: 0}, nil
+	}
+	return &dedupe{win: newWindow(), pos: 0}, nil
+}
+
+func (st *snapshotStore) loadBloom(ctx context.Context, part int32) (*bloomSet, error) {
+	rows, err := st.pool.Query(ctx, `SELECT chunk, keys, bits FROM command_bloom WHERE topic=$1 AND part=$2 ORDER BY chunk`, st.topic, part)
+	if err != nil {
+		return nil, fmt.Errorf("read bloom chunks: %w", err)
+	}
+	defer rows.Close()
+	b := &bloomSet{}
+	for rows.Next() {
+		var (
+			chunk, keys int
+			bits        []byte
+		)
+		if err := rows.Scan(&chunk, &keys, &bits); err != nil {
+			return nil, err
+		}
+		if chunk != len(b.chunks) {
+			return nil, fmt.Errorf("bloom chunk %d missing", len(b.chunks))
+		}
+		f := &bloom.BloomFilter{}
+		if err := f.UnmarshalBinary(bits); err != nil {
+			return nil, fmt.Errorf("bloom chunk %d: %w", chunk, err)
+		}
+		b.chunks = append(b.chunks, f)
+		b.counts = append(b.counts, keys)
+	}
+	return b, rows.Err()
+}
+
+// lookup returns the offsets stored for a key hash.
+func (st *snapshotStore) lookup(ctx context.Context, part int32, hash int64) ([]int64, error) {
+	rows, err := st.pool.Query(ctx, `SELECT off FROM command_dedupe WHERE topic=$1 AND part=$2 AND key_hash=$3 ORDER BY off`,
+		st.topic, part, hash)
+	if err != nil {
+		return nil, fmt.Errorf("dedupe lookup: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}

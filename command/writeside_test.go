@@ -1,0 +1,346 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"happychat/schemas"
+)
+
+// Tests of the write side's long-run guarantees (issue "write side for the
+// long run"): restarts from snapshots, idempotency beyond the window,
+// node id leases, and ids under skewed clocks. Real Kafka and PostgreSQL.
+
+// sendN posts n messages msg-0..msg-(n-1) and returns their ids.
+func sendN(t *testing.T, in *instance, user Caller, room schemas.ID, n int) map[string]schemas.ID {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	ids := map[string]schemas.ID{}
+	for i := range n {
+		id := fmt.Sprint("msg-", i)
+		m, err := retry(t, func() (schemas.Message, error) { return in.svc.Send(ctx, user, room, "hello "+id, id) })
+		if err != nil {
+			t.Fatalf("send %s: %v", id, err)
+		}
+		ids[id] = m.ID
+	}
+	return ids
+}
+
+// waitStore polls a count in the command store until it reaches want.
+func (c *cluster) waitStore(what, query string, want int64) {
+	c.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var got int64
+	for time.Now().Before(deadline) {
+		err := c.store.QueryRow(context.Background(), query, c.names.Rooms).Scan(&got)
+		if err == nil && got >= want {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Fatalf("%s: %d, want at least %d", what, got, want)
+}
+
+func messagesIn(events []schemas.Envelope, room schemas.ID) int {
+	n := 0
+	for _, e := range events {
+		if _, ok := e.Payload.(schemas.MessageSent); ok && e.RoomID == room {
+			n++
+		}
+	}
+	return n
+}
+
+func TestRestartFromSnapshotReplaysOnlyTheTail(t *testing.T) {
+	c := newCluster(t, 1)
+	snappy := func(cfg *Config) { cfg.SnapshotRecords, cfg.SnapshotInterval = 100, time.Second }
+	a := c.startWith(0, snappy)
+	c.waitOwned(a)
+	room := c.openRoom(a, "snapshots")
+	user := Caller{UserID: 11, Nickname: "eleven"}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
+		t.Fatal(err)
+	}
+	const n = 400
+	first := sendN(t, a, user, room, n)
+	// Wait for a snapshot past every message, then stop: the next start
+	// must read only what follows that snapshot.
+	ends, err := c.admin.ListEndOffsets(ctx, c.names.Rooms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := ends.Lookup(c.names.Rooms, 0)
+	c.waitStore("snapshot offset", `SELECT coalesce(max(off), 0) FROM command_snapshots WHERE topic = $1`, end.Offset-1)
+	a.stop()
+
+	b := c.startWith(1, snappy)
+	c.waitOwned(b)
+	if got := b.svc.tail.records(); got > 10 {
+		t.Fatalf("the restarted instance folded %d records at start, want only those after the snapshot (<= 10 of %d)", got, n)
+	}
+	// Its state is whole: retries find the originals, seq goes on.
+	for _, id := range []string{"msg-0", "msg-199", fmt.Sprint("msg-", n-1)} {
+		m, err := retry(t, func() (schemas.Message, error) { return b.svc.Send(ctx, user, room, "retry", id) })
+		if err != nil || m.ID != first[id] || m.Body != "hello "+id {
+			t.Fatalf("retry of %s after restart: %v %d %q, want %d", id, err, m.ID, m.Body, first[id])
+		}
+	}
+	m, err := retry(t, func() (schemas.Message, error) { return b.svc.Send(ctx, user, room, "new", "after-restart") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Seq != n+3 { // created, joined, n messages, this one
+		t.Fatalf("seq after restart %d, want %d", m.Seq, n+3)
+	}
+	members, _, err := b.svc.Presence(ctx, room)
+	if err != nil || len(members) != 1 || members[0].UserID != user.UserID {
+		t.Fatalf("presence after restart: %v %+v", err, members)
+	}
+	events := c.readAll()
+	checkRoomLog(t, events, 20)
+	if got := messagesIn(events, room); got != n+1 {
+		t.Fatalf("%d messages in the log, want %d", got, n+1)
+	}
+}
+
+func TestRetryBeyondTheWindowReturnsTheOriginal(t *testing.T) {
+	c := newCluster(t, 1)
+	small := func(cfg *Config) {
+		cfg.DedupeWindowEntries, cfg.SnapshotRecords, cfg.SnapshotInterval = 16, 50, time.Second
+	}
+	a := c.startWith(0, small)
+	c.waitOwned(a)
+	room := c.openRoom(a, "window")
+	user := Caller{UserID: 12, Nickname: "twelve"}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	first := sendN(t, a, user, room, n)
+	// Every send but the newest 16 leaves the window for the store.
+	c.waitStore("evicted sends", `SELECT count(*) FROM command_dedupe WHERE topic = $1`, n-50)
+	o := a.svc.ownerOf(0)
+	if o == nil {
+		t.Fatal("no owner")
+	}
+	check := func(in *instance, label string) {
+		t.Helper()
+		for i := range 10 {
+			id := fmt.Sprint("msg-", i)
+			m, err := retry(t, func() (schemas.Message, error) { return in.svc.Send(ctx, user, room, "retried", id) })
+			if err != nil || m.ID != first[id] || m.Body != "hello "+id {
+				t.Fatalf("%s: retry of %s: %v %d %q, want %d", label, id, err, m.ID, m.Body, first[id])
+			}
+		}
+	}
+	check(a, "beyond the window")
+	a.stop()
+	b := c.startWith(1, small)
+	c.waitOwned(b)
+	check(b, "beyond the window, after a restart")
+	events := c.readAll()
+	checkRoomLog(t, events, 20)
+	if got := messagesIn(events, room); got != n {
+		t.Fatalf("%d messages in the log, want %d: a retry appended", got, n)
+	}
+}
+
+func TestInstanceIDsAreLeased(t *testing.T) {
+	c := newCluster(t, 1)
+	a := c.start(5, 20)
+	c.waitOwned(a)
+	// A second instance asking for the same id refuses to start.
+	svc, err := New(Config{
+		Brokers: c.brokers, Names: c.names, InstanceID: 5, InternalSecret: testSecret + "-internal",
+		Keys: c.keys, AdminToken: testAdmin, Rules: plainRules{}, Store: c.store,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := svc.Run(ctx, "127.0.0.1:1"); !errors.Is(err, errLeaseTaken) {
+		t.Fatalf("second instance with id 5: %v, want %v", err, errLeaseTaken)
+	}
+	// Instances without an id lease distinct free ones.
+	b := c.start(AutoInstanceID, 20)
+	d := c.start(AutoInstanceID, 20)
+	c.waitOwned(a, b, d)
+	nodes := map[int]bool{5: true}
+	for _, in := range []*instance{b, d} {
+		select {
+		case <-in.svc.running: // the lease is taken before
+		case <-ctx.Done():
+			t.Fatal("instance did not start")
+		}
+		in.svc.lease.mu.Lock()
+		n := in.svc.lease.node
+		in.svc.lease.mu.Unlock()
+		if nodes[n] {
+			t.Fatalf("node id %d leased twice", n)
+		}
+		nodes[n] = true
+	}
+}
+
+// skewed returns a clock off by d.
+func skewed(d time.Duration) func() time.Time { return func() time.Time { return time.Now().Add(d) } }
+
+func TestTakeoverByAnOwnerWhoseClockIsBehind(t *testing.T) {
+	c := newCluster(t, 1)
+	a := c.startWith(0, func(cfg *Config) { cfg.Clock = skewed(5 * time.Second) })
+	c.waitOwned(a)
+	room := c.openRoom(a, "clocks")
+	user := Caller{UserID: 13, Nickname: "thirteen"}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
+		t.Fatal(err)
+	}
+	sendN(t, a, user, room, 20)
+	a.stop()
+	// The new owner's clock is 5 s behind the old one's: its ids must
+	// still go on above the room's last one, at once (no 503s).
+	b := c.startWith(1, func(cfg *Config) { cfg.Clock = time.Now })
+	c.waitOwned(b)
+	for i := range 20 {
+		id := fmt.Sprint("late-", i)
+		if _, err := b.svc.Send(ctx, user, room, "late", id); err != nil {
+			t.Fatalf("send %s on the slow-clock owner: %v", id, err)
+		}
+	}
+	checkRoomLog(t, c.readAll(), 20) // seq gap-free and ids strictly increasing
+}
+
+func TestLaterJoinWinsWhateverTheClocks(t *testing.T) {
+	c := newCluster(t, 2)
+	// a's clock runs 5 s ahead of b's. Each owns one partition.
+	a := c.startWith(0, func(cfg *Config) { cfg.Clock = skewed(5 * time.Second) })
+	b := c.startWith(1, func(cfg *Config) { cfg.Clock = time.Now })
+	c.waitOwned(a, b)
+	ownerOf := func(room schemas.ID) *instance {
+		p := a.svc.partitionOf(room)
+		if a.svc.ownerOf(p) != nil {
+			return a
+		}
+		return b
+	}
+	// One room owned by a (fast clock), one by b (slow clock).
+	var fast, slow schemas.ID
+	for i := 0; fast == 0 || slow == 0; i++ {
+		if i > 50 {
+			t.Fatal("could not place rooms on both instances")
+		}
+		r := c.openRoom(a, fmt.Sprint("room ", i))
+		if ownerOf(r) == a && fast == 0 {
+			fast = r
+		} else if ownerOf(r) == b && slow == 0 {
+			slow = r
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	for u := schemas.ID(100); u < 110; u++ {
+		user := Caller{UserID: u, Nickname: fmt.Sprint("u", u)}
+		if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, fast) }); err != nil {
+			t.Fatal(err)
+		}
+		// Acknowledged: now join the room whose owner's clock is behind.
+		res, err := retry(t, func() (schemas.JoinResult, error) { return b.svc.Join(ctx, user, slow) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.LeftRoomID == nil || *res.LeftRoomID != fast {
+			t.Fatalf("user %d: join answered %+v, want left_room_id %d", u, res, fast)
+		}
+	}
+	// The later join wins: every user ends in the slow-clock room.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		inSlow, _, err1 := b.svc.Presence(ctx, slow)
+		inFast, _, err2 := a.svc.Presence(ctx, fast)
+		if err1 == nil && err2 == nil && len(inSlow) == 10 && len(inFast) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("members: slow room %d (%v), fast room %d (%v); want 10 and 0", len(inSlow), err1, len(inFast), err2)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, e := range c.readAll() {
+		if l, ok := e.Payload.(schemas.RoomLeft); ok && e.RoomID == slow {
+			t.Fatalf("user %d was switch-left from the room of their later join (%+v)", e.UserID, l)
+		}
+	}
+}
+
+func TestUnknownEventBlocksThePartitionInsteadOfSkippingIt(t *testing.T) {
+	c := newCluster(t, 1)
+	a := c.start(0, 20)
+	c.waitOwned(a)
+	room := c.openRoom(a, "upgrade")
+	user := Caller{UserID: 14, Nickname: "fourteen"}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
+		t.Fatal(err)
+	}
+	sendN(t, a, user, room, 3)
+	// A newer build appended an event this build does not know (as in a
+	// rolling upgrade that skipped the feature level): seq 6 of the room.
+	rec := &kgo.Record{Topic: c.names.Rooms, Partition: 0, Key: schemas.Key(room), Value: []byte(fmt.Sprintf(
+		`{"id":"%d","type":"message.reacted","version":1,"room_id":"%d","user_id":"14","seq":6,"occurred_at":"2026-12-02T06:00:00.000Z","payload":{"emoji":"🎉"}}`,
+		room+1_000_000, room))}
+	// It comes as a new build's owner would append it: through the
+	// partition's transactional id, which fences a.
+	cl, err := a.svc.txnClient(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	// The partition stops: sends are refused (never stamped from a state
+	// that misses seq 6), /readyz names the partition, the gauge counts it.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := a.svc.Send(ctx, user, room, "after", "after-unknown")
+		if code(err) == schemas.CodeUnavailable && a.svc.fold.parts[0].blockedErr() != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("send after an unknown event: %v, want unavailable from a blocked partition", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := a.svc.Ready(ctx); err == nil || !strings.Contains(err.Error(), "partition 0 is blocked") {
+		t.Fatalf("ready: %v, want partition 0 blocked", err)
+	}
+	if !errors.Is(a.svc.fold.parts[0].blockedErr(), schemas.ErrUnknownEvent) {
+		t.Fatalf("blocked by %v, want an unknown event", a.svc.fold.parts[0].blockedErr())
+	}
+	for _, e := range c.readAll() {
+		if m, ok := e.Payload.(schemas.MessageSent); ok && m.ClientMsgID == "after-unknown" {
+			t.Fatal("a send was appended after an event the owner could not fold")
+		}
+	}
+}

@@ -1,0 +1,187 @@
+package schemas
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// messageEdited is a hypothetical event type that a newer build introduces.
+type messageEdited struct {
+	Text string `json:"text"`
+}
+
+func (messageEdited) EventType() string { return "message.edited" }
+
+// testRegistryNewer is the registry of a hypothetical next build: message.sent
+// at v2 (level 2) and a new type message.edited (level 2).
+func testRegistryNewer() *Registry {
+	r := &Registry{}
+	Define[messageSentV2](r, 2, ScopeRoom, nil, AtLevel(2))
+	r.AddUpcaster(TypeMessageSent, 1, upcastMessageSentV1)
+	Define[messageEdited](r, 1, ScopeRoom, needUser, AtLevel(2))
+	return r
+}
+
+// TestDecodeUnknownEvent: records a newer build wrote are told apart from
+// malformed ones.
+func TestDecodeUnknownEvent(t *testing.T) {
+	newer := testRegistryNewer()
+	encode := func(p Event) string {
+		t.Helper()
+		env := samples()[TypeMessageSent]
+		env.Payload = p
+		b, err := newer.Encode(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	sentV2 := encode(messageSentV2{Text: "hi", ClientMsgID: "c1", Nickname: "n", Format: "markdown"})
+	edited := encode(messageEdited{Text: "hi again"})
+	if !strings.Contains(sentV2, `"version":2`) || !strings.Contains(edited, `"type":"message.edited"`) {
+		t.Fatalf("newer registry wrote %s and %s", sentV2, edited)
+	}
+
+	cases := []struct {
+		name    string
+		in      string
+		unknown bool  // wraps ErrUnknownEvent
+		is      error // must wrap this too
+	}{
+		{"new type", edited, true, ErrUnknownType},
+		{"known type, newer version", sentV2, true, ErrUnknownVersion},
+		{"new type, any version", strings.Replace(edited, `"version":1`, `"version":7`, 1), true, ErrUnknownType},
+		{"malformed JSON", `{"id":"1","type":"message.edited"`, false, nil},
+		{"new type, trailing data", edited + "x", false, nil},
+		{"new type, unknown envelope member", strings.Replace(edited, `"seq":3`, `"seq":3,"x":1`, 1), false, nil},
+		{"type missing", strings.Replace(strictBase, `"type":"message.sent",`, ``, 1), false, ErrUnknownType},
+		{"version 0", strings.Replace(strictBase, `"version":1`, `"version":0`, 1), false, ErrUnknownVersion},
+		{"version negative", strings.Replace(strictBase, `"version":1`, `"version":-2`, 1), false, ErrUnknownVersion},
+		{"known version, bad payload", strings.Replace(strictBase, `"text":"hi"`, `"text":42`, 1), false, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Events.Decode([]byte(c.in))
+			if err == nil {
+				t.Fatal("Decode accepted it")
+			}
+			if !errors.Is(err, ErrDecode) {
+				t.Errorf("%v does not wrap ErrDecode", err)
+			}
+			if got := errors.Is(err, ErrUnknownEvent); got != c.unknown {
+				t.Errorf("errors.Is(%v, ErrUnknownEvent) = %v, want %v", err, got, c.unknown)
+			}
+			if c.is != nil && !errors.Is(err, c.is) {
+				t.Errorf("%v does not wrap %v", err, c.is)
+			}
+		})
+	}
+
+	// The newer build itself reads both.
+	for _, in := range []string{sentV2, edited, strictBase} {
+		if _, err := newer.Decode([]byte(in)); err != nil {
+			t.Errorf("newer build: %v", err)
+		}
+	}
+}
+
+func TestLevelOfAndCheckEmit(t *testing.T) {
+	r := testRegistryNewer()
+	Define[RoomJoined](r, 1, ScopeRoom, needUser) // no option: level 1
+	// message.sent v3 at level 3, after v2 at level 2.
+	Define[messageSentV3](r, 3, ScopeRoom, nil, AtLevel(3), VersionAtLevel(2, 2))
+
+	levels := []struct {
+		typ     string
+		version int
+		want    int
+	}{
+		{TypeRoomJoined, 1, 1},
+		{"message.edited", 1, 2},
+		{TypeMessageSent, 3, 3},
+		{TypeMessageSent, 2, 2},
+		{TypeMessageSent, 1, 1},
+		{TypeMessageSent, 4, 0},
+		{TypeMessageSent, 0, 0},
+		{"message.deleted", 1, 0},
+		{"", 1, 0},
+	}
+	for _, c := range levels {
+		if got := r.LevelOf(c.typ, c.version); got != c.want {
+			t.Errorf("LevelOf(%q, %d) = %d, want %d", c.typ, c.version, got, c.want)
+		}
+	}
+
+	emits := []struct {
+		typ     string
+		cluster int
+		want    error // nil: allowed
+	}{
+		{TypeRoomJoined, 1, nil},
+		{"message.edited", 1, ErrFeatureDisabled},
+		{"message.edited", 2, nil},
+		{"message.edited", 3, nil},
+		{TypeMessageSent, 2, ErrFeatureDisabled}, // the current version is at 3
+		{TypeMessageSent, 3, nil},
+		{TypeRoomJoined, 0, ErrFeatureDisabled},
+		{"message.deleted", 9, ErrUnknownType},
+	}
+	for _, c := range emits {
+		t.Run(fmt.Sprintf("%s at %d", c.typ, c.cluster), func(t *testing.T) {
+			err := r.CheckEmit(c.typ, c.cluster)
+			if c.want == nil {
+				if err != nil {
+					t.Fatalf("CheckEmit = %v, want nil", err)
+				}
+				return
+			}
+			if !errors.Is(err, c.want) {
+				t.Fatalf("CheckEmit = %v, want %v", err, c.want)
+			}
+			if !errors.Is(c.want, ErrFeatureDisabled) && errors.Is(err, ErrFeatureDisabled) {
+				t.Errorf("an unknown type is reported as a disabled feature: %v", err)
+			}
+		})
+	}
+}
+
+// TestEventsLevels pins the feature level of every production event. A new
+// event type or version fails here until it is listed: register it at
+// FeatureLevel+1 and raise FeatureLevel in the same build (see FeatureLevel).
+func TestEventsLevels(t *testing.T) {
+	want := map[string]int{
+		TypeUserRegistered: 1,
+		TypeRoomCreated:    1,
+		TypeRoomProposed:   1,
+		TypeRoomApproved:   1,
+		TypeRoomJoined:     1,
+		TypeRoomLeft:       1,
+		TypeMessageSent:    1,
+		TypeReadMarkMoved:  1,
+	}
+	if FeatureLevel != 1 {
+		t.Errorf("FeatureLevel = %d; update this test with the events of the new level", FeatureLevel)
+	}
+	for _, typ := range Events.Types() {
+		level := Events.LevelOf(typ, Events.Version(typ))
+		w, ok := want[typ]
+		if !ok {
+			t.Errorf("%s v%d (level %d) is not listed here", typ, Events.Version(typ), level)
+			continue
+		}
+		if level != w {
+			t.Errorf("%s: level %d, want %d", typ, level, w)
+		}
+		if level < 1 || level > FeatureLevel {
+			t.Errorf("%s: level %d outside 1..FeatureLevel (%d)", typ, level, FeatureLevel)
+		}
+		if err := Events.CheckEmit(typ, FeatureLevel); err != nil {
+			t.Errorf("%s: %v at the build's own level", typ, err)
+		}
+	}
+	if len(want) != len(Events.Types()) {
+		t.Errorf("%d levels listed for %d registered types", len(want), len(Events.Types()))
+	}
+}
