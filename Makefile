@@ -9,7 +9,7 @@ LOCAL := deploy/local
 # Fuzz targets run briefly in every test run; longer by hand (FUZZTIME=5m).
 FUZZTIME ?= 10s
 
-.PHONY: all build run dev-embedded test test-short vet fuzz up down status bench clean
+.PHONY: all build run dev-embedded test test-short vet fuzz up down status bench clean cluster-up cluster-down
 
 all: build
 
@@ -24,6 +24,18 @@ down:
 
 status:
 	$(LOCAL)/status.sh
+
+# The cluster of the tests expires idle transactional ids after 10 s (Kafka:
+# 7 days), so that the owners' recovery from an expired id is tested.
+CLUSTER_TEST_ENV := HAPPYCHAT_CLUSTER_TXN_ID_EXPIRATION_MS=10000 HAPPYCHAT_CLUSTER_TXN_CLEANUP_INTERVAL_MS=1000
+
+# cluster-up: the 3-broker Kafka cluster for failover tests (docs/cluster.md),
+# beside the single node that `up` starts.
+cluster-up:
+	$(CLUSTER_TEST_ENV) $(LOCAL)/kafka-cluster.sh start
+
+cluster-down:
+	$(LOCAL)/kafka-cluster.sh stop
 
 # run: the whole system on one address against the local Kafka, PostgreSQL
 # and ClickHouse that deploy/local starts.
@@ -43,10 +55,11 @@ vet:
 test-short:
 	$(GO) test -short -race -count=1 ./...
 
-# test: unit and integration tests against real Apache Kafka, PostgreSQL,
-# ClickHouse and Chromium, all started by the project's own scripts.
+# test: unit and integration tests against real Apache Kafka (the single node
+# and the 3-broker cluster), PostgreSQL, ClickHouse and Chromium, all started
+# by the project's own scripts.
 test: vet
-	$(LOCAL)/up.sh >/dev/null
+	HAPPYCHAT_CLUSTER=1 $(CLUSTER_TEST_ENV) $(LOCAL)/up.sh >/dev/null
 	$(LOCAL)/browser.sh install >/dev/null
 	eval "$$($(LOCAL)/env.sh)"; export CI="$${CI:-1}"; \
 	  $(GO) test -race -count=1 -timeout 30m ./...

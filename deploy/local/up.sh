@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what is missing and start Kafka, PostgreSQL and ClickHouse (local,
-# non-default ports, state in ${HAPPYCHAT_STATE_DIR:-<repo>/.state}).
+# non-default ports, state in ${HAPPYCHAT_STATE_DIR:-<repo>/.state}); with
+# HAPPYCHAT_CLUSTER=1 also the 3-broker Kafka cluster (kafka-cluster.sh).
 # Idempotent: running servers are left alone. Prints the connection settings
 # on stdout (eval "$(deploy/local/up.sh)" works); progress goes to stderr.
 set -euo pipefail
@@ -31,16 +32,18 @@ if [[ -n $kafka_install_pid ]]; then
   cat "$tmp/kafka-install.out" >&2
 fi
 
-# 2. Start all three at once (each script installs its own remaining bits:
+# 2. Start them all at once (each script installs its own remaining bits:
 #    Kafka jars, initdb) and wait for all of them.
+servers=(kafka postgres clickhouse)
+[[ ${HAPPYCHAT_CLUSTER:-} == 1 ]] && servers+=(kafka-cluster)
 pids=()
-for s in kafka postgres clickhouse; do
+for s in "${servers[@]}"; do
   ./"$s".sh start >"$tmp/$s.out" 2>&1 &
   pids+=($!)
 done
 failed=()
 i=0
-for s in kafka postgres clickhouse; do
+for s in "${servers[@]}"; do
   if ! wait "${pids[$i]}"; then failed+=("$s"); fi
   cat "$tmp/$s.out" >&2
   i=$((i + 1))

@@ -1,0 +1,669 @@
+// Package kafkacluster is test support for the local 3-broker Apache Kafka
+// cluster of deploy/local/kafka-cluster.sh (KRaft, nodes 1, 2 and 3, each a
+// broker and a controller; replication factor 3, min.insync.replicas 2).
+//
+// The single node of deploy/local/kafka.sh cannot lose a broker and keep
+// going; this cluster can. It is for integration tests of failover — a
+// partition leader, a group coordinator or a transaction coordinator dying,
+// stopping or hanging while the code under test keeps working — and for the
+// chaos suite later. docs/cluster.md describes the cluster.
+//
+// [Brokers] finds the cluster (or skips the test). [New] returns a [Cluster]
+// that injects faults into single brokers (Kill, Stop, Pause; Start and Resume
+// undo them) by running deploy/local/kafka-cluster.sh, each call waiting for
+// what it promises, and that finds where things live (PartitionLeader,
+// LeaderOfMost, TxnCoordinator, GroupCoordinator) so a test can aim its
+// fault. Every broker a test took down is brought back by t.Cleanup.
+//
+// Fault-injecting tests share one cluster per machine, so a Cluster holds a
+// machine-wide lock from New until the test's cleanup: such tests, in one
+// package or in several packages run in parallel by go test, take turns.
+// Tests that only read Brokers do not take the lock; they should tolerate one
+// broker being down, which is what the cluster is for.
+//
+// The package imports franz-go and the standard library only.
+package kafkacluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// EnvBrokers names the environment variable with the cluster's bootstrap
+// list (comma-separated); deploy/local/env.sh exports it.
+const EnvBrokers = "KAFKA_CLUSTER_BROKERS"
+
+// DefaultBrokers are the addresses of nodes 1, 2 and 3 that
+// deploy/local/kafka-cluster.sh uses (its ports are defined in
+// deploy/local/lib.sh).
+var DefaultBrokers = []string{"127.0.0.1:29092", "127.0.0.1:29192", "127.0.0.1:29292"}
+
+// NodeIDs are the node (and broker) ids of the cluster.
+var NodeIDs = []int32{1, 2, 3}
+
+// Replicas is the replication factor of the cluster's topics.
+const Replicas = 3
+
+const (
+	pollEvery = 100 * time.Millisecond
+	// DefaultTimeout bounds each fault operation of a Cluster (Kill, Stop,
+	// Start, Pause, Resume and the waiting they do).
+	DefaultTimeout = 2 * time.Minute
+	// lockTimeout bounds the wait for another test's faults to end.
+	lockTimeout = 10 * time.Minute
+)
+
+// Brokers returns the bootstrap list of the local 3-broker cluster:
+// $KAFKA_CLUSTER_BROKERS, else [DefaultBrokers]. It skips the test under
+// -short. When no broker answers it fails the test if $CI is set (CI starts
+// the cluster: make test) and skips it otherwise.
+func Brokers(t testing.TB) []string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("kafkacluster: needs the local 3-broker Kafka cluster; skipped with -short")
+	}
+	brokers := slices.Clone(DefaultBrokers)
+	if v := os.Getenv(EnvBrokers); v != "" {
+		brokers = brokers[:0]
+		for b := range strings.SplitSeq(v, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				brokers = append(brokers, b)
+			}
+		}
+	}
+	if err := ping(brokers); err != nil {
+		const hint = "start it with `make cluster-up` or deploy/local/kafka-cluster.sh start"
+		if os.Getenv("CI") != "" {
+			t.Fatalf("kafkacluster: cluster %s unreachable: %v (%s)", strings.Join(brokers, ","), err, hint)
+		}
+		t.Skipf("kafkacluster: cluster %s unreachable: %v (%s)", strings.Join(brokers, ","), err, hint)
+	}
+	return brokers
+}
+
+func ping(brokers []string) error {
+	if len(brokers) == 0 {
+		return errors.New("no broker addresses")
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DialTimeout(2*time.Second))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return cl.Ping(ctx)
+}
+
+type fault int
+
+const (
+	down   fault = iota + 1 // killed or stopped
+	paused                  // SIGSTOP
+)
+
+// Cluster injects faults into the brokers of the local cluster and looks up
+// where partitions and coordinators live. Its fault methods report failures
+// with t.Fatalf, so call them from the test's goroutine. The lookups and
+// waits return errors and may be called from any goroutine.
+type Cluster struct {
+	// Timeout bounds each fault method and its waiting; DefaultTimeout
+	// unless changed.
+	Timeout time.Duration
+
+	t       testing.TB
+	brokers []string
+	script  string
+	root    string
+	cl      *kgo.Client
+	adm     *kadm.Client
+	addrs   map[int32]string
+
+	mu     sync.Mutex
+	faults map[int32]fault
+}
+
+// New returns a Cluster for the given bootstrap list (from [Brokers]). It
+// waits for its turn (see the package documentation) and until all three
+// brokers are registered, and arranges for every broker that the test stops,
+// kills or pauses to be running and in sync again when the test ends.
+func New(t testing.TB, brokers []string) *Cluster {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatalf("kafkacluster: %v", err)
+	}
+	script := filepath.Join(root, "deploy", "local", "kafka-cluster.sh")
+	if _, err := os.Stat(script); err != nil {
+		t.Fatalf("kafkacluster: %v", err)
+	}
+	unlock, err := lockFaults(lockTimeout)
+	if err != nil {
+		t.Fatalf("kafkacluster: %v", err)
+	}
+	t.Cleanup(unlock)
+
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(brokers...),
+		kgo.DialTimeout(3*time.Second),
+		// a paused broker accepts connections but never answers
+		kgo.RequestTimeoutOverhead(5*time.Second),
+		kgo.MetadataMinAge(100*time.Millisecond),
+	)
+	if err != nil {
+		t.Fatalf("kafkacluster: %v", err)
+	}
+	t.Cleanup(cl.Close)
+	c := &Cluster{
+		Timeout: DefaultTimeout,
+		t:       t,
+		brokers: slices.Clone(brokers),
+		script:  script,
+		root:    root,
+		cl:      cl,
+		adm:     kadm.NewClient(cl),
+		faults:  map[int32]fault{},
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
+	defer cancel()
+	var last string
+	err = poll(ctx, func() (bool, error) {
+		m, err := c.adm.BrokerMetadata(fresh(ctx))
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		addrs := map[int32]string{}
+		for _, b := range m.Brokers {
+			addrs[b.NodeID] = fmt.Sprintf("%s:%d", b.Host, b.Port)
+		}
+		c.addrs = addrs
+		last = fmt.Sprintf("registered brokers %v", m.Brokers.NodeIDs())
+		for _, id := range NodeIDs {
+			if _, ok := addrs[id]; !ok {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Fatalf("kafkacluster: not all of brokers %v are up (%s): %v; deploy/local/kafka-cluster.sh start repairs it", NodeIDs, last, err)
+	}
+	t.Cleanup(c.restore)
+	return c
+}
+
+// Brokers returns the bootstrap list.
+func (c *Cluster) Brokers() []string { return slices.Clone(c.brokers) }
+
+// Addr returns broker id's address (host:port).
+func (c *Cluster) Addr(id int32) string { return c.addrs[id] }
+
+// Admin returns the admin client of the Cluster (closed by t.Cleanup).
+func (c *Cluster) Admin() *kadm.Client { return c.adm }
+
+// Kill sends SIGKILL to broker id and waits until its process is gone. The
+// controller fences it (and moves its leaderships) within
+// broker.session.timeout.ms, 4s.
+func (c *Cluster) Kill(id int32) {
+	c.t.Helper()
+	c.run("kill-broker", id)
+	c.setFault(id, down)
+}
+
+// Stop sends SIGTERM to broker id and waits until it has exited: a
+// controlled shutdown that moves its leaderships first.
+func (c *Cluster) Stop(id int32) {
+	c.t.Helper()
+	c.run("stop-broker", id)
+	c.setFault(id, down)
+}
+
+// Pause sends SIGSTOP to broker id and waits until the process is stopped:
+// it keeps its connections open and answers nothing, like a hung machine.
+func (c *Cluster) Pause(id int32) {
+	c.t.Helper()
+	c.run("pause-broker", id)
+	c.setFault(id, paused)
+}
+
+// Resume sends SIGCONT to broker id and waits until it answers requests
+// again (registered and unfenced). It does not wait for its replicas to be
+// back in sync: use WaitInSync for that.
+func (c *Cluster) Resume(id int32) {
+	c.t.Helper()
+	start := time.Now()
+	c.run("resume-broker", id)
+	c.setFault(id, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
+	defer cancel()
+	if err := c.waitAnswers(ctx, id); err != nil {
+		c.t.Fatalf("kafkacluster: resume broker %d: %v", id, err)
+	}
+	c.t.Logf("kafkacluster: broker %d answers again (%v)", id, time.Since(start).Round(time.Millisecond))
+}
+
+// Start starts broker id (resumes it if paused; nothing to start if it
+// runs), waits until it answers requests and is back in the ISR of every
+// partition it hosts.
+func (c *Cluster) Start(id int32) {
+	c.t.Helper()
+	if err := c.start(id); err != nil {
+		c.t.Fatalf("kafkacluster: %v", err)
+	}
+}
+
+func (c *Cluster) start(id int32) error {
+	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
+	defer cancel()
+	start := time.Now()
+	if out, err := c.script1(ctx, "start-broker", id); err != nil {
+		return fmt.Errorf("start broker %d: %v\n%s", id, err, out)
+	}
+	c.setFault(id, 0)
+	if err := c.waitAnswers(ctx, id); err != nil {
+		return fmt.Errorf("start broker %d: %v", id, err)
+	}
+	if err := c.waitHostedInSync(ctx, id); err != nil {
+		return fmt.Errorf("start broker %d: %v", id, err)
+	}
+	c.t.Logf("kafkacluster: broker %d started and in sync (%v)", id, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// Answering returns the brokers that are registered (not fenced) and answer
+// an ApiVersions request now, in id order.
+func (c *Cluster) Answering(ctx context.Context) ([]int32, error) {
+	vs, err := c.adm.ApiVersions(fresh(ctx))
+	if err != nil {
+		return nil, err
+	}
+	var ids []int32
+	for id, v := range vs {
+		if v.Err == nil {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// PID returns broker id's process id, or 0 when it does not run.
+func (c *Cluster) PID(id int32) int {
+	c.t.Helper()
+	checkID(c.t, id)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := c.script1(ctx, "pid", id)
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	return pid
+}
+
+// restore runs at the end of the test: brokers left down or paused are
+// started or resumed, and the test waits until they are back in sync.
+func (c *Cluster) restore() {
+	c.mu.Lock()
+	ids := make([]int32, 0, len(c.faults))
+	for id := range c.faults {
+		ids = append(ids, id)
+	}
+	c.mu.Unlock()
+	slices.Sort(ids)
+	for _, id := range ids {
+		c.t.Logf("kafkacluster: bringing broker %d back after the test", id)
+		if err := c.start(id); err != nil {
+			c.t.Errorf("kafkacluster: cleanup: %v", err)
+		}
+	}
+}
+
+func (c *Cluster) setFault(id int32, f fault) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f == 0 {
+		delete(c.faults, id)
+	} else {
+		c.faults[id] = f
+	}
+}
+
+func checkID(t testing.TB, id int32) {
+	t.Helper()
+	if !slices.Contains(NodeIDs, id) {
+		t.Fatalf("kafkacluster: no broker %d (the cluster has %v)", id, NodeIDs)
+	}
+}
+
+// run runs a subcommand of kafka-cluster.sh for broker id, failing the test
+// when it fails.
+func (c *Cluster) run(sub string, id int32) {
+	c.t.Helper()
+	checkID(c.t, id)
+	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
+	defer cancel()
+	start := time.Now()
+	out, err := c.script1(ctx, sub, id)
+	if err != nil {
+		c.t.Fatalf("kafkacluster: %s %d: %v\n%s", sub, id, err, out)
+	}
+	c.t.Logf("kafkacluster: %s %d (%v)", sub, id, time.Since(start).Round(time.Millisecond))
+}
+
+func (c *Cluster) script1(ctx context.Context, sub string, id int32) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, c.script, sub, strconv.Itoa(int(id)))
+	cmd.Dir = c.root
+	cmd.WaitDelay = 5 * time.Second
+	return cmd.CombinedOutput()
+}
+
+// waitAnswers waits until broker id is in the cluster metadata (registered,
+// not fenced) and answers an ApiVersions request.
+func (c *Cluster) waitAnswers(ctx context.Context, id int32) error {
+	var last error
+	err := poll(ctx, func() (bool, error) {
+		vs, err := c.adm.ApiVersions(fresh(ctx))
+		if err != nil {
+			last = err
+			return false, nil
+		}
+		v, ok := vs[id]
+		switch {
+		case !ok:
+			last = fmt.Errorf("broker %d not in the cluster metadata", id)
+		case v.Err != nil:
+			last = fmt.Errorf("broker %d: %w", id, v.Err)
+		default:
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("broker %d does not answer (%v): %w", id, last, err)
+	}
+	return nil
+}
+
+// waitHostedInSync waits until broker id is in the ISR of every partition
+// (of every topic, internal ones included) that has a replica on it.
+func (c *Cluster) waitHostedInSync(ctx context.Context, id int32) error {
+	return c.waitPartitions(ctx, nil, func(p kadm.PartitionDetail) string {
+		if !slices.Contains(p.Replicas, id) || slices.Contains(p.ISR, id) {
+			return ""
+		}
+		return fmt.Sprintf("broker %d not in the ISR %v of %s/%d", id, p.ISR, p.Topic, p.Partition)
+	})
+}
+
+// WaitInSync waits until every partition of the topics (of all topics,
+// internal ones included, when none is given) has a leader and all its
+// replicas in the ISR. A topic that does not exist yet is waited for.
+func (c *Cluster) WaitInSync(ctx context.Context, topics ...string) error {
+	return c.waitPartitions(ctx, topics, func(p kadm.PartitionDetail) string {
+		if p.Leader < 0 {
+			return fmt.Sprintf("%s/%d has no leader", p.Topic, p.Partition)
+		}
+		for _, r := range p.Replicas {
+			if !slices.Contains(p.ISR, r) {
+				return fmt.Sprintf("%s/%d: ISR %v of replicas %v", p.Topic, p.Partition, p.ISR, p.Replicas)
+			}
+		}
+		return ""
+	})
+}
+
+// waitPartitions polls the metadata of the topics (all when nil) until bad
+// returns "" for every partition.
+func (c *Cluster) waitPartitions(ctx context.Context, topics []string, bad func(kadm.PartitionDetail) string) error {
+	var last string
+	err := poll(ctx, func() (bool, error) {
+		m, err := c.adm.Metadata(fresh(ctx), topics...)
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		for _, td := range m.Topics.Sorted() {
+			if td.Err != nil {
+				last = fmt.Sprintf("topic %s: %v", td.Topic, td.Err)
+				return false, nil
+			}
+			for _, p := range td.Partitions.Sorted() {
+				if p.Err != nil && !errors.Is(p.Err, kerr.LeaderNotAvailable) {
+					last = fmt.Sprintf("%s/%d: %v", p.Topic, p.Partition, p.Err)
+					return false, nil
+				}
+				if why := bad(p); why != "" {
+					last = why
+					return false, nil
+				}
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("not in sync (%s): %w", last, err)
+	}
+	return nil
+}
+
+// PartitionLeader returns the broker leading the partition. While it has no
+// leader (an election after a failure) or the topic is unknown, it asks
+// again until ctx ends.
+func (c *Cluster) PartitionLeader(ctx context.Context, topic string, partition int32) (int32, error) {
+	var leader int32 = -1
+	var last error
+	err := poll(ctx, func() (bool, error) {
+		m, err := c.adm.Metadata(fresh(ctx), topic)
+		if err != nil {
+			last = err
+			return false, nil
+		}
+		td := m.Topics[topic]
+		if td.Err != nil {
+			last = fmt.Errorf("topic %s: %w", topic, td.Err)
+			return false, nil
+		}
+		p, ok := td.Partitions[partition]
+		switch {
+		case !ok:
+			last = fmt.Errorf("topic %s has no partition %d", topic, partition)
+		case p.Leader < 0:
+			last = fmt.Errorf("%s/%d has no leader (%v)", topic, partition, p.Err)
+		default:
+			leader = p.Leader
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		return -1, fmt.Errorf("leader of %s/%d: %v: %w", topic, partition, last, err)
+	}
+	return leader, nil
+}
+
+// LeaderOfMost returns the broker that leads most partitions of the topic
+// (the lowest id on a tie), once every partition has a leader.
+func (c *Cluster) LeaderOfMost(ctx context.Context, topic string) (int32, error) {
+	var best int32 = -1
+	var last error
+	err := poll(ctx, func() (bool, error) {
+		m, err := c.adm.Metadata(fresh(ctx), topic)
+		if err != nil {
+			last = err
+			return false, nil
+		}
+		td := m.Topics[topic]
+		if td.Err != nil || len(td.Partitions) == 0 {
+			last = fmt.Errorf("topic %s: %v", topic, td.Err)
+			return false, nil
+		}
+		count := map[int32]int{}
+		for _, p := range td.Partitions {
+			if p.Leader < 0 {
+				last = fmt.Errorf("%s/%d has no leader", topic, p.Partition)
+				return false, nil
+			}
+			count[p.Leader]++
+		}
+		best = -1
+		for id, n := range count {
+			if best < 0 || n > count[best] || n == count[best] && id < best {
+				best = id
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return -1, fmt.Errorf("leader of most partitions of %s: %v: %w", topic, last, err)
+	}
+	return best, nil
+}
+
+// TxnCoordinator returns the broker coordinating the transactional id (the
+// leader of its __transaction_state partition). While the coordinator is
+// loading or moving, it asks again until ctx ends.
+func (c *Cluster) TxnCoordinator(ctx context.Context, transactionalID string) (int32, error) {
+	return c.coordinator(ctx, "transactional id", transactionalID, c.adm.FindTxnCoordinators)
+}
+
+// GroupCoordinator returns the broker coordinating the consumer group (the
+// leader of its __consumer_offsets partition). While the coordinator is
+// loading or moving, it asks again until ctx ends.
+func (c *Cluster) GroupCoordinator(ctx context.Context, group string) (int32, error) {
+	return c.coordinator(ctx, "group", group, c.adm.FindGroupCoordinators)
+}
+
+func (c *Cluster) coordinator(ctx context.Context, kind, key string,
+	find func(context.Context, ...string) kadm.FindCoordinatorResponses,
+) (int32, error) {
+	var node int32 = -1
+	var last error
+	err := poll(ctx, func() (bool, error) {
+		r, ok := find(ctx, key)[key]
+		switch {
+		case !ok:
+			last = errors.New("no answer")
+		case r.Err == nil:
+			node = r.NodeID
+			return true, nil
+		case ctx.Err() == nil && (kerr.IsRetriable(r.Err) || errors.Is(r.Err, context.DeadlineExceeded) || isNetErr(r.Err)):
+			last = r.Err
+		default:
+			return false, r.Err
+		}
+		return false, nil
+	})
+	if err != nil {
+		return -1, fmt.Errorf("coordinator of %s %q: %v: %w", kind, key, last, err)
+	}
+	return node, nil
+}
+
+// isNetErr: a broker that went away mid-request (kgo errors of that kind
+// are not Kafka error codes).
+func isNetErr(err error) bool {
+	var ke *kerr.Error
+	return !errors.As(err, &ke)
+}
+
+// fresh makes kadm's Metadata, BrokerMetadata and ApiVersions ask a broker:
+// without it they answer from the client's cache, whose broker list is only
+// refreshed every MetadataMaxAge (a broker seen gone would stay gone).
+// Authorized operations come with the answer, unused.
+func fresh(ctx context.Context) context.Context { return kadm.WithAuthorizedOps(ctx) }
+
+// poll calls try every pollEvery until it reports done, returns an error, or
+// ctx ends.
+func poll(ctx context.Context, try func() (bool, error)) error {
+	for {
+		done, err := try()
+		if err != nil || done {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+// moduleRoot walks up from the working directory (a package's folder under
+// go test) to the folder holding go.mod.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// faultTurn is this process's share of the machine-wide lock.
+var faultTurn = make(chan struct{}, 1)
+
+// lockFaults waits (up to timeout) for this process's turn and then for an
+// exclusive flock on a file in the temporary directory, shared by every test
+// binary on the machine. The returned func releases both.
+func lockFaults(timeout time.Duration) (func(), error) {
+	deadline := time.After(timeout)
+	select {
+	case faultTurn <- struct{}{}:
+	case <-deadline:
+		return nil, fmt.Errorf("another test of this binary held the cluster for %v", timeout)
+	}
+	path := filepath.Join(os.TempDir(), "happychat-kafkacluster.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		<-faultTurn
+		return nil, err
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			<-faultTurn
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		select {
+		case <-deadline:
+			f.Close()
+			<-faultTurn
+			return nil, fmt.Errorf("another test process held %s for %v", path, timeout)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return func() {
+		f.Close() // releases the flock
+		<-faultTurn
+	}, nil
+}
