@@ -128,7 +128,12 @@ const (
 )
 
 func newCluster(t testing.TB, parts int) *cluster {
-	b := brokers(t)
+	return newClusterOn(t, brokers(t), parts, 1)
+}
+
+// newClusterOn creates the topics on the given brokers with replication
+// factor rf (3 on the local 3-broker cluster, whose min.insync.replicas is 2).
+func newClusterOn(t testing.TB, b []string, parts int, rf int16) *cluster {
 	names := schemas.NamesFor(randomName("t"))
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b...))
 	if err != nil {
@@ -139,7 +144,7 @@ func newCluster(t testing.TB, parts int) *cluster {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for topic, n := range map[string]int{names.Rooms: parts, names.Users: 2} {
-		if _, err := adm.CreateTopic(ctx, int32(n), 1, nil, topic); err != nil {
+		if _, err := adm.CreateTopic(ctx, int32(n), rf, nil, topic); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -15,6 +15,7 @@ type metrics struct {
 	snapshotFailures prometheus.Counter
 	snapshotSeconds  prometheus.Histogram
 	dedupeLookups    prometheus.Counter
+	partitionMoves   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -58,8 +59,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		dedupeLookups: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "happychat_command_dedupe_store_lookups_total", Help: "Sends looked up in the durable store (Bloom filter hits).",
 		}),
+		partitionMoves: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "happychat_command_partition_moves_total", Help: "Partitions the owners' group assigned to, revoked from or lost by this instance.",
+		}, []string{"event"}),
 	}
-	reg.MustRegister(m.commands, m.commitSeconds, m.batchEvents, m.owned, m.poison, m.blocked, m.ownerRestarts,
+	reg.MustRegister(m.partitionMoves, m.commands, m.commitSeconds, m.batchEvents, m.owned, m.poison, m.blocked, m.ownerRestarts,
 		m.ownerReplayed, m.snapshots, m.snapshotFailures, m.snapshotSeconds, m.dedupeLookups)
 	return m
 }

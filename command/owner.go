@@ -22,7 +22,7 @@ const maxBatch = 512
 // commitTimeout bounds one batch's produce and commit. The batch runs on a
 // context of its own: a revoke lets it finish (commit or abort, with its
 // answers) instead of cancelling it into an unknown outcome.
-const commitTimeout = 10 * time.Second
+const commitTimeout = 12 * time.Second
 
 type reply struct {
 	res Result
@@ -57,6 +57,7 @@ type owner struct {
 	lastSnap  time.Time
 	snapping  bool
 	snapc     chan snapDone
+	failures  int         // appends failed in a row on this producer: three start the owner over
 	sweep     atomic.Bool // a switch-leave failed: look for superseded members again
 }
 
@@ -158,6 +159,7 @@ func (o *owner) drain() {
 // serve takes the partition over with a new transactional producer and
 // serves batches until the owner is stopped (nil) or fails.
 func (o *owner) serve(ctx context.Context) error {
+	o.failures = 0
 	cl, err := o.svc.txnClient(o.part)
 	if err != nil {
 		return fmt.Errorf("transactional client: %w", err)
@@ -381,7 +383,8 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 		for _, a := range acc {
 			a.req.done <- reply{err: unavailable("the event log did not confirm the write, retry")}
 		}
-		if isFenced(err) || !isRecoverable(err) {
+		o.failures++
+		if isFenced(err) || !isRecoverable(err) || o.failures >= 3 {
 			return err
 		}
 		// The transaction was aborted, or its commit has an unknown
@@ -395,6 +398,7 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 		}
 		return nil
 	}
+	o.failures = 0
 	o.install(events, recs)
 	for _, a := range acc {
 		a.req.done <- reply{res: a.d.result}
@@ -464,7 +468,9 @@ func (o *owner) append(cl *kgo.Client, events []schemas.Envelope) ([]*kgo.Record
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
 	if err := cl.BeginTransaction(); err != nil {
-		return nil, fmt.Errorf("begin transaction: %w", err)
+		// The producer refuses new transactions (a fatal error, such as the
+		// epoch bump of a transaction the coordinator timed out).
+		return nil, errors.Join(fmt.Errorf("begin transaction: %w", err), errNeedsNewProducer)
 	}
 	var (
 		mu       sync.Mutex
@@ -499,6 +505,9 @@ func (o *owner) append(cl *kgo.Client, events []schemas.Envelope) ([]*kgo.Record
 		}
 		return nil, fmt.Errorf("produce (aborted): %w", perr)
 	}
+	if h := o.svc.hooks.beforeCommit; h != nil {
+		h(o.part)
+	}
 	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		// Unconfirmed or refused commit: the documented retry is TryAbort.
 		if abortErr := cl.EndTransaction(ctx, kgo.TryAbort); abortErr != nil {
@@ -526,7 +535,8 @@ func isFenced(err error) bool {
 // may begin a new transaction.
 func isRecoverable(err error) bool {
 	if errors.Is(err, errNeedsNewProducer) || errors.Is(err, kerr.InvalidProducerEpoch) ||
-		errors.Is(err, kerr.InvalidProducerIDMapping) || errors.Is(err, kerr.UnknownProducerID) {
+		errors.Is(err, kerr.InvalidProducerIDMapping) || errors.Is(err, kerr.UnknownProducerID) ||
+		errors.Is(err, kerr.InvalidTxnState) {
 		return false
 	}
 	return true
@@ -554,7 +564,11 @@ func (s *Service) txnClient(part int32) (*kgo.Client, error) {
 		kgo.TransactionalID(s.cfg.Names.CommandGroup+".p"+strconv.Itoa(int(part))),
 		kgo.TransactionTimeout(s.cfg.TransactionTimeout),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.RecordDeliveryTimeout(5*time.Second),
+		// Long enough to outlast a partition leader's failover (the
+		// controller fences a dead broker after broker.session.timeout.ms,
+		// 9 s by default): the batch then lands on the new leader instead
+		// of being aborted and retried. Within commitTimeout.
+		kgo.RecordDeliveryTimeout(8*time.Second),
 		kgo.ProducerLinger(0),
 	)
 	return kgo.NewClient(opts...)

@@ -30,16 +30,19 @@ func (s *Service) joinGroup(ctx context.Context) error {
 		kgo.HeartbeatInterval(s.cfg.SessionTimeout/6),
 		kgo.RebalanceTimeout(30*time.Second),
 		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+			s.metrics.partitionMoves.WithLabelValues("assigned").Add(float64(len(m[topic])))
 			for _, p := range m[topic] {
 				s.startOwner(ctx, p)
 			}
 			s.directory.invalidate()
 		}),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			s.metrics.partitionMoves.WithLabelValues("revoked").Add(float64(len(m[topic])))
 			s.stopOwners(m[topic])
 			s.directory.invalidate()
 		}),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			s.metrics.partitionMoves.WithLabelValues("lost").Add(float64(len(m[topic])))
 			s.stopOwners(m[topic])
 			s.directory.invalidate()
 		}),

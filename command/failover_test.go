@@ -1,0 +1,311 @@
+package command
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"happychat/internal/kafkacluster"
+	"happychat/schemas"
+)
+
+// Failover tests on the local 3-broker cluster (docs/cluster.md): two
+// command instances under load while a broker that matters dies; every
+// partition must answer again, and every acknowledged send must be in the
+// log exactly once, with each room's seq gap-free and ids increasing.
+
+// sendLoad sends messages to rooms from users, each user one message after
+// the other, retrying a refused send with the same client_msg_id (as a
+// client would), and records what was acknowledged.
+type sendLoad struct {
+	t     *testing.T
+	mu    sync.Mutex
+	acked map[string]schemas.ID // room/user/client_msg_id -> message id
+	last  map[schemas.ID]time.Time
+	gap   map[schemas.ID]time.Duration // longest time without an ack, per room
+	fatal atomic.Value
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+func startLoad(t *testing.T, ins []*instance, rooms []schemas.ID, perRoom int) *sendLoad {
+	l := &sendLoad{t: t, acked: map[string]schemas.ID{}, last: map[schemas.ID]time.Time{},
+		gap: map[schemas.ID]time.Duration{}, stop: make(chan struct{})}
+	now := time.Now()
+	for _, r := range rooms {
+		l.last[r] = now
+	}
+	for ri, room := range rooms {
+		for u := range perRoom {
+			user := Caller{UserID: schemas.ID(1000 + ri*perRoom + u), Nickname: fmt.Sprint("u", u)}
+			in := ins[(ri+u)%len(ins)]
+			l.wg.Add(1)
+			go l.user(in, room, user)
+		}
+	}
+	return l
+}
+
+func (l *sendLoad) user(in *instance, room schemas.ID, user Caller) {
+	defer l.wg.Done()
+	for i := 0; ; {
+		select {
+		case <-l.stop:
+			return
+		case <-time.After(40 * time.Millisecond):
+		}
+		id := fmt.Sprint("m", i)
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		m, err := in.svc.Send(ctx, user, room, "load "+id, id)
+		cancel()
+		switch {
+		case err == nil:
+			l.mu.Lock()
+			now := time.Now()
+			if g := now.Sub(l.last[room]); g > l.gap[room] {
+				l.gap[room] = g
+			}
+			l.last[room] = now
+			l.acked[fmt.Sprint(room, "/", user.UserID, "/", id)] = m.ID
+			l.mu.Unlock()
+			i++
+		case code(err) == schemas.CodeUnavailable:
+			// retried with the same client_msg_id
+		default:
+			l.fatal.Store(fmt.Sprintf("send %s in room %d: %v", id, room, err))
+			return
+		}
+	}
+}
+
+// finish stops the load and checks the log against what was acknowledged.
+func (l *sendLoad) finish(c *cluster, faultAt time.Time) {
+	t := l.t
+	t.Helper()
+	close(l.stop)
+	l.wg.Wait()
+	if f := l.fatal.Load(); f != nil {
+		t.Fatal(f)
+	}
+	events := c.readAll()
+	checkRoomLog(t, events, 20) // gap-free seq, increasing ids, no client_msg_id twice
+	inLog := map[string]schemas.ID{}
+	for _, e := range events {
+		if m, ok := e.Payload.(schemas.MessageSent); ok {
+			inLog[fmt.Sprint(e.RoomID, "/", e.UserID, "/", m.ClientMsgID)] = e.ID
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k, id := range l.acked {
+		if got, ok := inLog[k]; !ok || got != id {
+			t.Fatalf("acknowledged send %s (id %d) is not in the log (found %d): lost", k, id, got)
+		}
+	}
+	var worst time.Duration
+	for room, last := range l.last {
+		if !last.After(faultAt) {
+			t.Fatalf("room %d (partition %d) never answered after the fault", room, schemas.Partition(room, c.parts))
+		}
+		worst = max(worst, l.gap[room])
+	}
+	t.Logf("%d sends acknowledged, 0 lost, 0 duplicated; longest time without an acknowledged send in a room: %v",
+		len(l.acked), worst.Round(10*time.Millisecond))
+}
+
+// failoverEnv is two command instances on the cluster, with rooms spread
+// over the partitions and members in them.
+func failoverEnv(t *testing.T) (*kafkacluster.Cluster, *cluster, []*instance, []schemas.ID) {
+	b := kafkacluster.Brokers(t)
+	kc := kafkacluster.New(t, b)
+	c := newClusterOn(t, b, 6, 3)
+	logged := func(cfg *Config) {
+		if os.Getenv("TEST_COMMAND_LOG") != "" {
+			cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("instance", cfg.InstanceID)
+		}
+	}
+	ins := []*instance{c.startWith(0, logged), c.startWith(1, logged)}
+	c.waitOwned(ins...)
+	var rooms []schemas.ID
+	parts := map[int32]bool{}
+	for i := 0; len(parts) < 6 && i < 100; i++ {
+		r := c.openRoom(ins[0], fmt.Sprint("failover ", i))
+		if p := schemas.Partition(r, c.parts); !parts[p] {
+			parts[p] = true
+			rooms = append(rooms, r)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const perRoom = 3
+	for ri, room := range rooms {
+		for u := range perRoom {
+			user := Caller{UserID: schemas.ID(1000 + ri*perRoom + u), Nickname: fmt.Sprint("u", u)}
+			if _, err := retry(t, func() (schemas.JoinResult, error) { return ins[u%2].svc.Join(ctx, user, room) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return kc, c, ins, rooms
+}
+
+func TestFailoverUnderLoad(t *testing.T) {
+	faults := []struct {
+		name   string
+		target func(ctx context.Context, kc *kafkacluster.Cluster, c *cluster) (int32, error)
+		clean  bool
+	}{
+		{"partition leader killed", func(ctx context.Context, kc *kafkacluster.Cluster, c *cluster) (int32, error) {
+			return kc.LeaderOfMost(ctx, c.names.Rooms)
+		}, false},
+		{"partition leader stopped cleanly", func(ctx context.Context, kc *kafkacluster.Cluster, c *cluster) (int32, error) {
+			return kc.LeaderOfMost(ctx, c.names.Rooms)
+		}, true},
+		{"transaction coordinator killed", func(ctx context.Context, kc *kafkacluster.Cluster, c *cluster) (int32, error) {
+			// The broker coordinating most of the owners' transactional ids.
+			count := map[int32]int{}
+			var best int32
+			for p := range c.parts {
+				id, err := kc.TxnCoordinator(ctx, c.names.CommandGroup+".p"+fmt.Sprint(p))
+				if err != nil {
+					return 0, err
+				}
+				if count[id]++; count[id] > count[best] {
+					best = id
+				}
+			}
+			return best, nil
+		}, false},
+		{"group coordinator killed", func(ctx context.Context, kc *kafkacluster.Cluster, c *cluster) (int32, error) {
+			return kc.GroupCoordinator(ctx, c.names.CommandGroup)
+		}, false},
+	}
+	for _, f := range faults {
+		t.Run(f.name, func(t *testing.T) {
+			kc, c, ins, rooms := failoverEnv(t)
+			l := startLoad(t, ins, rooms, 3)
+			time.Sleep(3 * time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			broker, err := f.target(ctx, kc, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			faultAt := time.Now()
+			if f.clean {
+				kc.Stop(broker)
+			} else {
+				kc.Kill(broker)
+			}
+			t.Logf("broker %d down", broker)
+			time.Sleep(12 * time.Second)
+			kc.Start(broker)
+			time.Sleep(3 * time.Second)
+			l.finish(c, faultAt)
+		})
+	}
+}
+
+// moves returns how many partitions the group moved to or from an instance:
+// a rebalance that touches it changes the count.
+func moves(in *instance) float64 {
+	var n float64
+	for _, ev := range []string{"assigned", "revoked", "lost"} {
+		n += testutil.ToFloat64(in.svc.metrics.partitionMoves.WithLabelValues(ev))
+	}
+	return n
+}
+
+func TestOwnerRecoversFromATimedOutTransactionWithoutARebalance(t *testing.T) {
+	b := kafkacluster.Brokers(t)
+	c := newClusterOn(t, b, 1, 3)
+	var stall atomic.Bool
+	a := c.startWith(0, func(cfg *Config) {
+		cfg.TransactionTimeout = 2 * time.Second
+		cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	})
+	a.svc.hooks.beforeCommit = func(int32) {
+		if stall.CompareAndSwap(true, false) {
+			// Past the transaction timeout: the coordinator aborts the
+			// transaction and bumps the epoch (the broker checks every
+			// second on the local cluster).
+			time.Sleep(5 * time.Second)
+		}
+	}
+	c.waitOwned(a)
+	room := c.openRoom(a, "timeout")
+	user := Caller{UserID: 21, Nickname: "tw"}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
+		t.Fatal(err)
+	}
+	gen := moves(a)
+	o := a.svc.ownerOf(0)
+	stall.Store(true)
+	_, err := a.svc.Send(ctx, user, room, "stalled", "stalled")
+	if code(err) != schemas.CodeUnavailable {
+		t.Fatalf("the timed-out send answered %v, want unavailable", err)
+	}
+	// The owner recovers by itself: the retry and new sends succeed.
+	m, err := retry(t, func() (schemas.Message, error) { return a.svc.Send(ctx, user, room, "stalled", "stalled") })
+	if err != nil {
+		t.Fatalf("retry after the timeout: %v", err)
+	}
+	if _, err := retry(t, func() (schemas.Message, error) { return a.svc.Send(ctx, user, room, "next", "next") }); err != nil {
+		t.Fatal(err)
+	}
+	if g := moves(a); g != gen || a.svc.ownerOf(0) != o {
+		t.Fatalf("recovered through a rebalance (partition moves %v -> %v): it must recover by itself", gen, g)
+	}
+	n := 0
+	for _, e := range c.readAll() {
+		if s, ok := e.Payload.(schemas.MessageSent); ok && s.ClientMsgID == "stalled" {
+			n++
+			if e.ID != m.ID {
+				t.Fatalf("the retry answered %d, the log holds %d", m.ID, e.ID)
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d copies of the stalled send in the log, want 1", n)
+	}
+	t.Logf("owner restarts: %v", testutil.ToFloat64(a.svc.metrics.ownerRestarts))
+}
+
+func TestOwnerRecoversFromAnExpiredTransactionalID(t *testing.T) {
+	b := kafkacluster.Brokers(t)
+	c := newClusterOn(t, b, 1, 3)
+	a := c.start(0, 20)
+	c.waitOwned(a)
+	room := c.openRoom(a, "expiry")
+	user := Caller{UserID: 22, Nickname: "tt"}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
+		t.Fatal(err)
+	}
+	gen := moves(a)
+	o := a.svc.ownerOf(0)
+	// make test sets transactional.id.expiration.ms=10000 on the cluster
+	// (cleanup every second): stay idle past it.
+	time.Sleep(14 * time.Second)
+	for i := range 5 {
+		id := fmt.Sprint("after-idle-", i)
+		if _, err := retry(t, func() (schemas.Message, error) { return a.svc.Send(ctx, user, room, "back", id) }); err != nil {
+			t.Fatalf("send after the transactional id expired: %v", err)
+		}
+	}
+	if g := moves(a); g != gen || a.svc.ownerOf(0) != o {
+		t.Fatalf("recovered through a rebalance (partition moves %v -> %v): it must recover by itself", gen, g)
+	}
+	checkRoomLog(t, c.readAll(), 20)
+	t.Logf("owner restarts: %v", testutil.ToFloat64(a.svc.metrics.ownerRestarts))
+}
