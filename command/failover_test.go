@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,13 +32,20 @@ type sendLoad struct {
 	last  map[schemas.ID]time.Time
 	gap   map[schemas.ID]time.Duration // longest time without an ack, per room
 	fatal atomic.Value
-	stop  chan struct{}
+	// unknown counts sends answered "the event log did not confirm the
+	// write": an unknown outcome, which a clean handoff must never give.
+	unknown atomic.Int64
+	// live are the instances the users send through (a restarted
+	// instance's clients move to another).
+	live atomic.Pointer[[]*instance]
+	stop chan struct{}
 	wg    sync.WaitGroup
 }
 
 func startLoad(t *testing.T, ins []*instance, rooms []schemas.ID, perRoom int) *sendLoad {
 	l := &sendLoad{t: t, acked: map[string]schemas.ID{}, last: map[schemas.ID]time.Time{},
 		gap: map[schemas.ID]time.Duration{}, stop: make(chan struct{})}
+	l.live.Store(&ins)
 	now := time.Now()
 	for _, r := range rooms {
 		l.last[r] = now
@@ -45,15 +53,16 @@ func startLoad(t *testing.T, ins []*instance, rooms []schemas.ID, perRoom int) *
 	for ri, room := range rooms {
 		for u := range perRoom {
 			user := Caller{UserID: schemas.ID(1000 + ri*perRoom + u), Nickname: fmt.Sprint("u", u)}
-			in := ins[(ri+u)%len(ins)]
 			l.wg.Add(1)
-			go l.user(in, room, user)
+			go l.user(ri+u, room, user)
 		}
 	}
 	return l
 }
 
-func (l *sendLoad) user(in *instance, room schemas.ID, user Caller) {
+func (l *sendLoad) setLive(ins []*instance) { l.live.Store(&ins) }
+
+func (l *sendLoad) user(k int, room schemas.ID, user Caller) {
 	defer l.wg.Done()
 	for i := 0; ; {
 		select {
@@ -62,6 +71,8 @@ func (l *sendLoad) user(in *instance, room schemas.ID, user Caller) {
 		case <-time.After(40 * time.Millisecond):
 		}
 		id := fmt.Sprint("m", i)
+		live := *l.live.Load()
+		in := live[k%len(live)]
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		m, err := in.svc.Send(ctx, user, room, "load "+id, id)
 		cancel()
@@ -78,6 +89,9 @@ func (l *sendLoad) user(in *instance, room schemas.ID, user Caller) {
 			i++
 		case code(err) == schemas.CodeUnavailable:
 			// retried with the same client_msg_id
+			if strings.Contains(err.Error(), "did not confirm") {
+				l.unknown.Add(1)
+			}
 		default:
 			l.fatal.Store(fmt.Sprintf("send %s in room %d: %v", id, room, err))
 			return
@@ -126,16 +140,29 @@ func failoverEnv(t *testing.T) (*kafkacluster.Cluster, *cluster, []*instance, []
 	b := kafkacluster.Brokers(t)
 	kc := kafkacluster.New(t, b)
 	c := newClusterOn(t, b, 6, 3)
-	logged := func(cfg *Config) {
-		if os.Getenv("TEST_COMMAND_LOG") != "" {
-			cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("instance", cfg.InstanceID)
-		}
+	ins, rooms := c.loadEnv(2)
+	return kc, c, ins, rooms
+}
+
+// logged sends an instance's log to stderr when TEST_COMMAND_LOG is set.
+func logged(cfg *Config) {
+	if os.Getenv("TEST_COMMAND_LOG") != "" {
+		cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("instance", cfg.InstanceID)
 	}
-	ins := []*instance{c.startWith(0, logged), c.startWith(1, logged)}
+}
+
+// loadEnv starts n instances and opens a room on each partition, with
+// three members each.
+func (c *cluster) loadEnv(n int) ([]*instance, []schemas.ID) {
+	t := c.t
+	var ins []*instance
+	for i := range n {
+		ins = append(ins, c.startWith(i, logged))
+	}
 	c.waitOwned(ins...)
 	var rooms []schemas.ID
 	parts := map[int32]bool{}
-	for i := 0; len(parts) < 6 && i < 100; i++ {
+	for i := 0; len(parts) < c.parts && i < 100; i++ {
 		r := c.openRoom(ins[0], fmt.Sprint("failover ", i))
 		if p := schemas.Partition(r, c.parts); !parts[p] {
 			parts[p] = true
@@ -148,12 +175,12 @@ func failoverEnv(t *testing.T) (*kafkacluster.Cluster, *cluster, []*instance, []
 	for ri, room := range rooms {
 		for u := range perRoom {
 			user := Caller{UserID: schemas.ID(1000 + ri*perRoom + u), Nickname: fmt.Sprint("u", u)}
-			if _, err := retry(t, func() (schemas.JoinResult, error) { return ins[u%2].svc.Join(ctx, user, room) }); err != nil {
+			if _, err := retry(t, func() (schemas.JoinResult, error) { return ins[u%len(ins)].svc.Join(ctx, user, room) }); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	return kc, c, ins, rooms
+	return ins, rooms
 }
 
 func TestFailoverUnderLoad(t *testing.T) {
@@ -308,4 +335,33 @@ func TestOwnerRecoversFromAnExpiredTransactionalID(t *testing.T) {
 	}
 	checkRoomLog(t, c.readAll(), 20)
 	t.Logf("owner restarts: %v", testutil.ToFloat64(a.svc.metrics.ownerRestarts))
+}
+
+func TestRollingRestartOfCommandInstancesUnderLoad(t *testing.T) {
+	c := newCluster(t, 6)
+	ins, rooms := c.loadEnv(3)
+	l := startLoad(t, ins, rooms, 3)
+	time.Sleep(2 * time.Second)
+	start := time.Now()
+	for i := range ins {
+		// A deploy: clients leave the instance, it stops cleanly, its
+		// replacement starts (same instance id, released by the stop), and
+		// the next goes once every partition is owned again.
+		var others []*instance
+		for j, in := range ins {
+			if j != i {
+				others = append(others, in)
+			}
+		}
+		l.setLive(others)
+		ins[i].stop()
+		ins[i] = c.startWith(i, logged)
+		c.waitOwned(ins...)
+		l.setLive(ins)
+		time.Sleep(2 * time.Second)
+	}
+	l.finish(c, start)
+	if n := l.unknown.Load(); n > 0 {
+		t.Fatalf("%d sends got an unknown outcome during a clean rolling restart", n)
+	}
 }

@@ -175,6 +175,9 @@ type testHooks struct {
 	// beforeCommit runs on the owner's goroutine between a batch's produce
 	// and its commit.
 	beforeCommit func(part int32)
+	// switchFails makes a switch-leave fail as if its append had (the
+	// owner of the old room was going down).
+	switchFails func() bool
 }
 
 // New builds the service; Run starts it.
@@ -446,7 +449,13 @@ func (s *Service) requestSwitch(ctx context.Context, sw switchNeeded) {
 		cmd := Command{Kind: kindSwitchLeave, RoomID: sw.room, UserID: sw.user, SwitchTo: sw.to, SwitchJoinID: sw.joinID}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if _, err := o.submit(ctx, cmd); err != nil {
+		var err error
+		if f := s.hooks.switchFails; f != nil && f() {
+			err = errors.New("test: switch-leave dropped")
+		} else {
+			_, err = o.submit(ctx, cmd)
+		}
+		if err != nil {
 			o.sweep.Store(true)
 			s.log.Warn("switch-leave not appended yet (retried)", "room", sw.room, "user", sw.user, "err", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -342,5 +343,49 @@ func TestUnknownEventBlocksThePartitionInsteadOfSkippingIt(t *testing.T) {
 		if m, ok := e.Payload.(schemas.MessageSent); ok && m.ClientMsgID == "after-unknown" {
 			t.Fatal("a send was appended after an event the owner could not fold")
 		}
+	}
+}
+
+func TestDroppedSwitchLeaveIsRetriedUntilTheSeatIsFree(t *testing.T) {
+	c := newCluster(t, 1)
+	a := c.start(0, 20)
+	var drops atomic.Int32
+	drops.Store(3)
+	a.svc.hooks.switchFails = func() bool { return drops.Add(-1) >= 0 }
+	c.waitOwned(a)
+	from, to := c.openRoom(a, "from"), c.openRoom(a, "to")
+	user := Caller{UserID: 15, Nickname: "fifteen"}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, from) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, to) }); err != nil {
+		t.Fatal(err)
+	}
+	// The first switch-leaves are dropped; the owner's sweep retries
+	// until the old room's seat is free.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		members, _, err := a.svc.Presence(ctx, from)
+		if err == nil && len(members) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the old room still seats %d members (%v) after dropped switch-leaves", len(members), err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if drops.Load() >= 0 {
+		t.Fatal("no switch-leave was dropped: the test did not test the retry")
+	}
+	left := 0
+	for _, e := range c.readAll() {
+		if l, ok := e.Payload.(schemas.RoomLeft); ok && e.RoomID == from && l.Reason == schemas.LeftReasonSwitched {
+			left++
+		}
+	}
+	if left != 1 {
+		t.Fatalf("%d switch-leaves in the log, want 1", left)
 	}
 }
