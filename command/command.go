@@ -77,10 +77,18 @@ type deps struct {
 	findSent func(sentKey) (sent, bool, error)
 	// recordSent records a send of the batch being decided.
 	recordSent func(sentKey, sent)
+	// checkEmit refuses event types the cluster's feature level does not
+	// allow yet.
+	checkEmit func(typ string) error
 }
 
 // stamp appends an event to the room (tentatively) and to the decision.
 func (d *decision) stamp(r *room, dp deps, env schemas.Envelope) error {
+	if dp.checkEmit != nil {
+		if err := dp.checkEmit(env.Payload.EventType()); err != nil {
+			return err
+		}
+	}
 	id, err := dp.nextID()
 	if err != nil {
 		return schemas.Errorf(schemas.CodeUnavailable, "cannot mint an id now, retry")

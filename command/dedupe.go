@@ -65,6 +65,13 @@ type window struct {
 	entries map[sentKey]sent
 	order   []sentKey // in offset order from head
 	head    int
+	bytes   int // approximate memory held by the entries
+}
+
+// entryBytes approximates what one send holds in the window: its strings
+// and the map and order slots.
+func entryBytes(k sentKey, s sent) int {
+	return len(k.clientMsgID) + len(s.text) + len(s.nickname) + 160
 }
 
 func newWindow() *window { return &window{entries: map[sentKey]sent{}} }
@@ -81,21 +88,25 @@ func (w *window) add(k sentKey, s sent) {
 	}
 	w.entries[k] = s
 	w.order = append(w.order, k)
+	w.bytes += entryBytes(k, s)
 }
 
 func (w *window) len() int { return len(w.entries) }
 
 // evictable returns the oldest sends that must leave the window: older than
-// cutoff, or beyond max entries.
-func (w *window) evictable(cutoff time.Time, max int) []evicted {
+// cutoff, or beyond max entries or maxBytes (long messages must not make
+// the window big).
+func (w *window) evictable(cutoff time.Time, max, maxBytes int) []evicted {
 	var out []evicted
-	n := len(w.entries)
+	n, b := len(w.entries), w.bytes
 	for i := w.head; i < len(w.order); i++ {
-		s := w.entries[w.order[i]]
-		if n-len(out) <= max && !s.at.Before(cutoff) {
+		k := w.order[i]
+		s := w.entries[k]
+		if n-len(out) <= max && b <= maxBytes && !s.at.Before(cutoff) {
 			break
 		}
-		out = append(out, evicted{hash: w.order[i].hash(), off: s.off})
+		b -= entryBytes(k, s)
+		out = append(out, evicted{hash: k.hash(), off: s.off})
 	}
 	return out
 }
@@ -104,9 +115,11 @@ func (w *window) evictable(cutoff time.Time, max int) []evicted {
 func (w *window) evictThrough(off int64) {
 	for w.head < len(w.order) {
 		k := w.order[w.head]
-		if w.entries[k].off > off {
+		s := w.entries[k]
+		if s.off > off {
 			break
 		}
+		w.bytes -= entryBytes(k, s)
 		delete(w.entries, k)
 		w.order[w.head] = sentKey{}
 		w.head++

@@ -39,7 +39,7 @@ type sendLoad struct {
 	// instance's clients move to another).
 	live atomic.Pointer[[]*instance]
 	stop chan struct{}
-	wg    sync.WaitGroup
+	wg   sync.WaitGroup
 }
 
 func startLoad(t *testing.T, ins []*instance, rooms []schemas.ID, perRoom int) *sendLoad {
@@ -256,16 +256,16 @@ func TestOwnerRecoversFromATimedOutTransactionWithoutARebalance(t *testing.T) {
 	var stall atomic.Bool
 	a := c.startWith(0, func(cfg *Config) {
 		cfg.TransactionTimeout = 2 * time.Second
-		cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	})
-	a.svc.hooks.beforeCommit = func(int32) {
-		if stall.CompareAndSwap(true, false) {
-			// Past the transaction timeout: the coordinator aborts the
-			// transaction and bumps the epoch (the broker checks every
-			// second on the local cluster).
-			time.Sleep(5 * time.Second)
+		logged(cfg)
+		cfg.hooks.beforeCommit = func(int32) {
+			if stall.CompareAndSwap(true, false) {
+				// Past the transaction timeout: the coordinator aborts the
+				// transaction and bumps the epoch (the broker checks every
+				// second on the local cluster).
+				time.Sleep(5 * time.Second)
+			}
 		}
-	}
+	})
 	c.waitOwned(a)
 	room := c.openRoom(a, "timeout")
 	user := Caller{UserID: 21, Nickname: "tw"}

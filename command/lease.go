@@ -29,6 +29,7 @@ type nodeLease struct {
 	pool   *pgxpool.Pool
 	scope  string
 	holder string
+	level  int // feature level of this build, advertised to operators
 	log    *slog.Logger
 
 	mu      sync.Mutex
@@ -36,10 +37,10 @@ type nodeLease struct {
 	renewed time.Time // local monotonic time of the last confirmed renewal
 }
 
-func newNodeLease(pool *pgxpool.Pool, scope string, log *slog.Logger) *nodeLease {
+func newNodeLease(pool *pgxpool.Pool, scope string, level int, log *slog.Logger) *nodeLease {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	return &nodeLease{pool: pool, scope: scope, holder: hex.EncodeToString(b), log: log, node: -1}
+	return &nodeLease{pool: pool, scope: scope, holder: hex.EncodeToString(b), level: level, log: log, node: -1}
 }
 
 // errLeaseTaken is returned when the instance id is held by a live instance.
@@ -75,20 +76,21 @@ func (l *nodeLease) acquire(ctx context.Context, want int) (int, error) {
 
 func (l *nodeLease) claim(ctx context.Context, id int) (bool, error) {
 	var got int
-	err := l.pool.QueryRow(ctx, `INSERT INTO command_node_leases (scope, node, holder, expires_at)
-		VALUES ($1, $2, $3, now() + $4::interval)
-		ON CONFLICT (scope, node) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+	err := l.pool.QueryRow(ctx, `INSERT INTO command_node_leases (scope, node, holder, expires_at, level)
+		VALUES ($1, $2, $3, now() + $4::interval, $5)
+		ON CONFLICT (scope, node) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at, level = EXCLUDED.level
 		WHERE command_node_leases.expires_at < now() OR command_node_leases.holder = EXCLUDED.holder
-		RETURNING node`, l.scope, id, l.holder, leaseTTL.String()).Scan(&got)
+		RETURNING node`, l.scope, id, l.holder, leaseTTL.String(), l.level).Scan(&got)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
 	return err == nil, err
 }
 
-// keep renews the lease until ctx ends. Losing it to another holder (only
-// possible after it expired) ends the service: its ids are no longer its own.
-func (l *nodeLease) keep(ctx context.Context) error {
+// keep renews the lease until ctx ends, calling also after each renewal.
+// Losing the lease to another holder (only possible after it expired) ends
+// the service: its ids are no longer its own.
+func (l *nodeLease) keep(ctx context.Context, also func(context.Context) error) error {
 	t := time.NewTicker(leaseTTL / 3)
 	defer t.Stop()
 	for {
@@ -116,6 +118,9 @@ func (l *nodeLease) keep(ctx context.Context) error {
 			l.mu.Lock()
 			l.renewed = start
 			l.mu.Unlock()
+		}
+		if err := also(ctx); err != nil {
+			return err
 		}
 	}
 }

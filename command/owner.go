@@ -328,6 +328,7 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 			return o.findOld(ctx, k)
 		},
 		recordSent: func(k sentKey, s sent) { batchSent[k] = s },
+		checkEmit:  svc.checkEmit,
 	}
 	for _, r := range batch {
 		if r.ctx.Err() != nil {
@@ -505,7 +506,7 @@ func (o *owner) append(cl *kgo.Client, events []schemas.Envelope) ([]*kgo.Record
 		}
 		return nil, fmt.Errorf("produce (aborted): %w", perr)
 	}
-	if h := o.svc.hooks.beforeCommit; h != nil {
+	if h := o.svc.cfg.hooks.beforeCommit; h != nil {
 		h(o.part)
 	}
 	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
@@ -585,7 +586,7 @@ func (o *owner) capture() *capture {
 	c := &capture{part: o.part, offset: o.pos, lastID: ps.lastID, rooms: rooms, users: maps.Clone(ps.users)}
 	ps.mu.RUnlock()
 	c.window = o.dd.win.list()
-	c.evict = o.dd.win.evictable(o.svc.now().Add(-o.svc.cfg.DedupeWindow), o.svc.cfg.DedupeWindowEntries)
+	c.evict = o.dd.win.evictable(o.svc.now().Add(-o.svc.cfg.DedupeWindow), o.svc.cfg.DedupeWindowEntries, o.svc.cfg.DedupeWindowBytes)
 	c.bloom = o.dd.bloom
 	c.takenAt = o.svc.now()
 	return c

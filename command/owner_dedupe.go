@@ -144,7 +144,7 @@ func (o *owner) replay(ctx context.Context, from, to int64) (int64, error) {
 				pos = min(p.Records[k-1].Offset+1, to)
 			}
 		})
-		if o.dd.win.len() > 2*svc.cfg.DedupeWindowEntries {
+		if o.dd.win.len() > 2*svc.cfg.DedupeWindowEntries || o.dd.win.bytes > 2*svc.cfg.DedupeWindowBytes {
 			if err := o.evictNow(ctx); err != nil {
 				return n, err
 			}
@@ -156,7 +156,7 @@ func (o *owner) replay(ctx context.Context, from, to int64) (int64, error) {
 // evictNow moves the window's oldest sends to the store synchronously.
 func (o *owner) evictNow(ctx context.Context) error {
 	cfg := o.svc.cfg
-	ev := o.dd.win.evictable(o.svc.now().Add(-cfg.DedupeWindow), cfg.DedupeWindowEntries)
+	ev := o.dd.win.evictable(o.svc.now().Add(-cfg.DedupeWindow), cfg.DedupeWindowEntries, cfg.DedupeWindowBytes)
 	if len(ev) == 0 {
 		return nil
 	}

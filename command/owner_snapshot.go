@@ -20,10 +20,13 @@ func (o *owner) maybeSnapshot(ctx context.Context) {
 	if o.snapping {
 		return
 	}
-	due := o.sinceSnap >= cfg.SnapshotRecords
+	// A window twice its bound (a burst of long messages) is evicted at
+	// once rather than at the next count or interval.
+	due := o.sinceSnap >= cfg.SnapshotRecords || o.dd.win.len() > 2*cfg.DedupeWindowEntries ||
+		o.dd.win.bytes > 2*cfg.DedupeWindowBytes
 	if !due && time.Since(o.lastSnap) >= cfg.SnapshotInterval {
-		due = o.sinceSnap > 0 || o.dd.win.len() > cfg.DedupeWindowEntries ||
-			len(o.dd.win.evictable(o.svc.now().Add(-cfg.DedupeWindow), cfg.DedupeWindowEntries)) > 0
+		due = o.sinceSnap > 0 || o.dd.win.len() > cfg.DedupeWindowEntries || o.dd.win.bytes > cfg.DedupeWindowBytes ||
+			len(o.dd.win.evictable(o.svc.now().Add(-cfg.DedupeWindow), cfg.DedupeWindowEntries, cfg.DedupeWindowBytes)) > 0
 	}
 	if !due {
 		return

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -52,11 +53,12 @@ type Config struct {
 	SessionTimeout time.Duration
 	// TransactionTimeout of the owners' transactions (default 15 s).
 	TransactionTimeout time.Duration
-	// DedupeWindow and DedupeWindowEntries bound the sends an owner keeps
-	// in memory per partition (default 24 h and 16,384); older ones are
-	// looked up durably (see dedupe.go).
+	// DedupeWindow, DedupeWindowEntries and DedupeWindowBytes bound the
+	// sends an owner keeps in memory per partition (default 24 h, 16,384
+	// and 4 MiB); older ones are looked up durably (see dedupe.go).
 	DedupeWindow        time.Duration
 	DedupeWindowEntries int
+	DedupeWindowBytes   int
 	// SnapshotRecords and SnapshotInterval say when an owner writes a
 	// snapshot: after that many records, or that long if anything changed
 	// (default 20,000 and 30 s).
@@ -65,6 +67,7 @@ type Config struct {
 	// Clock is the time source of decisions and ids (default time.Now): a
 	// seam for tests of skewed clocks.
 	Clock     func() time.Time
+	hooks     testHooks // test seams, nil in production
 	KafkaOpts []kgo.Opt // extra client options (logger)
 	Log       *slog.Logger
 	Metrics   prometheus.Registerer
@@ -85,6 +88,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DedupeWindowEntries == 0 {
 		c.DedupeWindowEntries = 16384
+	}
+	if c.DedupeWindowBytes == 0 {
+		c.DedupeWindowBytes = 4 << 20
 	}
 	if c.SnapshotRecords == 0 {
 		c.SnapshotRecords = 20000
@@ -157,15 +163,14 @@ type Service struct {
 
 	advertise string
 
-	fold *fold // set by Run before running is closed
+	fold  *fold        // set by Run before running is closed
+	level atomic.Int32 // the cluster's feature level
 
 	omu        sync.Mutex
 	owners     map[int32]*owner
 	partitions int
 	directory  *directory
 	running    chan struct{}
-
-	hooks testHooks
 }
 
 // testHooks are seams for tests of failures that cannot be caused from
@@ -175,6 +180,8 @@ type testHooks struct {
 	// beforeCommit runs on the owner's goroutine between a batch's produce
 	// and its commit.
 	beforeCommit func(part int32)
+	// level replaces the feature level this build understands.
+	level int
 	// switchFails makes a switch-leave fail as if its append had (the
 	// owner of the old room was going down).
 	switchFails func() bool
@@ -244,9 +251,15 @@ func (s *Service) Run(ctx context.Context, advertise string) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s.lease = newNodeLease(s.cfg.Store, s.cfg.Names.CommandGroup, s.log)
+	s.lease = newNodeLease(s.cfg.Store, s.cfg.Names.CommandGroup, s.supportedLevel(), s.log)
 	node, err := s.lease.acquire(ctx, s.cfg.InstanceID)
 	if err != nil {
+		return err
+	}
+	// Read after the lease is taken: an operator raising the level from
+	// now on sees this instance's build level and refuses if it is lower.
+	if err := s.refreshLevel(ctx); err != nil {
+		s.lease.release()
 		return err
 	}
 	if s.gen, err = schemas.NewIDGen(int64(schemas.InstanceNodeBase+node), schemas.WithClock(s.cfg.Clock)); err != nil {
@@ -262,7 +275,7 @@ func (s *Service) Run(ctx context.Context, advertise string) error {
 		return err
 	}
 	errc := make(chan error, 3)
-	go func() { errc <- s.lease.keep(ctx) }()
+	go func() { errc <- s.lease.keep(ctx, s.refreshLevel) }()
 	go func() { errc <- s.tail.run(ctx, start) }()
 	go func() {
 		// A cold instance must not take partitions it would block while it
@@ -411,6 +424,41 @@ func (s *Service) barrier(ctx context.Context) error {
 	return nil
 }
 
+// supportedLevel is the feature level this build understands.
+func (s *Service) supportedLevel() int {
+	if s.cfg.hooks.level != 0 {
+		return s.cfg.hooks.level
+	}
+	return schemas.FeatureLevel
+}
+
+// refreshLevel reads the cluster's feature level; a level above this
+// build's stops the instance.
+func (s *Service) refreshLevel(ctx context.Context) error {
+	level, err := clusterLevel(ctx, s.cfg.Store, s.cfg.Names.CommandGroup)
+	if err != nil {
+		if s.level.Load() == 0 {
+			return err
+		}
+		s.log.Warn("cluster feature level not refreshed", "err", err)
+		return nil
+	}
+	if level > s.supportedLevel() {
+		return fmt.Errorf("%w: cluster %d, build %d: run a newer build", errFeatureLevel, level, s.supportedLevel())
+	}
+	s.level.Store(int32(level))
+	return nil
+}
+
+// checkEmit refuses an event the cluster's feature level does not allow
+// yet (some instance might not be able to read it).
+func (s *Service) checkEmit(typ string) error {
+	if err := schemas.Events.CheckEmit(typ, int(s.level.Load())); err != nil {
+		return unavailable("this feature is not enabled yet (cluster feature level), retry later")
+	}
+	return nil
+}
+
 // now is the service's clock.
 func (s *Service) now() time.Time { return s.cfg.Clock() }
 
@@ -450,7 +498,7 @@ func (s *Service) requestSwitch(ctx context.Context, sw switchNeeded) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		var err error
-		if f := s.hooks.switchFails; f != nil && f() {
+		if f := s.cfg.hooks.switchFails; f != nil && f() {
 			err = errors.New("test: switch-leave dropped")
 		} else {
 			_, err = o.submit(ctx, cmd)

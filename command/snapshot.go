@@ -237,8 +237,10 @@ CREATE TABLE IF NOT EXISTS command_node_leases (
   node       int         NOT NULL,
   holder     text        NOT NULL,
   expires_at timestamptz NOT NULL,
+  level      int         NOT NULL DEFAULT 1, -- feature level of the holder's build
   PRIMARY KEY (scope, node)
 );
+ALTER TABLE command_node_leases ADD COLUMN IF NOT EXISTS level int NOT NULL DEFAULT 1;
 CREATE TABLE IF NOT EXISTS command_features (
   scope text NOT NULL PRIMARY KEY,
   level int  NOT NULL

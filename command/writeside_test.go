@@ -348,10 +348,9 @@ func TestUnknownEventBlocksThePartitionInsteadOfSkippingIt(t *testing.T) {
 
 func TestDroppedSwitchLeaveIsRetriedUntilTheSeatIsFree(t *testing.T) {
 	c := newCluster(t, 1)
-	a := c.start(0, 20)
 	var drops atomic.Int32
 	drops.Store(3)
-	a.svc.hooks.switchFails = func() bool { return drops.Add(-1) >= 0 }
+	a := c.startWith(0, func(cfg *Config) { cfg.hooks.switchFails = func() bool { return drops.Add(-1) >= 0 } })
 	c.waitOwned(a)
 	from, to := c.openRoom(a, "from"), c.openRoom(a, "to")
 	user := Caller{UserID: 15, Nickname: "fifteen"}
@@ -387,5 +386,60 @@ func TestDroppedSwitchLeaveIsRetriedUntilTheSeatIsFree(t *testing.T) {
 	}
 	if left != 1 {
 		t.Fatalf("%d switch-leaves in the log, want 1", left)
+	}
+}
+
+func TestFeatureLevelGatesARollingUpgrade(t *testing.T) {
+	c := newCluster(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// An old build (level 1) and a new one (level 2) side by side.
+	old := c.startWith(0, func(cfg *Config) { cfg.hooks.level = 1 })
+	upgraded := c.startWith(1, func(cfg *Config) { cfg.hooks.level = 2 })
+	c.waitOwned(old, upgraded)
+	<-old.svc.running
+	<-upgraded.svc.running
+	if err := SetFeatureLevel(ctx, c.store, c.names, 2); err == nil || !strings.Contains(err.Error(), "[0]") {
+		t.Fatalf("raising the level with an old instance alive: %v, want refused naming instance 0", err)
+	}
+	level, live, err := FeatureLevels(ctx, c.store, c.names)
+	if err != nil || level != 1 || len(live) != 2 {
+		t.Fatalf("levels: %d %+v %v", level, live, err)
+	}
+	// The old one is upgraded: then the level goes up, and an old build
+	// can no longer start.
+	old.stop()
+	if err := SetFeatureLevel(ctx, c.store, c.names, 2); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := New(Config{Brokers: c.brokers, Names: c.names, InstanceID: 0, InternalSecret: testSecret + "-internal",
+		Keys: c.keys, AdminToken: testAdmin, Rules: plainRules{}, Store: c.store, hooks: testHooks{level: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Run(ctx, "127.0.0.1:1"); !errors.Is(err, errFeatureLevel) {
+		t.Fatalf("an old build started at cluster level 2: %v", err)
+	}
+	// The upgraded instance picks the level up and keeps serving.
+	room := c.openRoom(upgraded, "after the upgrade")
+	if _, err := retry(t, func() (schemas.JoinResult, error) {
+		return upgraded.svc.Join(ctx, Caller{UserID: 16, Nickname: "sixteen"}, room)
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCheckEmitRefusesEventsAboveTheClusterLevel(t *testing.T) {
+	s := &Service{}
+	s.level.Store(1)
+	if err := s.checkEmit(schemas.MessageSent{}.EventType()); err != nil {
+		t.Fatalf("a level-1 event at level 1: %v", err)
+	}
+	if err := s.checkEmit("no.such.event"); code(err) != schemas.CodeUnavailable {
+		t.Fatalf("an unknown event: %v, want refused", err)
+	}
+	s.level.Store(0) // not read yet: nothing may be emitted
+	if err := s.checkEmit(schemas.MessageSent{}.EventType()); code(err) != schemas.CodeUnavailable {
+		t.Fatalf("before the level is known: %v, want refused", err)
 	}
 }

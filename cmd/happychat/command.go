@@ -69,7 +69,8 @@ func (p *process) commandService(pg *pgxpool.Pool) (*command.Service, error) {
 		Capacity: p.cfg.Capacity, Rules: rules,
 		SendRate: p.cfg.SendRate, SendBurst: p.cfg.SendBurst, JoinRate: p.cfg.JoinRate, JoinBurst: p.cfg.JoinBurst,
 		Store: pg, DedupeWindow: p.cfg.DedupeWindow, DedupeWindowEntries: p.cfg.DedupeEntries,
-		SnapshotRecords: p.cfg.SnapRecords, SnapshotInterval: p.cfg.SnapInterval,
+		DedupeWindowBytes: p.cfg.DedupeBytes,
+		SnapshotRecords:   p.cfg.SnapRecords, SnapshotInterval: p.cfg.SnapInterval,
 		KafkaOpts: kafka.LogOpts(p.log), Log: p.log, Metrics: p.reg,
 	})
 }

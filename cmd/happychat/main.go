@@ -45,6 +45,7 @@ func subcommands() map[string]subcommand {
 		"replay":    {"rebuild views from the start of the log (--view rooms|history|all)", runReplay},
 		"migrate":   {"apply the PostgreSQL and ClickHouse migrations", runMigrate},
 		"topics":    {"create the Kafka topics with their configs", runTopics},
+		"features":  {"show or raise (--set N) the cluster's feature level (rolling upgrades)", runFeatures},
 		"bench":     {"load-test a running server over WebSockets (docs/benchmarks.md)", runBench},
 		"chaos":     {"fault-injection suite against the real servers (docs/reliability.md)", runChaos},
 		"version":   {"print the version", runVersion},

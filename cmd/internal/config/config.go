@@ -62,6 +62,7 @@ type Config struct {
 	CommandURL    string        // CHAT_COMMAND_URL: where split realtime sends writes
 	DedupeWindow  time.Duration // CHAT_DEDUPE_WINDOW: sends kept in memory for retries, by age
 	DedupeEntries int           // CHAT_DEDUPE_WINDOW_ENTRIES: and by count, per partition
+	DedupeBytes   int           // CHAT_DEDUPE_WINDOW_BYTES: and by size, per partition
 	SnapRecords   int           // CHAT_SNAPSHOT_RECORDS: a partition snapshot after this many records
 	SnapInterval  time.Duration // CHAT_SNAPSHOT_INTERVAL: or after this long, if anything changed
 
@@ -108,6 +109,7 @@ func Load(getenv func(string) string) (Config, error) {
 		CommandURL:    p.str("CHAT_COMMAND_URL", ""),
 		DedupeWindow:  p.duration("CHAT_DEDUPE_WINDOW", 24*time.Hour),
 		DedupeEntries: p.int("CHAT_DEDUPE_WINDOW_ENTRIES", 16384),
+		DedupeBytes:   p.int("CHAT_DEDUPE_WINDOW_BYTES", 4<<20),
 		SnapRecords:   p.int("CHAT_SNAPSHOT_RECORDS", 20000),
 		SnapInterval:  p.duration("CHAT_SNAPSHOT_INTERVAL", 30*time.Second),
 
@@ -139,6 +141,7 @@ func (c Config) Validate() error {
 	check(c.InstanceID >= -1 && c.InstanceID <= schemas.MaxInstanceID, "CHAT_INSTANCE_ID must be 0..%d (or unset)", schemas.MaxInstanceID)
 	check(c.DedupeWindow >= time.Minute, "CHAT_DEDUPE_WINDOW must be at least 1m")
 	check(c.DedupeEntries >= 16, "CHAT_DEDUPE_WINDOW_ENTRIES must be at least 16")
+	check(c.DedupeBytes >= 64<<10, "CHAT_DEDUPE_WINDOW_BYTES must be at least 65536")
 	check(c.SnapRecords >= 100, "CHAT_SNAPSHOT_RECORDS must be at least 100")
 	check(c.SnapInterval >= time.Second, "CHAT_SNAPSHOT_INTERVAL must be at least 1s")
 	check(c.Capacity >= 1 && c.Capacity <= 10000, "CHAT_ROOM_CAPACITY must be 1..10000")
