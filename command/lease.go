@@ -29,7 +29,8 @@ type nodeLease struct {
 	pool   *pgxpool.Pool
 	scope  string
 	holder string
-	level  int // feature level of this build, advertised to operators
+	level  int           // feature level of this build, advertised to operators
+	wait   time.Duration // how long an explicit id held by another is waited for
 	log    *slog.Logger
 
 	mu      sync.Mutex
@@ -40,7 +41,8 @@ type nodeLease struct {
 func newNodeLease(pool *pgxpool.Pool, scope string, level int, log *slog.Logger) *nodeLease {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	return &nodeLease{pool: pool, scope: scope, holder: hex.EncodeToString(b), level: level, log: log, node: -1}
+	return &nodeLease{pool: pool, scope: scope, holder: hex.EncodeToString(b), level: level, log: log, node: -1,
+		wait: leaseTTL + 2*time.Second}
 }
 
 // errLeaseTaken is returned when the instance id is held by a live instance.
@@ -55,17 +57,32 @@ func (l *nodeLease) acquire(ctx context.Context, want int) (int, error) {
 			ids[i] = i
 		}
 	}
-	for _, id := range ids {
-		start := time.Now()
-		ok, err := l.claim(ctx, id)
-		if err != nil {
-			return 0, fmt.Errorf("lease instance id %d: %w", id, err)
+	// An explicit id may still be leased by this instance's previous
+	// process, killed a moment ago: wait for that lease to expire before
+	// concluding that another live instance holds it.
+	deadline := time.Now().Add(l.wait)
+	for {
+		for _, id := range ids {
+			start := time.Now()
+			ok, err := l.claim(ctx, id)
+			if err != nil {
+				return 0, fmt.Errorf("lease instance id %d: %w", id, err)
+			}
+			if ok {
+				l.mu.Lock()
+				l.node, l.renewed = id, start
+				l.mu.Unlock()
+				return id, nil
+			}
 		}
-		if ok {
-			l.mu.Lock()
-			l.node, l.renewed = id, start
-			l.mu.Unlock()
-			return id, nil
+		if want == AutoInstanceID || time.Now().After(deadline) {
+			break
+		}
+		l.log.Info("instance id leased by another process: waiting for its lease to expire", "id", want)
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(time.Second):
 		}
 	}
 	if want == AutoInstanceID {

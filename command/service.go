@@ -182,6 +182,9 @@ type testHooks struct {
 	beforeCommit func(part int32)
 	// level replaces the feature level this build understands.
 	level int
+	// leaseWait replaces how long an explicit instance id held by another
+	// is waited for.
+	leaseWait time.Duration
 	// switchFails makes a switch-leave fail as if its append had (the
 	// owner of the old room was going down).
 	switchFails func() bool
@@ -252,6 +255,9 @@ func (s *Service) Run(ctx context.Context, advertise string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.lease = newNodeLease(s.cfg.Store, s.cfg.Names.CommandGroup, s.supportedLevel(), s.log)
+	if s.cfg.hooks.leaseWait != 0 {
+		s.lease.wait = s.cfg.hooks.leaseWait
+	}
 	node, err := s.lease.acquire(ctx, s.cfg.InstanceID)
 	if err != nil {
 		return err

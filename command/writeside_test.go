@@ -166,6 +166,7 @@ func TestInstanceIDsAreLeased(t *testing.T) {
 	svc, err := New(Config{
 		Brokers: c.brokers, Names: c.names, InstanceID: 5, InternalSecret: testSecret + "-internal",
 		Keys: c.keys, AdminToken: testAdmin, Rules: plainRules{}, Store: c.store,
+		hooks: testHooks{leaseWait: 2 * time.Second},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -177,8 +177,10 @@ func startSystem(ctx context.Context, cfg Config) (_ *system, err error) {
 		s.procs[name] = newProc(name, cfg.Bin, addrs[name], filepath.Join(s.work, name+".log"), env, sub)
 		s.order = append(s.order, name)
 	}
-	add(procCommandA, "command", "CHAT_INSTANCE_ID=1", "CHAT_ADVERTISE_ADDR="+addrs[procCommandA])
-	add(procCommandB, "command", "CHAT_INSTANCE_ID=2", "CHAT_ADVERTISE_ADDR="+addrs[procCommandB])
+	// Command instances lease their instance ids: a SIGKILLed one
+	// restarts at once on a free id instead of waiting for its old lease.
+	add(procCommandA, "command", "CHAT_ADVERTISE_ADDR="+addrs[procCommandA])
+	add(procCommandB, "command", "CHAT_ADVERTISE_ADDR="+addrs[procCommandB])
 	add(procProjector, "projector", "CHAT_INSTANCE_ID=1")
 	add(procQuery, "query")
 	add(procRealtime1, "realtime", "CHAT_INSTANCE_ID=3", "CHAT_COMMAND_URL=http://"+addrs[procCommandB])
