@@ -36,14 +36,21 @@ func (c Caller) needUser() error {
 }
 
 // CreateRoom opens a room (admin: created, status open) or proposes one
-// (anyone else: accepted, status proposed).
-func (s *Service) CreateRoom(ctx context.Context, c Caller, title, description string) (schemas.Room, bool, error) {
+// (anyone else: accepted, status proposed). With an idempotency key (the
+// Idempotency-Key header), a retry by the same caller answers the room the
+// first request created instead of creating another.
+func (s *Service) CreateRoom(ctx context.Context, c Caller, key, title, description string) (schemas.Room, bool, error) {
 	title, err := cleanName("title", title, maxTitle)
 	if err != nil {
 		return schemas.Room{}, false, err
 	}
 	if description, err = cleanText("description", description, 0, maxDescription); err != nil {
 		return schemas.Room{}, false, err
+	}
+	if key != "" {
+		if key, err = cleanKey("Idempotency-Key", key); err != nil {
+			return schemas.Room{}, false, err
+		}
 	}
 	if !c.Admin {
 		if err := c.needUser(); err != nil {
@@ -54,12 +61,30 @@ func (s *Service) CreateRoom(ctx context.Context, c Caller, title, description s
 	if err != nil {
 		return schemas.Room{}, false, err
 	}
+	if key != "" {
+		// The first request's room id, if there was one: its room may
+		// exist already (then it is answered) or not yet (then it is
+		// created now, with that id).
+		if id, err = s.store.roomForKey(ctx, c.keyScope(), key, id); err != nil {
+			s.log.Warn("room idempotency key", "err", err)
+			return schemas.Room{}, false, unavailable("cannot check the Idempotency-Key now, retry")
+		}
+	}
 	res, err := s.Execute(ctx, Command{Kind: KindCreateRoom, RoomID: id, UserID: c.UserID, Admin: c.Admin,
-		Title: title, Description: description})
+		Title: title, Description: description, Retry: key != ""})
 	if err != nil {
 		return schemas.Room{}, false, err
 	}
 	return *res.Room, res.Created, nil
+}
+
+// keyScope names the caller for idempotency keys: keys of different
+// callers never meet.
+func (c Caller) keyScope() string {
+	if c.Admin {
+		return "admin"
+	}
+	return c.UserID.String()
 }
 
 // ApproveRoom opens a proposed room (admin only).

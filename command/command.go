@@ -37,6 +37,9 @@ type Command struct {
 	ClientMsgID   string     `json:"client_msg_id,omitzero"`
 	SwitchTo      schemas.ID `json:"switch_to,omitzero"`
 	SwitchJoinID  schemas.ID `json:"switch_join_id,omitzero"`
+	// Retry marks a creation under an idempotency key: an existing room
+	// with the same id is the earlier request's, and is answered.
+	Retry bool `json:"retry,omitzero"`
 	CorrelationID string     `json:"correlation_id,omitzero"`
 }
 

@@ -6,6 +6,14 @@ import "happychat/schemas"
 // else). The room id was minted by the instance that took the request.
 func decideCreateRoom(r *room, cmd Command, dp deps) (decision, *room, error) {
 	if r != nil {
+		if cmd.Retry && r.title == cmd.Title && r.description == cmd.Description {
+			// The same request again (its id came from the caller's
+			// idempotency key): the first answer, nothing appended.
+			var d decision
+			d.result.Room = roomView(r, dp.capacity)
+			d.result.Created, d.result.Accepted = cmd.Admin, !cmd.Admin
+			return d, nil, nil
+		}
 		return decision{}, nil, schemas.Errorf(schemas.CodeConflict, "room already exists")
 	}
 	r = newRoom(cmd.RoomID)

@@ -54,7 +54,7 @@ func (s *Service) postRoom(c *gin.Context) {
 	if !ok || !s.bind(c, &in, true) {
 		return
 	}
-	room, created, err := s.CreateRoom(c.Request.Context(), caller, in.Title, in.Description)
+	room, created, err := s.CreateRoom(c.Request.Context(), caller, c.GetHeader("Idempotency-Key"), in.Title, in.Description)
 	status := http.StatusAccepted
 	if created {
 		status = http.StatusCreated

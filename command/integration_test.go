@@ -282,7 +282,7 @@ func (c *cluster) openRoom(in *instance, title string) schemas.ID {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	room, err := retry(c.t, func() (schemas.Room, error) {
-		r, _, err := in.svc.CreateRoom(ctx, Caller{Admin: true}, title, "")
+		r, _, err := in.svc.CreateRoom(ctx, Caller{Admin: true}, "", title, "")
 		return r, err
 	})
 	if err != nil {

@@ -241,6 +241,14 @@ CREATE TABLE IF NOT EXISTS command_node_leases (
   PRIMARY KEY (scope, node)
 );
 ALTER TABLE command_node_leases ADD COLUMN IF NOT EXISTS level int NOT NULL DEFAULT 1;
+CREATE TABLE IF NOT EXISTS command_room_keys (
+  scope      text        NOT NULL, -- the rooms topic
+  caller     text        NOT NULL, -- user id, or "admin"
+  key        text        NOT NULL, -- the Idempotency-Key header
+  room       bigint      NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (scope, caller, key)
+);
 CREATE TABLE IF NOT EXISTS command_features (
   scope text NOT NULL PRIMARY KEY,
   level int  NOT NULL
@@ -433,4 +441,17 @@ func (st *snapshotStore) lookup(ctx context.Context, part int32, hash int64) ([]
 		return nil, fmt.Errorf("dedupe lookup: %w", err)
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
+// roomForKey returns the room id recorded for a caller's idempotency key,
+// recording id if there is none yet.
+func (st *snapshotStore) roomForKey(ctx context.Context, caller, key string, id schemas.ID) (schemas.ID, error) {
+	var got schemas.ID
+	err := st.pool.QueryRow(ctx, `WITH ins AS (
+			INSERT INTO command_room_keys (scope, caller, key, room) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (scope, caller, key) DO NOTHING RETURNING room)
+		SELECT room FROM ins UNION ALL
+		SELECT room FROM command_room_keys WHERE scope = $1 AND caller = $2 AND key = $3
+		LIMIT 1`, st.topic, caller, key, int64(id)).Scan(&got)
+	return got, err
 }

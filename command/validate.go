@@ -81,17 +81,21 @@ func cleanText(field, s string, min, max int) (string, error) {
 
 // cleanClientMsgID validates the idempotency key: 1..64 characters of
 // letters, digits and "-_.:" (a UUID fits).
-func cleanClientMsgID(s string) (string, error) {
+func cleanClientMsgID(s string) (string, error) { return cleanKey("client_msg_id", s) }
+
+// cleanKey checks a client's idempotency key (client_msg_id, the
+// Idempotency-Key header): 1-64 letters, digits and -_.: characters.
+func cleanKey(name, s string) (string, error) {
 	if s == "" {
-		return "", badRequest("client_msg_id is required")
+		return "", badRequest(name + " is required")
 	}
 	if len(s) > maxClientMsgID {
-		return "", badRequest("client_msg_id is longer than 64 characters")
+		return "", badRequest(name + " is longer than 64 characters")
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
-			return "", badRequest("client_msg_id may hold only letters, digits and -_.:")
+			return "", badRequest(name + " may hold only letters, digits and -_.:")
 		}
 	}
 	return s, nil

@@ -444,3 +444,51 @@ func TestCheckEmitRefusesEventsAboveTheClusterLevel(t *testing.T) {
 		t.Fatalf("before the level is known: %v, want refused", err)
 	}
 }
+
+func TestCreateRoomIsIdempotentUnderAKey(t *testing.T) {
+	c := newCluster(t, 2)
+	a, b := c.start(0, 20), c.start(1, 20)
+	c.waitOwned(a, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	create := func(in *instance, who Caller, key, title string) (schemas.Room, error) {
+		return retry(t, func() (schemas.Room, error) {
+			r, _, err := in.svc.CreateRoom(ctx, who, key, title, "")
+			return r, err
+		})
+	}
+	admin, user := Caller{Admin: true}, Caller{UserID: 17, Nickname: "seventeen"}
+	first, err := create(a, admin, "create-1", "Happy dogs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The client retries (its answer was lost), through another instance.
+	again, err := create(b, admin, "create-1", "Happy dogs")
+	if err != nil || again.ID != first.ID || again.Status != schemas.RoomStatusOpen {
+		t.Fatalf("retry: %v %+v, want room %d", err, again, first.ID)
+	}
+	// Another key, or another caller with the same key, is another room.
+	other, err := create(a, admin, "create-2", "Happy dogs")
+	if err != nil || other.ID == first.ID {
+		t.Fatalf("another key: %v %+v", err, other)
+	}
+	proposal, err := create(a, user, "create-1", "Happy dogs")
+	if err != nil || proposal.ID == first.ID || proposal.Status != schemas.RoomStatusProposed {
+		t.Fatalf("the same key from another caller: %v %+v", err, proposal)
+	}
+	if _, _, err := a.svc.CreateRoom(ctx, admin, "create-1", "Different title", ""); code(err) != schemas.CodeConflict {
+		t.Fatalf("the key reused for another room: %v, want conflict", err)
+	}
+	if _, _, err := a.svc.CreateRoom(ctx, admin, "bad key!", "x", ""); code(err) != schemas.CodeBadRequest {
+		t.Fatalf("a malformed key: %v, want bad request", err)
+	}
+	created := 0
+	for _, e := range c.readAll() {
+		if _, ok := e.Payload.(schemas.RoomCreated); ok && e.RoomID == first.ID {
+			created++
+		}
+	}
+	if created != 1 {
+		t.Fatalf("room %d created %d times, want once", first.ID, created)
+	}
+}
