@@ -116,9 +116,8 @@ func (o *owner) replay(ctx context.Context, from, to int64) (int64, error) {
 		if ferr != nil {
 			return n, ferr
 		}
-		var derr error
 		fs.EachRecord(func(r *kgo.Record) {
-			if derr != nil || r.Offset >= to {
+			if r.Offset >= to {
 				return
 			}
 			pos = r.Offset + 1
@@ -127,7 +126,9 @@ func (o *owner) replay(ctx context.Context, from, to int64) (int64, error) {
 			}
 			env, err := schemas.Events.Decode(r.Value)
 			if err != nil {
-				derr = fmt.Errorf("offset %d: %w", r.Offset, err)
+				// The tail has judged every record up to the stable
+				// offset: the partition is not blocked, so this one was
+				// skippable (poison, or a stale unknown event).
 				return
 			}
 			n++
@@ -136,9 +137,6 @@ func (o *owner) replay(ctx context.Context, from, to int64) (int64, error) {
 					sent{id: env.ID, seq: env.Seq, text: p.Text, nickname: p.Nickname, at: env.OccurredAt, off: r.Offset})
 			}
 		})
-		if derr != nil {
-			return n, derr
-		}
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			if k := len(p.Records); k > 0 && p.Records[k-1].Offset+1 > pos {
 				pos = min(p.Records[k-1].Offset+1, to)

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-json-experiment/json"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"happychat/schemas"
@@ -69,8 +70,10 @@ func (t *tail) run(ctx context.Context, start map[int32]int64) error {
 		fs.EachError(func(topic string, p int32, err error) {
 			t.svc.log.Warn("tail fetch", "topic", topic, "partition", p, "err", err)
 		})
-		var switches []switchNeeded
-		var n int64
+		var (
+			switches []switchNeeded
+			n        int64
+		)
 		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
 			if len(fp.Records) == 0 {
 				return
@@ -94,28 +97,53 @@ func (t *tail) run(ctx context.Context, start map[int32]int64) error {
 	}
 }
 
-// apply decodes a partition's records (outside any lock) and folds them. A
-// record it cannot decode blocks the partition: its fold stops there, its
-// owner stops serving (503) and /readyz says why, until a build that
-// understands it runs (docs/command.md, "Rolling upgrades").
+// apply decodes a partition's records (outside any lock) and folds them.
+//
+// A record that is not an event at all (malformed: no build of ours wrote
+// it) is poison: counted and skipped, as the projectors dead-letter it. An
+// event this build does not know (a type or version of a newer build) is
+// skipped only when its seq is at or below its room's (it cannot be the
+// room's next event); otherwise it blocks the partition: the fold stops
+// there, the owner answers 503 and /readyz says why, until a build that
+// understands it runs (docs/command.md, "Rolling upgrades"). Skipping it
+// would let an owner stamp a seq that already exists.
 func (t *tail) apply(part int32, recs []*kgo.Record) ([]switchNeeded, int64) {
 	svc := t.svc
 	events := make([]schemas.Envelope, 0, len(recs))
-	var bad error
+	var (
+		switches []switchNeeded
+		folded   int64
+	)
+	fold := func() error {
+		sw, err := svc.fold.applyEvents(part, events)
+		switches = append(switches, sw...)
+		folded += int64(len(events))
+		events = events[:0]
+		return err
+	}
+	var err error
 	for _, r := range recs {
 		if r.Attrs.IsControl() {
 			continue
 		}
-		env, err := schemas.Events.Decode(r.Value)
-		if err != nil {
-			bad = fmt.Errorf("partition %d offset %d: %w", part, r.Offset, err)
+		env, derr := schemas.Events.Decode(r.Value)
+		if derr == nil {
+			events = append(events, env)
+			continue
+		}
+		if err = fold(); err != nil {
 			break
 		}
-		events = append(events, env)
+		if svc.skippable(part, r.Value, derr) {
+			svc.metrics.poison.Inc()
+			svc.log.Warn("skipping a record that is not a next event of its room", "partition", part, "offset", r.Offset, "err", derr)
+			continue
+		}
+		err = fmt.Errorf("partition %d offset %d: %w", part, r.Offset, derr)
+		break
 	}
-	switches, err := svc.fold.applyEvents(part, events)
 	if err == nil {
-		err = bad
+		err = fold()
 	}
 	if err != nil && svc.fold.parts[part].blockedErr() == nil {
 		svc.fold.block(part, err)
@@ -124,7 +152,24 @@ func (t *tail) apply(part int32, recs []*kgo.Record) ([]switchNeeded, int64) {
 		svc.log.Error("partition blocked: a record this build cannot fold; the partition is not served until a build that can runs",
 			"partition", part, "err", err)
 	}
-	return switches, int64(len(events))
+	return switches, folded
+}
+
+// skippable reports whether an undecodable record can be skipped without
+// missing an event: it is malformed, or names a seq its room already has.
+func (s *Service) skippable(part int32, value []byte, err error) bool {
+	if !errors.Is(err, schemas.ErrUnknownEvent) {
+		return true
+	}
+	var head struct {
+		RoomID schemas.ID `json:"room_id"`
+		Seq    int64      `json:"seq"`
+	}
+	if json.Unmarshal(value, &head) != nil || head.Seq <= 0 {
+		return true
+	}
+	r := s.fold.parts[part].room(head.RoomID)
+	return r != nil && head.Seq <= r.seq
 }
 
 // waitFor blocks until the tail has read partition p up to offset end.

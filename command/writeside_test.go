@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"happychat/schemas"
@@ -490,5 +491,47 @@ func TestCreateRoomIsIdempotentUnderAKey(t *testing.T) {
 	}
 	if created != 1 {
 		t.Fatalf("room %d created %d times, want once", first.ID, created)
+	}
+}
+
+func TestPoisonAndStaleUnknownEventsAreSkipped(t *testing.T) {
+	c := newCluster(t, 1)
+	a := c.start(0, 20)
+	c.waitOwned(a)
+	room := c.openRoom(a, "poison")
+	user := Caller{UserID: 18, Nickname: "eighteen"}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
+		t.Fatal(err)
+	}
+	// Garbage, and an unknown event naming a seq the room already has:
+	// neither can be the room's next event, so neither stops it.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for _, v := range []string{
+		`{"id":"1","type":"message.sent","version":1,"room_id":"` + room.String() + `","seq":`,
+		`{"id":"7","type":"message.exploded","version":1,"room_id":"` + room.String() + `","seq":1,"occurred_at":"2026-11-22T21:21:13.123Z","payload":{}}`,
+	} {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: c.names.Rooms, Partition: 0, Key: schemas.Key(room), Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sendN(t, a, user, room, 5)
+	if err := a.svc.fold.parts[0].blockedErr(); err != nil {
+		t.Fatalf("blocked by poison: %v", err)
+	}
+	if got := testutil.ToFloat64(a.svc.metrics.poison); got != 2 {
+		t.Fatalf("%v records counted as poison, want 2", got)
+	}
+	// A new owner's takeover replays past them too.
+	a.stop()
+	b := c.start(1, 20)
+	c.waitOwned(b)
+	if _, err := retry(t, func() (schemas.Message, error) { return b.svc.Send(ctx, user, room, "after", "after-poison") }); err != nil {
+		t.Fatal(err)
 	}
 }
