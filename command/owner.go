@@ -79,8 +79,14 @@ func newOwner(svc *Service, part int32) (*owner, error) {
 		stop: make(chan struct{}), done: make(chan struct{}), snapc: make(chan snapDone, 1)}, nil
 }
 
-// submit hands a command to the owner and waits for its answer.
+// submit hands a command to the owner and waits for its answer. An owner
+// that is taking over (or over again, after a failure) is waited for a
+// little; a command is never queued for an owner that may stay unready
+// (a blocked partition), since its caller would wait without bound.
 func (o *owner) submit(ctx context.Context, cmd Command) (Result, error) {
+	if err := o.waitReady(ctx); err != nil {
+		return Result{}, err
+	}
 	r := &request{ctx: ctx, cmd: cmd, done: make(chan reply, 1)}
 	select {
 	case o.reqs <- r:
@@ -103,6 +109,31 @@ func (o *owner) submit(ctx context.Context, cmd Command) (Result, error) {
 	case <-ctx.Done():
 		return Result{}, unavailable("request cancelled before the append was confirmed")
 	}
+}
+
+func (o *owner) waitReady(ctx context.Context) error {
+	if o.ready.Load() {
+		return nil
+	}
+	deadline := time.NewTimer(ownerWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !o.ready.Load() {
+		if err := o.svc.fold.parts[o.part].blockedErr(); err != nil {
+			return unavailable("this room's log holds an event this server cannot read yet, retry later")
+		}
+		select {
+		case <-tick.C:
+		case <-o.done:
+			return errNotOwner
+		case <-ctx.Done():
+			return unavailable("request cancelled")
+		case <-deadline.C:
+			return unavailable("the room's server is taking over the room, retry")
+		}
+	}
+	return nil
 }
 
 func (o *owner) stopped() bool {
