@@ -99,6 +99,7 @@ func (o *owner) replay(ctx context.Context, from, to int64) (int64, error) {
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.FetchMaxBytes(fetchMaxBytes),
 	)...)
 	if err != nil {
 		return 0, err
@@ -142,7 +143,11 @@ func (o *owner) replay(ctx context.Context, from, to int64) (int64, error) {
 				pos = min(p.Records[k-1].Offset+1, to)
 			}
 		})
-		if o.dd.win.len() > 2*svc.cfg.DedupeWindowEntries || o.dd.win.bytes > 2*svc.cfg.DedupeWindowBytes {
+		// A replay since the last snapshot is short (at most about
+		// CHAT_SNAPSHOT_RECORDS): the first snapshot evicts in the
+		// background. Only a replay from the start of a long log evicts
+		// on the way, synchronously, to stay bounded.
+		if o.dd.win.len() > 8*svc.cfg.DedupeWindowEntries || o.dd.win.bytes > 8*svc.cfg.DedupeWindowBytes {
 			if err := o.evictNow(ctx); err != nil {
 				return n, err
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,8 +55,8 @@ type Config struct {
 	// TransactionTimeout of the owners' transactions (default 15 s).
 	TransactionTimeout time.Duration
 	// DedupeWindow, DedupeWindowEntries and DedupeWindowBytes bound the
-	// sends an owner keeps in memory per partition (default 24 h, 16,384
-	// and 4 MiB); older ones are looked up durably (see dedupe.go).
+	// sends an owner keeps in memory per partition (default 24 h, 4,096
+	// and 1 MiB); older ones are looked up durably (see dedupe.go).
 	DedupeWindow        time.Duration
 	DedupeWindowEntries int
 	DedupeWindowBytes   int
@@ -87,10 +88,10 @@ func (c *Config) setDefaults() {
 		c.DedupeWindow = 24 * time.Hour
 	}
 	if c.DedupeWindowEntries == 0 {
-		c.DedupeWindowEntries = 16384
+		c.DedupeWindowEntries = 4096
 	}
 	if c.DedupeWindowBytes == 0 {
-		c.DedupeWindowBytes = 4 << 20
+		c.DedupeWindowBytes = 1 << 20
 	}
 	if c.SnapshotRecords == 0 {
 		c.SnapshotRecords = 20000
@@ -295,6 +296,7 @@ func (s *Service) Run(ctx context.Context, advertise string) error {
 		}
 		s.log.Info("caught up with the log", "records_replayed", s.tail.records(), "node", node,
 			"took", time.Since(started).Round(time.Millisecond))
+		go s.releaseStartupMemory(ctx)
 		errc <- s.joinGroup(ctx)
 	}()
 	close(s.running)
@@ -310,6 +312,31 @@ func (s *Service) Run(ctx context.Context, advertise string) error {
 	s.stopAllOwners()
 	s.lease.release()
 	return first
+}
+
+// releaseStartupMemory returns the memory of the start-up to the OS once the
+// first takeovers are done: the snapshot bodies read from PostgreSQL (and
+// the driver's read buffers for them) are garbage by then, but an idle
+// process would not collect them for minutes, and its RSS would carry them.
+func (s *Service) releaseStartupMemory(ctx context.Context) {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+		s.omu.Lock()
+		ready := len(s.owners) > 0
+		for _, o := range s.owners {
+			ready = ready && o.ready.Load()
+		}
+		s.omu.Unlock()
+		if ready {
+			break
+		}
+	}
+	debug.FreeOSMemory()
 }
 
 func isBlocked(s *Service, p int32) bool { return s.fold.parts[p].blockedErr() != nil }
@@ -354,15 +381,19 @@ func (s *Service) loadSnapshots(ctx context.Context) (map[int32]int64, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, c := range cands {
-			if c.off > end.Offset {
-				s.log.Warn("snapshot past the end of the log: ignored", "partition", p, "offset", c.off, "end", end.Offset)
+		for _, off := range cands {
+			if off > end.Offset {
+				s.log.Warn("snapshot past the end of the log: ignored", "partition", p, "offset", off, "end", end.Offset)
 				continue
 			}
-			st, err := decodeState(c.body, c.sum, s.topicID, p)
+			body, sum, err := s.store.state(ctx, p, off)
+			if err != nil {
+				return nil, fmt.Errorf("read snapshot: %w", err)
+			}
+			st, err := decodeState(body, sum, s.topicID, p)
 			if err != nil {
 				s.metrics.snapshotFailures.Inc()
-				s.log.Warn("snapshot unusable: trying an older one", "partition", p, "offset", c.off, "err", err)
+				s.log.Warn("snapshot unusable: trying an older one", "partition", p, "offset", off, "err", err)
 				continue
 			}
 			st.install(s.fold.parts[p])

@@ -340,22 +340,22 @@ type storedState struct {
 	sum  []byte
 }
 
-// states returns the partition's snapshot states, newest first.
-func (st *snapshotStore) states(ctx context.Context, part int32) ([]storedState, error) {
-	rows, err := st.pool.Query(ctx, `SELECT off, state, state_sum FROM command_snapshots
+// states returns the offsets of the partition's snapshots, newest first.
+func (st *snapshotStore) states(ctx context.Context, part int32) ([]int64, error) {
+	rows, err := st.pool.Query(ctx, `SELECT off FROM command_snapshots
 		WHERE topic=$1 AND part=$2 ORDER BY off DESC LIMIT 2`, st.topic, part)
 	if err != nil {
 		return nil, fmt.Errorf("read snapshots: %w", err)
 	}
-	var out []storedState
-	for rows.Next() {
-		var s storedState
-		if err := rows.Scan(&s.off, &s.body, &s.sum); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
+// state reads one snapshot's state body and checksum (one at a time: the
+// bodies can be large).
+func (st *snapshotStore) state(ctx context.Context, part int32, off int64) (body, sum []byte, err error) {
+	err = st.pool.QueryRow(ctx, `SELECT state, state_sum FROM command_snapshots WHERE topic=$1 AND part=$2 AND off=$3`,
+		st.topic, part, off).Scan(&body, &sum)
+	return body, sum, err
 }
 
 // loadDedupe returns the owner's dedupe state from the newest sound

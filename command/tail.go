@@ -13,6 +13,10 @@ import (
 	"happychat/schemas"
 )
 
+// fetchMaxBytes bounds one fetch of the tail and the owners' replays:
+// franz-go's default (50 MB) is held in memory at once while catching up.
+const fetchMaxBytes = 8 << 20
+
 // tail reads every partition of the rooms topic, committed records only,
 // from the offsets of the snapshots the instance started from, and folds
 // them. Control records are kept so that its position reaches the last
@@ -51,6 +55,7 @@ func (t *tail) run(ctx context.Context, start map[int32]int64) error {
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.FetchMaxBytes(fetchMaxBytes),
 	)...)
 	if err != nil {
 		return fmt.Errorf("tail client: %w", err)

@@ -108,8 +108,8 @@ func Load(getenv func(string) string) (Config, error) {
 		AdvertiseAddr: p.str("CHAT_ADVERTISE_ADDR", ""),
 		CommandURL:    p.str("CHAT_COMMAND_URL", ""),
 		DedupeWindow:  p.duration("CHAT_DEDUPE_WINDOW", 24*time.Hour),
-		DedupeEntries: p.int("CHAT_DEDUPE_WINDOW_ENTRIES", 16384),
-		DedupeBytes:   p.int("CHAT_DEDUPE_WINDOW_BYTES", 4<<20),
+		DedupeEntries: p.int("CHAT_DEDUPE_WINDOW_ENTRIES", 4096),
+		DedupeBytes:   p.int("CHAT_DEDUPE_WINDOW_BYTES", 1<<20),
 		SnapRecords:   p.int("CHAT_SNAPSHOT_RECORDS", 20000),
 		SnapInterval:  p.duration("CHAT_SNAPSHOT_INTERVAL", 30*time.Second),
 
