@@ -26,21 +26,21 @@ const (
 // Command is one room command. It travels as JSON when forwarded to the
 // owner, so it carries everything the decision needs.
 type Command struct {
-	Kind          Kind       `json:"kind"`
-	RoomID        schemas.ID `json:"room_id"`
-	UserID        schemas.ID `json:"user_id,omitzero"`
-	Nickname      string     `json:"nickname,omitzero"`
-	Admin         bool       `json:"admin,omitzero"`
-	Title         string     `json:"title,omitzero"`
-	Description   string     `json:"description,omitzero"`
-	Body          string     `json:"body,omitzero"`
-	ClientMsgID   string     `json:"client_msg_id,omitzero"`
-	SwitchTo      schemas.ID `json:"switch_to,omitzero"`
-	SwitchJoinID  schemas.ID `json:"switch_join_id,omitzero"`
+	Kind         Kind       `json:"kind"`
+	RoomID       schemas.ID `json:"room_id"`
+	UserID       schemas.ID `json:"user_id,omitzero"`
+	Nickname     string     `json:"nickname,omitzero"`
+	Admin        bool       `json:"admin,omitzero"`
+	Title        string     `json:"title,omitzero"`
+	Description  string     `json:"description,omitzero"`
+	Body         string     `json:"body,omitzero"`
+	ClientMsgID  string     `json:"client_msg_id,omitzero"`
+	SwitchTo     schemas.ID `json:"switch_to,omitzero"`
+	SwitchJoinID schemas.ID `json:"switch_join_id,omitzero"`
 	// Retry marks a creation under an idempotency key: an existing room
 	// with the same id is the earlier request's, and is answered.
-	Retry bool `json:"retry,omitzero"`
-	CorrelationID string     `json:"correlation_id,omitzero"`
+	Retry         bool   `json:"retry,omitzero"`
+	CorrelationID string `json:"correlation_id,omitzero"`
 }
 
 // Result is the answer to a room command.
