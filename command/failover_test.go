@@ -252,6 +252,7 @@ func moves(in *instance) float64 {
 
 func TestOwnerRecoversFromATimedOutTransactionWithoutARebalance(t *testing.T) {
 	b := kafkacluster.Brokers(t)
+	kafkacluster.New(t, b) // takes the cluster: no other test's fault is in progress
 	c := newClusterOn(t, b, 1, 3)
 	var stall atomic.Bool
 	a := c.startWith(0, func(cfg *Config) {
@@ -309,6 +310,7 @@ func TestOwnerRecoversFromATimedOutTransactionWithoutARebalance(t *testing.T) {
 
 func TestOwnerRecoversFromAnExpiredTransactionalID(t *testing.T) {
 	b := kafkacluster.Brokers(t)
+	kafkacluster.New(t, b) // takes the cluster: no other test's fault is in progress
 	c := newClusterOn(t, b, 1, 3)
 	a := c.start(0, 20)
 	c.waitOwned(a)
