@@ -9,13 +9,13 @@
 # POST /v1/rooms/{id}/messages to an existing room (201), and its RSS once
 # settled.
 #
-#   scripts/restart-bench.sh start              # command + realtime, probe user and room
-#   scripts/restart-bench.sh rss                # the running command's VmRSS after a send, settled
-#   scripts/restart-bench.sh fill N             # bench until N messages were acknowledged in all
+#   deploy/local/restart-bench.sh start              # command + realtime, probe user and room
+#   deploy/local/restart-bench.sh rss                # the running command's VmRSS after a send, settled
+#   deploy/local/restart-bench.sh fill N             # bench until N messages were acknowledged in all
 #                                               # (or until RB_UNTIL, epoch seconds, if set)
-#   scripts/restart-bench.sh restart [BIN]      # SIGTERM the command, start BIN (default bin/happychat), measure
-#   scripts/restart-bench.sh offsets            # end offsets of the rooms topic (records + markers)
-#   scripts/restart-bench.sh stop               # stop what this script started
+#   deploy/local/restart-bench.sh restart [BIN]      # SIGTERM the command, start BIN (default bin/happychat), measure
+#   deploy/local/restart-bench.sh offsets            # end offsets of the rooms topic (records + markers)
+#   deploy/local/restart-bench.sh stop               # stop what this script started
 #
 # Settings (environment): RB_PREFIX (topic prefix, default rbench1),
 # RB_DIR (state and logs, default /tmp/$RB_PREFIX), RB_CMD_ADDR
@@ -26,7 +26,7 @@
 # service (CHAT_PPROF_ADDR, CHAT_DEDUPE_WINDOW_ENTRIES, ...) pass through.
 # Figures and how they were taken: docs/benchmarks.md.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 ROOT=$PWD
 eval "$(deploy/local/env.sh)"
 
