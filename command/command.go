@@ -120,3 +120,34 @@ func roomView(r *room, capacity int) *schemas.Room {
 	}
 	return v
 }
+
+// decide dispatches a command to its use case. It returns the new room for
+// the batch's working set (the decided copy), or nil when nothing changed.
+func decide(r *room, cmd Command, dp deps) (decision, *room, error) {
+	var (
+		d   decision
+		err error
+	)
+	switch cmd.Kind {
+	case KindCreateRoom:
+		return decideCreateRoom(r, cmd, dp)
+	case KindApproveRoom:
+		d, err = decideApproveRoom(r, cmd, dp)
+	case KindJoin:
+		d, err = decideJoin(r, cmd, dp)
+	case KindLeave:
+		d, err = decideLeave(r, cmd, dp)
+	case KindSend:
+		d, err = decideSend(r, cmd, dp)
+	case kindSwitchLeave:
+		d, err = decideSwitchLeave(r, cmd, dp)
+	case KindPresence:
+		d, err = decidePresence(r)
+	default:
+		err = badRequest("unknown command")
+	}
+	if err != nil || len(d.events) == 0 {
+		return d, nil, err
+	}
+	return d, r, nil
+}

@@ -101,3 +101,38 @@ func SetFeatureLevel(ctx context.Context, pool *pgxpool.Pool, names schemas.Name
 		return err
 	})
 }
+
+// supportedLevel is the feature level this build understands.
+func (s *Service) supportedLevel() int {
+	if s.cfg.hooks.level != 0 {
+		return s.cfg.hooks.level
+	}
+	return schemas.FeatureLevel
+}
+
+// refreshLevel reads the cluster's feature level; a level above this
+// build's stops the instance.
+func (s *Service) refreshLevel(ctx context.Context) error {
+	level, err := clusterLevel(ctx, s.cfg.Store, s.cfg.Names.CommandGroup)
+	if err != nil {
+		if s.level.Load() == 0 {
+			return err
+		}
+		s.log.Warn("cluster feature level not refreshed", "err", err)
+		return nil
+	}
+	if level > s.supportedLevel() {
+		return fmt.Errorf("%w: cluster %d, build %d: run a newer build", errFeatureLevel, level, s.supportedLevel())
+	}
+	s.level.Store(int32(level))
+	return nil
+}
+
+// checkEmit refuses an event the cluster's feature level does not allow
+// yet (some instance might not be able to read it).
+func (s *Service) checkEmit(typ string) error {
+	if err := schemas.Events.CheckEmit(typ, int(s.level.Load())); err != nil {
+		return unavailable("this feature is not enabled yet (cluster feature level), retry later")
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package command
 
 import (
 	"context"
+	"maps"
 	"time"
 )
 
@@ -81,4 +82,21 @@ func (o *owner) finishSnapshot() {
 	if o.snapping {
 		o.snapshotDone(<-o.snapc)
 	}
+}
+
+// capture copies what a snapshot of the owner's partition needs.
+func (o *owner) capture() *capture {
+	ps := o.svc.fold.parts[o.part]
+	ps.mu.RLock()
+	rooms := make([]*room, 0, len(ps.rooms))
+	for _, r := range ps.rooms {
+		rooms = append(rooms, r)
+	}
+	c := &capture{part: o.part, offset: o.pos, lastID: ps.lastID, rooms: rooms, users: maps.Clone(ps.users)}
+	ps.mu.RUnlock()
+	c.window = o.dd.win.list()
+	c.evict = o.dd.win.evictable(o.svc.now().Add(-o.svc.cfg.DedupeWindow), o.svc.cfg.DedupeWindowEntries, o.svc.cfg.DedupeWindowBytes)
+	c.bloom = o.dd.bloom
+	c.takenAt = o.svc.now()
+	return c
 }

@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"happychat/schemas"
@@ -314,188 +312,6 @@ func (s *Service) Run(ctx context.Context, advertise string) error {
 	return first
 }
 
-// releaseStartupMemory returns the memory of the start-up to the OS once the
-// first takeovers are done: the snapshot bodies read from PostgreSQL (and
-// the driver's read buffers for them) are garbage by then, but an idle
-// process would not collect them for minutes, and its RSS would carry them.
-func (s *Service) releaseStartupMemory(ctx context.Context) {
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(250 * time.Millisecond):
-		}
-		s.omu.Lock()
-		ready := len(s.owners) > 0
-		for _, o := range s.owners {
-			ready = ready && o.ready.Load()
-		}
-		s.omu.Unlock()
-		if ready {
-			break
-		}
-	}
-	debug.FreeOSMemory()
-}
-
-func isBlocked(s *Service, p int32) bool { return s.fold.parts[p].blockedErr() != nil }
-
-// waitForTopic waits a little for a topic created a moment ago to reach
-// every broker's metadata before giving up.
-func (s *Service) waitForTopic(ctx context.Context) (kadm.TopicDetail, error) {
-	var d kadm.TopicDetail
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		details, err := kadm.NewClient(s.admin).ListTopics(ctx, s.cfg.Names.Rooms)
-		var ok bool
-		if err == nil {
-			d, ok = details[s.cfg.Names.Rooms]
-			ok = ok && d.Err == nil && len(d.Partitions) > 0
-		}
-		if ok {
-			return d, nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return d, fmt.Errorf("topic %s is missing (run happychat topics): %w", s.cfg.Names.Rooms, errors.Join(err, d.Err, ctx.Err()))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-// loadSnapshots installs the newest sound snapshot of every partition and
-// returns the offsets to tail from. A snapshot that fails its checks (torn,
-// corrupt, of another topic, past the log's end, of an unknown version) is
-// skipped for the one before it, and without one the partition is read
-// from the start.
-func (s *Service) loadSnapshots(ctx context.Context) (map[int32]int64, error) {
-	ends, err := kadm.NewClient(s.admin).ListEndOffsets(ctx, s.cfg.Names.Rooms)
-	if err != nil {
-		return nil, fmt.Errorf("list end offsets: %w", err)
-	}
-	start := map[int32]int64{}
-	for p := range int32(s.partitions) {
-		start[p] = 0
-		end, _ := ends.Lookup(s.cfg.Names.Rooms, p)
-		cands, err := s.store.states(ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		for _, off := range cands {
-			if off > end.Offset {
-				s.log.Warn("snapshot past the end of the log: ignored", "partition", p, "offset", off, "end", end.Offset)
-				continue
-			}
-			body, sum, err := s.store.state(ctx, p, off)
-			if err != nil {
-				return nil, fmt.Errorf("read snapshot: %w", err)
-			}
-			st, err := decodeState(body, sum, s.topicID, p)
-			if err != nil {
-				s.metrics.snapshotFailures.Inc()
-				s.log.Warn("snapshot unusable: trying an older one", "partition", p, "offset", off, "err", err)
-				continue
-			}
-			st.install(s.fold.parts[p])
-			start[p] = st.Offset
-			break
-		}
-	}
-	return start, nil
-}
-
-// stableOffsets returns the last stable offset of every partition.
-func (s *Service) stableOffsets(ctx context.Context) (map[int32]int64, error) {
-	offs, err := kadm.NewClient(s.admin).ListCommittedOffsets(ctx, s.cfg.Names.Rooms)
-	if err != nil {
-		return nil, fmt.Errorf("list stable offsets: %w", err)
-	}
-	out := map[int32]int64{}
-	var errs []error
-	offs.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil {
-			errs = append(errs, fmt.Errorf("partition %d: %w", o.Partition, o.Err))
-			return
-		}
-		out[o.Partition] = o.Offset
-	})
-	return out, errors.Join(errs...)
-}
-
-// stableOffset returns the partition's last stable offset.
-func (s *Service) stableOffset(ctx context.Context, part int32) (int64, error) {
-	offs, err := kadm.NewClient(s.admin).ListCommittedOffsets(ctx, s.cfg.Names.Rooms)
-	if err != nil {
-		return 0, fmt.Errorf("list stable offsets: %w", err)
-	}
-	o, ok := offs.Lookup(s.cfg.Names.Rooms, part)
-	if !ok || o.Err != nil {
-		return 0, fmt.Errorf("stable offset of partition %d: %w", part, o.Err)
-	}
-	return o.Offset, nil
-}
-
-// barrier waits until the tail holds every event committed anywhere before
-// the call: a join decided after it sees the user's every acknowledged join.
-// It waits for the high watermark, not the last stable offset: a commit
-// acknowledged a moment ago may still have its marker in flight, and the
-// stable offset stops short of it until the marker is written.
-func (s *Service) barrier(ctx context.Context) error {
-	listed, err := kadm.NewClient(s.admin).ListEndOffsets(ctx, s.cfg.Names.Rooms)
-	if err != nil {
-		return fmt.Errorf("list end offsets: %w", err)
-	}
-	ends := map[int32]int64{}
-	listed.Each(func(o kadm.ListedOffset) {
-		if o.Err == nil {
-			ends[o.Partition] = o.Offset
-		}
-	})
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	for p, end := range ends {
-		if err := s.tail.waitFor(ctx, p, end); err != nil && !isBlocked(s, p) {
-			return err
-		}
-	}
-	return nil
-}
-
-// supportedLevel is the feature level this build understands.
-func (s *Service) supportedLevel() int {
-	if s.cfg.hooks.level != 0 {
-		return s.cfg.hooks.level
-	}
-	return schemas.FeatureLevel
-}
-
-// refreshLevel reads the cluster's feature level; a level above this
-// build's stops the instance.
-func (s *Service) refreshLevel(ctx context.Context) error {
-	level, err := clusterLevel(ctx, s.cfg.Store, s.cfg.Names.CommandGroup)
-	if err != nil {
-		if s.level.Load() == 0 {
-			return err
-		}
-		s.log.Warn("cluster feature level not refreshed", "err", err)
-		return nil
-	}
-	if level > s.supportedLevel() {
-		return fmt.Errorf("%w: cluster %d, build %d: run a newer build", errFeatureLevel, level, s.supportedLevel())
-	}
-	s.level.Store(int32(level))
-	return nil
-}
-
-// checkEmit refuses an event the cluster's feature level does not allow
-// yet (some instance might not be able to read it).
-func (s *Service) checkEmit(typ string) error {
-	if err := schemas.Events.CheckEmit(typ, int(s.level.Load())); err != nil {
-		return unavailable("this feature is not enabled yet (cluster feature level), retry later")
-	}
-	return nil
-}
-
 // now is the service's clock.
 func (s *Service) now() time.Time { return s.cfg.Clock() }
 
@@ -518,55 +334,6 @@ func (s *Service) mintID() (schemas.ID, error) {
 		return 0, unavailable("cannot mint an id now, retry")
 	}
 	return id, nil
-}
-
-// requestSwitch asks the owner of a superseded membership's room, if this
-// instance owns it, to append the switch-leave. Other owners see the same
-// join on their own tails. A switch-leave that is not appended marks the
-// owner for a sweep: it looks for superseded members again every second
-// until none is left, so no seat leaks.
-func (s *Service) requestSwitch(ctx context.Context, sw switchNeeded) {
-	o := s.ownerOf(s.partitionOf(sw.room))
-	if o == nil {
-		return
-	}
-	go func() {
-		cmd := Command{Kind: kindSwitchLeave, RoomID: sw.room, UserID: sw.user, SwitchTo: sw.to, SwitchJoinID: sw.joinID}
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		var err error
-		if f := s.cfg.hooks.switchFails; f != nil && f() {
-			err = errors.New("test: switch-leave dropped")
-		} else {
-			_, err = o.submit(ctx, cmd)
-		}
-		if err != nil {
-			o.sweep.Store(true)
-			s.log.Warn("switch-leave not appended yet (retried)", "room", sw.room, "user", sw.user, "err", err)
-		}
-	}()
-}
-
-// resolveSuperseded queues the switch-leaves of a partition: members of its
-// rooms whose latest join is elsewhere.
-func (s *Service) resolveSuperseded(part int32) {
-	type mem struct {
-		room, user, joinID schemas.ID
-	}
-	var all []mem
-	ps := s.fold.parts[part]
-	ps.mu.RLock()
-	for id, r := range ps.rooms {
-		for u, m := range r.members {
-			all = append(all, mem{id, u, m.joinID})
-		}
-	}
-	ps.mu.RUnlock()
-	for _, m := range all {
-		if loc, ok := s.fold.locate(m.user); ok && loc.superseded(m.room, m.joinID) {
-			s.requestSwitch(context.Background(), switchNeeded{room: m.room, user: m.user, to: loc.room, joinID: loc.joinID})
-		}
-	}
 }
 
 // render turns a message.sent event into the API's Message.

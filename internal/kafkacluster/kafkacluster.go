@@ -29,13 +29,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -218,75 +216,6 @@ func (c *Cluster) Addr(id int32) string { return c.addrs[id] }
 // Admin returns the admin client of the Cluster (closed by t.Cleanup).
 func (c *Cluster) Admin() *kadm.Client { return c.adm }
 
-// Kill sends SIGKILL to broker id and waits until its process is gone. The
-// controller fences it (and moves its leaderships) within
-// broker.session.timeout.ms, 4s.
-func (c *Cluster) Kill(id int32) {
-	c.t.Helper()
-	c.run("kill-broker", id)
-	c.setFault(id, down)
-}
-
-// Stop sends SIGTERM to broker id and waits until it has exited: a
-// controlled shutdown that moves its leaderships first.
-func (c *Cluster) Stop(id int32) {
-	c.t.Helper()
-	c.run("stop-broker", id)
-	c.setFault(id, down)
-}
-
-// Pause sends SIGSTOP to broker id and waits until the process is stopped:
-// it keeps its connections open and answers nothing, like a hung machine.
-func (c *Cluster) Pause(id int32) {
-	c.t.Helper()
-	c.run("pause-broker", id)
-	c.setFault(id, paused)
-}
-
-// Resume sends SIGCONT to broker id and waits until it answers requests
-// again (registered and unfenced). It does not wait for its replicas to be
-// back in sync: use WaitInSync for that.
-func (c *Cluster) Resume(id int32) {
-	c.t.Helper()
-	start := time.Now()
-	c.run("resume-broker", id)
-	c.setFault(id, 0)
-	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
-	defer cancel()
-	if err := c.waitAnswers(ctx, id); err != nil {
-		c.t.Fatalf("kafkacluster: resume broker %d: %v", id, err)
-	}
-	c.t.Logf("kafkacluster: broker %d answers again (%v)", id, time.Since(start).Round(time.Millisecond))
-}
-
-// Start starts broker id (resumes it if paused; nothing to start if it
-// runs), waits until it answers requests and is back in the ISR of every
-// partition it hosts.
-func (c *Cluster) Start(id int32) {
-	c.t.Helper()
-	if err := c.start(id); err != nil {
-		c.t.Fatalf("kafkacluster: %v", err)
-	}
-}
-
-func (c *Cluster) start(id int32) error {
-	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
-	defer cancel()
-	start := time.Now()
-	if out, err := c.script1(ctx, "start-broker", id); err != nil {
-		return fmt.Errorf("start broker %d: %v\n%s", id, err, out)
-	}
-	c.setFault(id, 0)
-	if err := c.waitAnswers(ctx, id); err != nil {
-		return fmt.Errorf("start broker %d: %v", id, err)
-	}
-	if err := c.waitHostedInSync(ctx, id); err != nil {
-		return fmt.Errorf("start broker %d: %v", id, err)
-	}
-	c.t.Logf("kafkacluster: broker %d started and in sync (%v)", id, time.Since(start).Round(time.Millisecond))
-	return nil
-}
-
 // Answering returns the brokers that are registered (not fenced) and answer
 // an ApiVersions request now, in id order.
 func (c *Cluster) Answering(ctx context.Context) ([]int32, error) {
@@ -316,63 +245,6 @@ func (c *Cluster) PID(id int32) int {
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(out)))
 	return pid
-}
-
-// restore runs at the end of the test: brokers left down or paused are
-// started or resumed, and the test waits until they are back in sync.
-func (c *Cluster) restore() {
-	c.mu.Lock()
-	ids := make([]int32, 0, len(c.faults))
-	for id := range c.faults {
-		ids = append(ids, id)
-	}
-	c.mu.Unlock()
-	slices.Sort(ids)
-	for _, id := range ids {
-		c.t.Logf("kafkacluster: bringing broker %d back after the test", id)
-		if err := c.start(id); err != nil {
-			c.t.Errorf("kafkacluster: cleanup: %v", err)
-		}
-	}
-}
-
-func (c *Cluster) setFault(id int32, f fault) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if f == 0 {
-		delete(c.faults, id)
-	} else {
-		c.faults[id] = f
-	}
-}
-
-func checkID(t testing.TB, id int32) {
-	t.Helper()
-	if !slices.Contains(NodeIDs, id) {
-		t.Fatalf("kafkacluster: no broker %d (the cluster has %v)", id, NodeIDs)
-	}
-}
-
-// run runs a subcommand of kafka-cluster.sh for broker id, failing the test
-// when it fails.
-func (c *Cluster) run(sub string, id int32) {
-	c.t.Helper()
-	checkID(c.t, id)
-	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
-	defer cancel()
-	start := time.Now()
-	out, err := c.script1(ctx, sub, id)
-	if err != nil {
-		c.t.Fatalf("kafkacluster: %s %d: %v\n%s", sub, id, err, out)
-	}
-	c.t.Logf("kafkacluster: %s %d (%v)", sub, id, time.Since(start).Round(time.Millisecond))
-}
-
-func (c *Cluster) script1(ctx context.Context, sub string, id int32) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, c.script, sub, strconv.Itoa(int(id)))
-	cmd.Dir = c.root
-	cmd.WaitDelay = 5 * time.Second
-	return cmd.CombinedOutput()
 }
 
 // waitAnswers waits until broker id is in the cluster metadata (registered,
@@ -464,132 +336,6 @@ func (c *Cluster) waitPartitions(ctx context.Context, topics []string, bad func(
 	return nil
 }
 
-// PartitionLeader returns the broker leading the partition. While it has no
-// leader (an election after a failure) or the topic is unknown, it asks
-// again until ctx ends.
-func (c *Cluster) PartitionLeader(ctx context.Context, topic string, partition int32) (int32, error) {
-	var leader int32 = -1
-	var last error
-	err := poll(ctx, func() (bool, error) {
-		m, err := c.adm.Metadata(fresh(ctx), topic)
-		if err != nil {
-			last = err
-			return false, nil
-		}
-		td := m.Topics[topic]
-		if td.Err != nil {
-			last = fmt.Errorf("topic %s: %w", topic, td.Err)
-			return false, nil
-		}
-		p, ok := td.Partitions[partition]
-		switch {
-		case !ok:
-			last = fmt.Errorf("topic %s has no partition %d", topic, partition)
-		case p.Leader < 0:
-			last = fmt.Errorf("%s/%d has no leader (%v)", topic, partition, p.Err)
-		default:
-			leader = p.Leader
-			return true, nil
-		}
-		return false, nil
-	})
-	if err != nil {
-		return -1, fmt.Errorf("leader of %s/%d: %v: %w", topic, partition, last, err)
-	}
-	return leader, nil
-}
-
-// LeaderOfMost returns the broker that leads most partitions of the topic
-// (the lowest id on a tie), once every partition has a leader.
-func (c *Cluster) LeaderOfMost(ctx context.Context, topic string) (int32, error) {
-	var best int32 = -1
-	var last error
-	err := poll(ctx, func() (bool, error) {
-		m, err := c.adm.Metadata(fresh(ctx), topic)
-		if err != nil {
-			last = err
-			return false, nil
-		}
-		td := m.Topics[topic]
-		if td.Err != nil || len(td.Partitions) == 0 {
-			last = fmt.Errorf("topic %s: %v", topic, td.Err)
-			return false, nil
-		}
-		count := map[int32]int{}
-		for _, p := range td.Partitions {
-			if p.Leader < 0 {
-				last = fmt.Errorf("%s/%d has no leader", topic, p.Partition)
-				return false, nil
-			}
-			count[p.Leader]++
-		}
-		best = -1
-		for id, n := range count {
-			if best < 0 || n > count[best] || n == count[best] && id < best {
-				best = id
-			}
-		}
-		return true, nil
-	})
-	if err != nil {
-		return -1, fmt.Errorf("leader of most partitions of %s: %v: %w", topic, last, err)
-	}
-	return best, nil
-}
-
-// TxnCoordinator returns the broker coordinating the transactional id (the
-// leader of its __transaction_state partition). While the coordinator is
-// loading or moving, it asks again until ctx ends.
-func (c *Cluster) TxnCoordinator(ctx context.Context, transactionalID string) (int32, error) {
-	return c.coordinator(ctx, "transactional id", transactionalID, c.adm.FindTxnCoordinators)
-}
-
-// GroupCoordinator returns the broker coordinating the consumer group (the
-// leader of its __consumer_offsets partition). While the coordinator is
-// loading or moving, it asks again until ctx ends.
-func (c *Cluster) GroupCoordinator(ctx context.Context, group string) (int32, error) {
-	return c.coordinator(ctx, "group", group, c.adm.FindGroupCoordinators)
-}
-
-func (c *Cluster) coordinator(ctx context.Context, kind, key string,
-	find func(context.Context, ...string) kadm.FindCoordinatorResponses,
-) (int32, error) {
-	var node int32 = -1
-	var last error
-	err := poll(ctx, func() (bool, error) {
-		r, ok := find(ctx, key)[key]
-		switch {
-		case !ok:
-			last = errors.New("no answer")
-		case r.Err == nil:
-			node = r.NodeID
-			return true, nil
-		case ctx.Err() == nil && (kerr.IsRetriable(r.Err) || errors.Is(r.Err, context.DeadlineExceeded) || isNetErr(r.Err)):
-			last = r.Err
-		default:
-			return false, r.Err
-		}
-		return false, nil
-	})
-	if err != nil {
-		return -1, fmt.Errorf("coordinator of %s %q: %v: %w", kind, key, last, err)
-	}
-	return node, nil
-}
-
-// isNetErr: a broker that went away mid-request (kgo errors of that kind
-// are not Kafka error codes).
-func isNetErr(err error) bool {
-	var ke *kerr.Error
-	return !errors.As(err, &ke)
-}
-
-// fresh makes kadm's Metadata, BrokerMetadata and ApiVersions ask a broker:
-// without it they answer from the client's cache, whose broker list is only
-// refreshed every MetadataMaxAge (a broker seen gone would stay gone).
-// Authorized operations come with the answer, unused.
-func fresh(ctx context.Context) context.Context { return kadm.WithAuthorizedOps(ctx) }
-
 // poll calls try every pollEvery until it reports done, returns an error, or
 // ctx ends.
 func poll(ctx context.Context, try func() (bool, error)) error {
@@ -623,47 +369,4 @@ func moduleRoot() (string, error) {
 		}
 		dir = parent
 	}
-}
-
-// faultTurn is this process's share of the machine-wide lock.
-var faultTurn = make(chan struct{}, 1)
-
-// lockFaults waits (up to timeout) for this process's turn and then for an
-// exclusive flock on a file in the temporary directory, shared by every test
-// binary on the machine. The returned func releases both.
-func lockFaults(timeout time.Duration) (func(), error) {
-	deadline := time.After(timeout)
-	select {
-	case faultTurn <- struct{}{}:
-	case <-deadline:
-		return nil, fmt.Errorf("another test of this binary held the cluster for %v", timeout)
-	}
-	path := filepath.Join(os.TempDir(), "happychat-kafkacluster.lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
-	if err != nil {
-		<-faultTurn
-		return nil, err
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			f.Close()
-			<-faultTurn
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		select {
-		case <-deadline:
-			f.Close()
-			<-faultTurn
-			return nil, fmt.Errorf("another test process held %s for %v", path, timeout)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	return func() {
-		f.Close() // releases the flock
-		<-faultTurn
-	}, nil
 }
