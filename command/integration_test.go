@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -16,11 +15,11 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"happychat/internal/pgtest"
 	"happychat/schemas"
 	"happychat/schemas/token"
 )
@@ -62,35 +61,7 @@ func newStore(t testing.TB) *pgxpool.Pool {
 	if base == "" {
 		base = "postgres://happychat:happychat@127.0.0.1:15432/happychat?sslmode=disable"
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("PostgreSQL at %s: %v", base, err)
-		}
-		t.Skipf("PostgreSQL at %s: %v", base, err)
-	}
-	defer func() { _ = admin.Close(context.Background()) }()
-	name := randomName("cmdtest_")
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	u, _ := url.Parse(base)
-	u.Path = "/" + name
-	pool, err := pgxpool.New(ctx, u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		pool.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if admin, err := pgx.Connect(ctx, base); err == nil {
-			_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			_ = admin.Close(ctx)
-		}
-	})
+	pool, _ := pgtest.Database(t, base, "cmdtest_")
 	return pool
 }
 

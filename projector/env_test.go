@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"happychat/internal/pgtest"
 	"happychat/schemas"
 )
 
@@ -127,38 +128,7 @@ func newTopics(t testing.TB, roomParts, userParts int) schemas.Names {
 // newPG creates a database for the test, migrated, and drops it at the end.
 func newPG(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	name := "test_" + randomName()
-	admin, err := pgx.Connect(ctx, pgURL())
-	if err != nil {
-		t.Fatalf("PostgreSQL: %v", err)
-	}
-	defer func() { _ = admin.Close(context.Background()) }()
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	u, _ := url.Parse(pgURL())
-	u.Path = "/" + name
-	pool, err := pgxpool.New(ctx, u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		pool.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		admin, err := pgx.Connect(ctx, pgURL())
-		if err != nil {
-			t.Logf("drop database %s: %v", name, err)
-			return
-		}
-		defer func() { _ = admin.Close(context.Background()) }()
-		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Logf("drop database %s: %v", name, err)
-		}
-	})
-	return pool, u.String()
+	return pgtest.Database(t, pgURL(), "test_")
 }
 
 // newCH creates a ClickHouse database for the test and drops it at the end.
