@@ -69,39 +69,31 @@ func ListPartitions(ctx context.Context, opts []kgo.Opt, topics []string) (map[s
 // EndOffsets returns the end offset (the next offset to be written) of every
 // partition of the topics.
 func EndOffsets(ctx context.Context, opts []kgo.Opt, topics []string) (map[TP]int64, error) {
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("kafka client: %w", err)
-	}
-	defer cl.Close()
-	listed, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
-	if err != nil {
-		return nil, fmt.Errorf("list end offsets: %w", err)
-	}
-	if err := listed.Error(); err != nil {
-		return nil, fmt.Errorf("list end offsets: %w", err)
-	}
-	out := map[TP]int64{}
-	listed.Each(func(o kadm.ListedOffset) {
-		out[TP{o.Topic, o.Partition}] = o.Offset
-	})
-	return out, nil
+	return listOffsets(ctx, opts, topics, "list end offsets", (*kadm.Client).ListEndOffsets)
 }
 
 // StartOffsets returns the first offset still on the log of every partition
 // of the topics.
 func StartOffsets(ctx context.Context, opts []kgo.Opt, topics []string) (map[TP]int64, error) {
+	return listOffsets(ctx, opts, topics, "list start offsets", (*kadm.Client).ListStartOffsets)
+}
+
+// listOffsets asks a short-lived client for one kind of offset of every
+// partition of the topics; what names the request in errors.
+func listOffsets(ctx context.Context, opts []kgo.Opt, topics []string, what string,
+	list func(*kadm.Client, context.Context, ...string) (kadm.ListedOffsets, error),
+) (map[TP]int64, error) {
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
-	listed, err := kadm.NewClient(cl).ListStartOffsets(ctx, topics...)
+	listed, err := list(kadm.NewClient(cl), ctx, topics...)
 	if err != nil {
-		return nil, fmt.Errorf("list start offsets: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if err := listed.Error(); err != nil {
-		return nil, fmt.Errorf("list start offsets: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	out := map[TP]int64{}
 	listed.Each(func(o kadm.ListedOffset) {
