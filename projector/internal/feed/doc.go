@@ -14,4 +14,9 @@
 // sinks guard what it shares with Apply. Large polls are decoded on every
 // CPU. A sink that fails is offered the same records again after a backoff;
 // the loop never gives up, so a projector never crash-loops on an outage.
+//
+// The files, one concern each: sink.go (what a sink promises and what the
+// loop reports), config.go, feed.go (Run, its sessions and where they
+// resume), loop.go (poll, apply, flush, retry), decode.go, backoff.go, and
+// admin.go (topic and offset look-ups for the identity check and replays).
 package feed

@@ -1,0 +1,67 @@
+package feed
+
+import (
+	"runtime"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"happychat/schemas"
+)
+
+// Decode turns polled records into Records, and collects the high
+// watermarks seen per partition. A record that does not decode is kept, with
+// Err set, so that the sink records it as poison and moves past it.
+func Decode(reg *schemas.Registry, fetches kgo.Fetches) ([]Record, map[TP]int64, map[TP]int64) {
+	raw := make([]*kgo.Record, 0, fetches.NumRecords())
+	hwm := map[TP]int64{}
+	consumed := map[TP]int64{}
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if p.Err == nil {
+			hwm[TP{p.Topic, p.Partition}] = p.HighWatermark
+		}
+		if n := len(p.Records); n > 0 {
+			consumed[TP{p.Topic, p.Partition}] = p.Records[n-1].Offset + 1
+		}
+		for _, r := range p.Records {
+			if !r.Attrs.IsControl() {
+				raw = append(raw, r)
+			}
+		}
+	})
+	recs := make([]Record, len(raw))
+	decode := func(from, to int) {
+		for i := from; i < to; i++ {
+			r := raw[i]
+			recs[i] = DecodeRecord(reg, r.Topic, r.Partition, r.Offset, r.Key, r.Value)
+		}
+	}
+	// Decoding is most of a replay's CPU: large polls use every CPU.
+	workers := runtime.GOMAXPROCS(0)
+	if len(raw) < parallelDecode || workers < 2 {
+		decode(0, len(raw))
+		return recs, hwm, consumed
+	}
+	var wg sync.WaitGroup
+	size := (len(raw) + workers - 1) / workers
+	for from := 0; from < len(raw); from += size {
+		wg.Go(func() { decode(from, min(from+size, len(raw))) })
+	}
+	wg.Wait()
+	return recs, hwm, consumed
+}
+
+// parallelDecode is the poll size from which decoding is spread over CPUs.
+const parallelDecode = 2000
+
+// DecodeRecord decodes one record; Err is set if it is poison.
+func DecodeRecord(reg *schemas.Registry, topic string, partition int32, offset int64, key, value []byte) Record {
+	rec := Record{Topic: topic, Partition: partition, Offset: offset, Key: key, Value: value}
+	env, err := reg.Decode(value)
+	if err != nil {
+		rec.Err = err
+		return rec
+	}
+	rec.Env = env
+	return rec
+}

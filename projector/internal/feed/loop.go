@@ -1,0 +1,133 @@
+package feed
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// verifyEvery is how long a quiet sink waits before verifying its store.
+const verifyEvery = 5 * time.Second
+
+// loop polls, decodes and applies until ctx ends or the sink asks for a
+// restart.
+func loop(ctx context.Context, cfg Config, cl *kgo.Client, sink Sink) error {
+	grouped := cfg.Group != ""
+	allow := func() {
+		if grouped {
+			cl.AllowRebalance()
+		}
+	}
+	verifier, _ := sink.(Verifier)
+	lastActive := time.Now()
+	for {
+		n, due := sink.Pending()
+		pollCtx, cancel := ctx, context.CancelFunc(func() {})
+		idleCheck := false
+		switch {
+		case !due.IsZero():
+			pollCtx, cancel = context.WithDeadline(ctx, due)
+		case cfg.Idle != nil:
+			pollCtx, cancel = context.WithTimeout(ctx, cfg.IdleAfter)
+			idleCheck = true
+		case verifier != nil:
+			pollCtx, cancel = context.WithDeadline(ctx, lastActive.Add(verifyEvery))
+		}
+		fetches := cl.PollRecords(pollCtx, max(1, cfg.MaxPoll-n))
+		cancel()
+		if ctx.Err() != nil {
+			allow()
+			flushOnExit(cfg, sink)
+			return ctx.Err()
+		}
+		if fetches.IsClientClosed() {
+			return errors.New("kafka client closed")
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				return
+			}
+			cfg.Log.Warn("fetch error", "topic", t, "partition", p, "err", err)
+			if cfg.Observer != nil {
+				cfg.Observer.Error("fetch")
+			}
+		})
+		recs, hwm, consumed := Decode(cfg.Registry, fetches)
+		if len(recs) == 0 && idleCheck {
+			cfg.Idle()
+		}
+		if len(recs) > 0 {
+			lastActive = time.Now()
+		} else if verifier != nil && time.Since(lastActive) >= verifyEvery {
+			lastActive = time.Now()
+			if err := verifier.Verify(ctx); errors.Is(err, ErrRestart) {
+				allow()
+				return err
+			} else if err != nil && ctx.Err() == nil {
+				cfg.Log.Warn("verifying the stored positions failed", "err", err)
+			}
+		}
+		if len(recs) > 0 {
+			if err := retry(ctx, cfg, "apply", func() error { return sink.Apply(ctx, recs) }); err != nil {
+				allow()
+				return err
+			}
+		}
+		if n, due := sink.Pending(); n > 0 && (n >= cfg.MaxPoll || !time.Now().Before(due)) {
+			if err := retry(ctx, cfg, "flush", func() error { return sink.Flush(ctx) }); err != nil {
+				allow()
+				return err
+			}
+		}
+		if cfg.Observer != nil && (len(recs) > 0 || len(hwm) > 0) {
+			cfg.Observer.Applied(recs, hwm)
+		}
+		if po, ok := cfg.Observer.(PositionObserver); ok && len(consumed) > 0 {
+			po.Consumed(consumed)
+		}
+		allow()
+	}
+}
+
+// flushOnExit gives buffered records a last chance on shutdown: not needed
+// for correctness (the next start resumes from the store), but it saves
+// re-reading them.
+func flushOnExit(cfg Config, sink Sink) {
+	_, syncer := sink.(Syncer)
+	if n, _ := sink.Pending(); n == 0 && !syncer {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := sink.Flush(ctx)
+	if s, ok := sink.(Syncer); ok && err == nil {
+		err = s.Sync(ctx)
+	}
+	if err != nil && !errors.Is(err, ErrRestart) {
+		cfg.Log.Warn("final flush failed; the next start re-reads those records", "err", err)
+	}
+}
+
+// retry runs fn until it succeeds, asks for a restart, or ctx ends. A store
+// that is down only delays the projector: it never exits for it.
+func retry(ctx context.Context, cfg Config, kind string, fn func() error) error {
+	bo := backoff{}
+	for {
+		err := fn()
+		if err == nil || errors.Is(err, ErrRestart) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		cfg.Log.Error("projector "+kind+" failed, retrying", "err", err, "attempt", bo.n+1)
+		if cfg.Observer != nil {
+			cfg.Observer.Error(kind)
+		}
+		if !bo.wait(ctx) {
+			return ctx.Err()
+		}
+	}
+}
