@@ -9,8 +9,9 @@
 //
 //   - postgres.go, postgres_apply.go, postgres_sql.go: the PostgreSQL
 //     projector (NewPostgres), its batch transaction and its SQL;
-//   - clickhouse.go, clickhouse_sink.go: the ClickHouse projector
-//     (NewClickHouse) and its batched, pipelined inserts;
+//   - clickhouse.go, clickhouse_sink.go, clickhouse_insert.go,
+//     clickhouse_rows.go: the ClickHouse projector (NewClickHouse), the sink
+//     that buffers rows, its pipelined inserts, and the rows themselves;
 //   - migrate.go: Migrate, the versioned DDL of both stores;
 //   - replay.go, replay_tracker.go: Replay, its switch and its progress;
 //   - metrics.go: the metrics both projectors share;

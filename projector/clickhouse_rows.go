@@ -1,0 +1,68 @@
+package projector
+
+import (
+	"time"
+)
+
+// chTables names the tables a chSink writes: the live history, or the copies
+// a replay builds before it switches them in.
+type chTables struct{ messages, events, dead string }
+
+// chMessage is a messages row; Apply leaves body and effects to soften.
+type chMessage struct {
+	roomID, id, seq, userID   uint64
+	nickname, text, body, cid string
+	effects                   []string
+	sentAt                    time.Time
+	partition                 uint32
+	offset                    uint64
+}
+
+// chEvent is a room_events row: every record of the rooms topic has one,
+// dead letters included (under room 0), so that its maximum offset is the
+// position.
+type chEvent struct {
+	roomID, seq, id, userID uint64
+	typ                     string
+	at                      time.Time
+	partition               uint32
+	offset                  uint64
+}
+
+// chDead is a dead_letters row.
+type chDead struct {
+	partition  uint32
+	offset     uint64
+	key, value string
+	reason     string
+}
+
+// chRows are the rows of one batch.
+type chRows struct {
+	msgs     []chMessage
+	events   []chEvent
+	dead     []chDead
+	occurred []time.Time
+	epoch    uint64
+}
+
+// n counts the records of the batch: each gives one room_events row.
+func (r *chRows) n() int { return len(r.events) }
+
+// drop removes the rows of the given partitions.
+func (r *chRows) drop(gone map[int32]bool) {
+	r.msgs = filter(r.msgs, func(m chMessage) bool { return !gone[int32(m.partition)] })
+	r.events = filter(r.events, func(e chEvent) bool { return !gone[int32(e.partition)] })
+	r.dead = filter(r.dead, func(d chDead) bool { return !gone[int32(d.partition)] })
+}
+
+// filter keeps the elements of xs that keep accepts, in place.
+func filter[T any](xs []T, keep func(T) bool) []T {
+	out := xs[:0]
+	for _, x := range xs {
+		if keep(x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
