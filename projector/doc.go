@@ -7,8 +7,10 @@
 //
 // The files, one concern each:
 //
-//   - postgres.go, postgres_apply.go, postgres_sql.go: the PostgreSQL
-//     projector (NewPostgres), its batch transaction and its SQL;
+//   - postgres.go, postgres_sink.go, postgres_apply.go, postgres_fold.go,
+//     postgres_sql.go: the PostgreSQL projector (NewPostgres), its sink and
+//     positions, the batch transaction, how each event folds into the views,
+//     and its SQL;
 //   - clickhouse.go, clickhouse_sink.go, clickhouse_insert.go,
 //     clickhouse_rows.go: the ClickHouse projector (NewClickHouse), the sink
 //     that buffers rows, its pipelined inserts, and the rows themselves;
