@@ -15,7 +15,8 @@
 //     clickhouse_rows.go: the ClickHouse projector (NewClickHouse), the sink
 //     that buffers rows, its pipelined inserts, and the rows themselves;
 //   - migrate.go: Migrate, the versioned DDL of both stores;
-//   - replay.go, replay_tracker.go: Replay, its switch and its progress;
+//   - replay.go, replay_postgres.go, replay_clickhouse.go, replay_tracker.go:
+//     Replay, the rebuild and switch of each store, and its progress;
 //   - metrics.go: the metrics both projectors share;
 //   - internal/feed: the Kafka loop; the projectors see decoded envelopes
 //     with their partition and offset, never Kafka types.
