@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"happychat/internal/cmdproto"
 	"happychat/internal/httperr"
 	"happychat/schemas"
 	"happychat/schemas/token"
@@ -31,7 +32,7 @@ func (s *Service) Routes(r gin.IRouter) {
 	r.POST("/v1/rooms/:id/messages", s.postMessage)
 	r.POST("/v1/rooms/:id/read", s.postRead)
 	r.POST(internalPath, s.handleInternal)
-	r.GET(internalPresencePath, s.getPresence)
+	r.GET(cmdproto.PresenceRoute, s.getPresence)
 }
 
 func (s *Service) postSession(c *gin.Context) {
