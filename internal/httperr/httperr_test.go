@@ -2,7 +2,6 @@ package httperr
 
 import (
 	"errors"
-	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 )
 
 func TestWrite(t *testing.T) {
+	// Every body is the envelope exactly: the wait goes in the header only.
 	tests := []struct {
 		name       string
 		err        *schemas.Error
@@ -19,75 +19,28 @@ func TestWrite(t *testing.T) {
 		body       string
 		retryAfter string // "" means no header
 	}{
-		{
-			name:   "bad request",
-			err:    schemas.Errorf(schemas.CodeBadRequest, "room id must be a decimal id"),
-			status: http.StatusBadRequest,
-			body:   `{"error":{"code":"bad_request","message":"room id must be a decimal id"}}`,
-		},
-		{
-			name:   "room full is a conflict",
-			err:    schemas.Errorf(schemas.CodeRoomFull, "the room is full"),
-			status: http.StatusConflict,
-			body:   `{"error":{"code":"room_full","message":"the room is full"}}`,
-		},
-		{
-			name:   "internal",
-			err:    schemas.AsError(errors.New("connection refused")),
-			status: http.StatusInternalServerError,
-			body:   `{"error":{"code":"internal","message":"internal error"}}`,
-		},
-		{
-			name:   "method not allowed is 405",
-			err:    schemas.Errorf(CodeMethodNotAllowed, "method not allowed"),
-			status: http.StatusMethodNotAllowed,
-			body:   `{"error":{"code":"method_not_allowed","message":"method not allowed"}}`,
-		},
-		{
-			name:   "an unknown code is a 500",
-			err:    schemas.Errorf("upgrade_required", "x"),
-			status: http.StatusInternalServerError,
-			body:   `{"error":{"code":"upgrade_required","message":"x"}}`,
-		},
-		{
-			name:       "retry after rounds up",
-			err:        &schemas.Error{Code: schemas.CodeRateLimited, Message: "slow down", RetryAfter: 1500 * time.Millisecond},
-			status:     http.StatusTooManyRequests,
-			body:       `{"error":{"code":"rate_limited","message":"slow down"}}`,
-			retryAfter: "2",
-		},
-		{
-			name:       "retry after of a nanosecond is a second",
-			err:        &schemas.Error{Code: schemas.CodeRateLimited, Message: "m", RetryAfter: time.Nanosecond},
-			status:     http.StatusTooManyRequests,
-			body:       `{"error":{"code":"rate_limited","message":"m"}}`,
-			retryAfter: "1",
-		},
-		{
-			name:       "whole seconds stay",
-			err:        &schemas.Error{Code: schemas.CodeUnavailable, Message: "m", RetryAfter: 5 * time.Second},
-			status:     http.StatusServiceUnavailable,
-			body:       `{"error":{"code":"unavailable","message":"m"}}`,
-			retryAfter: "5",
-		},
-		{
-			name:   "the wait is never in the body",
-			err:    &schemas.Error{Code: schemas.CodeUnavailable, Message: "m"},
-			status: http.StatusServiceUnavailable,
-			body:   `{"error":{"code":"unavailable","message":"m"}}`,
-		},
-		{
-			name:   "JSON is escaped",
-			err:    schemas.Errorf(schemas.CodeBadRequest, `unknown parameter "<x>"`),
-			status: http.StatusBadRequest,
-			body:   `{"error":{"code":"bad_request","message":"unknown parameter \"<x>\""}}`,
-		},
-		{
-			name:   "invalid UTF-8 is repaired, the status kept",
-			err:    schemas.Errorf(schemas.CodeBadRequest, "a\xffb"),
-			status: http.StatusBadRequest,
-			body:   `{"error":{"code":"bad_request","message":"a` + "\uFFFD" + `b"}}`,
-		},
+		{"bad request", schemas.Errorf(schemas.CodeBadRequest, "room id must be a decimal id"),
+			400, `{"error":{"code":"bad_request","message":"room id must be a decimal id"}}`, ""},
+		{"room full is a conflict", schemas.Errorf(schemas.CodeRoomFull, "the room is full"),
+			409, `{"error":{"code":"room_full","message":"the room is full"}}`, ""},
+		{"internal", schemas.AsError(errors.New("connection refused")),
+			500, `{"error":{"code":"internal","message":"internal error"}}`, ""},
+		{"method not allowed is 405", schemas.Errorf(CodeMethodNotAllowed, "method not allowed"),
+			405, `{"error":{"code":"method_not_allowed","message":"method not allowed"}}`, ""},
+		{"an unknown code is a 500", schemas.Errorf("upgrade_required", "x"),
+			500, `{"error":{"code":"upgrade_required","message":"x"}}`, ""},
+		{"retry after rounds up", &schemas.Error{Code: schemas.CodeRateLimited, Message: "slow down", RetryAfter: 1500 * time.Millisecond},
+			429, `{"error":{"code":"rate_limited","message":"slow down"}}`, "2"},
+		{"retry after of a nanosecond is a second", &schemas.Error{Code: schemas.CodeRateLimited, Message: "m", RetryAfter: time.Nanosecond},
+			429, `{"error":{"code":"rate_limited","message":"m"}}`, "1"},
+		{"whole seconds stay", &schemas.Error{Code: schemas.CodeUnavailable, Message: "m", RetryAfter: 5 * time.Second},
+			503, `{"error":{"code":"unavailable","message":"m"}}`, "5"},
+		{"no wait, no header", schemas.Errorf(schemas.CodeUnavailable, "m"),
+			503, `{"error":{"code":"unavailable","message":"m"}}`, ""},
+		{"JSON is escaped", schemas.Errorf(schemas.CodeBadRequest, `unknown parameter "<x>"`),
+			400, `{"error":{"code":"bad_request","message":"unknown parameter \"<x>\""}}`, ""},
+		{"invalid UTF-8 is repaired, the status kept", schemas.Errorf(schemas.CodeBadRequest, "a\xffb"),
+			400, `{"error":{"code":"bad_request","message":"a` + "\uFFFD" + `b"}}`, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
