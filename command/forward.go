@@ -12,22 +12,25 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"happychat/internal/cmdproto"
 	"happychat/schemas"
 )
 
-// Forwarding. A room command that reaches an instance which does not own the
-// room's partition is sent, as JSON, to POST /internal/v1/commands on the
-// owner, found in the owners' group description (members advertise their
-// HTTP address in their client id). The owner executes it locally only; if
-// it no longer owns the partition (a rebalance in flight) it answers 503 and
-// the client retries. Instances authenticate each other with a secret
-// derived from the token secret.
+// Forwarding: a room command that reaches an instance which does not own
+// the room's partition goes to the owner over the internal protocol, whose
+// rules are written down in internal/cmdproto. This file is both its server
+// (handleInternal, getPresence) and the forwarding client (forward).
 
+// This package's names for the protocol's route and header.
 const (
-	internalPath         = "/internal/v1/commands"
-	internalPresencePath = "/internal/v1/rooms/:id/presence"
-	internalHeader       = "X-Happychat-Internal"
+	internalPath   = cmdproto.CommandsPath
+	internalHeader = cmdproto.SecretHeader
 )
+
+// forwardIdlePerHost is how many idle connections the forwarding client
+// keeps to each owner (of 512 in all, see cmdproto.NewHTTPClient): one for
+// every request forwarded to it at once.
+const forwardIdlePerHost = 256
 
 // Execute runs a room command on the owner of the room's partition: here if
 // this instance owns it, else forwarded.
@@ -130,10 +133,8 @@ func (s *Service) Ready(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-type forwardReply struct {
-	Result *Result        `json:"result,omitzero"`
-	Error  *schemas.Error `json:"error,omitzero"`
-}
+// forwardReply is the protocol's answer to a forwarded command.
+type forwardReply = cmdproto.Reply[Result]
 
 func (s *Service) forward(ctx context.Context, addr string, cmd Command) (Result, error) {
 	body, err := schemas.Marshal(cmd)
@@ -160,7 +161,7 @@ func (s *Service) forward(ctx context.Context, addr string, cmd Command) (Result
 		return Result{}, fmt.Errorf("forward to %s: status %d: %w", addr, resp.StatusCode, err)
 	}
 	if rep.Error != nil {
-		if rep.Error.Code == schemas.CodeUnavailable && resp.StatusCode == http.StatusMisdirectedRequest {
+		if rep.Error.Code == schemas.CodeUnavailable && resp.StatusCode == cmdproto.StatusNotOwner {
 			return Result{}, fmt.Errorf("forward to %s: not the owner", addr)
 		}
 		return Result{}, rep.Error
@@ -184,14 +185,12 @@ func (s *Service) getPresence(c *gin.Context) {
 		return
 	}
 	members, seq, err := s.Presence(c.Request.Context(), room)
-	s.respond(c, http.StatusOK, struct {
-		Members []schemas.Member `json:"members"`
-		Seq     int64            `json:"seq"`
-	}{members, seq}, err)
+	s.respond(c, http.StatusOK, cmdproto.Presence{Members: members, Seq: seq}, err)
 }
 
 // handleInternal executes a forwarded command if this instance owns the
-// room's partition (421 otherwise, so the sender refreshes its directory).
+// room's partition (cmdproto.StatusNotOwner otherwise, so the sender
+// refreshes its directory).
 func (s *Service) handleInternal(c *gin.Context) {
 	if subtle.ConstantTimeCompare([]byte(c.GetHeader(internalHeader)), []byte(s.cfg.InternalSecret)) != 1 {
 		c.AbortWithStatusJSON(http.StatusUnauthorized, forwardReply{Error: schemas.Errorf(schemas.CodeUnauthorized, "internal route")})
@@ -217,7 +216,7 @@ func (s *Service) handleInternal(c *gin.Context) {
 	}
 	o := s.ownerOf(s.partitionOf(cmd.RoomID))
 	if o == nil {
-		renderInternal(c, http.StatusMisdirectedRequest, forwardReply{Error: errNotOwner})
+		renderInternal(c, cmdproto.StatusNotOwner, forwardReply{Error: errNotOwner})
 		return
 	}
 	res, err := o.submit(c.Request.Context(), cmd)

@@ -6,12 +6,13 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
+	"happychat/internal/cmdproto"
+	"happychat/internal/httperr"
 	"happychat/schemas"
 	"happychat/schemas/token"
 )
@@ -31,7 +32,7 @@ func (s *Service) Routes(r gin.IRouter) {
 	r.POST("/v1/rooms/:id/messages", s.postMessage)
 	r.POST("/v1/rooms/:id/read", s.postRead)
 	r.POST(internalPath, s.handleInternal)
-	r.GET(internalPresencePath, s.getPresence)
+	r.GET(cmdproto.PresenceRoute, s.getPresence)
 }
 
 func (s *Service) postSession(c *gin.Context) {
@@ -227,24 +228,13 @@ func (s *Service) respond(c *gin.Context, status int, v any, err error) {
 	c.Data(status, "application/json; charset=utf-8", b)
 }
 
-// fail renders err as the contract's error envelope; the one place errors
-// become HTTP statuses. Internal errors are logged, never shown.
+// fail renders err as the contract's error envelope and ends the chain.
+// Internal errors are logged, never shown.
 func (s *Service) fail(c *gin.Context, err error) {
 	e := schemas.AsError(err)
 	if e.Code == schemas.CodeInternal {
 		s.log.Error("internal error", "path", c.FullPath(), "err", err)
 	}
-	if e.RetryAfter > 0 {
-		secs := int((e.RetryAfter + 999_999_999) / 1_000_000_000)
-		c.Header("Retry-After", strconv.Itoa(secs))
-	}
-	b, err := schemas.Marshal(schemas.ErrorBody{Error: e})
-	if err != nil {
-		// Only a message that is not valid UTF-8 gets here: never send a
-		// half-written envelope.
-		s.log.Error("render error envelope", "path", c.FullPath(), "err", err)
-		b, _ = schemas.Marshal(schemas.ErrorBody{Error: &schemas.Error{Code: e.Code, Message: strings.ToValidUTF8(e.Message, "\uFFFD")}})
-	}
-	c.Data(e.Code.Status(), "application/json; charset=utf-8", b)
+	httperr.Write(c.Writer, e)
 	c.Abort()
 }

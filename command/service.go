@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"happychat/internal/cmdproto"
 	"happychat/schemas"
 	"happychat/schemas/token"
 )
@@ -201,7 +202,7 @@ func New(cfg Config) (*Service, error) {
 		limits:  newLimiter(cfg.SendRate, cfg.SendBurst, cfg.JoinRate, cfg.JoinBurst),
 		owners:  map[int32]*owner{},
 		store:   &snapshotStore{pool: cfg.Store, topic: cfg.Names.Rooms},
-		http:    &http.Client{Timeout: 15 * time.Second, Transport: forwardTransport()},
+		http:    cmdproto.NewHTTPClient(forwardIdlePerHost),
 		running: make(chan struct{}),
 	}
 	s.tail = newTail(s)
@@ -348,14 +349,4 @@ func (s *Service) render(e schemas.Envelope) schemas.Message {
 		Body: s.cfg.Rules.Soften(p.Text), SentAt: schemas.FormatTime(e.OccurredAt),
 		ClientMsgID: p.ClientMsgID, Effects: effects, Seq: e.Seq,
 	}
-}
-
-// forwardTransport keeps an idle connection to the owning instance for
-// every request forwarded at once; the default two per host would open and
-// close a TCP connection for each one beyond the second.
-func forwardTransport() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 512
-	t.MaxIdleConnsPerHost = 256
-	return t
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"happychat/internal/httperr"
 	"happychat/query/openapi"
 	"happychat/schemas"
 )
@@ -41,10 +42,7 @@ func (s *Service) fail(c *gin.Context, err error) {
 	case e.Code == schemas.CodeUnavailable:
 		s.log.Warn("query request unavailable", "route", c.FullPath(), "err", err)
 	}
-	if e.RetryAfter > 0 {
-		c.Header("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
-	}
-	writeJSON(c, e.Code.Status(), schemas.ErrorBody{Error: e})
+	httperr.Write(c.Writer, e)
 	c.Abort()
 }
 

@@ -16,8 +16,8 @@ type Caller struct {
 }
 
 // Commands is what realtime needs from the command service. cmd wires the
-// in-process service (dev mode) or an HTTP client (split mode); realtime
-// never imports the command package.
+// in-process service (dev mode) or the HTTP client of internal/cmdproto
+// (split mode); realtime never imports the command package.
 type Commands interface {
 	// Send appends a message (same rules and idempotency as POST
 	// /v1/rooms/{id}/messages) and returns it once durable. Errors are

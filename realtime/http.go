@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"happychat/internal/httperr"
 	"happychat/schemas"
 	"happychat/schemas/token"
 )
@@ -23,7 +24,7 @@ import (
 func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
-		s.refuse(w, &schemas.Error{Code: "method_not_allowed", Message: "method not allowed"})
+		s.refuse(w, schemas.Errorf(httperr.CodeMethodNotAllowed, "method not allowed"))
 		return
 	}
 	if err := s.Ready(r.Context()); err != nil {
@@ -177,25 +178,7 @@ func originAllowed(r *http.Request, allowed []string) bool {
 func (s *Service) refuse(w http.ResponseWriter, err error) {
 	e := schemas.AsError(err)
 	s.m.refused.WithLabelValues(string(e.Code)).Inc()
-	writeError(w, e)
-}
-
-// writeError renders the contract's error envelope (API.md "Conventions").
-func writeError(w http.ResponseWriter, e *schemas.Error) {
-	body, err := schemas.Marshal(schemas.ErrorBody{Error: e})
-	if err != nil {
-		body = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
-	}
-	status := e.Code.Status()
-	if e.Code == "method_not_allowed" {
-		status = http.StatusMethodNotAllowed
-	}
-	if e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	httperr.Write(w, e)
 }
 
 // codeForStatus names the error code of a status the upgrader chose.

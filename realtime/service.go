@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"happychat/internal/httperr"
 	"happychat/schemas"
 	"happychat/schemas/token"
 )
@@ -206,7 +207,7 @@ func New(cfg Config) (*Service, error) {
 		// error envelope on refusal.
 		CheckOrigin: func(*http.Request) bool { return true },
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
-			writeError(w, &schemas.Error{Code: codeForStatus(status), Message: reason.Error()})
+			httperr.Write(w, &schemas.Error{Code: codeForStatus(status), Message: reason.Error()})
 		},
 	}
 	return s, nil

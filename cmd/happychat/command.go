@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,6 +16,7 @@ import (
 	"happychat/cmd/internal/httpserver"
 	"happychat/cmd/internal/kafka"
 	"happychat/command"
+	"happychat/internal/cmdproto"
 	"happychat/schemas/moderation"
 	"happychat/schemas/token"
 )
@@ -65,7 +64,7 @@ func (p *process) commandService(pg *pgxpool.Pool) (*command.Service, error) {
 	}
 	return command.New(command.Config{
 		Brokers: p.brokers, Names: p.cfg.Names(), InstanceID: p.cfg.InstanceID,
-		InternalSecret: p.internalSecret(), Keys: keys, AdminToken: p.cfg.AdminToken,
+		InternalSecret: cmdproto.Secret(p.cfg.TokenSecret), Keys: keys, AdminToken: p.cfg.AdminToken,
 		Capacity: p.cfg.Capacity, Rules: rules,
 		SendRate: p.cfg.SendRate, SendBurst: p.cfg.SendBurst, JoinRate: p.cfg.JoinRate, JoinBurst: p.cfg.JoinBurst,
 		Store: pg, DedupeWindow: p.cfg.DedupeWindow, DedupeWindowEntries: p.cfg.DedupeEntries,
@@ -85,14 +84,6 @@ func (p *process) rules() (*moderation.Rules, error) {
 		return nil, fmt.Errorf("CHAT_PROFANITY_WORDS / CHAT_EFFECT_WORDS: %w", err)
 	}
 	return r, nil
-}
-
-// internalSecret authenticates forwarded commands between instances; it is
-// derived from the token secret so that operators configure one secret.
-func (p *process) internalSecret() string {
-	m := hmac.New(sha256.New, []byte(p.cfg.TokenSecret))
-	m.Write([]byte("happychat internal forwarding v1"))
-	return hex.EncodeToString(m.Sum(nil))
 }
 
 // requireSecret refuses to run a split service without a configured token

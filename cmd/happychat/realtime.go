@@ -1,25 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/gin-gonic/gin"
-	"github.com/go-json-experiment/json"
 
 	"happychat/cmd/internal/httpserver"
 	"happychat/cmd/internal/kafka"
 	"happychat/command"
+	"happychat/internal/cmdproto"
 	"happychat/realtime"
 	"happychat/realtime/web"
 	"happychat/schemas"
@@ -44,7 +38,7 @@ func runRealtime(ctx context.Context, env Env, _ []string) error {
 	if env.Getenv("GOGC") == "" {
 		defer debug.SetGCPercent(debug.SetGCPercent(realtimeGOGC))
 	}
-	cmds, err := newRemoteCommands(p.cfg.CommandURL, p.internalSecret())
+	cmds, err := newRemoteCommands(p.cfg.CommandURL, cmdproto.Secret(p.cfg.TokenSecret))
 	if err != nil {
 		return err
 	}
@@ -117,105 +111,18 @@ func (l localCommands) Presence(ctx context.Context, room schemas.ID) ([]schemas
 	return l.svc.Presence(ctx, room)
 }
 
-// remoteCommands is realtime.Commands over HTTP, for split mode. Sends use
-// the public route with the user's own bearer token, so the command service
-// applies exactly its HTTP rules; presence uses the internal route
-// (authenticated with the secret the command instances share).
-type remoteCommands struct {
-	base   string
-	secret string
-	http   *http.Client
+// remoteCommands is realtime.Commands over HTTP, for split mode: the
+// protocol's client, sending with each caller's own token.
+type remoteCommands struct{ *cmdproto.Client }
+
+func newRemoteCommands(base, secret string) (remoteCommands, error) {
+	c, err := cmdproto.NewClient(base, secret)
+	if err != nil {
+		return remoteCommands{}, fmt.Errorf("CHAT_COMMAND_URL %w", err)
+	}
+	return remoteCommands{c}, nil
 }
 
-// presencePath and internalHeader are the command service's internal
-// presence route and its authentication header.
-const (
-	presencePath   = "/internal/v1/rooms/%s/presence"
-	internalHeader = "X-Happychat-Internal"
-)
-
-func newRemoteCommands(base, secret string) (*remoteCommands, error) {
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("CHAT_COMMAND_URL %q must be an http(s) URL", base)
-	}
-	return &remoteCommands{
-		base: strings.TrimSuffix(base, "/"), secret: secret,
-		http: &http.Client{Timeout: 15 * time.Second, Transport: keepAliveTransport()},
-	}, nil
-}
-
-// keepAliveTransport keeps enough idle connections to the command service
-// for every send in flight: the default two per host made each send beyond
-// the second open and close a TCP connection (measured: it more than doubled
-// the send latency at 1 000 sends/s).
-func keepAliveTransport() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 512
-	t.MaxIdleConnsPerHost = 512
-	return t
-}
-
-func (r *remoteCommands) Send(ctx context.Context, c realtime.Caller, room schemas.ID, body, clientMsgID string) (schemas.Message, error) {
-	payload, err := schemas.Marshal(struct {
-		Body        string `json:"body"`
-		ClientMsgID string `json:"client_msg_id"`
-	}{body, clientMsgID})
-	if err != nil {
-		return schemas.Message{}, schemas.Errorf(schemas.CodeBadRequest, "body is not valid text")
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.base+"/v1/rooms/"+room.String()+"/messages", bytes.NewReader(payload))
-	if err != nil {
-		return schemas.Message{}, fmt.Errorf("send request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	req.Header.Set("Authorization", "Bearer "+c.Token)
-	var m schemas.Message
-	return m, r.do(req, &m)
-}
-
-func (r *remoteCommands) Presence(ctx context.Context, room schemas.ID) ([]schemas.Member, int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base+fmt.Sprintf(presencePath, room.String()), nil)
-	if err != nil {
-		return nil, 0, fmt.Errorf("presence request: %w", err)
-	}
-	req.Header.Set(internalHeader, r.secret)
-	var out struct {
-		Members []schemas.Member `json:"members"`
-		Seq     int64            `json:"seq"`
-	}
-	if err := r.do(req, &out); err != nil {
-		return nil, 0, err
-	}
-	return out.Members, out.Seq, nil
-}
-
-// do sends req and decodes a 2xx answer into v, or returns the answer's
-// error envelope as a *schemas.Error.
-func (r *remoteCommands) do(req *http.Request, v any) error {
-	resp, err := r.http.Do(req)
-	if err != nil {
-		// The user's token is in the request, never in this error's text:
-		// url.Error quotes the URL only, which carries none.
-		return &schemas.Error{Code: schemas.CodeUnavailable, Message: "the command service is unreachable", RetryAfter: time.Second}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return &schemas.Error{Code: schemas.CodeUnavailable, Message: "the command service's answer was cut", RetryAfter: time.Second}
-	}
-	if resp.StatusCode/100 == 2 {
-		if err := json.Unmarshal(b, v); err != nil {
-			return fmt.Errorf("command service answer (status %d): %w", resp.StatusCode, err)
-		}
-		return nil
-	}
-	var eb schemas.ErrorBody
-	if err := json.Unmarshal(b, &eb); err != nil || eb.Error == nil {
-		return &schemas.Error{Code: schemas.CodeUnavailable, Message: fmt.Sprintf("the command service answered %d", resp.StatusCode)}
-	}
-	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-		eb.Error.RetryAfter = time.Duration(s) * time.Second
-	}
-	return eb.Error
+func (r remoteCommands) Send(ctx context.Context, c realtime.Caller, room schemas.ID, body, clientMsgID string) (schemas.Message, error) {
+	return r.Client.Send(ctx, c.Token, room, body, clientMsgID)
 }

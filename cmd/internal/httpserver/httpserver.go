@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"happychat/internal/httperr"
 	"happychat/schemas"
 )
 
@@ -34,12 +35,12 @@ func NewEngine(reg *prometheus.Registry, checks []Check, log *slog.Logger) *gin.
 	r.ContextWithFallback = true
 	r.Use(gin.CustomRecoveryWithWriter(nil, func(c *gin.Context, rec any) {
 		log.Error("panic serving request", "path", c.FullPath(), "panic", rec)
-		WriteError(c, schemas.Errorf(schemas.CodeInternal, "internal error"))
+		fail(c, schemas.Errorf(schemas.CodeInternal, "internal error"))
 	}))
-	r.NoRoute(func(c *gin.Context) { WriteError(c, schemas.Errorf(schemas.CodeNotFound, "no such route")) })
+	r.NoRoute(func(c *gin.Context) { fail(c, schemas.Errorf(schemas.CodeNotFound, "no such route")) })
 	r.NoMethod(func(c *gin.Context) {
 		c.Header("Allow", c.Writer.Header().Get("Allow"))
-		WriteJSON(c, http.StatusMethodNotAllowed, schemas.ErrorBody{Error: schemas.Errorf("method_not_allowed", "method not allowed")})
+		fail(c, schemas.Errorf(httperr.CodeMethodNotAllowed, "method not allowed"))
 	})
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
 	r.GET("/readyz", func(c *gin.Context) {
@@ -74,13 +75,9 @@ func WriteJSON(c *gin.Context, status int, v any) {
 	c.Data(status, "application/json; charset=utf-8", b)
 }
 
-// WriteError renders err as the contract's error envelope.
-func WriteError(c *gin.Context, err error) {
-	e := schemas.AsError(err)
-	if e.RetryAfter > 0 {
-		c.Header("Retry-After", fmt.Sprint(int((e.RetryAfter+time.Second-1)/time.Second)))
-	}
-	WriteJSON(c, e.Code.Status(), schemas.ErrorBody{Error: e})
+// fail renders e as the contract's error envelope and ends the chain.
+func fail(c *gin.Context, e *schemas.Error) {
+	httperr.Write(c.Writer, e)
 	c.Abort()
 }
 

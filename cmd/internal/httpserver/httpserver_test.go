@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"happychat/internal/httperr"
 	"happychat/schemas"
 )
 
@@ -26,7 +27,7 @@ func TestEngine(t *testing.T) {
 	}}}
 	r := NewEngine(prometheus.NewRegistry(), checks, slog.New(slog.DiscardHandler))
 	r.GET("/limited", func(c *gin.Context) {
-		WriteError(c, &schemas.Error{Code: schemas.CodeRateLimited, Message: "slow down", RetryAfter: 1500 * time.Millisecond})
+		httperr.Write(c.Writer, &schemas.Error{Code: schemas.CodeRateLimited, Message: "slow down", RetryAfter: 1500 * time.Millisecond})
 	})
 	r.GET("/boom", func(*gin.Context) { panic("boom") })
 	tests := []struct {
