@@ -94,7 +94,7 @@ func kafkaOpts() []kgo.Opt {
 	return []kgo.Opt{kgo.SeedBrokers(kafkaBrokers()...), kgo.DialTimeout(5 * time.Second)}
 }
 
-// newTopics creates the rooms, users and dead-letter topics under a fresh
+// newTopics creates the rooms and users topics under a fresh
 // prefix and deletes them at the end of the test.
 func newTopics(t testing.TB, roomParts, userParts int) schemas.Names {
 	t.Helper()
@@ -106,7 +106,7 @@ func newTopics(t testing.TB, roomParts, userParts int) schemas.Names {
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for topic, parts := range map[string]int{names.Rooms: roomParts, names.Users: userParts, names.DeadLetter: 1} {
+	for topic, parts := range map[string]int{names.Rooms: roomParts, names.Users: userParts} {
 		resp, err := adm.CreateTopic(ctx, int32(parts), 1, nil, topic)
 		if err == nil {
 			err = resp.Err
@@ -118,7 +118,7 @@ func newTopics(t testing.TB, roomParts, userParts int) schemas.Names {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_, _ = adm.DeleteTopics(ctx, names.Rooms, names.Users, names.DeadLetter)
+		_, _ = adm.DeleteTopics(ctx, names.Rooms, names.Users)
 		_, _ = adm.DeleteGroups(ctx, names.ProjectorPostgresGroup, names.ProjectorClickHouseGroup)
 		cl.Close()
 	})

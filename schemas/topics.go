@@ -25,9 +25,6 @@ type Names struct {
 	Rooms string
 	// Users carries user-scoped events (registration, read marks), key = user id.
 	Users string
-	// DeadLetter receives records a consumer could not decode, with headers
-	// naming their origin; it is an operator's inbox, never consumed by the app.
-	DeadLetter string
 	// CommandGroup is the consumer group whose assignment of the rooms topic
 	// decides which command instance owns which room partition.
 	CommandGroup string
@@ -45,7 +42,6 @@ func NamesFor(prefix string) Names {
 	return Names{
 		Rooms:                    prefix + ".rooms.v1",
 		Users:                    prefix + ".users.v1",
-		DeadLetter:               prefix + ".deadletter.v1",
 		CommandGroup:             prefix + ".command-owners",
 		ProjectorPostgresGroup:   prefix + ".projector-postgres",
 		ProjectorClickHouseGroup: prefix + ".projector-clickhouse",

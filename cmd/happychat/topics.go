@@ -15,7 +15,7 @@ func runTopics(ctx context.Context, env Env, _ []string) error {
 		return err
 	}
 	n := p.cfg.Names()
-	fmt.Fprintf(env.Stdout, "topics ready: %s (%d partitions), %s (%d), %s (1)\n",
-		n.Rooms, p.cfg.RoomParts, n.Users, p.cfg.UserParts, n.DeadLetter)
+	fmt.Fprintf(env.Stdout, "topics ready: %s (%d partitions), %s (%d)\n",
+		n.Rooms, p.cfg.RoomParts, n.Users, p.cfg.UserParts)
 	return nil
 }

@@ -296,7 +296,7 @@ func (s *system) close(ctx context.Context, failed bool) {
 			_ = root.Close()
 		}
 		if s.kafka != nil {
-			_, _ = kadm.NewClient(s.kafka).DeleteTopics(ctx, s.names.Rooms, s.names.Users, s.names.DeadLetter)
+			_, _ = kadm.NewClient(s.kafka).DeleteTopics(ctx, s.names.Rooms, s.names.Users)
 		}
 		if !failed {
 			_ = os.RemoveAll(s.work)

@@ -42,7 +42,7 @@ func topicConfigs(minISR int) map[string]*string {
 	}
 }
 
-// EnsureTopics creates the rooms, users and dead-letter topics if missing.
+// EnsureTopics creates the rooms and users topics if missing.
 // Existing topics are left alone (their partition count is part of the key
 // rule and must never change under a running system).
 func EnsureTopics(ctx context.Context, cl *kgo.Client, names schemas.Names, spec TopicSpec) error {
@@ -53,7 +53,6 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, names schemas.Names, spec
 	}{
 		{names.Rooms, spec.RoomPartitions},
 		{names.Users, spec.UserPartitions},
-		{names.DeadLetter, 1},
 	}
 	for _, w := range want {
 		resp, err := adm.CreateTopic(ctx, int32(w.parts), int16(spec.Replication), topicConfigs(spec.MinISR), w.topic)
@@ -67,7 +66,7 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, names schemas.Names, spec
 	// A new topic takes a moment to reach every broker's metadata; callers
 	// start consuming right after, so wait until each partition has a leader.
 	for {
-		details, err := adm.ListTopics(ctx, names.Rooms, names.Users, names.DeadLetter)
+		details, err := adm.ListTopics(ctx, names.Rooms, names.Users)
 		if err == nil && allLed(details, len(want)) {
 			return nil
 		}

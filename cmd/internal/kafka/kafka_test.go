@@ -66,7 +66,7 @@ func TestTopicsAndRoundTrip(t *testing.T) {
 		}
 	}
 	adm := kadm.NewClient(cl)
-	defer func() { _, _ = adm.DeleteTopics(context.Background(), names.Rooms, names.Users, names.DeadLetter) }()
+	defer func() { _, _ = adm.DeleteTopics(context.Background(), names.Rooms, names.Users) }()
 	if n, err := Partitions(ctx, cl, names.Rooms); err != nil || n != 3 {
 		t.Fatalf("rooms partitions %d, %v", n, err)
 	}
