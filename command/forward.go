@@ -220,6 +220,13 @@ func (s *Service) handleInternal(c *gin.Context) {
 		return
 	}
 	res, err := o.submit(c.Request.Context(), cmd)
+	if err == errNotOwner { //nolint:errorlint // the sentinel itself, never wrapped
+		// Revoked before the command was taken into a batch: it was never
+		// decided, so the sender may give it to the next owner, as Execute
+		// does for a local one.
+		renderInternal(c, cmdproto.StatusNotOwner, forwardReply{Error: errNotOwner})
+		return
+	}
 	if err != nil {
 		e := schemas.AsError(err)
 		renderInternal(c, e.Code.Status(), forwardReply{Error: e})

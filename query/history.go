@@ -18,8 +18,10 @@ const historyColumns = `id, seq, user_id, nickname, body, effects, client_msg_id
 
 // timeSlack is how far a message's sent_at may lie from the time in its id
 // for the partition pruning below to stay exact. The command service stamps
-// both from one clock at the same moment (its id generator waits at most 2 s
-// for a clock that lags an id it must exceed), so a day is a wide margin.
+// both at the same moment; its id generator runs ahead of a clock that lags
+// an id it must exceed (a new owner's clock behind the old one's), so an id's
+// time leads sent_at by at most the clock skew between a room's owners, and a
+// day is a wide margin.
 const timeSlack = 24 * time.Hour
 
 // windowSQL returns the query reading window w of a room in walk order, and
