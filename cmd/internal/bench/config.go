@@ -56,55 +56,40 @@ type Config struct {
 	Log              *slog.Logger
 }
 
+// setDefaults fills in what is unset: the idle mode's own defaults first
+// (its room size, socket count and timings), then those of every run.
 func (c *Config) setDefaults() {
 	if c.Mode == "" {
 		c.Mode = ModeLoad
 	}
 	if c.Mode == ModeIdle {
-		if c.Members <= 0 {
-			c.Members = 20
-		}
+		setDefault(&c.Members, 20)
 		if c.Conns <= 0 {
 			c.Conns = 20000
 			if c.Rooms > 0 {
 				c.Conns = c.Rooms * c.Members
 			}
 		}
-		if c.Hold <= 0 {
-			c.Hold = 60 * time.Second
-		}
-		if c.SettleWait <= 0 {
-			c.SettleWait = 20 * time.Second
-		}
+		setDefault(&c.Hold, 60*time.Second)
+		setDefault(&c.SettleWait, 20*time.Second)
 	}
-	if c.Rooms <= 0 {
-		c.Rooms = 5
-	}
-	if c.Members <= 0 {
-		c.Members = 10
-	}
-	if c.Rate <= 0 {
-		c.Rate = 50
-	}
-	if c.Duration <= 0 {
-		c.Duration = 30 * time.Second
-	}
-	if c.Drain <= 0 {
-		c.Drain = 10 * time.Second
-	}
-	if c.BodyBytes <= 0 {
-		c.BodyBytes = 64
-	}
-	if c.DialConcurrency <= 0 {
-		c.DialConcurrency = 64
-	}
-	if c.SetupWorkers <= 0 {
-		c.SetupWorkers = 32
-	}
-	if c.HandshakeTimeout <= 0 {
-		c.HandshakeTimeout = 15 * time.Second
-	}
+	setDefault(&c.Rooms, 5)
+	setDefault(&c.Members, 10)
+	setDefault(&c.Rate, 50)
+	setDefault(&c.Duration, 30*time.Second)
+	setDefault(&c.Drain, 10*time.Second)
+	setDefault(&c.BodyBytes, 64)
+	setDefault(&c.DialConcurrency, 64)
+	setDefault(&c.SetupWorkers, 32)
+	setDefault(&c.HandshakeTimeout, 15*time.Second)
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// setDefault sets *v to def when it is unset (zero or negative).
+func setDefault[T int | float64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
 	}
 }
