@@ -5,6 +5,10 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 GO ?= go
 BIN := bin/happychat
+# The tools beside it (bin/happychat-chaos, bin/happychat-bench) are
+# binaries of their own, so that $(BIN), the one that runs in production,
+# carries only what serves traffic.
+CHAOS_BIN := bin/happychat-chaos
 LOCAL := deploy/local
 # Fuzz targets run briefly in every test run; longer by hand (FUZZTIME=5m).
 FUZZTIME ?= 10s
@@ -13,8 +17,9 @@ FUZZTIME ?= 10s
 
 all: build
 
+# build: all three into bin/ (one go build: shared packages compile once).
 build:
-	$(GO) build -trimpath -ldflags "-X main.version=$$(git describe --always --dirty 2>/dev/null || echo dev)" -o $(BIN) ./cmd/happychat
+	$(GO) build -trimpath -ldflags "-X main.version=$$(git describe --always --dirty 2>/dev/null || echo dev)" -o bin/ ./cmd/happychat ./cmd/happychat-chaos ./cmd/happychat-bench
 
 up:
 	$(LOCAL)/up.sh >/dev/null
@@ -91,4 +96,4 @@ CHAOS_CI_SCENARIOS ?= baseline,projector-kill,store-outage,kafka-restart,command
 .PHONY: chaos
 chaos: build
 	$(LOCAL)/up.sh >/dev/null
-	eval "$$($(LOCAL)/env.sh)"; $(BIN) chaos --size $(CHAOS_SIZE) --report artifacts/chaos-$(CHAOS_SIZE).json $(CHAOS_FLAGS)
+	eval "$$($(LOCAL)/env.sh)"; $(CHAOS_BIN) --bin $(BIN) --size $(CHAOS_SIZE) --report artifacts/chaos-$(CHAOS_SIZE).json $(CHAOS_FLAGS)

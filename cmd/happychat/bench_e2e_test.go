@@ -15,11 +15,11 @@ import (
 	"happychat/cmd/internal/bench"
 )
 
-// TestBenchAgainstDev runs `happychat bench` through run(), flags included,
-// against happychat dev in-process on the real Kafka, PostgreSQL and
-// ClickHouse: a tiny load run and a tiny idle run. The server and the
-// generator share this process, so the memory numbers are only checked to
-// be there.
+// TestBenchAgainstDev runs happychat-bench's command line (bench.Main),
+// flags included, against happychat dev in-process on the real Kafka,
+// PostgreSQL and ClickHouse: a tiny load run and a tiny idle run. The
+// server and the generator share this process, so the memory numbers are
+// only checked to be there.
 func TestBenchAgainstDev(t *testing.T) {
 	sys := startDev(t)
 	dir := t.TempDir()
@@ -30,9 +30,8 @@ func TestBenchAgainstDev(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
 		var stderr bytes.Buffer
-		env := Env{Getenv: func(string) string { return "" }, Stdout: io.Discard, Stderr: &stderr}
-		args = append([]string{"bench", "-url", sys.base, "-admin-token", e2eAdmin, "-out", out}, args...)
-		if err := run(ctx, env, args); err != nil {
+		args = append([]string{"-url", sys.base, "-admin-token", e2eAdmin, "-out", out}, args...)
+		if err := bench.Main(ctx, args, func(string) string { return "" }, io.Discard, &stderr); err != nil {
 			t.Fatalf("bench: %v\n%s", err, stderr.String())
 		}
 		t.Logf("%s", stderr.String())

@@ -1,5 +1,8 @@
-// Command happychat is the one binary of the system: the all-in-one dev mode,
-// each service on its own, and the operator's tools (migrate, replay).
+// Command happychat is the binary that runs in production: the all-in-one
+// dev mode, each service on its own, and the operator's tools (migrate,
+// replay). The load generator and the fault-injection suite are binaries of
+// their own (cmd/happychat-bench, cmd/happychat-chaos), so that this one
+// carries only what serves traffic.
 package main
 
 import (
@@ -46,8 +49,6 @@ func subcommands() map[string]subcommand {
 		"migrate":   {"apply the PostgreSQL and ClickHouse migrations", runMigrate},
 		"topics":    {"create the Kafka topics with their configs", runTopics},
 		"features":  {"show or raise (--set N) the cluster's feature level (rolling upgrades)", runFeatures},
-		"bench":     {"load-test a running server over WebSockets (docs/benchmarks.md)", runBench},
-		"chaos":     {"fault-injection suite against the real servers (docs/reliability.md)", runChaos},
 		"version":   {"print the version", runVersion},
 	}
 }
@@ -84,7 +85,7 @@ func run(ctx context.Context, env Env, args []string) error {
 
 func usage(w io.Writer, cmds map[string]subcommand) {
 	fmt.Fprintln(w, "usage: happychat <subcommand> [flags]")
-	for _, name := range []string{"dev", "command", "query", "projector", "realtime", "replay", "migrate", "topics", "bench", "chaos", "version"} {
+	for _, name := range []string{"dev", "command", "query", "projector", "realtime", "replay", "migrate", "topics", "version"} {
 		fmt.Fprintf(w, "  %-10s %s\n", name, cmds[name].summary)
 	}
 }

@@ -4,7 +4,7 @@
 #
 # Runs a split `happychat command` + `happychat realtime` on the servers of
 # deploy/local under their own topic prefix, fills the rooms topic through
-# the public API with `happychat bench -mode load`, and measures a restart
+# the public API with `happychat-bench -mode load`, and measures a restart
 # of the command process: wall seconds from exec to the first acknowledged
 # POST /v1/rooms/{id}/messages to an existing room (201), and its RSS once
 # settled.
@@ -22,7 +22,8 @@
 # (127.0.0.1:18481), RB_RT_ADDR (127.0.0.1:18485), RB_ROOMS (50),
 # RB_MEMBERS (19), RB_RATE (sends/s, 2500), RB_CHUNK (seconds per bench run,
 # 120), RB_SETTLE (seconds idle before the settled RSS, 30), RB_BIN (the
-# binary `start` runs, default bin/happychat). Extra variables of the
+# binary `start` runs, default bin/happychat), RB_BENCH_BIN (the load
+# generator `fill` runs, default bin/happychat-bench). Extra variables of the
 # service (CHAT_PPROF_ADDR, CHAT_DEDUPE_WINDOW_ENTRIES, ...) pass through.
 # Figures and how they were taken: docs/benchmarks.md.
 set -euo pipefail
@@ -41,6 +42,7 @@ RATE=${RB_RATE:-2500}
 CHUNK=${RB_CHUNK:-120}
 SETTLE=${RB_SETTLE:-30}
 BIN=${RB_BIN:-$ROOT/bin/happychat}
+BENCH_BIN=${RB_BENCH_BIN:-$ROOT/bin/happychat-bench}
 
 # Secrets are generated once per state directory so restarts keep them.
 [ -f "$DIR/secret" ] || openssl rand -hex 32 >"$DIR/secret"
@@ -110,7 +112,7 @@ fill)
       [ "$secs" -gt "$rest" ] && secs=$rest
     fi
     out=$DIR/bench-$(date +%H%M%S).json
-    "$BIN" bench -mode load -url "http://$CMD_ADDR" -ws "ws://$RT_ADDR" -metrics "http://$CMD_ADDR" \
+    "$BENCH_BIN" -mode load -url "http://$CMD_ADDR" -ws "ws://$RT_ADDR" -metrics "http://$CMD_ADDR" \
       -rooms "$ROOMS" -members "$MEMBERS" -rate "$RATE" -duration "${secs}s" -drain 20s -out "$out" \
       2>>"$DIR/bench.log"
     acks=$(grep -o '"acks": *[0-9]*' "$out" | grep -o '[0-9]*$')
@@ -148,5 +150,5 @@ stop)
     if [ -f "$DIR/$f.pid" ]; then kill -TERM "$(cat "$DIR/$f.pid")" 2>/dev/null || true; fi
   done
   ;;
-*) sed -n 2,25p "$0"; exit 2 ;;
+*) sed -n 2,28p "$0"; exit 2 ;;
 esac

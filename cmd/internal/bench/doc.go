@@ -1,4 +1,4 @@
-// Package bench is the load generator behind `happychat bench`. It opens real
+// Package bench is the load generator behind `happychat-bench`. It opens real
 // WebSockets to a running server, in one of two modes:
 //
 //   - load: N rooms × M members, every member on its own socket; members

@@ -10,7 +10,7 @@ import (
 )
 
 // Unit tests of the pure checks, on hand-made histories. The suite itself
-// runs against the real servers only through `happychat chaos`.
+// runs against the real servers only through `happychat-chaos`.
 
 const (
 	roomA = schemas.ID(100)

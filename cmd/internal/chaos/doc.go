@@ -1,6 +1,6 @@
-// Package chaos is the fault-injection suite behind `happychat chaos`
+// Package chaos is the fault-injection suite behind `happychat-chaos`
 // (docs/reliability.md). It owns nothing of the system: it starts the
-// binary's own subcommands as processes (two command instances, the
+// happychat binary's subcommands as processes (two command instances, the
 // projector, the query service, two realtime instances) under a fresh topic
 // prefix and fresh PostgreSQL and ClickHouse databases, drives load through
 // the public contract (HTTP writes with retries under the same
@@ -12,7 +12,7 @@
 //
 // The checks (check.go, views.go's CompareViews) are pure functions of
 // recorded data and are unit-tested; everything else needs the real servers
-// and stops them, so it runs only through the subcommand, never under
+// and stops them, so it runs only through happychat-chaos, never under
 // `go test`.
 //
 // # Concurrency

@@ -190,54 +190,60 @@ func (r *run) metric(ctx context.Context, proc, name string) float64 {
 }
 
 func runPoison(ctx context.Context, r *run) error {
-	rooms, err := r.setupRooms(ctx, 2, r.size.FaultMembers, true)
-	if err != nil {
-		return err
-	}
 	p := r.sys.procs[procProjector]
-	pid := p.pid()
-	stop := r.startLoad(ctx, r.faultLoad(rooms))
-	defer stop()
-	if err := pause(ctx, time.Second); err != nil {
-		return err
-	}
-	f := r.fault("poison", fmt.Sprintf("%s partition %d", r.sys.names.Rooms, schemas.Partition(rooms[0].id, r.size.Partitions)))
-	if err := r.sys.injectPoison(ctx, rooms[0].id); err != nil {
-		return err
-	}
-	r.endFault(f)
-	if err := pause(ctx, 3*time.Second); err != nil {
-		return err
-	}
-	stop()
-	// Once the views are caught up (which also shows nothing after the
-	// poison was skipped): both stores dead-lettered every poison record
-	// once, and the projector never restarted.
-	r.after = append(r.after, func(ctx context.Context) []Finding {
-		var out []Finding
-		want := int64(r.sys.poisoned())
-		deadline := time.Now().Add(r.size.CatchUp)
-		for {
-			pg, ch, err := r.sys.deadLetters(ctx)
-			if err == nil && pg == want && ch == want {
-				r.notef("dead letters: PostgreSQL %d, ClickHouse %d", pg, ch)
-				break
+	var (
+		pid    int
+		target schemas.ID // the room whose partition gets the poison
+	)
+	return r.underLoad(ctx, faultPlan{
+		rooms: 2,
+		prepare: func(_ context.Context, rooms []*room) error {
+			pid, target = p.pid(), rooms[0].id
+			return nil
+		},
+		lead: time.Second, tail: 3 * time.Second,
+		fault: func(ctx context.Context, _ []*room) error {
+			f := r.fault("poison", fmt.Sprintf("%s partition %d", r.sys.names.Rooms, schemas.Partition(target, r.size.Partitions)))
+			if err := r.sys.injectPoison(ctx, target); err != nil {
+				return err
 			}
-			if time.Now().After(deadline) || ctx.Err() != nil {
-				out = append(out, finding(KindPoison, rooms[0].id, "dead letters: PostgreSQL %d, ClickHouse %d, want %d each (err %v)", pg, ch, want, err))
-				break
-			}
-			sleepCtx(ctx, 250*time.Millisecond)
-		}
-		if now := p.pid(); now != pid {
-			out = append(out, finding(KindPoison, 0, "the projector restarted (pid %d → %d)", pid, now))
-		}
-		r.notef("projector metrics: dead letters %v, poison events %v",
-			r.metric(ctx, procProjector, "happychat_projector_dead_letters_total"),
-			r.metricLabel(ctx, procProjector, "happychat_projector_events_total", `type="poison"`))
-		return out
+			r.endFault(f)
+			return nil
+		},
+		// Checked once the views are caught up (which also shows nothing
+		// after the poison was skipped).
+		after: func(context.Context) error {
+			r.after = append(r.after, func(ctx context.Context) []Finding { return r.checkPoisoned(ctx, target, p, pid) })
+			return nil
+		},
 	})
-	return nil
+}
+
+// checkPoisoned checks that both stores dead-lettered every poison record
+// once, and that the projector (pid before the poison) never restarted.
+func (r *run) checkPoisoned(ctx context.Context, target schemas.ID, p *proc, pid int) []Finding {
+	var out []Finding
+	want := int64(r.sys.poisoned())
+	deadline := time.Now().Add(r.size.CatchUp)
+	for {
+		pg, ch, err := r.sys.deadLetters(ctx)
+		if err == nil && pg == want && ch == want {
+			r.notef("dead letters: PostgreSQL %d, ClickHouse %d", pg, ch)
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			out = append(out, finding(KindPoison, target, "dead letters: PostgreSQL %d, ClickHouse %d, want %d each (err %v)", pg, ch, want, err))
+			break
+		}
+		sleepCtx(ctx, 250*time.Millisecond)
+	}
+	if now := p.pid(); now != pid {
+		out = append(out, finding(KindPoison, 0, "the projector restarted (pid %d → %d)", pid, now))
+	}
+	r.notef("projector metrics: dead letters %v, poison events %v",
+		r.metric(ctx, procProjector, "happychat_projector_dead_letters_total"),
+		r.metricLabel(ctx, procProjector, "happychat_projector_events_total", `type="poison"`))
+	return out
 }
 
 // metricLabel reads the series of a metric whose labels contain label
@@ -369,24 +375,19 @@ func runReplayLive(ctx context.Context, r *run) error {
 	if err != nil {
 		return err
 	}
-	rooms, err := r.setupRooms(ctx, 2, r.size.FaultMembers, true)
-	if err != nil {
-		return err
-	}
-	stop := r.startLoad(ctx, r.faultLoad(rooms))
-	defer stop()
-	if err := pause(ctx, time.Second); err != nil {
-		return err
-	}
-	r.replayViews(ctx, append(earlier, roomIDs(rooms)...))
-	if err := pause(ctx, time.Second); err != nil {
-		return err
-	}
-	stop()
-	// The earlier rooms are checked against the log too: the replay
-	// rebuilt them.
-	for _, id := range earlier {
-		r.rooms = append(r.rooms, &room{id: id})
-	}
-	return nil
+	return r.underLoad(ctx, faultPlan{
+		rooms: 2, lead: time.Second, tail: time.Second,
+		fault: func(ctx context.Context, rooms []*room) error {
+			r.replayViews(ctx, append(earlier, roomIDs(rooms)...))
+			return nil
+		},
+		// The earlier rooms are checked against the log too: the replay
+		// rebuilt them.
+		after: func(context.Context) error {
+			for _, id := range earlier {
+				r.rooms = append(r.rooms, &room{id: id})
+			}
+			return nil
+		},
+	})
 }

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -7,29 +7,33 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // the generator's own profiles, on CHAT_PPROF_ADDR only
 	"os"
 	"strings"
 	"time"
 
-	"happychat/cmd/internal/bench"
 	"happychat/schemas"
 )
 
-// runBench is `happychat bench`: a load generator opening real WebSockets to
-// a running server (see docs/benchmarks.md, "Realtime"). It prints the JSON
-// result on stdout (or -out) and a summary on stderr.
-func runBench(ctx context.Context, env Env, args []string) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	addr := env.Getenv("CHAT_HTTP_ADDR")
+// Main is the command line of happychat-bench (see docs/benchmarks.md,
+// "Realtime"): flags and environment into a Config, the run, the JSON
+// result on stdout (or -out) and a summary on stderr. It is here rather
+// than in cmd/happychat-bench so that the end-to-end test in cmd/happychat
+// drives it, flags included, against happychat dev in the same process.
+func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("happychat-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := getenv("CHAT_HTTP_ADDR")
 	if addr == "" {
 		addr = "127.0.0.1:8080"
 	}
-	cfg := bench.Config{}
-	fs.StringVar(&cfg.Mode, "mode", bench.ModeLoad, "load: members send at -rate and deliveries are measured; idle: -conns silent sockets, the server's memory per socket")
+	cfg := Config{}
+	fs.StringVar(&cfg.Mode, "mode", ModeLoad, "load: members send at -rate and deliveries are measured; idle: -conns silent sockets, the server's memory per socket")
 	fs.StringVar(&cfg.BaseURL, "url", "http://"+addr, "HTTP API base URL (all-in-one server, or the command service when split)")
 	fs.StringVar(&cfg.WSURL, "ws", "", "realtime base URL (ws://host:port); default: derived from -url")
-	fs.StringVar(&cfg.AdminToken, "admin-token", env.Getenv("CHAT_ADMIN_TOKEN"), "admin bearer token, to open rooms (default $CHAT_ADMIN_TOKEN)")
+	fs.StringVar(&cfg.AdminToken, "admin-token", getenv("CHAT_ADMIN_TOKEN"), "admin bearer token, to open rooms (default $CHAT_ADMIN_TOKEN)")
 	metrics := fs.String("metrics", "", "comma-separated base URLs of the servers whose /metrics give CPU and memory; default: -url, plus -ws's server when it is another one")
 	fs.IntVar(&cfg.Rooms, "rooms", 5, "rooms (idle mode: derived from -conns unless set)")
 	fs.IntVar(&cfg.Members, "members", 10, "members per room, each on its own socket (at most the room capacity; idle mode default 20)")
@@ -53,11 +57,11 @@ func runBench(ctx context.Context, env Env, args []string) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch cfg.Mode {
-	case bench.ModeLoad:
+	case ModeLoad:
 		if set["conns"] || set["hold"] || set["settle-wait"] {
 			return errors.New("-conns, -hold and -settle-wait are for -mode idle")
 		}
-	case bench.ModeIdle:
+	case ModeIdle:
 		if cfg.PNG != "" {
 			return errors.New("-png draws the latencies of -mode load; an idle run has none")
 		}
@@ -78,8 +82,8 @@ func runBench(ctx context.Context, env Env, args []string) error {
 	if cfg.AdminToken == "" {
 		return errors.New("an admin token is needed to open rooms: -admin-token or CHAT_ADMIN_TOKEN")
 	}
-	if cfg.Mode == bench.ModeIdle || set["source-ips"] {
-		ips, err := bench.ParseSourceIPs(*sources)
+	if cfg.Mode == ModeIdle || set["source-ips"] {
+		ips, err := ParseSourceIPs(*sources)
 		if err != nil {
 			return fmt.Errorf("-source-ips: %w", err)
 		}
@@ -90,17 +94,21 @@ func runBench(ctx context.Context, env Env, args []string) error {
 			cfg.MetricsURLs = append(cfg.MetricsURLs, m)
 		}
 	}
-	cfg.Log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if addr := env.Getenv("CHAT_PPROF_ADDR"); addr != "" {
+	cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if addr := getenv("CHAT_PPROF_ADDR"); addr != "" {
 		// The generator shares the machine with the server: its own
-		// profile says what it costs.
-		stop, err := servePprof(addr, cfg.Log)
+		// profile says what it costs. This binary serves nothing else, so
+		// the default mux (where net/http/pprof registers) is its own.
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			return err
+			return fmt.Errorf("CHAT_PPROF_ADDR: %w", err)
 		}
-		defer stop()
+		srv := &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer func() { _ = srv.Close() }()
+		cfg.Log.Info("pprof listening", "addr", ln.Addr().String())
 	}
-	res, runErr := bench.Run(ctx, cfg)
+	res, runErr := Run(ctx, cfg)
 	if res == nil {
 		return runErr
 	}
@@ -115,15 +123,15 @@ func runBench(ctx context.Context, env Env, args []string) error {
 		if err := os.WriteFile(*out, b, 0o644); err != nil {
 			return errors.Join(runErr, fmt.Errorf("write result: %w", err))
 		}
-	} else if _, err := env.Stdout.Write(b); err != nil {
+	} else if _, err := stdout.Write(b); err != nil {
 		return errors.Join(runErr, fmt.Errorf("write result: %w", err))
 	}
-	printSummary(env.Stderr, res)
+	printSummary(stderr, res)
 	return runErr
 }
 
 // printSummary writes the result's headline numbers, one line each.
-func printSummary(w io.Writer, res *bench.Result) {
+func printSummary(w io.Writer, res *Result) {
 	if l := res.LoadResult; l != nil {
 		fmt.Fprintf(w, "bench: %.1f sends/s, %.1f deliveries/s, send→deliver p50 %.1f ms p99 %.1f ms max %.1f ms, lost %d, duplicated %d, out of order %d, errors %v, closed by the server %v (missing on them %d)\n",
 			l.SendsPerSec, l.DeliveriesPerSec, l.Latency.P50, l.Latency.P99, l.Latency.Max, l.Lost, l.Duplicated, l.OutOfOrder, l.SendErrors, res.Closes, l.MissedAfterClose)

@@ -1,0 +1,83 @@
+package bench
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+// Percentiles of a latency distribution, in milliseconds.
+type Percentiles struct {
+	Count int     `json:"count"`
+	P50   float64 `json:"p50"`
+	P95   float64 `json:"p95"`
+	P99   float64 `json:"p99"`
+	Max   float64 `json:"max"`
+}
+
+// Result is the JSON report of a run. The fields of the other mode are left
+// out: LoadResult and IdleResult are inlined pointers, nil in the other
+// mode, so each mode's report stays flat.
+type Result struct {
+	Mode        string `json:"mode"`
+	Rooms       int    `json:"rooms"`
+	Members     int    `json:"members_per_room"`
+	*LoadResult `json:",inline"`
+	*IdleResult `json:",inline"`
+	// Servers is each scraped server's CPU and memory: over the load (the
+	// first send to the end of the drain), or over the idle hold.
+	Servers []ServerStats    `json:"servers"`
+	Closes  map[string]int64 `json:"unexpected_closes"`
+	Errors  []string         `json:"errors"`
+}
+
+// LoadResult is the load mode's part of the report.
+type LoadResult struct {
+	TargetRate  float64 `json:"target_sends_per_sec"`
+	DurationSec float64 `json:"duration_sec"`
+	BodyBytes   int     `json:"body_bytes"`
+
+	SendsScheduled int64 `json:"sends_scheduled"`
+	// SendsSkipped were scheduled while the member's socket still had 64
+	// sends waiting to be written (the server was not reading).
+	SendsSkipped     int64            `json:"sends_skipped"`
+	SendsWritten     int64            `json:"sends_written"`
+	Acks             int64            `json:"acks"`
+	SendErrors       map[string]int64 `json:"send_errors"`
+	SendsPerSec      float64          `json:"sends_per_sec"`
+	Deliveries       int64            `json:"deliveries"`
+	DeliveriesPerSec float64          `json:"deliveries_per_sec"`
+	// Expected is acks × members: every acknowledged message must reach
+	// every socket of its room. Lost is what did not within the drain, on
+	// sockets that stayed open; MissedAfterClose is what sockets the server
+	// closed (say, 4008 when the generator reads too slowly) did not get: a
+	// real client resumes with since_seq and gets those.
+	Expected         int64       `json:"expected_deliveries"`
+	Lost             int64       `json:"lost"`
+	MissedAfterClose int64       `json:"missed_after_close"`
+	Duplicated       int64       `json:"duplicated"`
+	OutOfOrder       int64       `json:"out_of_order"`
+	Latency          Percentiles `json:"send_to_deliver_ms"`
+	AckLatency       Percentiles `json:"send_to_ack_ms"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func round(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return math.Round(v*100) / 100
+}
+
+func percentiles(v []float64) Percentiles {
+	if len(v) == 0 {
+		return Percentiles{}
+	}
+	slices.Sort(v)
+	at := func(q float64) float64 {
+		i := int(math.Ceil(q*float64(len(v)))) - 1
+		return round(v[max(0, min(i, len(v)-1))])
+	}
+	return Percentiles{Count: len(v), P50: at(.50), P95: at(.95), P99: at(.99), Max: round(v[len(v)-1])}
+}
