@@ -13,7 +13,7 @@ LOCAL := deploy/local
 # Fuzz targets run briefly in every test run; longer by hand (FUZZTIME=5m).
 FUZZTIME ?= 10s
 
-.PHONY: all build run dev-embedded test test-short vet fuzz up down status bench clean cluster-up cluster-down
+.PHONY: all build run dev-embedded test test-short vet lint mutation fuzz up down status bench clean cluster-up cluster-down
 
 all: build
 
@@ -57,13 +57,33 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt: files above need formatting"; exit 1; }
 
+# Tools pinned here and installed by `go install` from the Go proxy into
+# bin/tools, so that CI and every machine lint and mutate with the same
+# versions (nothing installed by hand).
+TOOLS := $(CURDIR)/bin/tools
+GOLANGCI_LINT_VERSION := v2.15.0
+GREMLINS_VERSION := v0.6.0
+
+$(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION):
+	GOBIN=$(TOOLS) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(TOOLS)/golangci-lint $@
+
+$(TOOLS)/gremlins-$(GREMLINS_VERSION):
+	GOBIN=$(TOOLS) $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@$(GREMLINS_VERSION)
+	mv $(TOOLS)/gremlins $@
+
+# lint: golangci-lint with the boundaries of the card (depguard) and the
+# correctness linters of .golangci.yml; part of `make test`.
+lint: $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+	$< run ./...
+
 test-short:
 	$(GO) test -short -race -count=1 ./...
 
 # test: unit and integration tests against real Apache Kafka (the single node
 # and the 3-broker cluster), PostgreSQL, ClickHouse and Chromium, all started
 # by the project's own scripts.
-test: vet
+test: vet lint
 	HAPPYCHAT_CLUSTER=1 $(CLUSTER_TEST_ENV) $(LOCAL)/up.sh >/dev/null
 	$(LOCAL)/browser.sh install >/dev/null
 	eval "$$($(LOCAL)/env.sh)"; export CI="$${CI:-1}"; \
