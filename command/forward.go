@@ -73,7 +73,7 @@ func (s *Service) Execute(ctx context.Context, cmd Command) (Result, error) {
 			if err == nil {
 				return res, nil
 			}
-			if _, ok := err.(*schemas.Error); ok {
+			if e := (*schemas.Error)(nil); errors.As(err, &e) {
 				return Result{}, err
 			}
 			lastErr = err

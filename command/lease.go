@@ -152,9 +152,10 @@ func (l *nodeLease) valid() bool {
 	return !l.renewed.IsZero() && time.Since(l.renewed) < leaseTTL/2
 }
 
-// release gives the id back at a clean shutdown.
-func (l *nodeLease) release() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+// release gives the id back at a clean shutdown: ctx is usually done by
+// then, so only its values are kept.
+func (l *nodeLease) release(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	_, _ = l.pool.Exec(ctx, `DELETE FROM command_node_leases WHERE scope = $1 AND node = $2 AND holder = $3`, l.scope, l.node, l.holder)
 }

@@ -198,7 +198,7 @@ func (o *owner) serve(ctx context.Context) error {
 	o.svc.metrics.owned.Inc()
 	defer o.svc.metrics.owned.Dec()
 	o.svc.log.Info("owning partition", "partition", o.part, "offset", o.pos, "window", o.dd.win.len())
-	o.svc.resolveSuperseded(o.part)
+	o.svc.resolveSuperseded(ctx, o.part)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	batch := make([]*request, 0, maxBatch)
@@ -215,7 +215,7 @@ func (o *owner) serve(ctx context.Context) error {
 		case <-tick.C:
 			o.maybeSnapshot(ctx)
 			if o.sweep.Swap(false) {
-				o.svc.resolveSuperseded(o.part)
+				o.svc.resolveSuperseded(ctx, o.part)
 			}
 			continue
 		case r := <-o.reqs:
@@ -340,7 +340,7 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 		return nil
 	}
 	start := time.Now()
-	recs, err := o.append(cl, events)
+	recs, err := o.append(ctx, cl, events)
 	svc.metrics.commitSeconds.Observe(time.Since(start).Seconds())
 	svc.metrics.batchEvents.Observe(float64(len(events)))
 	if err != nil {
@@ -364,7 +364,7 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 		return nil
 	}
 	o.failures = 0
-	o.install(events, recs)
+	o.install(ctx, events, recs)
 	for _, a := range acc {
 		a.req.done <- reply{res: a.d.result}
 	}
@@ -373,7 +373,7 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 
 // install folds a committed batch into the partition's state and the
 // dedupe window, before anything else is decided.
-func (o *owner) install(events []schemas.Envelope, recs []*kgo.Record) {
+func (o *owner) install(ctx context.Context, events []schemas.Envelope, recs []*kgo.Record) {
 	svc := o.svc
 	switches, err := svc.fold.applyEvents(o.part, events)
 	if err != nil {
@@ -389,6 +389,6 @@ func (o *owner) install(events []schemas.Envelope, recs []*kgo.Record) {
 	o.pos, o.dd.pos = last, last
 	o.sinceSnap += len(recs)
 	for _, sw := range switches {
-		svc.requestSwitch(context.Background(), sw)
+		svc.requestSwitch(ctx, sw)
 	}
 }

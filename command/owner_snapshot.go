@@ -76,14 +76,6 @@ func (o *owner) snapshotDone(d snapDone) {
 	}
 }
 
-// finishSnapshot waits for a snapshot in flight, so that a stopping owner
-// leaves its window and Bloom filter consistent for the next takeover.
-func (o *owner) finishSnapshot() {
-	if o.snapping {
-		o.snapshotDone(<-o.snapc)
-	}
-}
-
 // capture copies what a snapshot of the owner's partition needs.
 func (o *owner) capture() *capture {
 	ps := o.svc.fold.parts[o.part]

@@ -21,9 +21,10 @@ import (
 // franz-go's protocol: a failed produce aborts; a commit whose outcome is
 // unconfirmed is retried as TryAbort, which settles it (the producer id is
 // reloaded, fencing anything still open). It returns the produced records,
-// whose offsets are set.
-func (o *owner) append(cl *kgo.Client, events []schemas.Envelope) ([]*kgo.Record, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+// whose offsets are set. The transaction runs on a context of its own, not
+// cancelled with ctx: a revoked owner finishes its batch (graceful handoff).
+func (o *owner) append(ctx context.Context, cl *kgo.Client, events []schemas.Envelope) ([]*kgo.Record, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
 	if err := cl.BeginTransaction(); err != nil {
 		// The producer refuses new transactions (a fatal error, such as the

@@ -54,7 +54,7 @@ func (s *Service) joinGroup(ctx context.Context) error {
 	defer func() {
 		// Leave the group promptly so the others take over at once.
 		s.stopAllOwners()
-		leaveCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		leaveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = cl.LeaveGroupContext(leaveCtx)
 		cl.Close()

@@ -265,7 +265,7 @@ func (s *Service) Run(ctx context.Context, advertise string) error {
 	// Read after the lease is taken: an operator raising the level from
 	// now on sees this instance's build level and refuses if it is lower.
 	if err := s.refreshLevel(ctx); err != nil {
-		s.lease.release()
+		s.lease.release(ctx)
 		return err
 	}
 	if s.gen, err = schemas.NewIDGen(int64(schemas.InstanceNodeBase+node), schemas.WithClock(s.cfg.Clock)); err != nil {
@@ -309,7 +309,7 @@ func (s *Service) Run(ctx context.Context, advertise string) error {
 		}
 	}
 	s.stopAllOwners()
-	s.lease.release()
+	s.lease.release(ctx)
 	return first
 }
 

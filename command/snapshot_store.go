@@ -152,13 +152,6 @@ func (st *snapshotStore) writeEvicted(ctx context.Context, tx pgx.Tx, part int32
 	return nil
 }
 
-// storedState is one candidate snapshot state of a partition.
-type storedState struct {
-	off  int64
-	body []byte
-	sum  []byte
-}
-
 // states returns the offsets of the partition's snapshots, newest first.
 func (st *snapshotStore) states(ctx context.Context, part int32) ([]int64, error) {
 	rows, err := st.pool.Query(ctx, `SELECT off FROM command_snapshots

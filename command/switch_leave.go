@@ -40,7 +40,7 @@ func (s *Service) requestSwitch(ctx context.Context, sw switchNeeded) {
 
 // resolveSuperseded queues the switch-leaves of a partition: members of its
 // rooms whose latest join is elsewhere.
-func (s *Service) resolveSuperseded(part int32) {
+func (s *Service) resolveSuperseded(ctx context.Context, part int32) {
 	type mem struct {
 		room, user, joinID schemas.ID
 	}
@@ -55,7 +55,7 @@ func (s *Service) resolveSuperseded(part int32) {
 	ps.mu.RUnlock()
 	for _, m := range all {
 		if loc, ok := s.fold.locate(m.user); ok && loc.superseded(m.room, m.joinID) {
-			s.requestSwitch(context.Background(), switchNeeded{room: m.room, user: m.user, to: loc.room, joinID: loc.joinID})
+			s.requestSwitch(ctx, switchNeeded{room: m.room, user: m.user, to: loc.room, joinID: loc.joinID})
 		}
 	}
 }

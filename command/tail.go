@@ -202,13 +202,6 @@ func (t *tail) waitFor(ctx context.Context, p int32, end int64) error {
 	return t.svc.fold.parts[p].blockedErr()
 }
 
-// position returns the next offset the tail reads on p.
-func (t *tail) position(p int32) int64 {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.pos[p]
-}
-
 // records returns how many records the tail folded since the start.
 func (t *tail) records() int64 {
 	t.mu.Lock()

@@ -36,10 +36,10 @@ func writeJSON(c *gin.Context, status int, v any) {
 // client sees only "internal error").
 func (s *Service) fail(c *gin.Context, err error) {
 	e := schemas.AsError(err)
-	switch {
-	case e.Code == schemas.CodeInternal:
+	switch e.Code {
+	case schemas.CodeInternal:
 		s.log.Error("query request failed", "route", c.FullPath(), "err", err)
-	case e.Code == schemas.CodeUnavailable:
+	case schemas.CodeUnavailable:
 		s.log.Warn("query request unavailable", "route", c.FullPath(), "err", err)
 	}
 	httperr.Write(c.Writer, e)

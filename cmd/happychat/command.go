@@ -102,6 +102,7 @@ func (p *process) devSecret() error {
 		return p.requireSecret()
 	}
 	path := filepath.Join(p.cfg.StateDir, "dev-token-secret")
+	//nolint:gosec // G304: a file of the operator's own state directory, in dev only
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
 		p.cfg.TokenSecret = strings.TrimSpace(string(b))
 		return nil

@@ -18,9 +18,6 @@ import (
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
-// errNotImplemented marks subcommands whose issue has not landed yet.
-var errNotImplemented = errors.New("not implemented yet")
-
 // subcommand runs one mode of the binary until ctx is done.
 type subcommand struct {
 	summary string

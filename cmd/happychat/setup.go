@@ -4,19 +4,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/http/pprof"
 	"net/url"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"happychat/cmd/internal/config"
+	"happychat/cmd/internal/httpserver"
 	"happychat/cmd/internal/kafka"
 )
 
@@ -54,31 +51,12 @@ func newProcess(env Env) (*process, error) {
 // servePprof serves the runtime profiles on their own listener, never on the
 // public address: profiles show internals and cost CPU while taken.
 func (p *process) servePprof(addr string) error {
-	stop, err := servePprof(addr, p.log)
+	stop, err := httpserver.ServePprof(addr, p.log)
 	if err != nil {
 		return err
 	}
 	p.cleanup = append(p.cleanup, stop)
 	return nil
-}
-
-// servePprof listens on addr (CHAT_PPROF_ADDR) for net/http/pprof and
-// returns the function that stops it.
-func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("CHAT_PPROF_ADDR: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	log.Info("pprof listening", "addr", ln.Addr().String())
-	return func() { _ = srv.Close() }, nil
 }
 
 func (p *process) close() {

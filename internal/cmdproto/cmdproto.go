@@ -38,7 +38,7 @@ const (
 	// PresencePath builds a request's path. The answer is a Presence.
 	PresenceRoute = "/internal/v1/rooms/:id/presence"
 	// SecretHeader carries Secret on every internal request.
-	SecretHeader = "X-Happychat-Internal"
+	SecretHeader = "X-Happychat-Internal" //nolint:gosec // G101: the header's name, not a secret
 	// StatusNotOwner answers a forwarded command at an instance that does
 	// not own the room's partition (any more): a retry elsewhere is safe,
 	// since the command was never decided.

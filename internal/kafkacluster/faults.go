@@ -73,14 +73,14 @@ func (c *Cluster) start(id int32) error {
 	defer cancel()
 	start := time.Now()
 	if out, err := c.script1(ctx, "start-broker", id); err != nil {
-		return fmt.Errorf("start broker %d: %v\n%s", id, err, out)
+		return fmt.Errorf("start broker %d: %w\n%s", id, err, out)
 	}
 	c.setFault(id, 0)
 	if err := c.waitAnswers(ctx, id); err != nil {
-		return fmt.Errorf("start broker %d: %v", id, err)
+		return fmt.Errorf("start broker %d: %w", id, err)
 	}
 	if err := c.waitHostedInSync(ctx, id); err != nil {
-		return fmt.Errorf("start broker %d: %v", id, err)
+		return fmt.Errorf("start broker %d: %w", id, err)
 	}
 	c.t.Logf("kafkacluster: broker %d started and in sync (%v)", id, time.Since(start).Round(time.Millisecond))
 	return nil

@@ -269,7 +269,7 @@ func (c *Cluster) waitAnswers(ctx context.Context, id int32) error {
 		return false, nil
 	})
 	if err != nil {
-		return fmt.Errorf("broker %d does not answer (%v): %w", id, last, err)
+		return fmt.Errorf("broker %d does not answer (%w): %w", id, last, err)
 	}
 	return nil
 }

@@ -34,7 +34,7 @@ func (c *Cluster) PartitionLeader(ctx context.Context, topic string, partition i
 		case !ok:
 			last = fmt.Errorf("topic %s has no partition %d", topic, partition)
 		case p.Leader < 0:
-			last = fmt.Errorf("%s/%d has no leader (%v)", topic, partition, p.Err)
+			last = fmt.Errorf("%s/%d has no leader (%w)", topic, partition, p.Err)
 		default:
 			leader = p.Leader
 			return true, nil
@@ -42,7 +42,7 @@ func (c *Cluster) PartitionLeader(ctx context.Context, topic string, partition i
 		return false, nil
 	})
 	if err != nil {
-		return -1, fmt.Errorf("leader of %s/%d: %v: %w", topic, partition, last, err)
+		return -1, fmt.Errorf("leader of %s/%d: %w: %w", topic, partition, last, err)
 	}
 	return leader, nil
 }
@@ -60,7 +60,7 @@ func (c *Cluster) LeaderOfMost(ctx context.Context, topic string) (int32, error)
 		}
 		td := m.Topics[topic]
 		if td.Err != nil || len(td.Partitions) == 0 {
-			last = fmt.Errorf("topic %s: %v", topic, td.Err)
+			last = fmt.Errorf("topic %s: %w", topic, td.Err)
 			return false, nil
 		}
 		count := map[int32]int{}
@@ -80,7 +80,7 @@ func (c *Cluster) LeaderOfMost(ctx context.Context, topic string) (int32, error)
 		return true, nil
 	})
 	if err != nil {
-		return -1, fmt.Errorf("leader of most partitions of %s: %v: %w", topic, last, err)
+		return -1, fmt.Errorf("leader of most partitions of %s: %w: %w", topic, last, err)
 	}
 	return best, nil
 }
@@ -120,7 +120,7 @@ func (c *Cluster) coordinator(ctx context.Context, kind, key string,
 		return false, nil
 	})
 	if err != nil {
-		return -1, fmt.Errorf("coordinator of %s %q: %v: %w", kind, key, last, err)
+		return -1, fmt.Errorf("coordinator of %s %q: %w: %w", kind, key, last, err)
 	}
 	return node, nil
 }

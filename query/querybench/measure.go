@@ -82,7 +82,6 @@ func measure(ctx context.Context, o options, admin driver.Conn) error {
 			return err
 		}
 	}
-	restRSS := rss(pid, "VmRSS")
 
 	fmt.Printf("\nHistory: %d messages in %d rooms; the big room %s holds %d. GOMAXPROCS %d, %d CPUs.\n\n",
 		total, o.rooms, room, bigCount, runtime.GOMAXPROCS(0), runtime.NumCPU())
@@ -141,7 +140,7 @@ func measure(ctx context.Context, o options, admin driver.Conn) error {
 
 	// Export: reset the peak RSS, stream the whole room, read the peak.
 	time.Sleep(2 * time.Second)
-	restRSS = rss(pid, "VmRSS")
+	restRSS := rss(pid, "VmRSS")
 	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
 		logf("cannot reset the peak RSS (%v); sampling only", err)
 	}

@@ -56,5 +56,6 @@ func serve(args []string) error {
 		return err
 	}
 	fmt.Println(ln.Addr().String())
-	return http.Serve(ln, r)
+	srv := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
+	return srv.Serve(ln)
 }

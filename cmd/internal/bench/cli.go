@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	_ "net/http/pprof" // the generator's own profiles, on CHAT_PPROF_ADDR only
 	"os"
 	"strings"
 	"time"
 
+	"happychat/cmd/internal/httpserver"
 	"happychat/schemas"
 )
 
@@ -97,16 +95,12 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if addr := getenv("CHAT_PPROF_ADDR"); addr != "" {
 		// The generator shares the machine with the server: its own
-		// profile says what it costs. This binary serves nothing else, so
-		// the default mux (where net/http/pprof registers) is its own.
-		ln, err := net.Listen("tcp", addr)
+		// profile says what it costs.
+		stop, err := httpserver.ServePprof(addr, cfg.Log)
 		if err != nil {
-			return fmt.Errorf("CHAT_PPROF_ADDR: %w", err)
+			return err
 		}
-		srv := &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		defer func() { _ = srv.Close() }()
-		cfg.Log.Info("pprof listening", "addr", ln.Addr().String())
+		defer stop()
 	}
 	res, runErr := Run(ctx, cfg)
 	if res == nil {

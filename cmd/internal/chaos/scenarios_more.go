@@ -67,7 +67,10 @@ func runSlowReader(ctx context.Context, r *run) error {
 	slowU := busy.members[0]
 	d := slowDialer()
 	q := url.Values{"room": {busy.id.String()}, "token": {slowU.token}}
-	ws, _, err := d.DialContext(ctx, urls[0]+"/v1/ws?"+q.Encode(), nil)
+	ws, resp, err := d.DialContext(ctx, urls[0]+"/v1/ws?"+q.Encode(), nil)
+	if resp != nil {
+		_ = resp.Body.Close()
+	}
 	if err != nil {
 		return fmt.Errorf("slow socket: %w", err)
 	}

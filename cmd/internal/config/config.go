@@ -16,7 +16,7 @@ import (
 // Defaults of the servers that deploy/local starts.
 const (
 	DefaultHTTPAddr       = "127.0.0.1:8080"
-	DefaultPGURL          = "postgres://happychat:happychat@127.0.0.1:15432/happychat?sslmode=disable"
+	DefaultPGURL          = "postgres://happychat:happychat@127.0.0.1:15432/happychat?sslmode=disable" //nolint:gosec // G101: the local development server of deploy/local
 	DefaultClickHouseAddr = "127.0.0.1:19000"
 	DefaultClickHouseDB   = "happychat"
 	DefaultLocalKafka     = "127.0.0.1:19092"

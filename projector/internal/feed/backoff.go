@@ -14,7 +14,7 @@ func (b *backoff) reset() { b.n = 0 }
 func (b *backoff) wait(ctx context.Context) bool {
 	d := 100 * time.Millisecond << min(b.n, 6)
 	d = min(d, 5*time.Second)
-	d = d/2 + rand.N(d/2+1)
+	d = d/2 + rand.N(d/2+1) //nolint:gosec // jitter spreads retries; it guards nothing
 	b.n++
 	t := time.NewTimer(d)
 	defer t.Stop()

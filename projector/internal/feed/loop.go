@@ -39,7 +39,7 @@ func loop(ctx context.Context, cfg Config, cl *kgo.Client, sink Sink) error {
 		cancel()
 		if ctx.Err() != nil {
 			allow()
-			flushOnExit(cfg, sink)
+			flushOnExit(ctx, cfg, sink)
 			return ctx.Err()
 		}
 		if fetches.IsClientClosed() {
@@ -94,12 +94,13 @@ func loop(ctx context.Context, cfg Config, cl *kgo.Client, sink Sink) error {
 // flushOnExit gives buffered records a last chance on shutdown: not needed
 // for correctness (the next start resumes from the store), but it saves
 // re-reading them.
-func flushOnExit(cfg Config, sink Sink) {
+func flushOnExit(ctx context.Context, cfg Config, sink Sink) {
 	_, syncer := sink.(Syncer)
 	if n, _ := sink.Pending(); n == 0 && !syncer {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// ctx is done: keep its values, not its cancellation.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	err := sink.Flush(ctx)
 	if s, ok := sink.(Syncer); ok && err == nil {
