@@ -40,6 +40,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"happychat/internal/chtest"
+	"happychat/internal/testenv"
 	"happychat/query"
 	"happychat/schemas"
 	"happychat/schemas/token"
@@ -66,8 +68,8 @@ func main() {
 		return
 	}
 	var o options
-	flag.StringVar(&o.pgURL, "pg", envOr("PG_URL", "postgres://happychat:happychat@127.0.0.1:15432/happychat?sslmode=disable"), "PostgreSQL URL")
-	flag.StringVar(&o.chAddr, "ch", envOr("CLICKHOUSE_ADDR", "127.0.0.1:19000"), "ClickHouse native address")
+	flag.StringVar(&o.pgURL, "pg", testenv.PGURL(), "PostgreSQL URL")
+	flag.StringVar(&o.chAddr, "ch", testenv.ClickHouseAddr(), "ClickHouse native address")
 	flag.IntVar(&o.rooms, "rooms", 1000, "rooms")
 	flag.Int64Var(&o.messages, "messages", 10_000_000, "messages in all rooms")
 	flag.Int64Var(&o.big, "big", 2_000_000, "messages in the big room")
@@ -81,13 +83,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "querybench:", err)
 		os.Exit(1)
 	}
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 func logf(format string, args ...any) {
@@ -300,7 +295,7 @@ func migrate(ctx context.Context, o options, ch driver.Conn, pg *pgx.Conn) error
 				}
 				continue
 			}
-			for _, stmt := range splitSQL(string(b)) {
+			for _, stmt := range chtest.Statements(string(b)) {
 				if err := ch.Exec(ctx, stmt); err != nil {
 					return fmt.Errorf("%s: %w", f, err)
 				}
@@ -309,23 +304,6 @@ func migrate(ctx context.Context, o options, ch driver.Conn, pg *pgx.Conn) error
 	}
 	_, err := pg.Exec(ctx, "SET search_path = DEFAULT")
 	return err
-}
-
-func splitSQL(s string) []string {
-	var b strings.Builder
-	for _, line := range strings.Split(s, "\n") {
-		if i := strings.Index(line, "--"); i >= 0 {
-			line = line[:i]
-		}
-		b.WriteString(line + "\n")
-	}
-	var out []string
-	for _, stmt := range strings.Split(b.String(), ";") {
-		if stmt = strings.TrimSpace(stmt); stmt != "" {
-			out = append(out, stmt)
-		}
-	}
-	return out
 }
 
 // --- the service under test --------------------------------------------------
