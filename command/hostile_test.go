@@ -15,6 +15,7 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"happychat/internal/tokentest"
 	"happychat/schemas"
 	"happychat/schemas/moderation"
 	"happychat/schemas/token"
@@ -311,7 +312,7 @@ func TestHostileWritesStoreNothing(t *testing.T) {
 		{"alg none token", msgs, algNone, "application/json", send(`"a"`), 401},
 		{"admin token with a suffix", "/v1/rooms", testAdmin + "x", "application/json", `{"title":"t"}`, 401},
 		{"token of 60 KiB", msgs, strings.Repeat("A", 60<<10), "application/json", send(`"a"`), 401},
-		{"not a member", "/v1/rooms/" + e.room.String() + "/messages", mustIssue(t, e.c.keys, 99), "application/json", send(`"a"`), 403},
+		{"not a member", "/v1/rooms/" + e.room.String() + "/messages", tokentest.Issue(t, e.c.keys, 99, "u"), "application/json", send(`"a"`), 403},
 		{"unknown room", "/v1/rooms/7267000000000000001/messages", e.member, "application/json", send(`"a"`), 404},
 		{"body too long by one", msgs, e.member, "application/json", send(`"` + strings.Repeat("😀", 2001) + `"`), 400},
 		{"zalgo above the limit", msgs, e.member, "application/json", send(`"` + zalgo("a", 2001) + `"`), 400},
@@ -362,15 +363,6 @@ func mapsEqual(a, b map[string]int64) bool {
 		}
 	}
 	return true
-}
-
-func mustIssue(t *testing.T, k *token.Keys, user schemas.ID) string {
-	t.Helper()
-	tok, _, err := k.Issue(user, "u")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
 }
 
 // zalgo stacks combining marks on base until the text has n code points.

@@ -2,14 +2,10 @@ package command
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"happychat/internal/pgtest"
+	"happychat/internal/testenv"
 	"happychat/schemas"
 	"happychat/schemas/token"
 )
@@ -27,41 +24,11 @@ import (
 // Integration tests: they need a real Kafka broker (KAFKA_BROKERS, default
 // the one deploy/local starts) and run two command instances side by side.
 
-func brokers(t testing.TB) []string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: needs Kafka")
-	}
-	b := os.Getenv("KAFKA_BROKERS")
-	if b == "" {
-		b = "127.0.0.1:19092"
-	}
-	list := strings.Split(b, ",")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(list...))
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = cl.Ping(ctx)
-		cancel()
-		cl.Close()
-	}
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("Kafka at %s is not reachable: %v", b, err)
-		}
-		t.Skipf("Kafka at %s is not reachable: %v", b, err)
-	}
-	return list
-}
-
 // newStore returns a pool on a fresh PostgreSQL database (PG_URL, default
 // the one deploy/local starts), dropped at the end of the test.
 func newStore(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	base := os.Getenv("PG_URL")
-	if base == "" {
-		base = "postgres://happychat:happychat@127.0.0.1:15432/happychat?sslmode=disable"
-	}
-	pool, _ := pgtest.Database(t, base, "cmdtest_")
+	pool, _ := pgtest.Database(t, testenv.PGURL(), "cmdtest_")
 	return pool
 }
 
@@ -74,12 +41,6 @@ func unusedStore(t testing.TB) *pgxpool.Pool {
 	}
 	t.Cleanup(pool.Close)
 	return pool
-}
-
-func randomName(prefix string) string {
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	return prefix + hex.EncodeToString(b)
 }
 
 // cluster is a topic set plus command instances serving real HTTP.
@@ -99,13 +60,13 @@ const (
 )
 
 func newCluster(t testing.TB, parts int) *cluster {
-	return newClusterOn(t, brokers(t), parts, 1)
+	return newClusterOn(t, testenv.Kafka(t), parts, 1)
 }
 
 // newClusterOn creates the topics on the given brokers with replication
 // factor rf (3 on the local 3-broker cluster, whose min.insync.replicas is 2).
 func newClusterOn(t testing.TB, b []string, parts int, rf int16) *cluster {
-	names := schemas.NamesFor(randomName("t"))
+	names := schemas.NamesFor(testenv.RandomName("t"))
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b...))
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"happychat/internal/testenv"
 	"happychat/schemas"
 )
 
@@ -27,7 +28,7 @@ func TestCrashHelper(t *testing.T) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	names := schemas.NamesFor(os.Getenv("PROJECTOR_CRASH_PREFIX"))
-	st := stores{ch: openCH(t, chAddr(), os.Getenv("PROJECTOR_CRASH_CHDB"))}
+	st := stores{ch: openCH(t, testenv.ClickHouseAddr(), os.Getenv("PROJECTOR_CRASH_CHDB"))}
 	pool, err := pgxpool.New(ctx, os.Getenv("PROJECTOR_CRASH_PGURL"))
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"happychat/internal/testenv"
 	"happychat/schemas"
 )
 
@@ -21,7 +22,7 @@ import (
 func TestEmbeddedBrokerAndLogIdentity(t *testing.T) {
 	needServers(t)
 	st := newStores(t)
-	names := schemas.NamesFor("t" + randomName())
+	names := schemas.NamesFor(testenv.RandomName("t"))
 	rules := rulesWith(t, "darn")
 
 	run := func(seed uint64, n int) {

@@ -2,14 +2,10 @@ package projector
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,36 +16,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"happychat/internal/chtest"
 	"happychat/internal/pgtest"
+	"happychat/internal/testenv"
 	"happychat/schemas"
 )
 
 // Integration tests run against the real servers of deploy/local (or
 // those named by the environment). Each test gets its own topics, its own
 // PostgreSQL database and its own ClickHouse database.
-
-const (
-	defaultKafka = "127.0.0.1:19092"
-	defaultPG    = "postgres://happychat:happychat@127.0.0.1:15432/happychat?sslmode=disable"
-	defaultCH    = "127.0.0.1:19000"
-)
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
-func kafkaBrokers() []string { return strings.Split(envOr("KAFKA_BROKERS", defaultKafka), ",") }
-func pgURL() string          { return envOr("PG_URL", defaultPG) }
-func chAddr() string         { return envOr("CLICKHOUSE_ADDR", defaultCH) }
-
-func randomName() string {
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 // needServers skips the test under -short, and when a server is down skips
 // it (or fails it when CI is set), naming the server.
@@ -58,23 +33,16 @@ func needServers(t testing.TB) {
 	if testing.Short() {
 		t.Skip("integration test: needs Kafka, PostgreSQL and ClickHouse")
 	}
-	u, err := url.Parse(pgURL())
+	u, err := url.Parse(testenv.PGURL())
 	if err != nil {
 		t.Fatalf("PG_URL: %v", err)
 	}
 	for name, addr := range map[string]string{
-		"Kafka":      kafkaBrokers()[0],
+		"Kafka":      testenv.KafkaBrokers()[0],
 		"PostgreSQL": u.Host,
-		"ClickHouse": chAddr(),
+		"ClickHouse": testenv.ClickHouseAddr(),
 	} {
-		c, err := net.DialTimeout("tcp", addr, 3*time.Second)
-		if err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s at %s is not reachable: %v", name, addr, err)
-			}
-			t.Skipf("%s at %s is not reachable: %v", name, addr, err)
-		}
-		_ = c.Close()
+		testenv.Reach(t, name, addr)
 	}
 }
 
@@ -91,14 +59,14 @@ func testLog(t testing.TB) *slog.Logger {
 }
 
 func kafkaOpts() []kgo.Opt {
-	return []kgo.Opt{kgo.SeedBrokers(kafkaBrokers()...), kgo.DialTimeout(5 * time.Second)}
+	return []kgo.Opt{kgo.SeedBrokers(testenv.KafkaBrokers()...), kgo.DialTimeout(5 * time.Second)}
 }
 
 // newTopics creates the rooms and users topics under a fresh
 // prefix and deletes them at the end of the test.
 func newTopics(t testing.TB, roomParts, userParts int) schemas.Names {
 	t.Helper()
-	names := schemas.NamesFor("t" + randomName())
+	names := schemas.NamesFor(testenv.RandomName("t"))
 	cl, err := kgo.NewClient(kafkaOpts()...)
 	if err != nil {
 		t.Fatal(err)
@@ -128,46 +96,33 @@ func newTopics(t testing.TB, roomParts, userParts int) schemas.Names {
 // newPG creates a database for the test, migrated, and drops it at the end.
 func newPG(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
-	return pgtest.Database(t, pgURL(), "test_")
+	return pgtest.Database(t, testenv.PGURL(), "test_")
 }
 
 // newCH creates a ClickHouse database for the test and drops it at the end.
 func newCH(t testing.TB) (driver.Conn, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	name := "test_" + randomName()
-	admin, err := clickhouse.Open(&clickhouse.Options{Addr: []string{chAddr()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("ClickHouse: create database: %v", err)
-	}
-	conn := openCH(t, chAddr(), name)
-	t.Cleanup(func() {
-		_ = conn.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
-			t.Logf("drop database %s: %v", name, err)
-		}
-		_ = admin.Close()
-	})
-	return conn, name
+	return chtest.Database(t, chOptions(testenv.ClickHouseAddr(), ""), "test_")
 }
 
 func openCH(t testing.TB, addr, db string) driver.Conn {
 	t.Helper()
-	conn, err := clickhouse.Open(&clickhouse.Options{
-		Addr: []string{addr}, Auth: clickhouse.Auth{Database: db},
-		DialTimeout: 2 * time.Second, ReadTimeout: 30 * time.Second,
-		MaxOpenConns: 8,
-	})
+	opts := chOptions(addr, db)
+	conn, err := clickhouse.Open(&opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return conn
+}
+
+// chOptions are the ClickHouse connection settings of the projector tests:
+// of the fresh database's connection and of those openCH opens.
+func chOptions(addr, db string) clickhouse.Options {
+	return clickhouse.Options{
+		Addr: []string{addr}, Auth: clickhouse.Auth{Database: db},
+		DialTimeout: 2 * time.Second, ReadTimeout: 30 * time.Second,
+		MaxOpenConns: 8,
+	}
 }
 
 // migrated returns a fresh PostgreSQL database and ClickHouse database with

@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"happychat/internal/testenv"
 )
 
 // proxy is a TCP proxy the test can cut: while cut, it drops every open
@@ -89,7 +91,7 @@ func TestClickHouseOutage(t *testing.T) {
 	needServers(t)
 	names := newTopics(t, 4, 1)
 	st := newStores(t)
-	px := newProxy(t, chAddr())
+	px := newProxy(t, testenv.ClickHouseAddr())
 	viaProxy := openCH(t, px.addr(), st.chDB)
 	defer func() { _ = viaProxy.Close() }()
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"happychat/internal/tokentest"
 	"happychat/query/openapi"
 	"happychat/schemas"
 	"happychat/schemas/token"
@@ -47,7 +48,7 @@ func refusedBeforeStores(t *testing.T) []badCase {
 		{"malformed query string", "/v1/rooms?%zz", "", bad, cb},
 		{"semicolon in query", "/v1/rooms?status=open;x", "", bad, cb},
 		{"proposals for anonymous", "/v1/rooms?status=proposed", "", http.StatusForbidden, cf},
-		{"proposals for a user", "/v1/rooms?status=proposed", "Bearer " + mustIssue(t, keys, 7), http.StatusForbidden, cf},
+		{"proposals for a user", "/v1/rooms?status=proposed", "Bearer " + tokentest.Issue(t, keys, 7, "u"), http.StatusForbidden, cf},
 		{"basic auth", "/v1/rooms", "Basic dXNlcjpwYXNz", http.StatusUnauthorized, cu},
 		{"empty bearer", "/v1/rooms", "Bearer ", http.StatusUnauthorized, cu},
 		{"garbage bearer", "/v1/rooms", "Bearer not-a-token", http.StatusUnauthorized, cu},
@@ -98,15 +99,6 @@ func refusedBeforeStores(t *testing.T) []badCase {
 		{"top senders room", "/v1/analytics/top-senders?room=-1", "", bad, cb},
 		{"openapi takes no parameters", "/v1/openapi.yaml?v=2", "", bad, cb},
 	}
-}
-
-func mustIssue(t *testing.T, k *token.Keys, user schemas.ID) string {
-	t.Helper()
-	tok, _, err := k.Issue(user, "u")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
 }
 
 // unitService is a Service without stores: enough for everything that is

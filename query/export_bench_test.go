@@ -12,7 +12,9 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"happychat/internal/testenv"
 	"happychat/schemas/token"
 )
 
@@ -21,7 +23,7 @@ import (
 // skips when the data set is absent.
 func BenchmarkExportBigRoom(b *testing.B) {
 	ctx := context.Background()
-	cfg, err := pgxpool.ParseConfig(envOr("PG_URL", defaultPGURL))
+	cfg, err := pgxpool.ParseConfig(testenv.PGURL())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -31,7 +33,7 @@ func BenchmarkExportBigRoom(b *testing.B) {
 		b.Skip(err)
 	}
 	defer pg.Close()
-	ch, err := clickhouse.Open(&clickhouse.Options{Addr: []string{envOr("CLICKHOUSE_ADDR", defaultCHAddr)}, Auth: clickhouse.Auth{Database: "bench_query"}})
+	ch, err := clickhouse.Open(&clickhouse.Options{Addr: []string{testenv.ClickHouseAddr()}, Auth: clickhouse.Auth{Database: "bench_query"}})
 	if err != nil {
 		b.Skip(err)
 	}
@@ -57,5 +59,5 @@ func BenchmarkExportBigRoom(b *testing.B) {
 		resp.Body.Close()
 		b.SetBytes(n)
 	}
-	b.ReportMetric(metricValue(b, svc.metrics.exported)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(testutil.ToFloat64(svc.metrics.exported)/b.Elapsed().Seconds(), "msgs/s")
 }

@@ -12,8 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"happychat/schemas"
 )
@@ -281,37 +280,24 @@ func TestExportStopsWhenTheClientGoes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if v := metricValue(t, e.svc.metrics.exporting); v != 1 {
+	if v := testutil.ToFloat64(e.svc.metrics.exporting); v != 1 {
 		t.Fatalf("exports in flight = %v, want 1", v)
 	}
 	cancel() // the client goes away
 	resp.Body.Close()
 	deadline := time.Now().Add(20 * time.Second)
-	for metricValue(t, e.svc.metrics.exporting) != 0 {
+	for testutil.ToFloat64(e.svc.metrics.exporting) != 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the export still runs 20 s after the client went away")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := metricValue(t, e.svc.metrics.exported); n >= total {
+	if n := testutil.ToFloat64(e.svc.metrics.exported); n >= total {
 		t.Fatalf("exported all %v messages to a client that left", n)
 	}
-	if n := metricValue(t, e.svc.metrics.aborted); n != 1 {
+	if n := testutil.ToFloat64(e.svc.metrics.aborted); n != 1 {
 		t.Fatalf("aborted exports = %v, want 1", n)
 	}
-}
-
-// metricValue reads a gauge or counter.
-func metricValue(t testing.TB, c prometheus.Metric) float64 {
-	t.Helper()
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	if m.Gauge != nil {
-		return m.Gauge.GetValue()
-	}
-	return m.Counter.GetValue()
 }
 
 // An export that fails after its status line must not look complete: the
@@ -338,7 +324,7 @@ func TestExportFailureIsVisible(t *testing.T) {
 	if _, err := io.ReadAll(resp.Body); err == nil {
 		t.Fatal("a failed export read as a complete one")
 	}
-	if n := metricValue(t, e.svc.metrics.aborted); n != 1 {
+	if n := testutil.ToFloat64(e.svc.metrics.aborted); n != 1 {
 		t.Fatalf("aborted exports = %v", n)
 	}
 }

@@ -2,19 +2,14 @@ package query
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,9 +18,11 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"happychat/internal/chtest"
+	"happychat/internal/pgtest"
+	"happychat/internal/testenv"
 	"happychat/query/openapi"
 	"happychat/schemas"
 	"happychat/schemas/token"
@@ -37,34 +34,10 @@ import (
 // the tests write the rows the projector would write (see fixture).
 
 const (
-	defaultPGURL  = "postgres://happychat:happychat@127.0.0.1:15432/happychat?sslmode=disable"
-	defaultCHAddr = "127.0.0.1:19000"
-	testSecret    = "query-test-secret-0123456789"
-	testAdmin     = "query-test-admin-token"
-	testCapacity  = 20
+	testSecret   = "query-test-secret-0123456789"
+	testAdmin    = "query-test-admin-token"
+	testCapacity = 20
 )
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
-
-// unreachable fails under CI and skips elsewhere, naming the server.
-func unreachable(t *testing.T, server string, err error) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s is not reachable: %v", server, err)
-	}
-	t.Skipf("%s is not reachable (start it with deploy/local/up.sh): %v", server, err)
-}
-
-func randomName(prefix string) string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return prefix + hex.EncodeToString(b)
-}
 
 type testEnv struct {
 	t    *testing.T
@@ -88,12 +61,19 @@ func newTestEnv(t *testing.T, tune ...func(*Config)) *testEnv {
 	if testing.Short() {
 		t.Skip("integration test: needs PostgreSQL and ClickHouse (run without -short)")
 	}
+	e := &testEnv{t: t, seqs: map[schemas.ID]int64{}, ordinals: map[schemas.ID]int64{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	name := randomName("test_query_")
-	e := &testEnv{t: t, seqs: map[schemas.ID]int64{}, ordinals: map[schemas.ID]int64{}}
-	e.pg = freshPostgres(ctx, t, name)
-	e.ch = freshClickHouse(ctx, t, name)
+	e.pg, _ = pgtest.Database(t, testenv.PGURL(), "test_query_")
+	for _, f := range migrations(t, "postgres") {
+		if _, err := e.pg.Exec(ctx, f.sql); err != nil {
+			t.Fatalf("postgres migration %s: %v", f.name, err)
+		}
+	}
+	e.ch, _ = chtest.Database(t, clickhouse.Options{Addr: []string{testenv.ClickHouseAddr()}, DialTimeout: 5 * time.Second}, "test_query_")
+	for _, f := range migrations(t, "clickhouse") {
+		chtest.ExecScript(t, e.ch, f.name, f.sql)
+	}
 	keys, err := token.New(testSecret, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -135,106 +115,11 @@ func testEngine(s *Service) *gin.Engine {
 	return r
 }
 
-// freshPostgres creates database name for the test, or, where the role may
-// not create databases, schema name in the configured database (the
-// migrations then create their tables there, through search_path).
-func freshPostgres(ctx context.Context, t *testing.T, name string) *pgxpool.Pool {
-	t.Helper()
-	base := envOr("PG_URL", defaultPGURL)
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		unreachable(t, "PostgreSQL ("+redact(base)+")", err)
-	}
-	defer admin.Close(context.Background())
-	cfg, err := pgxpool.ParseConfig(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	drop := "DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"
-	_, err = admin.Exec(ctx, "CREATE DATABASE "+name)
-	var pgErr *pgconn.PgError
-	switch {
-	case err == nil:
-		cfg.ConnConfig.Database = name
-	case errors.As(err, &pgErr) && pgErr.Code == "42501": // insufficient_privilege
-		if _, err := admin.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
-			t.Fatalf("create schema %s: %v", name, err)
-		}
-		cfg.ConnConfig.RuntimeParams["search_path"] = name
-		drop = "DROP SCHEMA IF EXISTS " + name + " CASCADE"
-	default:
-		t.Fatalf("create database %s: %v", name, err)
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		pool.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Logf("%s: %v", drop, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, drop); err != nil {
-			t.Logf("%s: %v", drop, err)
-		}
-	})
-	for _, f := range migrations(t, "postgres") {
-		if _, err := pool.Exec(ctx, f.sql); err != nil {
-			t.Fatalf("postgres migration %s: %v", f.name, err)
-		}
-	}
-	return pool
-}
-
-func freshClickHouse(ctx context.Context, t *testing.T, name string) driver.Conn {
-	t.Helper()
-	addr := envOr("CLICKHOUSE_ADDR", defaultCHAddr)
-	open := func(db string) driver.Conn {
-		c, err := clickhouse.Open(&clickhouse.Options{
-			Addr: []string{addr}, Auth: clickhouse.Auth{Database: db},
-			DialTimeout: 5 * time.Second,
-		})
-		if err != nil {
-			unreachable(t, "ClickHouse ("+addr+")", err)
-		}
-		return c
-	}
-	admin := open("default")
-	defer admin.Close()
-	if err := admin.Ping(ctx); err != nil {
-		unreachable(t, "ClickHouse ("+addr+")", err)
-	}
-	if err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create clickhouse database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		c := open("default")
-		defer c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
-			t.Logf("drop clickhouse database %s: %v", name, err)
-		}
-	})
-	conn := open(name)
-	t.Cleanup(func() { _ = conn.Close() })
-	for _, f := range migrations(t, "clickhouse") {
-		for _, stmt := range splitSQL(f.sql) {
-			if err := conn.Exec(ctx, stmt); err != nil {
-				t.Fatalf("clickhouse migration %s: %v\n%s", f.name, err, stmt)
-			}
-		}
-	}
-	return conn
-}
-
 type migration struct{ name, sql string }
 
+// migrations reads the projector's migrations of store ("postgres" or
+// "clickhouse") in the order they apply: the query service reads the tables
+// the projector creates.
 func migrations(t *testing.T, store string) []migration {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join("..", "projector", "migrations", store, "*.sql"))
@@ -251,34 +136,6 @@ func migrations(t *testing.T, store string) []migration {
 		out = append(out, migration{filepath.Base(f), string(b)})
 	}
 	return out
-}
-
-// splitSQL splits a ClickHouse migration into statements (the native
-// protocol takes one at a time), dropping -- comments.
-func splitSQL(s string) []string {
-	var b strings.Builder
-	for _, line := range strings.Split(s, "\n") {
-		if i := strings.Index(line, "--"); i >= 0 {
-			line = line[:i]
-		}
-		b.WriteString(line)
-		b.WriteByte('\n')
-	}
-	var out []string
-	for _, stmt := range strings.Split(b.String(), ";") {
-		if stmt = strings.TrimSpace(stmt); stmt != "" {
-			out = append(out, stmt)
-		}
-	}
-	return out
-}
-
-func redact(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "?"
-	}
-	return p.Redacted()
 }
 
 // --- HTTP client -----------------------------------------------------------

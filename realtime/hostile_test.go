@@ -12,6 +12,7 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/gorilla/websocket"
 
+	"happychat/internal/tokentest"
 	"happychat/schemas"
 )
 
@@ -29,7 +30,7 @@ func TestHostileHandshakes(t *testing.T) {
 	cmds := &staticCommands{seq: 3, members: map[schemas.ID][]schemas.Member{room: {{UserID: member, Nickname: "m"}}}}
 	srv := handshakeService(t, cmds, func(c *Config) { c.MaxConnsPerUser = 100 })
 	wsURL := "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/ws?"
-	tok := issue(t, keys, member, "m")
+	tok := tokentest.Issue(t, keys, member, "m")
 	expired, _, err := keys.WithClock(func() time.Time { return time.Now().Add(-2 * time.Hour) }).Issue(member, "m")
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +119,7 @@ func TestHandshakeFlood(t *testing.T) {
 	const attempts = 40
 	upgraded, limited := 0, 0
 	for range attempts {
-		ws, resp, err := websocket.DefaultDialer.Dial(wsURL+issue(t, keys, flooder, "f"), nil)
+		ws, resp, err := websocket.DefaultDialer.Dial(wsURL+tokentest.Issue(t, keys, flooder, "f"), nil)
 		if err == nil {
 			upgraded++
 			ws.Close()
@@ -137,7 +138,7 @@ func TestHandshakeFlood(t *testing.T) {
 	if upgraded < 10 || upgraded > 12 || limited != attempts-upgraded {
 		t.Fatalf("%d upgraded, %d limited of %d", upgraded, limited, attempts)
 	}
-	ws, _, err := websocket.DefaultDialer.Dial(wsURL+issue(t, keys, other, "o"), nil)
+	ws, _, err := websocket.DefaultDialer.Dial(wsURL+tokentest.Issue(t, keys, other, "o"), nil)
 	if err != nil {
 		t.Fatalf("another user during the flood: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/gorilla/websocket"
 
+	"happychat/internal/tokentest"
 	"happychat/schemas"
 	"happychat/schemas/token"
 )
@@ -58,7 +59,7 @@ func TestHandshakeRefusals(t *testing.T) {
 	srv := handshakeService(t, cmds, nil)
 	down := handshakeService(t, &failingPresence{}, nil)
 	wsURL := func(base, query string) string { return "ws" + strings.TrimPrefix(base, "http") + "/v1/ws?" + query }
-	tokM, tokO, tokC := issue(t, keys, member, "m"), issue(t, keys, outsider, "o"), issue(t, keys, capped, "c")
+	tokM, tokO, tokC := tokentest.Issue(t, keys, member, "m"), tokentest.Issue(t, keys, outsider, "o"), tokentest.Issue(t, keys, capped, "c")
 
 	// capped holds its one allowed socket for the whole test.
 	held, _, err := websocket.DefaultDialer.Dial(wsURL(srv.URL, "room=42&token="+tokC), nil)
@@ -78,7 +79,7 @@ func TestHandshakeRefusals(t *testing.T) {
 	}{
 		{"no token", srv.URL, "room=42", nil, false, 401, schemas.CodeUnauthorized},
 		{"forged token", srv.URL, "room=42&token=" + tokM + "x", nil, false, 401, schemas.CodeUnauthorized},
-		{"token of another secret", srv.URL, "room=42&token=" + issue(t, mustKeys(t, "another-secret-0123456789"), member, "m"), nil, false, 401, schemas.CodeUnauthorized},
+		{"token of another secret", srv.URL, "room=42&token=" + tokentest.Issue(t, mustKeys(t, "another-secret-0123456789"), member, "m"), nil, false, 401, schemas.CodeUnauthorized},
 		{"missing room", srv.URL, "token=" + tokM, nil, false, 400, schemas.CodeBadRequest},
 		{"malformed room", srv.URL, "room=04x&token=" + tokM, nil, false, 400, schemas.CodeBadRequest},
 		{"malformed since_seq", srv.URL, "room=42&since_seq=-3&token=" + tokM, nil, false, 400, schemas.CodeBadRequest},

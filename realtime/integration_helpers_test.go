@@ -2,8 +2,6 @@ package realtime
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +23,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"happychat/internal/chtest"
+	"happychat/internal/testenv"
+	"happychat/internal/tokentest"
 	"happychat/schemas"
 	"happychat/schemas/moderation"
 	"happychat/schemas/token"
@@ -37,44 +37,6 @@ import (
 // fakeCommands: it appends real events to the real log (gap-free seq per
 // room) and answers presence from its own fold.
 
-func randomName(prefix string) string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return prefix + hex.EncodeToString(b)
-}
-
-// unreachable skips (or fails under CI) when a server is down.
-func unreachable(t *testing.T, server, addr string, err error) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s at %s is not reachable: %v", server, addr, err)
-	}
-	t.Skipf("%s at %s is not reachable: %v", server, addr, err)
-}
-
-func kafkaBrokers(t *testing.T) []string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: needs Kafka")
-	}
-	b := os.Getenv("KAFKA_BROKERS")
-	if b == "" {
-		b = "127.0.0.1:19092"
-	}
-	list := strings.Split(b, ",")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(list...))
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = cl.Ping(ctx)
-		cancel()
-		cl.Close()
-	}
-	if err != nil {
-		unreachable(t, "Kafka", b, err)
-	}
-	return list
-}
-
 // clickhouseDB returns a connection to a fresh database holding the history
 // migrations; the database is dropped at the end of the test.
 func clickhouseDB(t *testing.T) driver.Conn {
@@ -82,46 +44,13 @@ func clickhouseDB(t *testing.T) driver.Conn {
 	if testing.Short() {
 		t.Skip("integration test: needs ClickHouse")
 	}
-	addr := os.Getenv("CLICKHOUSE_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:19000"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	root, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, DialTimeout: 3 * time.Second})
-	if err == nil {
-		err = root.Ping(ctx)
-	}
-	if err != nil {
-		unreachable(t, "ClickHouse", addr, err)
-	}
-	db := randomName("test_")
-	if err := root.Exec(ctx, "CREATE DATABASE "+db); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = root.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-		_ = root.Close()
-	})
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Database: db}, DialTimeout: 3 * time.Second})
+	conn, _ := chtest.Database(t, clickhouse.Options{Addr: []string{testenv.ClickHouseAddr()}, DialTimeout: 3 * time.Second}, "test_")
+	const history = "../projector/migrations/clickhouse/0001_history.sql"
+	ddl, err := os.ReadFile(history)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = conn.Close() })
-	ddl, err := os.ReadFile("../projector/migrations/clickhouse/0001_history.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	comment := regexp.MustCompile(`--[^\n]*`)
-	for stmt := range strings.SplitSeq(comment.ReplaceAllString(string(ddl), ""), ";") {
-		if stmt = strings.TrimSpace(stmt); stmt != "" {
-			if err := conn.Exec(ctx, stmt); err != nil {
-				t.Fatalf("migration: %v\n%s", err, stmt)
-			}
-		}
-	}
+	chtest.ExecScript(t, conn, history, string(ddl))
 	return conn
 }
 
@@ -138,8 +67,8 @@ type env struct {
 
 func newEnv(t *testing.T, parts int) *env {
 	t.Helper()
-	b := kafkaBrokers(t)
-	names := schemas.NamesFor(randomName("t"))
+	b := testenv.Kafka(t)
+	names := schemas.NamesFor(testenv.RandomName("t"))
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b...))
 	if err != nil {
 		t.Fatal(err)
@@ -535,7 +464,7 @@ func (f *fakeCommands) postMany(room, user schemas.ID, n int, text func(i int) s
 	nick := f.rooms[room].members[user].Nickname
 	ps := make([]schemas.Event, n)
 	for i := range ps {
-		ps[i] = schemas.MessageSent{Text: text(i), ClientMsgID: randomName("c"), Nickname: nick}
+		ps[i] = schemas.MessageSent{Text: text(i), ClientMsgID: testenv.RandomName("c"), Nickname: nick}
 	}
 	if _, err := f.appendLocked(context.Background(), room, user, ps...); err != nil {
 		f.t.Fatal(err)
@@ -608,7 +537,7 @@ type user struct {
 
 func (e *env) newUser(nick string) user {
 	id := e.cmds.newID()
-	return user{id: id, nick: nick, tok: issue(e.t, e.keys, id, nick)}
+	return user{id: id, nick: nick, tok: tokentest.Issue(e.t, e.keys, id, nick)}
 }
 
 // member creates a user and joins it to room.

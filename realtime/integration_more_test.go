@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"happychat/schemas"
 	"happychat/schemas/token"
@@ -134,7 +135,7 @@ func TestSlowReaderIsCutOff(t *testing.T) {
 		checkContiguous(t, fmt.Sprintf("fast %d", i), got[i], snap+1, end)
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for metricValue(in.svc.m.drops) < 1 {
+	for testutil.ToFloat64(in.svc.m.drops) < 1 {
 		if time.Now().After(deadline) {
 			t.Fatal("the slow socket was not cut off")
 		}
@@ -145,7 +146,7 @@ func TestSlowReaderIsCutOff(t *testing.T) {
 	if code := slow.closeCode(20 * time.Second); code != CloseSlowConsumer && code != websocket.CloseAbnormalClosure {
 		t.Fatalf("slow socket closed with %d", code)
 	}
-	if got := metricValue(in.svc.m.drops); got != 1 {
+	if got := testutil.ToFloat64(in.svc.m.drops); got != 1 {
 		t.Fatalf("send queue drops = %v, want 1 (only the slow socket)", got)
 	}
 	// It resumes by seq and gets everything.

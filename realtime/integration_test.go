@@ -10,6 +10,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"happychat/schemas"
 )
@@ -92,10 +93,10 @@ func TestFanOutOrderAndCompleteness(t *testing.T) {
 		})
 	}
 	check.Wait()
-	if got := metricValue(in.svc.m.gaps); got != 0 {
+	if got := testutil.ToFloat64(in.svc.m.gaps); got != 0 {
 		t.Fatalf("seq gaps: %v", got)
 	}
-	if got := metricValue(in.svc.m.open); got != n {
+	if got := testutil.ToFloat64(in.svc.m.open); got != n {
 		t.Fatalf("open connections gauge: %v", got)
 	}
 
@@ -148,7 +149,7 @@ func TestResume(t *testing.T) {
 		e.cmds.postMany(room, bob.id, 3, func(i int) string { return fmt.Sprintf("live %d", i) })
 		live, _ := c.eventsUntil(end+3, 20*time.Second)
 		checkContiguous(t, "live after resume", live, end+1, end+3)
-		if got := metricValue(in.svc.m.resumes.WithLabelValues("ring")); got < 1 {
+		if got := testutil.ToFloat64(in.svc.m.resumes.WithLabelValues("ring")); got < 1 {
 			t.Fatalf("ring resumes = %v, want >= 1", got)
 		}
 	})
@@ -163,7 +164,7 @@ func TestResume(t *testing.T) {
 	indexRoomEvents(t, ch, room, e.cmds.logged(room), 600)
 
 	t.Run("very old, located by ClickHouse", func(t *testing.T) {
-		before := metricValue(in.svc.m.resumes.WithLabelValues("log"))
+		before := testutil.ToFloat64(in.svc.m.resumes.WithLabelValues("log"))
 		c := in.dial(t, room, alice.tok, 300)
 		c.presence()
 		end := e.cmds.head(room)
@@ -172,7 +173,7 @@ func TestResume(t *testing.T) {
 		e.cmds.postMany(room, bob.id, 2, func(i int) string { return "after" })
 		live, _ := c.eventsUntil(end+2, 20*time.Second)
 		checkContiguous(t, "live after very old resume", live, end+1, end+2)
-		if got := metricValue(in.svc.m.resumes.WithLabelValues("log")); got != before+1 {
+		if got := testutil.ToFloat64(in.svc.m.resumes.WithLabelValues("log")); got != before+1 {
 			t.Fatalf("log resumes = %v, want %v", got, before+1)
 		}
 		if loc.hits() == 0 {
@@ -201,7 +202,7 @@ func TestResume(t *testing.T) {
 		end := e.cmds.head(room)
 		events, _ := c.eventsUntil(end, 60*time.Second)
 		checkContiguous(t, "resume past a wrong index", events, 101, end)
-		if got := metricValue(lying.svc.m.locatorMisses); got != 1 {
+		if got := testutil.ToFloat64(lying.svc.m.locatorMisses); got != 1 {
 			t.Fatalf("locator misses = %v, want 1", got)
 		}
 	})

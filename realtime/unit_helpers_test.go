@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
 	"happychat/schemas"
 	"happychat/schemas/token"
 )
@@ -37,15 +34,6 @@ func testKeys(t testing.TB) *token.Keys {
 	return k
 }
 
-func issue(t testing.TB, k *token.Keys, user schemas.ID, nick string) string {
-	t.Helper()
-	tok, _, err := k.Issue(user, nick)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
 // staticCommands answers Presence from a fixed table and refuses sends: a
 // fake for the handshake's pure logic (integration tests use a command
 // service that appends to real Kafka).
@@ -67,16 +55,4 @@ func (s *staticCommands) Presence(_ context.Context, room schemas.ID) ([]schemas
 		return nil, 0, schemas.Errorf(schemas.CodeNotFound, "no such room")
 	}
 	return m, s.seq, nil
-}
-
-// metricValue reads a counter or gauge.
-func metricValue(m prometheus.Metric) float64 {
-	var d dto.Metric
-	if err := m.Write(&d); err != nil {
-		panic(err)
-	}
-	if c := d.GetCounter(); c != nil {
-		return c.GetValue()
-	}
-	return d.GetGauge().GetValue()
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"happychat/internal/testenv"
 	"happychat/query/openapi"
 	"happychat/schemas"
 )
@@ -28,8 +29,8 @@ const e2eAdmin = "e2e-admin-token"
 
 func devEnv(t *testing.T) map[string]string {
 	env := map[string]string{
-		"KAFKA_BROKERS":        strings.Join(kafkaBrokers(t), ","),
-		"CHAT_TOPIC_PREFIX":    "e2e" + randHex(4),
+		"KAFKA_BROKERS":        strings.Join(testenv.Kafka(t), ","),
+		"CHAT_TOPIC_PREFIX":    "e2e" + testenv.RandomHex(4),
 		"CHAT_HTTP_ADDR":       "127.0.0.1:0",
 		"CHAT_ADMIN_TOKEN":     e2eAdmin,
 		"CHAT_TOKEN_SECRET":    "e2e-token-secret-0123456789",

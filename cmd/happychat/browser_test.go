@@ -20,9 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -38,7 +36,10 @@ import (
 	"github.com/chromedp/cdproto/input"
 	cdpnetwork "github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-	"github.com/jackc/pgx/v5"
+
+	"happychat/internal/chtest"
+	"happychat/internal/pgtest"
+	"happychat/internal/testenv"
 )
 
 // docsScreenshots refreshes docs/screenshots/ from a run:
@@ -344,8 +345,8 @@ func startWebSystem(t *testing.T) *webSystem {
 	env := map[string]string{
 		"CHAT_HTTP_ADDR":      "127.0.0.1:0",
 		"CHAT_TOPIC_PREFIX":   "t" + id,
-		"CHAT_ADMIN_TOKEN":    "admin-" + webRandHex(12),
-		"CHAT_TOKEN_SECRET":   webRandHex(32),
+		"CHAT_ADMIN_TOKEN":    "admin-" + testenv.RandomHex(12),
+		"CHAT_TOKEN_SECRET":   testenv.RandomHex(32),
 		"CHAT_EFFECT_WORDS":   "congrats=balloons,happy birthday=confetti",
 		"CHAT_SEND_RATE":      "1000", // the history scenario posts 130 messages at once
 		"CHAT_SEND_BURST":     "1000",
@@ -355,15 +356,12 @@ func startWebSystem(t *testing.T) *webSystem {
 	if b := os.Getenv("KAFKA_BROKERS"); b != "" {
 		env["KAFKA_BROKERS"] = b // else the embedded broker
 		for _, addr := range strings.Split(b, ",") {
-			if c, err := net.DialTimeout("tcp", strings.TrimSpace(addr), 3*time.Second); err != nil {
-				browserSkipOrFail(t, "Kafka at %s: %v", addr, err)
-			} else {
-				c.Close()
-			}
+			testenv.Reach(t, "Kafka", strings.TrimSpace(addr))
 		}
 	}
-	env["PG_URL"] = webPostgres(t, "test_"+id)
-	env["CLICKHOUSE_ADDR"], env["CLICKHOUSE_DB"] = webClickHouse(t, "test_"+id)
+	_, env["PG_URL"] = pgtest.Database(t, testenv.PGURL(), "test_"+id+"_")
+	env["CLICKHOUSE_ADDR"] = testenv.ClickHouseAddr()
+	_, env["CLICKHOUSE_DB"] = chtest.Database(t, clickhouse.Options{Addr: []string{env["CLICKHOUSE_ADDR"]}, DialTimeout: 5 * time.Second}, "test_"+id+"_")
 	sys.adminToken = env["CHAT_ADMIN_TOKEN"]
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -426,77 +424,6 @@ func startWebSystem(t *testing.T) *webSystem {
 		t.Fatalf("POST /v1/sessions answered %d: happychat dev does not serve the API", res.StatusCode)
 	}
 	return sys
-}
-
-func webPostgres(t *testing.T, name string) string {
-	t.Helper()
-	base := os.Getenv("PG_URL")
-	if base == "" {
-		base = "postgres://happychat:happychat@127.0.0.1:15432/happychat?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		browserSkipOrFail(t, "PostgreSQL at %s: %v", redactURL(base), err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Logf("drop database %s: %v", name, err)
-			return
-		}
-		defer c.Close(context.Background())
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Logf("drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("PG_URL: %v", err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
-
-func webClickHouse(t *testing.T, name string) (addr, db string) {
-	t.Helper()
-	addr = os.Getenv("CLICKHOUSE_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:19000"
-	}
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		browserSkipOrFail(t, "ClickHouse at %s: %v", addr, err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := conn.Ping(ctx); err != nil {
-		browserSkipOrFail(t, "ClickHouse at %s: %v", addr, err)
-	}
-	if err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create ClickHouse database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		c, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, DialTimeout: 5 * time.Second})
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
-			t.Logf("drop ClickHouse database %s: %v", name, err)
-		}
-	})
-	return addr, name
 }
 
 // call sends a JSON request and decodes a JSON answer into out (if non-nil),
@@ -955,13 +882,7 @@ func browserSkipOrFail(t *testing.T, format string, args ...any) {
 	t.Skipf("not available, skipping the browser tests: "+format, args...)
 }
 
-func webRandHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func webSuffix() string { return webRandHex(3) }
+func webSuffix() string { return testenv.RandomHex(3) }
 
 func webUUID() string {
 	b := make([]byte, 16)
@@ -988,14 +909,6 @@ func webHasDuplicates(s []string) bool {
 		seen[v] = true
 	}
 	return false
-}
-
-func redactURL(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return p.Redacted()
 }
 
 // webLog collects the system's log for a failure report.

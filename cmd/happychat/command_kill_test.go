@@ -18,25 +18,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"happychat/internal/testenv"
 	"happychat/schemas"
 )
-
-func kafkaBrokers(t *testing.T) []string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: needs Kafka")
-	}
-	b := strings.Split(envOr("KAFKA_BROKERS", "127.0.0.1:19092"), ",")
-	c, err := net.DialTimeout("tcp", b[0], 3*time.Second)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("Kafka at %s is not reachable: %v", b[0], err)
-		}
-		t.Skipf("Kafka at %s is not reachable: %v", b[0], err)
-	}
-	c.Close()
-	return b
-}
 
 func freePort(t *testing.T) string {
 	t.Helper()
@@ -116,9 +100,9 @@ func (c apiClient) call(addr, path string, in, out any) int {
 // partition over; every acknowledged message is in the log exactly once,
 // with the acknowledged id, and the room's seq has no gap.
 func TestCommandOwnerSIGKILL(t *testing.T) {
-	brokers := kafkaBrokers(t)
+	brokers := testenv.Kafka(t)
 	bin := buildBinary(t)
-	prefix := "kill" + randHex(4)
+	prefix := "kill" + testenv.RandomHex(4)
 	env := []string{
 		"KAFKA_BROKERS=" + strings.Join(brokers, ","), "CHAT_TOPIC_PREFIX=" + prefix,
 		"CHAT_ROOM_PARTITIONS=2", "CHAT_TOKEN_SECRET=kill-test-secret-0123456789",

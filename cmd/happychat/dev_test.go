@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"net/http"
 	"os"
@@ -13,13 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+	"happychat/internal/testenv"
+)
 
 // buildBinary builds cmd/happychat once per test binary run.
 func buildBinary(t *testing.T) string {
@@ -46,7 +40,7 @@ func TestDevStartsAnswersAndStopsOnSIGTERM(t *testing.T) {
 	cmd := exec.Command(bin, "dev")
 	cmd.Env = append(os.Environ(),
 		"KAFKA_BROKERS=", "CHAT_HTTP_ADDR=127.0.0.1:0", "HAPPYCHAT_STATE_DIR="+state,
-		"CHAT_TOPIC_PREFIX=dev"+randHex(4))
+		"CHAT_TOPIC_PREFIX=dev"+testenv.RandomHex(4))
 	cmd.Env = append(cmd.Env, freshStores(t)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"happychat/internal/testenv"
 	"happychat/query/openapi"
 	"happychat/schemas"
 	"happychat/schemas/token"
@@ -187,7 +188,7 @@ func (s *rtDev) post(room schemas.ID, u schemas.Session, body string) schemas.Me
 	s.t.Helper()
 	var m schemas.Message
 	if st, _, b := s.call("POST", roomPath(room)+"/messages", "/v1/rooms/:id/messages", u.Token,
-		map[string]string{"body": body, "client_msg_id": "h-" + randHex(8)}, &m); st != http.StatusCreated {
+		map[string]string{"body": body, "client_msg_id": "h-" + testenv.RandomHex(8)}, &m); st != http.StatusCreated {
 		s.t.Fatalf("post: %d %s", st, b)
 	}
 	return m
@@ -205,7 +206,7 @@ func postMany(base string, room schemas.ID, u schemas.Session, n, workers int, b
 		wg.Go(func() {
 			for i := range next {
 				errs[i] = rtPost(base, roomPath(room)+"/messages", u.Token,
-					map[string]string{"body": body(i), "client_msg_id": "m-" + randHex(8)}, &out[i])
+					map[string]string{"body": body(i), "client_msg_id": "m-" + testenv.RandomHex(8)}, &out[i])
 			}
 		})
 	}
@@ -792,7 +793,7 @@ func TestRealtimeE2EFanOut(t *testing.T) {
 		for j, m := range rm.members {
 			wg.Go(func() {
 				for i := range perMember {
-					cmid := fmt.Sprintf("r%d-m%d-%d-%s", r, j, i, randHex(4))
+					cmid := fmt.Sprintf("r%d-m%d-%d-%s", r, j, i, testenv.RandomHex(4))
 					body := fmt.Sprintf("room %d member %d message %d 😀", r, j, i)
 					if i == 0 && j < 2 {
 						body = profane // one sent on the socket, one over HTTP
@@ -818,7 +819,7 @@ func TestRealtimeE2EFanOut(t *testing.T) {
 				fail(err)
 				return
 			}
-			httpPost(rm.id, rm.leaver, "leaver-"+randHex(4), "just passing by")
+			httpPost(rm.id, rm.leaver, "leaver-"+testenv.RandomHex(4), "just passing by")
 			if err := rtPost(s.base, roomPath(rm.id)+"/leave", rm.leaver.Token, nil, nil); err != nil {
 				fail(err)
 			}
@@ -828,13 +829,13 @@ func TestRealtimeE2EFanOut(t *testing.T) {
 				fail(err)
 				return
 			}
-			httpPost(rm.id, rm.switcher, "switch-a-"+randHex(4), "here first")
+			httpPost(rm.id, rm.switcher, "switch-a-"+testenv.RandomHex(4), "here first")
 			var jr schemas.JoinResult
 			if err := rtPost(s.base, roomPath(other)+"/join", rm.switcher.Token, nil, &jr); err != nil {
 				fail(err)
 				return
 			}
-			httpPost(other, rm.switcher, "switch-b-"+randHex(4), "and now here")
+			httpPost(other, rm.switcher, "switch-b-"+testenv.RandomHex(4), "and now here")
 			if err := rtPost(s.base, roomPath(other)+"/leave", rm.switcher.Token, nil, nil); err != nil {
 				fail(err)
 			}
@@ -1224,7 +1225,7 @@ func TestRealtimeE2ESecondInstance(t *testing.T) {
 	}()
 	cmids := map[string]string{}
 	for i := range sends {
-		cmid := fmt.Sprintf("via-b-%d-%s", i, randHex(4))
+		cmid := fmt.Sprintf("via-b-%d-%s", i, testenv.RandomHex(4))
 		body := fmt.Sprintf("from B %d", i)
 		if i == 2 {
 			body = "holy shit it works"
@@ -1545,7 +1546,7 @@ func TestRealtimeE2EHostileFrames(t *testing.T) {
 			if f := c.mustRead(20 * time.Second); f.Type != rtPong {
 				t.Fatalf("after the error frame, a ping got %s", f)
 			}
-			cmid := "ok-" + randHex(4)
+			cmid := "ok-" + testenv.RandomHex(4)
 			c.sendJSON(sendFrame(cmid, "fine after "+tc.name))
 			var ack, ev *rtFrame
 			for ack == nil || ev == nil {

@@ -5,43 +5,60 @@ package pgtest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"errors"
 	"net/url"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"happychat/internal/testenv"
 )
 
 // Database creates a database named prefix + random hex on the server of
-// base, and returns a pool on it and its URL. An unreachable server fails
-// the test when CI is set and skips it otherwise.
+// base (usually [testenv.PGURL]), and returns a pool on it and its URL; the
+// pool is closed and the database dropped when the test ends. An unreachable
+// server is [testenv.Unreachable]: the test fails when CI is set and skips
+// otherwise.
+//
+// Where the role may not create databases (a managed server), it creates a
+// schema of that name in base's database instead, and the pool and the URL
+// set search_path to it, so that migrations create their tables there.
 func Database(t testing.TB, base, prefix string) (*pgxpool.Pool, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	admin, err := pgx.Connect(ctx, base)
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("PostgreSQL at %s: %v", base, err)
-		}
-		t.Skipf("PostgreSQL at %s: %v", base, err)
+		testenv.Unreachable(t, "PostgreSQL", redact(base), err)
 	}
 	defer func() { _ = admin.Close(context.Background()) }()
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	name := prefix + hex.EncodeToString(b)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.Path = "/" + name
+	name := testenv.RandomName(prefix)
+	drop := "DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"
+	_, err = admin.Exec(ctx, "CREATE DATABASE "+name)
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+		u.Path = "/" + name
+	case errors.As(err, &pgErr) && pgErr.Code == "42501": // insufficient_privilege
+		if _, err := admin.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
+			t.Fatalf("create schema %s: %v", name, err)
+		}
+		// pgx passes URL parameters it does not know to the server as
+		// run-time parameters.
+		q := u.Query()
+		q.Set("search_path", name)
+		u.RawQuery = q.Encode()
+		drop = "DROP SCHEMA IF EXISTS " + name + " CASCADE"
+	default:
+		t.Fatalf("create database %s: %v", name, err)
+	}
 	pool, err := pgxpool.New(ctx, u.String())
 	if err != nil {
 		t.Fatal(err)
@@ -52,13 +69,22 @@ func Database(t testing.TB, base, prefix string) (*pgxpool.Pool, string) {
 		defer cancel()
 		admin, err := pgx.Connect(ctx, base)
 		if err != nil {
-			t.Logf("drop database %s: %v", name, err)
+			t.Logf("%s: %v", drop, err)
 			return
 		}
 		defer func() { _ = admin.Close(context.Background()) }()
-		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Logf("drop database %s: %v", name, err)
+		if _, err := admin.Exec(ctx, drop); err != nil {
+			t.Logf("%s: %v", drop, err)
 		}
 	})
 	return pool, u.String()
+}
+
+// redact hides the password of a URL for messages.
+func redact(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return p.Redacted()
 }

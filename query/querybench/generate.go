@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -15,6 +14,7 @@ import (
 	"github.com/bwmarrin/snowflake"
 	"github.com/jackc/pgx/v5"
 
+	"happychat/internal/chtest"
 	"happychat/schemas"
 )
 
@@ -169,7 +169,7 @@ func migrate(ctx context.Context, o options, ch driver.Conn, pg *pgx.Conn) error
 				}
 				continue
 			}
-			for _, stmt := range splitSQL(string(b)) {
+			for _, stmt := range chtest.Statements(string(b)) {
 				if err := ch.Exec(ctx, stmt); err != nil {
 					return fmt.Errorf("%s: %w", f, err)
 				}
@@ -178,23 +178,6 @@ func migrate(ctx context.Context, o options, ch driver.Conn, pg *pgx.Conn) error
 	}
 	_, err := pg.Exec(ctx, "SET search_path = DEFAULT")
 	return err
-}
-
-func splitSQL(s string) []string {
-	var b strings.Builder
-	for _, line := range strings.Split(s, "\n") {
-		if i := strings.Index(line, "--"); i >= 0 {
-			line = line[:i]
-		}
-		b.WriteString(line + "\n")
-	}
-	var out []string
-	for _, stmt := range strings.Split(b.String(), ";") {
-		if stmt = strings.TrimSpace(stmt); stmt != "" {
-			out = append(out, stmt)
-		}
-	}
-	return out
 }
 
 // openData connects to the benchmark database for bulk work: generating and

@@ -23,6 +23,8 @@ import (
 	"os"
 	"time"
 
+	"happychat/internal/testenv"
+
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/jackc/pgx/v5"
 )
@@ -49,8 +51,8 @@ func main() {
 		return
 	}
 	var o options
-	flag.StringVar(&o.pgURL, "pg", envOr("PG_URL", "postgres://happychat:happychat@127.0.0.1:15432/happychat?sslmode=disable"), "PostgreSQL URL")
-	flag.StringVar(&o.chAddr, "ch", envOr("CLICKHOUSE_ADDR", "127.0.0.1:19000"), "ClickHouse native address")
+	flag.StringVar(&o.pgURL, "pg", testenv.PGURL(), "PostgreSQL URL")
+	flag.StringVar(&o.chAddr, "ch", testenv.ClickHouseAddr(), "ClickHouse native address")
 	flag.IntVar(&o.rooms, "rooms", 1000, "rooms")
 	flag.Int64Var(&o.messages, "messages", 10_000_000, "messages in all rooms")
 	flag.Int64Var(&o.big, "big", 2_000_000, "messages in the big room")
@@ -64,13 +66,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "querybench:", err)
 		os.Exit(1)
 	}
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 func logf(format string, args ...any) {

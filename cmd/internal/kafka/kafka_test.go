@@ -2,54 +2,23 @@ package kafka
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"happychat/internal/testenv"
 	"happychat/schemas"
 )
-
-func brokers(t *testing.T) []string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: needs Kafka")
-	}
-	b := os.Getenv("KAFKA_BROKERS")
-	if b == "" {
-		b = "127.0.0.1:19092"
-	}
-	list := strings.Split(b, ",")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(list...))
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = cl.Ping(ctx)
-		cancel()
-		cl.Close()
-	}
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("Kafka at %s is not reachable: %v", b, err)
-		}
-		t.Skipf("Kafka at %s is not reachable: %v", b, err)
-	}
-	return list
-}
 
 // TestTopicsAndRoundTrip creates the event topics with their explicit
 // configs (twice: the second run is a no-op), then produces an event with
 // acks=all and idempotence, consumes it, decodes it and compares.
 func TestTopicsAndRoundTrip(t *testing.T) {
-	b := brokers(t)
-	buf := make([]byte, 5)
-	_, _ = rand.Read(buf)
-	names := schemas.NamesFor("t" + hex.EncodeToString(buf))
+	b := testenv.Kafka(t)
+	names := schemas.NamesFor(testenv.RandomName("t"))
 	log := slog.New(slog.DiscardHandler)
 	cl, err := kgo.NewClient(append(BaseOpts(b, log), kgo.ConsumeTopics(names.Rooms),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)

@@ -1,0 +1,115 @@
+// Package testenv tells integration tests where the local servers are and
+// what to do when one does not answer.
+//
+// The addresses come from the environment that deploy/local/env.sh prints
+// (KAFKA_BROKERS, PG_URL, CLICKHOUSE_ADDR), else from the ports deploy/local
+// uses. A server that does not answer skips the test, so that a laptop
+// without the servers can still run the rest; under CI (CI set) it fails the
+// test instead, because CI starts every server and a skip there would hide a
+// broken set-up behind a green run. The helpers that need a server skip
+// under -short first (or are only called by tests that do), so that
+// `go test -short` needs none.
+//
+// Test support only; it imports no role package. Fresh databases are
+// [happychat/internal/pgtest] and [happychat/internal/chtest].
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The servers of deploy/local (its ports are defined in deploy/local/lib.sh).
+const (
+	DefaultKafkaBrokers   = "127.0.0.1:19092"
+	DefaultPGURL          = "postgres://happychat:happychat@127.0.0.1:15432/happychat?sslmode=disable"
+	DefaultClickHouseAddr = "127.0.0.1:19000"
+)
+
+// Getenv returns $key, or def when it is unset or empty.
+func Getenv(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// KafkaBrokers returns the bootstrap list $KAFKA_BROKERS (comma-separated),
+// else [DefaultKafkaBrokers]. It checks nothing: see [Kafka].
+func KafkaBrokers() []string {
+	return strings.Split(Getenv("KAFKA_BROKERS", DefaultKafkaBrokers), ",")
+}
+
+// PGURL returns $PG_URL, else [DefaultPGURL].
+func PGURL() string { return Getenv("PG_URL", DefaultPGURL) }
+
+// ClickHouseAddr returns $CLICKHOUSE_ADDR (host:port of the native
+// protocol), else [DefaultClickHouseAddr].
+func ClickHouseAddr() string { return Getenv("CLICKHOUSE_ADDR", DefaultClickHouseAddr) }
+
+// Kafka returns [KafkaBrokers] once a broker has answered a Kafka request
+// (a TCP connection alone does not show that the broker serves). It skips
+// the test under -short; a Kafka that does not answer within 5 s is
+// [Unreachable].
+func Kafka(t testing.TB) []string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs Kafka")
+	}
+	brokers := KafkaBrokers()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = cl.Ping(ctx)
+		cancel()
+		cl.Close()
+	}
+	if err != nil {
+		Unreachable(t, "Kafka", strings.Join(brokers, ","), err)
+	}
+	return brokers
+}
+
+// Reach checks that server (a name for the message) accepts TCP connections
+// at addr within 3 s, and calls [Unreachable] when it does not: a cheap
+// check for tests that start a binary which would otherwise only time out.
+func Reach(t testing.TB, server, addr string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	if err != nil {
+		Unreachable(t, server, addr, err)
+	}
+	_ = c.Close()
+}
+
+// Unreachable ends the test because server at addr did not answer: it
+// fails the test when CI is set and skips it otherwise (see the package
+// comment for why). addr must not hold a password: redact URLs first.
+func Unreachable(t testing.TB, server, addr string, err error) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s at %s is not reachable: %v", server, addr, err)
+	}
+	t.Skipf("%s at %s is not reachable (deploy/local/up.sh starts it): %v", server, addr, err)
+}
+
+// RandomName returns prefix followed by 12 random hex digits: a name for a
+// topic, database or id that no other test run on the same servers uses,
+// since the servers are shared by parallel packages and repeated runs.
+func RandomName(prefix string) string { return prefix + RandomHex(6) }
+
+// RandomHex returns n random bytes in hex (2n digits), for secrets and
+// names of a given length.
+func RandomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
