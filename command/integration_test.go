@@ -142,7 +142,7 @@ func (c *cluster) startWith(id int, mutate func(*Config)) *instance {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	srv := &http.Server{Handler: engine, MaxHeaderBytes: 64 << 10}
+	srv := &http.Server{Handler: engine, MaxHeaderBytes: 64 << 10, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	ctx, cancel := context.WithCancel(context.Background())
 	in := &instance{svc: svc, addr: ln.Addr().String(), cancel: cancel, done: make(chan struct{})}

@@ -260,7 +260,7 @@ func (s *chSink) Reset() {
 
 func (s *chSink) resetLocked() {
 	if s.inflight != nil {
-		<-s.inflight // the batch is dropped whatever its insert's outcome
+		<-s.inflight //nolint:errcheck // the batch is dropped whatever its insert's outcome
 	}
 	s.inflight, s.sending, s.failed = nil, nil, nil
 	s.buf = chRows{}

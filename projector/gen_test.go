@@ -3,7 +3,6 @@ package projector
 import (
 	"fmt"
 	"math/rand/v2"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -253,6 +252,3 @@ var churn = genMix{users: 40, rooms: 8, join: 30, leave: 8, message: 40, readMar
 
 // chatty is message-heavy: a busy chat.
 var chatty = genMix{users: 300, rooms: 50, join: 4, leave: 1, message: 90, readMark: 4, propose: 0.2, approve: 0.2, register: 0.5}
-
-// eventTime is how the generator times events (and what views must show).
-func eventTime(id schemas.ID) time.Time { return schemas.IDTime(id).UTC() }

@@ -40,7 +40,9 @@ func replayPostgres(ctx context.Context, cfg ReplayConfig) (ReplayResult, error)
 	if !got {
 		return ReplayResult{}, errors.New("another replay of the rooms views is running")
 	}
-	defer func() { _, _ = lock.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(replayLockKey)) }()
+	defer func() {
+		_, _ = lock.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(replayLockKey))
+	}()
 
 	var live string
 	if err := cfg.Pool.QueryRow(ctx, "SELECT current_schema()").Scan(&live); err != nil {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -283,8 +284,8 @@ func FuzzReadParams(f *testing.F) {
 	allowed := []string{"before", "after", "limit", "room", "from", "to", "bucket", "status"}
 	refused := func(t *testing.T, err error) {
 		t.Helper()
-		e, ok := err.(*schemas.Error)
-		if !ok || e.Code != schemas.CodeBadRequest || !utf8.ValidString(e.Message) || len(e.Message) > 300 {
+		var e *schemas.Error
+		if !errors.As(err, &e) || e.Code != schemas.CodeBadRequest || !utf8.ValidString(e.Message) || len(e.Message) > 300 {
 			t.Fatalf("refusal %#v", err)
 		}
 	}

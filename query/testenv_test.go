@@ -325,7 +325,7 @@ func (e *testEnv) addMessages(room schemas.ID, msgs []msg) []schemas.Message {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	defer tx.Rollback(ctx)
+	defer func() { _ = tx.Rollback(ctx) }()
 	rows := make([][]any, 0, len(out))
 	e.mu.Lock()
 	for _, m := range out {

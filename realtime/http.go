@@ -122,7 +122,7 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 	// docs/realtime.md, "Memory").
 	presence := controlFrame(presenceFrame{Type: typePresence, RoomID: room, Members: members, Seq: snap})
 	handedOff = true
-	go func() {
+	go func() { //nolint:contextcheck // the socket outlives its request: conn has a context of its own (newConn)
 		defer s.users.leave(claims.UserID, time.Now())
 		defer s.hub.release(room, c)
 		defer s.untrack(c)

@@ -211,8 +211,6 @@ func (f wsFrame) seq() int64 {
 	return 0
 }
 
-var errClosed = errors.New("socket closed")
-
 // read returns the next frame within timeout.
 func (c *client) read(timeout time.Duration) (wsFrame, error) {
 	_ = c.ws.SetReadDeadline(time.Now().Add(timeout))

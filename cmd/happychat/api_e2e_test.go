@@ -269,7 +269,7 @@ func TestAPIEndToEnd(t *testing.T) {
 	}
 	eventually(t, "unread before any read mark", func() error {
 		if u, err := unread(bob); err != nil || u != n {
-			return fmt.Errorf("unread %d (%v), want %d", u, err, n)
+			return fmt.Errorf("unread %d (%w), want %d", u, err, n)
 		}
 		return nil
 	})
@@ -278,7 +278,7 @@ func TestAPIEndToEnd(t *testing.T) {
 	}
 	eventually(t, "unread after the read mark", func() error {
 		if u, err := unread(bob); err != nil || u != n-100 {
-			return fmt.Errorf("unread %d (%v), want %d", u, err, n-100)
+			return fmt.Errorf("unread %d (%w), want %d", u, err, n-100)
 		}
 		return nil
 	})

@@ -118,7 +118,7 @@ func TestSoftenInvalidUTF8(t *testing.T) {
 func TestSoftenNoCopy(t *testing.T) {
 	r := testRules(t)
 	in := strings.Repeat("a perfectly nice message 😊 ", 4)
-	if out := r.Soften(in); unsafe.StringData(out) != unsafe.StringData(in) {
+	if out := r.Soften(in); unsafe.StringData(out) != unsafe.StringData(in) { //nolint:gosec // G103: comparing pointers is how the test sees that nothing was copied
 		t.Error("Soften copied a text it did not change")
 	}
 }

@@ -120,9 +120,6 @@ func checkSources(ctx context.Context, ips []netip.Addr, wsBase string) error {
 func openSocket(ctx context.Context, d *websocket.Dialer, wsBase string, m *member) error {
 	q := url.Values{"room": {m.roomID.String()}, "token": {m.token}}
 	ws, resp, err := d.DialContext(ctx, wsBase+"/v1/ws?"+q.Encode(), nil)
-	if resp != nil {
-		_ = resp.Body.Close() // only the status is used
-	}
 	if err != nil {
 		if resp != nil {
 			return &dialError{kind: "status " + strconv.Itoa(resp.StatusCode), err: err}

@@ -67,10 +67,7 @@ func runSlowReader(ctx context.Context, r *run) error {
 	slowU := busy.members[0]
 	d := slowDialer()
 	q := url.Values{"room": {busy.id.String()}, "token": {slowU.token}}
-	ws, resp, err := d.DialContext(ctx, urls[0]+"/v1/ws?"+q.Encode(), nil)
-	if resp != nil {
-		_ = resp.Body.Close()
-	}
+	ws, _, err := d.DialContext(ctx, urls[0]+"/v1/ws?"+q.Encode(), nil)
 	if err != nil {
 		return fmt.Errorf("slow socket: %w", err)
 	}

@@ -72,10 +72,7 @@ func (s *subscriber) run(ctx context.Context) {
 		s.mu.Unlock()
 		q := url.Values{"room": {s.room.String()}, "token": {s.u.token}, "since_seq": {strconv.FormatInt(since, 10)}}
 		target := s.urls[idx%len(s.urls)]
-		ws, resp, err := dialer.DialContext(ctx, target+"/v1/ws?"+q.Encode(), nil)
-		if resp != nil {
-			_ = resp.Body.Close()
-		}
+		ws, _, err := dialer.DialContext(ctx, target+"/v1/ws?"+q.Encode(), nil)
 		if err != nil {
 			s.note(err.Error())
 			failures++
