@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"happychat/internal/logread"
 	"happychat/internal/pgtest"
 	"happychat/internal/testenv"
 	"happychat/schemas"
@@ -228,50 +229,20 @@ func (c *cluster) readAll() []schemas.Envelope {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	// Up to the high watermark, not the last stable offset listed now: an
-	// acknowledged append's commit marker is written a moment after the
-	// commit returns, and until then the stable offset stops short of it.
-	// Reading through the marker (control records are kept) waits for it.
-	ends, err := c.admin.ListEndOffsets(ctx, c.names.Rooms)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.brokers...), kgo.ConsumeTopics(c.names.Rooms),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer cl.Close()
 	var out []schemas.Envelope
-	pos := map[int32]int64{}
-	done := func() bool {
-		ok := true
-		ends.Each(func(o kadm.ListedOffset) {
-			if pos[o.Partition] < o.Offset {
-				ok = false
-			}
-		})
-		return ok
-	}
-	for !done() {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			c.t.Fatal("reading the topic timed out")
+	err := logread.Read(ctx, c.brokers, c.names.Rooms, logread.HighWatermark, func(r *kgo.Record) error {
+		e, err := schemas.Events.Decode(r.Value)
+		if errors.Is(err, schemas.ErrUnknownEvent) {
+			return nil // written by a test on purpose, as a newer build would
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			pos[r.Partition] = r.Offset + 1
-			if r.Attrs.IsControl() {
-				return
-			}
-			e, err := schemas.Events.Decode(r.Value)
-			if errors.Is(err, schemas.ErrUnknownEvent) {
-				return // written by a test on purpose, as a newer build would
-			}
-			if err != nil {
-				c.t.Fatalf("undecodable record at %d/%d: %v", r.Partition, r.Offset, err)
-			}
-			out = append(out, e)
-		})
+		if err != nil {
+			return fmt.Errorf("undecodable record at %d/%d: %w", r.Partition, r.Offset, err)
+		}
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		c.t.Fatal(err)
 	}
 	return out
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"happychat/internal/logread"
 	"happychat/internal/testenv"
 	"happychat/schemas"
 )
@@ -241,47 +242,17 @@ func readRoomsTopic(t *testing.T, brokers []string, topic string) []schemas.Enve
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	// Up to the high watermark, not the last stable offset listed now: an
-	// acknowledged append's commit marker is written a moment after the
-	// commit returns, and until then the stable offset stops short of it.
-	// Reading through the marker (control records are kept) waits for it.
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pos := map[int32]int64{}
-	caughtUp := func() bool {
-		ok := true
-		ends.Each(func(o kadm.ListedOffset) {
-			if pos[o.Partition] < o.Offset {
-				ok = false
-			}
-		})
-		return ok
-	}
 	var out []schemas.Envelope
-	for !caughtUp() {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatal("reading the topic timed out")
+	err := logread.Read(ctx, brokers, topic, logread.HighWatermark, func(r *kgo.Record) error {
+		e, err := schemas.Events.Decode(r.Value)
+		if err != nil {
+			return fmt.Errorf("undecodable record: %w", err)
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			pos[r.Partition] = r.Offset + 1
-			if r.Attrs.IsControl() {
-				return
-			}
-			e, err := schemas.Events.Decode(r.Value)
-			if err != nil {
-				t.Fatalf("undecodable record: %v", err)
-			}
-			out = append(out, e)
-		})
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
