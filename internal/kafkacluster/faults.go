@@ -1,5 +1,6 @@
 // Faults: broker kills, stops and pauses through deploy/local/kafka-cluster.sh,
 // undone when the Injector closes (a test's cleanup), one user at a time.
+// Each is bounded by the Injector's Timeout as well as by its ctx.
 
 package kafkacluster
 
@@ -19,25 +20,31 @@ import (
 // Kill sends SIGKILL to broker id and waits until its process is gone. The
 // controller fences it (and moves its leaderships) within
 // broker.session.timeout.ms, 4s.
-func (c *Injector) Kill(id int32) error { return c.run("kill-broker", id, down) }
+func (c *Injector) Kill(ctx context.Context, id int32) error {
+	return c.run(ctx, "kill-broker", id, down)
+}
 
 // Stop sends SIGTERM to broker id and waits until it has exited: a
 // controlled shutdown that moves its leaderships first.
-func (c *Injector) Stop(id int32) error { return c.run("stop-broker", id, down) }
+func (c *Injector) Stop(ctx context.Context, id int32) error {
+	return c.run(ctx, "stop-broker", id, down)
+}
 
 // Pause sends SIGSTOP to broker id and waits until the process is stopped:
 // it keeps its connections open and answers nothing, like a hung machine.
-func (c *Injector) Pause(id int32) error { return c.run("pause-broker", id, paused) }
+func (c *Injector) Pause(ctx context.Context, id int32) error {
+	return c.run(ctx, "pause-broker", id, paused)
+}
 
 // Resume sends SIGCONT to broker id and waits until it answers requests
 // again (registered and unfenced). It does not wait for its replicas to be
 // back in sync: use WaitInSync for that.
-func (c *Injector) Resume(id int32) error {
+func (c *Injector) Resume(ctx context.Context, id int32) error {
 	start := time.Now()
-	if err := c.run("resume-broker", id, 0); err != nil {
+	if err := c.run(ctx, "resume-broker", id, 0); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	if err := c.waitAnswers(ctx, id); err != nil {
 		return fmt.Errorf("resume broker %d: %w", id, err)
@@ -49,11 +56,11 @@ func (c *Injector) Resume(id int32) error {
 // Start starts broker id (resumes it if paused; nothing to start if it
 // runs), waits until it answers requests and is back in the ISR of every
 // partition it hosts.
-func (c *Injector) Start(id int32) error {
+func (c *Injector) Start(ctx context.Context, id int32) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	start := time.Now()
 	if out, err := c.script1(ctx, "start-broker", id); err != nil {
@@ -70,9 +77,10 @@ func (c *Injector) Start(id int32) error {
 	return nil
 }
 
-// restore starts or resumes the brokers left down or paused and waits
-// until they are back in sync.
-func (c *Injector) restore() error {
+// Restore starts or resumes every broker the Injector left down or paused
+// and waits until each is back in sync: what Close does first, for a user
+// that must find the cluster whole before it goes on.
+func (c *Injector) Restore(ctx context.Context) error {
 	c.mu.Lock()
 	ids := make([]int32, 0, len(c.faults))
 	for id := range c.faults {
@@ -83,7 +91,7 @@ func (c *Injector) restore() error {
 	var errs []error
 	for _, id := range ids {
 		c.logf("kafkacluster: bringing broker %d back", id)
-		errs = append(errs, c.Start(id))
+		errs = append(errs, c.Start(ctx, id))
 	}
 	return errors.Join(errs...)
 }
@@ -108,11 +116,11 @@ func checkID(id int32) error {
 // run runs a subcommand of kafka-cluster.sh for broker id and records the
 // fault it leaves (0: none). The fault is recorded even when the script
 // fails, so that Close brings the broker back whatever state it is in.
-func (c *Injector) run(sub string, id int32, f fault) error {
+func (c *Injector) run(ctx context.Context, sub string, id int32, f fault) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	start := time.Now()
 	if f != 0 {
@@ -132,24 +140,24 @@ func (c *Injector) run(sub string, id int32, f fault) error {
 // The test's faults: each fails the test when the Injector's fails.
 
 // Kill is [Injector.Kill], failing the test on error.
-func (c *Cluster) Kill(id int32) { c.t.Helper(); c.must(c.Injector.Kill(id)) }
+func (c *Cluster) Kill(id int32) { c.t.Helper(); c.must(c.Injector.Kill(c.t.Context(), id)) }
 
 // Stop is [Injector.Stop], failing the test on error.
-func (c *Cluster) Stop(id int32) { c.t.Helper(); c.must(c.Injector.Stop(id)) }
+func (c *Cluster) Stop(id int32) { c.t.Helper(); c.must(c.Injector.Stop(c.t.Context(), id)) }
 
 // Pause is [Injector.Pause], failing the test on error.
-func (c *Cluster) Pause(id int32) { c.t.Helper(); c.must(c.Injector.Pause(id)) }
+func (c *Cluster) Pause(id int32) { c.t.Helper(); c.must(c.Injector.Pause(c.t.Context(), id)) }
 
 // Resume is [Injector.Resume], failing the test on error.
-func (c *Cluster) Resume(id int32) { c.t.Helper(); c.must(c.Injector.Resume(id)) }
+func (c *Cluster) Resume(id int32) { c.t.Helper(); c.must(c.Injector.Resume(c.t.Context(), id)) }
 
 // Start is [Injector.Start], failing the test on error.
-func (c *Cluster) Start(id int32) { c.t.Helper(); c.must(c.Injector.Start(id)) }
+func (c *Cluster) Start(id int32) { c.t.Helper(); c.must(c.Injector.Start(c.t.Context(), id)) }
 
 // PID is [Injector.PID], failing the test on error.
 func (c *Cluster) PID(id int32) int {
 	c.t.Helper()
-	pid, err := c.Injector.PID(id)
+	pid, err := c.Injector.PID(c.t.Context(), id)
 	c.must(err)
 	return pid
 }

@@ -156,7 +156,7 @@ type Options struct {
 // turn (see the package documentation) and until all three brokers are
 // registered. Close it when done: it brings back every broker the Injector
 // stopped, killed or paused, and lets the next user have the cluster.
-func Open(brokers []string, opts Options) (_ *Injector, err error) {
+func Open(ctx context.Context, brokers []string, opts Options) (_ *Injector, err error) {
 	script := opts.Script
 	if script == "" {
 		root, err := moduleRoot()
@@ -164,6 +164,11 @@ func Open(brokers []string, opts Options) (_ *Injector, err error) {
 			return nil, err
 		}
 		script = filepath.Join(root, "deploy", "local", "kafka-cluster.sh")
+	}
+	// absolute: the script runs in its own folder
+	script, err = filepath.Abs(script)
+	if err != nil {
+		return nil, err
 	}
 	if _, err := os.Stat(script); err != nil {
 		return nil, err
@@ -201,7 +206,7 @@ func Open(brokers []string, opts Options) (_ *Injector, err error) {
 		unlock:  unlock,
 		faults:  map[int32]fault{},
 	}
-	if err := c.waitRegistered(); err != nil {
+	if err := c.waitRegistered(ctx); err != nil {
 		cl.Close()
 		return nil, err
 	}
@@ -210,8 +215,8 @@ func Open(brokers []string, opts Options) (_ *Injector, err error) {
 
 // waitRegistered waits until every broker of NodeIDs is registered and
 // records their addresses.
-func (c *Injector) waitRegistered() error {
-	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
+func (c *Injector) waitRegistered(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	var last string
 	err := poll(ctx, func() (bool, error) {
@@ -240,12 +245,13 @@ func (c *Injector) waitRegistered() error {
 }
 
 // Close brings back every broker the Injector took down (started or
-// resumed, and in sync again), closes its client and releases the lock.
-// Only the first call does anything.
-func (c *Injector) Close() error {
+// resumed, and in sync again: give it a ctx that outlives a cancelled
+// run), closes its client and releases the lock. Only the first call does
+// anything.
+func (c *Injector) Close(ctx context.Context) error {
 	var err error
 	c.closed.Do(func() {
-		err = c.restore()
+		err = c.Restore(ctx)
 		c.cl.Close()
 		c.unlock()
 	})
@@ -265,12 +271,13 @@ type Cluster struct {
 // kills or pauses to be running and in sync again when the test ends.
 func New(t testing.TB, brokers []string) *Cluster {
 	t.Helper()
-	in, err := Open(brokers, Options{Logf: t.Logf})
+	in, err := Open(t.Context(), brokers, Options{Logf: t.Logf})
 	if err != nil {
 		t.Fatalf("kafkacluster: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := in.Close(); err != nil {
+		// t.Context() is done by now
+		if err := in.Close(context.Background()); err != nil {
 			t.Errorf("kafkacluster: cleanup: %v", err)
 		}
 	})
@@ -304,11 +311,11 @@ func (c *Injector) Answering(ctx context.Context) ([]int32, error) {
 }
 
 // PID returns broker id's process id, or 0 when it does not run.
-func (c *Injector) PID(id int32) (int, error) {
+func (c *Injector) PID(ctx context.Context, id int32) (int, error) {
 	if err := checkID(id); err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	out, err := c.script1(ctx, "pid", id)
 	if err != nil {

@@ -108,7 +108,8 @@ func (r *run) waitRecovered(ctx context.Context, f *Fault) error {
 // the sockets.
 func (st *suite) run(ctx context.Context, sc scenario) *Result {
 	r := &run{st: st, sys: st.sys, size: st.size, name: sc.name, start: time.Now(), l: &ledger{}}
-	res := &Result{Name: sc.name, Summary: sc.summary, RecoveryMS: -1, ProjectionLagMS: -1}
+	res := &Result{Name: sc.name, Summary: sc.summary, RecoveryMS: -1, ProjectionLagMS: -1,
+		WriteUnavailableMS: -1, FaultSendP99MS: -1}
 	st.sys.cfg.Log.Info("chaos: scenario", "name", sc.name)
 	if err := sc.run(ctx, r); err != nil {
 		res.addFindings(finding(KindAborted, 0, "%v", err))
@@ -208,6 +209,7 @@ func (r *run) finish(ctx context.Context, res *Result) {
 	res.addFindings(r.extra...)
 	res.addFindings(sys.crashes()...)
 	r.recovery(res)
+	r.writeFigures(res)
 	res.Deliveries = r.deliveryStats()
 	res.Notes = r.notes
 }
@@ -355,13 +357,21 @@ func quantileMS(ds []time.Duration, q float64) float64 {
 	return float64(s[i].Microseconds()) / 1000
 }
 
+// historyName names the whole-history check of the suite's system.
+func (st *suite) historyName() string {
+	if st.sys.cluster != nil {
+		return "whole-history-cluster"
+	}
+	return "whole-history"
+}
+
 // wholeHistory checks the run's whole log once every scenario is done:
 // every invariant over every room, the poison records, and both stores'
 // views of every room.
 func (st *suite) wholeHistory(ctx context.Context) *Result {
 	start := time.Now()
-	res := &Result{Name: "whole-history", Summary: "every room of the run: the log's invariants, dead letters, both views",
-		RecoveryMS: -1, ProjectionLagMS: -1}
+	res := &Result{Name: st.historyName(), Summary: "every room of the run: the log's invariants, dead letters, both views",
+		RecoveryMS: -1, ProjectionLagMS: -1, WriteUnavailableMS: -1, FaultSendP99MS: -1}
 	sys := st.sys
 	if err := sys.ensureRunning(ctx); err != nil {
 		res.addFindings(finding(KindAborted, 0, "the system did not recover: %v", err))

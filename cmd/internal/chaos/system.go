@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"happychat/internal/kafkacluster"
 	"happychat/schemas"
 )
 
@@ -68,6 +69,10 @@ type system struct {
 	ch    driver.Conn
 	kafka *kgo.Client
 	srv   servers
+	// brokers are the system's Kafka: cfg.Brokers, or cfg.ClusterBrokers
+	// for the cluster scenarios, whose faults cluster injects.
+	brokers []string
+	cluster *kafkacluster.Injector
 
 	mu sync.Mutex
 	// poison counts the undecodable records the suite appended.
@@ -121,9 +126,17 @@ func childEnv(base []string, set map[string]string) []string {
 }
 
 // startSystem creates the run's databases and topics and starts every
-// process, returning once all of them answer /readyz.
-func startSystem(ctx context.Context, cfg Config) (_ *system, err error) {
-	s := &system{cfg: cfg, tag: randHex(4), procs: map[string]*proc{}}
+// process, returning once all of them answer /readyz. onCluster puts it on
+// the 3-broker cluster, with topics replicated 3 times (2 in sync to
+// write), and takes the cluster's fault lock (kafkacluster) until close.
+func startSystem(ctx context.Context, cfg Config, onCluster bool) (_ *system, err error) {
+	s := &system{cfg: cfg, tag: randHex(4), procs: map[string]*proc{}, brokers: cfg.Brokers}
+	replication := map[string]string{}
+	if onCluster {
+		s.brokers = cfg.ClusterBrokers
+		replication["CHAT_REPLICATION_FACTOR"] = strconv.Itoa(kafkacluster.Replicas)
+		replication["CHAT_MIN_INSYNC_REPLICAS"] = strconv.Itoa(kafkacluster.Replicas - 1)
+	}
 	s.names = schemas.NamesFor("chaos" + s.tag)
 	s.db = "chaos_" + s.tag
 	s.work = filepath.Join(cfg.WorkDir, "run-"+s.tag)
@@ -132,17 +145,27 @@ func startSystem(ctx context.Context, cfg Config) (_ *system, err error) {
 	s.hc = &http.Client{Timeout: 5 * time.Second}
 	defer func() {
 		if err != nil {
-			s.close(context.WithoutCancel(ctx), true)
+			_ = s.close(context.WithoutCancel(ctx), true)
 		}
 	}()
 	if err := os.MkdirAll(filepath.Join(s.work, "state"), 0o755); err != nil {
 		return s, err
 	}
+	if onCluster {
+		log := cfg.Log
+		s.cluster, err = kafkacluster.Open(ctx, s.brokers, kafkacluster.Options{
+			Script: filepath.Join(cfg.DeployDir, "kafka-cluster.sh"),
+			Logf:   func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
+		})
+		if err != nil {
+			return s, fmt.Errorf("the 3-broker cluster: %w", err)
+		}
+	}
 	if err := s.createDatabases(ctx); err != nil {
 		return s, err
 	}
 	s.env = childEnv(cfg.Environ, map[string]string{
-		"KAFKA_BROKERS":              strings.Join(cfg.Brokers, ","),
+		"KAFKA_BROKERS":              strings.Join(s.brokers, ","),
 		"PG_URL":                     s.pgURL,
 		"CLICKHOUSE_ADDR":            cfg.CHAddr,
 		"CLICKHOUSE_DB":              s.db,
@@ -160,6 +183,9 @@ func startSystem(ctx context.Context, cfg Config) (_ *system, err error) {
 		"CHAT_LOG_LEVEL":             "info",
 		"HAPPYCHAT_STATE_DIR":        filepath.Join(s.work, "state"),
 	})
+	for k, v := range replication {
+		s.env = append(s.env, k+"="+v)
+	}
 	if _, err := runOnce(ctx, cfg.Bin, s.env, filepath.Join(s.work, "topics.log"), 2*time.Minute, "topics"); err != nil {
 		return s, err
 	}
@@ -194,7 +220,7 @@ func startSystem(ctx context.Context, cfg Config) (_ *system, err error) {
 		return s, err
 	}
 	s.api = newAPI([]string{s.procs[procCommandA].url(), s.procs[procCommandB].url()}, s.procs[procQuery].url(), s.admin)
-	if s.kafka, err = kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.RequiredAcks(kgo.AllISRAcks()),
+	if s.kafka, err = kgo.NewClient(kgo.SeedBrokers(s.brokers...), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner())); err != nil {
 		return s, fmt.Errorf("kafka client: %w", err)
 	}
@@ -256,7 +282,7 @@ func (s *system) realtimeURLs() []string {
 
 // history reads the run's rooms topic.
 func (s *system) history(ctx context.Context) (*History, error) {
-	return readHistory(ctx, s.cfg.Brokers, s.names.Rooms)
+	return readHistory(ctx, s.brokers, s.names.Rooms)
 }
 
 // crashes collects the unexpected exits of every process.
@@ -271,8 +297,10 @@ func (s *system) crashes() []Finding {
 }
 
 // close stops every process and, unless the run keeps them, drops the
-// databases and topics. failed keeps the work directory (logs).
-func (s *system) close(ctx context.Context, failed bool) {
+// databases and topics. failed keeps the work directory (logs). On the
+// cluster it brings back any broker still down and releases the cluster;
+// the error is that restore's.
+func (s *system) close(ctx context.Context, failed bool) error {
 	var wg sync.WaitGroup
 	for _, p := range s.procs {
 		wg.Go(p.stop)
@@ -305,6 +333,10 @@ func (s *system) close(ctx context.Context, failed bool) {
 	if s.kafka != nil {
 		s.kafka.Close()
 	}
+	if s.cluster != nil {
+		return s.cluster.Close(ctx)
+	}
+	return nil
 }
 
 // injectPoison appends records no consumer can decode to the partition of
