@@ -137,38 +137,6 @@ func (c *Injector) run(ctx context.Context, sub string, id int32, f fault) error
 	return nil
 }
 
-// The test's faults: each fails the test when the Injector's fails.
-
-// Kill is [Injector.Kill], failing the test on error.
-func (c *Cluster) Kill(id int32) { c.t.Helper(); c.must(c.Injector.Kill(c.t.Context(), id)) }
-
-// Stop is [Injector.Stop], failing the test on error.
-func (c *Cluster) Stop(id int32) { c.t.Helper(); c.must(c.Injector.Stop(c.t.Context(), id)) }
-
-// Pause is [Injector.Pause], failing the test on error.
-func (c *Cluster) Pause(id int32) { c.t.Helper(); c.must(c.Injector.Pause(c.t.Context(), id)) }
-
-// Resume is [Injector.Resume], failing the test on error.
-func (c *Cluster) Resume(id int32) { c.t.Helper(); c.must(c.Injector.Resume(c.t.Context(), id)) }
-
-// Start is [Injector.Start], failing the test on error.
-func (c *Cluster) Start(id int32) { c.t.Helper(); c.must(c.Injector.Start(c.t.Context(), id)) }
-
-// PID is [Injector.PID], failing the test on error.
-func (c *Cluster) PID(id int32) int {
-	c.t.Helper()
-	pid, err := c.Injector.PID(c.t.Context(), id)
-	c.must(err)
-	return pid
-}
-
-func (c *Cluster) must(err error) {
-	c.t.Helper()
-	if err != nil {
-		c.t.Fatalf("kafkacluster: %v", err)
-	}
-}
-
 func (c *Injector) script1(ctx context.Context, sub string, id int32) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, c.script, sub, strconv.Itoa(int(id)))
 	cmd.Dir = filepath.Dir(c.script)
