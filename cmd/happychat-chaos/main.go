@@ -19,6 +19,7 @@ import (
 
 	"happychat/cmd/internal/chaos"
 	"happychat/cmd/internal/config"
+	"happychat/internal/kafkacluster"
 )
 
 // version is set at build time with -ldflags "-X main.version=…"; it is the
@@ -44,8 +45,10 @@ func main() {
 // (--bin; by default the one beside this binary, where make build puts
 // it) under a fresh topic prefix and fresh databases, drives load over
 // HTTP and WebSockets, injects faults (signals to those processes; stopping
-// and starting Kafka, PostgreSQL and ClickHouse through deploy/local), and
-// checks the whole history. It stops shared servers: never run it beside
+// and starting Kafka, PostgreSQL and ClickHouse through deploy/local;
+// killing, stopping and restarting the brokers of the 3-broker cluster,
+// $KAFKA_CLUSTER_BROKERS, for the cluster scenarios), and checks the whole
+// history. It stops shared servers: never run it beside
 // other tests.
 func runChaos(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("happychat-chaos", flag.ContinueOnError)
@@ -116,7 +119,7 @@ func runChaos(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	_, err = chaos.Run(ctx, chaos.Config{
 		Bin: *bin, Size: sz, Scenarios: names(*only), Skip: names(*skip),
-		Brokers: cfg.KafkaBrokers, PGURL: cfg.PGURL, CHAddr: cfg.CHAddr,
+		Brokers: cfg.KafkaBrokers, ClusterBrokers: names(getenv(kafkacluster.EnvBrokers)), PGURL: cfg.PGURL, CHAddr: cfg.CHAddr,
 		DeployDir: *deploy, StateDir: stateDir, Environ: os.Environ(),
 		WorkDir: *work, Keep: *keep, Out: stdout, ReportPath: *report, Version: version,
 		Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),

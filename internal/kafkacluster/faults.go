@@ -1,5 +1,6 @@
 // Faults: broker kills, stops and pauses through deploy/local/kafka-cluster.sh,
-// undone when the test ends, one test at a time.
+// undone when the Injector closes (a test's cleanup), one user at a time.
+// Each is bounded by the Injector's Timeout as well as by its ctx.
 
 package kafkacluster
 
@@ -13,63 +14,53 @@ import (
 	"slices"
 	"strconv"
 	"syscall"
-	"testing"
 	"time"
 )
 
 // Kill sends SIGKILL to broker id and waits until its process is gone. The
 // controller fences it (and moves its leaderships) within
 // broker.session.timeout.ms, 4s.
-func (c *Cluster) Kill(id int32) {
-	c.t.Helper()
-	c.run("kill-broker", id)
-	c.setFault(id, down)
+func (c *Injector) Kill(ctx context.Context, id int32) error {
+	return c.run(ctx, "kill-broker", id, down)
 }
 
 // Stop sends SIGTERM to broker id and waits until it has exited: a
 // controlled shutdown that moves its leaderships first.
-func (c *Cluster) Stop(id int32) {
-	c.t.Helper()
-	c.run("stop-broker", id)
-	c.setFault(id, down)
+func (c *Injector) Stop(ctx context.Context, id int32) error {
+	return c.run(ctx, "stop-broker", id, down)
 }
 
 // Pause sends SIGSTOP to broker id and waits until the process is stopped:
 // it keeps its connections open and answers nothing, like a hung machine.
-func (c *Cluster) Pause(id int32) {
-	c.t.Helper()
-	c.run("pause-broker", id)
-	c.setFault(id, paused)
+func (c *Injector) Pause(ctx context.Context, id int32) error {
+	return c.run(ctx, "pause-broker", id, paused)
 }
 
 // Resume sends SIGCONT to broker id and waits until it answers requests
 // again (registered and unfenced). It does not wait for its replicas to be
 // back in sync: use WaitInSync for that.
-func (c *Cluster) Resume(id int32) {
-	c.t.Helper()
+func (c *Injector) Resume(ctx context.Context, id int32) error {
 	start := time.Now()
-	c.run("resume-broker", id)
-	c.setFault(id, 0)
-	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
+	if err := c.run(ctx, "resume-broker", id, 0); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	if err := c.waitAnswers(ctx, id); err != nil {
-		c.t.Fatalf("kafkacluster: resume broker %d: %v", id, err)
+		return fmt.Errorf("resume broker %d: %w", id, err)
 	}
-	c.t.Logf("kafkacluster: broker %d answers again (%v)", id, time.Since(start).Round(time.Millisecond))
+	c.logf("kafkacluster: broker %d answers again (%v)", id, time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 // Start starts broker id (resumes it if paused; nothing to start if it
 // runs), waits until it answers requests and is back in the ISR of every
 // partition it hosts.
-func (c *Cluster) Start(id int32) {
-	c.t.Helper()
-	if err := c.start(id); err != nil {
-		c.t.Fatalf("kafkacluster: %v", err)
+func (c *Injector) Start(ctx context.Context, id int32) error {
+	if err := checkID(id); err != nil {
+		return err
 	}
-}
-
-func (c *Cluster) start(id int32) error {
-	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	start := time.Now()
 	if out, err := c.script1(ctx, "start-broker", id); err != nil {
@@ -82,13 +73,14 @@ func (c *Cluster) start(id int32) error {
 	if err := c.waitHostedInSync(ctx, id); err != nil {
 		return fmt.Errorf("start broker %d: %w", id, err)
 	}
-	c.t.Logf("kafkacluster: broker %d started and in sync (%v)", id, time.Since(start).Round(time.Millisecond))
+	c.logf("kafkacluster: broker %d started and in sync (%v)", id, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
-// restore runs at the end of the test: brokers left down or paused are
-// started or resumed, and the test waits until they are back in sync.
-func (c *Cluster) restore() {
+// Restore starts or resumes every broker the Injector left down or paused
+// and waits until each is back in sync: what Close does first, for a user
+// that must find the cluster whole before it goes on.
+func (c *Injector) Restore(ctx context.Context) error {
 	c.mu.Lock()
 	ids := make([]int32, 0, len(c.faults))
 	for id := range c.faults {
@@ -96,15 +88,15 @@ func (c *Cluster) restore() {
 	}
 	c.mu.Unlock()
 	slices.Sort(ids)
+	var errs []error
 	for _, id := range ids {
-		c.t.Logf("kafkacluster: bringing broker %d back after the test", id)
-		if err := c.start(id); err != nil {
-			c.t.Errorf("kafkacluster: cleanup: %v", err)
-		}
+		c.logf("kafkacluster: bringing broker %d back", id)
+		errs = append(errs, c.Start(ctx, id))
 	}
+	return errors.Join(errs...)
 }
 
-func (c *Cluster) setFault(id int32, f fault) {
+func (c *Injector) setFault(id int32, f fault) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if f == 0 {
@@ -114,31 +106,40 @@ func (c *Cluster) setFault(id int32, f fault) {
 	}
 }
 
-func checkID(t testing.TB, id int32) {
-	t.Helper()
+func checkID(id int32) error {
 	if !slices.Contains(NodeIDs, id) {
-		t.Fatalf("kafkacluster: no broker %d (the cluster has %v)", id, NodeIDs)
+		return fmt.Errorf("kafkacluster: no broker %d (the cluster has %v)", id, NodeIDs)
 	}
+	return nil
 }
 
-// run runs a subcommand of kafka-cluster.sh for broker id, failing the test
-// when it fails.
-func (c *Cluster) run(sub string, id int32) {
-	c.t.Helper()
-	checkID(c.t, id)
-	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
+// run runs a subcommand of kafka-cluster.sh for broker id and records the
+// fault it leaves (0: none). The fault is recorded even when the script
+// fails, so that Close brings the broker back whatever state it is in.
+func (c *Injector) run(ctx context.Context, sub string, id int32, f fault) error {
+	if err := checkID(id); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	start := time.Now()
+	if f != 0 {
+		c.setFault(id, f)
+	}
 	out, err := c.script1(ctx, sub, id)
 	if err != nil {
-		c.t.Fatalf("kafkacluster: %s %d: %v\n%s", sub, id, err, out)
+		return fmt.Errorf("kafkacluster: %s %d: %w\n%s", sub, id, err, out)
 	}
-	c.t.Logf("kafkacluster: %s %d (%v)", sub, id, time.Since(start).Round(time.Millisecond))
+	if f == 0 {
+		c.setFault(id, 0)
+	}
+	c.logf("kafkacluster: %s %d (%v)", sub, id, time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
-func (c *Cluster) script1(ctx context.Context, sub string, id int32) ([]byte, error) {
+func (c *Injector) script1(ctx context.Context, sub string, id int32) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, c.script, sub, strconv.Itoa(int(id)))
-	cmd.Dir = c.root
+	cmd.Dir = filepath.Dir(c.script)
 	cmd.WaitDelay = 5 * time.Second
 	return cmd.CombinedOutput()
 }

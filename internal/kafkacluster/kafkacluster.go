@@ -6,7 +6,7 @@
 // going; this cluster can. It is for integration tests of failover — a
 // partition leader, a group coordinator or a transaction coordinator dying,
 // stopping or hanging while the code under test keeps working — and for the
-// chaos suite later. docs/cluster.md describes the cluster.
+// chaos suite's cluster scenarios. docs/cluster.md describes the cluster.
 //
 // [Brokers] finds the cluster (or skips the test). [New] returns a [Cluster]
 // that injects faults into single brokers (Kill, Stop, Pause; Start and Resume
@@ -14,10 +14,14 @@
 // what it promises, and that finds where things live (PartitionLeader,
 // LeaderOfMost, TxnCoordinator, GroupCoordinator) so a test can aim its
 // fault. Every broker a test took down is brought back by t.Cleanup.
+// Outside a test (the chaos suite), [Open] returns the [Injector] that a
+// Cluster wraps: the same faults and lookups returning errors, and Close
+// bringing the brokers back.
 //
-// Fault-injecting tests share one cluster per machine, so a Cluster holds a
-// machine-wide lock from New until the test's cleanup: such tests, in one
-// package or in several packages run in parallel by go test, take turns.
+// Fault injectors share one cluster per machine, so an Injector holds a
+// machine-wide lock from Open (New) until Close (the test's cleanup): such
+// tests, in one package or in several packages run in parallel by go test,
+// and the chaos suite take turns.
 // Tests that only read Brokers do not take the lock; they should tolerate one
 // broker being down, which is what the cluster is for.
 //
@@ -33,7 +37,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -108,117 +111,18 @@ func ping(brokers []string) error {
 	return cl.Ping(ctx)
 }
 
-type fault int
-
-const (
-	down   fault = iota + 1 // killed or stopped
-	paused                  // SIGSTOP
-)
-
-// Cluster injects faults into the brokers of the local cluster and looks up
-// where partitions and coordinators live. Its fault methods report failures
-// with t.Fatalf, so call them from the test's goroutine. The lookups and
-// waits return errors and may be called from any goroutine.
-type Cluster struct {
-	// Timeout bounds each fault method and its waiting; DefaultTimeout
-	// unless changed.
-	Timeout time.Duration
-
-	t       testing.TB
-	brokers []string
-	script  string
-	root    string
-	cl      *kgo.Client
-	adm     *kadm.Client
-	addrs   map[int32]string
-
-	mu     sync.Mutex
-	faults map[int32]fault
-}
-
-// New returns a Cluster for the given bootstrap list (from [Brokers]). It
-// waits for its turn (see the package documentation) and until all three
-// brokers are registered, and arranges for every broker that the test stops,
-// kills or pauses to be running and in sync again when the test ends.
-func New(t testing.TB, brokers []string) *Cluster {
-	t.Helper()
-	root, err := moduleRoot()
-	if err != nil {
-		t.Fatalf("kafkacluster: %v", err)
-	}
-	script := filepath.Join(root, "deploy", "local", "kafka-cluster.sh")
-	if _, err := os.Stat(script); err != nil {
-		t.Fatalf("kafkacluster: %v", err)
-	}
-	unlock, err := lockFaults(lockTimeout)
-	if err != nil {
-		t.Fatalf("kafkacluster: %v", err)
-	}
-	t.Cleanup(unlock)
-
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(brokers...),
-		kgo.DialTimeout(3*time.Second),
-		// a paused broker accepts connections but never answers
-		kgo.RequestTimeoutOverhead(5*time.Second),
-		kgo.MetadataMinAge(100*time.Millisecond),
-	)
-	if err != nil {
-		t.Fatalf("kafkacluster: %v", err)
-	}
-	t.Cleanup(cl.Close)
-	c := &Cluster{
-		Timeout: DefaultTimeout,
-		t:       t,
-		brokers: slices.Clone(brokers),
-		script:  script,
-		root:    root,
-		cl:      cl,
-		adm:     kadm.NewClient(cl),
-		faults:  map[int32]fault{},
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
-	defer cancel()
-	var last string
-	err = poll(ctx, func() (bool, error) {
-		m, err := c.adm.BrokerMetadata(fresh(ctx))
-		if err != nil {
-			last = err.Error()
-			return false, nil
-		}
-		addrs := map[int32]string{}
-		for _, b := range m.Brokers {
-			addrs[b.NodeID] = fmt.Sprintf("%s:%d", b.Host, b.Port)
-		}
-		c.addrs = addrs
-		last = fmt.Sprintf("registered brokers %v", m.Brokers.NodeIDs())
-		for _, id := range NodeIDs {
-			if _, ok := addrs[id]; !ok {
-				return false, nil
-			}
-		}
-		return true, nil
-	})
-	if err != nil {
-		t.Fatalf("kafkacluster: not all of brokers %v are up (%s): %v; deploy/local/kafka-cluster.sh start repairs it", NodeIDs, last, err)
-	}
-	t.Cleanup(c.restore)
-	return c
-}
-
 // Brokers returns the bootstrap list.
-func (c *Cluster) Brokers() []string { return slices.Clone(c.brokers) }
+func (c *Injector) Brokers() []string { return slices.Clone(c.brokers) }
 
 // Addr returns broker id's address (host:port).
-func (c *Cluster) Addr(id int32) string { return c.addrs[id] }
+func (c *Injector) Addr(id int32) string { return c.addrs[id] }
 
-// Admin returns the admin client of the Cluster (closed by t.Cleanup).
-func (c *Cluster) Admin() *kadm.Client { return c.adm }
+// Admin returns the admin client of the Injector (closed by Close).
+func (c *Injector) Admin() *kadm.Client { return c.adm }
 
 // Answering returns the brokers that are registered (not fenced) and answer
 // an ApiVersions request now, in id order.
-func (c *Cluster) Answering(ctx context.Context) ([]int32, error) {
+func (c *Injector) Answering(ctx context.Context) ([]int32, error) {
 	vs, err := c.adm.ApiVersions(fresh(ctx))
 	if err != nil {
 		return nil, err
@@ -234,22 +138,24 @@ func (c *Cluster) Answering(ctx context.Context) ([]int32, error) {
 }
 
 // PID returns broker id's process id, or 0 when it does not run.
-func (c *Cluster) PID(id int32) int {
-	c.t.Helper()
-	checkID(c.t, id)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+func (c *Injector) PID(ctx context.Context, id int32) (int, error) {
+	if err := checkID(id); err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	out, err := c.script1(ctx, "pid", id)
 	if err != nil {
-		return 0
+		// the script fails when the broker does not run
+		return 0, nil
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(out)))
-	return pid
+	return pid, nil
 }
 
 // waitAnswers waits until broker id is in the cluster metadata (registered,
 // not fenced) and answers an ApiVersions request.
-func (c *Cluster) waitAnswers(ctx context.Context, id int32) error {
+func (c *Injector) waitAnswers(ctx context.Context, id int32) error {
 	var last error
 	err := poll(ctx, func() (bool, error) {
 		vs, err := c.adm.ApiVersions(fresh(ctx))
@@ -276,7 +182,7 @@ func (c *Cluster) waitAnswers(ctx context.Context, id int32) error {
 
 // waitHostedInSync waits until broker id is in the ISR of every partition
 // (of every topic, internal ones included) that has a replica on it.
-func (c *Cluster) waitHostedInSync(ctx context.Context, id int32) error {
+func (c *Injector) waitHostedInSync(ctx context.Context, id int32) error {
 	return c.waitPartitions(ctx, nil, func(p kadm.PartitionDetail) string {
 		if !slices.Contains(p.Replicas, id) || slices.Contains(p.ISR, id) {
 			return ""
@@ -288,7 +194,7 @@ func (c *Cluster) waitHostedInSync(ctx context.Context, id int32) error {
 // WaitInSync waits until every partition of the topics (of all topics,
 // internal ones included, when none is given) has a leader and all its
 // replicas in the ISR. A topic that does not exist yet is waited for.
-func (c *Cluster) WaitInSync(ctx context.Context, topics ...string) error {
+func (c *Injector) WaitInSync(ctx context.Context, topics ...string) error {
 	return c.waitPartitions(ctx, topics, func(p kadm.PartitionDetail) string {
 		if p.Leader < 0 {
 			return fmt.Sprintf("%s/%d has no leader", p.Topic, p.Partition)
@@ -304,7 +210,7 @@ func (c *Cluster) WaitInSync(ctx context.Context, topics ...string) error {
 
 // waitPartitions polls the metadata of the topics (all when nil) until bad
 // returns "" for every partition.
-func (c *Cluster) waitPartitions(ctx context.Context, topics []string, bad func(kadm.PartitionDetail) string) error {
+func (c *Injector) waitPartitions(ctx context.Context, topics []string, bad func(kadm.PartitionDetail) string) error {
 	var last string
 	err := poll(ctx, func() (bool, error) {
 		m, err := c.adm.Metadata(fresh(ctx), topics...)

@@ -15,7 +15,7 @@ import (
 // PartitionLeader returns the broker leading the partition. While it has no
 // leader (an election after a failure) or the topic is unknown, it asks
 // again until ctx ends.
-func (c *Cluster) PartitionLeader(ctx context.Context, topic string, partition int32) (int32, error) {
+func (c *Injector) PartitionLeader(ctx context.Context, topic string, partition int32) (int32, error) {
 	var leader int32 = -1
 	var last error
 	err := poll(ctx, func() (bool, error) {
@@ -49,7 +49,7 @@ func (c *Cluster) PartitionLeader(ctx context.Context, topic string, partition i
 
 // LeaderOfMost returns the broker that leads most partitions of the topic
 // (the lowest id on a tie), once every partition has a leader.
-func (c *Cluster) LeaderOfMost(ctx context.Context, topic string) (int32, error) {
+func (c *Injector) LeaderOfMost(ctx context.Context, topic string) (int32, error) {
 	var best int32 = -1
 	var last error
 	err := poll(ctx, func() (bool, error) {
@@ -88,18 +88,18 @@ func (c *Cluster) LeaderOfMost(ctx context.Context, topic string) (int32, error)
 // TxnCoordinator returns the broker coordinating the transactional id (the
 // leader of its __transaction_state partition). While the coordinator is
 // loading or moving, it asks again until ctx ends.
-func (c *Cluster) TxnCoordinator(ctx context.Context, transactionalID string) (int32, error) {
+func (c *Injector) TxnCoordinator(ctx context.Context, transactionalID string) (int32, error) {
 	return c.coordinator(ctx, "transactional id", transactionalID, c.adm.FindTxnCoordinators)
 }
 
 // GroupCoordinator returns the broker coordinating the consumer group (the
 // leader of its __consumer_offsets partition). While the coordinator is
 // loading or moving, it asks again until ctx ends.
-func (c *Cluster) GroupCoordinator(ctx context.Context, group string) (int32, error) {
+func (c *Injector) GroupCoordinator(ctx context.Context, group string) (int32, error) {
 	return c.coordinator(ctx, "group", group, c.adm.FindGroupCoordinators)
 }
 
-func (c *Cluster) coordinator(ctx context.Context, kind, key string,
+func (c *Injector) coordinator(ctx context.Context, kind, key string,
 	find func(context.Context, ...string) kadm.FindCoordinatorResponses,
 ) (int32, error) {
 	var node int32 = -1

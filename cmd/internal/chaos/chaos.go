@@ -41,6 +41,7 @@ type Size struct {
 	KafkaDown      time.Duration // how long the broker stays down
 	StopFor        time.Duration // SIGSTOP of a command instance (> its 6 s session timeout)
 	StormRounds    int           // capacity storms during the command kill
+	BrokerDown     time.Duration // how long a cluster broker stays killed or stopped
 
 	SlowMessages int     // messages per phase of the slow-reader scenario
 	SlowRate     float64 // their pace
@@ -61,7 +62,7 @@ var Sizes = map[string]Size{
 		FaultRooms: 4, FaultMembers: 5, FaultRate: 150, FaultWorkers: 12,
 		ProjectorKills: 3, KillEvery: 3 * time.Second, StoreOutage: 10 * time.Second,
 		KafkaRestarts: []string{"sigterm"}, KafkaDown: 3 * time.Second, StopFor: 10 * time.Second,
-		StormRounds: 3, SlowMessages: 800, SlowRate: 150, SlowBody: 1900, ReplayTimeout: time.Minute,
+		StormRounds: 3, BrokerDown: 10 * time.Second, SlowMessages: 800, SlowRate: 150, SlowBody: 1900, ReplayTimeout: time.Minute,
 		SendTimeout: 90 * time.Second, CatchUp: 90 * time.Second,
 	},
 	"full": {
@@ -70,7 +71,7 @@ var Sizes = map[string]Size{
 		FaultRooms: 20, FaultMembers: 10, FaultRate: 800, FaultWorkers: 48,
 		ProjectorKills: 6, KillEvery: 5 * time.Second, StoreOutage: 30 * time.Second,
 		KafkaRestarts: []string{"sigterm", "sigkill"}, KafkaDown: 10 * time.Second, StopFor: 15 * time.Second,
-		StormRounds: 8, SlowMessages: 3000, SlowRate: 300, SlowBody: 1900, ReplayTimeout: 5 * time.Minute,
+		StormRounds: 8, BrokerDown: 30 * time.Second, SlowMessages: 3000, SlowRate: 300, SlowBody: 1900, ReplayTimeout: 5 * time.Minute,
 		SendTimeout: 3 * time.Minute, CatchUp: 5 * time.Minute,
 	},
 }
@@ -87,8 +88,12 @@ type Config struct {
 	// The shared servers (deploy/local): Kafka brokers, the PostgreSQL URL
 	// of an account that may CREATE DATABASE, the ClickHouse native address.
 	Brokers []string
-	PGURL   string
-	CHAddr  string
+	// ClusterBrokers is the bootstrap list of the 3-broker cluster
+	// (docs/cluster.md) that the cluster scenarios run a system of their
+	// own on; only they need it.
+	ClusterBrokers []string
+	PGURL          string
+	CHAddr         string
 	// DeployDir holds kafka.sh, postgres.sh, clickhouse.sh; StateDir is
 	// where they keep their pid files.
 	DeployDir string
@@ -121,19 +126,35 @@ func (c Config) Validate() error {
 	if c.PGURL == "" || c.CHAddr == "" {
 		errs = append(errs, errors.New("PG_URL and CLICKHOUSE_ADDR are required"))
 	}
+	all := slices.Concat(scenarios, clusterScenarios)
 	for _, n := range slices.Concat(c.Scenarios, c.Skip) {
-		if !slices.ContainsFunc(scenarios, func(s scenario) bool { return s.name == n }) {
+		if !slices.ContainsFunc(all, func(s scenario) bool { return s.name == n }) {
 			errs = append(errs, fmt.Errorf("unknown scenario %q (have %s)", n, strings.Join(ScenarioNames(), ", ")))
 		}
+	}
+	if len(c.selected(clusterScenarios)) > 0 && len(c.ClusterBrokers) == 0 {
+		errs = append(errs, errors.New("the cluster scenarios need KAFKA_CLUSTER_BROKERS (deploy/local/env.sh)"))
 	}
 	return errors.Join(errs...)
 }
 
-// ScenarioNames lists the scenarios in the order they run.
+// selected are the scenarios of list the run includes, in list order.
+func (c Config) selected(list []scenario) []scenario {
+	var out []scenario
+	for _, sc := range list {
+		if (len(c.Scenarios) == 0 || slices.Contains(c.Scenarios, sc.name)) && !slices.Contains(c.Skip, sc.name) {
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
+// ScenarioNames lists the scenarios in the order they run: those on the
+// single broker, then those on the 3-broker cluster.
 func ScenarioNames() []string {
-	out := make([]string, len(scenarios))
-	for i, s := range scenarios {
-		out[i] = s.name
+	var out []string
+	for _, s := range slices.Concat(scenarios, clusterScenarios) {
+		out = append(out, s.name)
 	}
 	return out
 }
@@ -141,7 +162,10 @@ func ScenarioNames() []string {
 // Describe writes one line per scenario.
 func Describe(w io.Writer) {
 	for _, s := range scenarios {
-		fmt.Fprintf(w, "  %-17s %s\n", s.name, s.summary)
+		fmt.Fprintf(w, "  %-22s %s\n", s.name, s.summary)
+	}
+	for _, s := range clusterScenarios {
+		fmt.Fprintf(w, "  %-22s [3-broker cluster] %s\n", s.name, s.summary)
 	}
 }
 
@@ -173,43 +197,26 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	start := time.Now()
 	rep := &Report{Version: cfg.Version, Size: cfg.Size.Name, Started: start.UTC().Format(time.RFC3339)}
-	fmt.Fprintf(cfg.Out, "chaos: size %s, starting the system (logs under %s)\n", cfg.Size.Name, cfg.WorkDir)
-	sys, err := startSystem(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("start the system: %w", err)
-	}
-	rep.Topics, rep.Database, rep.WorkDir = "chaos"+sys.tag, sys.db, sys.work
-	fmt.Fprintf(cfg.Out, "chaos: system up in %s (topics chaos%s.*, databases %s)\n", time.Since(start).Round(100*time.Millisecond), sys.tag, sys.db)
-
-	st := &suite{sys: sys, size: cfg.Size}
-	for _, sc := range scenarios {
-		if len(cfg.Scenarios) > 0 && !slices.Contains(cfg.Scenarios, sc.name) || slices.Contains(cfg.Skip, sc.name) {
-			continue
+	// The single-broker scenarios and the cluster ones each run on a
+	// system of their own (its own topics and databases), each followed by
+	// the check of its whole history.
+	var sysErrs []error
+	for _, onCluster := range []bool{false, true} {
+		list := scenarios
+		if onCluster {
+			list = clusterScenarios
 		}
-		if ctx.Err() != nil {
-			break
-		}
-		res := st.run(ctx, sc)
-		rep.Scenarios = append(rep.Scenarios, res)
-		fmt.Fprintln(cfg.Out, res.Line())
-		if !res.Passed() {
-			res.writeDetails(cfg.Out)
+		if sel := cfg.selected(list); len(sel) > 0 && ctx.Err() == nil {
+			if err := runSystem(ctx, cfg, onCluster, sel, rep); err != nil {
+				sysErrs = append(sysErrs, err)
+			}
 		}
 	}
-	if ctx.Err() == nil {
-		res := st.wholeHistory(ctx)
-		rep.Scenarios = append(rep.Scenarios, res)
-		fmt.Fprintln(cfg.Out, res.Line())
-		if !res.Passed() {
-			res.writeDetails(cfg.Out)
-		}
-	}
-	rep.Passed = ctx.Err() == nil
+	rep.Passed = ctx.Err() == nil && len(sysErrs) == 0
 	for _, r := range rep.Scenarios {
 		rep.Passed = rep.Passed && r.Passed()
 	}
 	rep.DurationMS = ms(time.Since(start))
-	sys.close(context.WithoutCancel(ctx), !rep.Passed)
 	if cfg.ReportPath != "" {
 		if err := writeReport(cfg.ReportPath, rep); err != nil {
 			return rep, err
@@ -217,16 +224,67 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	verdict := "passed"
 	if !rep.Passed {
-		verdict = "FAILED (logs kept under " + sys.work + ")"
+		verdict = "FAILED (logs kept under " + cfg.WorkDir + ")"
 	}
 	fmt.Fprintf(cfg.Out, "chaos: %s in %s\n", verdict, time.Since(start).Round(time.Second))
 	if ctx.Err() != nil {
 		return rep, ctx.Err()
 	}
+	if len(sysErrs) > 0 {
+		return rep, errors.Join(sysErrs...)
+	}
 	if !rep.Passed {
 		return rep, errors.New("lost acknowledged sends, duplicates or invariant violations (see above)")
 	}
 	return rep, nil
+}
+
+// runSystem starts a system (on the 3-broker cluster if onCluster), runs
+// the scenarios on it, checks its whole history and stops it, adding the
+// results to rep.
+func runSystem(ctx context.Context, cfg Config, onCluster bool, list []scenario, rep *Report) error {
+	start := time.Now()
+	where := "the single broker"
+	if onCluster {
+		where = "the 3-broker cluster"
+	}
+	fmt.Fprintf(cfg.Out, "chaos: size %s, starting the system on %s (logs under %s)\n", cfg.Size.Name, where, cfg.WorkDir)
+	sys, err := startSystem(ctx, cfg, onCluster)
+	if err != nil {
+		return fmt.Errorf("start the system on %s: %w", where, err)
+	}
+	rep.Topics = joinNonEmpty(rep.Topics, "chaos"+sys.tag)
+	rep.Database = joinNonEmpty(rep.Database, sys.db)
+	rep.WorkDir = joinNonEmpty(rep.WorkDir, sys.work)
+	fmt.Fprintf(cfg.Out, "chaos: system up in %s (topics chaos%s.*, databases %s)\n", time.Since(start).Round(100*time.Millisecond), sys.tag, sys.db)
+
+	st := &suite{sys: sys, size: cfg.Size}
+	passed := true
+	report := func(res *Result) {
+		rep.Scenarios = append(rep.Scenarios, res)
+		passed = passed && res.Passed()
+		fmt.Fprintln(cfg.Out, res.Line())
+		if !res.Passed() {
+			res.writeDetails(cfg.Out)
+		}
+	}
+	for _, sc := range list {
+		if ctx.Err() != nil {
+			break
+		}
+		report(st.run(ctx, sc))
+	}
+	if ctx.Err() == nil {
+		report(st.wholeHistory(ctx))
+	}
+	return sys.close(context.WithoutCancel(ctx), !passed || ctx.Err() != nil)
+}
+
+func joinNonEmpty(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + ", " + b
 }
 
 func writeReport(path string, rep *Report) error {

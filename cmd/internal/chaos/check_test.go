@@ -315,9 +315,19 @@ func TestStatusCounts(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	good := Config{Bin: "x", Size: Sizes["small"], Brokers: []string{"b"}, PGURL: "p", CHAddr: "c"}
+	good := Config{Bin: "x", Size: Sizes["small"], Brokers: []string{"b"}, ClusterBrokers: []string{"c1"}, PGURL: "p", CHAddr: "c"}
 	if err := good.Validate(); err != nil {
 		t.Fatal(err)
+	}
+	single := good
+	single.ClusterBrokers, single.Skip = nil, []string{"leader-kill", "leader-stop", "txn-coordinator-kill", "group-coordinator-kill", "broker-rolling-restart"}
+	if err := single.Validate(); err != nil {
+		t.Fatalf("single-broker scenarios without the cluster: %v", err)
+	}
+	onCluster := good
+	onCluster.ClusterBrokers, onCluster.Scenarios = nil, []string{"baseline", "leader-kill"}
+	if err := onCluster.Validate(); err == nil || !strings.Contains(err.Error(), "KAFKA_CLUSTER_BROKERS") {
+		t.Fatalf("a cluster scenario without the cluster: %v", err)
 	}
 	bad := good
 	bad.Scenarios = []string{"baseline", "nope"}

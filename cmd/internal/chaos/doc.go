@@ -6,18 +6,21 @@
 // the public contract (HTTP writes with retries under the same
 // client_msg_id, a WebSocket per member resumed with since_seq), injects
 // faults (signals to those processes; stop and start of Kafka, PostgreSQL
-// and ClickHouse through deploy/local), and checks the committed log
-// against what clients were told, the invariants, what every socket
-// received, and both views.
+// and ClickHouse through deploy/local; kills, stops and restarts of the
+// brokers of the 3-broker cluster through internal/kafkacluster, for the
+// cluster scenarios, which run on a system of their own on that cluster),
+// and checks the committed log against what clients were told, the
+// invariants, what every socket received, and both views.
 //
-// The checks (check.go, views.go's CompareViews) are pure functions of
-// recorded data and are unit-tested; everything else needs the real servers
-// and stops them, so it runs only through happychat-chaos, never under
-// `go test`.
+// The checks (check.go, views.go's CompareViews, unavailability.go) are
+// pure functions of recorded data and are unit-tested; everything else
+// needs the real servers and stops them, so it runs only through
+// happychat-chaos, never under `go test`.
 //
 // # Concurrency
 //
-// Scenarios run one after another on one system. Within a scenario the
+// Scenarios run one after another on one system (the cluster scenarios
+// after the others, on a second one). Within a scenario the
 // load runs on its own goroutines (each send's attempts are recorded in the
 // ledger under its mutex), every subscriber has one reader goroutine
 // (its record guarded by its mutex), and faults are injected from the

@@ -52,3 +52,65 @@ func readHistory(ctx context.Context, brokers []string, topic string) (*History,
 	}
 	return h, nil
 }
+
+// historyName names the whole-history check of the suite's system.
+func (st *suite) historyName() string {
+	if st.sys.cluster != nil {
+		return "whole-history-cluster"
+	}
+	return "whole-history"
+}
+
+// wholeHistory checks the run's whole log once every scenario is done:
+// every invariant over every room, the poison records, and both stores'
+// views of every room.
+func (st *suite) wholeHistory(ctx context.Context) *Result {
+	start := time.Now()
+	res := &Result{Name: st.historyName(), Summary: "every room of the run: the log's invariants, dead letters, both views",
+		RecoveryMS: -1, ProjectionLagMS: -1, WriteUnavailableMS: -1, FaultSendP99MS: -1}
+	sys := st.sys
+	if err := sys.ensureRunning(ctx); err != nil {
+		res.addFindings(finding(KindAborted, 0, "the system did not recover: %v", err))
+	}
+	st.mu.Lock()
+	res.Tally = st.tally
+	hoppers := slices.Clone(st.hoppers)
+	st.mu.Unlock()
+	var (
+		h   *History
+		f   *Fold
+		err error
+	)
+	deadline := time.Now().Add(st.size.CatchUp)
+	for {
+		if h, err = sys.history(ctx); err != nil {
+			res.addFindings(finding(KindAborted, 0, "reading the log: %v", err))
+			return res
+		}
+		f = FoldLog(h.Events, st.size.Capacity)
+		if len(CheckOneRoom(f, hoppers)) == 0 || time.Now().After(deadline) {
+			break
+		}
+		sleepCtx(ctx, 500*time.Millisecond)
+	}
+	res.addFindings(f.Findings...)
+	res.addFindings(CheckOneRoom(f, hoppers)...)
+	if got, want := len(h.Poison), sys.poisoned(); got != want {
+		res.addFindings(finding(KindPoison, 0, "%d undecodable records in the log, the suite appended %d", got, want))
+	}
+	all := slices.Sorted(maps.Keys(f.Rooms))
+	lag, vf := sys.waitViews(ctx, f, all, st.size.CatchUp)
+	res.addFindings(vf...)
+	if len(vf) == 0 {
+		res.ProjectionLagMS = ms(lag)
+	}
+	if pg, ch, err := sys.deadLetters(ctx); err != nil {
+		res.addFindings(finding(KindPoison, 0, "dead letters: %v", err))
+	} else if want := int64(sys.poisoned()); pg != want || ch != want {
+		res.addFindings(finding(KindPoison, 0, "dead letters: PostgreSQL %d, ClickHouse %d, appended %d", pg, ch, want))
+	}
+	res.addFindings(sys.crashes()...)
+	res.Notes = append(res.Notes, fmt.Sprintf("%d events in %d rooms, %d undecodable records", len(h.Events), len(f.Rooms), len(h.Poison)))
+	res.DurationMS = ms(time.Since(start))
+	return res
+}

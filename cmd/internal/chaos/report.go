@@ -47,13 +47,27 @@ type Result struct {
 	Duplicates          int `json:"duplicates"`
 	InvariantViolations int `json:"invariant_violations"`
 
-	Findings        []Finding     `json:"findings"`
-	Faults          []Fault       `json:"faults"`
-	RecoveryMS      int64         `json:"recovery_ms"`
-	ProjectionLagMS int64         `json:"projection_lag_ms"`
-	Deliveries      DeliveryStats `json:"deliveries"`
-	Notes           []string      `json:"notes"`
-	DurationMS      int64         `json:"duration_ms"`
+	Findings        []Finding `json:"findings"`
+	Faults          []Fault   `json:"faults"`
+	RecoveryMS      int64     `json:"recovery_ms"`
+	ProjectionLagMS int64     `json:"projection_lag_ms"`
+	// WriteUnavailableMS is the longest time one of the scenario's rooms
+	// (so its partition) acknowledged no send while sends to it were
+	// outstanding (unavailability.go); -1 without sends. The interval is
+	// WriteUnavailableFromMS.. after the scenario's start, in room
+	// WriteUnavailableRoom.
+	WriteUnavailableMS     int64      `json:"write_unavailable_ms"`
+	WriteUnavailableFromMS int64      `json:"write_unavailable_from_ms"`
+	WriteUnavailableRoom   schemas.ID `json:"write_unavailable_room,omitzero"`
+	// FaultSendP99MS is the p99 latency (first attempt to acknowledgement)
+	// of the FaultSends acknowledged sends begun while a fault lasted: from
+	// the first fault's start to the last one's end or recovery; -1
+	// without faults.
+	FaultSendP99MS float64       `json:"fault_send_p99_ms"`
+	FaultSends     int           `json:"fault_sends"`
+	Deliveries     DeliveryStats `json:"deliveries"`
+	Notes          []string      `json:"notes"`
+	DurationMS     int64         `json:"duration_ms"`
 }
 
 // Passed reports whether the three figures are 0.
@@ -108,9 +122,17 @@ func (r Result) Line() string {
 	if r.ProjectionLagMS >= 0 {
 		lag = fmtMS(r.ProjectionLagMS)
 	}
-	return fmt.Sprintf("%s %-17s sends %6d acked %6d failed %4d indeterminate %3d | lost acked %d | duplicates %d | invariant violations %d | faults %2d | recovery %7s | projection lag %7s | %s",
+	noWrite := "-"
+	if r.WriteUnavailableMS >= 0 {
+		noWrite = fmtMS(r.WriteUnavailableMS)
+	}
+	p99 := "-"
+	if r.FaultSendP99MS >= 0 {
+		p99 = fmtMS(int64(r.FaultSendP99MS))
+	}
+	return fmt.Sprintf("%s %-22s sends %6d acked %6d failed %4d indeterminate %3d | lost acked %d | duplicates %d | invariant violations %d | faults %2d | recovery %7s | no write %7s | fault p99 %7s | projection lag %7s | %s",
 		verdict, r.Name, r.Attempted, r.Acknowledged, r.Failed, r.Indeterminate,
-		r.LostAcknowledged, r.Duplicates, r.InvariantViolations, len(r.Faults), rec, lag, fmtMS(r.DurationMS))
+		r.LostAcknowledged, r.Duplicates, r.InvariantViolations, len(r.Faults), rec, noWrite, p99, lag, fmtMS(r.DurationMS))
 }
 
 func fmtMS(v int64) string {

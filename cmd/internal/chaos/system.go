@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -24,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"happychat/internal/kafkacluster"
 	"happychat/schemas"
 )
 
@@ -68,6 +68,10 @@ type system struct {
 	ch    driver.Conn
 	kafka *kgo.Client
 	srv   servers
+	// brokers are the system's Kafka: cfg.Brokers, or cfg.ClusterBrokers
+	// for the cluster scenarios, whose faults cluster injects.
+	brokers []string
+	cluster *kafkacluster.Injector
 
 	mu sync.Mutex
 	// poison counts the undecodable records the suite appended.
@@ -121,9 +125,17 @@ func childEnv(base []string, set map[string]string) []string {
 }
 
 // startSystem creates the run's databases and topics and starts every
-// process, returning once all of them answer /readyz.
-func startSystem(ctx context.Context, cfg Config) (_ *system, err error) {
-	s := &system{cfg: cfg, tag: randHex(4), procs: map[string]*proc{}}
+// process, returning once all of them answer /readyz. onCluster puts it on
+// the 3-broker cluster, with topics replicated 3 times (2 in sync to
+// write), and takes the cluster's fault lock (kafkacluster) until close.
+func startSystem(ctx context.Context, cfg Config, onCluster bool) (_ *system, err error) {
+	s := &system{cfg: cfg, tag: randHex(4), procs: map[string]*proc{}, brokers: cfg.Brokers}
+	replication := map[string]string{}
+	if onCluster {
+		s.brokers = cfg.ClusterBrokers
+		replication["CHAT_REPLICATION_FACTOR"] = strconv.Itoa(kafkacluster.Replicas)
+		replication["CHAT_MIN_INSYNC_REPLICAS"] = strconv.Itoa(kafkacluster.Replicas - 1)
+	}
 	s.names = schemas.NamesFor("chaos" + s.tag)
 	s.db = "chaos_" + s.tag
 	s.work = filepath.Join(cfg.WorkDir, "run-"+s.tag)
@@ -132,17 +144,27 @@ func startSystem(ctx context.Context, cfg Config) (_ *system, err error) {
 	s.hc = &http.Client{Timeout: 5 * time.Second}
 	defer func() {
 		if err != nil {
-			s.close(context.WithoutCancel(ctx), true)
+			_ = s.close(context.WithoutCancel(ctx), true)
 		}
 	}()
 	if err := os.MkdirAll(filepath.Join(s.work, "state"), 0o755); err != nil {
 		return s, err
 	}
+	if onCluster {
+		log := cfg.Log
+		s.cluster, err = kafkacluster.Open(ctx, s.brokers, kafkacluster.Options{
+			Script: filepath.Join(cfg.DeployDir, "kafka-cluster.sh"),
+			Logf:   func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
+		})
+		if err != nil {
+			return s, fmt.Errorf("the 3-broker cluster: %w", err)
+		}
+	}
 	if err := s.createDatabases(ctx); err != nil {
 		return s, err
 	}
 	s.env = childEnv(cfg.Environ, map[string]string{
-		"KAFKA_BROKERS":              strings.Join(cfg.Brokers, ","),
+		"KAFKA_BROKERS":              strings.Join(s.brokers, ","),
 		"PG_URL":                     s.pgURL,
 		"CLICKHOUSE_ADDR":            cfg.CHAddr,
 		"CLICKHOUSE_DB":              s.db,
@@ -160,6 +182,9 @@ func startSystem(ctx context.Context, cfg Config) (_ *system, err error) {
 		"CHAT_LOG_LEVEL":             "info",
 		"HAPPYCHAT_STATE_DIR":        filepath.Join(s.work, "state"),
 	})
+	for k, v := range replication {
+		s.env = append(s.env, k+"="+v)
+	}
 	if _, err := runOnce(ctx, cfg.Bin, s.env, filepath.Join(s.work, "topics.log"), 2*time.Minute, "topics"); err != nil {
 		return s, err
 	}
@@ -194,7 +219,7 @@ func startSystem(ctx context.Context, cfg Config) (_ *system, err error) {
 		return s, err
 	}
 	s.api = newAPI([]string{s.procs[procCommandA].url(), s.procs[procCommandB].url()}, s.procs[procQuery].url(), s.admin)
-	if s.kafka, err = kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.RequiredAcks(kgo.AllISRAcks()),
+	if s.kafka, err = kgo.NewClient(kgo.SeedBrokers(s.brokers...), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner())); err != nil {
 		return s, fmt.Errorf("kafka client: %w", err)
 	}
@@ -256,7 +281,7 @@ func (s *system) realtimeURLs() []string {
 
 // history reads the run's rooms topic.
 func (s *system) history(ctx context.Context) (*History, error) {
-	return readHistory(ctx, s.cfg.Brokers, s.names.Rooms)
+	return readHistory(ctx, s.brokers, s.names.Rooms)
 }
 
 // crashes collects the unexpected exits of every process.
@@ -271,8 +296,10 @@ func (s *system) crashes() []Finding {
 }
 
 // close stops every process and, unless the run keeps them, drops the
-// databases and topics. failed keeps the work directory (logs).
-func (s *system) close(ctx context.Context, failed bool) {
+// databases and topics. failed keeps the work directory (logs). On the
+// cluster it brings back any broker still down and releases the cluster;
+// the error is that restore's.
+func (s *system) close(ctx context.Context, failed bool) error {
 	var wg sync.WaitGroup
 	for _, p := range s.procs {
 		wg.Go(p.stop)
@@ -305,6 +332,10 @@ func (s *system) close(ctx context.Context, failed bool) {
 	if s.kafka != nil {
 		s.kafka.Close()
 	}
+	if s.cluster != nil {
+		return s.cluster.Close(ctx)
+	}
+	return nil
 }
 
 // injectPoison appends records no consumer can decode to the partition of
@@ -332,72 +363,4 @@ func (s *system) poisoned() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.poison
-}
-
-// scrapeText reads a process's /metrics.
-func (s *system) scrapeText(ctx context.Context, name string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.procs[name].url()+"/metrics", nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := s.hc.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	return string(b), err
-}
-
-// scrape reads a process's /metrics, each metric summed over its series.
-func (s *system) scrape(ctx context.Context, name string) (map[string]float64, error) {
-	text, err := s.scrapeText(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]float64{}
-	for _, smp := range samples(text) {
-		out[smp.name] += smp.value
-	}
-	return out, nil
-}
-
-// sample is one line of the Prometheus text format.
-type sample struct {
-	name, labels string
-	value        float64
-}
-
-func samples(text string) []sample {
-	var out []sample
-	for line := range strings.SplitSeq(text, "\n") {
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
-		}
-		name, labels := line[:i], ""
-		if j := strings.IndexByte(name, '{'); j >= 0 {
-			name, labels = name[:j], name[j:]
-		}
-		out = append(out, sample{name, labels, v})
-	}
-	return out
-}
-
-// sumSeries sums the series of metric name whose labels contain label.
-func sumSeries(text, name, label string) float64 {
-	total := 0.0
-	for _, smp := range samples(text) {
-		if smp.name == name && strings.Contains(smp.labels, label) {
-			total += smp.value
-		}
-	}
-	return total
 }
