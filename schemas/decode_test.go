@@ -191,6 +191,7 @@ func TestEncodeRejects(t *testing.T) {
 		{"empty text", with(func(e *Envelope) { e.Payload = MessageSent{ClientMsgID: "c"} }), "text"},
 		{"NUL in text", with(func(e *Envelope) { e.Payload = MessageSent{Text: "a\x00b", ClientMsgID: "c"} }), "U+0000"},
 		{"NUL in causation", with(func(e *Envelope) { e.CausationID = "\x00" }), "U+0000"},
+		{"NUL first in correlation", with(func(e *Envelope) { e.CorrelationID = "\x00c" }), "U+0000"},
 		{"invalid UTF-8 in text", with(func(e *Envelope) { e.Payload = MessageSent{Text: "a\xffb", ClientMsgID: "c"} }), "UTF-8"},
 		{"oversized", with(func(e *Envelope) {
 			e.Payload = MessageSent{Text: strings.Repeat("가", MaxEventSize/3+1), ClientMsgID: "c"}
@@ -249,5 +250,34 @@ func TestDecodeNeverPanicsOnTruncation(t *testing.T) {
 				t.Errorf("%s: prefix of %d bytes: %v does not wrap ErrDecode", typ, i, err)
 			}
 		}
+	}
+}
+
+// TestEventSizeLimit: an event of exactly MaxEventSize bytes is written and
+// read back; one byte more is refused at both ends.
+func TestEventSizeLimit(t *testing.T) {
+	withText := func(n int) Envelope {
+		e := samples()[TypeMessageSent]
+		e.Payload = MessageSent{Text: strings.Repeat("a", n), ClientMsgID: "c"}
+		return e
+	}
+	small, err := Events.Encode(withText(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := MaxEventSize - len(small) + 1
+	atLimit, err := Events.Encode(withText(n))
+	if err != nil || len(atLimit) != MaxEventSize {
+		t.Fatalf("Encode of %d bytes: %d bytes, %v", MaxEventSize, len(atLimit), err)
+	}
+	if env, err := Events.Decode(atLimit); err != nil || len(env.Payload.(MessageSent).Text) != n {
+		t.Errorf("Decode of %d bytes: %v", MaxEventSize, err)
+	}
+	if b, err := Events.Encode(withText(n + 1)); err == nil || !strings.Contains(err.Error(), "exceeds") {
+		t.Errorf("Encode of %d bytes = %d bytes, %v; want an error that it exceeds the limit", MaxEventSize+1, len(b), err)
+	}
+	over := append(atLimit, ' ') // trailing whitespace: valid JSON, one byte over
+	if _, err := Events.Decode(over); !errors.Is(err, ErrDecode) || !strings.Contains(err.Error(), "exceeds") {
+		t.Errorf("Decode of %d bytes: %v; want ErrDecode, exceeds the limit", len(over), err)
 	}
 }

@@ -207,15 +207,33 @@ func TestIDGenLaggingClock(t *testing.T) {
 }
 
 // TestIDGenOverflow: past the layout's 41 bits of milliseconds Next fails
-// rather than wrap around.
+// rather than wrap around; the last millisecond itself is still used.
 func TestIDGenOverflow(t *testing.T) {
-	g, err := NewIDGen(1)
-	if err != nil {
-		t.Fatal(err)
+	lastMs := int64(1)<<(63-snowflake.NodeBits-snowflake.StepBits) - 1
+	cases := []struct {
+		name  string
+		floor ID
+		want  ID // 0: errIDOverflow
+	}{
+		{"last millisecond", joinID(lastMs, 0, 0), joinID(lastMs, 1, 0)},
+		{"above the largest id", math.MaxInt64, 0},
 	}
-	g.Observe(math.MaxInt64)
-	if _, err := g.Next(); !errors.Is(err, errIDOverflow) {
-		t.Fatalf("Next above the largest id = %v, want errIDOverflow", err)
+	for _, c := range cases {
+		g, err := NewIDGen(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Observe(c.floor)
+		id, err := g.Next()
+		if c.want == 0 {
+			if !errors.Is(err, errIDOverflow) {
+				t.Errorf("%s: Next = %d, %v; want errIDOverflow", c.name, id, err)
+			}
+			continue
+		}
+		if err != nil || id != c.want {
+			t.Errorf("%s: Next = %d, %v; want %d", c.name, id, err, c.want)
+		}
 	}
 }
 

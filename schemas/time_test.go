@@ -14,6 +14,9 @@ func TestFormatTime(t *testing.T) {
 		{time.Date(2026, 11, 22, 21, 21, 13, 123_456_789, time.UTC), "2026-11-22T21:21:13.123Z"},
 		{time.Date(2026, 11, 22, 21, 21, 13, 0, time.UTC), "2026-11-22T21:21:13.000Z"},
 		{time.Date(2026, 11, 23, 6, 21, 13, 5_000_000, seoul), "2026-11-22T21:21:13.005Z"},
+		// The first and the last millisecond of the years ParseTime accepts.
+		{time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), "0000-01-01T00:00:00.000Z"},
+		{time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC), "9999-12-31T23:59:59.999Z"},
 	}
 	for _, c := range cases {
 		if got := FormatTime(c.in); got != c.want {

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"unicode/utf8"
 	"unsafe"
 
+	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -52,11 +54,17 @@ func TestSoften(t *testing.T) {
 		{"BOM inside", "fu\ufeffck", "f***"},
 		{"accent", "fück", "f***"},
 		{"combining accent", "fu\u0308ck", "f***"},
+		{"combining grave, the first combining mark", "fu\u0300ck", "f***"},
+		{"combining mark with no precomposed letter", "fuc\u0300k", "f***"},
+		{"combining half mark above U+9FFF", "fu\ufe20ck", "f***"},
+		{"soft hyphen carrying an accent", "bull\u00ad\u0301shit", "b********"},
+		{"accent from Latin Extended Additional", "shịt", "s***"},
 		{"leet digits", "sh1t", "s***"},
 		{"leet symbols", "a$$hole", "a******"},
 		{"leet at", "@sshole", "@******"},
 		{"leet o", "b0ll0cks", "b*******"},
 		{"cyrillic lookalike", "fuсk", "f***"},
+		{"cyrillic capital lookalike", "FUСK", "F***"},
 		{"greek lookalike", "diсκ", "d***"},
 		{"dots", "f.u.c.k", "f******"},
 		{"spaces", "f u c k you", "f****** you"},
@@ -69,6 +77,8 @@ func TestSoften(t *testing.T) {
 		{"Korean with particle", "개새끼야 꺼져", "개**야 꺼져"},
 		{"Korean spelled with dots", "씨.발", "씨**"},
 		{"English word with Korean particle", "fuck요", "f***요"},
+		{"English word with Japanese", "shitです", "s***です"},
+		{"English word before Han", "fuck漢字", "f***漢字"},
 		{"after Korean", "씨발ass", "씨*a**"},
 		// Not profanity.
 		{"Scunthorpe", "Scunthorpe", "Scunthorpe"},
@@ -84,6 +94,8 @@ func TestSoften(t *testing.T) {
 		{"spelled inside letters", "xf.u.c.k", "xf.u.c.k"},
 		{"Korean with a space is ordinary", "민수 씨 발 아파?", "민수 씨 발 아파?"},
 		{"Korean starting point", "시발점", "시발점"},
+		{"listed word without its first letter", "uck you", "uck you"},
+		{"first word of a listed phrase alone", "my son", "my son"},
 		{"empty", "", ""},
 		// Untouched text.
 		{"emoji", "👍🏽 great 🎉 👨‍👩‍👧", "👍🏽 great 🎉 👨‍👩‍👧"},
@@ -169,13 +181,32 @@ func TestEffects(t *testing.T) {
 	}
 }
 
+// manyWords returns n distinct words, and manyTriggers n distinct triggers
+// of one effect: configurations at the size limit.
+func manyWords(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = "w" + strconv.Itoa(i)
+	}
+	return out
+}
+
+func manyTriggers(n int) map[string]string {
+	out := make(map[string]string, n)
+	for i := range n {
+		out["t"+strconv.Itoa(i)] = "x"
+	}
+	return out
+}
+
 func TestNewRejects(t *testing.T) {
-	cases := []struct {
+	type rejectCase struct {
 		name      string
 		profanity []string
 		effects   map[string]string
 		is        error
-	}{
+	}
+	cases := []rejectCase{
 		{"word without letters", []string{"!!!"}, nil, ErrBadWord},
 		{"word of digits only", []string{"455"}, nil, ErrBadWord},
 		{"empty word", []string{""}, nil, ErrBadWord},
@@ -184,8 +215,15 @@ func TestNewRejects(t *testing.T) {
 		{"effect name with space", nil, map[string]string{"yay": "big balloons"}, ErrBadEffect},
 		{"effect name with markup", nil, map[string]string{"yay": "<script>"}, ErrBadEffect},
 		{"empty effect name", nil, map[string]string{"yay": ""}, ErrBadEffect},
+		{"effect name too long", nil, map[string]string{"yay": strings.Repeat("a", 33)}, ErrBadEffect},
 		{"trigger without letters", nil, map[string]string{"!!": "balloons"}, ErrBadEffect},
 		{"conflicting triggers", nil, map[string]string{"Congrats": "balloons", "congrats": "confetti"}, ErrBadEffect},
+		{"more words than maxTerms", manyWords(maxTerms + 1), nil, ErrBadWord},
+		{"more words and triggers together than maxTerms", manyWords(maxTerms/2 + 1), manyTriggers(maxTerms / 2), ErrBadWord},
+	}
+	// The ASCII characters right next to the allowed ranges of effect names.
+	for _, c := range "/:@[`{" {
+		cases = append(cases, rejectCase{"effect name with " + string(c), nil, map[string]string{"yay": "a" + string(c)}, ErrBadEffect})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -196,6 +234,50 @@ func TestNewRejects(t *testing.T) {
 	}
 	if _, err := New([]string{"FUCK", "fuck", "Fück"}, map[string]string{"Yay": "party", "yay": "party"}); err != nil {
 		t.Errorf("duplicates after normalisation with the same meaning: %v", err)
+	}
+}
+
+// TestConfiguredRules: rule sets of their own words and triggers, at the
+// limits New accepts and where their matching differs from the built-in
+// words'.
+func TestConfiguredRules(t *testing.T) {
+	longest := strings.Repeat("a", maxTermRunes)
+	cases := []struct {
+		name        string
+		profanity   []string
+		effects     map[string]string
+		in, want    string
+		wantEffects []string
+	}{
+		{"word of maxTermRunes characters", []string{longest}, nil, longest, "a" + strings.Repeat("*", maxTermRunes-1), []string{}},
+		{"effect name of 32 characters", nil, map[string]string{"yay": strings.Repeat("e", 32)}, "yay!", "yay!", []string{strings.Repeat("e", 32)}},
+		{"effect name of every allowed kind of character", nil, map[string]string{"yay": "AZaz09-_"}, "yay", "yay", []string{"AZaz09-_"}},
+		{"maxTerms words and triggers", manyWords(maxTerms / 2), manyTriggers(maxTerms / 2), "w1 and t1", "w* and t1", []string{"x"}},
+		// "℅" reads "c/o": two words inside one character, which is kept
+		// as the first character of a match.
+		{"two matches inside one character", []string{"c", "o"}, nil, "℅ here", "℅ here", []string{}},
+		// Hangul spelled out needs a separator other than a space, also
+		// where a mixed word continues in Latin letters.
+		{"mixed word spelled with a space after Hangul", []string{"씨bal"}, nil, "씨 b.a.l", "씨 b.a.l", []string{}},
+		{"mixed word spelled with dots", []string{"씨bal"}, nil, "씨.b.a.l", "씨******", []string{}},
+		// A trigger spelled exactly as the text wins over a phrase that
+		// reads the same with nothing between its words.
+		{"exact trigger wins over a phrase", nil, map[string]string{"happy birthday": "confetti", "happybirthday": "cake"}, "happybirthday", "happybirthday", []string{"cake"}},
+		{"the phrase where it is spaced", nil, map[string]string{"happy birthday": "confetti", "happybirthday": "cake"}, "happy birthday", "happy birthday", []string{"confetti"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := New(c.profanity, c.effects)
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			if got := r.Soften(c.in); got != c.want {
+				t.Errorf("Soften(%q) = %q, want %q", c.in, got, c.want)
+			}
+			if got := r.Effects(c.in); !slices.Equal(got, c.wantEffects) {
+				t.Errorf("Effects(%q) = %q, want %q", c.in, got, c.wantEffects)
+			}
+		})
 	}
 }
 
@@ -222,6 +304,7 @@ func TestVersion(t *testing.T) {
 		{"other order", []string{"heck", "damn"}, map[string]string{"yay": "party", "congrats": "balloons"}},
 		{"case and width variants", []string{"DAMN", "ｈｅｃｋ", "damn"}, map[string]string{"Congrats": "balloons", "YAY": "party"}},
 		{"built-in word repeated", []string{"damn", "heck", "Fuck"}, map[string]string{"congrats": "balloons", "yay": "party"}},
+		{"spaces and punctuation around words", []string{" damn", "heck!"}, map[string]string{"congrats ": "balloons", "!yay": "party"}},
 	}
 	for _, c := range same {
 		if got := base(c.words, c.eff); got != v {
@@ -304,6 +387,7 @@ func TestSegmentsMatchNorm(t *testing.T) {
 		"a", "Z", "1", " ", "!", "é", "e\u0301", "\u0301", "\u0308\u0301", "가", "각", "\u1100", "\u1161",
 		"\u11a8", "漢", "字", "😀", "👍🏽", "\u200d", "\u200b", "ﬀ", "ß", "ｆ", "\u0b47", "\u0b3e", "\u0cbf",
 		"\u0cd5", "\u0dd9", "\u0dcf", "\u3099", "か", "\u05d0\u05b7", "\u0627\u0654", "\x7f", "\u00ad",
+		"\u0300", "\ufe20", // the first combining mark, and one above the CJK range
 	}
 	f := getFolder()
 	defer putFolder(f)
@@ -326,6 +410,27 @@ func TestSegmentsMatchNorm(t *testing.T) {
 		}
 		if !slices.Equal(got, want) {
 			t.Fatalf("%+q: segments end at %v, norm says %v", text, got, want)
+		}
+	}
+}
+
+// TestPutFolderDropsHugeScratch: a folder goes back to the pool without the
+// scratch of a text above 1<<14 units, so that one huge message does not
+// stay alive in the pool.
+func TestPutFolderDropsHugeScratch(t *testing.T) {
+	for _, c := range []struct {
+		capacity int
+		kept     bool
+	}{
+		{0, true},
+		{1 << 14, true},
+		{1<<14 + 1, false},
+	} {
+		f := &folder{caser: cases.Fold()}
+		f.units, f.segs = make([]unit, 0, c.capacity), make([]segment, 0, c.capacity)
+		putFolder(f)
+		if kept := f.units != nil && f.segs != nil; kept != c.kept {
+			t.Errorf("capacity %d: scratch kept = %v, want %v", c.capacity, kept, c.kept)
 		}
 	}
 }

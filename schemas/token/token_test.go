@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -150,11 +151,59 @@ func TestVerifyRejects(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
-	if _, err := New("short", time.Hour); err == nil {
-		t.Error("a secret under 16 bytes was accepted")
+	cases := []struct {
+		name   string
+		secret string
+		ttl    time.Duration
+		ok     bool
+	}{
+		{"short secret", "short", time.Hour, false},
+		{"secret of 15 bytes", secret[:15], time.Hour, false},
+		{"secret of 16 bytes", secret[:16], time.Hour, true},
+		{"zero ttl", secret, 0, false},
+		{"negative ttl", secret, -time.Second, false},
+		{"shortest ttl", secret, time.Nanosecond, true},
 	}
-	if _, err := New(secret, 0); err == nil {
-		t.Error("a zero ttl was accepted")
+	for _, c := range cases {
+		k, err := New(c.secret, c.ttl)
+		if (err == nil) != c.ok {
+			t.Errorf("%s: New(%q, %v) error = %v, want ok = %v", c.name, c.secret, c.ttl, err, c.ok)
+		}
+		if err == nil && k == nil {
+			t.Errorf("%s: New returned nil keys without an error", c.name)
+		}
+	}
+}
+
+// TestVerifyLengthLimit: a valid token of exactly maxTokenLen bytes is
+// accepted; a longer one is refused before any parsing.
+func TestVerifyLengthLimit(t *testing.T) {
+	k := keysAt(t, secret, t0)
+	issue := func(nickLen int) string {
+		t.Helper()
+		tok, _, err := k.Issue(user, strings.Repeat("n", nickLen))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	// The token grows with the nickname by one or two bytes at a time, so
+	// some nickname length gives exactly maxTokenLen.
+	n := 0
+	for len(issue(n)) < maxTokenLen {
+		n++
+	}
+	atLimit := issue(n)
+	if len(atLimit) != maxTokenLen {
+		t.Fatalf("no nickname length gives a token of %d bytes (%d gives %d)", maxTokenLen, n, len(atLimit))
+	}
+	if c, err := k.Verify(atLimit); err != nil || c.UserID != user {
+		t.Errorf("token of %d bytes: %+v, %v", len(atLimit), c, err)
+	}
+	if over := issue(n + 1); len(over) <= maxTokenLen {
+		t.Fatalf("token of nickname %d is %d bytes, not above the limit", n+1, len(over))
+	} else if _, err := k.Verify(over); !errors.Is(err, ErrInvalid) {
+		t.Errorf("token of %d bytes: %v, want ErrInvalid", len(over), err)
 	}
 }
 
@@ -203,5 +252,34 @@ func TestCachedTokenStillExpires(t *testing.T) {
 	now = now.Add(2 * time.Hour)
 	if _, err := k.Verify(tok); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("expired cached token: %v", err)
+	}
+}
+
+// TestCacheClearedWhenFull: the cache of verified tokens holds up to
+// maxCached entries and is cleared when a new token would exceed that.
+func TestCacheClearedWhenFull(t *testing.T) {
+	k := keysAt(t, secret, t0)
+	tokens := make([]string, 2)
+	for i := range tokens {
+		tok, _, err := k.Issue(user+schemas.ID(i), "n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[i] = tok
+	}
+	for i := range maxCached - 1 {
+		k.cache.m[strconv.Itoa(i)] = Claims{}
+	}
+	if _, err := k.Verify(tokens[0]); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(k.cache.m); n != maxCached {
+		t.Fatalf("cache one below full: %d entries after a new token, want %d", n, maxCached)
+	}
+	if _, err := k.Verify(tokens[1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := k.cache.m[tokens[1]]; !ok || len(k.cache.m) != 1 {
+		t.Fatalf("full cache: %d entries after a new token, want only that token", len(k.cache.m))
 	}
 }
