@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"happychat/schemas"
+	"happychat/schemas/idgen"
 )
 
 // maxBatch bounds the commands decided and appended in one transaction.
@@ -37,7 +38,7 @@ type request struct {
 type owner struct {
 	svc  *Service
 	part int32
-	gen  *schemas.IDGen
+	gen  *idgen.Gen
 	reqs chan *request
 
 	stop   chan struct{} // closed by a revoke or the shutdown
@@ -66,7 +67,7 @@ func newOwner(svc *Service, part int32) (*owner, error) {
 	// Node id = partition: unique among live owners by the group's
 	// assignment; a stale owner minting the same ids is fenced, and the
 	// new owner's generator is floored at the partition's last id.
-	gen, err := schemas.NewIDGen(int64(part), schemas.WithClock(svc.cfg.Clock))
+	gen, err := idgen.New(int64(part), idgen.WithClock(svc.cfg.Clock))
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"happychat/internal/cmdproto"
 	"happychat/schemas"
+	"happychat/schemas/idgen"
 	"happychat/schemas/token"
 )
 
@@ -151,7 +152,7 @@ type Service struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
-	gen     *schemas.IDGen // user and room ids, once the instance id is leased
+	gen     *idgen.Gen // user and room ids, once the instance id is leased
 	lease   *nodeLease
 	store   *snapshotStore
 	topicID string
@@ -268,7 +269,7 @@ func (s *Service) Run(ctx context.Context, advertise string) error {
 		s.lease.release(ctx)
 		return err
 	}
-	if s.gen, err = schemas.NewIDGen(int64(schemas.InstanceNodeBase+node), schemas.WithClock(s.cfg.Clock)); err != nil {
+	if s.gen, err = idgen.New(int64(schemas.InstanceNodeBase+node), idgen.WithClock(s.cfg.Clock)); err != nil {
 		return err
 	}
 	s.fold = newFold(s.partitions)

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"happychat/schemas"
+	"happychat/schemas/idgen"
 )
 
 // gen produces a random but plausible event log: users register, rooms are
@@ -18,7 +19,7 @@ import (
 type gen struct {
 	names schemas.Names
 	rng   *rand.Rand
-	ids   *schemas.IDGen
+	ids   *idgen.Gen
 
 	users    []schemas.ID
 	nick     map[schemas.ID]string
@@ -35,7 +36,7 @@ type gen struct {
 }
 
 func newGen(names schemas.Names, seed uint64) *gen {
-	ids, err := schemas.NewIDGen(7)
+	ids, err := idgen.New(7)
 	if err != nil {
 		panic(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"happychat/internal/testenv"
 	"happychat/internal/tokentest"
 	"happychat/schemas"
+	"happychat/schemas/idgen"
 	"happychat/schemas/moderation"
 	"happychat/schemas/token"
 )
@@ -335,7 +336,7 @@ type fakeCommands struct {
 	cl    *kgo.Client
 	topic string
 	parts int
-	ids   *schemas.IDGen
+	ids   *idgen.Gen
 	rooms map[schemas.ID]*fakeRoom
 	rules Moderation
 }
@@ -362,7 +363,7 @@ func newFakeCommands(t *testing.T, brokers []string, topic string, parts int, ru
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	ids, err := schemas.NewIDGen(7)
+	ids, err := idgen.New(7)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,10 @@
 // Package schemas is the vocabulary of happychat: every event is defined here
 // once, with an explicit versioned wire name (never a Go type name), together
 // with the envelope that carries it, the topics and their keys, the consumer
-// group names, the snowflake id type and generator, and the wire error codes.
+// group names, the snowflake id type and its layout, the API's JSON types and
+// the wire error codes. Mechanisms have packages of their own: idgen mints
+// ids, token issues and verifies session tokens, moderation softens text and
+// finds effects, jsonschema describes the events for other languages.
 //
 // # Consumer obligations
 //
