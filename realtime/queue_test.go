@@ -387,3 +387,62 @@ func TestCloseSequence(t *testing.T) {
 		})
 	}
 }
+
+// TestWriterWakesAWaitingPush: while the writer is stuck on a slow reader,
+// a push into the full queue waits; once the writer takes the queue it
+// makes room, and every frame arrives in order.
+func TestWriterWakesAWaitingPush(t *testing.T) {
+	server, client := socketPair(t)
+	c := writerConn(t, server, 0, 0)
+	c.qcap = 1
+	// Larger than the loopback socket buffers: the writer blocks until the
+	// client reads.
+	big := qf{text: strings.Repeat("x", 16<<20)}
+	if !c.push(item{f: big.frame()}) {
+		t.Fatal("push refused")
+	}
+	res := make(chan bool, 1)
+	go func() {
+		ok := c.push(item{f: other("2").frame()})
+		res <- ok && c.push(item{f: other("3").frame()})
+	}()
+	waitPushBlocked(t, c, res)
+	if got := readTexts(t, client, 3); len(got[0]) != len(big.text) || got[1] != "2" || got[2] != "3" {
+		t.Fatalf("client read %d bytes, then %q", len(got[0]), got[1:])
+	}
+	if ok := <-res; !ok {
+		t.Fatal("a push was refused")
+	}
+}
+
+// TestWriterAfterABatch: the writer exits when the queue is empty and the
+// next frame starts another; a write that fails (the peer is gone) ends the
+// socket.
+func TestWriterAfterABatch(t *testing.T) {
+	server, client := socketPair(t)
+	c := writerConn(t, server, 0, 0)
+	for i, text := range []string{"first", "second"} {
+		if !c.push(item{f: other(text).frame()}) {
+			t.Fatalf("push %d refused", i)
+		}
+		if got := readTexts(t, client, 1); got[0] != text {
+			t.Fatalf("read %q, want %q", got[0], text)
+		}
+		c.waitWriter()
+	}
+	if c.closing() {
+		t.Fatal("the socket closed after writing")
+	}
+	_ = client.NetConn().Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for !c.closing() {
+		if time.Now().After(deadline) {
+			t.Fatal("writing to a closed peer did not end the socket")
+		}
+		c.push(item{f: other(strings.Repeat("y", 1024)).frame()})
+		time.Sleep(time.Millisecond)
+	}
+	if c.code != 0 {
+		t.Fatalf("close code %d, want none (the peer is gone)", c.code)
+	}
+}
