@@ -29,6 +29,36 @@ func historySink(conn *fakeCH, rules Rules) *chSink {
 		m: newMetrics(nil), log: slog.New(slog.DiscardHandler), name: chProjectorName}
 }
 
+// resumedSink returns a live sink over conn that has resumed the rooms
+// topic, so it knows the tables' epoch.
+func resumedSink(t *testing.T, conn *fakeCH, rules Rules) *chSink {
+	t.Helper()
+	s := historySink(conn, rules)
+	if _, err := s.Resume(t.Context(), map[string][]int32{testRooms: {0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// mustApply buffers recs.
+func mustApply(t *testing.T, s *chSink, recs ...feed.Record) {
+	t.Helper()
+	if err := s.Apply(t.Context(), recs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mustInsert flushes what is buffered and waits for the insert.
+func mustInsert(t *testing.T, s *chSink) {
+	t.Helper()
+	if err := s.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func roomCreated(t *testing.T, part int32, off int64, id schemas.ID) feed.Record {
 	return encodeRecord(t, testRooms, part, off, schemas.Envelope{ID: id, RoomID: 1, Seq: 1, Payload: schemas.RoomCreated{Title: "a"}})
 }
@@ -88,22 +118,16 @@ func TestClickHouseInsertOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := t.Context()
 			conn := newFakeCH("3")
-			s := historySink(conn, rulesWith(t, "darn"))
-			if _, err := s.Resume(ctx, map[string][]int32{testRooms: {0, 1}}); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Apply(ctx, tt.recs(t)); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Flush(ctx); err != nil {
+			s := resumedSink(t, conn, rulesWith(t, "darn"))
+			mustApply(t, s, tt.recs(t)...)
+			if err := s.Flush(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			if n, due := s.Pending(); n != 0 || !due.IsZero() {
 				t.Fatalf("after Flush: %d pending, due %v", n, due)
 			}
-			if err := s.Sync(ctx); err != nil {
+			if err := s.Sync(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			if got := conn.tried(); !slices.Equal(got, tt.tables) {
@@ -129,7 +153,7 @@ func TestClickHouseInsertOrder(t *testing.T) {
 				t.Errorf("delay samples %d, want %d (the room events)", got, tt.delaySeen)
 			}
 			// Nothing buffered: the next Flush inserts nothing.
-			if err := s.Flush(ctx); err != nil || len(conn.tried()) != len(tt.tables) {
+			if err := s.Flush(t.Context()); err != nil || len(conn.tried()) != len(tt.tables) {
 				t.Fatalf("empty Flush: %v, inserted %v", err, conn.tried())
 			}
 		})
@@ -139,24 +163,12 @@ func TestClickHouseInsertOrder(t *testing.T) {
 // TestClickHouseMessageColumns: the body is the softened text and effects
 // are never NULL (an empty array when the rules name none).
 func TestClickHouseMessageColumns(t *testing.T) {
-	ctx := t.Context()
 	conn := newFakeCH("3")
 	rules := rulesWith(t, "darn")
-	s := historySink(conn, rules)
-	if _, err := s.Resume(ctx, map[string][]int32{testRooms: {0}}); err != nil {
-		t.Fatal(err)
-	}
+	s := resumedSink(t, conn, rules)
 	texts := []string{"darn, congrats", "plain"}
-	recs := []feed.Record{messageRec(t, 0, 1, 101, texts[0]), messageRec(t, 0, 2, 102, texts[1])}
-	if err := s.Apply(ctx, recs); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	mustApply(t, s, messageRec(t, 0, 1, 101, texts[0]), messageRec(t, 0, 2, 102, texts[1]))
+	mustInsert(t, s)
 	if got := column[uint64](t, conn, "messages", 1); !slices.Equal(got, []uint64{101, 102}) {
 		t.Fatalf("message ids %v", got)
 	}
@@ -178,28 +190,20 @@ func TestClickHouseMessageColumns(t *testing.T) {
 func TestClickHouseFailedInsertRetriedFirst(t *testing.T) {
 	for _, reporter := range []string{"Flush", "Sync"} {
 		t.Run("reported by "+reporter, func(t *testing.T) {
-			ctx := t.Context()
 			conn := newFakeCH("3")
-			s := historySink(conn, rulesWith(t))
-			if _, err := s.Resume(ctx, map[string][]int32{testRooms: {0}}); err != nil {
-				t.Fatal(err)
-			}
+			s := resumedSink(t, conn, rulesWith(t))
 			down := errors.New("ClickHouse is down")
 			conn.failInsert("room_events", down)
-			if err := s.Apply(ctx, []feed.Record{messageRec(t, 0, 1, 101, "one")}); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Flush(ctx); err != nil {
+			mustApply(t, s, messageRec(t, 0, 1, 101, "one"))
+			if err := s.Flush(t.Context()); err != nil {
 				t.Fatalf("Flush starts the insert and returns: %v", err)
 			}
-			if err := s.Apply(ctx, []feed.Record{messageRec(t, 0, 2, 202, "two")}); err != nil {
-				t.Fatal(err)
-			}
+			mustApply(t, s, messageRec(t, 0, 2, 202, "two"))
 			var err error
 			if reporter == "Flush" {
-				err = s.Flush(ctx)
+				err = s.Flush(t.Context())
 			} else {
-				err = s.Sync(ctx)
+				err = s.Sync(t.Context())
 			}
 			if !errors.Is(err, down) {
 				t.Fatalf("%s = %v, want the failed insert's error", reporter, err)
@@ -207,12 +211,7 @@ func TestClickHouseFailedInsertRetriedFirst(t *testing.T) {
 			if n, _ := s.Pending(); n != 1 {
 				t.Fatalf("%d records pending, want the newer one", n)
 			}
-			if err := s.Flush(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Sync(ctx); err != nil {
-				t.Fatal(err)
-			}
+			mustInsert(t, s)
 			if got := column[uint64](t, conn, "room_events", 2); !slices.Equal(got, []uint64{101, 202}) {
 				t.Fatalf("indexed %v, want 101 (retried) before 202", got)
 			}
@@ -246,7 +245,7 @@ func TestClickHouseEpoch(t *testing.T) {
 		}, feed.ErrRestart, 0},
 		{"Flush without a Resume", nil, func(t *testing.T, s *chSink, _ *fakeCH) error {
 			s.Reset()
-			_ = s.Apply(t.Context(), []feed.Record{roomCreated(t, 0, 10, 100)})
+			mustApply(t, s, roomCreated(t, 0, 10, 100))
 			return s.Flush(t.Context())
 		}, feed.ErrRestart, 0},
 		{"a Resume that saw a swap", nil, func(t *testing.T, s *chSink, conn *fakeCH) error {
@@ -285,9 +284,7 @@ func TestClickHouseEpoch(t *testing.T) {
 			if _, err := s.Resume(t.Context(), parts); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Apply(t.Context(), []feed.Record{roomCreated(t, 0, 10, 100)}); err != nil {
-				t.Fatal(err)
-			}
+			mustApply(t, s, roomCreated(t, 0, 10, 100))
 			if err := tt.run(t, s, conn); !errors.Is(err, tt.want) {
 				t.Fatalf("err %v, want %v", err, tt.want)
 			}
@@ -369,17 +366,13 @@ func TestClickHouseFlushDeadline(t *testing.T) {
 		t.Fatalf("empty: %d pending, due %v", n, due)
 	}
 	before := time.Now()
-	if err := s.Apply(t.Context(), []feed.Record{roomCreated(t, 0, 10, 100)}); err != nil {
-		t.Fatal(err)
-	}
+	mustApply(t, s, roomCreated(t, 0, 10, 100))
 	_, due := s.Pending()
 	if due.Before(before.Add(s.flushEvery)) || due.After(time.Now().Add(s.flushEvery)) {
 		t.Fatalf("due %v, want flushEvery after the first record", due)
 	}
 	time.Sleep(5 * time.Millisecond)
-	if err := s.Apply(t.Context(), []feed.Record{messageRec(t, 0, 11, 101, "x"), poisonRec(0, 12)}); err != nil {
-		t.Fatal(err)
-	}
+	mustApply(t, s, messageRec(t, 0, 11, 101, "x"), poisonRec(0, 12))
 	if n, later := s.Pending(); n != 3 || !later.Equal(due) {
 		t.Fatalf("%d pending due %v, want 3 due %v (the first record's)", n, later, due)
 	}
@@ -389,15 +382,9 @@ func TestClickHouseFlushDeadline(t *testing.T) {
 // nothing pending, and the dropped records are not counted in the delay of
 // the next insert.
 func TestClickHouseDropEverything(t *testing.T) {
-	ctx := t.Context()
 	conn := newFakeCH("3")
-	s := historySink(conn, rulesWith(t))
-	if _, err := s.Resume(ctx, map[string][]int32{testRooms: {0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Apply(ctx, []feed.Record{roomCreated(t, 0, 10, 100), messageRec(t, 1, 5, 101, "x")}); err != nil {
-		t.Fatal(err)
-	}
+	s := resumedSink(t, conn, rulesWith(t))
+	mustApply(t, s, roomCreated(t, 0, 10, 100), messageRec(t, 1, 5, 101, "x"))
 	s.Drop(map[string][]int32{"users": {0, 1}})
 	if n, _ := s.Pending(); n != 2 {
 		t.Fatalf("dropping another topic's partitions: %d pending, want 2", n)
@@ -406,15 +393,8 @@ func TestClickHouseDropEverything(t *testing.T) {
 	if n, due := s.Pending(); n != 0 || !due.IsZero() {
 		t.Fatalf("after dropping every partition: %d pending, due %v", n, due)
 	}
-	if err := s.Apply(ctx, []feed.Record{roomCreated(t, 0, 20, 200)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	mustApply(t, s, roomCreated(t, 0, 20, 200))
+	mustInsert(t, s)
 	if got := column[uint64](t, conn, "room_events", 2); !slices.Equal(got, []uint64{200}) {
 		t.Fatalf("indexed %v, want only 200", got)
 	}
@@ -440,9 +420,7 @@ func TestClickHouseSoftenInParallel(t *testing.T) {
 						Payload:    schemas.MessageSent{Text: fmt.Sprintf("darn %d, congrats", i), ClientMsgID: "c", Nickname: "n"}}
 					recs[i] = feed.Record{Topic: testRooms, Offset: int64(i), Env: env}
 				}
-				if err := s.Apply(t.Context(), recs); err != nil {
-					t.Fatal(err)
-				}
+				mustApply(t, s, recs...)
 				if len(s.buf.msgs) != n {
 					t.Fatalf("%d message rows, want %d", len(s.buf.msgs), n)
 				}
