@@ -8,7 +8,8 @@ import (
 
 // MoveReadMark's refusals, decided before anything is appended. The last
 // case passes every check and stops at minting the event id: this service
-// holds no node id lease.
+// holds no node id lease (its feature level allows the event, so nothing
+// else answers unavailable).
 func TestMoveReadMarkRefusals(t *testing.T) {
 	const parts = 3
 	tests := []struct {
@@ -30,6 +31,7 @@ func TestMoveReadMarkRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := &Service{fold: newFold(parts), partitions: parts, running: make(chan struct{})}
+			s.level.Store(int32(schemas.FeatureLevel))
 			if tt.running {
 				close(s.running)
 			}
