@@ -1,6 +1,7 @@
 package projector
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,12 +30,20 @@ func historySink(conn *fakeCH, rules Rules) *chSink {
 		m: newMetrics(nil), log: slog.New(slog.DiscardHandler), name: chProjectorName}
 }
 
+// bounded is the context of a sink call: a call that would wait forever
+// (an insert whose outcome is never collected) fails the test instead.
+func bounded(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // resumedSink returns a live sink over conn that has resumed the rooms
 // topic, so it knows the tables' epoch.
 func resumedSink(t *testing.T, conn *fakeCH, rules Rules) *chSink {
 	t.Helper()
 	s := historySink(conn, rules)
-	if _, err := s.Resume(t.Context(), map[string][]int32{testRooms: {0, 1}}); err != nil {
+	if _, err := s.Resume(bounded(t), map[string][]int32{testRooms: {0, 1}}); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -43,7 +52,7 @@ func resumedSink(t *testing.T, conn *fakeCH, rules Rules) *chSink {
 // mustApply buffers recs.
 func mustApply(t *testing.T, s *chSink, recs ...feed.Record) {
 	t.Helper()
-	if err := s.Apply(t.Context(), recs); err != nil {
+	if err := s.Apply(bounded(t), recs); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -51,10 +60,10 @@ func mustApply(t *testing.T, s *chSink, recs ...feed.Record) {
 // mustInsert flushes what is buffered and waits for the insert.
 func mustInsert(t *testing.T, s *chSink) {
 	t.Helper()
-	if err := s.Flush(t.Context()); err != nil {
+	if err := s.Flush(bounded(t)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Sync(t.Context()); err != nil {
+	if err := s.Sync(bounded(t)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -121,13 +130,13 @@ func TestClickHouseInsertOrder(t *testing.T) {
 			conn := newFakeCH("3")
 			s := resumedSink(t, conn, rulesWith(t, "darn"))
 			mustApply(t, s, tt.recs(t)...)
-			if err := s.Flush(t.Context()); err != nil {
+			if err := s.Flush(bounded(t)); err != nil {
 				t.Fatal(err)
 			}
 			if n, due := s.Pending(); n != 0 || !due.IsZero() {
 				t.Fatalf("after Flush: %d pending, due %v", n, due)
 			}
-			if err := s.Sync(t.Context()); err != nil {
+			if err := s.Sync(bounded(t)); err != nil {
 				t.Fatal(err)
 			}
 			if got := conn.tried(); !slices.Equal(got, tt.tables) {
@@ -153,7 +162,7 @@ func TestClickHouseInsertOrder(t *testing.T) {
 				t.Errorf("delay samples %d, want %d (the room events)", got, tt.delaySeen)
 			}
 			// Nothing buffered: the next Flush inserts nothing.
-			if err := s.Flush(t.Context()); err != nil || len(conn.tried()) != len(tt.tables) {
+			if err := s.Flush(bounded(t)); err != nil || len(conn.tried()) != len(tt.tables) {
 				t.Fatalf("empty Flush: %v, inserted %v", err, conn.tried())
 			}
 		})
@@ -195,15 +204,15 @@ func TestClickHouseFailedInsertRetriedFirst(t *testing.T) {
 			down := errors.New("ClickHouse is down")
 			conn.failInsert("room_events", down)
 			mustApply(t, s, messageRec(t, 0, 1, 101, "one"))
-			if err := s.Flush(t.Context()); err != nil {
+			if err := s.Flush(bounded(t)); err != nil {
 				t.Fatalf("Flush starts the insert and returns: %v", err)
 			}
 			mustApply(t, s, messageRec(t, 0, 2, 202, "two"))
 			var err error
 			if reporter == "Flush" {
-				err = s.Flush(t.Context())
+				err = s.Flush(bounded(t))
 			} else {
-				err = s.Sync(t.Context())
+				err = s.Sync(bounded(t))
 			}
 			if !errors.Is(err, down) {
 				t.Fatalf("%s = %v, want the failed insert's error", reporter, err)
@@ -241,39 +250,39 @@ func TestClickHouseEpoch(t *testing.T) {
 	}{
 		{"Flush after a swap", nil, func(t *testing.T, s *chSink, conn *fakeCH) error {
 			conn.setEpoch("4")
-			return s.Flush(t.Context())
+			return s.Flush(bounded(t))
 		}, feed.ErrRestart, 0},
 		{"Flush without a Resume", nil, func(t *testing.T, s *chSink, _ *fakeCH) error {
 			s.Reset()
 			mustApply(t, s, roomCreated(t, 0, 10, 100))
-			return s.Flush(t.Context())
+			return s.Flush(bounded(t))
 		}, feed.ErrRestart, 0},
 		{"a Resume that saw a swap", nil, func(t *testing.T, s *chSink, conn *fakeCH) error {
 			conn.setEpoch("4")
-			if _, err := s.Resume(t.Context(), parts); err != nil {
+			if _, err := s.Resume(bounded(t), parts); err != nil {
 				return err
 			}
-			return s.Flush(t.Context())
+			return s.Flush(bounded(t))
 		}, feed.ErrRestart, 0},
 		{"Resume again, same epoch", nil, func(t *testing.T, s *chSink, _ *fakeCH) error {
-			if _, err := s.Resume(t.Context(), parts); err != nil {
+			if _, err := s.Resume(bounded(t), parts); err != nil {
 				return err
 			}
-			return s.Flush(t.Context())
+			return s.Flush(bounded(t))
 		}, nil, 0},
 		{"Verify after a swap", nil, func(t *testing.T, s *chSink, conn *fakeCH) error {
 			conn.setEpoch("4")
-			return s.Verify(t.Context())
+			return s.Verify(bounded(t))
 		}, feed.ErrRestart, 0},
 		{"Verify, same epoch", nil, func(t *testing.T, s *chSink, _ *fakeCH) error {
-			return s.Verify(t.Context())
+			return s.Verify(bounded(t))
 		}, nil, 1},
 		{"a replay's sink ignores the live epoch", ptr(uint64(7)), func(t *testing.T, s *chSink, conn *fakeCH) error {
 			conn.setEpoch("9")
-			if err := s.Verify(t.Context()); err != nil {
+			if err := s.Verify(bounded(t)); err != nil {
 				return err
 			}
-			return s.Flush(t.Context())
+			return s.Flush(bounded(t))
 		}, nil, 0},
 	}
 	for _, tt := range tests {
@@ -281,7 +290,7 @@ func TestClickHouseEpoch(t *testing.T) {
 			conn := newFakeCH("3")
 			s := historySink(conn, rulesWith(t))
 			s.fixedEpoch = tt.fixed
-			if _, err := s.Resume(t.Context(), parts); err != nil {
+			if _, err := s.Resume(bounded(t), parts); err != nil {
 				t.Fatal(err)
 			}
 			mustApply(t, s, roomCreated(t, 0, 10, 100))
@@ -291,7 +300,7 @@ func TestClickHouseEpoch(t *testing.T) {
 			if n, _ := s.Pending(); n != tt.kept {
 				t.Fatalf("%d records pending, want %d", n, tt.kept)
 			}
-			if err := s.Sync(t.Context()); err != nil {
+			if err := s.Sync(bounded(t)); err != nil {
 				t.Fatal(err)
 			}
 			wantEpoch := uint64(3)
@@ -336,7 +345,7 @@ func TestClickHouseResumePositions(t *testing.T) {
 			conn.positions = tt.positions
 			s := historySink(conn, rulesWith(t))
 			s.fixedEpoch = tt.fixed
-			got, err := s.Resume(t.Context(), tt.parts)
+			got, err := s.Resume(bounded(t), tt.parts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -352,7 +361,7 @@ func TestClickHouseResumePositions(t *testing.T) {
 		conn := newFakeCH("3")
 		down := errors.New("down")
 		conn.failQuery = down
-		if _, err := historySink(conn, rulesWith(t)).Resume(t.Context(), map[string][]int32{testRooms: {0}}); !errors.Is(err, down) {
+		if _, err := historySink(conn, rulesWith(t)).Resume(bounded(t), map[string][]int32{testRooms: {0}}); !errors.Is(err, down) {
 			t.Fatalf("err %v, want %v", err, down)
 		}
 	})
