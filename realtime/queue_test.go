@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
 	"happychat/schemas"
@@ -321,13 +322,13 @@ func TestWriterDeliversEachEventOnceInOrder(t *testing.T) {
 			}
 			c.waitWriter()
 			m := c.s.m
-			if got := metricValue(m.deliveries); got != tt.deliveries {
+			if got := testutil.ToFloat64(m.deliveries); got != tt.deliveries {
 				t.Errorf("deliveries %v, want %v", got, tt.deliveries)
 			}
 			if got := histogramCount(t, m.delay); got != tt.delays {
 				t.Errorf("delay samples %d, want %d (live events written)", got, tt.delays)
 			}
-			if got := metricValue(m.gaps); got != tt.gaps {
+			if got := testutil.ToFloat64(m.gaps); got != tt.gaps {
 				t.Errorf("gaps %v, want %v", got, tt.gaps)
 			}
 		})
