@@ -136,13 +136,22 @@ type directory struct {
 	mu      sync.Mutex
 	addrs   map[int32]string
 	fetched time.Time
+	// refresh asks the next lookup to describe the group again; the last
+	// description stays as the fallback while that fails.
+	refresh bool
 }
 
 func newDirectory(s *Service) *directory { return &directory{svc: s} }
 
+// staleDirectory bounds how long the last description of the owners' group
+// answers lookups while the group cannot be described: the longest a member
+// keeps its partitions without reaching the coordinator is about its session
+// timeout.
+const staleDirectory = 30 * time.Second
+
 func (d *directory) invalidate() {
 	d.mu.Lock()
-	d.fetched = time.Time{}
+	d.refresh = true
 	d.mu.Unlock()
 }
 
@@ -150,11 +159,24 @@ func (d *directory) invalidate() {
 func (d *directory) lookup(ctx context.Context, p int32) (string, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if addr, ok := d.addrs[p]; ok && time.Since(d.fetched) < 2*time.Second {
+	if addr, ok := d.addrs[p]; ok && !d.refresh && time.Since(d.fetched) < 2*time.Second {
 		return addr, nil
 	}
 	groups, err := kadm.NewClient(d.svc.admin).DescribeGroups(ctx, d.svc.cfg.Names.CommandGroup)
+	if err == nil {
+		err = groups.Error() // the group's own error code (its coordinator not available, …)
+	}
 	if err != nil {
+		// The group's coordinator is down or moving (a broker failover):
+		// the owners keep their partitions until their sessions end, so
+		// the last description is still the best guess for a while. A
+		// guess that went stale costs one 421 and a retry at the sender;
+		// no answer at all cost every forwarded command a 503 for as long
+		// as the client kept asking the dead coordinator (21 s, measured
+		// by the fault suite's group-coordinator-kill).
+		if addr, ok := d.addrs[p]; ok && time.Since(d.fetched) < staleDirectory {
+			return addr, nil
+		}
 		return "", fmt.Errorf("describe owners group: %w", err)
 	}
 	addrs := map[int32]string{}
@@ -176,6 +198,6 @@ func (d *directory) lookup(ctx context.Context, p int32) (string, error) {
 			}
 		}
 	}
-	d.addrs, d.fetched = addrs, time.Now()
+	d.addrs, d.fetched, d.refresh = addrs, time.Now(), false
 	return addrs[p], nil
 }
