@@ -75,6 +75,17 @@ $(TOOLS)/gremlins-$(GREMLINS_VERSION):
 	GOBIN=$(TOOLS) $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@$(GREMLINS_VERSION)
 	mv $(TOOLS)/gremlins $@
 
+# mutation: gremlins on the pure-logic packages, one worker, tests with
+# -short (no servers); by hand, not in CI: about 40 minutes on two cores.
+# docs/testing.md has the table and the equivalent mutants.
+GREMLINS_FLAGS := --workers 1 --timeout-coefficient 30 --threshold-efficacy 85
+mutation: $(TOOLS)/gremlins-$(GREMLINS_VERSION)
+	set -e; export GOFLAGS=-short; unset KAFKA_BROKERS PG_URL CLICKHOUSE_ADDR CI; \
+	$< unleash $(GREMLINS_FLAGS) ./schemas/moderation; \
+	$< unleash $(GREMLINS_FLAGS) ./schemas/token; \
+	$< unleash $(GREMLINS_FLAGS) ./schemas/idgen; \
+	$< unleash $(GREMLINS_FLAGS) --exclude-files '^(moderation|token|idgen|jsonschema)/' ./schemas
+
 # lint: golangci-lint with the boundaries of the card (depguard) and the
 # correctness linters of .golangci.yml; part of `make test`.
 lint: $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)

@@ -23,3 +23,28 @@ func TestIDTimeAndIDAt(t *testing.T) {
 		t.Error("IDAt before the epoch is not 0")
 	}
 }
+
+// TestSplitAndJoinID: the layout agrees with bwmarrin/snowflake's own
+// accessors at the edges of each field, and JoinID inverts SplitID.
+func TestSplitAndJoinID(t *testing.T) {
+	lastStep := int64(1)<<snowflake.StepBits - 1
+	lastNode := int64(1)<<snowflake.NodeBits - 1
+	for _, c := range []struct{ ms, node, step int64 }{
+		{0, 0, 0},
+		{1, 0, 0},
+		{0, 1, 0},
+		{0, 0, 1},
+		{123456789, 512, 7},
+		{123456789, lastNode, lastStep},
+		{1<<(63-snowflake.NodeBits-snowflake.StepBits) - 1, lastNode, lastStep},
+	} {
+		id := JoinID(c.ms, c.node, c.step)
+		sf := snowflake.ID(id)
+		if sf.Time()-snowflake.Epoch != c.ms || sf.Node() != c.node || sf.Step() != c.step {
+			t.Errorf("JoinID(%d, %d, %d) reads as %d ms, node %d, step %d", c.ms, c.node, c.step, sf.Time()-snowflake.Epoch, sf.Node(), sf.Step())
+		}
+		if ms, node, step := SplitID(id); ms != c.ms || node != c.node || step != c.step {
+			t.Errorf("SplitID(JoinID(%d, %d, %d)) = %d, %d, %d", c.ms, c.node, c.step, ms, node, step)
+		}
+	}
+}
