@@ -3,7 +3,6 @@ package realtime
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http/httptest"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/go-json-experiment/json"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -26,6 +24,7 @@ import (
 	"happychat/internal/chtest"
 	"happychat/internal/testenv"
 	"happychat/internal/tokentest"
+	"happychat/internal/wstest"
 	"happychat/schemas"
 	"happychat/schemas/idgen"
 	"happychat/schemas/moderation"
@@ -186,50 +185,17 @@ func (in *instance) dial(t *testing.T, room schemas.ID, tok string, since int64)
 	return c
 }
 
-// wsFrame is any server frame, decoded leniently.
-type wsFrame struct {
-	Type        string           `json:"type"`
-	Message     *schemas.Message `json:"message"`
-	RoomID      schemas.ID       `json:"room_id"`
-	UserID      schemas.ID       `json:"user_id"`
-	Nickname    string           `json:"nickname"`
-	Seq         int64            `json:"seq"`
-	Members     []schemas.Member `json:"members"`
-	ClientMsgID string           `json:"client_msg_id"`
-	Error       *schemas.Error   `json:"error"`
-	Event       string           `json:"event"`
-	Reason      string           `json:"reason"`
-}
-
-// seq is the room seq of an event frame (0 for other frames).
-func (f wsFrame) seq() int64 {
-	switch f.Type {
-	case typeMessage:
-		return f.Message.Seq
-	case typeJoined, typeLeft, typeRoomEvent:
-		return f.Seq
-	}
-	return 0
-}
-
 // read returns the next frame within timeout.
-func (c *client) read(timeout time.Duration) (wsFrame, error) {
+func (c *client) read(timeout time.Duration) (wstest.Frame, error) {
 	_ = c.ws.SetReadDeadline(time.Now().Add(timeout))
 	mt, data, err := c.ws.ReadMessage()
 	if err != nil {
-		return wsFrame{}, err
+		return wstest.Frame{}, err
 	}
-	if mt != websocket.TextMessage {
-		return wsFrame{}, fmt.Errorf("frame type %d", mt)
-	}
-	var f wsFrame
-	if err := json.Unmarshal(data, &f); err != nil {
-		return wsFrame{}, fmt.Errorf("decode %s: %w", data, err)
-	}
-	return f, nil
+	return wstest.Decode(mt, data)
 }
 
-func (c *client) mustRead(timeout time.Duration) wsFrame {
+func (c *client) mustRead(timeout time.Duration) wstest.Frame {
 	c.t.Helper()
 	f, err := c.read(timeout)
 	if err != nil {
@@ -239,7 +205,7 @@ func (c *client) mustRead(timeout time.Duration) wsFrame {
 }
 
 // presence reads the first frame, which must be presence.
-func (c *client) presence() wsFrame {
+func (c *client) presence() wstest.Frame {
 	c.t.Helper()
 	f := c.mustRead(10 * time.Second)
 	if f.Type != typePresence {
@@ -250,7 +216,7 @@ func (c *client) presence() wsFrame {
 
 // eventsUntil reads event frames until one with seq >= upTo, returning the
 // event frames (other frames are kept in others).
-func (c *client) eventsUntil(upTo int64, timeout time.Duration) (events, others []wsFrame) {
+func (c *client) eventsUntil(upTo int64, timeout time.Duration) (events, others []wstest.Frame) {
 	c.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -262,7 +228,7 @@ func (c *client) eventsUntil(upTo int64, timeout time.Duration) (events, others 
 		if err != nil {
 			c.t.Fatalf("waiting for seq %d after %d events (last %v): %v", upTo, len(events), lastSeq(events), err)
 		}
-		if s := f.seq(); s > 0 {
+		if s := f.EventSeq(); s > 0 {
 			events = append(events, f)
 			if s >= upTo {
 				return events, others
@@ -273,22 +239,22 @@ func (c *client) eventsUntil(upTo int64, timeout time.Duration) (events, others 
 	}
 }
 
-func lastSeq(fs []wsFrame) int64 {
+func lastSeq(fs []wstest.Frame) int64 {
 	if len(fs) == 0 {
 		return 0
 	}
-	return fs[len(fs)-1].seq()
+	return fs[len(fs)-1].EventSeq()
 }
 
 // checkContiguous fails unless events are exactly seqs from..to in order.
-func checkContiguous(t *testing.T, who string, events []wsFrame, from, to int64) {
+func checkContiguous(t *testing.T, who string, events []wstest.Frame, from, to int64) {
 	t.Helper()
 	if int64(len(events)) != to-from+1 {
 		t.Fatalf("%s: got %d events, want %d (seq %d..%d); last %d", who, len(events), to-from+1, from, to, lastSeq(events))
 	}
 	for i, f := range events {
-		if want := from + int64(i); f.seq() != want {
-			t.Fatalf("%s: event %d has seq %d, want %d", who, i, f.seq(), want)
+		if want := from + int64(i); f.EventSeq() != want {
+			t.Fatalf("%s: event %d has seq %d, want %d", who, i, f.EventSeq(), want)
 		}
 	}
 }

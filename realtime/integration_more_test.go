@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"happychat/internal/wstest"
 	"happychat/schemas"
 	"happychat/schemas/token"
 )
@@ -114,7 +115,7 @@ func TestSlowReaderIsCutOff(t *testing.T) {
 	// before the next is sent, while the slow reader falls further behind.
 	const batches, perBatch = 40, 25
 	body := strings.Repeat("x", 1500)
-	got := make([][]wsFrame, fast)
+	got := make([][]wstest.Frame, fast)
 	for b := range batches {
 		e.cmds.postMany(room, writer.id, perBatch, func(int) string { return body })
 		upTo := snap + int64(b+1)*perBatch
@@ -268,7 +269,7 @@ func TestHostileFrames(t *testing.T) {
 			t.Fatalf("got %+v", f)
 		}
 		c.sendJSON(map[string]string{"type": "send", "body": "ok", "client_msg_id": "fine"})
-		var ack wsFrame
+		var ack wstest.Frame
 		for ack.Type != typeAck {
 			ack = c.mustRead(10 * time.Second)
 		}
@@ -277,7 +278,7 @@ func TestHostileFrames(t *testing.T) {
 		}
 		// Idempotent: the same client_msg_id answers the same message.
 		c.sendJSON(map[string]string{"type": "send", "body": "ok", "client_msg_id": "fine"})
-		var again wsFrame
+		var again wstest.Frame
 		for again.Type != typeAck {
 			again = c.mustRead(10 * time.Second)
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"happychat/internal/testenv"
+	"happychat/internal/wstest"
 	"happychat/query/openapi"
 	"happychat/schemas"
 	"happychat/schemas/token"
@@ -39,16 +40,13 @@ import (
 //
 // No assertion is about wall-clock time: waits poll with generous deadlines.
 
-// Frame types of the contract and of docs/realtime.md's extensions.
+// Frame types of the contract and of docs/realtime.md's extensions (the
+// room events' in wstest).
 const (
-	rtMessage   = "message"
-	rtJoined    = "member_joined"
-	rtLeft      = "member_left"
-	rtRoomEvent = "room_event"
-	rtPresence  = "presence"
-	rtAck       = "ack"
-	rtError     = "error"
-	rtPong      = "pong"
+	rtPresence = "presence"
+	rtAck      = "ack"
+	rtError    = "error"
+	rtPong     = "pong"
 )
 
 // Close codes of docs/realtime.md (the tests spell them out rather than
@@ -302,66 +300,6 @@ func checkNoGaps(t *testing.T, base string) {
 	}
 }
 
-// rtFrame is any server frame, decoded leniently; raw is the frame as sent.
-type rtFrame struct {
-	Type        string           `json:"type"`
-	Message     *schemas.Message `json:"message"`
-	RoomID      schemas.ID       `json:"room_id"`
-	UserID      schemas.ID       `json:"user_id"`
-	Nickname    string           `json:"nickname"`
-	Seq         int64            `json:"seq"`
-	Members     []schemas.Member `json:"members"`
-	ClientMsgID string           `json:"client_msg_id"`
-	Error       *schemas.Error   `json:"error"`
-	Event       string           `json:"event"`
-	Reason      string           `json:"reason"`
-	raw         []byte
-}
-
-func decodeFrame(mt int, data []byte) (rtFrame, error) {
-	if mt != websocket.TextMessage {
-		return rtFrame{}, fmt.Errorf("a frame of type %d, want text", mt)
-	}
-	var f rtFrame
-	if err := json.Unmarshal(data, &f); err != nil {
-		return rtFrame{}, fmt.Errorf("frame %s: %w", data, err)
-	}
-	f.raw = data
-	return f, nil
-}
-
-// event reports whether f is a room event: a frame that takes a seq.
-func (f rtFrame) event() bool {
-	switch f.Type {
-	case rtMessage, rtJoined, rtLeft, rtRoomEvent:
-		return true
-	}
-	return false
-}
-
-// seq is the room seq of an event frame (0 for other frames).
-func (f rtFrame) seq() int64 {
-	switch f.Type {
-	case rtMessage:
-		if f.Message != nil {
-			return f.Message.Seq
-		}
-	case rtJoined, rtLeft, rtRoomEvent:
-		return f.Seq
-	}
-	return 0
-}
-
-// room is the room an event or presence frame is about.
-func (f rtFrame) room() schemas.ID {
-	if f.Type == rtMessage && f.Message != nil {
-		return f.Message.RoomID
-	}
-	return f.RoomID
-}
-
-func (f rtFrame) String() string { return string(f.raw) }
-
 // rtClient is one test socket.
 type rtClient struct {
 	t    *testing.T
@@ -403,29 +341,29 @@ func dialRT(t *testing.T, name, base string, room schemas.ID, u schemas.Session,
 }
 
 // read returns the next frame within timeout.
-func (c *rtClient) read(timeout time.Duration) (rtFrame, error) {
+func (c *rtClient) read(timeout time.Duration) (wstest.Frame, error) {
 	_ = c.ws.SetReadDeadline(time.Now().Add(timeout))
 	mt, data, err := c.ws.ReadMessage()
 	if err != nil {
-		return rtFrame{}, err
+		return wstest.Frame{}, err
 	}
-	return decodeFrame(mt, data)
+	return wstest.Decode(mt, data)
 }
 
-func (c *rtClient) mustRead(timeout time.Duration) rtFrame {
+func (c *rtClient) mustRead(timeout time.Duration) wstest.Frame {
 	c.t.Helper()
 	f, err := c.read(timeout)
 	if err != nil {
 		c.t.Fatalf("%s: read: %v", c.name, err)
 	}
-	if r := f.room(); (f.event() || f.Type == rtPresence) && r != c.room {
+	if r := f.Room(); (f.IsEvent() || f.Type == rtPresence) && r != c.room {
 		c.t.Fatalf("%s: a frame of room %s on a socket of room %s: %s", c.name, r, c.room, f)
 	}
 	return f
 }
 
 // presence reads the first frame, which must be the room's presence.
-func (c *rtClient) presence() rtFrame {
+func (c *rtClient) presence() wstest.Frame {
 	c.t.Helper()
 	f := c.mustRead(20 * time.Second)
 	if f.Type != rtPresence || f.RoomID != c.room {
@@ -436,7 +374,7 @@ func (c *rtClient) presence() rtFrame {
 
 // eventsUntil reads until an event with seq >= upTo and returns the events
 // and, apart, the other frames.
-func (c *rtClient) eventsUntil(upTo int64, timeout time.Duration) (events, others []rtFrame) {
+func (c *rtClient) eventsUntil(upTo int64, timeout time.Duration) (events, others []wstest.Frame) {
 	c.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -448,12 +386,12 @@ func (c *rtClient) eventsUntil(upTo int64, timeout time.Duration) (events, other
 		if err != nil {
 			c.t.Fatalf("%s: waiting for seq %d after %d events (last %d): %v", c.name, upTo, len(events), lastEventSeq(events), err)
 		}
-		if f.event() {
-			if f.room() != c.room {
-				c.t.Fatalf("%s: an event of room %s: %s", c.name, f.room(), f)
+		if f.IsEvent() {
+			if f.Room() != c.room {
+				c.t.Fatalf("%s: an event of room %s: %s", c.name, f.Room(), f)
 			}
 			events = append(events, f)
-			if f.seq() >= upTo {
+			if f.EventSeq() >= upTo {
 				return events, others
 			}
 			continue
@@ -480,8 +418,8 @@ func sendFrame(cmid, body string) map[string]string {
 // readToClose reads frames until the socket ends and returns them with the
 // close code (1006 when the connection ended without a close frame, 0 on
 // timeout). Safe from any goroutine.
-func readToClose(ws *websocket.Conn, timeout time.Duration) ([]rtFrame, int, error) {
-	var frames []rtFrame
+func readToClose(ws *websocket.Conn, timeout time.Duration) ([]wstest.Frame, int, error) {
+	var frames []wstest.Frame
 	deadline := time.Now().Add(timeout)
 	_ = ws.SetReadDeadline(deadline)
 	for {
@@ -498,7 +436,7 @@ func readToClose(ws *websocket.Conn, timeout time.Duration) ([]rtFrame, int, err
 				return frames, websocket.CloseAbnormalClosure, err
 			}
 		}
-		f, err := decodeFrame(mt, data)
+		f, err := wstest.Decode(mt, data)
 		if err != nil {
 			return frames, 0, err
 		}
@@ -510,7 +448,7 @@ func readToClose(ws *websocket.Conn, timeout time.Duration) ([]rtFrame, int, err
 type rtCollector struct {
 	c      *rtClient
 	mu     sync.Mutex
-	frames []rtFrame
+	frames []wstest.Frame
 	last   int64
 	err    error
 	done   chan struct{}
@@ -525,9 +463,9 @@ func (c *rtClient) collect() *rtCollector {
 		defer close(col.done)
 		for {
 			mt, data, err := c.ws.ReadMessage()
-			var f rtFrame
+			var f wstest.Frame
 			if err == nil {
-				f, err = decodeFrame(mt, data)
+				f, err = wstest.Decode(mt, data)
 			}
 			col.mu.Lock()
 			if err != nil {
@@ -536,7 +474,7 @@ func (c *rtClient) collect() *rtCollector {
 				return
 			}
 			col.frames = append(col.frames, f)
-			col.last = max(col.last, f.seq())
+			col.last = max(col.last, f.EventSeq())
 			col.mu.Unlock()
 		}
 	}()
@@ -544,7 +482,7 @@ func (c *rtClient) collect() *rtCollector {
 }
 
 // snapshot returns the frames so far and the read error, if any.
-func (col *rtCollector) snapshot() ([]rtFrame, error) {
+func (col *rtCollector) snapshot() ([]wstest.Frame, error) {
 	col.mu.Lock()
 	defer col.mu.Unlock()
 	return slices.Clone(col.frames), col.err
@@ -569,7 +507,7 @@ func (col *rtCollector) waitSeq(t *testing.T, upTo int64) {
 }
 
 // stop closes the socket and returns every frame it delivered.
-func (col *rtCollector) stop() []rtFrame {
+func (col *rtCollector) stop() []wstest.Frame {
 	_ = col.c.ws.Close()
 	<-col.done
 	col.mu.Lock()
@@ -577,9 +515,9 @@ func (col *rtCollector) stop() []rtFrame {
 	return col.frames
 }
 
-func lastEventSeq(fs []rtFrame) int64 {
+func lastEventSeq(fs []wstest.Frame) int64 {
 	for i := len(fs) - 1; i >= 0; i-- {
-		if s := fs[i].seq(); s > 0 {
+		if s := fs[i].EventSeq(); s > 0 {
 			return s
 		}
 	}
@@ -588,13 +526,13 @@ func lastEventSeq(fs []rtFrame) int64 {
 
 // splitFrames separates the room events from the other frames and checks
 // that every frame that names a room names want.
-func splitFrames(t *testing.T, who string, want schemas.ID, frames []rtFrame) (events, others []rtFrame) {
+func splitFrames(t *testing.T, who string, want schemas.ID, frames []wstest.Frame) (events, others []wstest.Frame) {
 	t.Helper()
 	for _, f := range frames {
-		if (f.event() || f.Type == rtPresence) && f.room() != want {
-			t.Fatalf("%s: a frame of room %s, want only room %s: %s", who, f.room(), want, f)
+		if (f.IsEvent() || f.Type == rtPresence) && f.Room() != want {
+			t.Fatalf("%s: a frame of room %s, want only room %s: %s", who, f.Room(), want, f)
 		}
-		if f.event() {
+		if f.IsEvent() {
 			events = append(events, f)
 		} else {
 			others = append(others, f)
@@ -605,11 +543,11 @@ func splitFrames(t *testing.T, who string, want schemas.ID, frames []rtFrame) (e
 
 // checkSeqRun fails unless events are exactly the seqs from..to, in order:
 // strictly increasing, no gap, no repeat.
-func checkSeqRun(t *testing.T, who string, events []rtFrame, from, to int64) {
+func checkSeqRun(t *testing.T, who string, events []wstest.Frame, from, to int64) {
 	t.Helper()
 	for i, f := range events {
-		if want := from + int64(i); f.seq() != want {
-			t.Fatalf("%s: event %d has seq %d, want %d (expected %d..%d): %s", who, i, f.seq(), want, from, to, f)
+		if want := from + int64(i); f.EventSeq() != want {
+			t.Fatalf("%s: event %d has seq %d, want %d (expected %d..%d): %s", who, i, f.EventSeq(), want, from, to, f)
 		}
 	}
 	if int64(len(events)) != to-from+1 {
@@ -630,7 +568,7 @@ func sameMessage(a, b schemas.Message) error {
 
 // checkMessages: events' message frames are exactly want (by seq), each
 // rendered the same.
-func checkMessages(t *testing.T, who string, events []rtFrame, want []schemas.Message) {
+func checkMessages(t *testing.T, who string, events []wstest.Frame, want []schemas.Message) {
 	t.Helper()
 	bySeq := map[int64]schemas.Message{}
 	for _, m := range want {
@@ -638,7 +576,7 @@ func checkMessages(t *testing.T, who string, events []rtFrame, want []schemas.Me
 	}
 	n := 0
 	for _, f := range events {
-		if f.Type != rtMessage {
+		if f.Type != wstest.TypeMessage {
 			continue
 		}
 		w, ok := bySeq[f.Message.Seq]
@@ -883,7 +821,7 @@ func TestRealtimeE2EFanOut(t *testing.T) {
 			m.col.waitSeq(t, heads[r])
 		}
 	}
-	frames := make([][][]rtFrame, nRooms)
+	frames := make([][][]wstest.Frame, nRooms)
 	for r, rm := range rooms {
 		for _, m := range rm.members {
 			frames[r] = append(frames[r], m.col.stop())
@@ -893,7 +831,7 @@ func TestRealtimeE2EFanOut(t *testing.T) {
 	// What each room must have delivered: the HTTP answers, the acks (checked
 	// against the delivered messages below), the passers-by's comings and
 	// goings.
-	acks := map[string]rtFrame{}
+	acks := map[string]wstest.Frame{}
 	for r, rm := range rooms {
 		for j, m := range rm.members {
 			for _, f := range frames[r][j] {
@@ -956,7 +894,7 @@ func TestRealtimeE2EFanOut(t *testing.T) {
 			messages := 0
 			for _, f := range events {
 				switch f.Type {
-				case rtMessage:
+				case wstest.TypeMessage:
 					messages++
 					w, ok := want[f.Message.ID]
 					if !ok {
@@ -965,12 +903,12 @@ func TestRealtimeE2EFanOut(t *testing.T) {
 					if err := sameMessage(*f.Message, w); err != nil {
 						t.Fatalf("%s: %v", who, err)
 					}
-				case rtJoined, rtLeft:
+				case wstest.TypeJoined, wstest.TypeLeft:
 					if nicks[f.UserID] != f.Nickname {
 						t.Fatalf("%s: %s names %q, want %q", who, f, f.Nickname, nicks[f.UserID])
 					}
 					ev := f.Type + " " + f.UserID.String()
-					if f.Type == rtLeft {
+					if f.Type == wstest.TypeLeft {
 						ev += " " + f.Reason
 					}
 					members = append(members, ev)
@@ -1143,12 +1081,12 @@ func TestRealtimeE2EResume(t *testing.T) {
 		joins := map[schemas.ID]bool{}
 		for _, f := range evX {
 			switch f.Type {
-			case rtRoomEvent:
+			case wstest.TypeRoomEvent:
 				if len(joins) > 0 {
 					t.Fatalf("a room event after the joins: %s", f)
 				}
 				roomEvents = append(roomEvents, f.Event)
-			case rtJoined:
+			case wstest.TypeJoined:
 				joins[f.UserID] = true
 			}
 		}
@@ -1237,7 +1175,7 @@ func TestRealtimeE2ESecondInstance(t *testing.T) {
 	if bobErr != nil {
 		t.Fatal(bobErr)
 	}
-	var acks []rtFrame
+	var acks []wstest.Frame
 	eventually(t, "acks on B", func() error {
 		frames, err := colB.snapshot()
 		if err != nil {
@@ -1365,7 +1303,7 @@ func TestRealtimeE2ESlowReader(t *testing.T) {
 		}
 	}()
 	type slowResult struct {
-		frames []rtFrame
+		frames []wstest.Frame
 		code   int
 		err    error
 	}
@@ -1469,9 +1407,9 @@ func TestRealtimeE2ESlowReader(t *testing.T) {
 
 // errorEnvelope checks a frame is exactly the contract's error frame:
 // {"type":"error","client_msg_id"?,"error":{"code","message"}}.
-func errorEnvelope(f rtFrame, code schemas.Code, cmid string) error {
+func errorEnvelope(f wstest.Frame, code schemas.Code, cmid string) error {
 	var m map[string]json.RawMessage
-	if err := json.Unmarshal(f.raw, &m); err != nil {
+	if err := json.Unmarshal(f.Raw, &m); err != nil {
 		return err
 	}
 	for k := range m {
@@ -1548,13 +1486,13 @@ func TestRealtimeE2EHostileFrames(t *testing.T) {
 			}
 			cmid := "ok-" + testenv.RandomHex(4)
 			c.sendJSON(sendFrame(cmid, "fine after "+tc.name))
-			var ack, ev *rtFrame
+			var ack, ev *wstest.Frame
 			for ack == nil || ev == nil {
 				f := c.mustRead(20 * time.Second)
 				switch {
 				case f.Type == rtAck && f.ClientMsgID == cmid:
 					ack = &f
-				case f.Type == rtMessage && f.Message.ClientMsgID == cmid:
+				case f.Type == wstest.TypeMessage && f.Message.ClientMsgID == cmid:
 					ev = &f
 				default:
 					t.Fatalf("unexpected frame %s", f)
@@ -1590,7 +1528,7 @@ func TestRealtimeE2EHostileFrames(t *testing.T) {
 				t.Fatalf("close code %d (%v), want %d; frames %v", code, err, tc.want, frames)
 			}
 			for _, f := range frames {
-				if !f.event() {
+				if !f.IsEvent() {
 					t.Fatalf("unexpected frame before the close: %s", f)
 				}
 			}
@@ -1632,7 +1570,7 @@ func TestRealtimeE2EHostileFrames(t *testing.T) {
 				}
 				limited++
 			default:
-				if !f.event() {
+				if !f.IsEvent() {
 					t.Fatalf("unexpected frame %s", f)
 				}
 			}

@@ -1,0 +1,86 @@
+// Package wstest is the WebSocket protocol (API.md) as its tests read it from
+// outside: a lenient decoding of any server frame, shared by the realtime
+// package's tests and the end-to-end tests of the binaries. It spells the
+// wire names out rather than importing realtime's, so that a renamed frame is
+// a failing test, not a silent change of the contract.
+package wstest
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/gorilla/websocket"
+
+	"happychat/schemas"
+)
+
+// The frame types of room events, the frames that take a seq.
+const (
+	TypeMessage   = "message"
+	TypeJoined    = "member_joined"
+	TypeLeft      = "member_left"
+	TypeRoomEvent = "room_event"
+)
+
+// Frame is any server frame, decoded leniently: the fields of every frame
+// type side by side. Raw is the frame as sent.
+type Frame struct {
+	Type        string           `json:"type"`
+	Message     *schemas.Message `json:"message"`
+	RoomID      schemas.ID       `json:"room_id"`
+	UserID      schemas.ID       `json:"user_id"`
+	Nickname    string           `json:"nickname"`
+	Seq         int64            `json:"seq"`
+	Members     []schemas.Member `json:"members"`
+	ClientMsgID string           `json:"client_msg_id"`
+	Error       *schemas.Error   `json:"error"`
+	Event       string           `json:"event"`
+	Reason      string           `json:"reason"`
+	Raw         []byte           `json:"-"`
+}
+
+// Decode decodes one frame read from a socket; the protocol's frames are
+// text.
+func Decode(messageType int, data []byte) (Frame, error) {
+	if messageType != websocket.TextMessage {
+		return Frame{}, fmt.Errorf("a frame of type %d, want text", messageType)
+	}
+	var f Frame
+	if err := json.Unmarshal(data, &f); err != nil {
+		return Frame{}, fmt.Errorf("frame %s: %w", data, err)
+	}
+	f.Raw = data
+	return f, nil
+}
+
+// IsEvent reports whether f is a room event: a frame that takes a seq.
+func (f Frame) IsEvent() bool {
+	switch f.Type {
+	case TypeMessage, TypeJoined, TypeLeft, TypeRoomEvent:
+		return true
+	}
+	return false
+}
+
+// EventSeq is the room seq of an event frame (0 for other frames).
+func (f Frame) EventSeq() int64 {
+	switch f.Type {
+	case TypeMessage:
+		if f.Message != nil {
+			return f.Message.Seq
+		}
+	case TypeJoined, TypeLeft, TypeRoomEvent:
+		return f.Seq
+	}
+	return 0
+}
+
+// Room is the room an event or presence frame is about.
+func (f Frame) Room() schemas.ID {
+	if f.Type == TypeMessage && f.Message != nil {
+		return f.Message.RoomID
+	}
+	return f.RoomID
+}
+
+func (f Frame) String() string { return string(f.Raw) }
