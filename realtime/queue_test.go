@@ -50,6 +50,19 @@ func pushResult(c *conn, f *frame) <-chan bool {
 	return done
 }
 
+// pushNow pushes a frame that must not wait: the queue has room, or the
+// socket is closing.
+func pushNow(t *testing.T, c *conn, f *frame) bool {
+	t.Helper()
+	select {
+	case ok := <-pushResult(c, f):
+		return ok
+	case <-time.After(5 * time.Second):
+		t.Fatal("push waited although it had no reason to")
+		return false
+	}
+}
+
 // waitPushBlocked returns once push waits for room (it made c.space), and
 // fails the test if push returned instead.
 func waitPushBlocked(t *testing.T, c *conn, res <-chan bool) {
@@ -78,7 +91,7 @@ func TestPushWaitsForRoom(t *testing.T) {
 	t.Run("queues at once while there is room", func(t *testing.T) {
 		c := bareConn(42, 2)
 		for s := int64(1); s <= 2; s++ {
-			if !c.push(item{f: &frame{seq: s}}) {
+			if !pushNow(t, c, &frame{seq: s}) {
 				t.Fatalf("push %d refused", s)
 			}
 		}
@@ -88,8 +101,8 @@ func TestPushWaitsForRoom(t *testing.T) {
 	})
 	t.Run("a full queue: waits until the writer takes it", func(t *testing.T) {
 		c := bareConn(42, 2)
-		c.push(item{f: &frame{seq: 1}})
-		c.push(item{f: &frame{seq: 2}})
+		pushNow(t, c, &frame{seq: 1})
+		pushNow(t, c, &frame{seq: 2})
 		res := pushResult(c, &frame{seq: 3})
 		waitPushBlocked(t, c, res)
 		// What the writer does: take the queue, then signal room.
@@ -106,7 +119,7 @@ func TestPushWaitsForRoom(t *testing.T) {
 	})
 	t.Run("a full queue: gives up when the socket closes", func(t *testing.T) {
 		c := bareConn(42, 1)
-		c.push(item{f: &frame{seq: 1}})
+		pushNow(t, c, &frame{seq: 1})
 		res := pushResult(c, &frame{seq: 2})
 		waitPushBlocked(t, c, res)
 		c.fail(CloseGoingAway, "bye", false)
@@ -120,7 +133,7 @@ func TestPushWaitsForRoom(t *testing.T) {
 	t.Run("a closing socket takes nothing", func(t *testing.T) {
 		c := bareConn(42, 4)
 		c.fail(CloseGoingAway, "bye", false)
-		if c.push(item{f: &frame{seq: 1}}) {
+		if pushNow(t, c, &frame{seq: 1}) {
 			t.Fatal("push into a closing socket reported true")
 		}
 	})
@@ -382,7 +395,7 @@ func TestCloseSequence(t *testing.T) {
 				t.Fatalf("close code %d, want %d", code, tt.wantClose)
 			}
 			// No writer starts again on a closed socket.
-			if c.push(item{f: ev(9).frame()}) {
+			if pushNow(t, c, ev(9).frame()) {
 				t.Fatal("push to a closed socket reported true")
 			}
 		})
@@ -399,7 +412,7 @@ func TestWriterWakesAWaitingPush(t *testing.T) {
 	// Larger than the loopback socket buffers: the writer blocks until the
 	// client reads.
 	big := qf{text: strings.Repeat("x", 16<<20)}
-	if !c.push(item{f: big.frame()}) {
+	if !pushNow(t, c, big.frame()) {
 		t.Fatal("push refused")
 	}
 	res := make(chan bool, 1)
@@ -423,7 +436,7 @@ func TestWriterAfterABatch(t *testing.T) {
 	server, client := socketPair(t)
 	c := writerConn(t, server, 0, 0)
 	for i, text := range []string{"first", "second"} {
-		if !c.push(item{f: other(text).frame()}) {
+		if !pushNow(t, c, other(text).frame()) {
 			t.Fatalf("push %d refused", i)
 		}
 		if got := readTexts(t, client, 1); got[0] != text {
