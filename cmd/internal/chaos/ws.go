@@ -45,8 +45,8 @@ type subscriber struct {
 	done   chan struct{}
 }
 
-// wstest.Frame is the union of the server frames the subscriber reads.
-type wstest.Frame struct {
+// wsFrame is the union of the server frames the subscriber reads.
+type wsFrame struct {
 	Type    string           `json:"type"`
 	Seq     int64            `json:"seq"`
 	Message *schemas.Message `json:"message"`
@@ -118,7 +118,7 @@ func (s *subscriber) read(ws *websocket.Conn) int {
 			return websocket.CloseAbnormalClosure
 		}
 		now := time.Now()
-		var f wstest.Frame
+		var f wsFrame
 		if err := json.Unmarshal(data, &f); err != nil {
 			s.note("undecodable frame: " + err.Error())
 			continue
