@@ -19,14 +19,9 @@ func (c *Injector) PartitionLeader(ctx context.Context, topic string, partition 
 	var leader int32 = -1
 	var last error
 	err := poll(ctx, func() (bool, error) {
-		m, err := c.adm.Metadata(fresh(ctx), topic)
+		td, err := c.topic(ctx, topic)
 		if err != nil {
 			last = err
-			return false, nil
-		}
-		td := m.Topics[topic]
-		if td.Err != nil {
-			last = fmt.Errorf("topic %s: %w", topic, td.Err)
 			return false, nil
 		}
 		p, ok := td.Partitions[partition]
@@ -47,20 +42,32 @@ func (c *Injector) PartitionLeader(ctx context.Context, topic string, partition 
 	return leader, nil
 }
 
+// topic describes one topic afresh: its metadata request's error or the
+// topic's own error code (unknown yet, no leader) both come back as err.
+func (c *Injector) topic(ctx context.Context, topic string) (kadm.TopicDetail, error) {
+	m, err := c.adm.Metadata(fresh(ctx), topic)
+	if err != nil {
+		return kadm.TopicDetail{}, err
+	}
+	td := m.Topics[topic]
+	if td.Err != nil {
+		return kadm.TopicDetail{}, fmt.Errorf("topic %s: %w", topic, td.Err)
+	}
+	return td, nil
+}
+
 // LeaderOfMost returns the broker that leads most partitions of the topic
 // (the lowest id on a tie), once every partition has a leader.
 func (c *Injector) LeaderOfMost(ctx context.Context, topic string) (int32, error) {
 	var best int32 = -1
 	var last error
 	err := poll(ctx, func() (bool, error) {
-		m, err := c.adm.Metadata(fresh(ctx), topic)
+		td, err := c.topic(ctx, topic)
+		if err == nil && len(td.Partitions) == 0 {
+			err = fmt.Errorf("topic %s has no partitions yet", topic)
+		}
 		if err != nil {
 			last = err
-			return false, nil
-		}
-		td := m.Topics[topic]
-		if td.Err != nil || len(td.Partitions) == 0 {
-			last = fmt.Errorf("topic %s: %w", topic, td.Err)
 			return false, nil
 		}
 		count := map[int32]int{}
