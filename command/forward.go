@@ -21,12 +21,6 @@ import (
 // rules are written down in internal/cmdproto. This file is both its server
 // (handleInternal, getPresence) and the forwarding client (forward).
 
-// This package's names for the protocol's route and header.
-const (
-	internalPath   = cmdproto.CommandsPath
-	internalHeader = cmdproto.SecretHeader
-)
-
 // forwardIdlePerHost is how many idle connections the forwarding client
 // keeps to each owner (of 512 in all, see cmdproto.NewHTTPClient): one for
 // every request forwarded to it at once.
@@ -141,12 +135,12 @@ func (s *Service) forward(ctx context.Context, addr string, cmd Command) (Result
 	if err != nil {
 		return Result{}, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+internalPath, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+cmdproto.CommandsPath, bytes.NewReader(body))
 	if err != nil {
 		return Result{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(internalHeader, s.cfg.InternalSecret)
+	req.Header.Set(cmdproto.SecretHeader, s.cfg.InternalSecret)
 	resp, err := s.http.Do(req)
 	if err != nil {
 		return Result{}, fmt.Errorf("forward to %s: %w", addr, err)
@@ -175,7 +169,7 @@ func (s *Service) forward(ctx context.Context, addr string, cmd Command) (Result
 // getPresence answers a split realtime service's membership check with the
 // owner's authoritative members (internal: same secret as forwarding).
 func (s *Service) getPresence(c *gin.Context) {
-	if subtle.ConstantTimeCompare([]byte(c.GetHeader(internalHeader)), []byte(s.cfg.InternalSecret)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(c.GetHeader(cmdproto.SecretHeader)), []byte(s.cfg.InternalSecret)) != 1 {
 		s.fail(c, schemas.Errorf(schemas.CodeUnauthorized, "internal route"))
 		return
 	}
@@ -192,7 +186,7 @@ func (s *Service) getPresence(c *gin.Context) {
 // room's partition (cmdproto.StatusNotOwner otherwise, so the sender
 // refreshes its directory).
 func (s *Service) handleInternal(c *gin.Context) {
-	if subtle.ConstantTimeCompare([]byte(c.GetHeader(internalHeader)), []byte(s.cfg.InternalSecret)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(c.GetHeader(cmdproto.SecretHeader)), []byte(s.cfg.InternalSecret)) != 1 {
 		c.AbortWithStatusJSON(http.StatusUnauthorized, forwardReply{Error: schemas.Errorf(schemas.CodeUnauthorized, "internal route")})
 		return
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"happychat/internal/cmdproto"
 	"happychat/internal/tokentest"
 	"happychat/schemas"
 	"happychat/schemas/moderation"
@@ -37,7 +38,7 @@ var fuzzRoutes = []struct{ path, auth string }{
 	{"/v1/rooms/7267000000000000001/join", "user"},
 	{"/v1/rooms/7267000000000000001/leave", "user"},
 	{"/v1/rooms/7267000000000000001/approve", "admin"},
-	{internalPath, "internal"},
+	{cmdproto.CommandsPath, "internal"},
 }
 
 // FuzzWriteBodies sends any body to every write route of a service that is
@@ -97,7 +98,7 @@ func FuzzWriteBodies(f *testing.F) {
 		case "user":
 			req.Header.Set("Authorization", "Bearer "+user)
 		case "internal":
-			req.Header.Set(internalHeader, testSecret+"-internal")
+			req.Header.Set(cmdproto.SecretHeader, testSecret+"-internal")
 		}
 		w := newRecorder()
 		engine.ServeHTTP(w, req)
@@ -109,7 +110,7 @@ func FuzzWriteBodies(f *testing.F) {
 		if err := schemas.StrictUnmarshal(w.body.Bytes(), &eb); err != nil || eb.Error == nil {
 			t.Fatalf("%s answered %d with %q: not the error envelope (%v)", rt.path, status, w.body.String(), err)
 		}
-		if rt.path != internalPath && eb.Error.Code.Status() != status {
+		if rt.path != cmdproto.CommandsPath && eb.Error.Code.Status() != status {
 			t.Fatalf("code %s with status %d", eb.Error.Code, status)
 		}
 		if !utf8.ValidString(eb.Error.Message) || len(eb.Error.Message) > 300 {

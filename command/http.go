@@ -31,7 +31,7 @@ func (s *Service) Routes(r gin.IRouter) {
 	r.POST("/v1/rooms/:id/leave", s.postLeave)
 	r.POST("/v1/rooms/:id/messages", s.postMessage)
 	r.POST("/v1/rooms/:id/read", s.postRead)
-	r.POST(internalPath, s.handleInternal)
+	r.POST(cmdproto.CommandsPath, s.handleInternal)
 	r.GET(cmdproto.PresenceRoute, s.getPresence)
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"happychat/internal/cmdproto"
 	"happychat/schemas"
 	"happychat/schemas/token"
 )
@@ -79,7 +80,7 @@ func TestHTTPErrors(t *testing.T) {
 		{"read: id as number", "POST", room + "/read", "Bearer " + user, "application/json", `{"up_to":7267000000000000001}`, 400, schemas.CodeBadRequest},
 		{"read: missing up_to", "POST", room + "/read", "Bearer " + user, "application/json", `{}`, 400, schemas.CodeBadRequest},
 		{"read: unknown room", "POST", room + "/read", "Bearer " + user, "application/json", `{"up_to":"5"}`, 404, schemas.CodeNotFound},
-		{"internal: no secret", "POST", internalPath, "", "application/json", `{}`, 401, schemas.CodeUnauthorized},
+		{"internal: no secret", "POST", cmdproto.CommandsPath, "", "application/json", `{}`, 401, schemas.CodeUnauthorized},
 		// Passes every check, then finds no owner (never Run): 503, and it
 		// spends the join token of this user.
 		{"join: no owner yet", "POST", room + "/join", "Bearer " + user, "", "", 503, schemas.CodeUnavailable},
