@@ -223,9 +223,10 @@ func (c *conn) writeBatch(b *batch, deadline time.Time) error {
 			events++
 		}
 		b.bufs = append(b.bufs, f.wire)
-		if f.seq > 0 && f.leaver == c.caller.UserID && f.seq > c.snap {
+		if f.leaver == c.caller.UserID && f.seq > c.snap {
 			// The member_left of this socket's own user: it is no longer a
-			// member, and nothing after it is for this socket.
+			// member, and nothing after it is for this socket. (Only event
+			// frames carry a leaver, and snap ≥ 0, so f.seq > 0 here.)
 			leaving = true
 			break
 		}

@@ -33,6 +33,7 @@ func TestRingAfter(t *testing.T) {
 		{"tail of a partial ring", 4, 1, 3, 1, []int64{2, 3}, true},
 		{"up to date", 4, 1, 3, 3, nil, true},
 		{"ahead of the ring", 4, 1, 3, 7, nil, true},
+		{"one ahead of the ring", 4, 1, 3, 4, nil, true},
 		{"wrapped ring keeps the newest", 4, 1, 10, 6, []int64{7, 8, 9, 10}, true},
 		{"wrapped ring, middle", 4, 1, 10, 8, []int64{9, 10}, true},
 		{"older than the ring", 4, 1, 10, 5, nil, false},
