@@ -86,9 +86,9 @@ func NewBuckets[K comparable](r Rate, o Options) *Buckets[K] {
 }
 
 // Allow takes one token from k's bucket. When the bucket is empty it takes
-// none and says how long until one is there.
+// none and says how long until one is there. Nil Buckets limit nothing.
 func (b *Buckets[K]) Allow(k K) (ok bool, retryAfter time.Duration) {
-	if b.rate.Off() {
+	if b == nil || b.rate.Off() {
 		return true, 0
 	}
 	now := b.now()
