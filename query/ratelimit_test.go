@@ -1,8 +1,6 @@
 package query
 
 import (
-	"context"
-	"io"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -14,37 +12,21 @@ import (
 )
 
 // getAs calls path as client address addr (the test client is the trusted
-// proxy and names it in X-Forwarded-For; "" for the test client itself),
-// checking the answer against the document like get.
+// proxy and names it in X-Forwarded-For; "" for the test client itself)
+// and returns the status; get checks every answer against the document.
 func (e *testEnv) getAs(addr, path, bearer string) int {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL+path, nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	h := http.Header{}
 	if addr != "" {
-		req.Header.Set("X-Forwarded-For", addr)
+		h.Set("X-Forwarded-For", addr)
 	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if err := e.doc.ValidateResponse(http.MethodGet, resp.Header.Get("X-Test-Route"), resp.StatusCode, resp.Header, body); err != nil {
-		e.t.Errorf("GET %s: response does not match docs/openapi.yaml: %v\n%s", path, err, truncate(body))
-	}
-	if resp.StatusCode == http.StatusTooManyRequests {
-		if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || n < 1 {
-			e.t.Fatalf("429 with Retry-After %q", resp.Header.Get("Retry-After"))
+	r := e.getWith(path, bearer, h)
+	if r.status == http.StatusTooManyRequests {
+		if n, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || n < 1 {
+			e.t.Fatalf("429 with Retry-After %q", r.header.Get("Retry-After"))
 		}
 	}
-	return resp.StatusCode
+	return r.status
 }
 
 // Floods of reads are limited per user, per address for anonymous callers,
