@@ -56,6 +56,9 @@ func (s *Service) CreateRoom(ctx context.Context, c Caller, key, title, descript
 		if err := c.needUser(); err != nil {
 			return schemas.Room{}, false, err
 		}
+		if err := allow(s.limits.proposal, c.UserID, "too many room proposals, try again later"); err != nil {
+			return schemas.Room{}, false, err
+		}
 	}
 	id, err := s.mintID()
 	if err != nil {
@@ -104,7 +107,10 @@ func (s *Service) Join(ctx context.Context, c Caller, room schemas.ID) (schemas.
 	if err := c.needUser(); err != nil {
 		return schemas.JoinResult{}, err
 	}
-	if err := s.limits.allow(true, c.UserID); err != nil {
+	if err := allow(s.limits.join, c.UserID, slowDown); err != nil {
+		return schemas.JoinResult{}, err
+	}
+	if err := allow(s.limits.roomChurn, room, "too many joins and leaves in this room, slow down"); err != nil {
 		return schemas.JoinResult{}, err
 	}
 	res, err := s.Execute(ctx, Command{Kind: KindJoin, RoomID: room, UserID: c.UserID, Nickname: c.Nickname})
@@ -117,6 +123,12 @@ func (s *Service) Join(ctx context.Context, c Caller, room schemas.ID) (schemas.
 // Leave ends the caller's membership of room (idempotent).
 func (s *Service) Leave(ctx context.Context, c Caller, room schemas.ID) (schemas.LeaveResult, error) {
 	if err := c.needUser(); err != nil {
+		return schemas.LeaveResult{}, err
+	}
+	if err := allow(s.limits.leave, c.UserID, slowDown); err != nil {
+		return schemas.LeaveResult{}, err
+	}
+	if err := allow(s.limits.roomChurn, room, "too many joins and leaves in this room, slow down"); err != nil {
 		return schemas.LeaveResult{}, err
 	}
 	res, err := s.Execute(ctx, Command{Kind: KindLeave, RoomID: room, UserID: c.UserID})
@@ -139,7 +151,7 @@ func (s *Service) Send(ctx context.Context, c Caller, room schemas.ID, body, cli
 	if clientMsgID, err = cleanClientMsgID(clientMsgID); err != nil {
 		return schemas.Message{}, err
 	}
-	if err := s.limits.allow(false, c.UserID); err != nil {
+	if err := allow(s.limits.send, c.UserID, slowDown); err != nil {
 		return schemas.Message{}, err
 	}
 	res, err := s.Execute(ctx, Command{Kind: KindSend, RoomID: room, UserID: c.UserID, Nickname: c.Nickname,

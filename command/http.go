@@ -22,15 +22,18 @@ import (
 const maxBodyBytes = 64 << 10
 
 // Routes mounts the write routes of the API and the internal forwarding
-// route on r.
+// route on r. The public routes take the per-address limit first: it is the cheapest
+// check and the only one a client without a token meets. The internal
+// routes take none: their callers are the other instances.
 func (s *Service) Routes(r gin.IRouter) {
-	r.POST("/v1/sessions", s.postSession)
-	r.POST("/v1/rooms", s.postRoom)
-	r.POST("/v1/rooms/:id/approve", s.postApprove)
-	r.POST("/v1/rooms/:id/join", s.postJoin)
-	r.POST("/v1/rooms/:id/leave", s.postLeave)
-	r.POST("/v1/rooms/:id/messages", s.postMessage)
-	r.POST("/v1/rooms/:id/read", s.postRead)
+	addr := s.doors.all.Gin()
+	r.POST("/v1/sessions", addr, s.doors.sessions.Gin(), s.postSession)
+	r.POST("/v1/rooms", addr, s.postRoom)
+	r.POST("/v1/rooms/:id/approve", addr, s.postApprove)
+	r.POST("/v1/rooms/:id/join", addr, s.postJoin)
+	r.POST("/v1/rooms/:id/leave", addr, s.postLeave)
+	r.POST("/v1/rooms/:id/messages", addr, s.postMessage)
+	r.POST("/v1/rooms/:id/read", addr, s.postRead)
 	r.POST(cmdproto.CommandsPath, s.handleInternal)
 	r.GET(cmdproto.PresenceRoute, s.getPresence)
 }

@@ -1,76 +1,82 @@
 package command
 
 import (
-	"sync"
-	"time"
-
-	"golang.org/x/time/rate"
-
+	"happychat/internal/ratelimit"
 	"happychat/schemas"
 )
 
-// limiter holds per-user token buckets for sends and joins. Limits are per
-// instance: with N instances a user can reach N times the rate at most
-// (requests are limited where they arrive, before forwarding).
+// Limits are the command service's limits besides the per-user send and
+// join rates of Config. Each is a per-instance token bucket (no store round
+// trip): with N instances a key can reach N times its rate at most, since a
+// request is limited where it arrives, before forwarding. The exception is
+// SessionsPerMinute, shared by every instance through PostgreSQL
+// (session_cap.go). A zero rate limits nothing; cmd/internal/config has the
+// defaults.
+type Limits struct {
+	// Addresses finds a request's client address (trusted proxies) and
+	// holds the operator's allowlist, exempt from the address limits.
+	Addresses ratelimit.Addresses
+	// PerAddress limits every public route by client address.
+	PerAddress ratelimit.Rate
+	// Sessions limits POST /v1/sessions by client address: tokens are free
+	// to mint, so without it one script is as many users as it likes.
+	Sessions ratelimit.Rate
+	// SessionsPerMinute caps the sessions all instances together create in
+	// a minute (0: no cap). See session_cap.go.
+	SessionsPerMinute int
+	// Proposals limits room proposals per user (an admin's rooms are not
+	// limited).
+	Proposals ratelimit.Rate
+	// Leaves and ReadMarks limit those writes per user.
+	Leaves    ratelimit.Rate
+	ReadMarks ratelimit.Rate
+	// RoomChurn limits the joins and leaves of one room, whoever makes
+	// them: each is an event every member's socket receives.
+	RoomChurn ratelimit.Rate
+}
+
+// limiter holds the per-instance buckets of the use cases, keyed by user
+// (or by room for churn). The address buckets sit on the HTTP routes
+// (http.go), where the client address is known. Its zero value (a Service
+// built without New, in unit tests) limits nothing.
 type limiter struct {
-	mu         sync.Mutex
-	send, join map[schemas.ID]*bucket
-	sendRate   rate.Limit
-	joinRate   rate.Limit
-	sendBurst  int
-	joinBurst  int
-	lastSweep  time.Time
+	send, join, leave, readMark, proposal, roomChurn *ratelimit.Buckets[schemas.ID]
 }
 
-type bucket struct {
-	l    *rate.Limiter
-	used time.Time
-}
-
-func newLimiter(sendRate float64, sendBurst int, joinRate float64, joinBurst int) *limiter {
-	return &limiter{
-		send: map[schemas.ID]*bucket{}, join: map[schemas.ID]*bucket{},
-		sendRate: rate.Limit(sendRate), sendBurst: sendBurst,
-		joinRate: rate.Limit(joinRate), joinBurst: joinBurst,
-		lastSweep: time.Now(),
+func newLimiter(cfg Config) limiter {
+	user := func(r ratelimit.Rate) *ratelimit.Buckets[schemas.ID] {
+		return ratelimit.NewBuckets[schemas.ID](r, ratelimit.Options{})
+	}
+	return limiter{
+		send:      user(ratelimit.Rate{PerSecond: cfg.SendRate, Burst: cfg.SendBurst}),
+		join:      user(ratelimit.Rate{PerSecond: cfg.JoinRate, Burst: cfg.JoinBurst}),
+		leave:     user(cfg.Limits.Leaves),
+		readMark:  user(cfg.Limits.ReadMarks),
+		proposal:  user(cfg.Limits.Proposals),
+		roomChurn: user(cfg.Limits.RoomChurn),
 	}
 }
 
-// allow takes one token for user from the send or join bucket, or returns a
-// rate_limited error saying when to retry.
-func (l *limiter) allow(join bool, user schemas.ID) error {
-	now := time.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	m, r, b := l.send, l.sendRate, l.sendBurst
-	if join {
-		m, r, b = l.join, l.joinRate, l.joinBurst
-	}
-	bk, ok := m[user]
-	if !ok {
-		bk = &bucket{l: rate.NewLimiter(r, b)}
-		m[user] = bk
-	}
-	bk.used = now
-	if now.Sub(l.lastSweep) > time.Minute {
-		l.sweep(now)
-	}
-	res := bk.l.ReserveN(now, 1)
-	if d := res.DelayFrom(now); d > 0 {
-		res.CancelAt(now)
-		return &schemas.Error{Code: schemas.CodeRateLimited, Message: "too many requests, slow down", RetryAfter: d}
+// allow takes one token for key from b, or returns a rate_limited error
+// saying when to retry.
+func allow(b *ratelimit.Buckets[schemas.ID], key schemas.ID, message string) error {
+	if ok, wait := b.Allow(key); !ok {
+		return ratelimit.Limited(message, wait)
 	}
 	return nil
 }
 
-// sweep forgets buckets idle long enough to be full again.
-func (l *limiter) sweep(now time.Time) {
-	l.lastSweep = now
-	for _, m := range []map[schemas.ID]*bucket{l.send, l.join} {
-		for u, b := range m {
-			if now.Sub(b.used) > 5*time.Minute {
-				delete(m, u)
-			}
-		}
+const slowDown = "too many requests, slow down"
+
+// doors are the address limits of the public routes: every route's, and
+// the sessions route's own.
+type doors struct {
+	all, sessions *ratelimit.PerAddress
+}
+
+func newDoors(l Limits) doors {
+	return doors{
+		all:      ratelimit.NewPerAddress(l.Addresses, l.PerAddress, "too many requests from this address, slow down", ratelimit.Options{}),
+		sessions: ratelimit.NewPerAddress(l.Addresses, l.Sessions, "too many new sessions from this address, try again later", ratelimit.Options{}),
 	}
 }

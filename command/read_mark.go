@@ -19,6 +19,9 @@ func (s *Service) MoveReadMark(ctx context.Context, c Caller, room, upTo schemas
 	if !s.roomKnown(room) {
 		return notFound("no such room")
 	}
+	if err := allow(s.limits.readMark, c.UserID, slowDown); err != nil {
+		return err
+	}
 	id, err := s.mintID()
 	if err != nil {
 		return err

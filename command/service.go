@@ -49,6 +49,9 @@ type Config struct {
 	SendBurst      int
 	JoinRate       float64
 	JoinBurst      int
+	// Limits are the other doors' limits (ratelimit.go); zero rates limit
+	// nothing.
+	Limits Limits
 	// SessionTimeout of the owners' consumer group (default 6 s): how long a
 	// dead instance keeps its partitions before the others take them over.
 	SessionTimeout time.Duration
@@ -158,7 +161,9 @@ type Service struct {
 	topicID string
 	admin   *kgo.Client // metadata, offsets, group descriptions
 	userLog *kgo.Client // idempotent producer of the users topic
-	limits  *limiter
+	limits  limiter
+	doors   doors       // the address limits of the HTTP routes
+	cap     *sessionCap // the cluster-wide session cap
 	tail    *tail
 	http    *http.Client
 
@@ -200,12 +205,14 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		cfg: cfg, log: cfg.Log.With("service", "command"),
 		metrics: newMetrics(cfg.Metrics),
-		limits:  newLimiter(cfg.SendRate, cfg.SendBurst, cfg.JoinRate, cfg.JoinBurst),
+		limits:  newLimiter(cfg),
+		doors:   newDoors(cfg.Limits),
 		owners:  map[int32]*owner{},
 		store:   &snapshotStore{pool: cfg.Store, topic: cfg.Names.Rooms},
 		http:    cmdproto.NewHTTPClient(forwardIdlePerHost),
 		running: make(chan struct{}),
 	}
+	s.cap = &sessionCap{pool: cfg.Store, scope: cfg.Names.Users, perMin: cfg.Limits.SessionsPerMinute, log: s.log, now: cfg.Clock}
 	s.tail = newTail(s)
 	var err error
 	if s.admin, err = kgo.NewClient(s.baseOpts()...); err != nil {

@@ -17,6 +17,9 @@ func (s *Service) Register(ctx context.Context, nickname string) (schemas.Sessio
 	if err != nil {
 		return schemas.Session{}, err
 	}
+	if err := s.cap.take(ctx); err != nil {
+		return schemas.Session{}, err
+	}
 	id, err := s.mintID()
 	if err != nil {
 		return schemas.Session{}, err

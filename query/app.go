@@ -51,6 +51,8 @@ type Config struct {
 	ExportFlushRows int
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// Limits are the read rates (ratelimit.go); zero rates limit nothing.
+	Limits Limits
 }
 
 func (c *Config) setDefaults() {
@@ -105,6 +107,7 @@ type Service struct {
 	ch      driver.Conn
 	log     *slog.Logger
 	metrics *metrics
+	limits  *readLimits
 }
 
 // New checks cfg, registers the metrics and returns a Service. It does not
@@ -118,7 +121,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("query: metrics: %w", err)
 	}
-	return &Service{cfg: cfg, pg: cfg.PG, ch: cfg.CH, log: cfg.Log, metrics: m}, nil
+	return &Service{cfg: cfg, pg: cfg.PG, ch: cfg.CH, log: cfg.Log, metrics: m, limits: newReadLimits(cfg.Limits)}, nil
 }
 
 // Register mounts the read routes, all under /v1, on r. This list is the

@@ -45,12 +45,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, errors.Join(errs...)
 }
 
-// route wraps a handler with the request metric under a fixed route label
-// (never the raw path: ids would explode the label's cardinality).
+// route wraps a handler with the read limits (ratelimit.go) and the request
+// metric under a fixed route label (never the raw path: ids would explode
+// the label's cardinality).
 func (s *Service) route(name string, h gin.HandlerFunc) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
-		h(c)
+		if s.admit(c, name) {
+			h(c)
+		}
 		s.metrics.requests.WithLabelValues(name, strconv.Itoa(c.Writer.Status())).Observe(time.Since(start).Seconds())
 	}
 }

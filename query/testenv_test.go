@@ -150,11 +150,20 @@ type response struct {
 // document: every response of every integration test is a conformance check.
 func (e *testEnv) get(path, bearer string) response {
 	e.t.Helper()
+	return e.getWith(path, bearer, nil)
+}
+
+// getWith is get with extra request headers.
+func (e *testEnv) getWith(path, bearer string, header http.Header) response {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL+path, nil)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)

@@ -18,13 +18,18 @@ import (
 
 // serveWS is GET /v1/ws?room=<id>&token=<token>[&since_seq=<seq>]. Every
 // check happens before the upgrade, answered with the contract's error
-// envelope: origin (403), token (401), parameters (400), per-user limits
-// (429), the room (404) and membership (403). The query string is never
+// envelope: the per-address limit (429), origin (403), token (401),
+// parameters (400), per-user limits (429), the room (404) and membership
+// (403). The query string is never
 // logged: it carries the token.
 func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
 		s.refuse(w, schemas.Errorf(httperr.CodeMethodNotAllowed, "method not allowed"))
+		return
+	}
+	if e := s.users.handshakes.Check(r); e != nil {
+		s.refuse(w, e)
 		return
 	}
 	if err := s.Ready(r.Context()); err != nil {

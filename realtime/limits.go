@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"happychat/internal/ratelimit"
 	"happychat/schemas"
 )
 
@@ -14,11 +15,16 @@ import (
 // instance: N instances admit up to N times the cap, which bounds the load
 // each instance takes, not a user's total; the command service enforces the
 // authoritative send rate.
+//
+// handshakes limits handshakes by client address, before the token is
+// even read: a per-instance bucket too, so N instances admit N times its
+// rate from one address at most.
 type users struct {
-	mu      sync.Mutex
-	m       map[schemas.ID]*userState
-	cfg     *Config
-	maxIdle time.Duration
+	mu         sync.Mutex
+	m          map[schemas.ID]*userState
+	cfg        *Config
+	maxIdle    time.Duration
+	handshakes *ratelimit.PerAddress
 }
 
 // userState is one user's limits. send is safe for concurrent use (a
@@ -31,7 +37,8 @@ type userState struct {
 }
 
 func newUsers(cfg *Config) *users {
-	return &users{m: map[schemas.ID]*userState{}, cfg: cfg, maxIdle: 10 * time.Minute}
+	return &users{m: map[schemas.ID]*userState{}, cfg: cfg, maxIdle: 10 * time.Minute,
+		handshakes: ratelimit.NewPerAddress(cfg.Addresses, cfg.HandshakesPerAddress, "too many connections from this address", ratelimit.Options{})}
 }
 
 // admit counts a new socket of user, or refuses it: rate_limited when the

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"happychat/internal/httperr"
+	"happychat/internal/ratelimit"
 	"happychat/schemas"
 	"happychat/schemas/token"
 )
@@ -85,6 +86,9 @@ type Config struct {
 	UserSendBurst    int
 	UserConnectRate  float64
 	UserConnectBurst int
+	// Addresses, HandshakesPerAddress: handshakes by client address (limits.go).
+	Addresses            ratelimit.Addresses
+	HandshakesPerAddress ratelimit.Rate
 
 	Log *slog.Logger
 	// Metrics, if set, receives this service's collectors.

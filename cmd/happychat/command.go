@@ -67,6 +67,12 @@ func (p *process) commandService(pg *pgxpool.Pool) (*command.Service, error) {
 		InternalSecret: cmdproto.Secret(p.cfg.TokenSecret), Keys: keys, AdminToken: p.cfg.AdminToken,
 		Capacity: p.cfg.Capacity, Rules: rules,
 		SendRate: p.cfg.SendRate, SendBurst: p.cfg.SendBurst, JoinRate: p.cfg.JoinRate, JoinBurst: p.cfg.JoinBurst,
+		Limits: command.Limits{
+			Addresses: p.cfg.Limits.Addresses(), PerAddress: p.cfg.Limits.PerAddress,
+			Sessions: p.cfg.Limits.Sessions, SessionsPerMinute: p.cfg.Limits.SessionsPerMinute,
+			Proposals: p.cfg.Limits.Proposals, Leaves: p.cfg.Limits.Leaves, ReadMarks: p.cfg.Limits.ReadMarks,
+			RoomChurn: p.cfg.Limits.RoomChurn,
+		},
 		Store: pg, DedupeWindow: p.cfg.DedupeWindow, DedupeWindowEntries: p.cfg.DedupeEntries,
 		DedupeWindowBytes: p.cfg.DedupeBytes,
 		SnapshotRecords:   p.cfg.SnapRecords, SnapshotInterval: p.cfg.SnapInterval,

@@ -77,6 +77,7 @@ func (p *process) realtimeService(cmds realtime.Commands, loc realtime.OffsetLoc
 		SendQueue: p.cfg.WSSendQueue, SocketSendBuffer: p.cfg.WSSendBuffer, MaxFrameBytes: p.cfg.WSMaxFrameBytes,
 		// The socket path takes the same per-user send limit as HTTP.
 		UserSendRate: p.cfg.SendRate, UserSendBurst: p.cfg.SendBurst,
+		Addresses: p.cfg.Limits.Addresses(), HandshakesPerAddress: p.cfg.Limits.Handshakes,
 		Log: p.log.With("service", "realtime"), Metrics: p.reg,
 	})
 }

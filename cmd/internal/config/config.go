@@ -72,6 +72,9 @@ type Config struct {
 	WSSendQueue     int      // CHAT_WS_SEND_QUEUE
 	WSSendBuffer    int      // CHAT_WS_SEND_BUFFER: kernel send buffer per socket, bytes; 0 = the kernel's
 	WSMaxFrameBytes int64    // CHAT_WS_MAX_FRAME_BYTES
+
+	// Limits of every door (limits.go).
+	Limits Limits
 }
 
 // Load reads the configuration from getenv. It never fails on a missing
@@ -118,6 +121,8 @@ func Load(getenv func(string) string) (Config, error) {
 		WSSendQueue:     p.int("CHAT_WS_SEND_QUEUE", 256),
 		WSSendBuffer:    p.int("CHAT_WS_SEND_BUFFER", 0),
 		WSMaxFrameBytes: int64(p.int("CHAT_WS_MAX_FRAME_BYTES", 16<<10)),
+
+		Limits: p.loadLimits(),
 	}
 	if len(p.errs) > 0 {
 		return c, errors.Join(p.errs...)
@@ -152,6 +157,7 @@ func (c Config) Validate() error {
 	check(c.WSSendQueue >= 1, "CHAT_WS_SEND_QUEUE must be positive")
 	check(c.WSSendBuffer >= 0, "CHAT_WS_SEND_BUFFER must not be negative")
 	check(c.WSMaxFrameBytes >= 1024, "CHAT_WS_MAX_FRAME_BYTES must be at least 1024")
+	c.Limits.validate(check)
 	check(c.TopicPrefix != "" && !strings.ContainsAny(c.TopicPrefix, " /\\"), "CHAT_TOPIC_PREFIX must be a plain name")
 	return errors.Join(errs...)
 }
