@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"happychat/internal/clientjson"
 	"happychat/internal/cmdproto"
 	"happychat/schemas"
 )
@@ -191,12 +192,13 @@ func (s *Service) handleInternal(c *gin.Context) {
 		return
 	}
 	b, err := io.ReadAll(io.LimitReader(c.Request.Body, 1<<20))
-	var cmd Command
-	if err == nil {
-		err = schemas.StrictUnmarshal(b, &cmd)
-	}
 	if err != nil {
-		renderInternal(c, http.StatusBadRequest, forwardReply{Error: badRequest("malformed command")})
+		renderInternal(c, http.StatusBadRequest, forwardReply{Error: badRequest("cannot read the command")})
+		return
+	}
+	var cmd Command
+	if err := clientjson.Decode("command", b, &cmd); err != nil {
+		renderInternal(c, http.StatusBadRequest, forwardReply{Error: schemas.AsError(err)})
 		return
 	}
 	// The partition count is known once Run has started: a command
