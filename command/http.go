@@ -1,7 +1,6 @@
 package command
 
 import (
-	"crypto/subtle"
 	"errors"
 	"io"
 	"mime"
@@ -146,7 +145,7 @@ func (s *Service) authenticate(c *gin.Context, required bool) (Caller, bool) {
 		s.fail(c, schemas.Errorf(schemas.CodeUnauthorized, "authorization must be a bearer token"))
 		return Caller{}, false
 	}
-	if s.cfg.AdminToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.AdminToken)) == 1 {
+	if s.adminToken.Matches(tok) {
 		return Caller{Admin: true}, true
 	}
 	claims, err := s.cfg.Keys.Verify(tok)

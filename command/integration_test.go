@@ -56,7 +56,7 @@ type cluster struct {
 }
 
 const (
-	testAdmin  = "test-admin-token-0123456789"
+	testAdmin  = "test-admin-token-0123456789abcdefghij"
 	testSecret = "test-token-secret-0123456789"
 )
 

@@ -137,6 +137,9 @@ func (c Config) Validate() error {
 	if c.Store == nil {
 		errs = append(errs, errors.New("command: PostgreSQL store missing (snapshots, dedupe, node leases)"))
 	}
+	if _, err := token.NewAdmin(c.AdminToken); err != nil {
+		errs = append(errs, fmt.Errorf("command: CHAT_ADMIN_TOKEN: %w", err))
+	}
 	if c.InstanceID < AutoInstanceID || c.InstanceID > schemas.MaxInstanceID {
 		errs = append(errs, fmt.Errorf("command: instance id must be 0..%d", schemas.MaxInstanceID))
 	}
@@ -159,8 +162,10 @@ type Service struct {
 	admin   *kgo.Client // metadata, offsets, group descriptions
 	userLog *kgo.Client // idempotent producer of the users topic
 	limits  *limiter
-	tail    *tail
-	http    *http.Client
+	// adminToken recognises CHAT_ADMIN_TOKEN (by digest, token.Admin).
+	adminToken token.Admin
+	tail       *tail
+	http       *http.Client
 
 	advertise string
 
@@ -207,6 +212,7 @@ func New(cfg Config) (*Service, error) {
 		running: make(chan struct{}),
 	}
 	s.tail = newTail(s)
+	s.adminToken, _ = token.NewAdmin(cfg.AdminToken) // validated above
 	var err error
 	if s.admin, err = kgo.NewClient(s.baseOpts()...); err != nil {
 		return nil, fmt.Errorf("kafka admin client: %w", err)

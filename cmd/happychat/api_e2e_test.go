@@ -25,7 +25,7 @@ type devSystem struct {
 	doc  *openapi.Doc
 }
 
-const e2eAdmin = "e2e-admin-token"
+const e2eAdmin = "e2e-admin-token-0123456789abcdefghij"
 
 func devEnv(t *testing.T) map[string]string {
 	env := map[string]string{

@@ -75,7 +75,7 @@ func (p *process) commandService(pg *pgxpool.Pool) (*command.Service, error) {
 }
 
 func (p *process) tokenKeys() (*token.Keys, error) {
-	return token.New(p.cfg.TokenSecret, p.cfg.TokenTTL)
+	return token.New(p.cfg.TokenSecret, p.cfg.TokenTTL, p.cfg.PrevSecrets...)
 }
 
 func (p *process) rules() (*moderation.Rules, error) {

@@ -107,7 +107,7 @@ func TestCommandOwnerSIGKILL(t *testing.T) {
 	env := []string{
 		"KAFKA_BROKERS=" + strings.Join(brokers, ","), "CHAT_TOPIC_PREFIX=" + prefix,
 		"CHAT_ROOM_PARTITIONS=2", "CHAT_TOKEN_SECRET=kill-test-secret-0123456789",
-		"CHAT_ADMIN_TOKEN=kill-admin", "CHAT_SEND_RATE=1000", "CHAT_SEND_BURST=1000",
+		"CHAT_ADMIN_TOKEN=kill-admin-0123456789abcdefghijklmn", "CHAT_SEND_RATE=1000", "CHAT_SEND_BURST=1000",
 	}
 	a := startProc(t, bin, append(env, "CHAT_INSTANCE_ID=1"), "command")
 	b := startProc(t, bin, append(env, "CHAT_INSTANCE_ID=2"), "command")
