@@ -26,6 +26,11 @@ type Caller struct {
 	UserID   schemas.ID
 	Nickname string
 	Admin    bool
+	// Token is the credential the caller presented (its user token, or the
+	// admin token). A command forwarded to its room's owner carries it, and
+	// the owner verifies it again: the internal secret alone never makes
+	// anyone a user or an admin (docs/command.md, "Forwarding").
+	Token string
 }
 
 func (c Caller) needUser() error {
@@ -70,7 +75,7 @@ func (s *Service) CreateRoom(ctx context.Context, c Caller, key, title, descript
 			return schemas.Room{}, false, unavailable("cannot check the Idempotency-Key now, retry")
 		}
 	}
-	res, err := s.Execute(ctx, Command{Kind: KindCreateRoom, RoomID: id, UserID: c.UserID, Admin: c.Admin,
+	res, err := s.Execute(ctx, Command{Kind: KindCreateRoom, RoomID: id, UserID: c.UserID, Admin: c.Admin, Credential: c.Token,
 		Title: title, Description: description, Retry: key != ""})
 	if err != nil {
 		return schemas.Room{}, false, err
@@ -92,7 +97,7 @@ func (s *Service) ApproveRoom(ctx context.Context, c Caller, room schemas.ID) (s
 	if !c.Admin {
 		return schemas.Room{}, forbidden("only an admin may approve a room")
 	}
-	res, err := s.Execute(ctx, Command{Kind: KindApproveRoom, RoomID: room, Admin: true})
+	res, err := s.Execute(ctx, Command{Kind: KindApproveRoom, RoomID: room, Admin: true, Credential: c.Token})
 	if err != nil {
 		return schemas.Room{}, err
 	}
@@ -107,7 +112,7 @@ func (s *Service) Join(ctx context.Context, c Caller, room schemas.ID) (schemas.
 	if err := s.limits.allow(true, c.UserID); err != nil {
 		return schemas.JoinResult{}, err
 	}
-	res, err := s.Execute(ctx, Command{Kind: KindJoin, RoomID: room, UserID: c.UserID, Nickname: c.Nickname})
+	res, err := s.Execute(ctx, Command{Kind: KindJoin, RoomID: room, UserID: c.UserID, Nickname: c.Nickname, Credential: c.Token})
 	if err != nil {
 		return schemas.JoinResult{}, err
 	}
@@ -119,7 +124,7 @@ func (s *Service) Leave(ctx context.Context, c Caller, room schemas.ID) (schemas
 	if err := c.needUser(); err != nil {
 		return schemas.LeaveResult{}, err
 	}
-	res, err := s.Execute(ctx, Command{Kind: KindLeave, RoomID: room, UserID: c.UserID})
+	res, err := s.Execute(ctx, Command{Kind: KindLeave, RoomID: room, UserID: c.UserID, Credential: c.Token})
 	if err != nil {
 		return schemas.LeaveResult{}, err
 	}
@@ -143,7 +148,7 @@ func (s *Service) Send(ctx context.Context, c Caller, room schemas.ID, body, cli
 		return schemas.Message{}, err
 	}
 	res, err := s.Execute(ctx, Command{Kind: KindSend, RoomID: room, UserID: c.UserID, Nickname: c.Nickname,
-		Body: body, ClientMsgID: clientMsgID})
+		Body: body, ClientMsgID: clientMsgID, Credential: c.Token})
 	if err != nil {
 		return schemas.Message{}, err
 	}

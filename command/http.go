@@ -146,14 +146,14 @@ func (s *Service) authenticate(c *gin.Context, required bool) (Caller, bool) {
 		return Caller{}, false
 	}
 	if s.adminToken.Matches(tok) {
-		return Caller{Admin: true}, true
+		return Caller{Admin: true, Token: tok}, true
 	}
 	claims, err := s.cfg.Keys.Verify(tok)
 	if err != nil {
 		s.fail(c, schemas.Errorf(schemas.CodeUnauthorized, "invalid or expired token"))
 		return Caller{}, false
 	}
-	return Caller{UserID: claims.UserID, Nickname: claims.Nickname}, true
+	return Caller{UserID: claims.UserID, Nickname: claims.Nickname, Token: tok}, true
 }
 
 // bind reads the body (capped) and decodes it strictly into v. A nil v

@@ -21,20 +21,7 @@ import (
 // validation, ids, rate limits. No servers: the service is never Run, so a
 // request that passes every check waits for the owner and times out (503).
 func TestHTTPErrors(t *testing.T) {
-	keys, err := token.New(testSecret, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := New(Config{
-		Brokers: []string{"127.0.0.1:1"}, Names: schemas.NamesFor("unit"), InternalSecret: testSecret + "-internal",
-		Keys: keys, AdminToken: testAdmin, Rules: plainRules{}, JoinRate: 0.001, JoinBurst: 1, Store: unusedStore(t),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gin.SetMode(gin.ReleaseMode)
-	r := gin.New()
-	svc.Routes(r)
+	r, keys := newUnitRoutes(t, func(c *Config) { c.JoinRate, c.JoinBurst = 0.001, 1 })
 	user, _, _ := keys.Issue(7, "seven")
 	expired, _, _ := keys.WithClock(func() time.Time { return time.Now().Add(-48 * time.Hour) }).Issue(7, "old")
 	otherKeys, _ := token.New("another-secret-0123456789", time.Hour)
@@ -132,4 +119,30 @@ var plainWords = map[string]string{
 	"session: invalid UTF-8":                   `the body is not valid UTF-8`,
 	"session: body too large":                  `the body is larger than 64 KiB`,
 	"read: id as number":                       `field "up_to" must be a decimal id in a string, such as "7267000000000000001"`,
+}
+
+// newUnitRoutes serves the routes of a service that is never Run (no
+// servers: a request that passes every check waits for an owner), with the
+// test secrets, changed by mutate; it returns the routes and the token keys.
+func newUnitRoutes(t *testing.T, mutate func(*Config)) (*gin.Engine, *token.Keys) {
+	t.Helper()
+	keys, err := token.New(testSecret, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{
+		Brokers: []string{"127.0.0.1:1"}, Names: schemas.NamesFor("unit"), InternalSecret: testSecret + "-internal",
+		Keys: keys, AdminToken: testAdmin, Rules: plainRules{}, Store: unusedStore(t),
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	svc, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	svc.Routes(r)
+	return r, keys
 }

@@ -39,8 +39,12 @@ type Config struct {
 	InstanceID int
 	// Store holds snapshots, evicted sends and node leases (PostgreSQL).
 	Store *pgxpool.Pool
-	// InternalSecret authenticates forwarded commands between instances.
+	// InternalSecret authenticates forwarded commands between instances
+	// (cmdproto.Secret); PresenceSecret, the realtime service's, opens the
+	// presence route only (cmdproto.PresenceSecret). Neither makes anyone a
+	// user or an admin: a forwarded command carries its caller's credential.
 	InternalSecret string
+	PresenceSecret string
 	Keys           *token.Keys
 	AdminToken     string
 	Capacity       int
