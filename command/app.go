@@ -26,6 +26,11 @@ type Caller struct {
 	UserID   schemas.ID
 	Nickname string
 	Admin    bool
+	// Token is the credential the caller presented (its user token, or the
+	// admin token). A command forwarded to its room's owner carries it, and
+	// the owner verifies it again: the internal secret alone never makes
+	// anyone a user or an admin (docs/command.md, "Forwarding").
+	Token string
 }
 
 func (c Caller) needUser() error {
@@ -73,7 +78,7 @@ func (s *Service) CreateRoom(ctx context.Context, c Caller, key, title, descript
 			return schemas.Room{}, false, unavailable("cannot check the Idempotency-Key now, retry")
 		}
 	}
-	res, err := s.Execute(ctx, Command{Kind: KindCreateRoom, RoomID: id, UserID: c.UserID, Admin: c.Admin,
+	res, err := s.Execute(ctx, Command{Kind: KindCreateRoom, RoomID: id, UserID: c.UserID, Admin: c.Admin, Credential: c.Token,
 		Title: title, Description: description, Retry: key != ""})
 	if err != nil {
 		return schemas.Room{}, false, err
@@ -95,7 +100,7 @@ func (s *Service) ApproveRoom(ctx context.Context, c Caller, room schemas.ID) (s
 	if !c.Admin {
 		return schemas.Room{}, forbidden("only an admin may approve a room")
 	}
-	res, err := s.Execute(ctx, Command{Kind: KindApproveRoom, RoomID: room, Admin: true})
+	res, err := s.Execute(ctx, Command{Kind: KindApproveRoom, RoomID: room, Admin: true, Credential: c.Token})
 	if err != nil {
 		return schemas.Room{}, err
 	}
@@ -113,7 +118,7 @@ func (s *Service) Join(ctx context.Context, c Caller, room schemas.ID) (schemas.
 	if err := allow(s.limits.roomChurn, room, "too many joins and leaves in this room, slow down"); err != nil {
 		return schemas.JoinResult{}, err
 	}
-	res, err := s.Execute(ctx, Command{Kind: KindJoin, RoomID: room, UserID: c.UserID, Nickname: c.Nickname})
+	res, err := s.Execute(ctx, Command{Kind: KindJoin, RoomID: room, UserID: c.UserID, Nickname: c.Nickname, Credential: c.Token})
 	if err != nil {
 		return schemas.JoinResult{}, err
 	}
@@ -131,7 +136,7 @@ func (s *Service) Leave(ctx context.Context, c Caller, room schemas.ID) (schemas
 	if err := allow(s.limits.roomChurn, room, "too many joins and leaves in this room, slow down"); err != nil {
 		return schemas.LeaveResult{}, err
 	}
-	res, err := s.Execute(ctx, Command{Kind: KindLeave, RoomID: room, UserID: c.UserID})
+	res, err := s.Execute(ctx, Command{Kind: KindLeave, RoomID: room, UserID: c.UserID, Credential: c.Token})
 	if err != nil {
 		return schemas.LeaveResult{}, err
 	}
@@ -155,7 +160,7 @@ func (s *Service) Send(ctx context.Context, c Caller, room schemas.ID, body, cli
 		return schemas.Message{}, err
 	}
 	res, err := s.Execute(ctx, Command{Kind: KindSend, RoomID: room, UserID: c.UserID, Nickname: c.Nickname,
-		Body: body, ClientMsgID: clientMsgID})
+		Body: body, ClientMsgID: clientMsgID, Credential: c.Token})
 	if err != nil {
 		return schemas.Message{}, err
 	}

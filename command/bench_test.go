@@ -55,7 +55,7 @@ func BenchmarkSends(b *testing.B) {
 		room := c.openRoom(in, fmt.Sprint("bench ", i))
 		user := schemas.ID(10_000_000 + i)
 		if _, err := retry(c.t, func() (schemas.JoinResult, error) {
-			return in.svc.Join(ctx, Caller{UserID: user, Nickname: "b"}, room)
+			return in.svc.Join(ctx, testCaller(user, "b"), room)
 		}); err != nil {
 			b.Fatal(err)
 		}

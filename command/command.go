@@ -41,6 +41,10 @@ type Command struct {
 	// with the same id is the earlier request's, and is answered.
 	Retry         bool   `json:"retry,omitzero"`
 	CorrelationID string `json:"correlation_id,omitzero"`
+	// Credential is the caller's user token or admin token, which the
+	// owner verifies again when the command was forwarded (forward_auth.go).
+	// Never logged.
+	Credential string `json:"credential,omitzero"`
 }
 
 // Result is the answer to a room command.

@@ -52,7 +52,7 @@ func startLoad(t *testing.T, ins []*instance, rooms []schemas.ID, perRoom int) *
 	}
 	for ri, room := range rooms {
 		for u := range perRoom {
-			user := Caller{UserID: schemas.ID(1000 + ri*perRoom + u), Nickname: fmt.Sprint("u", u)}
+			user := testCaller(schemas.ID(1000+ri*perRoom+u), fmt.Sprint("u", u))
 			l.wg.Add(1)
 			go l.user(ri+u, room, user)
 		}
@@ -174,7 +174,7 @@ func (c *cluster) loadEnv(n int) ([]*instance, []schemas.ID) {
 	const perRoom = 3
 	for ri, room := range rooms {
 		for u := range perRoom {
-			user := Caller{UserID: schemas.ID(1000 + ri*perRoom + u), Nickname: fmt.Sprint("u", u)}
+			user := testCaller(schemas.ID(1000+ri*perRoom+u), fmt.Sprint("u", u))
 			if _, err := retry(t, func() (schemas.JoinResult, error) { return ins[u%len(ins)].svc.Join(ctx, user, room) }); err != nil {
 				t.Fatal(err)
 			}
@@ -269,7 +269,7 @@ func TestOwnerRecoversFromATimedOutTransactionWithoutARebalance(t *testing.T) {
 	})
 	c.waitOwned(a)
 	room := c.openRoom(a, "timeout")
-	user := Caller{UserID: 21, Nickname: "tw"}
+	user := testCaller(21, "tw")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
@@ -315,7 +315,7 @@ func TestOwnerRecoversFromAnExpiredTransactionalID(t *testing.T) {
 	a := c.start(0, 20)
 	c.waitOwned(a)
 	room := c.openRoom(a, "expiry")
-	user := Caller{UserID: 22, Nickname: "tt"}
+	user := testCaller(22, "tt")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {

@@ -3,7 +3,6 @@ package command
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"happychat/internal/clientjson"
 	"happychat/internal/cmdproto"
 	"happychat/schemas"
 )
@@ -169,7 +169,8 @@ func (s *Service) forward(ctx context.Context, addr string, cmd Command) (Result
 // getPresence answers a split realtime service's membership check with the
 // owner's authoritative members (internal: same secret as forwarding).
 func (s *Service) getPresence(c *gin.Context) {
-	if subtle.ConstantTimeCompare([]byte(c.GetHeader(cmdproto.SecretHeader)), []byte(s.cfg.InternalSecret)) != 1 {
+	// The realtime service's presence secret opens this route and no other.
+	if !internalAuthorized(c.GetHeader(cmdproto.SecretHeader), s.cfg.InternalSecret, s.cfg.PresenceSecret) {
 		s.fail(c, schemas.Errorf(schemas.CodeUnauthorized, "internal route"))
 		return
 	}
@@ -186,17 +187,22 @@ func (s *Service) getPresence(c *gin.Context) {
 // room's partition (cmdproto.StatusNotOwner otherwise, so the sender
 // refreshes its directory).
 func (s *Service) handleInternal(c *gin.Context) {
-	if subtle.ConstantTimeCompare([]byte(c.GetHeader(cmdproto.SecretHeader)), []byte(s.cfg.InternalSecret)) != 1 {
+	if !internalAuthorized(c.GetHeader(cmdproto.SecretHeader), s.cfg.InternalSecret) {
 		c.AbortWithStatusJSON(http.StatusUnauthorized, forwardReply{Error: schemas.Errorf(schemas.CodeUnauthorized, "internal route")})
 		return
 	}
 	b, err := io.ReadAll(io.LimitReader(c.Request.Body, 1<<20))
-	var cmd Command
-	if err == nil {
-		err = schemas.StrictUnmarshal(b, &cmd)
-	}
 	if err != nil {
-		renderInternal(c, http.StatusBadRequest, forwardReply{Error: badRequest("malformed command")})
+		renderInternal(c, http.StatusBadRequest, forwardReply{Error: badRequest("cannot read the command")})
+		return
+	}
+	var cmd Command
+	if err := clientjson.Decode("command", b, &cmd); err != nil {
+		renderInternal(c, http.StatusBadRequest, forwardReply{Error: schemas.AsError(err)})
+		return
+	}
+	if e := s.verifyForwarded(&cmd); e != nil {
+		renderInternal(c, e.Code.Status(), forwardReply{Error: e})
 		return
 	}
 	// The partition count is known once Run has started: a command

@@ -15,6 +15,7 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"happychat/internal/clientjson"
 	"happychat/internal/cmdproto"
 	"happychat/internal/tokentest"
 	"happychat/schemas"
@@ -113,7 +114,7 @@ func FuzzWriteBodies(f *testing.F) {
 		if rt.path != cmdproto.CommandsPath && eb.Error.Code.Status() != status {
 			t.Fatalf("code %s with status %d", eb.Error.Code, status)
 		}
-		if !utf8.ValidString(eb.Error.Message) || len(eb.Error.Message) > 300 {
+		if !utf8.ValidString(eb.Error.Message) || len(eb.Error.Message) > 300 || clientjson.NamesGoInternals(eb.Error.Message) {
 			t.Fatalf("message %q", eb.Error.Message)
 		}
 	})
@@ -332,7 +333,7 @@ func TestHostileWritesStoreNothing(t *testing.T) {
 			if ct := h.Get("Content-Type"); ct != "application/json; charset=utf-8" {
 				t.Fatalf("content type %q", ct)
 			}
-			if !utf8.ValidString(eb.Error.Message) || len(eb.Error.Message) > 300 {
+			if !utf8.ValidString(eb.Error.Message) || len(eb.Error.Message) > 300 || clientjson.NamesGoInternals(eb.Error.Message) {
 				t.Fatalf("message %q", eb.Error.Message)
 			}
 		})

@@ -1,16 +1,14 @@
 package command
 
 import (
-	"crypto/subtle"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
+	"happychat/internal/clientjson"
 	"happychat/internal/cmdproto"
 	"happychat/internal/httperr"
 	"happychat/schemas"
@@ -150,15 +148,15 @@ func (s *Service) authenticate(c *gin.Context, required bool) (Caller, bool) {
 		s.fail(c, schemas.Errorf(schemas.CodeUnauthorized, "authorization must be a bearer token"))
 		return Caller{}, false
 	}
-	if s.cfg.AdminToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.AdminToken)) == 1 {
-		return Caller{Admin: true}, true
+	if s.adminToken.Matches(tok) {
+		return Caller{Admin: true, Token: tok}, true
 	}
 	claims, err := s.cfg.Keys.Verify(tok)
 	if err != nil {
 		s.fail(c, schemas.Errorf(schemas.CodeUnauthorized, "invalid or expired token"))
 		return Caller{}, false
 	}
-	return Caller{UserID: claims.UserID, Nickname: claims.Nickname}, true
+	return Caller{UserID: claims.UserID, Nickname: claims.Nickname, Token: tok}, true
 }
 
 // bind reads the body (capped) and decodes it strictly into v. A nil v
@@ -181,41 +179,17 @@ func (s *Service) bind(c *gin.Context, v any, required bool) bool {
 		s.fail(c, schemas.Errorf(schemas.CodeUnsupportedMediaType, "the body must be application/json"))
 		return false
 	}
-	if len(body) == 0 {
-		s.fail(c, badRequest("the body must be a JSON object"))
-		return false
-	}
 	if v == nil {
 		var empty struct{}
 		v = &empty
 	}
-	if err := schemas.StrictUnmarshal(body, v); err != nil {
-		s.fail(c, badRequest("malformed JSON body: "+trimErr(err)))
+	// The refusal names the field and the rule, never the Go types the
+	// decoder's own message would (clientjson).
+	if err := clientjson.Decode("body", body, v); err != nil {
+		s.fail(c, err)
 		return false
 	}
 	return true
-}
-
-// maxErrBytes bounds the decoder's part of an error message.
-const maxErrBytes = 200
-
-// trimErr keeps decoder messages short and free of echoed input. It cuts
-// on a character boundary and repairs invalid UTF-8: the decoder may quote
-// the client's bytes, and the envelope must stay valid JSON.
-func trimErr(err error) string {
-	msg := err.Error()
-	if i := strings.Index(msg, "\n"); i >= 0 {
-		msg = msg[:i]
-	}
-	msg = strings.ToValidUTF8(msg, "\uFFFD")
-	if len(msg) > maxErrBytes {
-		cut := maxErrBytes
-		for cut > 0 && !utf8.RuneStart(msg[cut]) {
-			cut--
-		}
-		msg = msg[:cut] + "…"
-	}
-	return msg
 }
 
 func (s *Service) respond(c *gin.Context, status int, v any, err error) {

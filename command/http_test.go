@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"happychat/internal/clientjson"
 	"happychat/internal/cmdproto"
 	"happychat/schemas"
 	"happychat/schemas/token"
@@ -20,20 +21,7 @@ import (
 // validation, ids, rate limits. No servers: the service is never Run, so a
 // request that passes every check waits for the owner and times out (503).
 func TestHTTPErrors(t *testing.T) {
-	keys, err := token.New(testSecret, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := New(Config{
-		Brokers: []string{"127.0.0.1:1"}, Names: schemas.NamesFor("unit"), InternalSecret: testSecret + "-internal",
-		Keys: keys, AdminToken: testAdmin, Rules: plainRules{}, JoinRate: 0.001, JoinBurst: 1, Store: unusedStore(t),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gin.SetMode(gin.ReleaseMode)
-	r := gin.New()
-	svc.Routes(r)
+	r, keys := newUnitRoutes(t, func(c *Config) { c.JoinRate, c.JoinBurst = 0.001, 1 })
 	user, _, _ := keys.Issue(7, "seven")
 	expired, _, _ := keys.WithClock(func() time.Time { return time.Now().Add(-48 * time.Hour) }).Issue(7, "old")
 	otherKeys, _ := token.New("another-secret-0123456789", time.Hour)
@@ -54,6 +42,7 @@ func TestHTTPErrors(t *testing.T) {
 		{"session: unknown field", "POST", "/v1/sessions", "", "application/json", `{"nickname":"x","admin":true}`, 400, schemas.CodeBadRequest},
 		{"session: duplicate key", "POST", "/v1/sessions", "", "application/json", `{"nickname":"x","nickname":"y"}`, 400, schemas.CodeBadRequest},
 		{"session: case-variant key", "POST", "/v1/sessions", "", "application/json", `{"Nickname":"x"}`, 400, schemas.CodeBadRequest},
+		{"room: unknown field, in words (issue 15)", "POST", "/v1/rooms", "Bearer " + testAdmin, "application/json", `{"title":"t","status":"open"}`, 400, schemas.CodeBadRequest},
 		{"session: trailing data", "POST", "/v1/sessions", "", "application/json", `{"nickname":"x"} {}`, 400, schemas.CodeBadRequest},
 		{"session: wrong type", "POST", "/v1/sessions", "", "application/json", `{"nickname":42}`, 400, schemas.CodeBadRequest},
 		{"session: invalid UTF-8", "POST", "/v1/sessions", "", "application/json", "{\"nickname\":\"a\xffb\"}", 400, schemas.CodeBadRequest},
@@ -106,9 +95,54 @@ func TestHTTPErrors(t *testing.T) {
 			if w.Code != tt.status || body.Error.Code != tt.code {
 				t.Fatalf("got %d %s (%s), want %d %s", w.Code, body.Error.Code, body.Error.Message, tt.status, tt.code)
 			}
+			if clientjson.NamesGoInternals(body.Error.Message) {
+				t.Fatalf("the message names Go internals: %s", body.Error.Message)
+			}
+			if want, ok := plainWords[tt.name]; ok && body.Error.Message != want {
+				t.Fatalf("message %q, want %q", body.Error.Message, want)
+			}
 			if tt.status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
 				t.Fatal("429 without Retry-After")
 			}
 		})
 	}
+}
+
+// plainWords are the messages a client author reads for some refusals of
+// TestHTTPErrors: the field and the rule, no Go type.
+var plainWords = map[string]string{
+	"room: unknown field, in words (issue 15)": `unknown field "status"`,
+	"session: unknown field":                   `unknown field "admin"`,
+	"session: duplicate key":                   `duplicate field "nickname"`,
+	"session: case-variant key":                `unknown field "Nickname"`,
+	"session: wrong type":                      `field "nickname" must be a string`,
+	"session: invalid UTF-8":                   `the body is not valid UTF-8`,
+	"session: body too large":                  `the body is larger than 64 KiB`,
+	"read: id as number":                       `field "up_to" must be a decimal id in a string, such as "7267000000000000001"`,
+}
+
+// newUnitRoutes serves the routes of a service that is never Run (no
+// servers: a request that passes every check waits for an owner), with the
+// test secrets, changed by mutate; it returns the routes and the token keys.
+func newUnitRoutes(t *testing.T, mutate func(*Config)) (*gin.Engine, *token.Keys) {
+	t.Helper()
+	keys, err := token.New(testSecret, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{
+		Brokers: []string{"127.0.0.1:1"}, Names: schemas.NamesFor("unit"), InternalSecret: testSecret + "-internal",
+		Keys: keys, AdminToken: testAdmin, Rules: plainRules{}, Store: unusedStore(t),
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	svc, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	svc.Routes(r)
+	return r, keys
 }

@@ -35,6 +35,21 @@ func newStore(t testing.TB) *pgxpool.Pool {
 
 // unusedStore is a pool that is never connected: for tests of a service
 // that is built but not run.
+// testCaller is a user as the HTTP routes build one, with a token of the
+// test secret: a command forwarded to another instance carries it, and the
+// owner verifies it again.
+func testCaller(id schemas.ID, nickname string) Caller {
+	keys, err := token.New(testSecret, time.Hour)
+	if err != nil {
+		panic(err)
+	}
+	tok, _, err := keys.Issue(id, nickname)
+	if err != nil {
+		panic(err)
+	}
+	return Caller{UserID: id, Nickname: nickname, Token: tok}
+}
+
 func unusedStore(t testing.TB) *pgxpool.Pool {
 	pool, err := pgxpool.New(context.Background(), "postgres://nobody@127.0.0.1:1/none?sslmode=disable")
 	if err != nil {
@@ -56,7 +71,7 @@ type cluster struct {
 }
 
 const (
-	testAdmin  = "test-admin-token-0123456789"
+	testAdmin  = "test-admin-token-0123456789abcdefghij"
 	testSecret = "test-token-secret-0123456789"
 )
 
@@ -215,7 +230,7 @@ func (c *cluster) openRoom(in *instance, title string) schemas.ID {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	room, err := retry(c.t, func() (schemas.Room, error) {
-		r, _, err := in.svc.CreateRoom(ctx, Caller{Admin: true}, "", title, "")
+		r, _, err := in.svc.CreateRoom(ctx, Caller{Admin: true, Token: testAdmin}, "", title, "")
 		return r, err
 	})
 	if err != nil {
@@ -310,7 +325,7 @@ func TestConcurrentJoinsRespectCapacityAcrossInstances(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			_, err := retry(t, func() (schemas.JoinResult, error) {
-				return in.svc.Join(ctx, Caller{UserID: schemas.ID(1_000_000 + i), Nickname: fmt.Sprint("user", i)}, room)
+				return in.svc.Join(ctx, testCaller(schemas.ID(1_000_000+i), fmt.Sprint("user", i)), room)
 			})
 			mu.Lock()
 			defer mu.Unlock()
@@ -345,7 +360,7 @@ func TestOneUserJoiningFiftyRoomsEndsInOne(t *testing.T) {
 	for i := range 50 {
 		rooms = append(rooms, c.openRoom([]*instance{a, b}[i%2], fmt.Sprint("room ", i)))
 	}
-	user := Caller{UserID: 4242, Nickname: "hopper"}
+	user := testCaller(4242, "hopper")
 	var wg sync.WaitGroup
 	errs := make(chan error, len(rooms))
 	for i, r := range rooms {
@@ -412,7 +427,7 @@ func TestStaleOwnerIsFenced(t *testing.T) {
 	room := c.openRoom(a, "fenced")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	user := Caller{UserID: 7, Nickname: "seven"}
+	user := testCaller(7, "seven")
 	if _, err := a.svc.Join(ctx, user, room); err != nil {
 		t.Fatal(err)
 	}
@@ -442,7 +457,7 @@ func TestTakeoverKeepsSeqAndIdempotency(t *testing.T) {
 	a, b := c.start(0, 20), c.start(1, 20)
 	c.waitOwned(a, b)
 	room := c.openRoom(a, "takeover")
-	user := Caller{UserID: 9, Nickname: "nine"}
+	user := testCaller(9, "nine")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	if _, err := retry(t, func() (schemas.JoinResult, error) { return b.svc.Join(ctx, user, room) }); err != nil {

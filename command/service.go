@@ -39,8 +39,12 @@ type Config struct {
 	InstanceID int
 	// Store holds snapshots, evicted sends and node leases (PostgreSQL).
 	Store *pgxpool.Pool
-	// InternalSecret authenticates forwarded commands between instances.
+	// InternalSecret authenticates forwarded commands between instances
+	// (cmdproto.Secret); PresenceSecret, the realtime service's, opens the
+	// presence route only (cmdproto.PresenceSecret). Neither makes anyone a
+	// user or an admin: a forwarded command carries its caller's credential.
 	InternalSecret string
+	PresenceSecret string
 	Keys           *token.Keys
 	AdminToken     string
 	Capacity       int
@@ -140,6 +144,9 @@ func (c Config) Validate() error {
 	if c.Store == nil {
 		errs = append(errs, errors.New("command: PostgreSQL store missing (snapshots, dedupe, node leases)"))
 	}
+	if _, err := token.NewAdmin(c.AdminToken); err != nil {
+		errs = append(errs, fmt.Errorf("command: CHAT_ADMIN_TOKEN: %w", err))
+	}
 	if c.InstanceID < AutoInstanceID || c.InstanceID > schemas.MaxInstanceID {
 		errs = append(errs, fmt.Errorf("command: instance id must be 0..%d", schemas.MaxInstanceID))
 	}
@@ -164,8 +171,10 @@ type Service struct {
 	limits  limiter
 	doors   doors       // the address limits of the HTTP routes
 	cap     *sessionCap // the cluster-wide session cap
-	tail    *tail
-	http    *http.Client
+	// adminToken recognises CHAT_ADMIN_TOKEN (by digest, token.Admin).
+	adminToken token.Admin
+	tail       *tail
+	http       *http.Client
 
 	advertise string
 
@@ -214,6 +223,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.cap = &sessionCap{pool: cfg.Store, scope: cfg.Names.Users, perMin: cfg.Limits.SessionsPerMinute, log: s.log, now: cfg.Clock}
 	s.tail = newTail(s)
+	s.adminToken, _ = token.NewAdmin(cfg.AdminToken) // validated above
 	var err error
 	if s.admin, err = kgo.NewClient(s.baseOpts()...); err != nil {
 		return nil, fmt.Errorf("kafka admin client: %w", err)

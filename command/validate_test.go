@@ -4,7 +4,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"happychat/schemas"
 )
@@ -95,30 +94,6 @@ func TestCleanClientMsgID(t *testing.T) {
 		t.Run(tt.in, func(t *testing.T) {
 			if _, err := cleanClientMsgID(tt.in); tt.ok != (err == nil) {
 				t.Fatalf("cleanClientMsgID(%q) err = %v, want ok=%v", tt.in, err, tt.ok)
-			}
-		})
-	}
-}
-
-func TestTrimErr(t *testing.T) {
-	tests := []struct {
-		name string
-		in   string
-	}{
-		{"short", "bad"},
-		{"multi-line", "first line\nsecond line"},
-		{"long ASCII", strings.Repeat("a", 500)},
-		{"long, cut inside a character", strings.Repeat("a", 199) + strings.Repeat("̞", 100)},
-		{"invalid UTF-8", "bad \xff\xfe byte"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := trimErr(errors.New(tt.in))
-			if !utf8.ValidString(got) || len(got) > maxErrBytes+len("…") || strings.Contains(got, "\n") {
-				t.Fatalf("trimErr(%q) = %q", tt.in, got)
-			}
-			if _, err := schemas.Marshal(schemas.ErrorBody{Error: badRequest(got)}); err != nil {
-				t.Fatalf("the envelope does not render: %v", err)
 			}
 		})
 	}

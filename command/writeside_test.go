@@ -67,7 +67,7 @@ func TestRestartFromSnapshotReplaysOnlyTheTail(t *testing.T) {
 	a := c.startWith(0, snappy)
 	c.waitOwned(a)
 	room := c.openRoom(a, "snapshots")
-	user := Caller{UserID: 11, Nickname: "eleven"}
+	user := testCaller(11, "eleven")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
@@ -123,7 +123,7 @@ func TestRetryBeyondTheWindowReturnsTheOriginal(t *testing.T) {
 	a := c.startWith(0, small)
 	c.waitOwned(a)
 	room := c.openRoom(a, "window")
-	user := Caller{UserID: 12, Nickname: "twelve"}
+	user := testCaller(12, "twelve")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
@@ -206,7 +206,7 @@ func TestTakeoverByAnOwnerWhoseClockIsBehind(t *testing.T) {
 	a := c.startWith(0, func(cfg *Config) { cfg.Clock = skewed(5 * time.Second) })
 	c.waitOwned(a)
 	room := c.openRoom(a, "clocks")
-	user := Caller{UserID: 13, Nickname: "thirteen"}
+	user := testCaller(13, "thirteen")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
@@ -256,7 +256,7 @@ func TestLaterJoinWinsWhateverTheClocks(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	for u := schemas.ID(100); u < 110; u++ {
-		user := Caller{UserID: u, Nickname: fmt.Sprint("u", u)}
+		user := testCaller(u, fmt.Sprint("u", u))
 		if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, fast) }); err != nil {
 			t.Fatal(err)
 		}
@@ -294,7 +294,7 @@ func TestUnknownEventBlocksThePartitionInsteadOfSkippingIt(t *testing.T) {
 	a := c.start(0, 20)
 	c.waitOwned(a)
 	room := c.openRoom(a, "upgrade")
-	user := Caller{UserID: 14, Nickname: "fourteen"}
+	user := testCaller(14, "fourteen")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
@@ -355,7 +355,7 @@ func TestDroppedSwitchLeaveIsRetriedUntilTheSeatIsFree(t *testing.T) {
 	a := c.startWith(0, func(cfg *Config) { cfg.hooks.switchFails = func() bool { return drops.Add(-1) >= 0 } })
 	c.waitOwned(a)
 	from, to := c.openRoom(a, "from"), c.openRoom(a, "to")
-	user := Caller{UserID: 15, Nickname: "fifteen"}
+	user := testCaller(15, "fifteen")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, from) }); err != nil {
@@ -425,7 +425,7 @@ func TestFeatureLevelGatesARollingUpgrade(t *testing.T) {
 	// The upgraded instance picks the level up and keeps serving.
 	room := c.openRoom(upgraded, "after the upgrade")
 	if _, err := retry(t, func() (schemas.JoinResult, error) {
-		return upgraded.svc.Join(ctx, Caller{UserID: 16, Nickname: "sixteen"}, room)
+		return upgraded.svc.Join(ctx, testCaller(16, "sixteen"), room)
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -458,7 +458,7 @@ func TestCreateRoomIsIdempotentUnderAKey(t *testing.T) {
 			return r, err
 		})
 	}
-	admin, user := Caller{Admin: true}, Caller{UserID: 17, Nickname: "seventeen"}
+	admin, user := Caller{Admin: true, Token: testAdmin}, testCaller(17, "seventeen")
 	first, err := create(a, admin, "create-1", "Happy dogs")
 	if err != nil {
 		t.Fatal(err)
@@ -499,7 +499,7 @@ func TestPoisonAndStaleUnknownEventsAreSkipped(t *testing.T) {
 	a := c.start(0, 20)
 	c.waitOwned(a)
 	room := c.openRoom(a, "poison")
-	user := Caller{UserID: 18, Nickname: "eighteen"}
+	user := testCaller(18, "eighteen")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {

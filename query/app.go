@@ -94,6 +94,9 @@ func (c *Config) Validate() error {
 	if c.Log == nil {
 		errs = append(errs, errors.New("query: logger is required"))
 	}
+	if _, err := token.NewAdmin(c.AdminToken); err != nil {
+		errs = append(errs, fmt.Errorf("query: CHAT_ADMIN_TOKEN: %w", err))
+	}
 	if c.Capacity < 1 {
 		errs = append(errs, errors.New("query: capacity must be positive"))
 	}
@@ -108,6 +111,8 @@ type Service struct {
 	log     *slog.Logger
 	metrics *metrics
 	limits  *readLimits
+	// adminToken recognises CHAT_ADMIN_TOKEN (by digest, token.Admin).
+	adminToken token.Admin
 }
 
 // New checks cfg, registers the metrics and returns a Service. It does not
@@ -121,7 +126,8 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("query: metrics: %w", err)
 	}
-	return &Service{cfg: cfg, pg: cfg.PG, ch: cfg.CH, log: cfg.Log, metrics: m, limits: newReadLimits(cfg.Limits)}, nil
+	admin, _ := token.NewAdmin(cfg.AdminToken) // validated above
+	return &Service{cfg: cfg, pg: cfg.PG, ch: cfg.CH, log: cfg.Log, metrics: m, limits: newReadLimits(cfg.Limits), adminToken: admin}, nil
 }
 
 // Register mounts the read routes, all under /v1, on r. This list is the

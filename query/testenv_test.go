@@ -35,7 +35,7 @@ import (
 
 const (
 	testSecret   = "query-test-secret-0123456789"
-	testAdmin    = "query-test-admin-token"
+	testAdmin    = "query-test-admin-token-0123456789abcdef"
 	testCapacity = 20
 )
 

@@ -2,11 +2,11 @@ package realtime
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/go-json-experiment/json"
 
+	"happychat/internal/clientjson"
 	"happychat/schemas"
 )
 
@@ -176,13 +176,13 @@ type frameHead struct {
 func parseClientFrame(data []byte) (clientFrame, *schemas.Error) {
 	var head frameHead
 	if err := json.Unmarshal(data, &head); err != nil {
-		return clientFrame{}, schemas.Errorf(schemas.CodeBadRequest, "frame is not a JSON object of the expected shape: "+shortErr(err))
+		return clientFrame{}, schemas.AsError(clientjson.Describe("frame", data, err))
 	}
 	switch head.Type {
 	case typeSend:
 		var f clientFrame
-		if err := schemas.StrictUnmarshal(data, &f); err != nil {
-			return clientFrame{ClientMsgID: head.ClientMsgID}, schemas.Errorf(schemas.CodeBadRequest, "invalid send frame: "+shortErr(err))
+		if err := clientjson.Decode("frame", data, &f); err != nil {
+			return clientFrame{ClientMsgID: head.ClientMsgID}, schemas.AsError(err)
 		}
 		if f.ClientMsgID == "" {
 			return f, schemas.Errorf(schemas.CodeBadRequest, "client_msg_id is required")
@@ -195,13 +195,4 @@ func parseClientFrame(data []byte) (clientFrame, *schemas.Error) {
 	default:
 		return clientFrame{ClientMsgID: head.ClientMsgID}, schemas.Errorf(schemas.CodeBadRequest, fmt.Sprintf("unknown frame type %.40q", head.Type))
 	}
-}
-
-// shortErr bounds the decoder's message: it may quote client input.
-func shortErr(err error) string {
-	s := strings.ToValidUTF8(err.Error(), "\uFFFD")
-	if r := []rune(s); len(r) > 160 {
-		s = string(r[:160]) + "…"
-	}
-	return s
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"happychat/internal/clientjson"
 	"happychat/schemas"
 )
 
@@ -87,6 +88,12 @@ func TestParseClientFrame(t *testing.T) {
 			if err != nil && err.Code != schemas.CodeBadRequest {
 				t.Fatalf("code %s", err.Code)
 			}
+			if err != nil && clientjson.NamesGoInternals(err.Message) {
+				t.Fatalf("the message names Go internals: %s", err.Message)
+			}
+			if want, ok := frameWords[tt.name]; ok && (err == nil || err.Message != want) {
+				t.Fatalf("message %v, want %q", err, want)
+			}
 			if !tt.wantErr && f.Type != tt.wantType {
 				t.Fatalf("type %q want %q", f.Type, tt.wantType)
 			}
@@ -95,6 +102,17 @@ func TestParseClientFrame(t *testing.T) {
 			}
 		})
 	}
+}
+
+// frameWords are the messages a client author reads for some refusals of
+// TestParseClientFrame: the field and the rule in plain words.
+var frameWords = map[string]string{
+	"send with unknown member keeps the id": `unknown field "extra"`,
+	"send with a number body":               `field "body" must be a string`,
+	"duplicate member":                      `duplicate field "type"`,
+	"wrong-typed id":                        `field "client_msg_id" must be a string`,
+	"array":                                 `the frame must be a JSON object`,
+	"truncated":                             `the frame ends before its JSON value does`,
 }
 
 func TestErrorFrame(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/gorilla/websocket"
 
+	"happychat/internal/clientjson"
 	"happychat/internal/tokentest"
 	"happychat/schemas"
 )
@@ -173,7 +174,7 @@ func FuzzParseClientFrame(f *testing.F) {
 			if perr.Code != schemas.CodeBadRequest {
 				t.Fatalf("error code %s", perr.Code)
 			}
-			if !utf8.ValidString(perr.Message) || utf8.RuneCountInString(perr.Message) > 300 {
+			if !utf8.ValidString(perr.Message) || utf8.RuneCountInString(perr.Message) > 300 || clientjson.NamesGoInternals(perr.Message) {
 				t.Fatalf("error message %q", perr.Message)
 			}
 			return

@@ -25,7 +25,7 @@ type devSystem struct {
 	doc  *openapi.Doc
 }
 
-const e2eAdmin = "e2e-admin-token"
+const e2eAdmin = "e2e-admin-token-0123456789abcdefghij"
 
 // loopbackExempt exempts the tests' own address from the address limits.
 const loopbackExempt = "127.0.0.0/8,::1"

@@ -345,7 +345,7 @@ func startWebSystem(t *testing.T) *webSystem {
 	env := map[string]string{
 		"CHAT_HTTP_ADDR":         "127.0.0.1:0",
 		"CHAT_TOPIC_PREFIX":      "t" + id,
-		"CHAT_ADMIN_TOKEN":       "admin-" + testenv.RandomHex(12),
+		"CHAT_ADMIN_TOKEN":       "admin-" + testenv.RandomHex(16),
 		"CHAT_TOKEN_SECRET":      testenv.RandomHex(32),
 		"CHAT_EFFECT_WORDS":      "congrats=balloons,happy birthday=confetti",
 		"CHAT_SEND_RATE":         "1000", // the history scenario posts 130 messages at once

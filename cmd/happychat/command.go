@@ -64,7 +64,7 @@ func (p *process) commandService(pg *pgxpool.Pool) (*command.Service, error) {
 	}
 	return command.New(command.Config{
 		Brokers: p.brokers, Names: p.cfg.Names(), InstanceID: p.cfg.InstanceID,
-		InternalSecret: cmdproto.Secret(p.cfg.TokenSecret), Keys: keys, AdminToken: p.cfg.AdminToken,
+		InternalSecret: cmdproto.Secret(p.cfg.TokenSecret), PresenceSecret: cmdproto.PresenceSecret(p.cfg.TokenSecret), Keys: keys, AdminToken: p.cfg.AdminToken,
 		Capacity: p.cfg.Capacity, Rules: rules,
 		SendRate: p.cfg.SendRate, SendBurst: p.cfg.SendBurst, JoinRate: p.cfg.JoinRate, JoinBurst: p.cfg.JoinBurst,
 		Limits: command.Limits{
@@ -81,7 +81,7 @@ func (p *process) commandService(pg *pgxpool.Pool) (*command.Service, error) {
 }
 
 func (p *process) tokenKeys() (*token.Keys, error) {
-	return token.New(p.cfg.TokenSecret, p.cfg.TokenTTL)
+	return token.New(p.cfg.TokenSecret, p.cfg.TokenTTL, p.cfg.PrevSecrets...)
 }
 
 func (p *process) rules() (*moderation.Rules, error) {

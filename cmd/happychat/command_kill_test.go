@@ -100,6 +100,10 @@ func (c apiClient) call(addr, path string, in, out any) int {
 // client_msg_id until it is acknowledged. The other instance takes the
 // partition over; every acknowledged message is in the log exactly once,
 // with the acknowledged id, and the room's seq has no gap.
+// killAdmin is the admin token of the SIGKILL test's processes (32+ characters,
+// as the services require).
+const killAdmin = "kill-admin-0123456789abcdefghijklmn"
+
 func TestCommandOwnerSIGKILL(t *testing.T) {
 	brokers := testenv.Kafka(t)
 	bin := buildBinary(t)
@@ -107,12 +111,12 @@ func TestCommandOwnerSIGKILL(t *testing.T) {
 	env := []string{
 		"KAFKA_BROKERS=" + strings.Join(brokers, ","), "CHAT_TOPIC_PREFIX=" + prefix,
 		"CHAT_ROOM_PARTITIONS=2", "CHAT_TOKEN_SECRET=kill-test-secret-0123456789",
-		"CHAT_ADMIN_TOKEN=kill-admin", "CHAT_SEND_RATE=1000", "CHAT_SEND_BURST=1000",
+		"CHAT_ADMIN_TOKEN=" + killAdmin, "CHAT_SEND_RATE=1000", "CHAT_SEND_BURST=1000",
 		"CHAT_RATE_LIMIT_EXEMPT=" + loopbackExempt,
 	}
 	a := startProc(t, bin, append(env, "CHAT_INSTANCE_ID=1"), "command")
 	b := startProc(t, bin, append(env, "CHAT_INSTANCE_ID=2"), "command")
-	admin := apiClient{t: t, token: "kill-admin"}
+	admin := apiClient{t: t, token: killAdmin}
 
 	var room schemas.Room
 	for admin.call(a.addr, "/v1/rooms", map[string]string{"title": "kill"}, &room) != http.StatusCreated {

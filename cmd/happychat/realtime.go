@@ -38,7 +38,7 @@ func runRealtime(ctx context.Context, env Env, _ []string) error {
 	if env.Getenv("GOGC") == "" {
 		defer debug.SetGCPercent(debug.SetGCPercent(realtimeGOGC))
 	}
-	cmds, err := newRemoteCommands(p.cfg.CommandURL, cmdproto.Secret(p.cfg.TokenSecret))
+	cmds, err := newRemoteCommands(p.cfg.CommandURL, cmdproto.PresenceSecret(p.cfg.TokenSecret))
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func (p *process) clickhouseLocator() realtime.OffsetLocator {
 type localCommands struct{ svc *command.Service }
 
 func (l localCommands) Send(ctx context.Context, c realtime.Caller, room schemas.ID, body, clientMsgID string) (schemas.Message, error) {
-	return l.svc.Send(ctx, command.Caller{UserID: c.UserID, Nickname: c.Nickname}, room, body, clientMsgID)
+	return l.svc.Send(ctx, command.Caller{UserID: c.UserID, Nickname: c.Nickname, Token: c.Token}, room, body, clientMsgID)
 }
 
 func (l localCommands) Presence(ctx context.Context, room schemas.ID) ([]schemas.Member, int64, error) {

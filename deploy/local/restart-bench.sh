@@ -46,8 +46,10 @@ BENCH_BIN=${RB_BENCH_BIN:-$ROOT/bin/happychat-bench}
 
 # Secrets are generated once per state directory so restarts keep them.
 [ -f "$DIR/secret" ] || openssl rand -hex 32 >"$DIR/secret"
+[ -f "$DIR/admin" ] || openssl rand -hex 32 >"$DIR/admin" # at least 32 characters
 CHAT_TOKEN_SECRET=$(cat "$DIR/secret")
-export CHAT_TOKEN_SECRET CHAT_ADMIN_TOKEN=rbench-admin
+CHAT_ADMIN_TOKEN=$(cat "$DIR/admin")
+export CHAT_TOKEN_SECRET CHAT_ADMIN_TOKEN
 export CHAT_SEND_RATE=1000 CHAT_SEND_BURST=1000 CHAT_JOIN_RATE=1000 CHAT_JOIN_BURST=1000
 export CHAT_LOG_LEVEL=info
 

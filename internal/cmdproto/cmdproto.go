@@ -12,8 +12,12 @@
 //   - Presence. A split realtime service asks GET PresencePath for a room's
 //     authoritative members before it admits a socket (Presence).
 //
-// Both are authenticated by SecretHeader carrying Secret, which every
-// instance derives from the token secret. The command package serves the
+// Both are authenticated by SecretHeader: forwarding by Secret, presence by
+// Secret or PresenceSecret (the realtime service's, which opens no other
+// route), both derived from the token secret. A secret proves only that an
+// instance of the system sent the request: a forwarded command carries its
+// caller's own credential (the user's token, the admin token), which the
+// owner verifies again and takes the caller's identity from. The command package serves the
 // routes and forwards; Client is the realtime side, which cmd wires as
 // realtime.Commands. This package imports schemas only, never a role
 // package: the forwarded command and its result are the command package's
@@ -23,6 +27,7 @@ package cmdproto
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
 	"time"
@@ -56,6 +61,22 @@ func Secret(tokenSecret string) string {
 	m := hmac.New(sha256.New, []byte(tokenSecret))
 	m.Write([]byte("happychat internal forwarding v1"))
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// PresenceSecret derives the realtime service's secret from the token
+// secret: it opens the presence route and no other, so a realtime instance
+// reports presence but cannot forward commands.
+func PresenceSecret(tokenSecret string) string {
+	m := hmac.New(sha256.New, []byte(tokenSecret))
+	m.Write([]byte("happychat internal presence v1"))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// SecretMatches compares a presented secret with the expected one by their
+// SHA-256 digests, in constant time and without leaking either's length.
+func SecretMatches(got, want string) bool {
+	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
 }
 
 // Reply is the answer to a forwarded command: the owner's result R, or its

@@ -29,6 +29,24 @@ func TestSecretIsStable(t *testing.T) {
 	}
 }
 
+// TestSecretsAreSeparate: the realtime service's presence secret is not the
+// forwarding secret, and SecretMatches takes only the exact secret.
+func TestSecretsAreSeparate(t *testing.T) {
+	const ts = "a-token-secret-of-32-bytes-xxxxx"
+	fwd, pres := Secret(ts), PresenceSecret(ts)
+	if fwd == pres || SecretMatches(pres, fwd) || SecretMatches(fwd, pres) {
+		t.Fatal("the presence secret opens the forwarding route")
+	}
+	if !SecretMatches(fwd, fwd) {
+		t.Fatal("a secret does not match itself")
+	}
+	for _, got := range []string{"", fwd[:63], fwd + "0", strings.ToUpper(fwd)} {
+		if SecretMatches(got, fwd) {
+			t.Errorf("%q matches", got)
+		}
+	}
+}
+
 func TestNewClientRefusesNonHTTPURLs(t *testing.T) {
 	for _, base := range []string{"", "localhost:8080", "ftp://host", "http://", "://x"} {
 		if _, err := NewClient(base, "s"); err == nil {

@@ -3,10 +3,21 @@
 // pinned (a token naming any other, "none" included, is refused), the expiry
 // is required, and the subject is the user's snowflake id. Every service that
 // authenticates requests (command, query, realtime) verifies with the same
-// secret; only the command service issues.
+// secrets; only the command service issues.
+//
+// Signing keys rotate (CHAT_TOKEN_SECRET, CHAT_TOKEN_PREVIOUS_SECRETS): a
+// token names its key in the JWT header's "kid", an id derived from the key
+// (never the key); new tokens are signed with the current key, and tokens of
+// the current or a previous key verify. A token without a kid (issued
+// before kids existed) verifies against the current key only, the key that
+// signed every such token until the first rotation. The admin token is
+// compared here too (Admin).
 package token
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -39,7 +50,9 @@ type jwtClaims struct {
 
 // Keys signs and verifies tokens.
 type Keys struct {
-	secret []byte
+	secret []byte // the current key: signs, and verifies tokens without a kid
+	kid    string // the current key's id
+	byKID  map[string][]byte
 	ttl    time.Duration
 	now    func() time.Time
 	cache  *verified
@@ -57,15 +70,35 @@ type verified struct {
 // stream of distinct valid tokens cannot be minted without the secret).
 const maxCached = 1 << 16
 
-// New returns Keys for secret (at least 16 bytes) and token lifetime ttl.
-func New(secret string, ttl time.Duration) (*Keys, error) {
-	if len(secret) < 16 {
-		return nil, errors.New("token secret must be at least 16 bytes")
-	}
+// New returns Keys that sign with secret and verify tokens of secret or of
+// any of the previous secrets (each at least 16 bytes), with token lifetime
+// ttl.
+func New(secret string, ttl time.Duration, previous ...string) (*Keys, error) {
 	if ttl <= 0 {
 		return nil, errors.New("token ttl must be positive")
 	}
-	return &Keys{secret: []byte(secret), ttl: ttl, now: time.Now, cache: &verified{m: map[string]Claims{}}}, nil
+	k := &Keys{secret: []byte(secret), kid: KeyID(secret), byKID: map[string][]byte{},
+		ttl: ttl, now: time.Now, cache: &verified{m: map[string]Claims{}}}
+	for _, s := range append([]string{secret}, previous...) {
+		if len(s) < 16 {
+			return nil, errors.New("token secret must be at least 16 bytes")
+		}
+		if _, dup := k.byKID[KeyID(s)]; dup {
+			return nil, errors.New("token secrets must differ (two have one key id)")
+		}
+		k.byKID[KeyID(s)] = []byte(s)
+	}
+	return k, nil
+}
+
+// KeyID is the "kid" of tokens signed with secret: 12 hex digits of an HMAC
+// of a fixed label under the secret, so that instances agree on it without
+// configuration and it reveals nothing of the secret. It only tells a few
+// configured keys apart (New refuses two with one kid).
+func KeyID(secret string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte("happychat token key id v1"))
+	return hex.EncodeToString(m.Sum(nil)[:6])
 }
 
 // WithClock returns a copy of k that reads time from now (tests).
@@ -89,6 +122,7 @@ func (k *Keys) Issue(user schemas.ID, nickname string) (string, time.Time, error
 			ExpiresAt: jwt.NewNumericDate(exp),
 		},
 	})
+	t.Header["kid"] = k.kid
 	s, err := t.SignedString(k.secret)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("sign token: %w", err)
@@ -130,7 +164,7 @@ func (k *Keys) Verify(s string) (Claims, error) {
 
 func (k *Keys) verify(s string) (Claims, error) {
 	var c jwtClaims
-	_, err := jwt.ParseWithClaims(s, &c, func(*jwt.Token) (any, error) { return k.secret, nil },
+	_, err := jwt.ParseWithClaims(s, &c, k.keyOf,
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuer(issuer),
@@ -145,6 +179,25 @@ func (k *Keys) verify(s string) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: subject: %w", ErrInvalid, err)
 	}
 	return Claims{UserID: id, Nickname: c.Nick, Expires: c.ExpiresAt.Time}, nil
+}
+
+// keyOf picks the key a token names: its kid's, or the current key for a
+// token without one. An unknown or malformed kid is refused (a key retired
+// from CHAT_TOKEN_PREVIOUS_SECRETS, or a forgery).
+func (k *Keys) keyOf(t *jwt.Token) (any, error) {
+	v, ok := t.Header["kid"]
+	if !ok {
+		return k.secret, nil
+	}
+	kid, ok := v.(string)
+	if !ok {
+		return nil, errors.New("kid is not a string")
+	}
+	key, ok := k.byKID[kid]
+	if !ok {
+		return nil, errors.New("unknown kid")
+	}
+	return key, nil
 }
 
 // FromHeader extracts the token of an "Authorization: Bearer <token>" value.

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -282,4 +283,77 @@ func TestCacheClearedWhenFull(t *testing.T) {
 	if _, ok := k.cache.m[tokens[1]]; !ok || len(k.cache.m) != 1 {
 		t.Fatalf("full cache: %d entries after a new token, want only that token", len(k.cache.m))
 	}
+}
+
+// TestRotation: new tokens name the current key; tokens of a previous key
+// still verify after a rotation, tokens of a retired key do not; tokens
+// without a kid (issued before kids existed) verify against the current key
+// only.
+func TestRotation(t *testing.T) {
+	const (
+		k1 = "first-key-0123456789abcdef"
+		k2 = "second-key-0123456789abcdef"
+	)
+	before := keysAt(t, k1, t0)
+	tok1, _, err := before.Issue(user, "n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := header(t, tok1); h["kid"] != KeyID(k1) || h["kid"] == "" || strings.Contains(tok1, k1) {
+		t.Fatalf("header %v, want kid %s", h, KeyID(k1))
+	}
+	rotated, err := New(k2, time.Hour, k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated = rotated.WithClock(func() time.Time { return t0 })
+	tok2, _, err := rotated.Issue(user, "n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := header(t, tok2); h["kid"] != KeyID(k2) {
+		t.Fatalf("a rotated key signs with kid %v, want %s", h["kid"], KeyID(k2))
+	}
+	for name, tok := range map[string]string{"previous key": tok1, "current key": tok2} {
+		if c, err := rotated.Verify(tok); err != nil || c.UserID != user {
+			t.Errorf("%s: %+v, %v", name, c, err)
+		}
+	}
+	retired := keysAt(t, k2, t0)
+	if _, err := retired.Verify(tok1); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a retired key's token verified: %v", err)
+	}
+	// A token of the old format: no kid in its header.
+	legacy := sign(t, jwt.SigningMethodHS256, []byte(k1), goodClaims())
+	if _, ok := header(t, legacy)["kid"]; ok {
+		t.Fatal("the legacy token has a kid")
+	}
+	if _, err := before.Verify(legacy); err != nil {
+		t.Errorf("a token without kid does not verify against the current key: %v", err)
+	}
+	if _, err := rotated.Verify(legacy); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a token without kid verified against a previous key: %v", err)
+	}
+	// A kid naming the current key over another key's signature.
+	parts := strings.Split(tok1, ".")
+	forged := b64(`{"alg":"HS256","kid":"`+KeyID(k2)+`","typ":"JWT"}`) + "." + parts[1] + "." + parts[2]
+	if _, err := rotated.Verify(forged); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a swapped kid verified: %v", err)
+	}
+	if KeyID(k1) == KeyID(k2) || len(KeyID(k1)) != 12 {
+		t.Fatalf("key ids %s %s", KeyID(k1), KeyID(k2))
+	}
+}
+
+func header(t *testing.T, tok string) map[string]any {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h map[string]any
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

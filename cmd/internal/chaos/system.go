@@ -139,7 +139,7 @@ func startSystem(ctx context.Context, cfg Config, onCluster bool) (_ *system, er
 	s.names = schemas.NamesFor("chaos" + s.tag)
 	s.db = "chaos_" + s.tag
 	s.work = filepath.Join(cfg.WorkDir, "run-"+s.tag)
-	s.admin = "chaos-admin-" + randHex(8)
+	s.admin = "chaos-admin-" + randHex(16)
 	s.srv = servers{dir: cfg.DeployDir, stateDir: cfg.StateDir, env: cfg.Environ}
 	s.hc = &http.Client{Timeout: 5 * time.Second}
 	defer func() {

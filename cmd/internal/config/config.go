@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"happychat/schemas"
+	"happychat/schemas/token"
 )
 
 // Defaults of the servers that deploy/local starts.
@@ -47,7 +48,8 @@ type Config struct {
 
 	// Identity and rules.
 	AdminToken     string            // CHAT_ADMIN_TOKEN
-	TokenSecret    string            // CHAT_TOKEN_SECRET (HMAC key)
+	TokenSecret    string            // CHAT_TOKEN_SECRET (HMAC key): signs new tokens
+	PrevSecrets    []string          // CHAT_TOKEN_PREVIOUS_SECRETS: still verify tokens signed before a rotation
 	TokenTTL       time.Duration     // CHAT_TOKEN_TTL
 	Capacity       int               // CHAT_ROOM_CAPACITY
 	ProfanityWords []string          // CHAT_PROFANITY_WORDS
@@ -99,6 +101,7 @@ func Load(getenv func(string) string) (Config, error) {
 
 		AdminToken:     p.str("CHAT_ADMIN_TOKEN", ""),
 		TokenSecret:    p.str("CHAT_TOKEN_SECRET", ""),
+		PrevSecrets:    p.list("CHAT_TOKEN_PREVIOUS_SECRETS"),
 		TokenTTL:       p.duration("CHAT_TOKEN_TTL", 30*24*time.Hour),
 		Capacity:       p.int("CHAT_ROOM_CAPACITY", 20),
 		ProfanityWords: p.list("CHAT_PROFANITY_WORDS"),
@@ -151,6 +154,14 @@ func (c Config) Validate() error {
 	check(c.SnapInterval >= time.Second, "CHAT_SNAPSHOT_INTERVAL must be at least 1s")
 	check(c.Capacity >= 1 && c.Capacity <= 10000, "CHAT_ROOM_CAPACITY must be 1..10000")
 	check(c.TokenTTL > 0, "CHAT_TOKEN_TTL must be positive")
+	for _, prev := range c.PrevSecrets {
+		if len(prev) < 16 {
+			check(false, "CHAT_TOKEN_PREVIOUS_SECRETS: each must be at least 16 bytes")
+			break
+		}
+	}
+	check(c.AdminToken == "" || len(c.AdminToken) >= token.MinAdminTokenLen,
+		"CHAT_ADMIN_TOKEN must be at least %d characters (it has %d); generate one with `openssl rand -hex 32`", token.MinAdminTokenLen, len(c.AdminToken))
 	check(c.SendRate > 0 && c.SendBurst >= 1, "CHAT_SEND_RATE and CHAT_SEND_BURST must be positive")
 	check(c.JoinRate > 0 && c.JoinBurst >= 1, "CHAT_JOIN_RATE and CHAT_JOIN_BURST must be positive")
 	check(c.WSMaxPerUser >= 1, "CHAT_WS_MAX_CONNS_PER_USER must be positive")

@@ -42,6 +42,8 @@ func TestLoad(t *testing.T) {
 		{name: "bad duration", env: map[string]string{"CHAT_TOKEN_TTL": "forever"}, wantErr: "CHAT_TOKEN_TTL"},
 		{name: "too many partitions", env: map[string]string{"CHAT_ROOM_PARTITIONS": "513"}, wantErr: "CHAT_ROOM_PARTITIONS"},
 		{name: "instance id range", env: map[string]string{"CHAT_INSTANCE_ID": "512"}, wantErr: "CHAT_INSTANCE_ID"},
+		{name: "short admin token", env: map[string]string{"CHAT_ADMIN_TOKEN": "change-me"}, wantErr: "CHAT_ADMIN_TOKEN must be at least 32 characters (it has 9)"},
+		{name: "short previous token secret", env: map[string]string{"CHAT_TOKEN_PREVIOUS_SECRETS": "0123456789abcdef0123,short"}, wantErr: "CHAT_TOKEN_PREVIOUS_SECRETS: each must be at least 16 bytes"},
 		{name: "several errors at once", env: map[string]string{"CHAT_ROOM_CAPACITY": "x", "CHAT_SEND_RATE": "y"}, wantErr: "CHAT_SEND_RATE"},
 	}
 	for _, tt := range tests {

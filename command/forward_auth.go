@@ -1,0 +1,62 @@
+package command
+
+import (
+	"happychat/internal/cmdproto"
+	"happychat/schemas"
+)
+
+// A forwarded command is trusted for nothing it states about its caller.
+// The internal secret proves only that another instance of the system sent
+// it, and every realtime instance, every command instance and whoever reads
+// one of their environments can derive it; so the owner verifies the
+// caller's own credential again, as the public route did, and takes the
+// caller's identity from it.
+
+// forwardable are the room commands one instance may send to another. The
+// switch-leave is never forwarded: each owner derives its own from its
+// tail.
+var forwardable = map[Kind]bool{
+	KindCreateRoom: true, KindApproveRoom: true, KindJoin: true, KindLeave: true, KindSend: true,
+	KindPresence: true,
+}
+
+// verifyForwarded checks a forwarded command against its credential and
+// sets its caller fields from it. Presence reads no caller.
+func (s *Service) verifyForwarded(cmd *Command) *schemas.Error {
+	if !forwardable[cmd.Kind] {
+		return badRequest("this command kind is never forwarded")
+	}
+	if cmd.Kind == KindPresence {
+		return nil
+	}
+	if cmd.Credential == "" {
+		return schemas.Errorf(schemas.CodeUnauthorized, "a forwarded command must carry its caller's credential")
+	}
+	if s.adminToken.Matches(cmd.Credential) {
+		if cmd.Kind != KindCreateRoom && cmd.Kind != KindApproveRoom || cmd.UserID != 0 {
+			return forbidden("the admin token does not act as a user")
+		}
+		cmd.Admin, cmd.Nickname = true, ""
+		return nil
+	}
+	claims, err := s.cfg.Keys.Verify(cmd.Credential)
+	if err != nil {
+		return schemas.Errorf(schemas.CodeUnauthorized, "invalid or expired token")
+	}
+	if cmd.Admin || cmd.UserID != claims.UserID || cmd.Kind == KindApproveRoom {
+		return forbidden("the command does not match its caller's credential")
+	}
+	cmd.Nickname = claims.Nickname
+	return nil
+}
+
+// internalAuthorized reports whether got is one of the secrets a route
+// accepts (compared by digest, cmdproto.SecretMatches).
+func internalAuthorized(got string, accepted ...string) bool {
+	for _, a := range accepted {
+		if a != "" && cmdproto.SecretMatches(got, a) {
+			return true
+		}
+	}
+	return false
+}
