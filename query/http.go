@@ -207,6 +207,7 @@ func (s *Service) httpExport(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	defer exp.Close()
 	h := c.Writer.Header()
 	h.Set("Content-Type", "application/x-ndjson")
 	h.Set("Content-Disposition", `attachment; filename="room-`+room.String()+`.ndjson"`)

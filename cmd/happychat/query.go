@@ -68,6 +68,8 @@ func (p *process) queryService(ctx context.Context) (*query.Service, error) {
 	return query.New(query.Config{
 		PG: pg, CH: ch, Keys: keys, AdminToken: p.cfg.AdminToken, Capacity: p.cfg.Capacity,
 		Log: p.log.With("service", "query"), Metrics: p.reg,
+		AnalyticsConcurrency: p.cfg.AnalyticsConcurrency, ExportConcurrency: p.cfg.ExportConcurrency,
+		AnalyticsMaxRows: p.cfg.AnalyticsMaxRows, AnalyticsMaxBytes: p.cfg.AnalyticsMaxBytes,
 	})
 }
 

@@ -72,6 +72,12 @@ type Config struct {
 	WSSendQueue     int      // CHAT_WS_SEND_QUEUE
 	WSSendBuffer    int      // CHAT_WS_SEND_BUFFER: kernel send buffer per socket, bytes; 0 = the kernel's
 	WSMaxFrameBytes int64    // CHAT_WS_MAX_FRAME_BYTES
+
+	// Query service: bounds on the expensive reads.
+	AnalyticsConcurrency int   // CHAT_ANALYTICS_CONCURRENCY: analytics queries at once per instance
+	ExportConcurrency    int   // CHAT_EXPORT_CONCURRENCY: exports at once per instance
+	AnalyticsMaxRows     int64 // CHAT_ANALYTICS_MAX_ROWS: ClickHouse max_rows_to_read per analytics query
+	AnalyticsMaxBytes    int64 // CHAT_ANALYTICS_MAX_BYTES: ClickHouse max_bytes_to_read per analytics query
 }
 
 // Load reads the configuration from getenv. It never fails on a missing
@@ -118,6 +124,11 @@ func Load(getenv func(string) string) (Config, error) {
 		WSSendQueue:     p.int("CHAT_WS_SEND_QUEUE", 256),
 		WSSendBuffer:    p.int("CHAT_WS_SEND_BUFFER", 0),
 		WSMaxFrameBytes: int64(p.int("CHAT_WS_MAX_FRAME_BYTES", 16<<10)),
+
+		AnalyticsConcurrency: p.int("CHAT_ANALYTICS_CONCURRENCY", 4),
+		ExportConcurrency:    p.int("CHAT_EXPORT_CONCURRENCY", 8),
+		AnalyticsMaxRows:     int64(p.int("CHAT_ANALYTICS_MAX_ROWS", 100_000_000)),
+		AnalyticsMaxBytes:    int64(p.int("CHAT_ANALYTICS_MAX_BYTES", 8<<30)),
 	}
 	if len(p.errs) > 0 {
 		return c, errors.Join(p.errs...)
@@ -152,6 +163,10 @@ func (c Config) Validate() error {
 	check(c.WSSendQueue >= 1, "CHAT_WS_SEND_QUEUE must be positive")
 	check(c.WSSendBuffer >= 0, "CHAT_WS_SEND_BUFFER must not be negative")
 	check(c.WSMaxFrameBytes >= 1024, "CHAT_WS_MAX_FRAME_BYTES must be at least 1024")
+	check(c.AnalyticsConcurrency >= 1, "CHAT_ANALYTICS_CONCURRENCY must be positive")
+	check(c.ExportConcurrency >= 1, "CHAT_EXPORT_CONCURRENCY must be positive")
+	check(c.AnalyticsMaxRows >= 1, "CHAT_ANALYTICS_MAX_ROWS must be positive")
+	check(c.AnalyticsMaxBytes >= 1, "CHAT_ANALYTICS_MAX_BYTES must be positive")
 	check(c.TopicPrefix != "" && !strings.ContainsAny(c.TopicPrefix, " /\\"), "CHAT_TOPIC_PREFIX must be a plain name")
 	return errors.Join(errs...)
 }
