@@ -83,11 +83,11 @@ const (
 	sqlActivity = `SELECT toInt64(intDiv(sent_ms, ?)) AS b, count() AS messages, uniqExact(user_id) AS senders
 		FROM messages FINAL
 		WHERE sent_at >= toDateTime(?) AND sent_at <= toDateTime(?) AND sent_ms >= ? AND sent_ms < ?
-		GROUP BY b ORDER BY b`
+		GROUP BY b ORDER BY b` + sqlThrowOnOverflow
 	sqlActivityRoom = `SELECT toInt64(intDiv(sent_ms, ?)) AS b, count() AS messages, uniqExact(user_id) AS senders
 		FROM messages FINAL
 		WHERE room_id = ? AND sent_at >= toDateTime(?) AND sent_at <= toDateTime(?) AND sent_ms >= ? AND sent_ms < ?
-		GROUP BY b ORDER BY b`
+		GROUP BY b ORDER BY b` + sqlThrowOnOverflow
 )
 
 // Activity counts messages and distinct senders per bucket. Every bucket of
@@ -115,9 +115,17 @@ func (s *Service) Activity(ctx context.Context, c Caller, q ActivityQuery) ([]Ac
 	}
 	args = append(args, start.Unix(), end.Unix(), start.UnixMilli(), end.UnixMilli())
 
+	release, err := s.analytics.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.AnalyticsTimeout)
 	defer cancel()
-	rows, err := s.ch.Query(chSettings(ctx, s.cfg.AnalyticsTimeout, nil), query, args...)
+	if err := s.probeReach(ctx, q.Room, start, end); err != nil {
+		return nil, err
+	}
+	rows, err := s.ch.Query(s.analyticsSettings(ctx), query, args...)
 	if err != nil {
 		return nil, storeError(ctx, fmt.Errorf("activity: %w", err))
 	}

@@ -49,6 +49,19 @@ type Config struct {
 	// ExportFlushRows is how many NDJSON lines are written between flushes.
 	// Default 1,000.
 	ExportFlushRows int
+	// AnalyticsConcurrency and ExportConcurrency are the analytics queries
+	// and the exports this instance runs at once (CHAT_ANALYTICS_CONCURRENCY,
+	// CHAT_EXPORT_CONCURRENCY); one more is answered 503 with Retry-After.
+	// Defaults 4 and 8 (exports hold a ClickHouse connection each while
+	// their client reads; the pool has 32).
+	AnalyticsConcurrency int
+	ExportConcurrency    int
+	// AnalyticsMaxRows and AnalyticsMaxBytes bound what one analytics query
+	// may read in ClickHouse (max_rows_to_read, max_bytes_to_read;
+	// CHAT_ANALYTICS_MAX_ROWS, CHAT_ANALYTICS_MAX_BYTES); past them it is
+	// 503. Defaults 100,000,000 rows and 8 GiB.
+	AnalyticsMaxRows  int64
+	AnalyticsMaxBytes int64
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 	// Limits are the read rates (ratelimit.go); zero rates limit nothing.
@@ -70,6 +83,18 @@ func (c *Config) setDefaults() {
 	}
 	if c.ExportFlushRows <= 0 {
 		c.ExportFlushRows = 1000
+	}
+	if c.AnalyticsConcurrency <= 0 {
+		c.AnalyticsConcurrency = 4
+	}
+	if c.ExportConcurrency <= 0 {
+		c.ExportConcurrency = 8
+	}
+	if c.AnalyticsMaxRows <= 0 {
+		c.AnalyticsMaxRows = 100_000_000
+	}
+	if c.AnalyticsMaxBytes <= 0 {
+		c.AnalyticsMaxBytes = 8 << 30
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -113,6 +138,9 @@ type Service struct {
 	limits  *readLimits
 	// adminToken recognises CHAT_ADMIN_TOKEN (by digest, token.Admin).
 	adminToken token.Admin
+	// analytics and exports are the slots of the expensive reads (limits.go).
+	analytics *gate
+	exports   *gate
 }
 
 // New checks cfg, registers the metrics and returns a Service. It does not
@@ -127,7 +155,12 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("query: metrics: %w", err)
 	}
 	admin, _ := token.NewAdmin(cfg.AdminToken) // validated above
-	return &Service{cfg: cfg, pg: cfg.PG, ch: cfg.CH, log: cfg.Log, metrics: m, limits: newReadLimits(cfg.Limits), adminToken: admin}, nil
+	return &Service{
+		cfg: cfg, pg: cfg.PG, ch: cfg.CH, log: cfg.Log, metrics: m,
+		limits: newReadLimits(cfg.Limits), adminToken: admin,
+		analytics: newGate(cfg.AnalyticsConcurrency, "analytics queries", m.busy.WithLabelValues("analytics")),
+		exports:   newGate(cfg.ExportConcurrency, "exports", m.busy.WithLabelValues("export")),
+	}, nil
 }
 
 // Register mounts the read routes, all under /v1, on r. This list is the

@@ -48,6 +48,10 @@ func refusedBeforeStores(t *testing.T) []badCase {
 		{"malformed query string", "/v1/rooms?%zz", "", bad, cb},
 		{"semicolon in query", "/v1/rooms?status=open;x", "", bad, cb},
 		{"proposals for anonymous", "/v1/rooms?status=proposed", "", http.StatusForbidden, cf},
+		{"rooms limit 0", "/v1/rooms?limit=0", "", bad, cb},
+		{"rooms limit above the cap", "/v1/rooms?limit=201", "", bad, cb},
+		{"rooms cursor not issued", "/v1/rooms?cursor=r1.1.-.5", "", bad, cb},
+		{"rooms cursor empty", "/v1/rooms?cursor=", "", bad, cb},
 		{"proposals for a user", "/v1/rooms?status=proposed", "Bearer " + tokentest.Issue(t, keys, 7, "u"), http.StatusForbidden, cf},
 		{"basic auth", "/v1/rooms", "Basic dXNlcjpwYXNz", http.StatusUnauthorized, cu},
 		{"empty bearer", "/v1/rooms", "Bearer ", http.StatusUnauthorized, cu},
@@ -94,6 +98,8 @@ func refusedBeforeStores(t *testing.T) []badCase {
 		{"activity unknown parameter", "/v1/analytics/activity?rooms=1", "", bad, cb},
 		{"top senders limit zero", "/v1/analytics/top-senders?limit=0", "", bad, cb},
 		{"top senders limit too large", "/v1/analytics/top-senders?limit=101", "", bad, cb},
+		{"top senders range above 92 days", "/v1/analytics/top-senders?from=2026-01-01T00:00:00Z&to=2026-04-03T00:00:01Z", "", bad, cb},
+		{"top senders from long ago", "/v1/analytics/top-senders?from=2000-01-01T00:00:00Z", "", bad, cb},
 		{"top senders from after to", "/v1/analytics/top-senders?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", "", bad, cb},
 		{"top senders bucket", "/v1/analytics/top-senders?bucket=day", "", bad, cb},
 		{"top senders room", "/v1/analytics/top-senders?room=-1", "", bad, cb},
@@ -115,7 +121,9 @@ func unitService(t *testing.T) *Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Service{cfg: cfg, log: cfg.Log, metrics: m}
+	return &Service{cfg: cfg, log: cfg.Log, metrics: m,
+		analytics: newGate(cfg.AnalyticsConcurrency, "analytics queries", m.busy.WithLabelValues("analytics")),
+		exports:   newGate(cfg.ExportConcurrency, "exports", m.busy.WithLabelValues("export"))}
 }
 
 func checkRefusal(t *testing.T, doc *openapi.Doc, tc badCase, status int, h http.Header, body []byte) {

@@ -17,25 +17,42 @@ const exportBlockRows = 8192
 
 // Export is a prepared export of one room's history: the room is known to
 // exist and be visible, and ProjectedSeq is known before the first row, so
-// the HTTP layer can send its headers before streaming.
+// the HTTP layer can send its headers before streaming. It holds one of the
+// instance's export slots until Close.
 type Export struct {
 	Room         schemas.ID
 	ProjectedSeq int64
 	s            *Service
 	r            roomRow
+	release      func()
 }
 
-// OpenExport checks that caller may read room and prepares its export.
+// OpenExport checks that caller may read room, takes an export slot (503
+// when every slot is taken) and prepares the export. The caller must Close
+// it.
 func (s *Service) OpenExport(ctx context.Context, c Caller, room schemas.ID) (*Export, error) {
 	r, err := s.loadRoom(ctx, c, room)
 	if err != nil {
 		return nil, err
 	}
-	seq, err := s.projectedSeq(ctx, r)
+	release, err := s.exports.enter()
 	if err != nil {
 		return nil, err
 	}
-	return &Export{Room: room, ProjectedSeq: seq, s: s, r: r}, nil
+	seq, err := s.projectedSeq(ctx, r)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return &Export{Room: room, ProjectedSeq: seq, s: s, r: r, release: release}, nil
+}
+
+// Close gives the export's slot back. Safe to call more than once.
+func (e *Export) Close() {
+	if e.release != nil {
+		e.release()
+		e.release = nil
+	}
 }
 
 // Stream hands every message of the room to emit, oldest first, as it is

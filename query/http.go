@@ -62,26 +62,52 @@ func (s *Service) begin(c *gin.Context, allowed ...string) (Caller, params, bool
 	return caller, p, true
 }
 
+// roomsBody is the room list. NextCursor (an extension) is null on the last
+// page; pass it back as ?cursor= for the next one.
 type roomsBody struct {
-	Rooms []schemas.Room `json:"rooms"`
+	Rooms      []schemas.Room `json:"rooms"`
+	NextCursor *string        `json:"next_cursor"`
 }
 
 func (s *Service) httpListRooms(c *gin.Context) {
-	caller, p, ok := s.begin(c, "status")
+	caller, p, ok := s.begin(c, "status", "cursor", "limit")
 	if !ok {
 		return
 	}
+	q, err := bindRooms(p)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	page, err := s.ListRooms(c.Request.Context(), caller, q)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	body := roomsBody{Rooms: page.Rooms}
+	if !page.Next.isZero() {
+		next := page.Next.encode()
+		body.NextCursor = &next
+	}
+	writeJSON(c, http.StatusOK, body)
+}
+
+func bindRooms(p params) (RoomsQuery, error) {
 	status, err := p.optEnum("status", schemas.RoomStatusOpen, schemas.RoomStatusOpen, schemas.RoomStatusProposed)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return RoomsQuery{}, err
 	}
-	rooms, err := s.ListRooms(c.Request.Context(), caller, status)
+	var after roomsCursor
+	if raw, ok := p.get("cursor"); ok {
+		if after, err = parseRoomsCursor(raw); err != nil {
+			return RoomsQuery{}, err
+		}
+	}
+	limit, err := p.optInt("limit", DefaultRoomsLimit, 1, MaxRoomsLimit)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return RoomsQuery{}, err
 	}
-	writeJSON(c, http.StatusOK, roomsBody{Rooms: rooms})
+	return RoomsQuery{Status: status, After: after, Limit: limit}, nil
 }
 
 func (s *Service) httpGetRoom(c *gin.Context) {
@@ -181,6 +207,7 @@ func (s *Service) httpExport(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	defer exp.Close()
 	h := c.Writer.Header()
 	h.Set("Content-Type", "application/x-ndjson")
 	h.Set("Content-Disposition", `attachment; filename="room-`+room.String()+`.ndjson"`)

@@ -16,6 +16,7 @@ type metrics struct {
 	exported  prometheus.Counter
 	exporting prometheus.Gauge
 	aborted   prometheus.Counter
+	busy      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -37,9 +38,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "happychat_query_exports_aborted_total",
 			Help: "Exports that ended before the last row (client gone, timeout or store error).",
 		}),
+		busy: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "happychat_query_busy_refusals_total",
+			Help: "Requests answered 503 because every slot of their kind (analytics, export) was taken.",
+		}, []string{"kind"}),
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.requests, m.exported, m.exporting, m.aborted} {
+	for _, c := range []prometheus.Collector{m.requests, m.exported, m.exporting, m.aborted, m.busy} {
 		errs = append(errs, reg.Register(c))
 	}
 	return m, errors.Join(errs...)

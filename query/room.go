@@ -111,11 +111,13 @@ func (s *Service) loadRoom(ctx context.Context, c Caller, id schemas.ID) (roomRo
 
 // storeError classifies a failed store call: a timeout is 503 unavailable
 // (the client may retry), anything else stays internal (logged, 500).
+// ClickHouse's own refusals under the per-query limits are 503 too (see
+// chLimitError).
 func storeError(ctx context.Context, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("%w: %w", &schemas.Error{
 			Code: schemas.CodeUnavailable, Message: "the store did not answer in time", RetryAfter: time.Second,
 		}, err)
 	}
-	return err
+	return chLimitError(err)
 }

@@ -11,7 +11,8 @@ import (
 )
 
 type testRooms struct {
-	Rooms []schemas.Room `json:"rooms"`
+	Rooms      []schemas.Room `json:"rooms"`
+	NextCursor *string        `json:"next_cursor"`
 }
 
 func roomIDs(rs []schemas.Room) []schemas.ID {

@@ -8,11 +8,15 @@ import (
 	"happychat/schemas"
 )
 
-// Top-senders limits and the default range (when from is absent).
+// Top-senders limits, the default range (when from is absent) and the
+// largest range: the query reads every message of the range (of every room
+// when none is named), so the range bounds its work; the limit bounds its
+// answer.
 const (
 	DefaultTopSenders = 10
 	MaxTopSenders     = 100
 	defaultTopRange   = 30 * 24 * time.Hour
+	MaxTopRange       = 92 * 24 * time.Hour
 )
 
 // TopSendersQuery asks for the users who sent the most messages over
@@ -31,18 +35,16 @@ type Sender struct {
 	Messages int64      `json:"messages"`
 }
 
-// The result has at most Limit rows whatever the range, so the range is not
-// capped; the timeout bounds the work. Ties are broken by user id so that
-// the answer is stable.
+// Ties are broken by user id so that the answer is stable.
 const (
 	sqlTopSenders = `SELECT user_id, argMax(nickname, id) AS nickname, count() AS messages
 		FROM messages FINAL
 		WHERE sent_at >= toDateTime(?) AND sent_at <= toDateTime(?) AND sent_ms >= ? AND sent_ms < ?
-		GROUP BY user_id ORDER BY messages DESC, user_id ASC LIMIT ?`
+		GROUP BY user_id ORDER BY messages DESC, user_id ASC LIMIT ?` + sqlThrowOnOverflow
 	sqlTopSendersRoom = `SELECT user_id, argMax(nickname, id) AS nickname, count() AS messages
 		FROM messages FINAL
 		WHERE room_id = ? AND sent_at >= toDateTime(?) AND sent_at <= toDateTime(?) AND sent_ms >= ? AND sent_ms < ?
-		GROUP BY user_id ORDER BY messages DESC, user_id ASC LIMIT ?`
+		GROUP BY user_id ORDER BY messages DESC, user_id ASC LIMIT ?` + sqlThrowOnOverflow
 )
 
 // TopSenders ranks senders by message count, most first.
@@ -58,6 +60,9 @@ func (s *Service) TopSenders(ctx context.Context, c Caller, q TopSendersQuery) (
 	if !from.Before(to) {
 		return nil, badRequest("from must be before to")
 	}
+	if to.Sub(from) > MaxTopRange {
+		return nil, badRequest(fmt.Sprintf("from and to must be at most %s apart (top senders)", humanDuration(MaxTopRange)))
+	}
 	if q.Room != 0 {
 		if _, err := s.loadRoom(ctx, c, q.Room); err != nil {
 			return nil, err
@@ -72,9 +77,17 @@ func (s *Service) TopSenders(ctx context.Context, c Caller, q TopSendersQuery) (
 	// sent_at is in whole seconds: widen its bounds, sent_ms is exact.
 	args = append(args, from.Unix(), to.Unix(), from.UnixMilli(), to.UnixMilli(), uint64(q.Limit))
 
+	release, err := s.analytics.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.AnalyticsTimeout)
 	defer cancel()
-	rows, err := s.ch.Query(chSettings(ctx, s.cfg.AnalyticsTimeout, nil), query, args...)
+	if err := s.probeReach(ctx, q.Room, from, to); err != nil {
+		return nil, err
+	}
+	rows, err := s.ch.Query(s.analyticsSettings(ctx), query, args...)
 	if err != nil {
 		return nil, storeError(ctx, fmt.Errorf("top senders: %w", err))
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -183,6 +184,30 @@ func (in *instance) dial(t *testing.T, room schemas.ID, tok string, since int64)
 	c := &client{t: t, ws: ws}
 	t.Cleanup(func() { _ = ws.Close() })
 	return c
+}
+
+// dialSmall opens a socket whose receive buffer is tiny (set before
+// connecting, so the advertised window is small from the start): the
+// server's writes to it block soon once it stops reading.
+func (in *instance) dialSmall(t *testing.T, room schemas.ID, tok string, since int64) *client {
+	t.Helper()
+	small := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	d := websocket.Dialer{NetDialContext: small.DialContext}
+	ws, _, err := d.Dial(in.wsURL(room, tok, since), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ws.Close() })
+	return &client{t: t, ws: ws}
 }
 
 // read returns the next frame within timeout.

@@ -2,10 +2,8 @@ package realtime
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -85,25 +83,7 @@ func TestSlowReaderIsCutOff(t *testing.T) {
 
 	// The slow client's receive buffer is tiny, so the server's writes to it
 	// block soon and its queue fills.
-	// (set before connecting, so the advertised window is small from the
-	// start).
-	small := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	d := websocket.Dialer{NetDialContext: small.DialContext}
-	ws, _, err := d.Dial(in.wsURL(room, slowU.tok, -1), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	slow := &client{t: t, ws: ws}
-	t.Cleanup(func() { _ = ws.Close() })
+	slow := in.dialSmall(t, room, slowU.tok, -1)
 
 	clients := make([]*client, fast)
 	for i, u := range fastUsers {

@@ -182,6 +182,7 @@ func TestResume(t *testing.T) {
 	})
 
 	t.Run("from seq 0, beyond the index", func(t *testing.T) {
+		hits := loc.hits()
 		c := in.dial(t, room, alice.tok, 0)
 		c.presence()
 		end := e.cmds.head(room)
@@ -189,6 +190,11 @@ func TestResume(t *testing.T) {
 		checkContiguous(t, "full replay", events, 1, end)
 		if events[0].Type != typeRoomEvent || events[0].Event != schemas.TypeRoomCreated {
 			t.Fatalf("seq 1 is %+v, want the room_event of room.created", events[0])
+		}
+		// Seq 0 starts at the room's first event, located in the index,
+		// not at the partition's start.
+		if loc.hits() != hits+1 {
+			t.Fatalf("locator hits %d, want %d: seq 0 was not located", loc.hits(), hits+1)
 		}
 	})
 

@@ -33,9 +33,11 @@ func (FromStart) Locate(context.Context, schemas.ID, int32, int64) (int64, bool,
 // ClickHouseLocator finds resume offsets in the room_events table that the
 // ClickHouse projector fills (projector/migrations/clickhouse): the offset
 // just past the last indexed event of the room with a seq at or below the
-// one asked for. Since a room's events sit on one partition in seq order,
-// every later event of the room is at or after that offset, however far the
-// projector lags behind the log.
+// one asked for, or, for a resume from seq 0, the offset of the room's first
+// event (seq 1), so that it does not read every other room's events from
+// the partition's start. Since a room's events sit on one partition in seq
+// order, every later event of the room is at or after that offset, however
+// far the projector lags behind the log.
 type ClickHouseLocator struct {
 	conn driver.Conn
 }
@@ -52,10 +54,22 @@ func NewClickHouseLocator(conn driver.Conn) *ClickHouseLocator {
 const locateSQL = `SELECT count(), max(offset) FROM room_events
 WHERE room_id = ? AND seq <= ? AND partition = ?`
 
+// locateFirstSQL reads the room's first event: one row at the head of the
+// room's prefix of the sorting key.
+const locateFirstSQL = `SELECT count(), min(offset) FROM room_events
+WHERE room_id = ? AND seq = 1 AND partition = ?`
+
 // Locate implements OffsetLocator.
 func (l *ClickHouseLocator) Locate(ctx context.Context, room schemas.ID, partition int32, afterSeq int64) (int64, bool, error) {
 	if afterSeq <= 0 {
-		return 0, false, nil
+		var n, first uint64
+		if err := l.conn.QueryRow(ctx, locateFirstSQL, uint64(room), uint32(partition)).Scan(&n, &first); err != nil {
+			return 0, false, fmt.Errorf("locate room %d's first event in clickhouse: %w", room, err)
+		}
+		if n == 0 {
+			return 0, false, nil
+		}
+		return int64(first), true, nil
 	}
 	var n, maxOffset uint64
 	if err := l.conn.QueryRow(ctx, locateSQL, uint64(room), uint64(afterSeq), uint32(partition)).Scan(&n, &maxOffset); err != nil {

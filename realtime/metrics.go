@@ -17,6 +17,7 @@ type metrics struct {
 	backlog       prometheus.Histogram
 	catchUps      prometheus.Gauge
 	locatorMisses prometheus.Counter
+	yields        prometheus.Counter
 	gaps          prometheus.Counter
 	tailRecords   prometheus.Counter
 	decodeErrors  prometheus.Counter
@@ -50,6 +51,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "catchups_running", Help: "Sockets catching up before going live."}),
 		locatorMisses: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "locator_misses_total", Help: "Resumes whose located offset was past the next event (reread from the partition start)."}),
+		yields: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "catchup_yields_total", Help: "Times a resume gave its log reader and slot back because its socket's queue was full (a slow client)."}),
 		gaps: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "seq_gaps_total", Help: "Jumps in a room's seq seen on the log or on a socket; nonzero means a bug or a damaged log."}),
 		tailRecords: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
@@ -61,7 +64,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.open, m.accepted, m.refused, m.closes, m.deliveries, m.drops,
-			m.delay, m.resumes, m.backlog, m.catchUps, m.locatorMisses, m.gaps, m.tailRecords, m.decodeErrors, m.clientFrames} {
+			m.delay, m.resumes, m.backlog, m.catchUps, m.locatorMisses, m.yields, m.gaps, m.tailRecords, m.decodeErrors, m.clientFrames} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -61,16 +61,24 @@ func (c *conn) offer(it item) bool {
 // socket alone go through push (presence, acks, errors, catch-up); the
 // hub's fan-out never waits. False when the socket closed first.
 func (c *conn) push(it item) bool {
+	_, open := c.pushUntil(it, nil)
+	return open
+}
+
+// pushUntil is push that gives up when timeout fires (nil: never):
+// queued says whether the frame was queued, open whether the socket is
+// still open.
+func (c *conn) pushUntil(it item, timeout <-chan time.Time) (queued, open bool) {
 	for {
 		c.qmu.Lock()
 		if c.closing() {
 			c.qmu.Unlock()
-			return false
+			return false, false
 		}
 		if c.q == nil || len(c.q.items) < c.qcap {
 			c.enqueueLocked(it)
 			c.qmu.Unlock()
-			return true
+			return true, true
 		}
 		if c.space == nil {
 			c.space = make(chan struct{}, 1)
@@ -80,7 +88,9 @@ func (c *conn) push(it item) bool {
 		select {
 		case <-space:
 		case <-c.done:
-			return false
+			return false, false
+		case <-timeout:
+			return false, true
 		}
 	}
 }

@@ -20,9 +20,12 @@ import (
 //     come from there, with no I/O.
 //  2. Otherwise it reads the room's partition with a consumer of its own
 //     (read_committed, no group), starting where the OffsetLocator says
-//     (ClickHouse's room_events index) or at the partition's start, keeps
-//     the room's events with a seq above the last one queued, and queues
-//     them, waiting for the socket's queue rather than dropping.
+//     (ClickHouse's room_events index; for seq 0, the room's first event) or
+//     at the partition's start, keeps the room's events with a seq above the
+//     last one queued, and queues them, waiting for the socket's queue
+//     rather than dropping. A socket whose queue stays full (a slow client)
+//     makes it close the consumer and give its slot back while it waits
+//     (queueCatchUp), so that slow clients cannot starve other resumes.
 //  3. Between batches it asks the hub whether it can go live (hub.step);
 //     once the ring covers the rest it drops the consumer.
 //
@@ -80,11 +83,18 @@ func (c *conn) catchUp(from int64) {
 			usedLog = true
 		}
 		frames, err := rd.next(c.ctx, last)
-		for _, f := range frames {
-			if !c.push(item{f: f}) {
-				return
-			}
-			last = f.seq
+		polledNothing := rd.polledNothing
+		var ok bool
+		if last, ok = c.queueCatchUp(frames, last, func() {
+			// The socket's queue is full: its client reads slower than the
+			// log is read. Give the reader and its slot back rather than
+			// hold them while the client drains; the next batch reopens
+			// one (located after the last seq queued).
+			rd.close()
+			rd = nil
+			s.m.yields.Inc()
+		}); !ok {
+			return
 		}
 		switch {
 		case c.ctx.Err() != nil:
@@ -103,7 +113,7 @@ func (c *conn) catchUp(from int64) {
 		case err != nil:
 			s.log.Warn("resume: read the log", "room", c.room, "err", err)
 		}
-		if rd.polledNothing {
+		if polledNothing {
 			stalls++
 			if stalls >= catchUpStalls {
 				s.log.Warn("resume stalled before reaching the live tail", "room", c.room, "at", last, "snapshot", c.snap)
@@ -114,6 +124,50 @@ func (c *conn) catchUp(from int64) {
 			stalls = 0
 		}
 	}
+}
+
+// catchUpYieldAfter is how long a resume waits for room in its socket's
+// queue before it gives its log reader back: long enough for a client that
+// reads at network speed to take a batch (so a large resume keeps its
+// reader), short enough that a stalled client does not hold a slot.
+const catchUpYieldAfter = 250 * time.Millisecond
+
+// queueCatchUp queues frames read from the log, in order, and returns the
+// seq of the last one queued; false when the socket closed first. When the
+// queue stays full for catchUpYieldAfter it calls full (which gives the log
+// reader back) once, then waits for room for the rest without a deadline:
+// the frames are the socket's own, nothing is dropped.
+func (c *conn) queueCatchUp(frames []*frame, last int64, full func()) (int64, bool) {
+	yielded := false
+	for _, f := range frames {
+		it := item{f: f}
+		switch {
+		case c.offer(it): // room in the queue (or the socket is closing: checked below)
+			if c.closing() {
+				return last, false
+			}
+		case yielded:
+			if !c.push(it) {
+				return last, false
+			}
+		default:
+			t := time.NewTimer(catchUpYieldAfter)
+			queued, open := c.pushUntil(it, t.C)
+			t.Stop()
+			if !open {
+				return last, false
+			}
+			if !queued {
+				full()
+				yielded = true
+				if !c.push(it) {
+					return last, false
+				}
+			}
+		}
+		last = f.seq
+	}
+	return last, true
 }
 
 // errLocatedTooLate: the first event of the room read after a located

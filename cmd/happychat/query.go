@@ -72,6 +72,8 @@ func (p *process) queryService(ctx context.Context) (*query.Service, error) {
 			Addresses: p.cfg.Limits.Addresses(), PerAddress: p.cfg.Limits.PerAddress,
 			Reads: p.cfg.Limits.Reads, HeavyReads: p.cfg.Limits.HeavyReads,
 		},
+		AnalyticsConcurrency: p.cfg.AnalyticsConcurrency, ExportConcurrency: p.cfg.ExportConcurrency,
+		AnalyticsMaxRows: p.cfg.AnalyticsMaxRows, AnalyticsMaxBytes: p.cfg.AnalyticsMaxBytes,
 	})
 }
 

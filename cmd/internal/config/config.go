@@ -77,6 +77,11 @@ type Config struct {
 
 	// Limits of every door (limits.go).
 	Limits Limits
+	// Query service: bounds on the expensive reads.
+	AnalyticsConcurrency int   // CHAT_ANALYTICS_CONCURRENCY: analytics queries at once per instance
+	ExportConcurrency    int   // CHAT_EXPORT_CONCURRENCY: exports at once per instance
+	AnalyticsMaxRows     int64 // CHAT_ANALYTICS_MAX_ROWS: ClickHouse max_rows_to_read per analytics query
+	AnalyticsMaxBytes    int64 // CHAT_ANALYTICS_MAX_BYTES: ClickHouse max_bytes_to_read per analytics query
 }
 
 // Load reads the configuration from getenv. It never fails on a missing
@@ -125,7 +130,11 @@ func Load(getenv func(string) string) (Config, error) {
 		WSSendBuffer:    p.int("CHAT_WS_SEND_BUFFER", 0),
 		WSMaxFrameBytes: int64(p.int("CHAT_WS_MAX_FRAME_BYTES", 16<<10)),
 
-		Limits: p.loadLimits(),
+		Limits:               p.loadLimits(),
+		AnalyticsConcurrency: p.int("CHAT_ANALYTICS_CONCURRENCY", 4),
+		ExportConcurrency:    p.int("CHAT_EXPORT_CONCURRENCY", 8),
+		AnalyticsMaxRows:     int64(p.int("CHAT_ANALYTICS_MAX_ROWS", 100_000_000)),
+		AnalyticsMaxBytes:    int64(p.int("CHAT_ANALYTICS_MAX_BYTES", 8<<30)),
 	}
 	if len(p.errs) > 0 {
 		return c, errors.Join(p.errs...)
@@ -169,6 +178,10 @@ func (c Config) Validate() error {
 	check(c.WSSendBuffer >= 0, "CHAT_WS_SEND_BUFFER must not be negative")
 	check(c.WSMaxFrameBytes >= 1024, "CHAT_WS_MAX_FRAME_BYTES must be at least 1024")
 	c.Limits.validate(check)
+	check(c.AnalyticsConcurrency >= 1, "CHAT_ANALYTICS_CONCURRENCY must be positive")
+	check(c.ExportConcurrency >= 1, "CHAT_EXPORT_CONCURRENCY must be positive")
+	check(c.AnalyticsMaxRows >= 1, "CHAT_ANALYTICS_MAX_ROWS must be positive")
+	check(c.AnalyticsMaxBytes >= 1, "CHAT_ANALYTICS_MAX_BYTES must be positive")
 	check(c.TopicPrefix != "" && !strings.ContainsAny(c.TopicPrefix, " /\\"), "CHAT_TOPIC_PREFIX must be a plain name")
 	return errors.Join(errs...)
 }

@@ -44,6 +44,13 @@ func TestLoad(t *testing.T) {
 		{name: "instance id range", env: map[string]string{"CHAT_INSTANCE_ID": "512"}, wantErr: "CHAT_INSTANCE_ID"},
 		{name: "short admin token", env: map[string]string{"CHAT_ADMIN_TOKEN": "change-me"}, wantErr: "CHAT_ADMIN_TOKEN must be at least 32 characters (it has 9)"},
 		{name: "short previous token secret", env: map[string]string{"CHAT_TOKEN_PREVIOUS_SECRETS": "0123456789abcdef0123,short"}, wantErr: "CHAT_TOKEN_PREVIOUS_SECRETS: each must be at least 16 bytes"},
+		{name: "read bounds", env: map[string]string{"CHAT_ANALYTICS_CONCURRENCY": "2", "CHAT_EXPORT_CONCURRENCY": "3", "CHAT_ANALYTICS_MAX_ROWS": "1000"}, check: func(t *testing.T, c Config) {
+			if c.AnalyticsConcurrency != 2 || c.ExportConcurrency != 3 || c.AnalyticsMaxRows != 1000 || c.AnalyticsMaxBytes != 8<<30 {
+				t.Fatalf("%+v", c)
+			}
+		}},
+		{name: "no analytics slots", env: map[string]string{"CHAT_ANALYTICS_CONCURRENCY": "0"}, wantErr: "CHAT_ANALYTICS_CONCURRENCY"},
+		{name: "no export slots", env: map[string]string{"CHAT_EXPORT_CONCURRENCY": "-1"}, wantErr: "CHAT_EXPORT_CONCURRENCY"},
 		{name: "several errors at once", env: map[string]string{"CHAT_ROOM_CAPACITY": "x", "CHAT_SEND_RATE": "y"}, wantErr: "CHAT_SEND_RATE"},
 	}
 	for _, tt := range tests {

@@ -66,10 +66,30 @@ async function call(method, path, { body, token = store.session?.token, signal }
 
 const enc = encodeURIComponent;
 
+// MAX_ROOM_PAGES bounds the room list's walk (20 pages of the default 100).
+const MAX_ROOM_PAGES = 20;
+
 export const api = {
   createSession: (nickname) => call("POST", "/v1/sessions", { body: { nickname }, token: null }),
-  listRooms: ({ status, token, signal } = {}) =>
-    call("GET", status ? `/v1/rooms?status=${enc(status)}` : "/v1/rooms", { token: token ?? store.session?.token, signal }),
+  /**
+   * listRooms follows the list's next_cursor, so the screens get every room
+   * whatever the server's page size; MAX_ROOM_PAGES bounds the walk.
+   */
+  listRooms: async ({ status, token, signal } = {}) => {
+    const rooms = [];
+    let cursor = null;
+    for (let page = 0; page < MAX_ROOM_PAGES; page++) {
+      const q = new URLSearchParams();
+      if (status) q.set("status", status);
+      if (cursor) q.set("cursor", cursor);
+      const qs = q.toString();
+      const data = await call("GET", qs ? `/v1/rooms?${qs}` : "/v1/rooms", { token: token ?? store.session?.token, signal });
+      rooms.push(...(data.rooms ?? []));
+      cursor = data.next_cursor;
+      if (!cursor) break;
+    }
+    return { rooms };
+  },
   getRoom: (id, opts) => call("GET", `/v1/rooms/${enc(id)}`, opts),
   createRoom: (room, token) => call("POST", "/v1/rooms", { body: room, token: token || store.session?.token }),
   approveRoom: (id, token) => call("POST", `/v1/rooms/${enc(id)}/approve`, { body: {}, token }),
