@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoad(t *testing.T) {
@@ -42,6 +43,12 @@ func TestLoad(t *testing.T) {
 		{name: "bad duration", env: map[string]string{"CHAT_TOKEN_TTL": "forever"}, wantErr: "CHAT_TOKEN_TTL"},
 		{name: "too many partitions", env: map[string]string{"CHAT_ROOM_PARTITIONS": "513"}, wantErr: "CHAT_ROOM_PARTITIONS"},
 		{name: "instance id range", env: map[string]string{"CHAT_INSTANCE_ID": "512"}, wantErr: "CHAT_INSTANCE_ID"},
+		{name: "clock offset (test-only)", env: map[string]string{"CHAT_CLOCK_OFFSET": "-5s"}, check: func(t *testing.T, c Config) {
+			if c.ClockOffset != -5*time.Second {
+				t.Fatalf("ClockOffset %v", c.ClockOffset)
+			}
+		}},
+		{name: "clock offset out of range", env: map[string]string{"CHAT_CLOCK_OFFSET": "-2h"}, wantErr: "CHAT_CLOCK_OFFSET"},
 		{name: "several errors at once", env: map[string]string{"CHAT_ROOM_CAPACITY": "x", "CHAT_SEND_RATE": "y"}, wantErr: "CHAT_SEND_RATE"},
 	}
 	for _, tt := range tests {
