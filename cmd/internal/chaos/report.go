@@ -59,6 +59,9 @@ type Result struct {
 	WriteUnavailableMS     int64      `json:"write_unavailable_ms"`
 	WriteUnavailableFromMS int64      `json:"write_unavailable_from_ms"`
 	WriteUnavailableRoom   schemas.ID `json:"write_unavailable_room,omitzero"`
+	// WriteUnavailableByPartitionMS is the same figure per partition of the
+	// rooms topic (the worst of its rooms), for the partitions sent to.
+	WriteUnavailableByPartitionMS map[int32]int64 `json:"write_unavailable_by_partition_ms,omitempty"`
 	// FaultSendP99MS is the p99 latency (first attempt to acknowledgement)
 	// of the FaultSends acknowledged sends begun while a fault lasted: from
 	// the first fault's start to the last one's end or recovery; -1
