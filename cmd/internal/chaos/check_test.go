@@ -262,12 +262,19 @@ func TestResultFigures(t *testing.T) {
 	if len(r.Findings) != maxFindings || r.InvariantViolations != maxFindings+12 {
 		t.Fatalf("%d findings kept, %d violations", len(r.Findings), r.InvariantViolations)
 	}
-	ok := Result{Name: "baseline", Tally: Tally{Attempted: 3, Acknowledged: 3}, RecoveryMS: -1, ProjectionLagMS: 1500, DurationMS: 900}
+	ok := Result{Name: "baseline", Tally: Tally{Attempted: 3, Acknowledged: 3}, RecoveryMS: -1, ProjectionLagMS: 1500, CatchUpMS: -1, DurationMS: 900}
 	line := ok.Line()
 	for _, want := range []string{"ok", "baseline", "acked      3", "lost acked 0", "duplicates 0", "invariant violations 0", "recovery       -", "projection lag    1.5s", "900ms"} {
 		if !strings.Contains(line, want) {
 			t.Fatalf("line %q lacks %q", line, want)
 		}
+	}
+	if strings.Contains(line, "catch-up") {
+		t.Fatalf("line %q shows a catch-up time, which only store faults have", line)
+	}
+	ok.CatchUpMS = 2400
+	if line := ok.Line(); !strings.Contains(line, "projection lag    1.5s | catch-up    2.4s") {
+		t.Fatalf("line %q lacks the store fault's catch-up time", line)
 	}
 }
 

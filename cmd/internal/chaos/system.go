@@ -72,6 +72,9 @@ type system struct {
 	// for the cluster scenarios, whose faults cluster injects.
 	brokers []string
 	cluster *kafkacluster.Injector
+	// stores are the system's own PostgreSQL and ClickHouse, for the
+	// scenarios that pause or fill them; nil on the shared ones.
+	stores *ownStores
 
 	mu sync.Mutex
 	// poison counts the undecodable records the suite appended.
