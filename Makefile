@@ -125,10 +125,12 @@ clean:
 # CHAOS_FLAGS passes more flags (e.g. --scenario baseline,poison).
 CHAOS_SIZE ?= small
 CHAOS_FLAGS ?=
-# The scenarios CI runs (bounded size): all of them. The last five run on
+# The scenarios CI runs (bounded size): all of them. The three store ones
+# (postgres-stall, clickhouse-stall, clickhouse-disk-full) run on a
+# PostgreSQL and a ClickHouse the suite starts for them; the last five on
 # the 3-broker cluster (a system of their own), which chaos therefore
 # starts too.
-CHAOS_CI_SCENARIOS ?= baseline,projector-kill,store-outage,kafka-restart,command-kill,command-stop,realtime-kill,slow-reader,poison,replay,replay-live,leader-kill,leader-stop,txn-coordinator-kill,group-coordinator-kill,broker-rolling-restart
+CHAOS_CI_SCENARIOS ?= baseline,projector-kill,store-outage,kafka-restart,command-kill,command-stop,rolling-restart,clock-skew,realtime-kill,slow-reader,poison,replay,replay-live,postgres-stall,clickhouse-stall,clickhouse-disk-full,leader-kill,leader-stop,txn-coordinator-kill,group-coordinator-kill,broker-rolling-restart
 .PHONY: chaos
 chaos: build
 	HAPPYCHAT_CLUSTER=1 $(CLUSTER_TEST_ENV) $(LOCAL)/up.sh >/dev/null

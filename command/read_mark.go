@@ -2,7 +2,6 @@ package command
 
 import (
 	"context"
-	"time"
 
 	"happychat/schemas"
 )
@@ -26,7 +25,7 @@ func (s *Service) MoveReadMark(ctx context.Context, c Caller, room, upTo schemas
 	if err != nil {
 		return err
 	}
-	env := schemas.Envelope{ID: id, UserID: c.UserID, RoomID: room, OccurredAt: time.Now(),
+	env := schemas.Envelope{ID: id, UserID: c.UserID, RoomID: room, OccurredAt: s.now(),
 		Payload: schemas.ReadMarkMoved{UpTo: upTo}}
 	return s.appendUserEvent(ctx, env)
 }

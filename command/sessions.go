@@ -3,7 +3,6 @@ package command
 import (
 	"context"
 	"strconv"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -24,7 +23,7 @@ func (s *Service) Register(ctx context.Context, nickname string) (schemas.Sessio
 	if err != nil {
 		return schemas.Session{}, err
 	}
-	env := schemas.Envelope{ID: id, UserID: id, OccurredAt: time.Now(), Payload: schemas.UserRegistered{Nickname: nickname}}
+	env := schemas.Envelope{ID: id, UserID: id, OccurredAt: s.now(), Payload: schemas.UserRegistered{Nickname: nickname}}
 	if err := s.appendUserEvent(ctx, env); err != nil {
 		return schemas.Session{}, err
 	}

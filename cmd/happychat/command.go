@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -62,6 +63,12 @@ func (p *process) commandService(pg *pgxpool.Pool) (*command.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Tokens issued and checked for expiry by this instance follow its
+	// clock too: every decision of the write side sees one time.
+	clock := skewedClock(p.cfg.ClockOffset)
+	if clock != nil {
+		keys = keys.WithClock(clock)
+	}
 	return command.New(command.Config{
 		Brokers: p.brokers, Names: p.cfg.Names(), InstanceID: p.cfg.InstanceID,
 		InternalSecret: cmdproto.Secret(p.cfg.TokenSecret), PresenceSecret: cmdproto.PresenceSecret(p.cfg.TokenSecret), Keys: keys, AdminToken: p.cfg.AdminToken,
@@ -76,8 +83,20 @@ func (p *process) commandService(pg *pgxpool.Pool) (*command.Service, error) {
 		Store: pg, DedupeWindow: p.cfg.DedupeWindow, DedupeWindowEntries: p.cfg.DedupeEntries,
 		DedupeWindowBytes: p.cfg.DedupeBytes,
 		SnapshotRecords:   p.cfg.SnapRecords, SnapshotInterval: p.cfg.SnapInterval,
+		Clock:     clock,
 		KafkaOpts: kafka.LogOpts(p.log), Log: p.log, Metrics: p.reg,
 	})
+}
+
+// skewedClock is the command service's clock under CHAT_CLOCK_OFFSET, a
+// test-only setting (the fault suite's clock-skew scenario): nil, so the
+// service's default time.Now, unless an offset is set, so that production
+// pays nothing for the seam.
+func skewedClock(offset time.Duration) func() time.Time {
+	if offset == 0 {
+		return nil
+	}
+	return func() time.Time { return time.Now().Add(offset) }
 }
 
 func (p *process) tokenKeys() (*token.Keys, error) {

@@ -25,9 +25,13 @@ KAFKA_CONTROLLER_PORT=19093
 KAFKA_CLUSTER_PORTS=([1]=29092 [2]=29192 [3]=29292)
 KAFKA_CLUSTER_CONTROLLER_PORTS=([1]=29093 [2]=29193 [3]=29293)
 KAFKA_CLUSTER_BROKERS=127.0.0.1:29092,127.0.0.1:29192,127.0.0.1:29292
-PG_PORT=15432
-CH_TCP_PORT=19000
-CH_HTTP_PORT=18123
+# The stores' ports may be moved (HAPPYCHAT_PG_PORT, HAPPYCHAT_CH_TCP_PORT,
+# HAPPYCHAT_CH_HTTP_PORT) together with HAPPYCHAT_STATE_DIR: the fault suite
+# starts a PostgreSQL and a ClickHouse of its own that way, to pause and fill
+# them without touching the shared ones.
+PG_PORT=${HAPPYCHAT_PG_PORT:-15432}
+CH_TCP_PORT=${HAPPYCHAT_CH_TCP_PORT:-19000}
+CH_HTTP_PORT=${HAPPYCHAT_CH_HTTP_PORT:-18123}
 
 PG_URL="postgres://happychat:happychat@127.0.0.1:${PG_PORT}/happychat?sslmode=disable"
 

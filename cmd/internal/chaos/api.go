@@ -19,8 +19,10 @@ import (
 // api speaks the public HTTP contract to the command instances (writes) and
 // the query service (reads), like any client would.
 type api struct {
-	hc       *http.Client
-	commands []string // base URLs of the command instances
+	hc *http.Client
+	// commands are the base URLs of the command instances; a scenario that
+	// adds an instance adds it here (setCommands), so clients use it too.
+	commands atomic.Pointer[[]string]
 	query    string
 	admin    string
 	rr       atomic.Uint64
@@ -35,9 +37,14 @@ func newAPI(commands []string, query, admin string) *api {
 	}
 	// 20 s: longer than a forward between command instances may take (15 s),
 	// so a stalled owner is answered by the forwarding instance first.
-	return &api{hc: &http.Client{Transport: tr, Timeout: 20 * time.Second},
-		commands: commands, query: query, admin: admin}
+	a := &api{hc: &http.Client{Transport: tr, Timeout: 20 * time.Second}, query: query, admin: admin}
+	a.setCommands(commands)
+	return a
 }
+
+// setCommands replaces the command instances the clients write to; the
+// index of each stays its attempt target.
+func (a *api) setCommands(urls []string) { a.commands.Store(&urls) }
 
 // answer is one HTTP exchange; status 0 means no answer (refused, reset,
 // timed out).
@@ -115,8 +122,9 @@ func (ans answer) pause(attempt int) time.Duration {
 // command picks the next command instance, round robin; attempt shifts the
 // pick so that a retry goes to another instance.
 func (a *api) command(attempt int) (int, string) {
-	i := (int(a.rr.Add(1)) + attempt) % len(a.commands)
-	return i, a.commands[i]
+	cs := *a.commands.Load()
+	i := (int(a.rr.Add(1)) + attempt) % len(cs)
+	return i, cs[i]
 }
 
 // write POSTs to a command instance, retrying answers that say "try again"

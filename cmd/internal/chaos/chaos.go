@@ -37,10 +37,13 @@ type Size struct {
 	ProjectorKills int           // SIGKILLs of the projector, KillEvery apart
 	KillEvery      time.Duration //
 	StoreOutage    time.Duration // PostgreSQL, then ClickHouse, stopped this long
+	StoreStall     time.Duration // PostgreSQL or ClickHouse paused (SIGSTOP) this long
+	DiskFull       time.Duration // ClickHouse's data path full this long
 	KafkaRestarts  []string      // "sigterm" (kafka.sh stop) and/or "sigkill"
 	KafkaDown      time.Duration // how long the broker stays down
 	StopFor        time.Duration // SIGSTOP of a command instance (> its 6 s session timeout)
 	StormRounds    int           // capacity storms during the command kill
+	RollEvery      time.Duration // between the steps of a rolling restart of the services
 	BrokerDown     time.Duration // how long a cluster broker stays killed or stopped
 
 	SlowMessages int     // messages per phase of the slow-reader scenario
@@ -60,18 +63,18 @@ var Sizes = map[string]Size{
 		Name: "small", Partitions: 6, Capacity: 20,
 		Rooms: 10, Members: 5, Sends: 3000, Workers: 16, Lobbies: 3, Hoppers: 5,
 		FaultRooms: 4, FaultMembers: 5, FaultRate: 150, FaultWorkers: 12,
-		ProjectorKills: 3, KillEvery: 3 * time.Second, StoreOutage: 10 * time.Second,
+		ProjectorKills: 3, KillEvery: 3 * time.Second, StoreOutage: 10 * time.Second, StoreStall: 20 * time.Second, DiskFull: 10 * time.Second,
 		KafkaRestarts: []string{"sigterm"}, KafkaDown: 3 * time.Second, StopFor: 10 * time.Second,
-		StormRounds: 3, BrokerDown: 10 * time.Second, SlowMessages: 800, SlowRate: 150, SlowBody: 1900, ReplayTimeout: time.Minute,
+		StormRounds: 3, RollEvery: time.Second, BrokerDown: 10 * time.Second, SlowMessages: 800, SlowRate: 150, SlowBody: 1900, ReplayTimeout: time.Minute,
 		SendTimeout: 90 * time.Second, CatchUp: 90 * time.Second,
 	},
 	"full": {
 		Name: "full", Partitions: 12, Capacity: 20,
 		Rooms: 50, Members: 20, Sends: 100_000, Workers: 64, Lobbies: 10, Hoppers: 20,
 		FaultRooms: 20, FaultMembers: 10, FaultRate: 800, FaultWorkers: 48,
-		ProjectorKills: 6, KillEvery: 5 * time.Second, StoreOutage: 30 * time.Second,
+		ProjectorKills: 6, KillEvery: 5 * time.Second, StoreOutage: 30 * time.Second, StoreStall: 20 * time.Second, DiskFull: 30 * time.Second,
 		KafkaRestarts: []string{"sigterm", "sigkill"}, KafkaDown: 10 * time.Second, StopFor: 15 * time.Second,
-		StormRounds: 8, BrokerDown: 30 * time.Second, SlowMessages: 3000, SlowRate: 300, SlowBody: 1900, ReplayTimeout: 5 * time.Minute,
+		StormRounds: 8, RollEvery: 3 * time.Second, BrokerDown: 30 * time.Second, SlowMessages: 3000, SlowRate: 300, SlowBody: 1900, ReplayTimeout: 5 * time.Minute,
 		SendTimeout: 3 * time.Minute, CatchUp: 5 * time.Minute,
 	},
 }
@@ -126,7 +129,7 @@ func (c Config) Validate() error {
 	if c.PGURL == "" || c.CHAddr == "" {
 		errs = append(errs, errors.New("PG_URL and CLICKHOUSE_ADDR are required"))
 	}
-	all := slices.Concat(scenarios, clusterScenarios)
+	all := slices.Concat(scenarios, storeScenarios, clusterScenarios)
 	for _, n := range slices.Concat(c.Scenarios, c.Skip) {
 		if !slices.ContainsFunc(all, func(s scenario) bool { return s.name == n }) {
 			errs = append(errs, fmt.Errorf("unknown scenario %q (have %s)", n, strings.Join(ScenarioNames(), ", ")))
@@ -150,10 +153,11 @@ func (c Config) selected(list []scenario) []scenario {
 }
 
 // ScenarioNames lists the scenarios in the order they run: those on the
-// single broker, then those on the 3-broker cluster.
+// single broker, those on stores of their own, then those on the 3-broker
+// cluster.
 func ScenarioNames() []string {
 	var out []string
-	for _, s := range slices.Concat(scenarios, clusterScenarios) {
+	for _, s := range slices.Concat(scenarios, storeScenarios, clusterScenarios) {
 		out = append(out, s.name)
 	}
 	return out
@@ -163,6 +167,9 @@ func ScenarioNames() []string {
 func Describe(w io.Writer) {
 	for _, s := range scenarios {
 		fmt.Fprintf(w, "  %-22s %s\n", s.name, s.summary)
+	}
+	for _, s := range storeScenarios {
+		fmt.Fprintf(w, "  %-22s [own stores] %s\n", s.name, s.summary)
 	}
 	for _, s := range clusterScenarios {
 		fmt.Fprintf(w, "  %-22s [3-broker cluster] %s\n", s.name, s.summary)
@@ -197,17 +204,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	start := time.Now()
 	rep := &Report{Version: cfg.Version, Size: cfg.Size.Name, Started: start.UTC().Format(time.RFC3339)}
-	// The single-broker scenarios and the cluster ones each run on a
-	// system of their own (its own topics and databases), each followed by
-	// the check of its whole history.
+	// The single-broker scenarios, those that pause or fill a store (on
+	// a PostgreSQL and a ClickHouse of their own) and the cluster ones each
+	// run on a system of their own (its own topics and databases), each
+	// followed by the check of its whole history.
 	var sysErrs []error
-	for _, onCluster := range []bool{false, true} {
-		list := scenarios
-		if onCluster {
-			list = clusterScenarios
-		}
+	for _, where := range []placement{onShared, onOwnStores, onCluster} {
+		list := map[placement][]scenario{onShared: scenarios, onOwnStores: storeScenarios, onCluster: clusterScenarios}[where]
 		if sel := cfg.selected(list); len(sel) > 0 && ctx.Err() == nil {
-			if err := runSystem(ctx, cfg, onCluster, sel, rep); err != nil {
+			if err := runSystem(ctx, cfg, where, sel, rep); err != nil {
 				sysErrs = append(sysErrs, err)
 			}
 		}
@@ -239,20 +244,43 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-// runSystem starts a system (on the 3-broker cluster if onCluster), runs
-// the scenarios on it, checks its whole history and stops it, adding the
-// results to rep.
-func runSystem(ctx context.Context, cfg Config, onCluster bool, list []scenario, rep *Report) error {
-	start := time.Now()
-	where := "the single broker"
-	if onCluster {
-		where = "the 3-broker cluster"
+// placement is where a system runs.
+type placement int
+
+const (
+	onShared    placement = iota // the single broker and the stores of deploy/local
+	onOwnStores                  // the single broker, a PostgreSQL and a ClickHouse of its own (stores.go)
+	onCluster                    // the 3-broker cluster, the shared stores
+)
+
+func (p placement) String() string {
+	switch p {
+	case onOwnStores:
+		return "the single broker with stores of its own"
+	case onCluster:
+		return "the 3-broker cluster"
+	default:
+		return "the single broker"
 	}
+}
+
+// runSystem starts a system where it says, runs the scenarios on it,
+// checks its whole history and stops it, adding the results to rep.
+func runSystem(ctx context.Context, cfg Config, where placement, list []scenario, rep *Report) (err error) {
+	start := time.Now()
 	fmt.Fprintf(cfg.Out, "chaos: size %s, starting the system on %s (logs under %s)\n", cfg.Size.Name, where, cfg.WorkDir)
-	sys, err := startSystem(ctx, cfg, onCluster)
+	var stores *ownStores
+	if where == onOwnStores {
+		if stores, cfg, err = startOwnStores(ctx, cfg); err != nil {
+			return fmt.Errorf("start the stores of %s: %w", where, err)
+		}
+		defer stores.stop(context.WithoutCancel(ctx))
+	}
+	sys, err := startSystem(ctx, cfg, where == onCluster)
 	if err != nil {
 		return fmt.Errorf("start the system on %s: %w", where, err)
 	}
+	sys.stores = stores
 	rep.Topics = joinNonEmpty(rep.Topics, "chaos"+sys.tag)
 	rep.Database = joinNonEmpty(rep.Database, sys.db)
 	rep.WorkDir = joinNonEmpty(rep.WorkDir, sys.work)

@@ -21,6 +21,7 @@ const (
 
 	KindSeqGap        = "seq_gap"         // a room's seq jumped
 	KindSeqRepeat     = "seq_repeat"      // a room's seq repeated or went back
+	KindIDOrder       = "id_order"        // a room's event id not above the one before (ids strictly increase within a room)
 	KindCapacity      = "capacity"        // more members than the capacity at some prefix of the log
 	KindDoubleJoin    = "double_join"     // a join by a user who was already a member (no leave between)
 	KindLeaveNoMember = "leave_no_member" // a leave by a user who was not a member
@@ -80,7 +81,9 @@ type Fold struct {
 
 // FoldLog folds room events given in log order (each partition in offset
 // order; rooms never span partitions) and checks, at every prefix: seq
-// 1, 2, 3, … per room, members never above capacity, joins only by
+// 1, 2, 3, … per room, event ids strictly increasing per room (an owner
+// that took over runs its ids above the last one, whatever its clock),
+// members never above capacity, joins only by
 // non-members, leaves and messages only by members, and one event per
 // (room, user, client_msg_id).
 func FoldLog(events []schemas.Envelope, capacity int) *Fold {
@@ -98,6 +101,9 @@ func FoldLog(events []schemas.Envelope, capacity int) *Fold {
 		default:
 			f.Findings = append(f.Findings, finding(KindSeqRepeat, e.RoomID, "seq %d after %d (event %d)", e.Seq, r.Seq, e.ID))
 			continue // do not fold an event twice
+		}
+		if n := len(r.IDs); n > 0 && e.ID <= r.IDs[n-1] {
+			f.Findings = append(f.Findings, finding(KindIDOrder, e.RoomID, "event %d at seq %d not above event %d before it", e.ID, e.Seq, r.IDs[n-1]))
 		}
 		for int64(len(r.IDs)) < e.Seq-1 {
 			r.IDs = append(r.IDs, 0) // the gap, already reported

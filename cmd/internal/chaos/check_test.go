@@ -28,6 +28,12 @@ func (h hist) add(room schemas.ID, seq int64, user schemas.ID, p schemas.Event) 
 		OccurredAt: time.Date(2026, 11, 22, 21, 0, 0, 0, time.UTC), Payload: p})
 }
 
+// lastID gives the last event another id (a clock gone back).
+func (h hist) lastID(id schemas.ID) hist {
+	h[len(h)-1].ID = id
+	return h
+}
+
 func created() schemas.Event { return schemas.RoomCreated{Title: "t"} }
 func joined() schemas.Event  { return schemas.RoomJoined{Nickname: "n"} }
 func left() schemas.Event    { return schemas.RoomLeft{Reason: schemas.LeftReasonLeft, Nickname: "n"} }
@@ -75,6 +81,9 @@ func TestFoldLog(t *testing.T) {
 		{"duplicate client_msg_id", hist{}.add(roomA, 1, 0, created()).add(roomA, 2, ann, joined()).add(roomA, 3, ann, sent("x")).add(roomA, 4, ann, sent("x")), 20, []string{KindDuplicate}},
 		{"same client_msg_id of two users", hist{}.add(roomA, 1, 0, created()).add(roomA, 2, ann, joined()).add(roomA, 3, bob, joined()).
 			add(roomA, 4, ann, sent("x")).add(roomA, 5, bob, sent("x")), 20, nil},
+		{"id going back in a room", hist{}.add(roomA, 1, 0, created()).add(roomA, 2, ann, joined()).add(roomA, 3, ann, sent("x")).lastID(1001), 20, []string{KindIDOrder}},
+		{"id repeated in a room", hist{}.add(roomA, 1, 0, created()).add(roomA, 2, ann, joined()).lastID(1000), 20, []string{KindIDOrder}},
+		{"ids of two rooms interleaved", hist{}.add(roomA, 1, 0, created()).add(roomB, 1, 0, created()).lastID(999), 20, nil},
 		{"same client_msg_id in two rooms", hist{}.add(roomA, 1, 0, created()).add(roomA, 2, ann, joined()).add(roomA, 3, ann, sent("x")).
 			add(roomB, 1, 0, created()).add(roomB, 2, ann, joined()).add(roomB, 3, ann, sent("x")), 20, nil},
 	}
@@ -253,12 +262,19 @@ func TestResultFigures(t *testing.T) {
 	if len(r.Findings) != maxFindings || r.InvariantViolations != maxFindings+12 {
 		t.Fatalf("%d findings kept, %d violations", len(r.Findings), r.InvariantViolations)
 	}
-	ok := Result{Name: "baseline", Tally: Tally{Attempted: 3, Acknowledged: 3}, RecoveryMS: -1, ProjectionLagMS: 1500, DurationMS: 900}
+	ok := Result{Name: "baseline", Tally: Tally{Attempted: 3, Acknowledged: 3}, RecoveryMS: -1, ProjectionLagMS: 1500, CatchUpMS: -1, DurationMS: 900}
 	line := ok.Line()
 	for _, want := range []string{"ok", "baseline", "acked      3", "lost acked 0", "duplicates 0", "invariant violations 0", "recovery       -", "projection lag    1.5s", "900ms"} {
 		if !strings.Contains(line, want) {
 			t.Fatalf("line %q lacks %q", line, want)
 		}
+	}
+	if strings.Contains(line, "catch-up") {
+		t.Fatalf("line %q shows a catch-up time, which only store faults have", line)
+	}
+	ok.CatchUpMS = 2400
+	if line := ok.Line(); !strings.Contains(line, "projection lag    1.5s | catch-up    2.4s") {
+		t.Fatalf("line %q lacks the store fault's catch-up time", line)
 	}
 }
 

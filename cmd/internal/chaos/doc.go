@@ -8,7 +8,9 @@
 // faults (signals to those processes; stop and start of Kafka, PostgreSQL
 // and ClickHouse through deploy/local; kills, stops and restarts of the
 // brokers of the 3-broker cluster through internal/kafkacluster, for the
-// cluster scenarios, which run on a system of their own on that cluster),
+// cluster scenarios, which run on a system of their own on that cluster;
+// SIGSTOP and a full disk for a PostgreSQL and a ClickHouse the suite
+// starts itself, for the store scenarios, on a system of their own),
 // and checks the committed log against what clients were told, the
 // invariants, what every socket received, and both views.
 //
@@ -19,8 +21,8 @@
 //
 // # Concurrency
 //
-// Scenarios run one after another on one system (the cluster scenarios
-// after the others, on a second one). Within a scenario the
+// Scenarios run one after another on one system (the store scenarios and
+// the cluster scenarios after the others, each on a system of their own). Within a scenario the
 // load runs on its own goroutines (each send's attempts are recorded in the
 // ledger under its mutex), every subscriber has one reader goroutine
 // (its record guarded by its mutex), and faults are injected from the

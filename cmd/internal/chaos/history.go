@@ -68,7 +68,7 @@ func (st *suite) historyName() string {
 func (st *suite) wholeHistory(ctx context.Context) *Result {
 	start := time.Now()
 	res := &Result{Name: st.historyName(), Summary: "every room of the run: the log's invariants, dead letters, both views",
-		RecoveryMS: -1, ProjectionLagMS: -1, WriteUnavailableMS: -1, FaultSendP99MS: -1}
+		RecoveryMS: -1, ProjectionLagMS: -1, CatchUpMS: -1, WriteUnavailableMS: -1, FaultSendP99MS: -1}
 	sys := st.sys
 	if err := sys.ensureRunning(ctx); err != nil {
 		res.addFindings(finding(KindAborted, 0, "the system did not recover: %v", err))

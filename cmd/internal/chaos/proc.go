@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,6 +82,20 @@ func (p *proc) start() error {
 		close(exited)
 	}()
 	return nil
+}
+
+// withEnv adds settings to the environment of the process's next lives
+// (a later setting of the same name wins); undo takes them away again.
+func (p *proc) withEnv(kv ...string) (undo func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	base := p.env
+	p.env = append(slices.Clone(base), kv...)
+	return func() {
+		p.mu.Lock()
+		p.env = base
+		p.mu.Unlock()
+	}
 }
 
 // pid is the current life's process id (0 when not running).

@@ -51,6 +51,10 @@ type Result struct {
 	Faults          []Fault   `json:"faults"`
 	RecoveryMS      int64     `json:"recovery_ms"`
 	ProjectionLagMS int64     `json:"projection_lag_ms"`
+	// CatchUpMS is, for a store fault, the time from the store's return
+	// until both views equal the log (the load ran on meanwhile); -1 for
+	// the others.
+	CatchUpMS int64 `json:"catch_up_ms"`
 	// WriteUnavailableMS is the longest time one of the scenario's rooms
 	// (so its partition) acknowledged no send while sends to it were
 	// outstanding (unavailability.go); -1 without sends. The interval is
@@ -59,6 +63,9 @@ type Result struct {
 	WriteUnavailableMS     int64      `json:"write_unavailable_ms"`
 	WriteUnavailableFromMS int64      `json:"write_unavailable_from_ms"`
 	WriteUnavailableRoom   schemas.ID `json:"write_unavailable_room,omitzero"`
+	// WriteUnavailableByPartitionMS is the same figure per partition of the
+	// rooms topic (the worst of its rooms), for the partitions sent to.
+	WriteUnavailableByPartitionMS map[int32]int64 `json:"write_unavailable_by_partition_ms,omitempty"`
 	// FaultSendP99MS is the p99 latency (first attempt to acknowledgement)
 	// of the FaultSends acknowledged sends begun while a fault lasted: from
 	// the first fault's start to the last one's end or recovery; -1
@@ -130,9 +137,13 @@ func (r Result) Line() string {
 	if r.FaultSendP99MS >= 0 {
 		p99 = fmtMS(int64(r.FaultSendP99MS))
 	}
-	return fmt.Sprintf("%s %-22s sends %6d acked %6d failed %4d indeterminate %3d | lost acked %d | duplicates %d | invariant violations %d | faults %2d | recovery %7s | no write %7s | fault p99 %7s | projection lag %7s | %s",
+	catchUp := ""
+	if r.CatchUpMS >= 0 {
+		catchUp = fmt.Sprintf(" | catch-up %7s", fmtMS(r.CatchUpMS))
+	}
+	return fmt.Sprintf("%s %-22s sends %6d acked %6d failed %4d indeterminate %3d | lost acked %d | duplicates %d | invariant violations %d | faults %2d | recovery %7s | no write %7s | fault p99 %7s | projection lag %7s%s | %s",
 		verdict, r.Name, r.Attempted, r.Acknowledged, r.Failed, r.Indeterminate,
-		r.LostAcknowledged, r.Duplicates, r.InvariantViolations, len(r.Faults), rec, noWrite, p99, lag, fmtMS(r.DurationMS))
+		r.LostAcknowledged, r.Duplicates, r.InvariantViolations, len(r.Faults), rec, noWrite, p99, lag, catchUp, fmtMS(r.DurationMS))
 }
 
 func fmtMS(v int64) string {

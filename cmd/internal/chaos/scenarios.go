@@ -19,6 +19,8 @@ var scenarios = []scenario{
 	{"kafka-restart", "restart the Kafka broker under load (SIGTERM; SIGKILL at full size); clients retry", runKafkaRestart},
 	{"command-kill", "SIGKILL a command instance owning partitions; clients retry with the same client_msg_id; capacity storms", runCommandKill},
 	{"command-stop", "SIGSTOP a command instance past its session timeout, SIGCONT it: its late writes are fenced", runCommandStop},
+	{"rolling-restart", "a deploy: 3 command instances restarted one at a time (SIGTERM, ready before the next), then the realtime instances and the projector", runServiceRollingRestart},
+	{"clock-skew", "a command instance whose clock runs 5 s behind takes partitions over (all of them while the other is stopped); users hop between rooms", runClockSkew},
 	{"realtime-kill", "SIGKILL a realtime instance: its sockets resume on the other with since_seq", runRealtimeKill},
 	{"slow-reader", "a socket that stops reading in a busy room: cut off (4008), memory bounded, the others unaffected", runSlowReader},
 	{"poison", "undecodable records on the rooms topic: dead-lettered once, counted, nothing else skipped", runPoison},
@@ -44,8 +46,15 @@ func runBaseline(ctx context.Context, r *run) error {
 	}
 	stop := r.startLoad(ctx, loadSpec{rooms: rooms, workers: r.size.Workers, count: r.size.Sends,
 		body: defaultBody(r.name), timeout: r.size.SendTimeout})
-	// Every hopper joins every lobby at once, through both instances: the
-	// fold must end with each in exactly one room.
+	r.hop(ctx, hoppers, lobbies)
+	stop()
+	return nil
+}
+
+// hop has every hopper join every lobby at once, through every command
+// instance: the fold must end with each in exactly one room (the scenario
+// lists them in r.oneRoom).
+func (r *run) hop(ctx context.Context, hoppers []*user, lobbies []*room) {
 	var wg sync.WaitGroup
 	for _, h := range hoppers {
 		for _, lb := range lobbies {
@@ -57,8 +66,6 @@ func runBaseline(ctx context.Context, r *run) error {
 		}
 	}
 	wg.Wait()
-	stop()
-	return nil
 }
 
 func runProjectorKill(ctx context.Context, r *run) error {

@@ -60,6 +60,9 @@ type run struct {
 	// after runs once the views have caught up.
 	after   []func(ctx context.Context) []Finding
 	loadEnd time.Time
+	// catchUpFrom, if set, is when a store came back: the scenario's
+	// catch-up time runs from it until the views equal the log.
+	catchUpFrom time.Time
 
 	mu sync.Mutex
 }
@@ -108,7 +111,7 @@ func (r *run) waitRecovered(ctx context.Context, f *Fault) error {
 func (st *suite) run(ctx context.Context, sc scenario) *Result {
 	r := &run{st: st, sys: st.sys, size: st.size, name: sc.name, start: time.Now(), l: &ledger{}}
 	res := &Result{Name: sc.name, Summary: sc.summary, RecoveryMS: -1, ProjectionLagMS: -1,
-		WriteUnavailableMS: -1, FaultSendP99MS: -1}
+		CatchUpMS: -1, WriteUnavailableMS: -1, FaultSendP99MS: -1}
 	st.sys.cfg.Log.Info("chaos: scenario", "name", sc.name)
 	if err := sc.run(ctx, r); err != nil {
 		res.addFindings(finding(KindAborted, 0, "%v", err))
@@ -200,6 +203,9 @@ func (r *run) finish(ctx context.Context, res *Result) {
 	res.addFindings(viewFs...)
 	if len(viewFs) == 0 {
 		res.ProjectionLagMS = ms(lagEnd.Sub(r.loadEnd))
+		if !r.catchUpFrom.IsZero() {
+			res.CatchUpMS = ms(lagEnd.Sub(r.catchUpFrom))
+		}
 	}
 	for _, f := range r.after {
 		res.addFindings(f(ctx)...)

@@ -72,6 +72,9 @@ type system struct {
 	// for the cluster scenarios, whose faults cluster injects.
 	brokers []string
 	cluster *kafkacluster.Injector
+	// stores are the system's own PostgreSQL and ClickHouse, for the
+	// scenarios that pause or fill them; nil on the shared ones.
+	stores *ownStores
 
 	mu sync.Mutex
 	// poison counts the undecodable records the suite appended.
@@ -215,19 +218,12 @@ func startSystem(ctx context.Context, cfg Config, onCluster bool) (_ *system, er
 			return s, err
 		}
 	}
-	add := func(name, sub string, extra ...string) {
-		env := append(append([]string(nil), s.env...), extra...)
-		s.procs[name] = newProc(name, cfg.Bin, addrs[name], filepath.Join(s.work, name+".log"), env, sub)
-		s.order = append(s.order, name)
-	}
-	// Command instances lease their instance ids: a SIGKILLed one
-	// restarts at once on a free id instead of waiting for its old lease.
-	add(procCommandA, "command", "CHAT_ADVERTISE_ADDR="+addrs[procCommandA])
-	add(procCommandB, "command", "CHAT_ADVERTISE_ADDR="+addrs[procCommandB])
-	add(procProjector, "projector", "CHAT_INSTANCE_ID=1")
-	add(procQuery, "query")
-	add(procRealtime1, "realtime", "CHAT_INSTANCE_ID=3", "CHAT_COMMAND_URL=http://"+addrs[procCommandB])
-	add(procRealtime2, "realtime", "CHAT_INSTANCE_ID=4", "CHAT_COMMAND_URL=http://"+addrs[procCommandB])
+	s.addCommand(procCommandA, addrs[procCommandA])
+	s.addCommand(procCommandB, addrs[procCommandB])
+	s.addProc(procProjector, "projector", addrs[procProjector], "CHAT_INSTANCE_ID=1")
+	s.addProc(procQuery, "query", addrs[procQuery])
+	s.addProc(procRealtime1, "realtime", addrs[procRealtime1], "CHAT_INSTANCE_ID=3", "CHAT_COMMAND_URL=http://"+addrs[procCommandB])
+	s.addProc(procRealtime2, "realtime", addrs[procRealtime2], "CHAT_INSTANCE_ID=4", "CHAT_COMMAND_URL=http://"+addrs[procCommandB])
 	for _, n := range s.order {
 		if err := s.procs[n].start(); err != nil {
 			return s, err
@@ -242,6 +238,23 @@ func startSystem(ctx context.Context, cfg Config, onCluster bool) (_ *system, er
 		return s, fmt.Errorf("kafka client: %w", err)
 	}
 	return s, nil
+}
+
+// addProc adds process name, `happychat sub` listening on addr with the
+// system's environment plus extra, to the system (not started).
+func (s *system) addProc(name, sub, addr string, extra ...string) *proc {
+	env := append(append([]string(nil), s.env...), extra...)
+	p := newProc(name, s.cfg.Bin, addr, filepath.Join(s.work, name+".log"), env, sub)
+	s.procs[name] = p
+	s.order = append(s.order, name)
+	return p
+}
+
+// addCommand adds a command instance. Command instances lease their
+// instance ids: a SIGKILLed one restarts at once on a free id instead of
+// waiting for its old lease.
+func (s *system) addCommand(name, addr string) *proc {
+	return s.addProc(name, "command", addr, "CHAT_ADVERTISE_ADDR="+addr)
 }
 
 func (s *system) createDatabases(ctx context.Context) error {

@@ -1,8 +1,10 @@
 package chaos
 
 import (
+	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"happychat/schemas"
@@ -57,6 +59,31 @@ func longestNoWrite(spans []sendSpan) noWrite {
 		}
 	}
 	return worst
+}
+
+// partitionNoWrite is longestNoWrite per partition of the rooms topic
+// (partitions of them): the worst of its rooms, for each partition some
+// send went to.
+func partitionNoWrite(spans []sendSpan, partitions int) map[int32]noWrite {
+	byPart := map[int32][]sendSpan{}
+	for _, s := range spans {
+		p := schemas.Partition(s.room, partitions)
+		byPart[p] = append(byPart[p], s)
+	}
+	out := make(map[int32]noWrite, len(byPart))
+	for p, ss := range byPart {
+		out[p] = longestNoWrite(ss)
+	}
+	return out
+}
+
+// perPartition renders partitionNoWrite as "p0 0.3s, p1 5.1s, …".
+func perPartition(gaps map[int32]noWrite) string {
+	var parts []string
+	for _, p := range slices.Sorted(maps.Keys(gaps)) {
+		parts = append(parts, fmt.Sprintf("p%d %s", p, fmtMS(ms(gaps[p].length()))))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // roomNoWrite is longestNoWrite for one room's sends.
@@ -162,6 +189,10 @@ func (r *run) writeFigures(res *Result) {
 	res.WriteUnavailableMS, res.WriteUnavailableRoom = ms(g.length()), g.room
 	if g.room != 0 {
 		res.WriteUnavailableFromMS = ms(g.from.Sub(r.start))
+	}
+	res.WriteUnavailableByPartitionMS = map[int32]int64{}
+	for p, g := range partitionNoWrite(ss, r.size.Partitions) {
+		res.WriteUnavailableByPartitionMS[p] = ms(g.length())
 	}
 	if len(r.faults) == 0 {
 		return

@@ -139,3 +139,34 @@ func TestSpans(t *testing.T) {
 		}
 	}
 }
+
+func TestPartitionNoWrite(t *testing.T) {
+	const parts = 6
+	// Two rooms on different partitions: one with a 4 s outage, one steady.
+	var a, b schemas.ID
+	for id := schemas.ID(1); a == 0 || b == 0; id++ {
+		switch p := schemas.Partition(id, parts); {
+		case a == 0:
+			a = id
+		case b == 0 && p != schemas.Partition(a, parts):
+			b = id
+		}
+	}
+	spans := []sendSpan{
+		span(a, 0, 5, true), span(a, 10, 4010, true),
+		span(b, 0, 5, true), span(b, 10, 15, true),
+	}
+	got := partitionNoWrite(spans, parts)
+	if len(got) != 2 {
+		t.Fatalf("partitions %v, want 2", got)
+	}
+	if g := got[schemas.Partition(a, parts)]; g.room != a || g.length() != 4*time.Second {
+		t.Errorf("partition of a: %+v, want room %d for 4s", g, a)
+	}
+	if g := got[schemas.Partition(b, parts)]; g.room != b || g.length() != 5*time.Millisecond {
+		t.Errorf("partition of b: %+v, want room %d for 5ms", g, b)
+	}
+	if s := perPartition(got); s == "" {
+		t.Error("perPartition rendered nothing")
+	}
+}

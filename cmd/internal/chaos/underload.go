@@ -86,3 +86,20 @@ func (r *run) killFor(ctx context.Context, name string, down time.Duration) (*Fa
 	}
 	return f, r.sys.waitReady(ctx, 3*time.Minute)
 }
+
+// restart stops a process of the system cleanly (SIGTERM: its graceful
+// shutdown), starts it again at once and waits for every process to be
+// ready: one step of a deploy. The fault ends at the start; its recovery
+// is the process ready and every room acknowledging again.
+func (r *run) restart(ctx context.Context, name string) (*Fault, error) {
+	p := r.sys.procs[name]
+	f := r.fault("sigterm_restart", name)
+	if err := p.signal(syscall.SIGTERM); err != nil {
+		return f, err
+	}
+	if err := p.start(); err != nil {
+		return f, err
+	}
+	r.endFault(f)
+	return f, r.waitRecovered(ctx, f)
+}

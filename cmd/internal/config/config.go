@@ -67,6 +67,10 @@ type Config struct {
 	DedupeBytes   int           // CHAT_DEDUPE_WINDOW_BYTES: and by size, per partition
 	SnapRecords   int           // CHAT_SNAPSHOT_RECORDS: a partition snapshot after this many records
 	SnapInterval  time.Duration // CHAT_SNAPSHOT_INTERVAL: or after this long, if anything changed
+	// ClockOffset (CHAT_CLOCK_OFFSET, e.g. -5s) shifts the clock the command
+	// service mints ids and stamps events with. Test-only: the fault suite
+	// runs an instance whose clock is behind; never set it in production.
+	ClockOffset time.Duration
 
 	// Realtime service.
 	AllowedOrigins  []string // CHAT_ALLOWED_ORIGINS (exact origins; empty = same origin)
@@ -123,6 +127,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DedupeBytes:   p.int("CHAT_DEDUPE_WINDOW_BYTES", 1<<20),
 		SnapRecords:   p.int("CHAT_SNAPSHOT_RECORDS", 20000),
 		SnapInterval:  p.duration("CHAT_SNAPSHOT_INTERVAL", 30*time.Second),
+		ClockOffset:   p.duration("CHAT_CLOCK_OFFSET", 0),
 
 		AllowedOrigins:  p.list("CHAT_ALLOWED_ORIGINS"),
 		WSMaxPerUser:    p.int("CHAT_WS_MAX_CONNS_PER_USER", 5),
@@ -161,6 +166,7 @@ func (c Config) Validate() error {
 	check(c.DedupeBytes >= 64<<10, "CHAT_DEDUPE_WINDOW_BYTES must be at least 65536")
 	check(c.SnapRecords >= 100, "CHAT_SNAPSHOT_RECORDS must be at least 100")
 	check(c.SnapInterval >= time.Second, "CHAT_SNAPSHOT_INTERVAL must be at least 1s")
+	check(c.ClockOffset.Abs() <= time.Hour, "CHAT_CLOCK_OFFSET (test-only) must be within ±1h")
 	check(c.Capacity >= 1 && c.Capacity <= 10000, "CHAT_ROOM_CAPACITY must be 1..10000")
 	check(c.TokenTTL > 0, "CHAT_TOKEN_TTL must be positive")
 	for _, prev := range c.PrevSecrets {

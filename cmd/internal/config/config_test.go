@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoad(t *testing.T) {
@@ -51,6 +52,12 @@ func TestLoad(t *testing.T) {
 		}},
 		{name: "no analytics slots", env: map[string]string{"CHAT_ANALYTICS_CONCURRENCY": "0"}, wantErr: "CHAT_ANALYTICS_CONCURRENCY"},
 		{name: "no export slots", env: map[string]string{"CHAT_EXPORT_CONCURRENCY": "-1"}, wantErr: "CHAT_EXPORT_CONCURRENCY"},
+		{name: "clock offset (test-only)", env: map[string]string{"CHAT_CLOCK_OFFSET": "-5s"}, check: func(t *testing.T, c Config) {
+			if c.ClockOffset != -5*time.Second {
+				t.Fatalf("ClockOffset %v", c.ClockOffset)
+			}
+		}},
+		{name: "clock offset out of range", env: map[string]string{"CHAT_CLOCK_OFFSET": "-2h"}, wantErr: "CHAT_CLOCK_OFFSET"},
 		{name: "several errors at once", env: map[string]string{"CHAT_ROOM_CAPACITY": "x", "CHAT_SEND_RATE": "y"}, wantErr: "CHAT_SEND_RATE"},
 	}
 	for _, tt := range tests {
