@@ -259,9 +259,11 @@ func (w *serverWatch) settledRSS(ctx context.Context, i int, gap, maxWait time.D
 }
 
 // settle calls sample every gap until two consecutive values differ by less
-// than tol of the latter, or maxWait has passed.
+// than tol of the latter, or maxWait has passed. The wait is counted in
+// samples (maxWait/gap of them after the first) rather than read off the
+// clock, so a late timer on a busy machine costs time, not samples.
 func settle(ctx context.Context, sample func(context.Context) (float64, error), gap, maxWait time.Duration, tol float64) (float64, bool, error) {
-	deadline := time.Now().Add(maxWait)
+	left := max(int(maxWait/gap), 1)
 	prev, err := sample(ctx)
 	if err != nil {
 		return 0, false, err
@@ -280,7 +282,7 @@ func settle(ctx context.Context, sample func(context.Context) (float64, error), 
 			return cur, true, nil
 		}
 		prev = cur
-		if time.Now().After(deadline) {
+		if left--; left == 0 {
 			return cur, false, nil
 		}
 	}
