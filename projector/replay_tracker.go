@@ -2,6 +2,7 @@ package projector
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,9 @@ type tracker struct {
 	ph      string
 	cancel  context.CancelFunc
 	samples []sample
+	// stopped is why the replay must fail: a partition met an event this
+	// build does not know (the views would miss it).
+	stopped error
 }
 
 type sample struct {
@@ -103,8 +107,27 @@ func (t *tracker) run(ctx context.Context, fc feed.Config, sink feed.Sink) error
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped != nil {
+		return t.stopped
+	}
 	return err
 }
+
+// Blocked implements feed.BlockObserver: a replay that cannot read an event
+// fails rather than switch to views that miss it.
+func (t *tracker) Blocked(b feed.Block) {
+	t.mu.Lock()
+	if t.stopped == nil {
+		t.stopped = fmt.Errorf("%w: %s/%d at offset %d: %w", errReplayBlocked, b.Topic, b.Partition, b.Offset, b.Err)
+	}
+	t.mu.Unlock()
+	t.finish()
+}
+
+// Unblocked implements feed.BlockObserver.
+func (t *tracker) Unblocked([]feed.TP) {}
 
 // Applied implements feed.Observer.
 func (t *tracker) Applied(recs []feed.Record, hwm map[feed.TP]int64) {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"os"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -29,6 +31,8 @@ type Config struct {
 	Topic string
 	// Role and Instance name the instance; together unique among live
 	// instances (a second one with the same pair overwrites the first).
+	// An empty Instance is the host name, the process id and a random
+	// suffix: unique, but new at every start.
 	Role     string
 	Instance string
 	// Level is the highest feature level the build understands
@@ -52,6 +56,10 @@ func (c *Config) setDefaults() {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
+	if c.Instance == "" {
+		host, _ := os.Hostname()
+		c.Instance = fmt.Sprintf("%s-%d-%04x", host, os.Getpid(), rand.Uint32N(1<<16))
+	}
 }
 
 // Validate reports every missing field at once.
@@ -60,8 +68,8 @@ func (c Config) Validate() error {
 	if len(c.Kafka) == 0 {
 		errs = append(errs, errors.New("fleet: Kafka options are required"))
 	}
-	if c.Topic == "" || c.Role == "" || c.Instance == "" {
-		errs = append(errs, errors.New("fleet: Topic, Role and Instance are required"))
+	if c.Topic == "" || c.Role == "" {
+		errs = append(errs, errors.New("fleet: Topic and Role are required"))
 	}
 	if c.Level < 1 {
 		errs = append(errs, errors.New("fleet: Level must be at least 1"))

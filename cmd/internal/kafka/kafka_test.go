@@ -35,7 +35,7 @@ func TestTopicsAndRoundTrip(t *testing.T) {
 		}
 	}
 	adm := kadm.NewClient(cl)
-	defer func() { _, _ = adm.DeleteTopics(context.Background(), names.Rooms, names.Users) }()
+	defer func() { _, _ = adm.DeleteTopics(context.Background(), names.Rooms, names.Users, names.Features) }()
 	if n, err := Partitions(ctx, cl, names.Rooms); err != nil || n != 3 {
 		t.Fatalf("rooms partitions %d, %v", n, err)
 	}
@@ -58,6 +58,23 @@ func TestTopicsAndRoundTrip(t *testing.T) {
 	}
 	if len(want) > 0 {
 		t.Fatalf("configs not found: %v", want)
+	}
+	// The fleet's topic: one compacted partition (internal/fleet).
+	if n, err := Partitions(ctx, cl, names.Features); err != nil || n != 1 {
+		t.Fatalf("features partitions %d, %v", n, err)
+	}
+	fcfgs, err := adm.DescribeTopicConfigs(ctx, names.Features)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc, err := fcfgs.On(names.Features, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range fc.Configs {
+		if c.Key == "cleanup.policy" && c.MaybeValue() != "compact" {
+			t.Fatalf("features cleanup.policy = %s, want compact", c.MaybeValue())
+		}
 	}
 
 	env := schemas.Envelope{ID: 7267000000000000001, RoomID: 7267000000000000002, UserID: 7267000000000000003, Seq: 1,
