@@ -2,10 +2,10 @@ package fleet
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"time"
 
@@ -58,7 +58,7 @@ func (c *Config) setDefaults() {
 	}
 	if c.Instance == "" {
 		host, _ := os.Hostname()
-		c.Instance = fmt.Sprintf("%s-%d-%04x", host, os.Getpid(), rand.Uint32N(1<<16))
+		c.Instance = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), rand.Text()[:4])
 	}
 }
 
