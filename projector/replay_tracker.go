@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"happychat/projector/internal/feed"
+	"happychat/schemas"
 )
 
 // tracker follows a replay: it counts what the sink applied, tells when the
@@ -285,4 +286,14 @@ func (s *trackedSink) Apply(ctx context.Context, recs []feed.Record) error {
 	}
 	s.t.applied(recs)
 	return nil
+}
+
+// RoomSeq implements feed.RoomSeqs for the sink it wraps, so that a replay
+// tells stale unknown events (poison) from a newer build's as the live
+// projectors do.
+func (s *trackedSink) RoomSeq(ctx context.Context, room schemas.ID) (int64, error) {
+	if rs, ok := s.Sink.(feed.RoomSeqs); ok {
+		return rs.RoomSeq(ctx, room)
+	}
+	return 0, nil
 }

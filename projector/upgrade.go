@@ -96,3 +96,23 @@ type blockingObserver struct {
 	observer
 	*blockedSet
 }
+
+// RoomSeq implements feed.RoomSeqs: the room's last applied seq.
+func (s *pgSink) RoomSeq(ctx context.Context, room schemas.ID) (int64, error) {
+	var seq int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(last_seq), 0) FROM rooms WHERE room_id = $1`, int64(room)).Scan(&seq)
+	if err != nil {
+		return 0, fmt.Errorf("room %d seq: %w", room, err)
+	}
+	return seq, nil
+}
+
+// RoomSeq implements feed.RoomSeqs: the room's highest indexed seq.
+func (s *chSink) RoomSeq(ctx context.Context, room schemas.ID) (int64, error) {
+	var seq uint64
+	err := s.conn.QueryRow(ctx, `SELECT max(seq) FROM `+s.tables.events+` WHERE room_id = ?`, uint64(room)).Scan(&seq)
+	if err != nil {
+		return 0, fmt.Errorf("room %d seq: %w", room, err)
+	}
+	return int64(seq), nil
+}

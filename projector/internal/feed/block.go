@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"sync"
@@ -31,44 +32,93 @@ type BlockObserver interface {
 	Unblocked(tps []TP)
 }
 
+// RoomSeqs is implemented by sinks that can tell how far a room is applied
+// in their store (its highest seq, 0 if none): an event this build does not
+// know at or below it cannot be the room's next event, so it is poison, not
+// a newer build's event to wait for (the command service's rule too).
+type RoomSeqs interface {
+	RoomSeq(ctx context.Context, room schemas.ID) (int64, error)
+}
+
 // blocks holds the partitions of one session that wait at an unknown event.
 // The loop adds to it; the rebalance callbacks remove from it.
 type blocks struct {
-	obs BlockObserver // may be nil
-	log *slog.Logger
+	obs   BlockObserver // may be nil
+	log   *slog.Logger
+	seqs  RoomSeqs // may be nil
+	retry func(fn func() error) error
+	// seen is the highest seq of each room handed to the sink in this
+	// session: a store read before Apply does not know them yet.
+	seen map[schemas.ID]int64
 
 	mu sync.Mutex
 	at map[TP]Block
 }
 
-func newBlocks(o Observer, log *slog.Logger) *blocks {
-	b := &blocks{at: map[TP]Block{}, log: log}
+func newBlocks(o Observer, log *slog.Logger, sink Sink, retry func(fn func() error) error) *blocks {
+	b := &blocks{at: map[TP]Block{}, log: log, seen: map[schemas.ID]int64{}, retry: retry}
 	b.obs, _ = o.(BlockObserver)
+	b.seqs, _ = sink.(RoomSeqs)
 	return b
 }
 
+// stale reports whether an unknown event cannot be its room's next event:
+// its seq is at or below what the room already has. Without a room and a
+// seq (a user event of a newer build), it could be anything: not stale.
+func (b *blocks) stale(ctx context.Context, r *Record) (bool, error) {
+	room, seq, ok := schemas.RoomSeqOf(r.Value)
+	if !ok || room == 0 {
+		return false, nil
+	}
+	if seq <= b.seen[room] {
+		return true, nil
+	}
+	if b.seqs == nil {
+		return false, nil
+	}
+	var stored int64
+	err := b.retry(func() error {
+		var err error
+		stored, err = b.seqs.RoomSeq(ctx, room)
+		return err
+	})
+	return seq <= stored, err
+}
+
 // filter takes out of recs every record of a blocked partition from its
-// blocking record on, blocking a partition at its first unknown event, and
+// blocking record on, blocking a partition at its first unknown event that
+// is not stale (a stale one stays in recs: the sink dead-letters it), and
 // clips the consumed positions to the blocking record: nothing at or after
 // it counts as read. Newly blocked partitions are paused, so that the client
 // stops fetching them (paused partitions stay paused until resumed, across
 // rebalances, per kgo's PauseFetchPartitions).
-func (b *blocks) filter(cl *kgo.Client, recs []Record, consumed map[TP]int64) []Record {
+func (b *blocks) filter(ctx context.Context, cl *kgo.Client, recs []Record, consumed map[TP]int64) ([]Record, error) {
 	b.mu.Lock()
 	var fresh []Block
 	out := recs[:0]
-	for _, r := range recs {
+	for i := range recs {
+		r := &recs[i]
 		tp := TP{r.Topic, r.Partition}
 		if bl, ok := b.at[tp]; ok && r.Offset >= bl.Offset {
 			continue
 		}
-		if r.Err != nil && errors.Is(r.Err, schemas.ErrUnknownEvent) {
-			bl := Block{TP: tp, Offset: r.Offset, Err: r.Err}
-			b.at[tp] = bl
-			fresh = append(fresh, bl)
-			continue
+		if r.Err == nil && r.Env.RoomID > 0 && r.Env.Seq > b.seen[r.Env.RoomID] {
+			b.seen[r.Env.RoomID] = r.Env.Seq
 		}
-		out = append(out, r)
+		if r.Err != nil && errors.Is(r.Err, schemas.ErrUnknownEvent) {
+			stale, err := b.stale(ctx, r)
+			if err != nil {
+				b.mu.Unlock()
+				return nil, err
+			}
+			if !stale {
+				bl := Block{TP: tp, Offset: r.Offset, Err: r.Err}
+				b.at[tp] = bl
+				fresh = append(fresh, bl)
+				continue
+			}
+		}
+		out = append(out, *r)
 	}
 	for tp, bl := range b.at {
 		if off, ok := consumed[tp]; ok && off > bl.Offset {
@@ -77,7 +127,7 @@ func (b *blocks) filter(cl *kgo.Client, recs []Record, consumed map[TP]int64) []
 	}
 	b.mu.Unlock()
 	if len(fresh) == 0 {
-		return out
+		return out, nil
 	}
 	pause := map[string][]int32{}
 	for _, bl := range fresh {
@@ -91,7 +141,7 @@ func (b *blocks) filter(cl *kgo.Client, recs []Record, consumed map[TP]int64) []
 			b.obs.Blocked(bl)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // release forgets the blocks of partitions this instance no longer owns and

@@ -84,11 +84,13 @@ func TestRunBlocksAtAnUnknownEvent(t *testing.T) {
 				return v
 			}
 			// Partition 0: an event, poison, the newer event, two events.
-			// Partition 1: three events.
+			// Partition 1: three events, then the newer type at seq 2, which
+			// its room already has: not its next event, so poison.
 			values := map[int32][][]byte{
 				0: {event(0, 1, schemas.RoomApproved{}), []byte("poison"), event(0, 2, noteEdited{Text: "x"}),
 					event(0, 3, schemas.RoomApproved{}), event(0, 4, schemas.RoomApproved{})},
-				1: {event(1, 1, schemas.RoomApproved{}), event(1, 2, schemas.RoomApproved{}), event(1, 3, schemas.RoomApproved{})},
+				1: {event(1, 1, schemas.RoomApproved{}), event(1, 2, schemas.RoomApproved{}), event(1, 3, schemas.RoomApproved{}),
+					event(1, 2, noteEdited{Text: "stale"})},
 			}
 			cl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
 			if err != nil {
@@ -108,7 +110,7 @@ func TestRunBlocksAtAnUnknownEvent(t *testing.T) {
 			obs := &blockObserver{recObserver: newRecObserver()}
 			stop := runFeed(t, Config{Opts: opts, Group: group, Topics: []string{loopTopic}, Observer: obs}, sink)
 			waitFor(t, "partition 0 blocked and partition 1 applied", func() bool {
-				return len(obs.blocks()) > 0 && len(sink.offsets(p1)) == 3
+				return len(obs.blocks()) > 0 && len(sink.offsets(p1)) == 4
 			})
 			// A few more polls: nothing past the block may arrive.
 			time.Sleep(300 * time.Millisecond)
@@ -119,9 +121,12 @@ func TestRunBlocksAtAnUnknownEvent(t *testing.T) {
 				t.Errorf("partition 0 stored offsets %v, want 0..1 (stopped before the newer event at 2)", got)
 			}
 			for _, r := range sink.durable {
-				if r.Err != nil && errors.Is(r.Err, schemas.ErrUnknownEvent) {
+				if r.Err != nil && errors.Is(r.Err, schemas.ErrUnknownEvent) && (r.Partition != 1 || r.Offset != 3) {
 					t.Errorf("%d/%d reached the sink (to be dead-lettered): %v", r.Partition, r.Offset, r.Err)
 				}
+			}
+			if r := stored(sink, p1, 3); r == nil || !errors.Is(r.Err, schemas.ErrUnknownEvent) {
+				t.Errorf("the stale newer event at 1/3 is not poison for the sink: %+v", r)
 			}
 			if r := stored(sink, p0, 1); r == nil || r.Err == nil {
 				t.Errorf("the malformed record at 0/1 is not poison for the sink: %+v", r)

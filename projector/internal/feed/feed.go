@@ -42,7 +42,7 @@ func Run(ctx context.Context, cfg Config, sink Sink) error {
 // session runs one Kafka client until ctx ends or the sink asks to restart.
 func session(ctx context.Context, cfg Config, sink Sink) error {
 	sink.Reset()
-	blocked := newBlocks(cfg.Observer, cfg.Log)
+	blocked := newBlocks(cfg.Observer, cfg.Log, sink, func(fn func() error) error { return retry(ctx, cfg, "resume", fn) })
 	defer blocked.releaseAll()
 	opts := slices.Clone(cfg.Opts)
 	opts = append(opts,

@@ -56,7 +56,11 @@ func loop(ctx context.Context, cfg Config, cl *kgo.Client, sink Sink, blocked *b
 			}
 		})
 		recs, hwm, consumed := Decode(cfg.Registry, fetches)
-		recs = blocked.filter(cl, recs, consumed)
+		recs, err := blocked.filter(ctx, cl, recs, consumed)
+		if err != nil {
+			allow()
+			return err
+		}
 		if len(recs) == 0 && idleCheck {
 			cfg.Idle()
 		}
