@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"happychat/schemas"
 )
 
@@ -68,12 +65,6 @@ func TestRunBlocksAtAnUnknownEvent(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, loopTopic))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(c.Close)
-			opts := testOpts(c)
 			newer := newerRegistry()
 			event := func(p int32, seq int64, payload schemas.Event) []byte {
 				v, err := newer.Encode(schemas.Envelope{ID: schemas.ID(1000*int64(p) + seq), RoomID: schemas.ID(p + 1), Seq: seq,
@@ -92,18 +83,7 @@ func TestRunBlocksAtAnUnknownEvent(t *testing.T) {
 				1: {event(1, 1, schemas.RoomApproved{}), event(1, 2, schemas.RoomApproved{}), event(1, 3, schemas.RoomApproved{}),
 					event(1, 2, noteEdited{Text: "stale"})},
 			}
-			cl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for p, vs := range values {
-				for _, v := range vs {
-					if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: loopTopic, Partition: p, Value: v}).FirstErr(); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			cl.Close()
+			opts := newLogOf(t, values)
 			p0, p1 := TP{loopTopic, 0}, TP{loopTopic, 1}
 
 			sink := newMemSink(nil)
