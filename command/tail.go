@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-json-experiment/json"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"happychat/schemas"
@@ -166,15 +165,12 @@ func (s *Service) skippable(part int32, value []byte, err error) bool {
 	if !errors.Is(err, schemas.ErrUnknownEvent) {
 		return true
 	}
-	var head struct {
-		RoomID schemas.ID `json:"room_id"`
-		Seq    int64      `json:"seq"`
-	}
-	if json.Unmarshal(value, &head) != nil || head.Seq <= 0 {
+	room, seq, ok := schemas.RoomSeqOf(value)
+	if !ok {
 		return true
 	}
-	r := s.fold.parts[part].room(head.RoomID)
-	return r != nil && head.Seq <= r.seq
+	r := s.fold.parts[part].room(room)
+	return r != nil && seq <= r.seq
 }
 
 // waitFor blocks until the tail has read partition p up to offset end.

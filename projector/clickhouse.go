@@ -45,6 +45,9 @@ type ClickHouseConfig struct {
 	Log           *slog.Logger
 	Metrics       prometheus.Registerer
 	Registry      *schemas.Registry
+	// FeatureLevel is the level advertised as this build's (default
+	// schemas.FeatureLevel); only a test running a newer Registry sets it.
+	FeatureLevel int
 }
 
 func (c *ClickHouseConfig) setDefaults() {
@@ -68,7 +71,7 @@ func (c ClickHouseConfig) Validate() error {
 	if c.Conn == nil {
 		errs = append(errs, errors.New("clickhouse projector: Conn is required"))
 	}
-	if c.Names.Rooms == "" || c.Names.ProjectorClickHouseGroup == "" {
+	if c.Names.Rooms == "" || c.Names.ProjectorClickHouseGroup == "" || c.Names.Features == "" {
 		errs = append(errs, errors.New("clickhouse projector: Names are required"))
 	}
 	if len(c.Kafka) == 0 {
@@ -83,9 +86,10 @@ func (c ClickHouseConfig) Validate() error {
 // ClickHouse projects the rooms topic into the message history (messages)
 // and the room event index (room_events). See doc.go for how it stays exact.
 type ClickHouse struct {
-	cfg  ClickHouseConfig
-	m    *metrics
-	sink *chSink
+	cfg     ClickHouseConfig
+	m       *metrics
+	sink    *chSink
+	blocked *blockedSet
 }
 
 const chProjectorName = "clickhouse"
@@ -104,12 +108,18 @@ func NewClickHouse(cfg ClickHouseConfig) (*ClickHouse, error) {
 		conn: cfg.Conn, rules: cfg.Rules, rooms: cfg.Names.Rooms, tables: liveTables,
 		flushEvery: cfg.FlushInterval, log: cfg.Log.With("projector", chProjectorName), m: m, name: chProjectorName,
 	}
-	return &ClickHouse{cfg: cfg, m: m, sink: s}, nil
+	return &ClickHouse{cfg: cfg, m: m, sink: s, blocked: newBlockedSet(m, chProjectorName)}, nil
 }
 
-// Run checks the log's identity, then projects until ctx ends. It returns
-// nil on cancellation; outages are retried, never fatal.
+// Run advertises the instance's feature level (refusing to start below the
+// cluster's, see docs/command.md "Rolling upgrades"), checks the log's
+// identity, then projects until ctx ends. It returns nil on cancellation;
+// outages are retried, never fatal.
 func (c *ClickHouse) Run(ctx context.Context) error {
+	return advertise(ctx, c.cfg.Kafka, c.cfg.Names, "projector-clickhouse", c.cfg.InstanceID, c.cfg.FeatureLevel, c.run)
+}
+
+func (c *ClickHouse) run(ctx context.Context) error {
 	if err := retryUntil(ctx, c.cfg.Log, "check the log identity", func() error {
 		return checkClickHouseIdentity(ctx, c.cfg.Conn, c.cfg.Kafka, c.cfg.Names.Rooms, c.cfg.Log)
 	}); err != nil {
@@ -123,12 +133,16 @@ func (c *ClickHouse) Run(ctx context.Context) error {
 		MaxPoll:    c.cfg.FlushRows,
 		Registry:   c.cfg.Registry,
 		Log:        c.cfg.Log.With("projector", chProjectorName),
-		Observer:   observer{c.m, chProjectorName},
+		Observer:   blockingObserver{observer{c.m, chProjectorName}, c.blocked},
 	}, c.sink)
 }
 
 // Ping reports whether ClickHouse answers (for /readyz).
 func (c *ClickHouse) Ping(ctx context.Context) error { return c.cfg.Conn.Ping(ctx) }
+
+// Ready reports the partitions stopped at an event this build does not
+// know (for /readyz): nil if there are none.
+func (c *ClickHouse) Ready(context.Context) error { return c.blocked.ready() }
 
 // checkClickHouseIdentity truncates the history when it was built from
 // another log than the live rooms topic.

@@ -18,6 +18,9 @@
 //   - replay.go, replay_postgres.go, replay_clickhouse.go, replay_tracker.go:
 //     Replay, the rebuild and switch of each store, and its progress;
 //   - metrics.go: the metrics both projectors share;
+//   - upgrade.go: rolling upgrades: the advertised feature level
+//     (internal/fleet) and the partitions blocked at an event this build
+//     does not know (/readyz, the gauge, a replay's failure);
 //   - internal/feed: the Kafka loop; the projectors see decoded envelopes
 //     with their partition and offset, never Kafka types.
 //

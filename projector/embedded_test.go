@@ -40,7 +40,7 @@ func TestEmbeddedBrokerAndLogIdentity(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		adm := kadm.NewClient(cl)
-		for topic, parts := range map[string]int32{names.Rooms: 3, names.Users: 2} {
+		for topic, parts := range map[string]int32{names.Rooms: 3, names.Users: 2, names.Features: 1} {
 			if _, err := adm.CreateTopic(ctx, parts, 1, nil, topic); err != nil {
 				t.Fatal(err)
 			}

@@ -62,8 +62,9 @@ func kafkaOpts() []kgo.Opt {
 	return []kgo.Opt{kgo.SeedBrokers(testenv.KafkaBrokers()...), kgo.DialTimeout(5 * time.Second)}
 }
 
-// newTopics creates the rooms and users topics under a fresh
-// prefix and deletes them at the end of the test.
+// newTopics creates the rooms and users topics (and the features topic the
+// projectors advertise on) under a fresh prefix and deletes them at the end
+// of the test.
 func newTopics(t testing.TB, roomParts, userParts int) schemas.Names {
 	t.Helper()
 	names := schemas.NamesFor(testenv.RandomName("t"))
@@ -74,7 +75,7 @@ func newTopics(t testing.TB, roomParts, userParts int) schemas.Names {
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for topic, parts := range map[string]int{names.Rooms: roomParts, names.Users: userParts} {
+	for topic, parts := range map[string]int{names.Rooms: roomParts, names.Users: userParts, names.Features: 1} {
 		resp, err := adm.CreateTopic(ctx, int32(parts), 1, nil, topic)
 		if err == nil {
 			err = resp.Err
@@ -86,7 +87,7 @@ func newTopics(t testing.TB, roomParts, userParts int) schemas.Names {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_, _ = adm.DeleteTopics(ctx, names.Rooms, names.Users)
+		_, _ = adm.DeleteTopics(ctx, names.Rooms, names.Users, names.Features)
 		_, _ = adm.DeleteGroups(ctx, names.ProjectorPostgresGroup, names.ProjectorClickHouseGroup)
 		cl.Close()
 	})

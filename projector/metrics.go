@@ -22,6 +22,7 @@ type metrics struct {
 	errors    *prometheus.CounterVec   // projector, kind
 	dead      *prometheus.CounterVec   // projector
 	anomalies *prometheus.CounterVec   // projector, kind
+	blocked   *prometheus.GaugeVec     // projector
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -61,6 +62,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "happychat_projector_anomalies_total",
 			Help: "Events applied despite breaking a log invariant (seq gap, second creation of a room).",
 		}, []string{"projector", "kind"}),
+		blocked: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "happychat_projector_blocked_partitions",
+			Help: "Partitions stopped at an event this build does not know (a newer build's); they wait for a build that reads it. Must be 0.",
+		}, []string{"projector"}),
 	}
 	if reg != nil {
 		m.events = register(reg, m.events)
@@ -71,6 +76,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.errors = register(reg, m.errors)
 		m.dead = register(reg, m.dead)
 		m.anomalies = register(reg, m.anomalies)
+		m.blocked = register(reg, m.blocked)
 	}
 	return m
 }

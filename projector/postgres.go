@@ -36,6 +36,9 @@ type PostgresConfig struct {
 	Metrics prometheus.Registerer
 	// Registry decodes events (default schemas.Events).
 	Registry *schemas.Registry
+	// FeatureLevel is the level advertised as this build's (default
+	// schemas.FeatureLevel); only a test running a newer Registry sets it.
+	FeatureLevel int
 }
 
 func (c *PostgresConfig) setDefaults() {
@@ -56,7 +59,7 @@ func (c PostgresConfig) Validate() error {
 	if c.Pool == nil {
 		errs = append(errs, errors.New("postgres projector: Pool is required"))
 	}
-	if c.Names.Rooms == "" || c.Names.Users == "" || c.Names.ProjectorPostgresGroup == "" {
+	if c.Names.Rooms == "" || c.Names.Users == "" || c.Names.ProjectorPostgresGroup == "" || c.Names.Features == "" {
 		errs = append(errs, errors.New("postgres projector: Names are required"))
 	}
 	if len(c.Kafka) == 0 {
@@ -69,9 +72,10 @@ func (c PostgresConfig) Validate() error {
 // (rooms, members, users, room_messages, read_marks). See doc.go for how it
 // stays exact.
 type Postgres struct {
-	cfg  PostgresConfig
-	m    *metrics
-	sink *pgSink
+	cfg     PostgresConfig
+	m       *metrics
+	sink    *pgSink
+	blocked *blockedSet
 }
 
 // pgProjectorName keys this projector's rows in projector_offsets.
@@ -84,12 +88,18 @@ func NewPostgres(cfg PostgresConfig) (*Postgres, error) {
 		return nil, err
 	}
 	m := newMetrics(cfg.Metrics)
-	return &Postgres{cfg: cfg, m: m, sink: newPGSink(cfg.Pool, cfg.Names, cfg.Log, m)}, nil
+	return &Postgres{cfg: cfg, m: m, sink: newPGSink(cfg.Pool, cfg.Names, cfg.Log, m), blocked: newBlockedSet(m, pgProjectorName)}, nil
 }
 
-// Run checks the log's identity, then projects until ctx ends. It returns
-// nil on cancellation; store or broker outages are retried, never fatal.
+// Run advertises the instance's feature level (refusing to start below the
+// cluster's, see docs/command.md "Rolling upgrades"), checks the log's
+// identity, then projects until ctx ends. It returns nil on cancellation;
+// store or broker outages are retried, never fatal.
 func (p *Postgres) Run(ctx context.Context) error {
+	return advertise(ctx, p.cfg.Kafka, p.cfg.Names, "projector-postgres", p.cfg.InstanceID, p.cfg.FeatureLevel, p.run)
+}
+
+func (p *Postgres) run(ctx context.Context) error {
 	topics := []string{p.cfg.Names.Rooms, p.cfg.Names.Users}
 	if err := retryUntil(ctx, p.cfg.Log, "check the log identity", func() error {
 		return checkPostgresIdentity(ctx, p.cfg.Pool, p.cfg.Kafka, topics, p.cfg.Log)
@@ -104,12 +114,16 @@ func (p *Postgres) Run(ctx context.Context) error {
 		MaxPoll:    p.cfg.MaxBatch,
 		Registry:   p.cfg.Registry,
 		Log:        p.cfg.Log.With("projector", pgProjectorName),
-		Observer:   observer{p.m, pgProjectorName},
+		Observer:   blockingObserver{observer{p.m, pgProjectorName}, p.blocked},
 	}, p.sink)
 }
 
 // Ping reports whether PostgreSQL answers (for /readyz).
 func (p *Postgres) Ping(ctx context.Context) error { return p.cfg.Pool.Ping(ctx) }
+
+// Ready reports the partitions stopped at an event this build does not
+// know (for /readyz): nil if there are none.
+func (p *Postgres) Ready(context.Context) error { return p.blocked.ready() }
 
 // checkPostgresIdentity compares the topic ids the views were built from
 // with the live ones. Views built from another log (a fresh embedded broker,

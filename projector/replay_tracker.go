@@ -2,11 +2,13 @@ package projector
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"happychat/projector/internal/feed"
+	"happychat/schemas"
 )
 
 // tracker follows a replay: it counts what the sink applied, tells when the
@@ -28,6 +30,9 @@ type tracker struct {
 	ph      string
 	cancel  context.CancelFunc
 	samples []sample
+	// stopped is why the replay must fail: a partition met an event this
+	// build does not know (the views would miss it).
+	stopped error
 }
 
 type sample struct {
@@ -103,8 +108,27 @@ func (t *tracker) run(ctx context.Context, fc feed.Config, sink feed.Sink) error
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped != nil {
+		return t.stopped
+	}
 	return err
 }
+
+// Blocked implements feed.BlockObserver: a replay that cannot read an event
+// fails rather than switch to views that miss it.
+func (t *tracker) Blocked(b feed.Block) {
+	t.mu.Lock()
+	if t.stopped == nil {
+		t.stopped = fmt.Errorf("%w: %s/%d at offset %d: %w", errReplayBlocked, b.Topic, b.Partition, b.Offset, b.Err)
+	}
+	t.mu.Unlock()
+	t.finish()
+}
+
+// Unblocked implements feed.BlockObserver.
+func (t *tracker) Unblocked([]feed.TP) {}
 
 // Applied implements feed.Observer.
 func (t *tracker) Applied(recs []feed.Record, hwm map[feed.TP]int64) {
@@ -262,4 +286,14 @@ func (s *trackedSink) Apply(ctx context.Context, recs []feed.Record) error {
 	}
 	s.t.applied(recs)
 	return nil
+}
+
+// RoomSeq implements feed.RoomSeqs for the sink it wraps, so that a replay
+// tells stale unknown events (poison) from a newer build's as the live
+// projectors do.
+func (s *trackedSink) RoomSeq(ctx context.Context, room schemas.ID) (int64, error) {
+	if rs, ok := s.Sink.(feed.RoomSeqs); ok {
+		return rs.RoomSeq(ctx, room)
+	}
+	return 0, nil
 }

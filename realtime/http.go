@@ -55,6 +55,10 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, schemas.Errorf(schemas.CodeBadRequest, "room: "+err.Error()))
 		return
 	}
+	if berr := s.roomBlocked(room); berr != nil {
+		s.refuse(w, berr)
+		return
+	}
 	since, hasSince, perr := parseSince(q)
 	if perr != nil {
 		s.refuse(w, perr)

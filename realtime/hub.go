@@ -38,6 +38,9 @@ type room struct {
 	subs     map[*conn]struct{} // live sockets
 	interest int                // handshakes in progress + open sockets
 	idle     time.Time          // when interest last dropped to zero
+	// blocked: the log holds an event of the room this build does not know
+	// above head; nothing after it is delivered (see hub.block).
+	blocked bool
 }
 
 func newHub(ringCap int, grace time.Duration, mod Moderation, m *metrics, log *slog.Logger) *hub {
@@ -102,7 +105,7 @@ func (h *hub) dispatch(env schemas.Envelope) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r := h.rooms[env.RoomID]
-	if r == nil {
+	if r == nil || r.blocked {
 		return
 	}
 	if env.Seq <= r.head {
@@ -154,6 +157,10 @@ func (h *hub) step(c *conn, last, snap int64) (live bool, frames []*frame) {
 	case <-c.done:
 		return false, nil // closing: stay out of the live set
 	default:
+	}
+	if r.blocked {
+		c.fail(CloseTryAgain, blockedReason, false)
+		return false, nil
 	}
 	if (r.head > 0 && last >= r.head) || (r.head == 0 && last >= snap) {
 		r.subs[c] = struct{}{}

@@ -77,17 +77,20 @@ func newEnv(t *testing.T, parts int) *env {
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	resp, err := adm.CreateTopic(ctx, int32(parts), 1, nil, names.Rooms)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatal(err)
+	// The features topic is where the service advertises its build's level.
+	for topic, n := range map[string]int{names.Rooms: parts, names.Features: 1} {
+		resp, err := adm.CreateTopic(ctx, int32(n), 1, nil, topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_, _ = adm.DeleteTopics(ctx, names.Rooms)
+		_, _ = adm.DeleteTopics(ctx, names.Rooms, names.Features)
 		cl.Close()
 	})
 	rules, err := moderation.New([]string{"darn"}, map[string]string{"congrats": "balloons"})

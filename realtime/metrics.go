@@ -21,6 +21,7 @@ type metrics struct {
 	gaps          prometheus.Counter
 	tailRecords   prometheus.Counter
 	decodeErrors  prometheus.Counter
+	blockedRooms  prometheus.Gauge
 	clientFrames  *prometheus.CounterVec
 }
 
@@ -59,12 +60,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "tail_records_total", Help: "Records read by the live tail."}),
 		decodeErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "decode_errors_total", Help: "Records skipped because they do not decode."}),
+		blockedRooms: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "blocked_rooms", Help: "Rooms not served because their log holds an event this build does not know (a newer build's); must be 0."}),
 		clientFrames: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "client_frames_total", Help: "Frames received from clients by outcome."}, []string{"result"}),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.open, m.accepted, m.refused, m.closes, m.deliveries, m.drops,
-			m.delay, m.resumes, m.backlog, m.catchUps, m.locatorMisses, m.yields, m.gaps, m.tailRecords, m.decodeErrors, m.clientFrames} {
+			m.delay, m.resumes, m.backlog, m.catchUps, m.locatorMisses, m.yields, m.gaps, m.tailRecords, m.decodeErrors, m.blockedRooms, m.clientFrames} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

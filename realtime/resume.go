@@ -110,6 +110,11 @@ func (c *conn) catchUp(from int64) {
 				return
 			}
 			continue
+		case errors.Is(err, errUnknownEvent):
+			s.hub.block(c.room, 0)
+			s.blockRoom(c.room, err)
+			c.fail(CloseTryAgain, blockedReason, false)
+			return
 		case err != nil:
 			s.log.Warn("resume: read the log", "room", c.room, "err", err)
 		}
@@ -258,6 +263,11 @@ func (r *logReader) next(ctx context.Context, last int64) ([]*frame, error) {
 		env, err := schemas.Events.Decode(rec.Value)
 		if err != nil {
 			r.s.m.decodeErrors.Inc()
+			// An event of the room this build does not know, which the
+			// client still needs: delivering what follows would skip it.
+			if _, seq, ok := schemas.RoomSeqOf(rec.Value); ok && seq > last && errors.Is(err, schemas.ErrUnknownEvent) {
+				return out, fmt.Errorf("%w: seq %d: %w", errUnknownEvent, seq, err)
+			}
 			continue
 		}
 		if env.RoomID != r.room {

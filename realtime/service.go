@@ -12,149 +12,12 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/websocket"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"happychat/internal/httperr"
-	"happychat/internal/ratelimit"
 	"happychat/schemas"
-	"happychat/schemas/token"
 )
-
-// Config configures a Service. Zero durations, rates and sizes take the
-// defaults named on each field.
-type Config struct {
-	// Brokers are the Kafka seed brokers; KafkaOpts are added to every
-	// client this service makes (logger, dial timeout, TLS, …).
-	Brokers   []string
-	KafkaOpts []kgo.Opt
-	// Names are the topic names; the rooms topic is tailed.
-	Names schemas.Names
-	// Commands is the command service (sends, presence snapshots).
-	Commands Commands
-	// Keys verifies bearer tokens.
-	Keys *token.Keys
-	// Rules soften message bodies and name effects (*moderation.Rules).
-	Rules Moderation
-	// Locator positions resumes on the log; nil means FromStart.
-	Locator OffsetLocator
-
-	// AllowedOrigins are the exact origins (scheme://host[:port]) whose
-	// browsers may open sockets. Empty: same origin only (the Origin's host
-	// equals the request's Host). A request without Origin (not a browser)
-	// is allowed.
-	AllowedOrigins []string
-	// MaxConnsPerUser caps one user's open sockets on this instance (5).
-	MaxConnsPerUser int
-	// SendQueue is the per-socket queue of frames waiting to be written
-	// (256); a socket whose queue overflows is closed with 4008.
-	SendQueue int
-	// SocketSendBuffer, if set, is the kernel send buffer (SO_SNDBUF) of each
-	// socket. The kernel otherwise grows it to megabytes for a client that
-	// reads slowly, which delays the send queue's verdict on it by as much
-	// data and holds that memory per socket.
-	SocketSendBuffer int
-	// MaxFrameBytes is the largest client frame (16 KiB); larger: close 1009.
-	MaxFrameBytes int64
-	// RecentEvents is the per-room ring of recent event frames kept while the
-	// room has sockets here, and for RoomGrace after (128, 2 min).
-	RecentEvents int
-	RoomGrace    time.Duration
-	// MaxCatchUps bounds the resumes reading the log at once (32); more wait.
-	MaxCatchUps int
-
-	// PingInterval is how often the server pings (20 s); IdleTimeout closes
-	// a socket that sent nothing, pongs included, for that long (45 s).
-	PingInterval time.Duration
-	IdleTimeout  time.Duration
-	// WriteTimeout bounds one frame's write (10 s).
-	WriteTimeout time.Duration
-	// HandshakeTimeout bounds the upgrade response's write (10 s) and the
-	// presence lookup before it.
-	HandshakeTimeout time.Duration
-	// SendTimeout bounds one send through Commands (10 s).
-	SendTimeout time.Duration
-
-	// FrameRate/FrameBurst limit a socket's incoming frames of any kind
-	// (20/s, burst 40); UserSendRate/UserSendBurst a user's sends across
-	// its sockets here (5/s, burst 20); UserConnectRate/UserConnectBurst a
-	// user's handshakes (2/s, burst 10).
-	FrameRate        float64
-	FrameBurst       int
-	UserSendRate     float64
-	UserSendBurst    int
-	UserConnectRate  float64
-	UserConnectBurst int
-	// Addresses, HandshakesPerAddress: handshakes by client address (limits.go).
-	Addresses            ratelimit.Addresses
-	HandshakesPerAddress ratelimit.Rate
-
-	Log *slog.Logger
-	// Metrics, if set, receives this service's collectors.
-	Metrics prometheus.Registerer
-}
-
-func (c *Config) setDefaults() {
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	defDur := func(v *time.Duration, d time.Duration) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	defRate := func(v *float64, d float64) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&c.MaxConnsPerUser, 5)
-	def(&c.SendQueue, 256)
-	if c.MaxFrameBytes <= 0 {
-		c.MaxFrameBytes = 16 << 10
-	}
-	def(&c.RecentEvents, 128)
-	defDur(&c.RoomGrace, 2*time.Minute)
-	def(&c.MaxCatchUps, 32)
-	defDur(&c.PingInterval, 20*time.Second)
-	defDur(&c.IdleTimeout, 45*time.Second)
-	defDur(&c.WriteTimeout, 10*time.Second)
-	defDur(&c.HandshakeTimeout, 10*time.Second)
-	defDur(&c.SendTimeout, 10*time.Second)
-	defRate(&c.FrameRate, 20)
-	def(&c.FrameBurst, 40)
-	defRate(&c.UserSendRate, 5)
-	def(&c.UserSendBurst, 20)
-	defRate(&c.UserConnectRate, 2)
-	def(&c.UserConnectBurst, 10)
-	if c.Locator == nil {
-		c.Locator = FromStart{}
-	}
-	if c.Log == nil {
-		c.Log = slog.New(slog.DiscardHandler)
-	}
-}
-
-// Validate reports every missing or inconsistent field at once.
-func (c Config) Validate() error {
-	var errs []error
-	check := func(ok bool, msg string) {
-		if !ok {
-			errs = append(errs, errors.New(msg))
-		}
-	}
-	check(len(c.Brokers) > 0, "realtime: Brokers is required")
-	check(c.Names.Rooms != "", "realtime: Names.Rooms is required")
-	check(c.Commands != nil, "realtime: Commands is required")
-	check(c.Keys != nil, "realtime: Keys is required")
-	check(c.Rules != nil, "realtime: Rules is required")
-	check(c.PingInterval < c.IdleTimeout, "realtime: PingInterval must be shorter than IdleTimeout")
-	check(c.MaxFrameBytes >= 1024, "realtime: MaxFrameBytes must be at least 1024")
-	return errors.Join(errs...)
-}
 
 // Service is one realtime instance: the Kafka tail (Run) and the /v1/ws
 // handler (Handler). Several instances run side by side, each serving its
@@ -172,6 +35,8 @@ type Service struct {
 	ready        chan struct{}
 	started      atomic.Bool
 	catchUpSlots chan struct{}
+
+	blocked blockedRooms
 
 	mu      sync.Mutex
 	closing bool
@@ -239,8 +104,10 @@ func (s *Service) kafkaOpts() []kgo.Opt {
 	return append(opts, s.cfg.KafkaOpts...)
 }
 
-// Run tails the rooms topic until ctx ends, then closes every socket with
-// 1001 and returns nil. It waits (retrying) for the topic to exist.
+// Run advertises the instance's feature level (refusing to start below the
+// cluster's, see docs/command.md "Rolling upgrades"), then tails the rooms
+// topic until ctx ends, closes every socket with 1001 and returns nil. It
+// waits (retrying) for the topics to exist.
 //
 // The tail reads every partition with its own consumer (no group, nothing
 // committed: it is a tail, not a queue), read_committed so that aborted
@@ -251,6 +118,11 @@ func (s *Service) Run(ctx context.Context) error {
 		return errors.New("realtime: Run called twice")
 	}
 	defer s.shutdown()
+	return s.advertised(ctx, s.tail)
+}
+
+// tail is Run once the instance is advertised.
+func (s *Service) tail(ctx context.Context) error {
 	admin, err := kgo.NewClient(s.kafkaOpts()...)
 	if err != nil {
 		return fmt.Errorf("realtime kafka client: %w", err)
@@ -306,6 +178,10 @@ func (s *Service) Run(ctx context.Context) error {
 			env, err := schemas.Events.Decode(rec.Value)
 			if err != nil {
 				s.m.decodeErrors.Inc()
+				if errors.Is(err, schemas.ErrUnknownEvent) {
+					s.unknownEvent(rec, err)
+					return
+				}
 				s.log.Warn("realtime tail: skipping a record that does not decode",
 					"partition", rec.Partition, "offset", rec.Offset, "err", err)
 				return

@@ -177,3 +177,19 @@ func (r *Registry) Decode(data []byte) (Envelope, error) {
 	}
 	return env, nil
 }
+
+// RoomSeqOf reads the room and seq of an encoded envelope without decoding
+// its payload: what a consumer needs to place a record Decode refused with
+// ErrUnknownEvent (a newer build's event) in its room's order. ok is false
+// when it carries no positive seq (a user event, or no envelope at all);
+// room is 0 if absent.
+func RoomSeqOf(data []byte) (room ID, seq int64, ok bool) {
+	var head struct {
+		RoomID ID    `json:"room_id"`
+		Seq    int64 `json:"seq"`
+	}
+	if json.Unmarshal(data, &head) != nil || head.Seq <= 0 {
+		return 0, 0, false
+	}
+	return head.RoomID, head.Seq, true
+}

@@ -32,6 +32,12 @@ type Names struct {
 	// among projector instances; offsets live in the stores, not in Kafka.
 	ProjectorPostgresGroup   string
 	ProjectorClickHouseGroup string
+	// Features is a small compacted topic (one partition) of the fleet:
+	// every projector and realtime instance advertises there, keyed by role
+	// and instance, the feature level its build understands, and the
+	// cluster's feature level is published there for the roles without
+	// PostgreSQL (internal/fleet, docs/adr/0004). No event goes there.
+	Features string
 }
 
 // NamesFor returns the names under prefix ("" means DefaultPrefix).
@@ -45,6 +51,7 @@ func NamesFor(prefix string) Names {
 		CommandGroup:             prefix + ".command-owners",
 		ProjectorPostgresGroup:   prefix + ".projector-postgres",
 		ProjectorClickHouseGroup: prefix + ".projector-clickhouse",
+		Features:                 prefix + ".features",
 	}
 }
 

@@ -126,7 +126,7 @@ func TestNamesFor(t *testing.T) {
 	a, b := NamesFor("ta"), NamesFor("tb")
 	all := map[string]bool{}
 	for _, n := range []Names{def, a, b} {
-		for _, s := range []string{n.Rooms, n.Users, n.CommandGroup, n.ProjectorPostgresGroup, n.ProjectorClickHouseGroup} {
+		for _, s := range []string{n.Rooms, n.Users, n.CommandGroup, n.ProjectorPostgresGroup, n.ProjectorClickHouseGroup, n.Features} {
 			if s == "" || all[s] {
 				t.Errorf("name %q empty or shared", s)
 			}

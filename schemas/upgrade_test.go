@@ -185,3 +185,34 @@ func TestEventsLevels(t *testing.T) {
 		t.Errorf("%d levels listed for %d registered types", len(want), len(Events.Types()))
 	}
 }
+
+func TestRoomSeqOf(t *testing.T) {
+	newer := testRegistryNewer()
+	env := samples()[TypeMessageSent]
+	env.Payload = messageEdited{Text: "x"}
+	rec, err := newer.Encode(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		in   string
+		room ID
+		seq  int64
+		ok   bool
+	}{
+		{"newer event", string(rec), env.RoomID, env.Seq, true},
+		{"known event", strictBase, env.RoomID, env.Seq, true},
+		{"no seq", strings.Replace(strictBase, `"seq":3,`, ``, 1), 0, 0, false},
+		{"no room", strings.Replace(strictBase, `"room_id":"1995793265127653376",`, ``, 1), 0, 3, true},
+		{"not JSON", "poison", 0, 0, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			room, seq, ok := RoomSeqOf([]byte(c.in))
+			if room != c.room || seq != c.seq || ok != c.ok {
+				t.Errorf("RoomSeqOf = %d, %d, %v; want %d, %d, %v", room, seq, ok, c.room, c.seq, c.ok)
+			}
+		})
+	}
+}

@@ -68,10 +68,15 @@ func (p *process) buildDev(ctx context.Context) (*gin.Engine, func(ctx context.C
 	if err != nil {
 		return nil, nil, err
 	}
+	pp, err := p.projectors(pg, ch)
+	if err != nil {
+		return nil, nil, err
+	}
 	checks := append([]httpserver.Check{
 		{Name: "command", Ping: cmdSvc.Ready},
 		{Name: "realtime_tail", Ping: rt.Ready},
-	}, queryChecks(qSvc)...)
+		{Name: "realtime_rooms", Ping: rt.Blocked},
+	}, append(queryChecks(qSvc), pp.checks()...)...)
 	engine := httpserver.NewEngine(p.reg, checks, p.log)
 	cmdSvc.Routes(engine)
 	qSvc.Register(engine)
@@ -99,7 +104,7 @@ func (p *process) buildDev(ctx context.Context) (*gin.Engine, func(ctx context.C
 			})
 		}
 		run("command", func(ctx context.Context) error { return cmdSvc.Run(ctx, p.advertise(addr)) })
-		run("projector", func(ctx context.Context) error { return p.runProjectors(ctx, pg, ch) })
+		run("projector", func(ctx context.Context) error { return p.runProjectors(ctx, pg, ch, pp) })
 		run("realtime", rt.Run)
 		wg.Wait()
 		return errors.Join(errs...)

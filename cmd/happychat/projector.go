@@ -19,7 +19,8 @@ import (
 
 // runProjector runs both projectors (PostgreSQL views, ClickHouse history)
 // against KAFKA_BROKERS, applying the migrations first, and serves /healthz,
-// /readyz (Kafka, PostgreSQL, ClickHouse) and /metrics on CHAT_HTTP_ADDR.
+// /readyz (Kafka, PostgreSQL, ClickHouse, no blocked partition) and
+// /metrics on CHAT_HTTP_ADDR.
 // Several instances may run: partitions are spread among them (give each a
 // distinct CHAT_INSTANCE_ID).
 func runProjector(ctx context.Context, env Env, _ []string) error {
@@ -40,25 +41,70 @@ func runProjector(ctx context.Context, env Env, _ []string) error {
 		return err
 	}
 	defer cl.Close()
-	engine := httpserver.NewEngine(p.reg, []httpserver.Check{
+	pp, err := p.projectors(pg, ch)
+	if err != nil {
+		return err
+	}
+	engine := httpserver.NewEngine(p.reg, append([]httpserver.Check{
 		{Name: "kafka", Ping: cl.Ping},
 		{Name: "postgres", Ping: pg.Ping},
 		{Name: "clickhouse", Ping: ch.Ping},
-	}, p.log)
+	}, pp.checks()...), p.log)
 	return p.serveWith(ctx, env, engine, func(ctx context.Context, _ string) error {
-		return p.runProjectors(ctx, pg, ch)
+		return p.runProjectors(ctx, pg, ch, pp)
 	})
+}
+
+// projectorPair is the PostgreSQL and the ClickHouse projector of a process.
+type projectorPair struct {
+	pg *projector.Postgres
+	ch *projector.ClickHouse
+}
+
+// checks are the pair's /readyz checks: partitions stopped at an event this
+// build does not know (docs/projector.md, "Rolling upgrades").
+func (pp projectorPair) checks() []httpserver.Check {
+	return []httpserver.Check{
+		{Name: "projector_postgres_partitions", Ping: pp.pg.Ready},
+		{Name: "projector_clickhouse_partitions", Ping: pp.ch.Ready},
+	}
+}
+
+// projectors builds both projectors from the configuration.
+func (p *process) projectors(pg *pgxpool.Pool, ch driver.Conn) (projectorPair, error) {
+	rules, err := p.rules()
+	if err != nil {
+		return projectorPair{}, err
+	}
+	log := p.log.With("service", "projector")
+	opts := kafka.BaseOpts(p.brokers, p.log)
+	names := p.cfg.Names()
+	// Static group membership: a restarted instance takes its partitions
+	// back at once, instead of waiting out its previous life's session.
+	instance := strconv.Itoa(max(p.cfg.InstanceID, 0))
+	pgp, err := projector.NewPostgres(projector.PostgresConfig{
+		Pool: pg, Names: names, Kafka: opts, InstanceID: "projector-postgres-" + instance,
+		Log: log, Metrics: p.reg,
+	})
+	if err != nil {
+		return projectorPair{}, err
+	}
+	chp, err := projector.NewClickHouse(projector.ClickHouseConfig{
+		Conn: ch, Names: names, Kafka: opts, InstanceID: "projector-clickhouse-" + instance,
+		Rules: rules, Log: log, Metrics: p.reg,
+	})
+	if err != nil {
+		return projectorPair{}, err
+	}
+	return projectorPair{pg: pgp, ch: chp}, nil
 }
 
 // runProjectors migrates both stores, then runs the PostgreSQL and the
 // ClickHouse projector until ctx ends. Failures of Kafka or of a store are
-// retried inside the projectors; an error here is a configuration error or
-// a failed migration. The dev mode calls it with its own connections.
-func (p *process) runProjectors(ctx context.Context, pg *pgxpool.Pool, ch driver.Conn) error {
-	rules, err := p.rules()
-	if err != nil {
-		return err
-	}
+// retried inside the projectors; an error here is a failed migration or a
+// build below the cluster's feature level. The dev mode calls it with its
+// own connections.
+func (p *process) runProjectors(ctx context.Context, pg *pgxpool.Pool, ch driver.Conn, pp projectorPair) error {
 	log := p.log.With("service", "projector")
 	// A store that is down at start only delays the projectors: exiting
 	// would make a supervisor restart them in a loop.
@@ -75,29 +121,10 @@ func (p *process) runProjectors(ctx context.Context, pg *pgxpool.Pool, ch driver
 		}
 		_ = p.ensureClickHouseDatabase(ctx)
 	}
-	opts := kafka.BaseOpts(p.brokers, p.log)
-	names := p.cfg.Names()
-	// Static group membership: a restarted instance takes its partitions
-	// back at once, instead of waiting out its previous life's session.
-	instance := strconv.Itoa(max(p.cfg.InstanceID, 0))
-	pgp, err := projector.NewPostgres(projector.PostgresConfig{
-		Pool: pg, Names: names, Kafka: opts, InstanceID: "projector-postgres-" + instance,
-		Log: log, Metrics: p.reg,
-	})
-	if err != nil {
-		return err
-	}
-	chp, err := projector.NewClickHouse(projector.ClickHouseConfig{
-		Conn: ch, Names: names, Kafka: opts, InstanceID: "projector-clickhouse-" + instance,
-		Rules: rules, Log: log, Metrics: p.reg,
-	})
-	if err != nil {
-		return err
-	}
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
-	wg.Go(func() { errs[0] = pgp.Run(ctx) })
-	wg.Go(func() { errs[1] = chp.Run(ctx) })
+	wg.Go(func() { errs[0] = pp.pg.Run(ctx) })
+	wg.Go(func() { errs[1] = pp.ch.Run(ctx) })
 	wg.Wait()
 	return errors.Join(errs...)
 }

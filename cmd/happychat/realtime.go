@@ -46,7 +46,10 @@ func runRealtime(ctx context.Context, env Env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	engine := httpserver.NewEngine(p.reg, []httpserver.Check{{Name: "kafka_tail", Ping: svc.Ready}}, p.log)
+	engine := httpserver.NewEngine(p.reg, []httpserver.Check{
+		{Name: "kafka_tail", Ping: svc.Ready},
+		{Name: "rooms", Ping: svc.Blocked},
+	}, p.log)
 	svc.Register(engine)
 	engine.NoRoute(gin.WrapH(web.Handler()))
 	return p.serveWith(ctx, env, engine, func(ctx context.Context, _ string) error { return svc.Run(ctx) })
@@ -78,7 +81,8 @@ func (p *process) realtimeService(cmds realtime.Commands, loc realtime.OffsetLoc
 		// The socket path takes the same per-user send limit as HTTP.
 		UserSendRate: p.cfg.SendRate, UserSendBurst: p.cfg.SendBurst,
 		Addresses: p.cfg.Limits.Addresses(), HandshakesPerAddress: p.cfg.Limits.Handshakes,
-		Log: p.log.With("service", "realtime"), Metrics: p.reg,
+		Instance: p.instanceName(),
+		Log:      p.log.With("service", "realtime"), Metrics: p.reg,
 	})
 }
 

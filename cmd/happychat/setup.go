@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -114,4 +115,20 @@ func hostOf(pgURL string) string {
 		return "?"
 	}
 	return u.Host
+}
+
+// instanceName names a realtime instance in the fleet's advertisements
+// (internal/fleet): the host and the address it serves, stable across
+// restarts. Empty (a random name) when the address is not known before the
+// listener binds (port 0, as tests use).
+func (p *process) instanceName() string {
+	addr := p.cfg.AdvertiseAddr
+	if addr == "" {
+		addr = p.cfg.HTTPAddr
+	}
+	if addr == "" || strings.HasSuffix(addr, ":0") {
+		return ""
+	}
+	host, _ := os.Hostname()
+	return host + "@" + addr
 }

@@ -1,11 +1,13 @@
 // Package logread reads a topic's committed records from its start to its
 // end, as consumers may see them: the check that tests and the fault suite
-// run over the whole history. It never imports a role package.
+// run over the whole history, and how internal/fleet reads its small
+// compacted topic. It never imports a role package.
 package logread
 
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -32,9 +34,15 @@ const (
 // (a fenced writer's) and control records are not passed. An error of each
 // stops the read and is returned.
 func Read(ctx context.Context, brokers []string, topic string, end End, each func(*kgo.Record) error) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+	return ReadWith(ctx, []kgo.Opt{kgo.SeedBrokers(brokers...)}, topic, end, each)
+}
+
+// ReadWith is Read with the client options of a service (seed brokers,
+// logger, TLS, …) instead of bare brokers.
+func ReadWith(ctx context.Context, opts []kgo.Opt, topic string, end End, each func(*kgo.Record) error) error {
+	cl, err := kgo.NewClient(append(slices.Clone(opts), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(), kgo.FetchMaxBytes(32<<20))
+		kgo.KeepControlRecords(), kgo.FetchMaxBytes(32<<20))...)
 	if err != nil {
 		return fmt.Errorf("client for %s: %w", topic, err)
 	}

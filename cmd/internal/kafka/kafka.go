@@ -42,20 +42,38 @@ func topicConfigs(minISR int) map[string]*string {
 	}
 }
 
-// EnsureTopics creates the rooms and users topics if missing.
+// featuresConfigs are those of the fleet's topic (internal/fleet): one
+// partition, compacted, so that it keeps the last heartbeat of each
+// instance and the cluster's level. Short segments and an eager cleaner keep
+// it small, since every instance reads it whole at each heartbeat; deleted
+// advertisements (tombstones) go after an hour.
+func featuresConfigs(minISR int) map[string]*string {
+	return map[string]*string{
+		"cleanup.policy":                 kadm.StringPtr("compact"),
+		"segment.ms":                     kadm.StringPtr("600000"),
+		"min.cleanable.dirty.ratio":      kadm.StringPtr("0.1"),
+		"delete.retention.ms":            kadm.StringPtr("3600000"),
+		"min.insync.replicas":            kadm.StringPtr(strconv.Itoa(minISR)),
+		"unclean.leader.election.enable": kadm.StringPtr("false"),
+	}
+}
+
+// EnsureTopics creates the rooms, users and features topics if missing.
 // Existing topics are left alone (their partition count is part of the key
 // rule and must never change under a running system).
 func EnsureTopics(ctx context.Context, cl *kgo.Client, names schemas.Names, spec TopicSpec) error {
 	adm := kadm.NewClient(cl)
 	want := []struct {
-		topic string
-		parts int
+		topic   string
+		parts   int
+		configs map[string]*string
 	}{
-		{names.Rooms, spec.RoomPartitions},
-		{names.Users, spec.UserPartitions},
+		{names.Rooms, spec.RoomPartitions, topicConfigs(spec.MinISR)},
+		{names.Users, spec.UserPartitions, topicConfigs(spec.MinISR)},
+		{names.Features, 1, featuresConfigs(spec.MinISR)},
 	}
 	for _, w := range want {
-		resp, err := adm.CreateTopic(ctx, int32(w.parts), int16(spec.Replication), topicConfigs(spec.MinISR), w.topic)
+		resp, err := adm.CreateTopic(ctx, int32(w.parts), int16(spec.Replication), w.configs, w.topic)
 		if err == nil {
 			err = resp.Err
 		}
@@ -66,7 +84,7 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, names schemas.Names, spec
 	// A new topic takes a moment to reach every broker's metadata; callers
 	// start consuming right after, so wait until each partition has a leader.
 	for {
-		details, err := adm.ListTopics(ctx, names.Rooms, names.Users)
+		details, err := adm.ListTopics(ctx, names.Rooms, names.Users, names.Features)
 		if err == nil && allLed(details, len(want)) {
 			return nil
 		}

@@ -35,30 +35,35 @@ func TestTopicsAndRoundTrip(t *testing.T) {
 		}
 	}
 	adm := kadm.NewClient(cl)
-	defer func() { _, _ = adm.DeleteTopics(context.Background(), names.Rooms, names.Users) }()
-	if n, err := Partitions(ctx, cl, names.Rooms); err != nil || n != 3 {
-		t.Fatalf("rooms partitions %d, %v", n, err)
-	}
-	cfgs, err := adm.DescribeTopicConfigs(ctx, names.Rooms)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := cfgs.On(names.Rooms, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{"retention.ms": "-1", "retention.bytes": "-1", "min.insync.replicas": "1", "unclean.leader.election.enable": "false"}
-	for _, c := range rc.Configs {
-		if w, ok := want[c.Key]; ok {
-			if c.MaybeValue() != w {
-				t.Fatalf("%s = %s, want %s", c.Key, c.MaybeValue(), w)
+	defer func() { _, _ = adm.DeleteTopics(context.Background(), names.Rooms, names.Users, names.Features) }()
+	checkTopic := func(topic string, parts int, want map[string]string) {
+		t.Helper()
+		if n, err := Partitions(ctx, cl, topic); err != nil || n != parts {
+			t.Fatalf("%s partitions %d, %v; want %d", topic, n, err, parts)
+		}
+		cfgs, err := adm.DescribeTopicConfigs(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := cfgs.On(topic, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range rc.Configs {
+			if w, ok := want[c.Key]; ok {
+				if c.MaybeValue() != w {
+					t.Fatalf("%s: %s = %s, want %s", topic, c.Key, c.MaybeValue(), w)
+				}
+				delete(want, c.Key)
 			}
-			delete(want, c.Key)
+		}
+		if len(want) > 0 {
+			t.Fatalf("%s: configs not found: %v", topic, want)
 		}
 	}
-	if len(want) > 0 {
-		t.Fatalf("configs not found: %v", want)
-	}
+	checkTopic(names.Rooms, 3, map[string]string{"retention.ms": "-1", "retention.bytes": "-1", "min.insync.replicas": "1", "unclean.leader.election.enable": "false"})
+	// The fleet's topic: one compacted partition (internal/fleet).
+	checkTopic(names.Features, 1, map[string]string{"cleanup.policy": "compact", "min.insync.replicas": "1"})
 
 	env := schemas.Envelope{ID: 7267000000000000001, RoomID: 7267000000000000002, UserID: 7267000000000000003, Seq: 1,
 		OccurredAt: time.Date(2026, 11, 22, 21, 21, 13, 123e6, time.UTC), CorrelationID: "c-1",

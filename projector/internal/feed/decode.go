@@ -11,7 +11,9 @@ import (
 
 // Decode turns polled records into Records, and collects the high
 // watermarks seen per partition. A record that does not decode is kept, with
-// Err set, so that the sink records it as poison and moves past it.
+// Err set: the loop stops its partition there if it is an event of a newer
+// build (see Block), and the sink records any other one as poison and moves
+// past it.
 func Decode(reg *schemas.Registry, fetches kgo.Fetches) ([]Record, map[TP]int64, map[TP]int64) {
 	raw := make([]*kgo.Record, 0, fetches.NumRecords())
 	hwm := map[TP]int64{}

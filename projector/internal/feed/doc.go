@@ -17,6 +17,8 @@
 //
 // The files, one concern each: sink.go (what a sink promises and what the
 // loop reports), config.go, feed.go (Run, its sessions and where they
-// resume), loop.go (poll, apply, flush, retry), decode.go, backoff.go, and
-// admin.go (topic and offset look-ups for the identity check and replays).
+// resume), loop.go (poll, apply, flush, retry), block.go (a partition
+// stopped at an event of a newer build: never skipped), decode.go,
+// backoff.go, and admin.go (topic and offset look-ups for the identity check
+// and replays).
 package feed

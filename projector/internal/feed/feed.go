@@ -42,6 +42,8 @@ func Run(ctx context.Context, cfg Config, sink Sink) error {
 // session runs one Kafka client until ctx ends or the sink asks to restart.
 func session(ctx context.Context, cfg Config, sink Sink) error {
 	sink.Reset()
+	blocked := newBlocks(cfg.Observer, cfg.Log, sink, func(fn func() error) error { return retry(ctx, cfg, "resume", fn) })
+	defer blocked.releaseAll()
 	opts := slices.Clone(cfg.Opts)
 	opts = append(opts,
 		// The command service appends in transactions; an aborted append
@@ -68,12 +70,14 @@ func session(ctx context.Context, cfg Config, sink Sink) error {
 			kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
 				cfg.Log.Info("partitions assigned", "group", cfg.Group, "partitions", parts)
 			}),
-			kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+			kgo.OnPartitionsRevoked(func(_ context.Context, cl *kgo.Client, parts map[string][]int32) {
 				sink.Drop(parts)
+				blocked.release(cl, parts)
 			}),
-			kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+			kgo.OnPartitionsLost(func(_ context.Context, cl *kgo.Client, parts map[string][]int32) {
 				cfg.Log.Warn("partitions lost", "group", cfg.Group, "partitions", parts)
 				sink.Drop(parts)
+				blocked.release(cl, parts)
 			}),
 		)
 		if cfg.InstanceID != "" {
@@ -97,7 +101,7 @@ func session(ctx context.Context, cfg Config, sink Sink) error {
 	// partitions move on at once; what a sink still buffers is dropped, the
 	// next owner resumes from the store.
 	defer cl.Close()
-	return loop(ctx, cfg, cl, sink)
+	return loop(ctx, cfg, cl, sink, blocked)
 }
 
 // adjust replaces the group's (absent) committed offsets by the store's.

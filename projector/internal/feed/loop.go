@@ -12,8 +12,9 @@ import (
 const verifyEvery = 5 * time.Second
 
 // loop polls, decodes and applies until ctx ends or the sink asks for a
-// restart.
-func loop(ctx context.Context, cfg Config, cl *kgo.Client, sink Sink) error {
+// restart. A partition that reaches an event this build does not know stops
+// there (see Block); the others go on.
+func loop(ctx context.Context, cfg Config, cl *kgo.Client, sink Sink, blocked *blocks) error {
 	grouped := cfg.Group != ""
 	allow := func() {
 		if grouped {
@@ -55,6 +56,11 @@ func loop(ctx context.Context, cfg Config, cl *kgo.Client, sink Sink) error {
 			}
 		})
 		recs, hwm, consumed := Decode(cfg.Registry, fetches)
+		recs, err := blocked.filter(ctx, cl, recs, consumed)
+		if err != nil {
+			allow()
+			return err
+		}
 		if len(recs) == 0 && idleCheck {
 			cfg.Idle()
 		}

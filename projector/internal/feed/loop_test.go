@@ -196,6 +196,19 @@ const loopTopic = "rooms"
 // client options to reach it.
 func newLog(t *testing.T, n map[int32]int) []kgo.Opt {
 	t.Helper()
+	values := map[int32][][]byte{}
+	for p := int32(0); p < 2; p++ {
+		for i := range n[p] {
+			values[p] = append(values[p], recordValue(t, p, i))
+		}
+	}
+	return newLogOf(t, values)
+}
+
+// newLogOf starts a kfake cluster with a 2-partition topic holding values[p]
+// in partition p, in order.
+func newLogOf(t *testing.T, values map[int32][][]byte) []kgo.Opt {
+	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, loopTopic))
 	if err != nil {
 		t.Fatal(err)
@@ -209,8 +222,8 @@ func newLog(t *testing.T, n map[int32]int) []kgo.Opt {
 	defer cl.Close()
 	var recs []*kgo.Record
 	for p := int32(0); p < 2; p++ {
-		for i := range n[p] {
-			recs = append(recs, &kgo.Record{Topic: loopTopic, Partition: p, Value: recordValue(t, p, i)})
+		for _, v := range values[p] {
+			recs = append(recs, &kgo.Record{Topic: loopTopic, Partition: p, Value: v})
 		}
 	}
 	if err := cl.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {

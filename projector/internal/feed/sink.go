@@ -19,7 +19,9 @@ type Record struct {
 	// Env is the decoded event; meaningful only when Err is nil.
 	Env schemas.Envelope
 	// Err is why the record could not be decoded (it wraps schemas.ErrDecode):
-	// a poison record, to be recorded and skipped.
+	// a poison record, to be recorded and skipped. A sink never sees one
+	// wrapping schemas.ErrUnknownEvent: the loop blocks its partition there
+	// instead (see Block).
 	Err error
 }
 
@@ -73,7 +75,7 @@ type Verifier interface {
 }
 
 // Observer receives what the loop sees, for metrics. Every method is called
-// from the loop goroutine; a nil Observer is allowed.
+// from the loop goroutine (but see BlockObserver); a nil Observer is allowed.
 type Observer interface {
 	// Applied is called after Apply or Flush succeeded with the records just
 	// applied and the high watermarks seen with them.
