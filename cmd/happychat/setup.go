@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,7 +88,7 @@ func (p *process) kafkaClient(opts ...kgo.Opt) (*kgo.Client, error) {
 	if len(p.brokers) == 0 {
 		return nil, fmt.Errorf("KAFKA_BROKERS is not set")
 	}
-	cl, err := kgo.NewClient(append(kafka.BaseOpts(p.brokers, p.log), opts...)...)
+	cl, err := kgo.NewClient(slices.Concat(kafka.BaseOpts(p.brokers, p.log), kafka.Redirect(p.cfg.KafkaDialMap), opts)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
