@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sort"
 	"strings"
 	"sync"
@@ -52,26 +51,15 @@ func Open(upstreams []string) (_ *Proxies, err error) {
 		}
 	}()
 	for i, up := range upstreams {
-		listen, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		p := toxiproxy.NewProxy(server, fmt.Sprintf("broker-%d", i), listen, up)
+		// Port 0: the proxy keeps the port it was given, also across the
+		// restart of Heal.
+		p := toxiproxy.NewProxy(server, fmt.Sprintf("broker-%d", i), "127.0.0.1:0", up)
 		if err := p.Start(); err != nil {
 			return nil, fmt.Errorf("proxy for %s: %w", up, err)
 		}
 		ps.proxies[up] = p
 	}
 	return ps, nil
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 // DialMap is the value of CHAT_KAFKA_DIAL_MAP that sends a process's
