@@ -84,7 +84,7 @@ func (p *process) commandService(pg *pgxpool.Pool) (*command.Service, error) {
 		DedupeWindowBytes: p.cfg.DedupeBytes,
 		SnapshotRecords:   p.cfg.SnapRecords, SnapshotInterval: p.cfg.SnapInterval,
 		Clock:     clock,
-		KafkaOpts: kafka.LogOpts(p.log), Log: p.log, Metrics: p.reg,
+		KafkaOpts: append(kafka.LogOpts(p.log), kafka.Redirect(p.cfg.KafkaDialMap)...), Log: p.log, Metrics: p.reg,
 	})
 }
 

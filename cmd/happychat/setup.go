@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -88,7 +89,7 @@ func (p *process) kafkaClient(opts ...kgo.Opt) (*kgo.Client, error) {
 	if len(p.brokers) == 0 {
 		return nil, fmt.Errorf("KAFKA_BROKERS is not set")
 	}
-	cl, err := kgo.NewClient(append(kafka.BaseOpts(p.brokers, p.log), opts...)...)
+	cl, err := kgo.NewClient(slices.Concat(kafka.BaseOpts(p.brokers, p.log), kafka.Redirect(p.cfg.KafkaDialMap), opts)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}

@@ -45,6 +45,7 @@ type Size struct {
 	StormRounds    int           // capacity storms during the command kill
 	RollEvery      time.Duration // between the steps of a rolling restart of the services
 	BrokerDown     time.Duration // how long a cluster broker stays killed or stopped
+	NetSplit       time.Duration // a command instance cut off from the brokers (> its 6 s session timeout)
 
 	SlowMessages int     // messages per phase of the slow-reader scenario
 	SlowRate     float64 // their pace
@@ -65,7 +66,7 @@ var Sizes = map[string]Size{
 		FaultRooms: 4, FaultMembers: 5, FaultRate: 150, FaultWorkers: 12,
 		ProjectorKills: 3, KillEvery: 3 * time.Second, StoreOutage: 10 * time.Second, StoreStall: 20 * time.Second, DiskFull: 10 * time.Second,
 		KafkaRestarts: []string{"sigterm"}, KafkaDown: 3 * time.Second, StopFor: 10 * time.Second,
-		StormRounds: 3, RollEvery: time.Second, BrokerDown: 10 * time.Second, SlowMessages: 800, SlowRate: 150, SlowBody: 1900, ReplayTimeout: time.Minute,
+		StormRounds: 3, RollEvery: time.Second, BrokerDown: 10 * time.Second, NetSplit: 15 * time.Second, SlowMessages: 800, SlowRate: 150, SlowBody: 1900, ReplayTimeout: time.Minute,
 		SendTimeout: 90 * time.Second, CatchUp: 90 * time.Second,
 	},
 	"full": {
@@ -74,7 +75,7 @@ var Sizes = map[string]Size{
 		FaultRooms: 20, FaultMembers: 10, FaultRate: 800, FaultWorkers: 48,
 		ProjectorKills: 6, KillEvery: 5 * time.Second, StoreOutage: 30 * time.Second, StoreStall: 20 * time.Second, DiskFull: 30 * time.Second,
 		KafkaRestarts: []string{"sigterm", "sigkill"}, KafkaDown: 10 * time.Second, StopFor: 15 * time.Second,
-		StormRounds: 8, RollEvery: 3 * time.Second, BrokerDown: 30 * time.Second, SlowMessages: 3000, SlowRate: 300, SlowBody: 1900, ReplayTimeout: 5 * time.Minute,
+		StormRounds: 8, RollEvery: 3 * time.Second, BrokerDown: 30 * time.Second, NetSplit: 30 * time.Second, SlowMessages: 3000, SlowRate: 300, SlowBody: 1900, ReplayTimeout: 5 * time.Minute,
 		SendTimeout: 3 * time.Minute, CatchUp: 5 * time.Minute,
 	},
 }

@@ -21,6 +21,7 @@ var scenarios = []scenario{
 	{"command-stop", "SIGSTOP a command instance past its session timeout, SIGCONT it: its late writes are fenced", runCommandStop},
 	{"rolling-restart", "a deploy: 3 command instances restarted one at a time (SIGTERM, ready before the next), then the realtime instances and the projector", runServiceRollingRestart},
 	{"clock-skew", "a command instance whose clock runs 5 s behind takes partitions over (all of them while the other is stopped); users hop between rooms", runClockSkew},
+	{"network-partition", "cut a command instance off from the brokers (a Toxiproxy in front of each, for it alone), heal it: it acknowledges nothing it did not commit, the other serves its partitions", runNetworkPartition},
 	{"realtime-kill", "SIGKILL a realtime instance: its sockets resume on the other with since_seq", runRealtimeKill},
 	{"slow-reader", "a socket that stops reading in a busy room: cut off (4008), memory bounded, the others unaffected", runSlowReader},
 	{"poison", "undecodable records on the rooms topic: dead-lettered once, counted, nothing else skipped", runPoison},

@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -71,6 +72,13 @@ type Config struct {
 	// service mints ids and stamps events with. Test-only: the fault suite
 	// runs an instance whose clock is behind; never set it in production.
 	ClockOffset time.Duration
+	// KafkaDialMap (CHAT_KAFKA_DIAL_MAP, broker=proxy,...) makes the
+	// command service dial each broker address, seed or advertised in
+	// metadata, at another address. Test-only: the fault suite puts a
+	// fault-injecting proxy between one command instance and the brokers;
+	// metadata names the brokers' own addresses, so redirecting the seeds
+	// alone would not keep the traffic on the proxy.
+	KafkaDialMap map[string]string
 
 	// Realtime service.
 	AllowedOrigins  []string // CHAT_ALLOWED_ORIGINS (exact origins; empty = same origin)
@@ -128,6 +136,7 @@ func Load(getenv func(string) string) (Config, error) {
 		SnapRecords:   p.int("CHAT_SNAPSHOT_RECORDS", 20000),
 		SnapInterval:  p.duration("CHAT_SNAPSHOT_INTERVAL", 30*time.Second),
 		ClockOffset:   p.duration("CHAT_CLOCK_OFFSET", 0),
+		KafkaDialMap:  p.addrMap("CHAT_KAFKA_DIAL_MAP"),
 
 		AllowedOrigins:  p.list("CHAT_ALLOWED_ORIGINS"),
 		WSMaxPerUser:    p.int("CHAT_WS_MAX_CONNS_PER_USER", 5),
@@ -252,6 +261,27 @@ func (p *parser) list(key string) []string {
 		if s = strings.TrimSpace(s); s != "" {
 			out = append(out, s)
 		}
+	}
+	return out
+}
+
+// addrMap reads from=to,from=to (host:port each); empty is no map.
+func (p *parser) addrMap(key string) map[string]string {
+	items := p.list(key)
+	if len(items) == 0 {
+		return nil
+	}
+	out := map[string]string{}
+	for _, kv := range items {
+		k, v, ok := strings.Cut(kv, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		_, _, errK := net.SplitHostPort(k)
+		_, _, errV := net.SplitHostPort(v)
+		if !ok || errK != nil || errV != nil {
+			p.errs = append(p.errs, fmt.Errorf("%s: %q is not host:port=host:port", key, kv))
+			continue
+		}
+		out[k] = v
 	}
 	return out
 }

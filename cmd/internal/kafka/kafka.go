@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"time"
 
@@ -179,6 +180,24 @@ func (a slogAdapter) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 		l = slog.LevelDebug
 	}
 	a.l.Log(context.Background(), l, "kafka: "+msg, keyvals...)
+}
+
+// Redirect dials each broker address named in dialMap at the address it
+// maps to (CHAT_KAFKA_DIAL_MAP, test-only): the seeds and the addresses
+// metadata advertises alike, so that every connection of the client goes
+// through the fault suite's proxy. No map, no option: production dials as
+// franz-go does.
+func Redirect(dialMap map[string]string) []kgo.Opt {
+	if len(dialMap) == 0 {
+		return nil
+	}
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	return []kgo.Opt{kgo.Dialer(func(ctx context.Context, network, host string) (net.Conn, error) {
+		if to, ok := dialMap[host]; ok {
+			host = to
+		}
+		return d.DialContext(ctx, network, host)
+	})}
 }
 
 // LogOpts routes a client's logs to log.
