@@ -21,11 +21,11 @@ import (
 // addresses (public and internal) across restarts, so clients reach the new life where they reached
 // the old one, and appends every life's output to one log file.
 type proc struct {
-	name    string
-	bin     string
-	args    []string
-	env     []string
-	addr    string
+	name string
+	bin  string
+	args []string
+	env  []string
+	addr string
 	// internal is its internal listener (CHAT_INTERNAL_ADDR): /metrics,
 	// and for a command instance the address its peers forward to.
 	internal string
