@@ -84,7 +84,14 @@ func newEngine(checks []Check, log *slog.Logger, middleware ...gin.HandlerFunc) 
 		fail(c, schemas.Errorf(httperr.CodeMethodNotAllowed, "method not allowed"))
 	})
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
-	r.GET("/readyz", func(c *gin.Context) {
+	r.GET("/readyz", readiness(checks))
+	return r
+}
+
+// readiness answers /readyz: each check's "ok" or error, 200 only when all
+// pass.
+func readiness(checks []Check) gin.HandlerFunc {
+	return func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()
 		status := map[string]string{}
@@ -102,8 +109,7 @@ func newEngine(checks []Check, log *slog.Logger, middleware ...gin.HandlerFunc) 
 			code = http.StatusServiceUnavailable
 		}
 		WriteJSON(c, code, status)
-	})
-	return r
+	}
 }
 
 // WriteJSON renders v with the system's JSON encoder.
