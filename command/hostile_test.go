@@ -11,7 +11,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gin-gonic/gin"
 	"github.com/go-json-experiment/json"
 	"github.com/twmb/franz-go/pkg/kadm"
 
@@ -65,9 +64,7 @@ func FuzzWriteBodies(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	gin.SetMode(gin.ReleaseMode)
-	engine := gin.New()
-	svc.Routes(engine)
+	engine := bothListeners(svc)
 	user, _, err := keys.Issue(7, "seven")
 	if err != nil {
 		f.Fatal(err)

@@ -19,10 +19,9 @@ import (
 // body (2,000 code points of 4 bytes, JSON-escaped) fits well inside.
 const maxBodyBytes = 64 << 10
 
-// Routes mounts the write routes of the API and the internal forwarding
-// route on r. The public routes take the per-address limit first: it is the cheapest
-// check and the only one a client without a token meets. The internal
-// routes take none: their callers are the other instances.
+// Routes mounts the write routes of the API on r, the public listener. They
+// take the per-address limit first: it is the cheapest check and the only
+// one a client without a token meets.
 func (s *Service) Routes(r gin.IRouter) {
 	addr := s.doors.all.Gin()
 	r.POST("/v1/sessions", addr, s.doors.sessions.Gin(), s.postSession)
@@ -32,8 +31,18 @@ func (s *Service) Routes(r gin.IRouter) {
 	r.POST("/v1/rooms/:id/leave", addr, s.postLeave)
 	r.POST("/v1/rooms/:id/messages", addr, s.postMessage)
 	r.POST("/v1/rooms/:id/read", addr, s.postRead)
+}
+
+// InternalRoutes mounts the internal protocol (cmdproto) on r, the internal
+// listener (CHAT_INTERNAL_ADDR), which is never the public one: forwarding
+// and presence take no per-address limit, their callers being the other
+// instances. A split realtime service reaches the command service only
+// here (CHAT_COMMAND_URL), so its sends are served here too: the public
+// send route, unchanged (the user's own token, the same limits).
+func (s *Service) InternalRoutes(r gin.IRouter) {
 	r.POST(cmdproto.CommandsPath, s.handleInternal)
 	r.GET(cmdproto.PresenceRoute, s.getPresence)
+	r.POST("/v1/rooms/:id/messages", s.doors.all.Gin(), s.postMessage)
 }
 
 func (s *Service) postSession(c *gin.Context) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,8 +142,58 @@ func newUnitRoutes(t *testing.T, mutate func(*Config)) (*gin.Engine, *token.Keys
 	if err != nil {
 		t.Fatal(err)
 	}
+	return bothListeners(svc), keys
+}
+
+// bothListeners serves the public routes and, for what they do not
+// match, the internal ones: the two listeners of the binary on one engine,
+// for tests that call both.
+func bothListeners(svc *Service) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
+	internal := gin.New()
+	svc.InternalRoutes(internal)
 	r := gin.New()
 	svc.Routes(r)
-	return r, keys
+	r.NoRoute(gin.WrapH(internal))
+	return r
+}
+
+// TestInternalRoutesAreOnlyInternal: the public routes include nothing of
+// the internal protocol, and the internal listener has the protocol plus
+// the one public route a split realtime service calls (its sends).
+func TestInternalRoutesAreOnlyInternal(t *testing.T) {
+	svc, err := New(Config{
+		Brokers: []string{"127.0.0.1:1"}, Names: schemas.NamesFor("unit"), InternalSecret: testSecret + "-internal",
+		Keys: mustKeys(t), AdminToken: testAdmin, Rules: plainRules{}, Store: unusedStore(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gin.SetMode(gin.ReleaseMode)
+	public, internal := gin.New(), gin.New()
+	svc.Routes(public)
+	svc.InternalRoutes(internal)
+	for _, r := range public.Routes() {
+		if strings.HasPrefix(r.Path, "/internal") {
+			t.Errorf("public listener serves %s %s", r.Method, r.Path)
+		}
+	}
+	var got []string
+	for _, r := range internal.Routes() {
+		got = append(got, r.Method+" "+r.Path)
+	}
+	slices.Sort(got)
+	want := []string{"GET " + cmdproto.PresenceRoute, "POST " + cmdproto.CommandsPath, "POST /v1/rooms/:id/messages"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("internal routes %v, want %v", got, want)
+	}
+}
+
+func mustKeys(t *testing.T) *token.Keys {
+	t.Helper()
+	keys, err := token.New(testSecret, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
 }

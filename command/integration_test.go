@@ -150,10 +150,10 @@ func (c *cluster) startWith(id int, mutate func(*Config)) *instance {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	gin.SetMode(gin.ReleaseMode)
-	engine := gin.New()
+	// One listener for both sets of routes: the address the instance
+	// advertises takes forwarded commands and public requests alike.
+	engine := bothListeners(svc)
 	engine.GET("/healthz", func(g *gin.Context) { g.String(http.StatusOK, "ok\n") })
-	svc.Routes(engine)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		c.t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,8 +122,10 @@ func eventually(t *testing.T, what string, check func() error) {
 	}
 }
 
-// TestEveryRouteIsDocumented builds the all-in-one engine (every route of
-// every service) and checks each against the OpenAPI document.
+// TestEveryRouteIsDocumented builds the all-in-one engines (every route of
+// every service, public and internal) and checks each against the OpenAPI
+// document. The runtime profiles of the internal listener (/debug/pprof/,
+// net/http/pprof's) are no API: README documents them.
 func TestEveryRouteIsDocumented(t *testing.T) {
 	env := devEnv(t)
 	p, err := newProcess(Env{Getenv: func(k string) string { return env[k] }, Stdout: io.Discard, Stderr: io.Discard})
@@ -132,7 +135,7 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 	defer p.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	engine, _, err := p.buildDev(ctx)
+	engine, internal, _, err := p.buildDev(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,8 +144,10 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	var routes []openapi.Route
-	for _, r := range engine.Routes() {
-		routes = append(routes, openapi.Route{Method: r.Method, Path: r.Path})
+	for _, r := range slices.Concat(engine.Routes(), internal.Routes()) {
+		if !strings.HasPrefix(r.Path, "/debug/pprof/") {
+			routes = append(routes, openapi.Route{Method: r.Method, Path: r.Path})
+		}
 	}
 	if missing := doc.Missing(routes); len(missing) > 0 {
 		t.Fatalf("routes missing from docs/openapi.yaml: %v", missing)

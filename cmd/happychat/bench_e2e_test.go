@@ -30,7 +30,9 @@ func TestBenchAgainstDev(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
 		var stderr bytes.Buffer
-		args = append([]string{"-url", sys.base, "-admin-token", e2eAdmin, "-out", out}, args...)
+		// The dev server's internal listener is on an ephemeral port, not the
+		// default one -metrics would guess.
+		args = append([]string{"-url", sys.base, "-metrics", internalBase(sys.base), "-admin-token", e2eAdmin, "-out", out}, args...)
 		if err := bench.Main(ctx, args, func(string) string { return "" }, io.Discard, &stderr); err != nil {
 			t.Fatalf("bench: %v\n%s", err, stderr.String())
 		}

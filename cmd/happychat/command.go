@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"happychat/cmd/internal/httpserver"
@@ -45,10 +44,12 @@ func runCommand(ctx context.Context, env Env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	engine := httpserver.NewEngine(p.reg, []httpserver.Check{{Name: "command", Ping: svc.Ready}}, p.log)
-	svc.Routes(engine)
-	return p.serveWith(ctx, env, engine, func(ctx context.Context, addr string) error {
-		return svc.Run(ctx, p.advertise(addr))
+	checks := []httpserver.Check{{Name: "command", Ping: svc.Ready}}
+	public, internal := httpserver.NewEngine(checks, p.log), httpserver.NewInternalEngine(p.reg, checks, p.log)
+	svc.Routes(public)
+	svc.InternalRoutes(internal)
+	return p.serveWith(ctx, env, public, internal, func(ctx context.Context, addrs listeners) error {
+		return svc.Run(ctx, p.advertise(addrs.internal))
 	})
 }
 
@@ -143,44 +144,11 @@ func (p *process) devSecret() error {
 	return os.WriteFile(path, []byte(p.cfg.TokenSecret+"\n"), 0o600)
 }
 
-// advertise is the address other instances use to reach this one.
+// advertise is the address other instances use to reach this one: its
+// internal listener's, where they forward commands.
 func (p *process) advertise(bound string) string {
 	if p.cfg.AdvertiseAddr != "" {
 		return p.cfg.AdvertiseAddr
 	}
 	return bound
-}
-
-// serveWith serves engine and, once it listens, runs background work with
-// the bound address; either ending stops both.
-func (p *process) serveWith(ctx context.Context, env Env, engine *gin.Engine, work func(ctx context.Context, addr string) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	workErr := make(chan error, 1)
-	started := make(chan struct{})
-	ready := func(addr string) {
-		close(started)
-		go func() {
-			err := work(ctx, addr)
-			if err != nil && ctx.Err() == nil {
-				p.log.Error("service stopped", "err", err)
-			}
-			workErr <- err
-			cancel()
-		}()
-		if env.Ready != nil {
-			env.Ready(addr)
-		}
-	}
-	serveErr := httpserver.Serve(ctx, p.cfg.HTTPAddr, engine, ready, p.log)
-	cancel()
-	select {
-	case <-started:
-		// Wait for the work to wind down (leave groups, flush).
-		if err := <-workErr; err != nil && !errors.Is(err, context.Canceled) {
-			return errors.Join(serveErr, err)
-		}
-	default:
-	}
-	return serveErr
 }

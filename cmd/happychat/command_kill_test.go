@@ -44,7 +44,9 @@ func startProc(t *testing.T, bin string, env []string, args ...string) *proc {
 	t.Helper()
 	addr := freePort(t)
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(append(os.Environ(), env...), "CHAT_HTTP_ADDR="+addr)
+	// A free port of its own for the internal listener too (the default,
+	// the public port + 1000, may be taken).
+	cmd.Env = append(append(os.Environ(), env...), "CHAT_HTTP_ADDR="+addr, "CHAT_INTERNAL_ADDR="+freePort(t))
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {

@@ -12,7 +12,9 @@ import (
 	"happychat/realtime/web"
 )
 
-// runDev runs every service in one process on one address: the command
+// runDev runs every service in one process on one public address (and one
+// internal one, CHAT_INTERNAL_ADDR, for /metrics, pprof and the command
+// service's internal protocol, which other command instances may use): the command
 // service (writes), the projectors, the query service (reads), the realtime
 // service (WebSocket) and the web client. Kafka is embedded (kfake, its log
 // persisted under the state directory) unless KAFKA_BROKERS is set;
@@ -27,63 +29,65 @@ func runDev(ctx context.Context, env Env, _ []string) error {
 		return err
 	}
 	defer p.close()
-	engine, work, err := p.buildDev(ctx)
+	engine, internal, work, err := p.buildDev(ctx)
 	if err != nil {
 		return err
 	}
-	return p.serveWith(ctx, env, engine, func(ctx context.Context, addr string) error {
-		p.log.Info("happychat dev is up", "url", "http://"+addr+"/", "kafka", p.brokers,
+	return p.serveWith(ctx, env, engine, internal, func(ctx context.Context, addrs listeners) error {
+		p.log.Info("happychat dev is up", "url", "http://"+addrs.public+"/", "internal", addrs.internal, "kafka", p.brokers,
 			"postgres", hostOf(p.cfg.PGURL), "clickhouse", p.cfg.CHAddr+"/"+p.cfg.CHDatabase)
-		fmt.Fprintf(env.Stdout, "happychat is running: open http://%s/\n", addr)
-		return work(ctx, addr)
+		fmt.Fprintf(env.Stdout, "happychat is running: open http://%s/\n", addrs.public)
+		return work(ctx, addrs)
 	})
 }
 
 // buildDev sets up every service of the all-in-one mode and returns the
-// engine serving all routes, and the background work to run once the engine
-// listens on addr.
-func (p *process) buildDev(ctx context.Context) (*gin.Engine, func(ctx context.Context, addr string) error, error) {
+// public engine (every public route), the internal one, and the background
+// work to run once both listen.
+func (p *process) buildDev(ctx context.Context) (public, internal *gin.Engine, work func(ctx context.Context, addrs listeners) error, err error) {
 	if err := p.devSecret(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := p.embedKafkaIfUnset(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := p.ensureTopics(ctx); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	pg, ch, err := p.openProjectorStores(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cmdSvc, err := p.commandService(pg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	qSvc, err := p.queryService(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	rt, err := p.realtimeService(localCommands{svc: cmdSvc}, p.clickhouseLocator())
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	pp, err := p.projectors(pg, ch)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	checks := append([]httpserver.Check{
 		{Name: "command", Ping: cmdSvc.Ready},
 		{Name: "realtime_tail", Ping: rt.Ready},
 		{Name: "realtime_rooms", Ping: rt.Blocked},
 	}, append(queryChecks(qSvc), pp.checks()...)...)
-	engine := httpserver.NewEngine(p.reg, checks, p.log)
-	cmdSvc.Routes(engine)
-	qSvc.Register(engine)
-	rt.Register(engine)
-	engine.NoRoute(gin.WrapH(web.Handler()))
+	public = httpserver.NewEngine(checks, p.log)
+	cmdSvc.Routes(public)
+	qSvc.Register(public)
+	rt.Register(public)
+	public.NoRoute(gin.WrapH(web.Handler()))
+	internal = httpserver.NewInternalEngine(p.reg, checks, p.log)
+	cmdSvc.InternalRoutes(internal)
 
-	work := func(ctx context.Context, addr string) error {
+	work = func(ctx context.Context, addrs listeners) error {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		var (
@@ -103,11 +107,11 @@ func (p *process) buildDev(ctx context.Context) (*gin.Engine, func(ctx context.C
 				cancel()
 			})
 		}
-		run("command", func(ctx context.Context) error { return cmdSvc.Run(ctx, p.advertise(addr)) })
+		run("command", func(ctx context.Context) error { return cmdSvc.Run(ctx, p.advertise(addrs.internal)) })
 		run("projector", func(ctx context.Context) error { return p.runProjectors(ctx, pg, ch, pp) })
 		run("realtime", rt.Run)
 		wg.Wait()
 		return errors.Join(errs...)
 	}
-	return engine, work, nil
+	return public, internal, work, nil
 }

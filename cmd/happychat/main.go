@@ -33,6 +33,9 @@ type Env struct {
 	// Ready, if set, is called with the listen address once the HTTP server
 	// of a serving subcommand accepts connections.
 	Ready func(addr string)
+	// InternalReady, if set, is called first with the internal listener's
+	// address (CHAT_INTERNAL_ADDR: /metrics, pprof, the internal protocol).
+	InternalReady func(addr string)
 }
 
 func subcommands() map[string]subcommand {

@@ -18,9 +18,9 @@ import (
 )
 
 // runProjector runs both projectors (PostgreSQL views, ClickHouse history)
-// against KAFKA_BROKERS, applying the migrations first, and serves /healthz,
-// /readyz (Kafka, PostgreSQL, ClickHouse, no blocked partition) and
-// /metrics on CHAT_HTTP_ADDR.
+// against KAFKA_BROKERS, applying the migrations first, and serves /healthz
+// and /readyz (Kafka, PostgreSQL, ClickHouse, no blocked partition) on
+// CHAT_HTTP_ADDR, and those with /metrics and pprof on CHAT_INTERNAL_ADDR.
 // Several instances may run: partitions are spread among them (give each a
 // distinct CHAT_INSTANCE_ID).
 func runProjector(ctx context.Context, env Env, _ []string) error {
@@ -45,12 +45,13 @@ func runProjector(ctx context.Context, env Env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	engine := httpserver.NewEngine(p.reg, append([]httpserver.Check{
+	checks := append([]httpserver.Check{
 		{Name: "kafka", Ping: cl.Ping},
 		{Name: "postgres", Ping: pg.Ping},
 		{Name: "clickhouse", Ping: ch.Ping},
-	}, pp.checks()...), p.log)
-	return p.serveWith(ctx, env, engine, func(ctx context.Context, _ string) error {
+	}, pp.checks()...)
+	public, internal := httpserver.NewEngine(checks, p.log), httpserver.NewInternalEngine(p.reg, checks, p.log)
+	return p.serveWith(ctx, env, public, internal, func(ctx context.Context, _ listeners) error {
 		return p.runProjectors(ctx, pg, ch, pp)
 	})
 }

@@ -15,7 +15,8 @@ import (
 // runQuery runs the query service alone: the read routes under /v1 (rooms,
 // history, export, analytics, the OpenAPI document) over the PostgreSQL
 // views (PG_URL) and the ClickHouse history (CLICKHOUSE_ADDR, CLICKHOUSE_DB),
-// plus /healthz, /readyz (both stores) and /metrics, on CHAT_HTTP_ADDR.
+// plus /healthz and /readyz (both stores), on CHAT_HTTP_ADDR; /metrics and
+// pprof on CHAT_INTERNAL_ADDR.
 func runQuery(ctx context.Context, env Env, _ []string) error {
 	p, err := newProcess(env)
 	if err != nil {
@@ -29,15 +30,9 @@ func runQuery(ctx context.Context, env Env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	engine := httpserver.NewEngine(p.reg, queryChecks(svc), p.log)
+	engine := httpserver.NewEngine(queryChecks(svc), p.log)
 	svc.Register(engine)
-	ready := func(addr string) {
-		p.log.Info("query service is up", "addr", addr)
-		if env.Ready != nil {
-			env.Ready(addr)
-		}
-	}
-	return httpserver.Serve(ctx, p.cfg.HTTPAddr, engine, ready, p.log)
+	return p.serveWith(ctx, env, engine, httpserver.NewInternalEngine(p.reg, queryChecks(svc), p.log), nil)
 }
 
 // queryService builds the query service on its own store connections,

@@ -21,7 +21,8 @@ import (
 
 // runRealtime runs the realtime service alone: GET /v1/ws and the web
 // client, tailing the rooms topic (KAFKA_BROKERS), sending through the
-// command service at CHAT_COMMAND_URL, and locating resumes in the
+// command service's internal listener at CHAT_COMMAND_URL, and locating
+// resumes in the
 // ClickHouse history (CLICKHOUSE_ADDR, CLICKHOUSE_DB).
 func runRealtime(ctx context.Context, env Env, _ []string) error {
 	p, err := newProcess(env)
@@ -46,13 +47,15 @@ func runRealtime(ctx context.Context, env Env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	engine := httpserver.NewEngine(p.reg, []httpserver.Check{
+	checks := []httpserver.Check{
 		{Name: "kafka_tail", Ping: svc.Ready},
 		{Name: "rooms", Ping: svc.Blocked},
-	}, p.log)
+	}
+	engine := httpserver.NewEngine(checks, p.log)
 	svc.Register(engine)
 	engine.NoRoute(gin.WrapH(web.Handler()))
-	return p.serveWith(ctx, env, engine, func(ctx context.Context, _ string) error { return svc.Run(ctx) })
+	internal := httpserver.NewInternalEngine(p.reg, checks, p.log)
+	return p.serveWith(ctx, env, engine, internal, func(ctx context.Context, _ listeners) error { return svc.Run(ctx) })
 }
 
 // realtimeGOGC is the realtime process's GC target unless GOGC is set. Its

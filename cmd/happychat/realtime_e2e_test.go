@@ -87,18 +87,35 @@ func (s *rtDev) with(t *testing.T) *rtDev {
 	return &rtDev{devSystem: &devSystem{t: t, base: s.base, doc: s.doc}, env: s.env}
 }
 
+// internalBases maps the base URL of a process runServing started to its
+// internal listener's (/metrics, the internal protocol).
+var internalBases sync.Map
+
+// internalBase is the internal listener's base URL of the process serving
+// base (the public one).
+func internalBase(base string) string {
+	v, ok := internalBases.Load(base)
+	if !ok {
+		panic("no internal listener known for " + base)
+	}
+	return v.(string)
+}
+
 // runServing runs `happychat <sub>` in-process, exactly as the subcommand
 // does, until the test ends, and returns its address once /readyz says 200.
+// Its internal listener's is internalBase("http://" + address).
 func runServing(t *testing.T, sub string, env map[string]string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan string, 1)
+	internalc := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, Env{
 			Getenv: func(k string) string { return env[k] },
 			Stdout: io.Discard, Stderr: os.Stderr,
-			Ready: func(a string) { addrc <- a },
+			Ready:         func(a string) { addrc <- a },
+			InternalReady: func(a string) { internalc <- a },
 		}, []string{sub})
 	}()
 	t.Cleanup(func() {
@@ -121,6 +138,7 @@ func runServing(t *testing.T, sub string, env map[string]string) string {
 	case <-time.After(90 * time.Second):
 		t.Fatalf("happychat %s did not start", sub)
 	}
+	internalBases.Store("http://"+addr, "http://"+<-internalc)
 	eventually(t, "happychat "+sub+" ready", func() error {
 		resp, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {
@@ -138,11 +156,11 @@ func runServing(t *testing.T, sub string, env map[string]string) string {
 // startSplitRealtime starts a second realtime instance the way `happychat
 // realtime` runs when the services are split: its own port, the same topics
 // and token secret, sends and presence over HTTP to this dev server's
-// command API. It returns the instance's base URL.
+// command service's internal listener. It returns the instance's base URL.
 func (s *rtDev) startSplitRealtime(t *testing.T) string {
 	t.Helper()
 	env := maps.Clone(s.env)
-	env["CHAT_COMMAND_URL"] = s.base
+	env["CHAT_COMMAND_URL"] = internalBase(s.base)
 	env["CHAT_HTTP_ADDR"] = "127.0.0.1:0"
 	return "http://" + runServing(t, "realtime", env)
 }
@@ -260,10 +278,11 @@ func rtPost(base, path, tok string, in, out any) error {
 	return nil
 }
 
-// rtMetric reads one series of base's /metrics (0 when absent), e.g.
+// rtMetric reads one series of the /metrics of the process serving base
+// (on its internal listener; 0 when absent), e.g.
 // `happychat_realtime_resumes_total{path="ring"}`.
 func rtMetric(base, series string) (float64, error) {
-	resp, err := http.Get(base + "/metrics")
+	resp, err := http.Get(internalBase(base) + "/metrics")
 	if err != nil {
 		return 0, err
 	}

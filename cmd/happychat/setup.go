@@ -15,7 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"happychat/cmd/internal/config"
-	"happychat/cmd/internal/httpserver"
 	"happychat/cmd/internal/kafka"
 )
 
@@ -41,24 +40,7 @@ func newProcess(env Env) (*process, error) {
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	p := &process{cfg: cfg, log: log, reg: reg, brokers: cfg.KafkaBrokers}
-	if cfg.PprofAddr != "" {
-		if err := p.servePprof(cfg.PprofAddr); err != nil {
-			return nil, err
-		}
-	}
-	return p, nil
-}
-
-// servePprof serves the runtime profiles on their own listener, never on the
-// public address: profiles show internals and cost CPU while taken.
-func (p *process) servePprof(addr string) error {
-	stop, err := httpserver.ServePprof(addr, p.log)
-	if err != nil {
-		return err
-	}
-	p.cleanup = append(p.cleanup, stop)
-	return nil
+	return &process{cfg: cfg, log: log, reg: reg, brokers: cfg.KafkaBrokers}, nil
 }
 
 func (p *process) close() {

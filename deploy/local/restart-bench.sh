@@ -19,12 +19,15 @@
 #
 # Settings (environment): RB_PREFIX (topic prefix, default rbench1),
 # RB_DIR (state and logs, default /tmp/$RB_PREFIX), RB_CMD_ADDR
-# (127.0.0.1:18481), RB_RT_ADDR (127.0.0.1:18485), RB_ROOMS (50),
+# (127.0.0.1:18481), RB_CMD_INTERNAL (the command's internal listener, where
+# realtime sends and /metrics are read: 127.0.0.1:19481), RB_RT_ADDR
+# (127.0.0.1:18485; its internal listener is the default, 127.0.0.1:19485), RB_ROOMS (50),
 # RB_MEMBERS (19), RB_RATE (sends/s, 2500), RB_CHUNK (seconds per bench run,
 # 120), RB_SETTLE (seconds idle before the settled RSS, 30), RB_BIN (the
 # binary `start` runs, default bin/happychat), RB_BENCH_BIN (the load
 # generator `fill` runs, default bin/happychat-bench). Extra variables of the
-# service (CHAT_PPROF_ADDR, CHAT_DEDUPE_WINDOW_ENTRIES, ...) pass through.
+# service (CHAT_DEDUPE_WINDOW_ENTRIES, ...) pass through; the profiles are
+# on the internal listeners (http://$RB_CMD_INTERNAL/debug/pprof/).
 # Figures and how they were taken: docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -35,6 +38,7 @@ export CHAT_TOPIC_PREFIX=${RB_PREFIX:-rbench1}
 DIR=${RB_DIR:-/tmp/$CHAT_TOPIC_PREFIX}
 mkdir -p "$DIR"
 CMD_ADDR=${RB_CMD_ADDR:-127.0.0.1:18481}
+CMD_INTERNAL=${RB_CMD_INTERNAL:-127.0.0.1:19481}
 RT_ADDR=${RB_RT_ADDR:-127.0.0.1:18485}
 ROOMS=${RB_ROOMS:-50}
 MEMBERS=${RB_MEMBERS:-19}
@@ -59,7 +63,7 @@ cmd_pid() { cat "$DIR/command.pid"; }
 
 start_command() { # BIN LOGNAME
   local bin=$1 log=$DIR/$2
-  CHAT_HTTP_ADDR=$CMD_ADDR "$bin" command >"$log" 2>&1 &
+  CHAT_HTTP_ADDR=$CMD_ADDR CHAT_INTERNAL_ADDR=$CMD_INTERNAL "$bin" command >"$log" 2>&1 &
   echo $! >"$DIR/command.pid"
 }
 
@@ -84,7 +88,7 @@ case ${1:-} in
 start)
   start_command "$BIN" command.log
   wait_http "http://$CMD_ADDR"
-  CHAT_HTTP_ADDR=$RT_ADDR CHAT_COMMAND_URL=http://$CMD_ADDR "$BIN" realtime >"$DIR/realtime.log" 2>&1 &
+  CHAT_HTTP_ADDR=$RT_ADDR CHAT_COMMAND_URL=http://$CMD_INTERNAL "$BIN" realtime >"$DIR/realtime.log" 2>&1 &
   echo $! >"$DIR/realtime.pid"
   wait_http "http://$RT_ADDR"
   # The probe: a user of its own, in a room of its own (opened by the admin).
@@ -114,7 +118,7 @@ fill)
       [ "$secs" -gt "$rest" ] && secs=$rest
     fi
     out=$DIR/bench-$(date +%H%M%S).json
-    "$BENCH_BIN" -mode load -url "http://$CMD_ADDR" -ws "ws://$RT_ADDR" -metrics "http://$CMD_ADDR" \
+    "$BENCH_BIN" -mode load -url "http://$CMD_ADDR" -ws "ws://$RT_ADDR" -metrics "http://$CMD_INTERNAL" \
       -rooms "$ROOMS" -members "$MEMBERS" -rate "$RATE" -duration "${secs}s" -drain 20s -out "$out" \
       2>>"$DIR/bench.log"
     acks=$(grep -o '"acks": *[0-9]*' "$out" | grep -o '[0-9]*$')
@@ -152,5 +156,5 @@ stop)
     if [ -f "$DIR/$f.pid" ]; then kill -TERM "$(cat "$DIR/$f.pid")" 2>/dev/null || true; fi
   done
   ;;
-*) sed -n 2,28p "$0"; exit 2 ;;
+*) sed -n 2,31p "$0"; exit 2 ;;
 esac

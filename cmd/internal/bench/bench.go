@@ -37,7 +37,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	targets := slices.Clone(cfg.MetricsURLs)
 	if len(targets) == 0 {
-		targets = metricsTargets(base, wsBase)
+		// /metrics are on the servers' internal listeners.
+		for _, t := range metricsTargets(base, wsBase) {
+			targets = append(targets, internalURL(t))
+		}
 	}
 	for i, t := range targets {
 		targets[i] = strings.TrimSuffix(t, "/")

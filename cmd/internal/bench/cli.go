@@ -32,7 +32,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	fs.StringVar(&cfg.BaseURL, "url", "http://"+addr, "HTTP API base URL (all-in-one server, or the command service when split)")
 	fs.StringVar(&cfg.WSURL, "ws", "", "realtime base URL (ws://host:port); default: derived from -url")
 	fs.StringVar(&cfg.AdminToken, "admin-token", getenv("CHAT_ADMIN_TOKEN"), "admin bearer token, to open rooms (default $CHAT_ADMIN_TOKEN)")
-	metrics := fs.String("metrics", "", "comma-separated base URLs of the servers whose /metrics give CPU and memory; default: -url, plus -ws's server when it is another one")
+	metrics := fs.String("metrics", "", "comma-separated base URLs of the servers' internal listeners, whose /metrics give CPU and memory; default: the default internal listener (127.0.0.1, port + 1000) of -url's server, plus -ws's when it is another one")
 	fs.IntVar(&cfg.Rooms, "rooms", 5, "rooms (idle mode: derived from -conns unless set)")
 	fs.IntVar(&cfg.Members, "members", 10, "members per room, each on its own socket (at most the room capacity; idle mode default 20)")
 	fs.Float64Var(&cfg.Rate, "rate", 50, "load: total sends per second over all members, open loop")

@@ -11,11 +11,13 @@
 //   - idle: many silent sockets held open, and the server's memory before
 //     and with them, per socket.
 //
-// In both it scrapes the servers' /metrics (the Go process collector) for
-// their CPU and resident memory over the run.
+// In both it scrapes the servers' /metrics (the Go process collector), on
+// their internal listeners (CHAT_INTERNAL_ADDR), for their CPU and
+// resident memory over the run.
 //
 // It speaks only the public contract (API.md): POST /v1/sessions, /v1/rooms
-// (with the admin token), /join, and GET /v1/ws, plus GET /metrics.
+// (with the admin token), /join, and GET /v1/ws, plus GET /metrics on the
+// internal listeners.
 //
 // Concurrency: load mode has one reader and one writer goroutine per socket
 // and one scheduler, the shared tallies guarded by one mutex in Run's

@@ -37,7 +37,8 @@ type IdleResult struct {
 	DialsPerSec    float64        `json:"dials_per_sec"`
 	HoldSec        float64        `json:"hold_sec"`
 	// RSSServer is the server whose memory is measured: the realtime one
-	// among the scraped servers.
+	// among the scraped servers, by its public URL when it is known which
+	// target is its internal listener.
 	RSSServer        string  `json:"rss_server"`
 	RSSBeforeMiB     float64 `json:"rss_before_mib"`
 	RSSBeforeSettled bool    `json:"rss_before_settled"`
@@ -91,13 +92,19 @@ func runIdle(ctx context.Context, cfg Config, api *apiClient, wsBase string, wat
 		return nil, err
 	}
 	// The realtime server is the one whose memory grows with sockets.
-	rssIdx := 0
+	// It is named by its public URL, the one the sockets dial: its /metrics
+	// are on its internal listener, found among the targets by the default
+	// address, or the only target.
+	rssIdx, found := 0, len(watch.urls) == 1
 	for i, u := range watch.urls {
-		if sameServer(u, httpOf(wsBase)) {
-			rssIdx = i
+		if sameServer(u, httpOf(wsBase)) || sameServer(u, internalURL(httpOf(wsBase))) {
+			rssIdx, found = i, true
 		}
 	}
 	res.RSSServer = watch.urls[rssIdx]
+	if found {
+		res.RSSServer = httpOf(wsBase)
+	}
 	if _, err := watch.scrape(ctx, rssIdx); err != nil {
 		return nil, fmt.Errorf("idle mode measures the realtime server's memory, and its /metrics cannot be read (see -metrics): %w", err)
 	}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"happychat/cmd/internal/config"
 )
 
 // ServerStats is what one server's /metrics said over a window of the run:
@@ -296,6 +298,23 @@ func metricsTargets(base, wsBase string) []string {
 		targets = append(targets, h)
 	}
 	return targets
+}
+
+// internalURL is where the server at base serves /metrics by default: its
+// internal listener (config.DefaultInternalAddr: loopback, the public port
+// + 1000). A base without a numeric port is returned as it is; servers
+// whose internal listener is elsewhere are named with -metrics.
+func internalURL(base string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return base
+	}
+	addr, err := config.DefaultInternalAddr(u.Host)
+	if err != nil {
+		return base
+	}
+	u.Host = addr
+	return u.String()
 }
 
 // httpOf turns a ws(s):// base URL into the http(s):// one of the same

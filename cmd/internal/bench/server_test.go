@@ -107,6 +107,19 @@ func TestMetricsTargets(t *testing.T) {
 	}
 }
 
+func TestInternalURL(t *testing.T) {
+	for base, want := range map[string]string{
+		"http://127.0.0.1:8080":  "http://127.0.0.1:9080",
+		"http://10.0.0.7:18485":  "http://127.0.0.1:19485",
+		"https://chat.example":   "https://chat.example",
+		"http://127.0.0.1:65000": "http://127.0.0.1:65000",
+	} {
+		if got := internalURL(base); got != want {
+			t.Errorf("internalURL(%s) = %s, want %s", base, got, want)
+		}
+	}
+}
+
 func TestSettle(t *testing.T) {
 	tests := []struct {
 		name        string

@@ -11,9 +11,9 @@ import (
 	"strings"
 )
 
-// scrapeText reads a process's /metrics.
+// scrapeText reads a process's /metrics (on its internal listener).
 func (s *system) scrapeText(ctx context.Context, name string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.procs[name].url()+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.procs[name].internalURL()+"/metrics", nil)
 	if err != nil {
 		return "", err
 	}

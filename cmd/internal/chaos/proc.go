@@ -18,15 +18,18 @@ import (
 )
 
 // proc is one happychat process of the system under test. It keeps its
-// address across restarts, so clients reach the new life where they reached
+// addresses (public and internal) across restarts, so clients reach the new life where they reached
 // the old one, and appends every life's output to one log file.
 type proc struct {
-	name    string
-	bin     string
-	args    []string
-	env     []string
-	addr    string
-	logPath string
+	name string
+	bin  string
+	args []string
+	env  []string
+	addr string
+	// internal is its internal listener (CHAT_INTERNAL_ADDR): /metrics,
+	// and for a command instance the address its peers forward to.
+	internal string
+	logPath  string
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -37,9 +40,9 @@ type proc struct {
 	crashes []string
 }
 
-func newProc(name, bin, addr, logPath string, env []string, args ...string) *proc {
-	return &proc{name: name, bin: bin, args: args, addr: addr, logPath: logPath,
-		env: append(env, "CHAT_HTTP_ADDR="+addr)}
+func newProc(name, bin, addr, internal, logPath string, env []string, args ...string) *proc {
+	return &proc{name: name, bin: bin, args: args, addr: addr, internal: internal, logPath: logPath,
+		env: append(env, "CHAT_HTTP_ADDR="+addr, "CHAT_INTERNAL_ADDR="+internal)}
 }
 
 // start launches a new life of the process.
@@ -175,6 +178,9 @@ func (p *proc) running() bool {
 }
 
 func (p *proc) url() string { return "http://" + p.addr }
+
+// internalURL is the base URL of its internal listener.
+func (p *proc) internalURL() string { return "http://" + p.internal }
 
 // ready reports whether /readyz answers 200.
 func (p *proc) ready(ctx context.Context, hc *http.Client) bool {

@@ -23,7 +23,10 @@ func (s *system) startCommand(ctx context.Context, name string) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := s.addCommand(name, addr)
+	p, err := s.addCommand(name, addr)
+	if err != nil {
+		return nil, err
+	}
 	if err := p.start(); err != nil {
 		return p, err
 	}

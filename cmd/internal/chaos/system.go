@@ -218,12 +218,28 @@ func startSystem(ctx context.Context, cfg Config, onCluster bool) (_ *system, er
 			return s, err
 		}
 	}
-	s.addCommand(procCommandA, addrs[procCommandA])
-	s.addCommand(procCommandB, addrs[procCommandB])
-	s.addProc(procProjector, "projector", addrs[procProjector], "CHAT_INSTANCE_ID=1")
-	s.addProc(procQuery, "query", addrs[procQuery])
-	s.addProc(procRealtime1, "realtime", addrs[procRealtime1], "CHAT_INSTANCE_ID=3", "CHAT_COMMAND_URL=http://"+addrs[procCommandB])
-	s.addProc(procRealtime2, "realtime", addrs[procRealtime2], "CHAT_INSTANCE_ID=4", "CHAT_COMMAND_URL=http://"+addrs[procCommandB])
+	if _, err := s.addCommand(procCommandA, addrs[procCommandA]); err != nil {
+		return s, err
+	}
+	cmdB, err := s.addCommand(procCommandB, addrs[procCommandB])
+	if err != nil {
+		return s, err
+	}
+	// The realtime instances reach the command service on its internal
+	// listener, as a split deployment does.
+	for _, p := range []struct {
+		name, sub string
+		extra     []string
+	}{
+		{procProjector, "projector", []string{"CHAT_INSTANCE_ID=1"}},
+		{procQuery, "query", nil},
+		{procRealtime1, "realtime", []string{"CHAT_INSTANCE_ID=3", "CHAT_COMMAND_URL=" + cmdB.internalURL()}},
+		{procRealtime2, "realtime", []string{"CHAT_INSTANCE_ID=4", "CHAT_COMMAND_URL=" + cmdB.internalURL()}},
+	} {
+		if _, err := s.addProc(p.name, p.sub, addrs[p.name], p.extra...); err != nil {
+			return s, err
+		}
+	}
 	for _, n := range s.order {
 		if err := s.procs[n].start(); err != nil {
 			return s, err
@@ -240,21 +256,27 @@ func startSystem(ctx context.Context, cfg Config, onCluster bool) (_ *system, er
 	return s, nil
 }
 
-// addProc adds process name, `happychat sub` listening on addr with the
-// system's environment plus extra, to the system (not started).
-func (s *system) addProc(name, sub, addr string, extra ...string) *proc {
+// addProc adds process name, `happychat sub` listening on addr (and on a
+// free internal address) with the system's environment plus extra, to the
+// system (not started).
+func (s *system) addProc(name, sub, addr string, extra ...string) (*proc, error) {
+	internal, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
 	env := append(append([]string(nil), s.env...), extra...)
-	p := newProc(name, s.cfg.Bin, addr, filepath.Join(s.work, name+".log"), env, sub)
+	p := newProc(name, s.cfg.Bin, addr, internal, filepath.Join(s.work, name+".log"), env, sub)
 	s.procs[name] = p
 	s.order = append(s.order, name)
-	return p
+	return p, nil
 }
 
 // addCommand adds a command instance. Command instances lease their
 // instance ids: a SIGKILLed one restarts at once on a free id instead of
-// waiting for its old lease.
-func (s *system) addCommand(name, addr string) *proc {
-	return s.addProc(name, "command", addr, "CHAT_ADVERTISE_ADDR="+addr)
+// waiting for its old lease. Its peers forward to its internal listener,
+// the address it advertises by default.
+func (s *system) addCommand(name, addr string) (*proc, error) {
+	return s.addProc(name, "command", addr)
 }
 
 func (s *system) createDatabases(ctx context.Context) error {

@@ -45,7 +45,10 @@ type Config struct {
 	StateDir     string   // HAPPYCHAT_STATE_DIR
 	InstanceID   int      // CHAT_INSTANCE_ID: unique among live instances (node ids); unset = leased automatically (-1)
 	LogLevel     string   // CHAT_LOG_LEVEL: debug|info|warn|error
-	PprofAddr    string   // CHAT_PPROF_ADDR: where to serve net/http/pprof; empty = off
+	// InternalAddr (CHAT_INTERNAL_ADDR) is the listener of what only the
+	// deployment may reach: the command service's internal protocol,
+	// /metrics and pprof. Default: DefaultInternalAddr(HTTPAddr).
+	InternalAddr string
 
 	// Identity and rules.
 	AdminToken     string            // CHAT_ADMIN_TOKEN
@@ -114,7 +117,7 @@ func Load(getenv func(string) string) (Config, error) {
 		StateDir:     p.str("HAPPYCHAT_STATE_DIR", ".state"),
 		InstanceID:   p.int("CHAT_INSTANCE_ID", -1),
 		LogLevel:     p.str("CHAT_LOG_LEVEL", "info"),
-		PprofAddr:    p.str("CHAT_PPROF_ADDR", ""),
+		InternalAddr: p.str("CHAT_INTERNAL_ADDR", ""),
 
 		AdminToken:     p.str("CHAT_ADMIN_TOKEN", ""),
 		TokenSecret:    p.str("CHAT_TOKEN_SECRET", ""),
@@ -150,6 +153,12 @@ func Load(getenv func(string) string) (Config, error) {
 		AnalyticsMaxRows:     int64(p.int("CHAT_ANALYTICS_MAX_ROWS", 100_000_000)),
 		AnalyticsMaxBytes:    int64(p.int("CHAT_ANALYTICS_MAX_BYTES", 8<<30)),
 	}
+	if c.InternalAddr == "" {
+		var err error
+		if c.InternalAddr, err = DefaultInternalAddr(c.HTTPAddr); err != nil {
+			p.errs = append(p.errs, err)
+		}
+	}
 	if len(p.errs) > 0 {
 		return c, errors.Join(p.errs...)
 	}
@@ -165,6 +174,9 @@ func (c Config) Validate() error {
 		}
 	}
 	check(c.HTTPAddr != "", "CHAT_HTTP_ADDR must not be empty")
+	// Two ephemeral ports (":0", in tests) are two listeners all the same.
+	check(c.InternalAddr != "" && (c.InternalAddr != c.HTTPAddr || strings.HasSuffix(c.HTTPAddr, ":0")),
+		"CHAT_INTERNAL_ADDR must be set and differ from CHAT_HTTP_ADDR")
 	check(c.RoomParts >= 1 && c.RoomParts <= schemas.MaxRoomPartitions, "CHAT_ROOM_PARTITIONS must be 1..%d", schemas.MaxRoomPartitions)
 	check(c.UserParts >= 1, "CHAT_USER_PARTITIONS must be positive")
 	check(c.Replication >= 1, "CHAT_REPLICATION_FACTOR must be positive")

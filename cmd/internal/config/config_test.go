@@ -14,7 +14,7 @@ func TestLoad(t *testing.T) {
 		check   func(t *testing.T, c Config)
 	}{
 		{name: "defaults", check: func(t *testing.T, c Config) {
-			if c.HTTPAddr != DefaultHTTPAddr || c.Capacity != 20 || c.RoomParts != 12 || len(c.KafkaBrokers) != 0 {
+			if c.HTTPAddr != DefaultHTTPAddr || c.InternalAddr != "127.0.0.1:9080" || c.Capacity != 20 || c.RoomParts != 12 || len(c.KafkaBrokers) != 0 {
 				t.Fatalf("%+v", c)
 			}
 			if c.EffectWords["congrats"] != "balloons" {
@@ -58,6 +58,23 @@ func TestLoad(t *testing.T) {
 			}
 		}},
 		{name: "clock offset out of range", env: map[string]string{"CHAT_CLOCK_OFFSET": "-2h"}, wantErr: "CHAT_CLOCK_OFFSET"},
+		{name: "internal listener: loopback, public port + 1000", env: map[string]string{"CHAT_HTTP_ADDR": "0.0.0.0:8085"}, check: func(t *testing.T, c Config) {
+			if c.InternalAddr != "127.0.0.1:9085" {
+				t.Fatalf("InternalAddr %q", c.InternalAddr)
+			}
+		}},
+		{name: "internal listener: an ephemeral public port gives an ephemeral one", env: map[string]string{"CHAT_HTTP_ADDR": "127.0.0.1:0"}, check: func(t *testing.T, c Config) {
+			if c.InternalAddr != "127.0.0.1:0" {
+				t.Fatalf("InternalAddr %q", c.InternalAddr)
+			}
+		}},
+		{name: "internal listener: explicit", env: map[string]string{"CHAT_INTERNAL_ADDR": "10.0.0.5:7000"}, check: func(t *testing.T, c Config) {
+			if c.InternalAddr != "10.0.0.5:7000" {
+				t.Fatalf("InternalAddr %q", c.InternalAddr)
+			}
+		}},
+		{name: "internal listener: no port above the public one", env: map[string]string{"CHAT_HTTP_ADDR": "127.0.0.1:65000"}, wantErr: "set CHAT_INTERNAL_ADDR"},
+		{name: "internal listener: not the public one", env: map[string]string{"CHAT_HTTP_ADDR": "127.0.0.1:8080", "CHAT_INTERNAL_ADDR": "127.0.0.1:8080"}, wantErr: "CHAT_INTERNAL_ADDR must be set and differ"},
 		{name: "several errors at once", env: map[string]string{"CHAT_ROOM_CAPACITY": "x", "CHAT_SEND_RATE": "y"}, wantErr: "CHAT_SEND_RATE"},
 	}
 	for _, tt := range tests {

@@ -1,6 +1,8 @@
-// Package httpserver runs the binary's HTTP listener: the operational
-// routes every service has (/healthz, /readyz, /metrics), sane server
-// timeouts, and a graceful shutdown when the context ends.
+// Package httpserver runs the binary's two HTTP listeners: the public one
+// (CHAT_HTTP_ADDR: the API, /healthz, /readyz) and the internal one
+// (CHAT_INTERNAL_ADDR: the command service's internal protocol, /metrics,
+// pprof, and /healthz, /readyz again), with sane server timeouts and a
+// graceful shutdown when the context ends.
 package httpserver
 
 import (
@@ -10,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -26,9 +29,44 @@ type Check struct {
 	Ping func(ctx context.Context) error
 }
 
-// NewEngine returns a gin engine with recovery, the operational routes, and
-// the contract's JSON envelope for unknown routes and methods.
-func NewEngine(reg *prometheus.Registry, checks []Check, log *slog.Logger) *gin.Engine {
+// NewEngine returns the public engine: recovery, /healthz and /readyz, the
+// contract's JSON envelope for unknown routes and methods, and a 404 for
+// every path of the internal listener. The internal handlers are never
+// mounted here, which is what keeps them off the public listener; the 404
+// only makes the answer the contract's envelope wherever a fallback (the
+// realtime service's web client) would otherwise answer.
+func NewEngine(checks []Check, log *slog.Logger) *gin.Engine {
+	return newEngine(checks, log, func(c *gin.Context) {
+		if InternalOnly(c.Request.URL.Path) {
+			fail(c, schemas.Errorf(schemas.CodeNotFound, "no such route"))
+		}
+	})
+}
+
+// NewInternalEngine returns the internal listener's engine: what NewEngine
+// has, plus /metrics and the runtime profiles (/debug/pprof/). Services
+// mount their internal routes on it.
+func NewInternalEngine(reg *prometheus.Registry, checks []Check, log *slog.Logger) *gin.Engine {
+	r := newEngine(checks, log)
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+	profiles := gin.WrapH(pprofMux())
+	r.GET("/debug/pprof/*profile", profiles)
+	r.POST("/debug/pprof/*profile", profiles) // pprof's symbol lookup is a POST
+	return r
+}
+
+// InternalOnly reports whether path belongs to the internal listener only:
+// the internal protocol (/internal/…), /metrics and /debug/pprof/.
+func InternalOnly(path string) bool {
+	for _, p := range []string{"/internal", "/metrics", "/debug/pprof"} {
+		if path == p || strings.HasPrefix(path, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func newEngine(checks []Check, log *slog.Logger, middleware ...gin.HandlerFunc) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -37,13 +75,23 @@ func NewEngine(reg *prometheus.Registry, checks []Check, log *slog.Logger) *gin.
 		log.Error("panic serving request", "path", c.FullPath(), "panic", rec)
 		fail(c, schemas.Errorf(schemas.CodeInternal, "internal error"))
 	}))
+	// Global middleware runs for unknown routes too (gin rebuilds the 404
+	// and 405 chains on Use, and again on NoRoute).
+	r.Use(middleware...)
 	r.NoRoute(func(c *gin.Context) { fail(c, schemas.Errorf(schemas.CodeNotFound, "no such route")) })
 	r.NoMethod(func(c *gin.Context) {
 		c.Header("Allow", c.Writer.Header().Get("Allow"))
 		fail(c, schemas.Errorf(httperr.CodeMethodNotAllowed, "method not allowed"))
 	})
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
-	r.GET("/readyz", func(c *gin.Context) {
+	r.GET("/readyz", readiness(checks))
+	return r
+}
+
+// readiness answers /readyz: each check's "ok" or error, 200 only when all
+// pass.
+func readiness(checks []Check) gin.HandlerFunc {
+	return func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()
 		status := map[string]string{}
@@ -61,9 +109,7 @@ func NewEngine(reg *prometheus.Registry, checks []Check, log *slog.Logger) *gin.
 			code = http.StatusServiceUnavailable
 		}
 		WriteJSON(c, code, status)
-	})
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
-	return r
+	}
 }
 
 // WriteJSON renders v with the system's JSON encoder.
@@ -89,6 +135,15 @@ func Serve(ctx context.Context, addr string, h http.Handler, ready func(string),
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	return ServeListener(ctx, ln, h, log)
+}
+
+// ServeListener serves h on ln (which it closes) until ctx ends, then shuts
+// down gracefully (in-flight requests get up to 10 s).
+func ServeListener(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -96,9 +151,6 @@ func Serve(ctx context.Context, addr string, h http.Handler, ready func(string),
 		MaxHeaderBytes:    64 << 10,
 	}
 	log.Info("listening", "addr", ln.Addr().String())
-	if ready != nil {
-		ready(ln.Addr().String())
-	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -25,7 +25,8 @@ func TestEngine(t *testing.T) {
 		}
 		return errors.New("down")
 	}}}
-	r := NewEngine(prometheus.NewRegistry(), checks, slog.New(slog.DiscardHandler))
+	// The internal engine has every route of the public one plus /metrics.
+	r := NewInternalEngine(prometheus.NewRegistry(), checks, slog.New(slog.DiscardHandler))
 	r.GET("/limited", func(c *gin.Context) {
 		httperr.Write(c.Writer, &schemas.Error{Code: schemas.CodeRateLimited, Message: "slow down", RetryAfter: 1500 * time.Millisecond})
 	})
@@ -62,6 +63,48 @@ func TestEngine(t *testing.T) {
 				t.Fatalf("content type %q", w.Header().Get("Content-Type"))
 			}
 		})
+	}
+}
+
+// TestInternalPathsArePublic404s: the public engine answers the contract's
+// 404 for every path of the internal listener, even where a fallback (the
+// realtime service's web client) takes unknown routes; the internal engine
+// serves /metrics and the profiles.
+func TestInternalPathsArePublic404s(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	public := NewEngine(nil, log)
+	public.NoRoute(func(c *gin.Context) { c.String(http.StatusOK, "web client") })
+	internal := NewInternalEngine(prometheus.NewRegistry(), nil, log)
+	tests := []struct {
+		method, path string
+		internal     int // the internal engine's status; the public one's is always 404
+	}{
+		{"GET", "/metrics", 200},
+		{"GET", "/metrics/", 301}, // gin redirects to /metrics
+		{"GET", "/debug/pprof/", 200},
+		{"GET", "/debug/pprof/cmdline", 200},
+		{"POST", "/internal/v1/commands", 404},
+		{"GET", "/internal/v1/rooms/1/presence", 404},
+		{"GET", "/internal", 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			public.ServeHTTP(w, httptest.NewRequest(tt.method, tt.path, nil))
+			if w.Code != 404 || !strings.Contains(w.Body.String(), `{"error":{"code":"not_found"`) {
+				t.Fatalf("public: %d %s, want the 404 envelope", w.Code, w.Body.String())
+			}
+			w = httptest.NewRecorder()
+			internal.ServeHTTP(w, httptest.NewRequest(tt.method, tt.path, nil))
+			if w.Code != tt.internal {
+				t.Fatalf("internal: %d %s, want %d", w.Code, w.Body.String(), tt.internal)
+			}
+		})
+	}
+	w := httptest.NewRecorder()
+	public.ServeHTTP(w, httptest.NewRequest("GET", "/rooms", nil))
+	if w.Body.String() != "web client" {
+		t.Fatalf("the public fallback still serves other paths: %d %s", w.Code, w.Body.String())
 	}
 }
 
