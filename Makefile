@@ -13,7 +13,7 @@ LOCAL := deploy/local
 # Fuzz targets run briefly in every test run; longer by hand (FUZZTIME=5m).
 FUZZTIME ?= 10s
 
-.PHONY: all build run dev-embedded test test-short vet lint mutation fuzz up down status bench clean cluster-up cluster-down
+.PHONY: all build run dev-embedded test test-short vet lint mutation fuzz schemathesis up down status bench clean cluster-up cluster-down
 
 all: build
 
@@ -71,6 +71,13 @@ $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION):
 	GOBIN=$(TOOLS) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	mv $(TOOLS)/golangci-lint $@
 
+# schemathesis: pinned, from PyPI, into a venv of its own under bin/tools.
+SCHEMATHESIS_VERSION := 4.32.5
+SCHEMATHESIS_VENV := $(TOOLS)/schemathesis-$(SCHEMATHESIS_VERSION)
+$(SCHEMATHESIS_VENV)/bin/st:
+	python3 -m venv $(SCHEMATHESIS_VENV)
+	$(SCHEMATHESIS_VENV)/bin/pip install --quiet schemathesis==$(SCHEMATHESIS_VERSION)
+
 $(TOOLS)/gremlins-$(GREMLINS_VERSION):
 	GOBIN=$(TOOLS) $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@$(GREMLINS_VERSION)
 	mv $(TOOLS)/gremlins $@
@@ -103,6 +110,7 @@ test: vet lint
 	eval "$$($(LOCAL)/env.sh)"; export CI="$${CI:-1}"; \
 	  $(CLUSTER_TEST_ENV) $(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) fuzz
+	$(MAKE) schemathesis
 	$(MAKE) chaos CHAOS_FLAGS="--scenario $(CHAOS_CI_SCENARIOS)"
 
 fuzz:
@@ -111,6 +119,13 @@ fuzz:
 	    echo "fuzz $$pkg $$fz ($(FUZZTIME))"; \
 	    $(GO) test -run '^$$' -fuzz "^$$fz$$" -fuzztime $(FUZZTIME) "$$pkg" </dev/null; \
 	  done
+
+# schemathesis: every check of schemathesis against a happychat dev of its
+# own (deploy/local/schemathesis.sh starts and stops it), on the servers of
+# deploy/local, which must run. ST_MAX_EXAMPLES and ST_SEED as in
+# docs/testing.md.
+schemathesis: build $(SCHEMATHESIS_VENV)/bin/st
+	$(LOCAL)/schemathesis.sh $(SCHEMATHESIS_VENV)/bin/st $(BIN)
 
 bench: build
 	$(LOCAL)/up.sh >/dev/null

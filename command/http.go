@@ -1,6 +1,7 @@
 package command
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"mime"
@@ -63,6 +64,12 @@ func (s *Service) postRoom(c *gin.Context) {
 	}
 	caller, ok := s.authenticate(c, true)
 	if !ok || !s.bind(c, &in, true) {
+		return
+	}
+	// An empty header is a key that breaks the key's rule (1-64
+	// characters), not an absent one: the client meant to send a key.
+	if v, sent := c.Request.Header["Idempotency-Key"]; sent && v[0] == "" {
+		s.fail(c, badRequest("Idempotency-Key must not be empty: send 1-64 letters, digits and -_.: or no header"))
 		return
 	}
 	room, created, err := s.CreateRoom(c.Request.Context(), caller, c.GetHeader("Idempotency-Key"), in.Title, in.Description)
@@ -196,6 +203,13 @@ func (s *Service) bind(c *gin.Context, v any, required bool) bool {
 	// decoder's own message would (clientjson).
 	if err := clientjson.Decode("body", body, v); err != nil {
 		s.fail(c, err)
+		return false
+	}
+	// The decoder takes a JSON null as "leave v as it is", so `null` would
+	// pass as an empty object; every body of the API is an object (or, where
+	// optional, absent), and the OpenAPI document says so.
+	if bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
+		s.fail(c, badRequest("the body must be a JSON object, not null"))
 		return false
 	}
 	return true

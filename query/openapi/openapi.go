@@ -207,8 +207,27 @@ func (d *Doc) ValidateResponse(method, ginPath string, status int, header http.H
 			return fmt.Errorf("%s: %w", where, err)
 		}
 		return nil
+	case mt == "application/yaml":
+		// A YAML body is checked as the value it holds (as schemathesis
+		// does), not as a string: the document describes this one as an
+		// object.
+		if _, ok := media["schema"]; !ok {
+			return nil
+		}
+		sch, err := d.schema(mptr + "/schema")
+		if err != nil {
+			return err
+		}
+		js, err := yaml.YAMLToJSON(body)
+		if err != nil {
+			return fmt.Errorf("%s: not YAML: %w", where, err)
+		}
+		if err := validateJSON(sch, js); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+		return nil
 	default:
-		// Text, YAML and other bodies are checked as a string.
+		// Text and other bodies are checked as a string.
 		if _, ok := media["schema"]; !ok {
 			return nil
 		}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"happychat/internal/httperr"
 	"happychat/schemas"
 )
 
@@ -125,7 +126,16 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	a := s.lookup(r.URL.Path)
-	if a == nil || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+	if a != nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		// A path the app serves, with a method it does not take: 405 with
+		// Allow, as the API's own routes answer (a 404 would tell the
+		// client the path does not exist).
+		h.Set("Allow", "GET, HEAD")
+		h.Set("Cache-Control", "no-store")
+		httperr.Write(w, schemas.Errorf(httperr.CodeMethodNotAllowed, "method not allowed"))
+		return
+	}
+	if a == nil {
 		// The contract's error envelope, so that a mistyped API path is
 		// answered the way every other API error is.
 		b, _ := schemas.Marshal(schemas.ErrorBody{Error: schemas.Errorf(schemas.CodeNotFound, "no such route")})

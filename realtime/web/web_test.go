@@ -131,7 +131,7 @@ func TestAppRoutesAnswerIndex(t *testing.T) {
 		{"room subpath", "GET", "/rooms/123/members", false},
 		{"api path", "GET", "/v1/rooms/nope", false},
 		{"missing file", "GET", "/missing.js", false},
-		{"post to the app", "POST", "/", false},
+		{"post to a missing file", "POST", "/missing.js", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,6 +161,29 @@ func TestAppRoutesAnswerIndex(t *testing.T) {
 				t.Fatal("body is not index.html")
 			}
 		})
+	}
+}
+
+// A path the app serves, with a method it does not take, is 405 with Allow
+// (issue 15.7: schemathesis expects it of every known path); it used to be
+// the 404 of an unknown path.
+func TestOtherMethodOnAppPath(t *testing.T) {
+	for _, tt := range []struct{ method, path string }{
+		{"POST", "/"},
+		{"TRACE", "/"},
+		{"DELETE", "/rooms/1897234567890123456"},
+		{"PUT", "/app.js"},
+	} {
+		rec := serve(t, tt.method, tt.path, nil)
+		if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "GET, HEAD" {
+			t.Fatalf("%s %s: status %d, Allow %q; want 405 and GET, HEAD", tt.method, tt.path, rec.Code, rec.Header().Get("Allow"))
+		}
+		var body struct {
+			Error struct{ Code, Message string }
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Error.Code != "method_not_allowed" {
+			t.Fatalf("%s %s: body %q is not the method_not_allowed envelope (%v)", tt.method, tt.path, rec.Body.String(), err)
+		}
 	}
 }
 
