@@ -48,10 +48,16 @@ trap cleanup EXIT
 # A free port: bind :0, read the port, release it. Another process could
 # take it in between; the wait below then fails loudly rather than testing
 # the wrong server.
-port=$("$(dirname "$st")/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+freeport() {
+  "$(dirname "$st")/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+port=$(freeport)
+iport=$(freeport)
 base="http://127.0.0.1:$port"
+ibase="http://127.0.0.1:$iport"
 
 CHAT_HTTP_ADDR="127.0.0.1:$port" \
+CHAT_INTERNAL_ADDR="127.0.0.1:$iport" \
 CHAT_TOPIC_PREFIX="st$(date +%s)$$" \
 HAPPYCHAT_STATE_DIR="$state" \
 CHAT_ADMIN_TOKEN="schemathesis-admin-token-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" \
@@ -79,14 +85,25 @@ tok=$(curl -fsS -H 'Content-Type: application/json' -d '{"nickname":"schemathesi
 
 mkdir -p "$ST_REPORT_DIR"
 status=0
-# shellcheck disable=SC2086 # ST_FLAGS is a list of flags
-SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$here" \
-"$st" run "$base/v1/openapi.yaml" --url "$base" \
-  --checks all --max-examples "$ST_MAX_EXAMPLES" --seed "$ST_SEED" \
-  --workers 1 --request-timeout 10 \
-  -H "Authorization: Bearer $tok" \
-  --report junit --report-junit-path "$ST_REPORT_DIR/junit.xml" \
-  $ST_FLAGS || status=$?
+# Two runs of the one document: the public routes against the public
+# listener, and the routes the document places on the internal listener
+# (/internal/v1/*, /metrics: ADR 0005) against that one; the public listener
+# must not serve those (404), which its Go tests check.
+internal_paths='^/(internal/|metrics$)'
+st_run() { # <url> <report name> <filter flags...>
+  local url=$1 report=$2
+  shift 2
+  # shellcheck disable=SC2086 # ST_FLAGS is a list of flags
+  SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$here" \
+  "$st" run "$base/v1/openapi.yaml" --url "$url" \
+    --checks all --max-examples "$ST_MAX_EXAMPLES" --seed "$ST_SEED" \
+    --workers 1 --request-timeout 10 \
+    -H "Authorization: Bearer $tok" \
+    --report junit --report-junit-path "$ST_REPORT_DIR/$report.xml" \
+    "$@" $ST_FLAGS
+}
+st_run "$base" junit --exclude-path-regex "$internal_paths" || status=$?
+st_run "$ibase" junit-internal --include-path-regex "$internal_paths" || status=$?
 if [[ $status -ne 0 ]]; then
   echo "schemathesis: failures above (server log: kept in $ST_REPORT_DIR/dev.log)" >&2
   cp "$state/dev.log" "$ST_REPORT_DIR/dev.log"
