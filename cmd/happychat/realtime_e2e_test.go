@@ -251,15 +251,22 @@ func (s *rtDev) mustPostMany(room schemas.ID, u schemas.Session, n, workers int,
 // rtPost POSTs JSON and decodes a 2xx answer into out. Safe from any
 // goroutine: it returns errors rather than failing the test.
 func rtPost(base, path, tok string, in, out any) error {
-	b, err := json.Marshal(in)
-	if err != nil {
-		return err
+	// No input is no body (join, leave), as a client sends them: a JSON
+	// null is refused like any body that is not an object.
+	var b []byte
+	if in != nil {
+		var err error
+		if b, err = json.Marshal(in); err != nil {
+			return err
+		}
 	}
 	req, err := http.NewRequest(http.MethodPost, base+path, bytes.NewReader(b))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
@@ -1264,7 +1271,11 @@ func TestRealtimeE2ESlowReader(t *testing.T) {
 	// A small queue keeps the test short; the batches below stay well
 	// under it, so the readers that keep up are never cut.
 	const queue, batch, fastN = 64, 16, 3
-	s := startRealtimeDev(t, map[string]string{"CHAT_WS_SEND_QUEUE": strconv.Itoa(queue)})
+	// A bounded kernel send buffer (CHAT_WS_SEND_BUFFER) as well: left to
+	// itself, the kernel may grow it to megabytes for this socket, and on a
+	// loaded machine the queue then never saw the backlog (CI once posted
+	// 3,000 messages into it without a cut).
+	s := startRealtimeDev(t, map[string]string{"CHAT_WS_SEND_QUEUE": strconv.Itoa(queue), "CHAT_WS_SEND_BUFFER": "16384"})
 	const drops = "happychat_realtime_send_queue_drops_total"
 	room := s.openRoom("slow reader")
 	writer, slowU := s.member(room, "writer"), s.member(room, "slow")
@@ -1277,8 +1288,7 @@ func TestRealtimeE2ESlowReader(t *testing.T) {
 	// buffer and an internet-sized MSS, both set before the handshake so that
 	// its window is small from the start. (Over loopback the MSS is 64 KiB,
 	// and the server's kernel would size its send buffer from it — megabytes
-	// — before the send queue saw any backlog; the dev wiring does not
-	// offer realtime.Config.SocketSendBuffer.)
+	// — before the send queue saw any backlog.)
 	small := &websocket.Dialer{
 		HandshakeTimeout: 10 * time.Second,
 		NetDialContext: (&net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
