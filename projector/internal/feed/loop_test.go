@@ -34,6 +34,7 @@ type memSink struct {
 	first     time.Time
 	applyErrs []error // returned by the next Applies, in order
 	flushes   int
+	empty     int // Applies without records
 	resets    int
 	resumes   int
 	verifies  int
@@ -77,6 +78,9 @@ func (s *memSink) store(recs []Record) {
 func (s *memSink) Apply(_ context.Context, recs []Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(recs) == 0 {
+		s.empty++
+	}
 	if len(s.applyErrs) > 0 {
 		err := s.applyErrs[0]
 		s.applyErrs = s.applyErrs[1:]
@@ -447,7 +451,7 @@ func TestRunFlushes(t *testing.T) {
 }
 
 // TestRunIdle: Idle is called after a poll that found nothing, not while
-// records arrive.
+// records arrive; such a poll hands the sink nothing to apply.
 func TestRunIdle(t *testing.T) {
 	t.Parallel()
 	opts := newLog(t, map[int32]int{0: 3})
@@ -468,6 +472,9 @@ func TestRunIdle(t *testing.T) {
 	})
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+	if n := sink.count(&sink.empty); n != 0 {
+		t.Errorf("%d Applies without records", n)
 	}
 }
 
@@ -671,5 +678,31 @@ func TestFlushOnExit(t *testing.T) {
 				t.Errorf("warned %v, want %v; log: %s", warned, tt.warned, log.String())
 			}
 		})
+	}
+}
+
+// TestRetryLogsAttempts: each failure is logged with its attempt number,
+// counting from 1, and counted by kind.
+func TestRetryLogsAttempts(t *testing.T) {
+	var log strings.Builder
+	obs := newRecObserver()
+	cfg := Config{Log: slog.New(slog.NewTextHandler(&log, nil)), Observer: obs}
+	calls := 0
+	err := retry(t.Context(), cfg, "apply", func() error {
+		if calls++; calls < 3 {
+			return errors.New("store down")
+		}
+		return nil
+	})
+	if err != nil || calls != 3 {
+		t.Fatalf("retry = %v after %d calls, want nil after 3", err, calls)
+	}
+	for _, want := range []string{"attempt=1", "attempt=2"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %s: %s", want, log.String())
+		}
+	}
+	if errs, _, _, _ := obs.snapshot(); errs["apply"] != 2 {
+		t.Errorf("errors observed %v, want 2 apply", errs)
 	}
 }
