@@ -474,3 +474,26 @@ func TestClickHouseDueFromTheFirstRecord(t *testing.T) {
 		t.Errorf("after dropping everything: %d pending due %v, %d times kept", n, due, len(s.buf.occurred))
 	}
 }
+
+// TestSoftenRuns: messages are softened in one run below softenParallel or
+// on one CPU, otherwise in one contiguous run per CPU, each as long as the
+// first but the last, together covering every message once.
+func TestSoftenRuns(t *testing.T) {
+	p := softenParallel
+	for _, tt := range []struct {
+		n, workers int
+		want       [][2]int
+	}{
+		{0, 4, [][2]int{{0, 0}}},
+		{p - 1, 4, [][2]int{{0, p - 1}}},
+		{p, 1, [][2]int{{0, p}}},
+		{p, 2, [][2]int{{0, p / 2}, {p / 2, p}}},
+		{p + 1, 2, [][2]int{{0, p/2 + 1}, {p/2 + 1, p + 1}}},
+		{p + 1, 3, [][2]int{{0, 667}, {667, 1334}, {1334, p + 1}}},
+		{p, 3, [][2]int{{0, 667}, {667, 1334}, {1334, p}}},
+	} {
+		if got := softenRuns(tt.n, tt.workers); !slices.Equal(got, tt.want) {
+			t.Errorf("softenRuns(%d, %d CPUs) = %v, want %v", tt.n, tt.workers, got, tt.want)
+		}
+	}
+}
