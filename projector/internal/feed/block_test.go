@@ -246,3 +246,27 @@ func TestBlocksFilter(t *testing.T) {
 		t.Errorf("unblocked %v in %d calls by the end of the session, want only the release of partition 2", obs.unblocked, obs.unblocks)
 	}
 }
+
+// TestBlocksReleaseAll: the end of a session lets go of every block held,
+// and says so once.
+func TestBlocksReleaseAll(t *testing.T) {
+	v, err := newerRegistry().Encode(schemas.Envelope{ID: 1, RoomID: 1, Seq: 1, OccurredAt: time.UnixMilli(1795000000000), Payload: noteEdited{Text: "x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1")) // never dialled: only paused
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	obs := &blockObserver{recObserver: newRecObserver()}
+	b := newBlocks(obs, slog.New(slog.DiscardHandler), newMemSink(nil), func(fn func() error) error { return fn() })
+	recs := []Record{DecodeRecord(schemas.Events, loopTopic, 1, 4, nil, v)}
+	if _, err := b.filter(t.Context(), cl, recs, map[TP]int64{}); err != nil {
+		t.Fatal(err)
+	}
+	b.releaseAll()
+	if tp := (TP{loopTopic, 1}); obs.unblocks != 1 || !slices.Equal(obs.unblocked, []TP{tp}) {
+		t.Errorf("unblocked %v in %d calls, want [%v] in 1", obs.unblocked, obs.unblocks, tp)
+	}
+}
