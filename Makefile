@@ -88,13 +88,15 @@ $(TOOLS)/gremlins-$(GREMLINS_VERSION):
 # docs/testing.md has the table and the equivalent mutants.
 GREMLINS_FLAGS := --workers 1 --timeout-coefficient 30 --threshold-efficacy 85
 mutation: $(TOOLS)/gremlins-$(GREMLINS_VERSION)
-	set -e; export GOFLAGS=-short; unset KAFKA_BROKERS PG_URL CLICKHOUSE_ADDR CI; \
+	set -e; export GOFLAGS='-short -count=1'; unset KAFKA_BROKERS PG_URL CLICKHOUSE_ADDR CI; \
 	$< unleash $(GREMLINS_FLAGS) ./schemas/moderation; \
 	$< unleash $(GREMLINS_FLAGS) ./schemas/token; \
 	$< unleash $(GREMLINS_FLAGS) ./schemas/idgen; \
 	$< unleash $(GREMLINS_FLAGS) --exclude-files '^(moderation|token|idgen|jsonschema)/' ./schemas; \
 	$< unleash $(GREMLINS_FLAGS) $(MUTATION_REALTIME) ./realtime; \
-	$< unleash $(GREMLINS_FLAGS) $(MUTATION_COMMAND) ./command
+	$< unleash $(GREMLINS_FLAGS) $(MUTATION_COMMAND) ./command; \
+	$< unleash $(GREMLINS_FLAGS) $(MUTATION_FEED) ./projector/internal/feed; \
+	$< unleash $(GREMLINS_FLAGS) $(MUTATION_PROJECTOR) ./projector
 
 # The role packages are mutated in their pure-logic files only: every other
 # file is excluded by name (gremlins has no include filter), so a new file
@@ -102,6 +104,9 @@ mutation: $(TOOLS)/gremlins-$(GREMLINS_VERSION)
 # efficacy if its tests need servers: list it, or test it.
 # realtime: the send queue and the ring of recent frames.
 MUTATION_REALTIME := -E '^(closecodes|commands|config|conn|doc|frames|http|hub|limits|locator|metrics|resume|service|upgrade|wire)\.go$$' -E '^web/'
+# projector: the consumer loop, and the history sink and PostgreSQL fold.
+MUTATION_FEED := -E '^(admin|doc)\.go$$'
+MUTATION_PROJECTOR := -E '^internal/' -E '^(clickhouse|doc|metrics|migrate|postgres|postgres_apply|postgres_sink|postgres_sql|replay|replay_clickhouse|replay_postgres|replay_tracker|upgrade)\.go$$'
 # command: the decide functions, the write-side fold and the field rules.
 MUTATION_COMMAND := -E '^(app|dedupe|doc|features|forward|forward_auth|http|lease|metrics|owner|owner_dedupe|owner_snapshot|owner_takeover|owner_txn|ownership|ratelimit|service|session_cap|sessions|snapshot|snapshot_store|startup|switch_leave|tail)\.go$$'
 

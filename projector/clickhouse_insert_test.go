@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
 	"happychat/projector/internal/feed"
@@ -154,6 +155,11 @@ func TestClickHouseInsertOrder(t *testing.T) {
 				if e != 3 {
 					t.Errorf("dead_letters epoch %d, want 3", e)
 				}
+			}
+			// A batch without dead letters leaves the counter without a
+			// series (WithLabelValues below would create it).
+			if got, want := testutil.CollectAndCount(s.m.dead), min(int(tt.dead), 1); got != want {
+				t.Errorf("%d dead letter series, want %d", got, want)
 			}
 			if got := counter(s.m.dead.WithLabelValues(chProjectorName)); got != tt.dead {
 				t.Errorf("dead letters counted %v, want %v", got, tt.dead)
@@ -439,6 +445,55 @@ func TestClickHouseSoftenInParallel(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestClickHouseDueFromTheFirstRecord: buffered records are due flushEvery
+// after the first of them was buffered, however many follow; once a Drop
+// empties the buffer, the times kept for the delay metric go too.
+func TestClickHouseDueFromTheFirstRecord(t *testing.T) {
+	s := historySink(newFakeCH("3"), rulesWith(t, "darn"))
+	mustApply(t, s, roomCreated(t, 0, 10, 100))
+	_, due := s.Pending()
+	mustApply(t, s, messageRec(t, 1, 11, 101, "hi"))
+	mustApply(t, s, messageRec(t, 1, 12, 102, "hi"))
+	if n, again := s.Pending(); n != 3 || !again.Equal(due) {
+		t.Errorf("after more records: %d pending due %v, want 3 due %v (the first record's)", n, again, due)
+	}
+	s.Drop(map[string][]int32{testRooms: {1}})
+	if n, _ := s.Pending(); n != 1 || len(s.buf.occurred) != 3 {
+		t.Errorf("after dropping partition 1: %d pending, %d times kept; want 1, 3", n, len(s.buf.occurred))
+	}
+	s.Drop(map[string][]int32{"users": {0}})
+	if n, _ := s.Pending(); n != 1 {
+		t.Errorf("dropping another topic's partition left %d pending, want 1", n)
+	}
+	s.Drop(map[string][]int32{testRooms: {0}})
+	if n, due := s.Pending(); n != 0 || !due.IsZero() || len(s.buf.occurred) != 0 {
+		t.Errorf("after dropping everything: %d pending due %v, %d times kept", n, due, len(s.buf.occurred))
+	}
+}
+
+// TestSoftenRuns: messages are softened in one run below softenParallel or
+// on one CPU, otherwise in one contiguous run per CPU, each as long as the
+// first but the last, together covering every message once.
+func TestSoftenRuns(t *testing.T) {
+	p := softenParallel
+	for _, tt := range []struct {
+		n, workers int
+		want       [][2]int
+	}{
+		{0, 4, [][2]int{{0, 0}}},
+		{p - 1, 4, [][2]int{{0, p - 1}}},
+		{p, 1, [][2]int{{0, p}}},
+		{p, 2, [][2]int{{0, p / 2}, {p / 2, p}}},
+		{p + 1, 2, [][2]int{{0, p/2 + 1}, {p/2 + 1, p + 1}}},
+		{p + 1, 3, [][2]int{{0, 667}, {667, 1334}, {1334, p + 1}}},
+		{p, 3, [][2]int{{0, 667}, {667, 1334}, {1334, p}}},
+	} {
+		if got := softenRuns(tt.n, tt.workers); !slices.Equal(got, tt.want) {
+			t.Errorf("softenRuns(%d, %d CPUs) = %v, want %v", tt.n, tt.workers, got, tt.want)
 		}
 	}
 }

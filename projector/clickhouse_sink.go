@@ -185,18 +185,34 @@ func (s *chSink) soften(msgs []chMessage) {
 			part[i].effects = s.rules.Effects(part[i].text)
 		}
 	}
-	workers := runtime.GOMAXPROCS(0)
-	if len(msgs) < softenParallel || workers < 2 {
+	runs := softenRuns(len(msgs), runtime.GOMAXPROCS(0))
+	if len(runs) == 1 {
 		one(msgs)
 		return
 	}
 	var wg sync.WaitGroup
-	size := (len(msgs) + workers - 1) / workers
-	for start := 0; start < len(msgs); start += size {
-		part := msgs[start:min(start+size, len(msgs))]
+	for _, r := range runs {
+		part := msgs[r[0]:r[1]]
 		wg.Go(func() { one(part) })
 	}
 	wg.Wait()
+}
+
+// softenRuns splits n messages into the runs [from, to) softened by one
+// goroutine each: one run below softenParallel messages or with one CPU,
+// otherwise one run per CPU of near-equal size (the last may be shorter).
+// Its own function so that the split is tested exactly: through Apply, any
+// split softens every message (feed's decodeRuns splits a poll the same way).
+func softenRuns(n, workers int) [][2]int {
+	if n < softenParallel || workers < 2 {
+		return [][2]int{{0, n}}
+	}
+	size := (n + workers - 1) / workers
+	var runs [][2]int
+	for from := 0; from < n; from += size {
+		runs = append(runs, [2]int{from, min(from+size, n)})
+	}
+	return runs
 }
 
 func (s *chSink) deadLetter(r *feed.Record, reason string) {

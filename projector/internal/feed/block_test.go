@@ -1,11 +1,16 @@
 package feed
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"happychat/schemas"
 )
@@ -33,6 +38,7 @@ type blockObserver struct {
 	mu        sync.Mutex
 	blocked   []Block
 	unblocked []TP
+	unblocks  int // calls to Unblocked
 }
 
 func (o *blockObserver) Blocked(b Block) {
@@ -44,6 +50,7 @@ func (o *blockObserver) Blocked(b Block) {
 func (o *blockObserver) Unblocked(tps []TP) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.unblocks++
 	o.unblocked = append(o.unblocked, tps...)
 }
 
@@ -149,4 +156,117 @@ func stored(s *memSink, tp TP, offset int64) *Record {
 		}
 	}
 	return nil
+}
+
+// seqSink is a memSink that tells how far each room is stored.
+type seqSink struct {
+	*memSink
+	seqs map[schemas.ID]int64
+}
+
+func (s seqSink) RoomSeq(_ context.Context, room schemas.ID) (int64, error) { return s.seqs[room], nil }
+
+// TestBlocksFilter: the stale rule at its boundaries (an unknown event at
+// the seq its room already has is poison, from this session's records or
+// from the store; one past it blocks), records at and after a block are
+// held back on this poll and the next ones, a block is reported once, and
+// the consumed position stops at the blocking record.
+func TestBlocksFilter(t *testing.T) {
+	newer := newerRegistry()
+	rec := func(p int32, off int64, room schemas.ID, seq int64, payload schemas.Event) Record {
+		v, err := newer.Encode(schemas.Envelope{ID: schemas.ID(100*int64(p) + off + 1), RoomID: room, Seq: seq,
+			OccurredAt: time.UnixMilli(1795000000000), Payload: payload})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return DecodeRecord(schemas.Events, loopTopic, p, off, nil, v)
+	}
+	unknown := noteEdited{Text: "x"}
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1")) // never dialled: only paused and resumed
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	obs := &blockObserver{recObserver: newRecObserver()}
+	sink := seqSink{newMemSink(nil), map[schemas.ID]int64{2: 5, 3: 5}}
+	b := newBlocks(obs, slog.New(slog.DiscardHandler), sink, func(fn func() error) error { return fn() })
+
+	// Partition 0: room 1 at seq 3, then an unknown event at seq 3 (stale by
+	// this session). Partition 1: an unknown event of room 2 at seq 5 (stale
+	// by the store). Partition 2: an unknown event of room 3 at seq 6, the
+	// next one: it blocks, and the record after it waits too.
+	recs := []Record{
+		rec(0, 0, 1, 3, schemas.RoomApproved{}), rec(0, 1, 1, 3, unknown),
+		rec(1, 0, 2, 5, unknown),
+		rec(2, 0, 3, 5, schemas.RoomApproved{}), rec(2, 1, 3, 6, unknown), rec(2, 2, 3, 7, schemas.RoomApproved{}),
+	}
+	p2 := TP{loopTopic, 2}
+	consumed := map[TP]int64{{loopTopic, 0}: 2, {loopTopic, 1}: 1, p2: 3}
+	out, err := b.filter(t.Context(), cl, slices.Clone(recs), consumed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range out {
+		got = append(got, fmt.Sprintf("%d/%d", r.Partition, r.Offset))
+	}
+	if want := []string{"0/0", "0/1", "1/0", "2/0"}; !slices.Equal(got, want) {
+		t.Errorf("passed %v, want %v (the stale unknown events at 0/1 and 1/0 pass, to be dead-lettered)", got, want)
+	}
+	if consumed[p2] != 1 || consumed[TP{loopTopic, 0}] != 2 {
+		t.Errorf("consumed %v, want partition 2 clipped to its block at 1, partition 0 at 2", consumed)
+	}
+	if bl := obs.blocks(); len(bl) != 1 || bl[0].TP != p2 || bl[0].Offset != 1 {
+		t.Fatalf("blocks %+v, want one at 2/1", bl)
+	}
+
+	// The blocking record again (a refetch) and the record after it: both
+	// held back, and the block is not reported twice.
+	again := []Record{recs[4], recs[5]}
+	consumed = map[TP]int64{p2: 3}
+	out, err = b.filter(t.Context(), cl, again, consumed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 0 || consumed[p2] != 1 || len(obs.blocks()) != 1 {
+		t.Errorf("on the next poll: passed %v, consumed %v, %d blocks reported; want nothing, 1, 1", out, consumed, len(obs.blocks()))
+	}
+
+	// Letting go of another partition unblocks nothing; of partition 2, it.
+	b.release(cl, map[string][]int32{loopTopic: {0}})
+	if obs.unblocks != 0 {
+		t.Errorf("unblocked %v after releasing partition 0", obs.unblocked)
+	}
+	b.release(nil, map[string][]int32{loopTopic: {2}})
+	if !slices.Equal(obs.unblocked, []TP{p2}) {
+		t.Errorf("unblocked %v after releasing partition 2, want [%v]", obs.unblocked, p2)
+	}
+	b.releaseAll()
+	if len(obs.unblocked) != 1 || obs.unblocks != 1 {
+		t.Errorf("unblocked %v in %d calls by the end of the session, want only the release of partition 2", obs.unblocked, obs.unblocks)
+	}
+}
+
+// TestBlocksReleaseAll: the end of a session lets go of every block held,
+// and says so once.
+func TestBlocksReleaseAll(t *testing.T) {
+	v, err := newerRegistry().Encode(schemas.Envelope{ID: 1, RoomID: 1, Seq: 1, OccurredAt: time.UnixMilli(1795000000000), Payload: noteEdited{Text: "x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1")) // never dialled: only paused
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	obs := &blockObserver{recObserver: newRecObserver()}
+	b := newBlocks(obs, slog.New(slog.DiscardHandler), newMemSink(nil), func(fn func() error) error { return fn() })
+	recs := []Record{DecodeRecord(schemas.Events, loopTopic, 1, 4, nil, v)}
+	if _, err := b.filter(t.Context(), cl, recs, map[TP]int64{}); err != nil {
+		t.Fatal(err)
+	}
+	b.releaseAll()
+	if tp := (TP{loopTopic, 1}); obs.unblocks != 1 || !slices.Equal(obs.unblocked, []TP{tp}) {
+		t.Errorf("unblocked %v in %d calls, want [%v] in 1", obs.unblocked, obs.unblocks, tp)
+	}
 }

@@ -39,18 +39,34 @@ func Decode(reg *schemas.Registry, fetches kgo.Fetches) ([]Record, map[TP]int64,
 		}
 	}
 	// Decoding is most of a replay's CPU: large polls use every CPU.
-	workers := runtime.GOMAXPROCS(0)
-	if len(raw) < parallelDecode || workers < 2 {
-		decode(0, len(raw))
+	runs := decodeRuns(len(raw), runtime.GOMAXPROCS(0))
+	if len(runs) == 1 {
+		decode(runs[0][0], runs[0][1])
 		return recs, hwm, consumed
 	}
 	var wg sync.WaitGroup
-	size := (len(raw) + workers - 1) / workers
-	for from := 0; from < len(raw); from += size {
-		wg.Go(func() { decode(from, min(from+size, len(raw))) })
+	for _, r := range runs {
+		wg.Go(func() { decode(r[0], r[1]) })
 	}
 	wg.Wait()
 	return recs, hwm, consumed
+}
+
+// decodeRuns splits n records into the runs [from, to) decoded by one
+// goroutine each: one run below parallelDecode records or with one CPU,
+// otherwise one run per CPU of near-equal size (the last may be shorter). Its
+// own function so that the split is tested exactly: through Decode, any split
+// decodes every record.
+func decodeRuns(n, workers int) [][2]int {
+	if n < parallelDecode || workers < 2 {
+		return [][2]int{{0, n}}
+	}
+	size := (n + workers - 1) / workers
+	var runs [][2]int
+	for from := 0; from < n; from += size {
+		runs = append(runs, [2]int{from, min(from+size, n)})
+	}
+	return runs
 }
 
 // parallelDecode is the poll size from which decoding is spread over CPUs.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -64,6 +65,29 @@ func TestDecodeWhateverTheCPUs(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestDecodeRuns: a poll is decoded in one run below parallelDecode records
+// or on one CPU, otherwise in one contiguous run per CPU, each as long as
+// the first but the last, together covering every record once.
+func TestDecodeRuns(t *testing.T) {
+	p := parallelDecode
+	for _, tt := range []struct {
+		n, workers int
+		want       [][2]int
+	}{
+		{0, 4, [][2]int{{0, 0}}},
+		{p - 1, 4, [][2]int{{0, p - 1}}},
+		{p, 1, [][2]int{{0, p}}},
+		{p, 2, [][2]int{{0, p / 2}, {p / 2, p}}},
+		{p + 1, 2, [][2]int{{0, p/2 + 1}, {p/2 + 1, p + 1}}},
+		{p + 1, 3, [][2]int{{0, 667}, {667, 1334}, {1334, p + 1}}},
+		{p, 3, [][2]int{{0, 667}, {667, 1334}, {1334, p}}},
+	} {
+		if got := decodeRuns(tt.n, tt.workers); !slices.Equal(got, tt.want) {
+			t.Errorf("decodeRuns(%d, %d CPUs) = %v, want %v", tt.n, tt.workers, got, tt.want)
 		}
 	}
 }

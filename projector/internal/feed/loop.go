@@ -36,7 +36,7 @@ func loop(ctx context.Context, cfg Config, cl *kgo.Client, sink Sink, blocked *b
 		case verifier != nil:
 			pollCtx, cancel = context.WithDeadline(ctx, lastActive.Add(verifyEvery))
 		}
-		fetches := cl.PollRecords(pollCtx, max(1, cfg.MaxPoll-n))
+		fetches := cl.PollRecords(pollCtx, pollSize(cfg.MaxPoll, n))
 		cancel()
 		if ctx.Err() != nil {
 			allow()
@@ -66,7 +66,7 @@ func loop(ctx context.Context, cfg Config, cl *kgo.Client, sink Sink, blocked *b
 		}
 		if len(recs) > 0 {
 			lastActive = time.Now()
-		} else if verifier != nil && time.Since(lastActive) >= verifyEvery {
+		} else if verifier != nil && verifyNow(lastActive, time.Now()) {
 			lastActive = time.Now()
 			if err := verifier.Verify(ctx); errors.Is(err, ErrRestart) {
 				allow()
@@ -81,19 +81,49 @@ func loop(ctx context.Context, cfg Config, cl *kgo.Client, sink Sink, blocked *b
 				return err
 			}
 		}
-		if n, due := sink.Pending(); n > 0 && (n >= cfg.MaxPoll || !time.Now().Before(due)) {
+		if n, due := sink.Pending(); flushNow(n, due, time.Now(), cfg.MaxPoll) {
 			if err := retry(ctx, cfg, "flush", func() error { return sink.Flush(ctx) }); err != nil {
 				allow()
 				return err
 			}
 		}
-		if cfg.Observer != nil && (len(recs) > 0 || len(hwm) > 0) {
-			cfg.Observer.Applied(recs, hwm)
-		}
-		if po, ok := cfg.Observer.(PositionObserver); ok && len(consumed) > 0 {
-			po.Consumed(consumed)
-		}
+		report(cfg.Observer, recs, hwm, consumed)
 		allow()
+	}
+}
+
+// The loop's decisions are functions of their inputs (the clock's reading
+// too), so that their boundaries are tested exactly rather than through
+// polls timed against kfake.
+
+// pollSize is how many records the next poll may take: what MaxPoll leaves
+// beside the n buffered, but at least one, since PollRecords takes zero or
+// less as no limit at all.
+func pollSize(maxPoll, n int) int {
+	return max(1, maxPoll-n)
+}
+
+// verifyNow says whether a verifying sink quiet since lastActive checks its
+// store now.
+func verifyNow(lastActive, now time.Time) bool {
+	return now.Sub(lastActive) >= verifyEvery
+}
+
+// flushNow says whether the n buffered records, due by due, are flushed now:
+// MaxPoll of them wait, or they are due.
+func flushNow(n int, due, now time.Time, maxPoll int) bool {
+	return n > 0 && (n >= maxPoll || !now.Before(due))
+}
+
+// report tells the observer what a poll brought. A poll that ended empty
+// (its deadline passed) reports nothing: no high watermark came with it, and
+// an empty report would only cost the observer a call per idle poll.
+func report(o Observer, recs []Record, hwm, consumed map[TP]int64) {
+	if o != nil && (len(recs) > 0 || len(hwm) > 0) {
+		o.Applied(recs, hwm)
+	}
+	if po, ok := o.(PositionObserver); ok && len(consumed) > 0 {
+		po.Consumed(consumed)
 	}
 }
 

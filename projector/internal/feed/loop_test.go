@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,10 +34,13 @@ type memSink struct {
 	first     time.Time
 	applyErrs []error // returned by the next Applies, in order
 	flushes   int
+	empty     int // Applies without records
 	resets    int
 	resumes   int
 	verifies  int
 	verifyErr error // returned by the next Verify
+	flushErr  error // returned by the next Flush, which then stores nothing
+	flushCtx  error // the context's error seen by the last Flush
 }
 
 func newMemSink(pos map[TP]int64) *memSink {
@@ -73,6 +78,9 @@ func (s *memSink) store(recs []Record) {
 func (s *memSink) Apply(_ context.Context, recs []Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(recs) == 0 {
+		s.empty++
+	}
 	if len(s.applyErrs) > 0 {
 		err := s.applyErrs[0]
 		s.applyErrs = s.applyErrs[1:]
@@ -98,10 +106,15 @@ func (s *memSink) Pending() (int, time.Time) {
 	return len(s.buffered), s.first.Add(s.buffer)
 }
 
-func (s *memSink) Flush(context.Context) error {
+func (s *memSink) Flush(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.flushes++
+	s.flushCtx = ctx.Err()
+	if err := s.flushErr; err != nil {
+		s.flushErr = nil
+		return err
+	}
 	s.store(s.buffered)
 	s.buffered = nil
 	return nil
@@ -151,6 +164,19 @@ func (s verifyingSink) Verify(context.Context) error {
 	return err
 }
 
+// syncingSink is a memSink whose Flush only starts what Sync finishes.
+type syncingSink struct {
+	*memSink
+	syncs int
+}
+
+func (s *syncingSink) Sync(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.syncs++
+	return nil
+}
+
 // recObserver records what the loop reports.
 type recObserver struct {
 	mu       sync.Mutex
@@ -158,6 +184,8 @@ type recObserver struct {
 	hwm      map[TP]int64
 	consumed map[TP]int64
 	applied  int
+	// calls to Applied and Consumed
+	appliedCalls, consumedCalls int
 }
 
 func newRecObserver() *recObserver {
@@ -168,6 +196,7 @@ func (o *recObserver) Applied(recs []Record, hwm map[TP]int64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.applied += len(recs)
+	o.appliedCalls++
 	maps.Copy(o.hwm, hwm)
 }
 
@@ -180,6 +209,7 @@ func (o *recObserver) Error(kind string) {
 func (o *recObserver) Consumed(next map[TP]int64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.consumedCalls++
 	maps.Copy(o.consumed, next)
 }
 
@@ -421,7 +451,7 @@ func TestRunFlushes(t *testing.T) {
 }
 
 // TestRunIdle: Idle is called after a poll that found nothing, not while
-// records arrive.
+// records arrive; such a poll hands the sink nothing to apply.
 func TestRunIdle(t *testing.T) {
 	t.Parallel()
 	opts := newLog(t, map[int32]int{0: 3})
@@ -442,6 +472,9 @@ func TestRunIdle(t *testing.T) {
 	})
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+	if n := sink.count(&sink.empty); n != 0 {
+		t.Errorf("%d Applies without records", n)
 	}
 }
 
@@ -516,5 +549,160 @@ func TestRunPositionsPastTransactionMarkers(t *testing.T) {
 func TestRunNeedsTopics(t *testing.T) {
 	if err := Run(t.Context(), Config{}, newMemSink(nil)); err == nil {
 		t.Fatal("Run without topics did not fail")
+	}
+}
+
+// TestPollSize: a poll takes what MaxPoll leaves beside the buffered
+// records, and at least one (zero would mean no limit to PollRecords).
+func TestPollSize(t *testing.T) {
+	for _, tt := range []struct{ maxPoll, n, want int }{
+		{500, 0, 500}, {5, 2, 3}, {5, 4, 1}, {5, 5, 1}, {5, 7, 1},
+	} {
+		if got := pollSize(tt.maxPoll, tt.n); got != tt.want {
+			t.Errorf("pollSize(%d, %d buffered) = %d, want %d", tt.maxPoll, tt.n, got, tt.want)
+		}
+	}
+}
+
+// TestVerifyNow: a quiet verifying sink checks its store once verifyEvery
+// has passed, not before.
+func TestVerifyNow(t *testing.T) {
+	last := time.Unix(1795000000, 0)
+	for _, tt := range []struct {
+		quiet time.Duration
+		want  bool
+	}{
+		{0, false}, {verifyEvery - time.Nanosecond, false}, {verifyEvery, true}, {verifyEvery + time.Nanosecond, true},
+	} {
+		if got := verifyNow(last, last.Add(tt.quiet)); got != tt.want {
+			t.Errorf("verifyNow after %s quiet = %v, want %v", tt.quiet, got, tt.want)
+		}
+	}
+}
+
+// TestFlushNow: buffered records are flushed once MaxPoll of them wait or
+// once they are due (at the due time itself, not after), and an empty
+// buffer never is.
+func TestFlushNow(t *testing.T) {
+	now := time.Unix(1795000000, 0)
+	for _, tt := range []struct {
+		name string
+		n    int
+		due  time.Time
+		want bool
+	}{
+		{"nothing buffered", 0, time.Time{}, false},
+		{"nothing buffered, past a due time", 0, now.Add(-time.Second), false},
+		{"fewer than MaxPoll, not due", 9, now.Add(time.Nanosecond), false},
+		{"MaxPoll, not due", 10, now.Add(time.Hour), true},
+		{"more than MaxPoll, not due", 11, now.Add(time.Hour), true},
+		{"one, due now", 1, now, true},
+		{"one, overdue", 1, now.Add(-time.Nanosecond), true},
+	} {
+		if got := flushNow(tt.n, tt.due, now, 10); got != tt.want {
+			t.Errorf("%s: flushNow = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestReport: a poll with records or high watermarks is reported, and its
+// consumed positions if there are any; an empty poll (its deadline passed)
+// reports nothing.
+func TestReport(t *testing.T) {
+	tp := TP{loopTopic, 0}
+	recs := []Record{{Topic: loopTopic, Offset: 4}}
+	for _, tt := range []struct {
+		name          string
+		recs          []Record
+		hwm, consumed map[TP]int64
+		applied, cons int // calls
+	}{
+		{"an empty poll", nil, map[TP]int64{}, map[TP]int64{}, 0, 0},
+		{"records", recs, map[TP]int64{tp: 9}, map[TP]int64{tp: 5}, 1, 1},
+		{"records without a high watermark", recs, nil, map[TP]int64{tp: 5}, 1, 1},
+		{"only a high watermark", nil, map[TP]int64{tp: 9}, nil, 1, 0},
+		{"only a transaction marker", nil, map[TP]int64{tp: 9}, map[TP]int64{tp: 6}, 1, 1},
+	} {
+		o := newRecObserver()
+		report(o, tt.recs, tt.hwm, tt.consumed)
+		if o.appliedCalls != tt.applied || o.consumedCalls != tt.cons {
+			t.Errorf("%s: %d Applied and %d Consumed calls, want %d and %d", tt.name, o.appliedCalls, o.consumedCalls, tt.applied, tt.cons)
+		}
+	}
+	report(nil, recs, map[TP]int64{tp: 9}, map[TP]int64{tp: 5}) // no observer: must not panic
+}
+
+// TestFlushOnExit: on shutdown buffered records get a last Flush (and a
+// syncing sink its Sync, even with nothing buffered) under a context that
+// is not the ended one; a failure is logged, a restart is not.
+func TestFlushOnExit(t *testing.T) {
+	down := errors.New("store down")
+	for _, tt := range []struct {
+		name           string
+		buffered       int
+		syncer         bool
+		flushErr       error
+		flushes, syncs int
+		warned         bool
+	}{
+		{"nothing buffered", 0, false, nil, 0, 0, false},
+		{"buffered records", 2, false, nil, 1, 0, false},
+		{"a syncing sink with nothing buffered", 0, true, nil, 1, 1, false},
+		{"a syncing sink with buffered records", 2, true, nil, 1, 1, false},
+		{"a failed flush is not synced", 2, true, down, 1, 0, true},
+		{"a restart is no failure", 2, false, ErrRestart, 1, 0, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			mem := newMemSink(nil)
+			mem.buffer = time.Hour
+			mem.flushErr = tt.flushErr
+			for i := range tt.buffered {
+				mem.buffered = append(mem.buffered, Record{Topic: loopTopic, Offset: int64(i)})
+			}
+			var sink Sink = mem
+			syncing := &syncingSink{memSink: mem}
+			if tt.syncer {
+				sink = syncing
+			}
+			var log strings.Builder
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			flushOnExit(ctx, Config{Log: slog.New(slog.NewTextHandler(&log, nil))}, sink)
+			if mem.flushes != tt.flushes || syncing.syncs != tt.syncs {
+				t.Errorf("%d flushes, %d syncs; want %d, %d", mem.flushes, syncing.syncs, tt.flushes, tt.syncs)
+			}
+			if mem.flushes > 0 && mem.flushCtx != nil {
+				t.Errorf("Flush ran under an ended context: %v", mem.flushCtx)
+			}
+			if warned := strings.Contains(log.String(), "final flush failed"); warned != tt.warned {
+				t.Errorf("warned %v, want %v; log: %s", warned, tt.warned, log.String())
+			}
+		})
+	}
+}
+
+// TestRetryLogsAttempts: each failure is logged with its attempt number,
+// counting from 1, and counted by kind.
+func TestRetryLogsAttempts(t *testing.T) {
+	var log strings.Builder
+	obs := newRecObserver()
+	cfg := Config{Log: slog.New(slog.NewTextHandler(&log, nil)), Observer: obs}
+	calls := 0
+	err := retry(t.Context(), cfg, "apply", func() error {
+		if calls++; calls < 3 {
+			return errors.New("store down")
+		}
+		return nil
+	})
+	if err != nil || calls != 3 {
+		t.Fatalf("retry = %v after %d calls, want nil after 3", err, calls)
+	}
+	for _, want := range []string{"attempt=1", "attempt=2"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %s: %s", want, log.String())
+		}
+	}
+	if errs, _, _, _ := obs.snapshot(); errs["apply"] != 2 {
+		t.Errorf("errors observed %v, want 2 apply", errs)
 	}
 }
