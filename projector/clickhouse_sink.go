@@ -198,22 +198,9 @@ func (s *chSink) soften(msgs []chMessage) {
 	wg.Wait()
 }
 
-// softenRuns splits n messages into the runs [from, to) softened by one
-// goroutine each: one run below softenParallel messages or with one CPU,
-// otherwise one run per CPU of near-equal size (the last may be shorter).
-// Its own function so that the split is tested exactly: through Apply, any
-// split softens every message (feed's decodeRuns splits a poll the same way).
-func softenRuns(n, workers int) [][2]int {
-	if n < softenParallel || workers < 2 {
-		return [][2]int{{0, n}}
-	}
-	size := (n + workers - 1) / workers
-	var runs [][2]int
-	for from := 0; from < n; from += size {
-		runs = append(runs, [2]int{from, min(from+size, n)})
-	}
-	return runs
-}
+// softenRuns splits n messages into the runs softened by one goroutine
+// each (feed.Runs, the decoder's split).
+func softenRuns(n, workers int) [][2]int { return feed.Runs(n, softenParallel, workers) }
 
 func (s *chSink) deadLetter(r *feed.Record, reason string) {
 	if s.deadLog == nil {

@@ -52,13 +52,17 @@ func Decode(reg *schemas.Registry, fetches kgo.Fetches) ([]Record, map[TP]int64,
 	return recs, hwm, consumed
 }
 
-// decodeRuns splits n records into the runs [from, to) decoded by one
-// goroutine each: one run below parallelDecode records or with one CPU,
-// otherwise one run per CPU of near-equal size (the last may be shorter). Its
-// own function so that the split is tested exactly: through Decode, any split
-// decodes every record.
-func decodeRuns(n, workers int) [][2]int {
-	if n < parallelDecode || workers < 2 {
+// decodeRuns splits n records into the runs decoded by one goroutine each.
+func decodeRuns(n, workers int) [][2]int { return Runs(n, parallelDecode, workers) }
+
+// Runs splits n items into the runs [from, to) that one goroutine each
+// works on: one run below minParallel items or with one CPU, otherwise one
+// run per CPU of near-equal size (the last may be shorter). The decoder and
+// the history sink's softening split their work this way; a function of its
+// own so that the split is tested exactly (through its callers, any split
+// gives the same records).
+func Runs(n, minParallel, workers int) [][2]int {
+	if n < minParallel || workers < 2 {
 		return [][2]int{{0, n}}
 	}
 	size := (n + workers - 1) / workers
