@@ -81,5 +81,11 @@ func parseRoomsCursor(s string) (roomsCursor, error) {
 	if c.Room, err = schemas.ParseID(parts[3]); err != nil {
 		return roomsCursor{}, errBadCursor
 	}
+	// The decoder skips '\r' and '\n' anywhere in its input, and ParseID
+	// may accept spellings encode never writes: only the one spelling this
+	// service issues is a cursor, so two strings never name the same page.
+	if c.encode() != s {
+		return roomsCursor{}, errBadCursor
+	}
 	return c, nil
 }
