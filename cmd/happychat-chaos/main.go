@@ -61,6 +61,7 @@ func runChaos(ctx context.Context, args []string, getenv func(string) string, st
 	bin := fs.String("bin", "", "happychat binary to run the system with (default: happychat beside this binary)")
 	work := fs.String("work", "", "directory for the processes' logs (default: a new temporary directory)")
 	keep := fs.Bool("keep", false, "keep the topics, databases and logs after the run")
+	faultRate := fs.Float64("fault-rate", 0, "sends/s of the paced load during the faults (default: the size's; e.g. 1000 for the rolling restart of docs/benchmarks.md)")
 	list := fs.Bool("list", false, "list the scenarios and exit")
 	verbose := fs.Bool("v", false, "log progress (faults, scenarios) to stderr")
 	fs.Usage = func() {
@@ -79,6 +80,12 @@ func runChaos(ctx context.Context, args []string, getenv func(string) string, st
 	sz, ok := chaos.Sizes[*size]
 	if !ok {
 		return fmt.Errorf("--size must be small or full, not %q", *size)
+	}
+	if *faultRate < 0 {
+		return fmt.Errorf("--fault-rate must be positive, not %v", *faultRate)
+	}
+	if *faultRate > 0 {
+		sz.FaultRate = *faultRate
 	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
