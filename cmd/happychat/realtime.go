@@ -80,7 +80,7 @@ func (p *process) realtimeService(cmds realtime.Commands, loc realtime.OffsetLoc
 		Brokers: p.brokers, KafkaOpts: kafka.LogOpts(p.log), Names: p.cfg.Names(),
 		Commands: cmds, Keys: keys, Rules: rules, Locator: loc,
 		AllowedOrigins: p.cfg.AllowedOrigins, MaxConnsPerUser: p.cfg.WSMaxPerUser,
-		SendQueue: p.cfg.WSSendQueue, SocketSendBuffer: p.cfg.WSSendBuffer, MaxFrameBytes: p.cfg.WSMaxFrameBytes,
+		SendQueue: p.cfg.WSSendQueue, SocketSendBuffer: p.cfg.WSSendBuffer, WriteTimeout: p.cfg.WSWriteTimeout, MaxFrameBytes: p.cfg.WSMaxFrameBytes,
 		// The socket path takes the same per-user send limit as HTTP.
 		UserSendRate: p.cfg.SendRate, UserSendBurst: p.cfg.SendBurst,
 		Addresses: p.cfg.Limits.Addresses(), HandshakesPerAddress: p.cfg.Limits.Handshakes,

@@ -1275,7 +1275,11 @@ func TestRealtimeE2ESlowReader(t *testing.T) {
 	// itself, the kernel may grow it to megabytes for this socket, and on a
 	// loaded machine the queue then never saw the backlog (CI once posted
 	// 3,000 messages into it without a cut).
-	s := startRealtimeDev(t, map[string]string{"CHAT_WS_SEND_QUEUE": strconv.Itoa(queue), "CHAT_WS_SEND_BUFFER": "16384"})
+	// And a write timeout far longer than the test: on a loaded machine
+	// (CI once at load 14) the 64 frames that overflow the queue can take
+	// more than the default 10 s to post, and the blocked write's deadline
+	// then closes the socket before its queue overflows.
+	s := startRealtimeDev(t, map[string]string{"CHAT_WS_SEND_QUEUE": strconv.Itoa(queue), "CHAT_WS_SEND_BUFFER": "16384", "CHAT_WS_WRITE_TIMEOUT": "30m"})
 	const drops = "happychat_realtime_send_queue_drops_total"
 	room := s.openRoom("slow reader")
 	writer, slowU := s.member(room, "writer"), s.member(room, "slow")

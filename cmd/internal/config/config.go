@@ -84,11 +84,12 @@ type Config struct {
 	KafkaDialMap map[string]string
 
 	// Realtime service.
-	AllowedOrigins  []string // CHAT_ALLOWED_ORIGINS (exact origins; empty = same origin)
-	WSMaxPerUser    int      // CHAT_WS_MAX_CONNS_PER_USER
-	WSSendQueue     int      // CHAT_WS_SEND_QUEUE
-	WSSendBuffer    int      // CHAT_WS_SEND_BUFFER: kernel send buffer per socket, bytes; 0 = the kernel's
-	WSMaxFrameBytes int64    // CHAT_WS_MAX_FRAME_BYTES
+	AllowedOrigins  []string      // CHAT_ALLOWED_ORIGINS (exact origins; empty = same origin)
+	WSMaxPerUser    int           // CHAT_WS_MAX_CONNS_PER_USER
+	WSSendQueue     int           // CHAT_WS_SEND_QUEUE
+	WSSendBuffer    int           // CHAT_WS_SEND_BUFFER: kernel send buffer per socket, bytes; 0 = the kernel's
+	WSWriteTimeout  time.Duration // CHAT_WS_WRITE_TIMEOUT: longest a socket's write may block
+	WSMaxFrameBytes int64         // CHAT_WS_MAX_FRAME_BYTES
 
 	// Limits of every door (limits.go).
 	Limits Limits
@@ -145,6 +146,7 @@ func Load(getenv func(string) string) (Config, error) {
 		WSMaxPerUser:    p.int("CHAT_WS_MAX_CONNS_PER_USER", 5),
 		WSSendQueue:     p.int("CHAT_WS_SEND_QUEUE", 256),
 		WSSendBuffer:    p.int("CHAT_WS_SEND_BUFFER", 0),
+		WSWriteTimeout:  p.duration("CHAT_WS_WRITE_TIMEOUT", 10*time.Second),
 		WSMaxFrameBytes: int64(p.int("CHAT_WS_MAX_FRAME_BYTES", 16<<10)),
 
 		Limits:               p.loadLimits(),
@@ -203,6 +205,7 @@ func (c Config) Validate() error {
 	check(c.WSMaxPerUser >= 1, "CHAT_WS_MAX_CONNS_PER_USER must be positive")
 	check(c.WSSendQueue >= 1, "CHAT_WS_SEND_QUEUE must be positive")
 	check(c.WSSendBuffer >= 0, "CHAT_WS_SEND_BUFFER must not be negative")
+	check(c.WSWriteTimeout >= time.Second, "CHAT_WS_WRITE_TIMEOUT must be at least 1s")
 	check(c.WSMaxFrameBytes >= 1024, "CHAT_WS_MAX_FRAME_BYTES must be at least 1024")
 	c.Limits.validate(check)
 	check(c.AnalyticsConcurrency >= 1, "CHAT_ANALYTICS_CONCURRENCY must be positive")
