@@ -161,6 +161,15 @@ clean:
 # beside other tests. CHAOS_SIZE=full is the issue's size (by hand);
 # CHAOS_FLAGS passes more flags (e.g. --scenario baseline,poison).
 CHAOS_SIZE ?= small
+# The previous release that the rolling-upgrade scenario upgrades from,
+# built from git: the last commit whose build understood feature level 1
+# only (docs/command.md, "Rolling upgrades"). Move it forward when a
+# release raises the level again.
+CHAOS_UPGRADE_FROM ?= PLACEHOLDER
+PREVIOUS_BIN := bin/happychat-previous
+.PHONY: previous
+previous:
+	$(LOCAL)/build-previous.sh $(CHAOS_UPGRADE_FROM) $(PREVIOUS_BIN)
 CHAOS_FLAGS ?=
 # The scenarios CI runs (bounded size): all of them. The three store ones
 # (postgres-stall, clickhouse-stall, clickhouse-disk-full) run on a
@@ -169,6 +178,6 @@ CHAOS_FLAGS ?=
 # starts too.
 CHAOS_CI_SCENARIOS ?= baseline,projector-kill,store-outage,kafka-restart,command-kill,command-stop,rolling-restart,clock-skew,network-partition,realtime-kill,slow-reader,poison,replay,replay-live,postgres-stall,clickhouse-stall,clickhouse-disk-full,leader-kill,leader-stop,txn-coordinator-kill,group-coordinator-kill,broker-rolling-restart
 .PHONY: chaos
-chaos: build
+chaos: build previous
 	HAPPYCHAT_CLUSTER=1 $(CLUSTER_TEST_ENV) $(LOCAL)/up.sh >/dev/null
-	eval "$$($(LOCAL)/env.sh)"; $(CLUSTER_TEST_ENV) $(CHAOS_BIN) --bin $(BIN) --size $(CHAOS_SIZE) --report artifacts/chaos-$(CHAOS_SIZE).json $(CHAOS_FLAGS)
+	eval "$$($(LOCAL)/env.sh)"; $(CLUSTER_TEST_ENV) $(CHAOS_BIN) --bin $(BIN) --previous-bin $(PREVIOUS_BIN) --size $(CHAOS_SIZE) --report artifacts/chaos-$(CHAOS_SIZE).json $(CHAOS_FLAGS)

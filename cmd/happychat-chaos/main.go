@@ -59,6 +59,7 @@ func runChaos(ctx context.Context, args []string, getenv func(string) string, st
 	report := fs.String("report", "", "write the JSON report to this file")
 	deploy := fs.String("deploy", "deploy/local", "directory of the server scripts (kafka.sh, postgres.sh, clickhouse.sh)")
 	bin := fs.String("bin", "", "happychat binary to run the system with (default: happychat beside this binary)")
+	previous := fs.String("previous-bin", "", "the previous release's happychat binary, for the rolling-upgrade scenario (make chaos builds it from git)")
 	work := fs.String("work", "", "directory for the processes' logs (default: a new temporary directory)")
 	keep := fs.Bool("keep", false, "keep the topics, databases and logs after the run")
 	faultRate := fs.Float64("fault-rate", 0, "sends/s of the paced load during the faults (default: the size's; e.g. 1000 for the rolling restart of docs/benchmarks.md)")
@@ -125,7 +126,7 @@ func runChaos(ctx context.Context, args []string, getenv func(string) string, st
 		level = slog.LevelInfo
 	}
 	_, err = chaos.Run(ctx, chaos.Config{
-		Bin: *bin, Size: sz, Scenarios: names(*only), Skip: names(*skip),
+		Bin: *bin, PreviousBin: *previous, Size: sz, Scenarios: names(*only), Skip: names(*skip),
 		Brokers: cfg.KafkaBrokers, ClusterBrokers: names(getenv(kafkacluster.EnvBrokers)), PGURL: cfg.PGURL, CHAddr: cfg.CHAddr,
 		DeployDir: *deploy, StateDir: stateDir, Environ: os.Environ(),
 		WorkDir: *work, Keep: *keep, Out: stdout, ReportPath: *report, Version: version,

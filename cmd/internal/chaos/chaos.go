@@ -83,8 +83,12 @@ var Sizes = map[string]Size{
 // Config is one run of the suite.
 type Config struct {
 	// Bin is the happychat binary whose processes make up the system.
-	Bin  string
-	Size Size
+	Bin string
+	// PreviousBin is the previous release's happychat binary, which the
+	// rolling-upgrade scenario starts the system on and replaces with Bin
+	// (make chaos builds it from git: CHAOS_UPGRADE_FROM).
+	PreviousBin string
+	Size        Size
 	// Scenarios to run, in the suite's order; empty runs them all. Skip
 	// leaves some out.
 	Scenarios []string

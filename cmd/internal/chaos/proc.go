@@ -101,6 +101,14 @@ func (p *proc) withEnv(kv ...string) (undo func()) {
 	}
 }
 
+// setBin makes the process's next lives run another binary (a release's
+// deploy).
+func (p *proc) setBin(bin string) {
+	p.mu.Lock()
+	p.bin = bin
+	p.mu.Unlock()
+}
+
 // pid is the current life's process id (0 when not running).
 func (p *proc) pid() int {
 	p.mu.Lock()

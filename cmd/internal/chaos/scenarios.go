@@ -20,6 +20,7 @@ var scenarios = []scenario{
 	{"command-kill", "SIGKILL a command instance owning partitions; clients retry with the same client_msg_id; capacity storms", runCommandKill},
 	{"command-stop", "SIGSTOP a command instance past its session timeout, SIGCONT it: its late writes are fenced", runCommandStop},
 	{"rolling-restart", "a deploy: 3 command instances restarted one at a time (SIGTERM, ready before the next), then the realtime instances and the projector", runServiceRollingRestart},
+	{"rolling-upgrade", "a release's deploy: the system on the previous release (built from git), every process replaced one at a time; the feature level raised once all run this build, which then emits an event type the previous one does not know", runRollingUpgrade},
 	{"clock-skew", "a command instance whose clock runs 5 s behind takes partitions over (all of them while the other is stopped); users hop between rooms", runClockSkew},
 	{"network-partition", "cut a command instance off from the brokers (a Toxiproxy in front of each, for it alone), heal it: it acknowledges nothing it did not commit, the other serves its partitions", runNetworkPartition},
 	{"realtime-kill", "SIGKILL a realtime instance: its sockets resume on the other with since_seq", runRealtimeKill},
