@@ -164,7 +164,7 @@ func (r *run) refusedEverywhere(ctx context.Context, u *user) error {
 				accepted = append(accepted, fmt.Sprintf("%s: %s", base, ans))
 			}
 		}
-		ans := r.sys.api.do(ctx, http.MethodGet, r.sys.api.query+"/v1/me", u.token, nil)
+		ans := r.sys.api.do(ctx, http.MethodGet, r.sys.api.query+"/v1/rooms", u.token, nil)
 		if ans.status != http.StatusUnauthorized {
 			accepted = append(accepted, fmt.Sprintf("query: %s", ans))
 		}
