@@ -91,7 +91,8 @@ type answers struct {
 }
 
 // sendDuring sends one message after the other to room through in until
-// stop is closed, each with a client deadline far beyond the cut.
+// stop is closed, each with a client deadline far beyond the cut, waiting
+// as long as a 503's Retry-After says before the next.
 func sendDuring(in *instance, user Caller, room schemas.ID, prefix string, cut func() bool, stop <-chan struct{}, wg *sync.WaitGroup) *answers {
 	a := &answers{during: map[schemas.Code]int{}, acked: map[string]schemas.ID{}}
 	wg.Add(1)
@@ -125,6 +126,14 @@ func sendDuring(in *instance, user Caller, room schemas.ID, prefix string, cut f
 				a.during[code(err)]++
 			}
 			a.mu.Unlock()
+			if e != nil && e.RetryAfter > 0 {
+				// As the contract asks of a client.
+				select {
+				case <-stop:
+					return
+				case <-time.After(e.RetryAfter):
+				}
+			}
 		}
 	}()
 	return a

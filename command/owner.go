@@ -70,6 +70,13 @@ type owner struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	ready  atomic.Bool
+	// recovering is set by a failed write until the owner has settled it
+	// and caught up (or taken the partition over again): commands are
+	// answered 503 at once meanwhile instead of waiting in the queue for
+	// the write timeout, so that a client's retry reaches the partition's
+	// next owner as soon as there is one (a cut-off owner does not learn
+	// that it lost the partition before its own group session errors).
+	recovering atomic.Bool
 
 	// Owner goroutine only.
 	dd        *dedupe
@@ -108,6 +115,9 @@ func newOwner(svc *Service, part int32) (*owner, error) {
 // Retry-After, and the client retries on the partition's next owner or on
 // this one once it has recovered.
 func (o *owner) submit(ctx context.Context, cmd Command) (Result, error) {
+	if o.recovering.Load() {
+		return Result{}, retryLater("the room's server is recovering from a failed write, retry")
+	}
 	ctx, cancel := context.WithTimeoutCause(ctx, o.svc.cfg.WriteTimeout, errWaitedTooLong)
 	defer cancel()
 	if err := o.waitReady(ctx); err != nil {
@@ -251,6 +261,7 @@ func (o *owner) serve(ctx context.Context) error {
 		return fmt.Errorf("take over: %w", err)
 	}
 	o.ready.Store(true)
+	o.recovering.Store(false)
 	o.svc.metrics.owned.Inc()
 	defer o.svc.metrics.owned.Dec()
 	o.svc.log.Info("owning partition", "partition", o.part, "offset", o.pos, "window", o.dd.win.len())
@@ -402,6 +413,7 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 	svc.metrics.batchEvents.Observe(float64(len(events)))
 	if err != nil {
 		svc.log.Warn("append failed", "partition", o.part, "events", len(events), "err", err)
+		o.recovering.Store(true)
 		// Answered before the transaction is settled: a 503 acknowledges
 		// nothing, and the settling below may itself wait on the brokers.
 		for _, a := range acc {
@@ -420,6 +432,7 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 		if err := o.catchUp(cctx); err != nil {
 			return fmt.Errorf("catch up after a failed append: %w", err)
 		}
+		o.recovering.Store(false)
 		return nil
 	}
 	o.failures = 0

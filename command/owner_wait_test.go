@@ -74,3 +74,19 @@ func TestSubmitWaitsAtMostTheWriteTimeout(t *testing.T) {
 		})
 	}
 }
+
+// An owner recovering from a failed write answers at once: the command is
+// not queued behind the recovery, whose end it could only wait for.
+func TestSubmitToARecoveringOwnerIsNotQueued(t *testing.T) {
+	o := &owner{svc: &Service{cfg: Config{WriteTimeout: time.Hour}}, reqs: make(chan *request, 1), done: make(chan struct{})}
+	o.ready.Store(true)
+	o.recovering.Store(true)
+	_, err := o.submit(context.Background(), Command{Kind: KindSend})
+	var e *schemas.Error
+	if !errors.As(err, &e) || e.Code != schemas.CodeUnavailable || e.RetryAfter <= 0 {
+		t.Fatalf("answered %v, want 503 with Retry-After", err)
+	}
+	if n := len(o.reqs); n != 0 {
+		t.Fatalf("%d commands queued for a recovering owner", n)
+	}
+}
