@@ -170,11 +170,8 @@ func TestCutOffOwnerAnswersWithinTheWriteTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	ua, ub := testCaller(31, "ua"), testCaller(32, "ub")
-	for _, u := range []Caller{ua, ub} {
-		if _, err := retry(t, func() (schemas.JoinResult, error) { return b.svc.Join(ctx, u, room) }); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c.join(ctx, b, ua, room)
+	c.join(ctx, b, ub, room)
 	before := sendN(t, a, ua, room, 5)
 
 	// Cut a off, and send through a (its own partition: local) and
@@ -297,14 +294,9 @@ func TestCommitCutOffIsAnsweredAndAppendedOnceOnRetry(t *testing.T) {
 			}
 		}
 	})
-	c.waitOwned(a)
-	room := c.openRoom(a, "commit cut")
-	user := testCaller(41, "uc")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
-		t.Fatal(err)
-	}
+	room, user := c.soleOwnerRoom(ctx, a, "commit cut", 41)
 	gen := moves(a)
 	arm.Lock()
 	armed = true
@@ -333,19 +325,8 @@ func TestCommitCutOffIsAnsweredAndAppendedOnceOnRetry(t *testing.T) {
 	if _, err := retry(t, func() (schemas.Message, error) { return a.svc.Send(ctx, user, room, "next", "next") }); err != nil {
 		t.Fatal(err)
 	}
-	n := 0
 	events := c.readAll()
 	checkRoomLog(t, events, 20)
-	for _, e := range events {
-		if s, ok := e.Payload.(schemas.MessageSent); ok && s.ClientMsgID == "cut" {
-			n++
-			if e.ID != m.ID {
-				t.Fatalf("the retry answered %d, the log holds %d", m.ID, e.ID)
-			}
-		}
-	}
-	if n != 1 {
-		t.Fatalf("%d copies of the cut send in the log, want 1", n)
-	}
+	onceInLog(t, events, "cut", m.ID)
 	t.Logf("partition moves %v -> %v, owner restarts %v", gen, moves(a), testutil.ToFloat64(a.svc.metrics.ownerRestarts))
 }
