@@ -59,8 +59,18 @@ type Config struct {
 	// SessionTimeout of the owners' consumer group (default 6 s): how long a
 	// dead instance keeps its partitions before the others take them over.
 	SessionTimeout time.Duration
-	// TransactionTimeout of the owners' transactions (default 15 s).
+	// TransactionTimeout of the owners' transactions (default 15 s). It
+	// also bounds an owner's recovery after a failed write (the abort):
+	// past it the coordinator aborts the transaction by itself.
 	TransactionTimeout time.Duration
+	// WriteTimeout bounds how long a room command waits on its owner
+	// (default half the SessionTimeout): the owner's write of a batch (its
+	// produce and commit), and a local or forwarded command's wait for its
+	// answer. Past it the command is answered 503 with Retry-After and the
+	// client retries; an owner cut off from the brokers loses its
+	// partitions after the session timeout, so a longer wait would only
+	// hold the client on an owner that may no longer be one.
+	WriteTimeout time.Duration
 	// DedupeWindow, DedupeWindowEntries and DedupeWindowBytes bound the
 	// sends an owner keeps in memory per partition (default 24 h, 4,096
 	// and 1 MiB); older ones are looked up durably (see dedupe.go).
@@ -90,6 +100,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.TransactionTimeout == 0 {
 		c.TransactionTimeout = 15 * time.Second
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = c.SessionTimeout / 2
 	}
 	if c.DedupeWindow == 0 {
 		c.DedupeWindow = 24 * time.Hour
@@ -146,6 +159,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := token.NewAdmin(c.AdminToken); err != nil {
 		errs = append(errs, fmt.Errorf("command: CHAT_ADMIN_TOKEN: %w", err))
+	}
+	if c.WriteTimeout < 0 {
+		errs = append(errs, errors.New("command: write timeout must be positive"))
 	}
 	if c.InstanceID < AutoInstanceID || c.InstanceID > schemas.MaxInstanceID {
 		errs = append(errs, fmt.Errorf("command: instance id must be 0..%d", schemas.MaxInstanceID))

@@ -70,9 +70,7 @@ func TestRestartFromSnapshotReplaysOnlyTheTail(t *testing.T) {
 	user := testCaller(11, "eleven")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
-		t.Fatal(err)
-	}
+	c.join(ctx, a, user, room)
 	const n = 400
 	first := sendN(t, a, user, room, n)
 	// Wait for a snapshot past every message, then stop: the next start
@@ -126,9 +124,7 @@ func TestRetryBeyondTheWindowReturnsTheOriginal(t *testing.T) {
 	user := testCaller(12, "twelve")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
-		t.Fatal(err)
-	}
+	c.join(ctx, a, user, room)
 	const n = 200
 	first := sendN(t, a, user, room, n)
 	// Every send but the newest 16 leaves the window for the store.
@@ -209,9 +205,7 @@ func TestTakeoverByAnOwnerWhoseClockIsBehind(t *testing.T) {
 	user := testCaller(13, "thirteen")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
-		t.Fatal(err)
-	}
+	c.join(ctx, a, user, room)
 	sendN(t, a, user, room, 20)
 	a.stop()
 	// The new owner's clock is 5 s behind the old one's: its ids must
@@ -297,9 +291,7 @@ func TestUnknownEventBlocksThePartitionInsteadOfSkippingIt(t *testing.T) {
 	user := testCaller(14, "fourteen")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
-		t.Fatal(err)
-	}
+	c.join(ctx, a, user, room)
 	sendN(t, a, user, room, 3)
 	// A newer build appended an event this build does not know (as in a
 	// rolling upgrade that skipped the feature level): seq 6 of the room.
@@ -502,9 +494,7 @@ func TestPoisonAndStaleUnknownEventsAreSkipped(t *testing.T) {
 	user := testCaller(18, "eighteen")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
-		t.Fatal(err)
-	}
+	c.join(ctx, a, user, room)
 	// Garbage, and an unknown event naming a seq the room already has:
 	// neither can be the room's next event, so neither stops it.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
