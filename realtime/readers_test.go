@@ -54,14 +54,6 @@ func fetchesOf(recs ...*kgo.Record) kgo.Fetches {
 	return kgo.Fetches{{Topics: []kgo.FetchTopic{{Topic: "rooms", Partitions: []kgo.FetchPartition{{Partition: 0, Records: recs}}}}}}
 }
 
-func seqsOf(fs []*frame) []int64 {
-	var out []int64
-	for _, f := range fs {
-		out = append(out, f.seq)
-	}
-	return out
-}
-
 func takeNow(t *testing.T, sub *resumeSub) ([]*frame, int, error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -71,18 +63,6 @@ func takeNow(t *testing.T, sub *resumeSub) ([]*frame, int, error) {
 		t.Fatal("take found nothing to take")
 	}
 	return frames, empty, err
-}
-
-func sameSeqs(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestReaderServesEveryRoomOfItsPartition: one poll serves the resumes of
@@ -108,8 +88,8 @@ func TestReaderServesEveryRoomOfItsPartition(t *testing.T) {
 		who  string
 		got  []int64
 		want []int64
-	}{{"room a from 0", seqsOf(fa), []int64{1, 2, 3, 4, 5}}, {"room b from 1", seqsOf(fb), []int64{2, 3}}, {"room a from 3", seqsOf(fa2), []int64{4, 5}}} {
-		if !sameSeqs(tt.got, tt.want) {
+	}{{"room a from 0", seqs(fa), []int64{1, 2, 3, 4, 5}}, {"room b from 1", seqs(fb), []int64{2, 3}}, {"room a from 3", seqs(fa2), []int64{4, 5}}} {
+		if !equal(tt.got, tt.want) {
 			t.Errorf("%s: %v, want %v", tt.who, tt.got, tt.want)
 		}
 	}
@@ -123,8 +103,8 @@ func TestReaderServesEveryRoomOfItsPartition(t *testing.T) {
 	// another resume): nothing twice.
 	r.deliver(poll(t, logRec{0, a, 1}, logRec{2, a, 2}, logRec{5, a, 3}, logRec{7, a, 4}, logRec{8, a, 5}, logRec{10, a, 6}))
 	fa, _, _ = takeNow(t, subA)
-	if !sameSeqs(seqsOf(fa), []int64{6}) {
-		t.Errorf("after a replay: %v, want [6]", seqsOf(fa))
+	if !equal(seqs(fa), []int64{6}) {
+		t.Errorf("after a replay: %v, want [6]", seqs(fa))
 	}
 }
 
@@ -139,11 +119,11 @@ func TestReaderJudgesEachResumeAlone(t *testing.T) {
 	r.deliver(poll(t, logRec{100, a, 6}, logRec{101, b, 1}, logRec{102, b, 3}, logRec{103, a, 7}))
 	frames, _, err := takeNow(t, located)
 	if !errors.Is(err, errLocatedTooLate) || len(frames) != 0 {
-		t.Fatalf("located too late: frames %v, err %v", seqsOf(frames), err)
+		t.Fatalf("located too late: frames %v, err %v", seqs(frames), err)
 	}
 	frames, _, err = takeNow(t, anchored)
-	if err != nil || !sameSeqs(seqsOf(frames), []int64{1, 3}) {
-		t.Fatalf("anchored: frames %v, err %v", seqsOf(frames), err)
+	if err != nil || !equal(seqs(frames), []int64{1, 3}) {
+		t.Fatalf("anchored: frames %v, err %v", seqs(frames), err)
 	}
 	if got := testutil.ToFloat64(r.s.m.gaps); got != 1 {
 		t.Fatalf("gaps %v, want 1", got)
@@ -154,8 +134,8 @@ func TestReaderJudgesEachResumeAlone(t *testing.T) {
 	r2 := testReader(t)
 	sub := r2.add(a, 3, 50, false)
 	r2.deliver(poll(t, logRec{50, a, 3}, logRec{51, a, 5}))
-	if frames, _, err := takeNow(t, sub); err != nil || !sameSeqs(seqsOf(frames), []int64{5}) {
-		t.Fatalf("anchored by seq 3: frames %v, err %v", seqsOf(frames), err)
+	if frames, _, err := takeNow(t, sub); err != nil || !equal(seqs(frames), []int64{5}) {
+		t.Fatalf("anchored by seq 3: frames %v, err %v", seqs(frames), err)
 	}
 }
 
@@ -191,8 +171,8 @@ func TestReaderUnknownEvent(t *testing.T) {
 	if _, _, err := takeNow(t, ahead); err != nil {
 		t.Errorf("the resume that has seq 2: %v", err)
 	}
-	if frames, _, err := takeNow(t, other); err != nil || !sameSeqs(seqsOf(frames), []int64{1}) {
-		t.Errorf("the other room: %v, %v", seqsOf(frames), err)
+	if frames, _, err := takeNow(t, other); err != nil || !equal(seqs(frames), []int64{1}) {
+		t.Errorf("the other room: %v, %v", seqs(frames), err)
 	}
 }
 
@@ -234,8 +214,8 @@ func TestReaderPausesAFullResume(t *testing.T) {
 	for s := resumeBuffer + 1; s <= n; s++ {
 		want = append(want, int64(s))
 	}
-	if err != nil || !sameSeqs(seqsOf(frames), want) {
-		t.Fatalf("after the replay: %v, err %v", seqsOf(frames), err)
+	if err != nil || !equal(seqs(frames), want) {
+		t.Fatalf("after the replay: %v, err %v", seqs(frames), err)
 	}
 }
 
