@@ -26,12 +26,16 @@ import (
 //     gets there.
 //   - The reader never waits for a resume. It hands each one its room's
 //     frames, decoded and rendered once per record, into a buffer of at
-//     most resumeBuffer frames. A resume whose buffer is full is paused at
-//     the offset of the first record it missed; once its catch-up takes the
-//     buffer, the reader goes back to that offset for it. A catch-up whose
-//     socket queue stays full leaves the reader altogether (queueCatchUp)
-//     and joins again, located by seq, when its client has drained: a slow
-//     client holds neither the reader nor its slot.
+//     most resumeBuffer frames, taking at most half that many records a
+//     poll (the rest stays buffered in the client), so a resume whose
+//     catch-up keeps up is never full. A resume whose buffer is full is
+//     paused at the offset of the first record it missed; once its catch-up
+//     takes the buffer, the reader goes back to that offset for it. While
+//     no resume has room (each paused or half full) the reader does not
+//     poll. A catch-up whose socket queue stays full leaves the reader
+//     altogether (queueCatchUp) and joins again, located by seq, when its
+//     client has drained: a slow client holds neither the reader nor its
+//     slot.
 //   - A reader holds one of Config.MaxCatchUps slots while its client is
 //     open; resumes of a partition without a reader wait for one there,
 //     joined to the reader that will start when it gets the slot.
@@ -169,14 +173,17 @@ func (r *partReader) signalLocked() {
 	}
 }
 
-// waitingLocked: every resume of the reader is paused, so a poll would read
-// for nobody (and be read again for them).
+// waitingLocked: no resume of the reader has room for more (each is paused,
+// done, or holds half a buffer its catch-up has not taken), so a poll now
+// would mostly be read for nobody and be read again once they have room.
+// The wait holds no resume back: each has frames to work on, and the first
+// take wakes the reader.
 func (r *partReader) waitingLocked() bool {
 	if len(r.subs) == 0 || r.seekTo >= 0 {
 		return false
 	}
 	for sub := range r.subs {
-		if !sub.paused && sub.err == nil {
+		if !sub.paused && sub.err == nil && len(sub.frames) < resumeBuffer/2 {
 			return false
 		}
 	}
@@ -232,6 +239,8 @@ func (sub *resumeSub) take(ctx context.Context) ([]*frame, int, error) {
 			if sub.paused && err == nil {
 				sub.paused = false
 				r.wantLocked(sub.next)
+			} else if len(frames) > 0 {
+				r.signalLocked() // room again: a waiting reader may poll
 			}
 			r.mu.Unlock()
 			return frames, empty, err
@@ -333,7 +342,11 @@ func (r *partReader) run(ctx context.Context) {
 			cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: {r.part: kgo.NewOffset().At(seek)}})
 			s.m.readerSeeks.Inc()
 		}
-		fetches := cl.PollFetches(pctx)
+		// At most half a resume's buffer a poll, the rest staying buffered
+		// in the client: between polls the catch-ups take what they were
+		// given, so a resume that keeps up is never paused (a fetch can
+		// hold thousands of one room's records).
+		fetches := cl.PollRecords(pctx, resumeBuffer/2)
 		cancel()
 		r.deliver(fetches)
 	}

@@ -279,3 +279,58 @@ func TestReaderStallsAndJoins(t *testing.T) {
 		t.Fatal("the reader did not end with its last resume")
 	}
 }
+
+// TestReaderWaitsOnlyWhenNoResumeHasRoom: the reader skips polling while
+// every resume is paused or holds half a buffer its catch-up has not taken,
+// and polls again as soon as one has room.
+func TestReaderWaitsOnlyWhenNoResumeHasRoom(t *testing.T) {
+	const a, b = schemas.ID(61), schemas.ID(62)
+	r := testReader(t)
+	fill := func(sub *resumeSub, n int) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		sub.frames = make([]*frame, n)
+		for i := range sub.frames {
+			sub.frames[i] = &frame{seq: int64(i + 1)}
+		}
+	}
+	waiting := func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.waitingLocked()
+	}
+	if waiting() {
+		t.Fatal("a reader without resumes waits (it should end)")
+	}
+	subA := r.add(a, 0, 0, true)
+	subB := r.add(b, 0, 0, true)
+	r.mu.Lock()
+	r.seekTo = -1
+	r.mu.Unlock()
+	fill(subA, resumeBuffer/2)
+	if waiting() {
+		t.Fatal("waits while b has room")
+	}
+	fill(subB, resumeBuffer/2)
+	if !waiting() {
+		t.Fatal("polls while no resume has room")
+	}
+	if _, _, err := takeNow(t, subB); err != nil {
+		t.Fatal(err)
+	}
+	if waiting() {
+		t.Fatal("waits after b took its frames")
+	}
+	r.mu.Lock()
+	subB.paused, subB.next = true, 7
+	r.mu.Unlock()
+	if !waiting() {
+		t.Fatal("polls for a paused resume and a full one")
+	}
+	r.mu.Lock()
+	r.seekTo = 7
+	r.mu.Unlock()
+	if waiting() {
+		t.Fatal("waits with a seek pending")
+	}
+}
