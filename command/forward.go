@@ -205,7 +205,7 @@ func (s *Service) forward(ctx context.Context, addr string, cmd Command) (Result
 // owner's authoritative members (internal: same secret as forwarding).
 func (s *Service) getPresence(c *gin.Context) {
 	// The realtime service's presence secret opens this route and no other.
-	if !internalAuthorized(c.GetHeader(cmdproto.SecretHeader), s.cfg.InternalSecret, s.cfg.PresenceSecret) {
+	if !internalAuthorized(c.GetHeader(cmdproto.SecretHeader), s.presenceSecrets) {
 		s.fail(c, schemas.Errorf(schemas.CodeUnauthorized, "internal route"))
 		return
 	}
@@ -222,7 +222,7 @@ func (s *Service) getPresence(c *gin.Context) {
 // room's partition (cmdproto.StatusNotOwner otherwise, so the sender
 // refreshes its directory).
 func (s *Service) handleInternal(c *gin.Context) {
-	if !internalAuthorized(c.GetHeader(cmdproto.SecretHeader), s.cfg.InternalSecret) {
+	if !internalAuthorized(c.GetHeader(cmdproto.SecretHeader), s.forwardSecrets) {
 		c.AbortWithStatusJSON(http.StatusUnauthorized, forwardReply{Error: schemas.Errorf(schemas.CodeUnauthorized, "internal route")})
 		return
 	}

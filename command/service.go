@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,14 +46,24 @@ type Config struct {
 	// user or an admin: a forwarded command carries its caller's credential.
 	InternalSecret string
 	PresenceSecret string
-	Keys           *token.Keys
-	AdminToken     string
-	Capacity       int
-	Rules          TextRules
-	SendRate       float64
-	SendBurst      int
-	JoinRate       float64
-	JoinBurst      int
+	// PreviousInternalSecrets and PreviousPresenceSecrets are the same
+	// secrets derived from the token secrets of before a rotation
+	// (CHAT_TOKEN_PREVIOUS_SECRETS): accepted on the routes their current
+	// counterparts open, never sent. So during a rolling rotation an
+	// instance on the new token secret and one on the old still accept each
+	// other's forwards and presence requests (docs/command.md, "Rotating the
+	// token secret").
+	PreviousInternalSecrets []string
+	PreviousPresenceSecrets []string
+
+	Keys       *token.Keys
+	AdminToken string
+	Capacity   int
+	Rules      TextRules
+	SendRate   float64
+	SendBurst  int
+	JoinRate   float64
+	JoinBurst  int
 	// Limits are the other doors' limits (ratelimit.go); zero rates limit
 	// nothing.
 	Limits Limits
@@ -154,6 +165,12 @@ func (c Config) Validate() error {
 	if len(c.InternalSecret) < 16 {
 		errs = append(errs, errors.New("command: internal secret must be at least 16 bytes"))
 	}
+	for _, p := range slices.Concat(c.PreviousInternalSecrets, c.PreviousPresenceSecrets) {
+		if len(p) < 16 {
+			errs = append(errs, errors.New("command: a previous internal secret must be at least 16 bytes"))
+			break
+		}
+	}
 	if c.Store == nil {
 		errs = append(errs, errors.New("command: PostgreSQL store missing (snapshots, dedupe, node leases)"))
 	}
@@ -191,6 +208,9 @@ type Service struct {
 	adminToken token.Admin
 	tail       *tail
 	http       *http.Client
+	// forwardSecrets and presenceSecrets are the secrets the internal
+	// routes accept (acceptedSecrets).
+	forwardSecrets, presenceSecrets []string
 
 	advertise string
 
@@ -239,6 +259,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.cap = &sessionCap{pool: cfg.Store, scope: cfg.Names.Users, perMin: cfg.Limits.SessionsPerMinute, log: s.log, now: cfg.Clock}
 	s.tail = newTail(s)
+	s.forwardSecrets, s.presenceSecrets = acceptedSecrets(cfg)
 	s.adminToken, _ = token.NewAdmin(cfg.AdminToken) // validated above
 	var err error
 	if s.admin, err = kgo.NewClient(s.baseOpts()...); err != nil {

@@ -72,7 +72,10 @@ func (p *process) commandService(pg *pgxpool.Pool) (*command.Service, error) {
 	}
 	return command.New(command.Config{
 		Brokers: p.brokers, Names: p.cfg.Names(), InstanceID: p.cfg.InstanceID,
-		InternalSecret: cmdproto.Secret(p.cfg.TokenSecret), PresenceSecret: cmdproto.PresenceSecret(p.cfg.TokenSecret), Keys: keys, AdminToken: p.cfg.AdminToken,
+		InternalSecret: cmdproto.Secret(p.cfg.TokenSecret), PresenceSecret: cmdproto.PresenceSecret(p.cfg.TokenSecret),
+		PreviousInternalSecrets: derived(cmdproto.Secret, p.cfg.PrevSecrets),
+		PreviousPresenceSecrets: derived(cmdproto.PresenceSecret, p.cfg.PrevSecrets),
+		Keys:                    keys, AdminToken: p.cfg.AdminToken,
 		Capacity: p.cfg.Capacity, Rules: rules,
 		SendRate: p.cfg.SendRate, SendBurst: p.cfg.SendBurst, JoinRate: p.cfg.JoinRate, JoinBurst: p.cfg.JoinBurst,
 		Limits: command.Limits{
@@ -98,6 +101,18 @@ func skewedClock(offset time.Duration) func() time.Time {
 		return nil
 	}
 	return func() time.Time { return time.Now().Add(offset) }
+}
+
+// derived is derive applied to each of tokenSecrets: the internal secrets
+// of the token secrets before a rotation, which the internal routes still
+// accept so that instances on either side of a rolling rotation accept each
+// other's requests.
+func derived(derive func(tokenSecret string) string, tokenSecrets []string) []string {
+	out := make([]string, len(tokenSecrets))
+	for i, ts := range tokenSecrets {
+		out[i] = derive(ts)
+	}
+	return out
 }
 
 func (p *process) tokenKeys() (*token.Keys, error) {
