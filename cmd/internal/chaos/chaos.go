@@ -77,7 +77,7 @@ var Sizes = map[string]Size{
 		ProjectorKills: 3, KillEvery: 3 * time.Second, StoreOutage: 10 * time.Second, StoreStall: 20 * time.Second, DiskFull: 10 * time.Second,
 		KafkaRestarts: []string{"sigterm"}, KafkaDown: 3 * time.Second, StopFor: 10 * time.Second,
 		StormRounds: 3, RollEvery: time.Second, BrokerDown: 10 * time.Second, NetSplit: 15 * time.Second, SlowMessages: 800, SlowRate: 150, SlowBody: 1900, ReplayTimeout: time.Minute,
-		HistorySends: 20_000, HistoryRooms: 12, HistoryMembers: 5, HistoryWorkers: 32, SnapshotRecords: 1000,
+		HistorySends: 20_000, HistoryRooms: 12, HistoryMembers: 5, HistoryWorkers: 96, SnapshotRecords: 1000,
 		SendTimeout: 90 * time.Second, CatchUp: 90 * time.Second,
 	},
 	"full": {
@@ -87,7 +87,7 @@ var Sizes = map[string]Size{
 		ProjectorKills: 6, KillEvery: 5 * time.Second, StoreOutage: 30 * time.Second, StoreStall: 20 * time.Second, DiskFull: 30 * time.Second,
 		KafkaRestarts: []string{"sigterm", "sigkill"}, KafkaDown: 10 * time.Second, StopFor: 15 * time.Second,
 		StormRounds: 8, RollEvery: 3 * time.Second, BrokerDown: 30 * time.Second, NetSplit: 30 * time.Second, SlowMessages: 3000, SlowRate: 300, SlowBody: 1900, ReplayTimeout: 5 * time.Minute,
-		HistorySends: 1_000_000, HistoryRooms: 120, HistoryMembers: 5, HistoryWorkers: 64,
+		HistorySends: 1_000_000, HistoryRooms: 120, HistoryMembers: 5, HistoryWorkers: 192,
 		SendTimeout: 3 * time.Minute, CatchUp: 5 * time.Minute,
 	},
 }
