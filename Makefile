@@ -167,7 +167,7 @@ CHAOS_FLAGS ?=
 # PostgreSQL and a ClickHouse the suite starts for them; the last five on
 # the 3-broker cluster (a system of their own), which chaos therefore
 # starts too.
-CHAOS_CI_SCENARIOS ?= baseline,projector-kill,store-outage,kafka-restart,command-kill,command-stop,rolling-restart,clock-skew,network-partition,realtime-kill,slow-reader,poison,replay,replay-live,postgres-stall,clickhouse-stall,clickhouse-disk-full,leader-kill,leader-stop,txn-coordinator-kill,group-coordinator-kill,broker-rolling-restart
+CHAOS_CI_SCENARIOS ?= baseline,projector-kill,store-outage,kafka-restart,command-kill,command-stop,rolling-restart,clock-skew,network-partition,realtime-kill,slow-reader,poison,replay,replay-live,cold-join,postgres-stall,clickhouse-stall,clickhouse-disk-full,leader-kill,leader-stop,txn-coordinator-kill,group-coordinator-kill,broker-rolling-restart
 .PHONY: chaos
 chaos: build
 	HAPPYCHAT_CLUSTER=1 $(CLUSTER_TEST_ENV) $(LOCAL)/up.sh >/dev/null

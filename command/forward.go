@@ -101,15 +101,26 @@ func (s *Service) Execute(ctx context.Context, cmd Command) (Result, error) {
 // owner (a start, a rebalance) before it is answered 503.
 const ownerWait = 5 * time.Second
 
-// Ready reports whether every partition of the rooms topic has an owner
-// and every partition this instance owns is served (for /readyz): before
-// that, writes to some rooms would wait or fail. A partition blocked on a
-// record this build cannot read is named.
+// Ready reports whether this instance has caught up with the log (and so
+// joined the owners' group), every partition of the rooms topic has an
+// owner and every partition this instance owns is served (for /readyz):
+// before that, writes to some rooms would wait or fail. A partition blocked
+// on a record this build cannot read is named.
+//
+// A cold instance is not ready while it catches up, although the others'
+// owners would answer what it forwards: a deploy that took it for ready
+// would stop the next instance, whose partitions then wait for the cold one
+// to finish its catch-up and join the group.
 func (s *Service) Ready(ctx context.Context) error {
 	select {
 	case <-s.running:
 	default:
 		return errors.New("starting")
+	}
+	select {
+	case <-s.caughtUp:
+	default:
+		return fmt.Errorf("catching up with the log (%d records folded so far)", s.tail.records())
 	}
 	if err := s.admin.Ping(ctx); err != nil {
 		return err

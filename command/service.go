@@ -222,6 +222,10 @@ type Service struct {
 	partitions int
 	directory  *directory
 	running    chan struct{}
+	// caughtUp is closed once the tail has read every partition up to where
+	// the log ended at the start, just before the instance joins the owners'
+	// group: until then it is not ready (Ready).
+	caughtUp chan struct{}
 }
 
 // testHooks are seams for tests of failures that cannot be caused from
@@ -239,6 +243,9 @@ type testHooks struct {
 	// switchFails makes a switch-leave fail as if its append had (the
 	// owner of the old room was going down).
 	switchFails func() bool
+	// caughtUp runs once the tail has caught up, before the instance is
+	// ready and joins the group: a test holds a cold start there.
+	caughtUp func()
 }
 
 // New builds the service; Run starts it.
@@ -249,13 +256,14 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		cfg: cfg, log: cfg.Log.With("service", "command"),
-		metrics: newMetrics(cfg.Metrics),
-		limits:  newLimiter(cfg),
-		doors:   newDoors(cfg.Limits),
-		owners:  map[int32]*owner{},
-		store:   &snapshotStore{pool: cfg.Store, topic: cfg.Names.Rooms},
-		http:    cmdproto.NewHTTPClient(forwardIdlePerHost),
-		running: make(chan struct{}),
+		metrics:  newMetrics(cfg.Metrics),
+		limits:   newLimiter(cfg),
+		doors:    newDoors(cfg.Limits),
+		owners:   map[int32]*owner{},
+		store:    &snapshotStore{pool: cfg.Store, topic: cfg.Names.Rooms},
+		http:     cmdproto.NewHTTPClient(forwardIdlePerHost),
+		running:  make(chan struct{}),
+		caughtUp: make(chan struct{}),
 	}
 	s.cap = &sessionCap{pool: cfg.Store, scope: cfg.Names.Users, perMin: cfg.Limits.SessionsPerMinute, log: s.log, now: cfg.Clock}
 	s.tail = newTail(s)
@@ -348,8 +356,15 @@ func (s *Service) Run(ctx context.Context, advertise string) error {
 				return
 			}
 		}
+		took := time.Since(started)
 		s.log.Info("caught up with the log", "records_replayed", s.tail.records(), "node", node,
-			"took", time.Since(started).Round(time.Millisecond))
+			"took", took.Round(time.Millisecond))
+		s.metrics.startupReplayed.Set(float64(s.tail.records()))
+		s.metrics.startupSeconds.Set(took.Seconds())
+		if h := s.cfg.hooks.caughtUp; h != nil {
+			h()
+		}
+		close(s.caughtUp)
 		go s.releaseStartupMemory(ctx)
 		errc <- s.joinGroup(ctx)
 	}()

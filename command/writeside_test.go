@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -110,6 +111,55 @@ func TestRestartFromSnapshotReplaysOnlyTheTail(t *testing.T) {
 	checkRoomLog(t, events, 20)
 	if got := messagesIn(events, room); got != n+1 {
 		t.Fatalf("%d messages in the log, want %d", got, n+1)
+	}
+}
+
+// A cold instance is not ready while it catches up, although the other
+// instance owns every partition and would answer what it forwards: a
+// deploy that took it for ready would stop the other next, leaving every
+// partition without an owner until the cold one joined the group (the
+// fault suite's cold-join scenario found /readyz green during the catch-up).
+func TestColdInstanceIsNotReadyWhileItCatchesUp(t *testing.T) {
+	c := newCluster(t, 2)
+	a := c.start(0, 20)
+	c.waitOwned(a)
+	held, hold := make(chan struct{}), make(chan struct{})
+	release := sync.OnceFunc(func() { close(hold) })
+	b := c.startWith(1, func(cfg *Config) {
+		cfg.hooks.caughtUp = func() {
+			close(held)
+			<-hold
+		}
+	})
+	t.Cleanup(release) // runs before the instance's own cleanup waits for it
+	select {
+	case <-held:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the second instance never caught up")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for range 3 {
+		if err := b.svc.Ready(ctx); err == nil || !strings.Contains(err.Error(), "catching up") {
+			t.Fatalf("ready while catching up: %v", err)
+		}
+		if got := testutil.ToFloat64(b.svc.metrics.owned); got != 0 {
+			t.Fatalf("owns %v partitions before it caught up", got)
+		}
+	}
+	release()
+	for {
+		err := b.svc.Ready(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("never ready after the catch-up: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := testutil.ToFloat64(b.svc.metrics.startupSeconds); got <= 0 {
+		t.Fatalf("happychat_command_startup_seconds %v after the catch-up, want > 0", got)
 	}
 }
 
