@@ -84,7 +84,9 @@ type Config struct {
 	WriteTimeout time.Duration
 	// DedupeWindow, DedupeWindowEntries and DedupeWindowBytes bound the
 	// sends an owner keeps in memory per partition (default 24 h, 4,096
-	// and 1 MiB); older ones are looked up durably (see dedupe.go).
+	// and 512 KiB); older ones are looked up durably (see dedupe.go). The
+	// window runs up to twice its bytes between snapshots, and the map's
+	// overhead comes on top (docs/benchmarks.md has what that costs).
 	DedupeWindow        time.Duration
 	DedupeWindowEntries int
 	DedupeWindowBytes   int
@@ -122,7 +124,7 @@ func (c *Config) setDefaults() {
 		c.DedupeWindowEntries = 4096
 	}
 	if c.DedupeWindowBytes == 0 {
-		c.DedupeWindowBytes = 1 << 20
+		c.DedupeWindowBytes = 512 << 10
 	}
 	if c.SnapshotRecords == 0 {
 		c.SnapshotRecords = 20000

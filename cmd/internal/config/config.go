@@ -136,7 +136,7 @@ func Load(getenv func(string) string) (Config, error) {
 		CommandURL:    p.str("CHAT_COMMAND_URL", ""),
 		DedupeWindow:  p.duration("CHAT_DEDUPE_WINDOW", 24*time.Hour),
 		DedupeEntries: p.int("CHAT_DEDUPE_WINDOW_ENTRIES", 4096),
-		DedupeBytes:   p.int("CHAT_DEDUPE_WINDOW_BYTES", 1<<20),
+		DedupeBytes:   p.int("CHAT_DEDUPE_WINDOW_BYTES", 512<<10),
 		SnapRecords:   p.int("CHAT_SNAPSHOT_RECORDS", 20000),
 		SnapInterval:  p.duration("CHAT_SNAPSHOT_INTERVAL", 30*time.Second),
 		ClockOffset:   p.duration("CHAT_CLOCK_OFFSET", 0),
