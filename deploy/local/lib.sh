@@ -3,6 +3,9 @@
 #
 # State lives under $HAPPYCHAT_STATE_DIR (default: <repo>/.state):
 #   kafka/      jar cache (libs/), config, data, logs, pid
+#   kafka-secure/   the SASL_SSL broker of kafka-secure.sh: config, data, logs,
+#               pid, tls/ (throwaway CA and broker certificate), secrets/
+#               (one password file per SCRAM user)
 #   kafka-cluster/  the 3-node cluster of kafka-cluster.sh: n1/ n2/ n3/ (config,
 #               data, logs, pid each), cluster.id, class-data-sharing archive
 #   postgres/   private cluster (data/), unix socket dir (run/), log
@@ -25,6 +28,10 @@ KAFKA_CONTROLLER_PORT=19093
 KAFKA_CLUSTER_PORTS=([1]=29092 [2]=29192 [3]=29292)
 KAFKA_CLUSTER_CONTROLLER_PORTS=([1]=29093 [2]=29193 [3]=29293)
 KAFKA_CLUSTER_BROKERS=127.0.0.1:29092,127.0.0.1:29192,127.0.0.1:29292
+# The secured single node of kafka-secure.sh: SASL_SSL (SCRAM-SHA-512) for
+# clients, mutual TLS for its controller; its own data, never the others'.
+KAFKA_SECURE_PORT=19094
+KAFKA_SECURE_CONTROLLER_PORT=19095
 # The stores' ports may be moved (HAPPYCHAT_PG_PORT, HAPPYCHAT_CH_TCP_PORT,
 # HAPPYCHAT_CH_HTTP_PORT) together with HAPPYCHAT_STATE_DIR: the fault suite
 # starts a PostgreSQL and a ClickHouse of its own that way, to pause and fill

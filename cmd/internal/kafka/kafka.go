@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -98,6 +99,10 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, names schemas.Names, spec
 			return err
 		}
 		wait = append(wait, visible...)
+		if len(wait) == 0 {
+			return fmt.Errorf("this principal may neither create nor describe the topics %s: it has no ACLs on them (run `happychat acls` as the setup principal): %w",
+				strings.Join(denied, ", "), kerr.TopicAuthorizationFailed)
+		}
 	}
 	// A new topic takes a moment to reach every broker's metadata; callers
 	// start consuming right after, so wait until each partition has a leader.
