@@ -18,8 +18,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +34,9 @@ const (
 	DefaultKafkaBrokers   = "127.0.0.1:19092"
 	DefaultPGURL          = "postgres://happychat:happychat@127.0.0.1:15432/happychat?sslmode=disable"
 	DefaultClickHouseAddr = "127.0.0.1:19000"
+	// DefaultKafkaSecureBrokers is deploy/local/kafka-secure.sh's SASL_SSL
+	// listener.
+	DefaultKafkaSecureBrokers = "127.0.0.1:19094"
 )
 
 // Getenv returns $key, or def when it is unset or empty.
@@ -76,6 +81,46 @@ func Kafka(t testing.TB) []string {
 		Unreachable(t, "Kafka", strings.Join(brokers, ","), err)
 	}
 	return brokers
+}
+
+// SecureKafka is the broker of deploy/local/kafka-secure.sh, whose only
+// listener requires SASL_SSL, and what a client needs to reach it: the CA
+// that signed its certificate and the SCRAM users' password files.
+type SecureKafka struct {
+	Brokers []string
+	CAFile  string // PEM of the throwaway CA ($KAFKA_SECURE_CA)
+	Secrets string // directory of <user>.password files ($KAFKA_SECURE_SECRETS)
+}
+
+// PasswordFile is the file holding user's SCRAM password.
+func (k SecureKafka) PasswordFile(user string) string {
+	return filepath.Join(k.Secrets, user+".password")
+}
+
+// KafkaSecure returns the secured broker from $KAFKA_SECURE_BROKERS (else
+// [DefaultKafkaSecureBrokers]), $KAFKA_SECURE_CA and $KAFKA_SECURE_SECRETS
+// (deploy/local/env.sh prints them). It skips the test under -short; a
+// broker that does not accept connections, or a CA or secrets directory
+// that is not there, is [Unreachable]. Whether the broker serves is for
+// the test to see with the credentials it chooses.
+func KafkaSecure(t testing.TB) SecureKafka {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs the SASL_SSL Kafka of deploy/local/kafka-secure.sh")
+	}
+	k := SecureKafka{
+		Brokers: strings.Split(Getenv("KAFKA_SECURE_BROKERS", DefaultKafkaSecureBrokers), ","),
+		CAFile:  os.Getenv("KAFKA_SECURE_CA"),
+		Secrets: os.Getenv("KAFKA_SECURE_SECRETS"),
+	}
+	addr := strings.Join(k.Brokers, ",")
+	for _, f := range []string{k.CAFile, k.Secrets} {
+		if _, err := os.Stat(f); f == "" || err != nil {
+			Unreachable(t, "Kafka (SASL_SSL)", addr, fmt.Errorf("KAFKA_SECURE_CA and KAFKA_SECURE_SECRETS must name its CA and secrets (deploy/local/env.sh): %q: %v", f, err))
+		}
+	}
+	Reach(t, "Kafka (SASL_SSL)", k.Brokers[0])
+	return k
 }
 
 // Reach checks that server (a name for the message) accepts TCP connections
