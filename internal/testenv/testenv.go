@@ -2,8 +2,8 @@
 // what to do when one does not answer.
 //
 // The addresses come from the environment that deploy/local/env.sh prints
-// (KAFKA_BROKERS, PG_URL, CLICKHOUSE_ADDR), else from the ports deploy/local
-// uses. A server that does not answer skips the test, so that a laptop
+// (KAFKA_BROKERS, PG_URL, CLICKHOUSE_ADDR, KAFKA_SECURE_*), else from the
+// ports deploy/local uses. A server that does not answer skips the test, so that a laptop
 // without the servers can still run the rest; under CI (CI set) it fails the
 // test instead, because CI starts every server and a skip there would hide a
 // broken set-up behind a green run. The helpers that need a server skip

@@ -75,8 +75,8 @@ type Config struct {
 	// service mints ids and stamps events with. Test-only: the fault suite
 	// runs an instance whose clock is behind; never set it in production.
 	ClockOffset time.Duration
-	// KafkaDialMap (CHAT_KAFKA_DIAL_MAP, broker=proxy,...) makes the
-	// command service dial each broker address, seed or advertised in
+	// KafkaDialMap (CHAT_KAFKA_DIAL_MAP, broker=proxy,...) makes every
+	// Kafka client of the process dial each broker address, seed or advertised in
 	// metadata, at another address. Test-only: the fault suite puts a
 	// fault-injecting proxy between one command instance and the brokers;
 	// metadata names the brokers' own addresses, so redirecting the seeds
