@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -114,9 +115,12 @@ func KafkaSecure(t testing.TB) SecureKafka {
 		Secrets: os.Getenv("KAFKA_SECURE_SECRETS"),
 	}
 	addr := strings.Join(k.Brokers, ",")
-	for _, f := range []string{k.CAFile, k.Secrets} {
-		if _, err := os.Stat(f); f == "" || err != nil {
-			Unreachable(t, "Kafka (SASL_SSL)", addr, fmt.Errorf("KAFKA_SECURE_CA and KAFKA_SECURE_SECRETS must name its CA and secrets (deploy/local/env.sh): %q: %v", f, err))
+	for name, f := range map[string]string{"KAFKA_SECURE_CA": k.CAFile, "KAFKA_SECURE_SECRETS": k.Secrets} {
+		if f == "" {
+			Unreachable(t, "Kafka (SASL_SSL)", addr, errors.New(name+" is not set (deploy/local/env.sh prints it)"))
+		}
+		if _, err := os.Stat(f); err != nil {
+			Unreachable(t, "Kafka (SASL_SSL)", addr, fmt.Errorf("%s: %w", name, err))
 		}
 	}
 	Reach(t, "Kafka (SASL_SSL)", k.Brokers[0])

@@ -35,11 +35,14 @@ type KafkaAuth struct {
 // %#v, and slog), whatever struct it is printed in.
 type Secret string
 
-func (Secret) String() string                 { return "[redacted]" }
-func (Secret) GoString() string               { return `"[redacted]"` }
-func (Secret) LogValue() slog.Value           { return slog.StringValue("[redacted]") }
-func (s Secret) Reveal() string               { return string(s) }
-func (s Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
+func (Secret) String() string               { return "[redacted]" }
+func (Secret) GoString() string             { return `"[redacted]"` }
+func (Secret) LogValue() slog.Value         { return slog.StringValue("[redacted]") }
+func (Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
+
+// Reveal is the value itself, for the one place that hands it over:
+// kafka.Connection, to the SCRAM mechanism.
+func (s Secret) Reveal() string { return string(s) }
 
 // Enabled reports whether any setting asks for more than plaintext.
 func (a KafkaAuth) Enabled() bool { return a.Mechanism != "" || a.TLS }

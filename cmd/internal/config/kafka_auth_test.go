@@ -80,7 +80,7 @@ func TestSecretNeverPrinted(t *testing.T) {
 	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "kafka", c.KafkaAuth, "password", c.KafkaAuth.Password)
 	outputs := map[string]string{
 		"%v": fmt.Sprintf("%v", c), "%+v": fmt.Sprintf("%+v", c), "%#v": fmt.Sprintf("%#v", c),
-		"%s": fmt.Sprintf("%s", c.KafkaAuth.Password), "%q": fmt.Sprintf("%q", c.KafkaAuth.Password),
+		"Sprint": fmt.Sprint(c.KafkaAuth.Password), "%q": fmt.Sprintf("%q", c.KafkaAuth.Password),
 		"slog": logged.String(),
 	}
 	for how, out := range outputs {
