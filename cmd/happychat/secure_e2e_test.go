@@ -70,7 +70,47 @@ func newSecured(t *testing.T, ctx context.Context, stores bool) *secured {
 	if out, err := runTool(ctx, s.as(secureAdmin), "acls"); err != nil {
 		t.Fatalf("happychat acls: %v\n%s", err, out)
 	}
+	// The prefix's topics and ACLs go with the test (after its services,
+	// whose cleanups run first).
+	admin := s.client(t, s.auth(t, secureAdmin))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		adm := kadm.NewClient(admin)
+		_, _ = adm.DeleteTopics(ctx, s.names.Rooms, s.names.Users, s.names.Features)
+		n := s.names
+		_, _ = adm.DeleteACLs(ctx, kadm.NewACLs().Topics(n.Rooms, n.Users, n.Features).
+			Groups(n.CommandGroup, n.ProjectorPostgresGroup, n.ProjectorClickHouseGroup).TransactionalIDs(n.CommandGroup+".p").
+			ResourcePatternType(kadm.ACLPatternAny).Allow().AllowHosts().Operations(kadm.OpAny))
+	})
 	return s
+}
+
+// client is a Kafka client of the secured broker authenticated by auth,
+// closed with the test.
+func (s *secured) client(t *testing.T, auth config.KafkaAuth, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	conn, err := kafka.Connection(auth, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(slices.Concat([]kgo.Opt{kgo.SeedBrokers(s.sk.Brokers...), kgo.DialTimeout(3 * time.Second)}, conn, opts)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// auth is user's authentication, as the binary reads it from s.as(user).
+func (s *secured) auth(t *testing.T, user string) config.KafkaAuth {
+	t.Helper()
+	env := s.as(user)
+	c, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.KafkaAuth
 }
 
 // as is the environment of a process authenticated as user.
@@ -144,28 +184,10 @@ func TestSecuredKafkaRefusals(t *testing.T) {
 	s := newSecured(t, ctx, false)
 	sk, names, principals := s.sk, s.names, kafka.DefaultPrincipals
 
-	// client is a Kafka client authenticated by auth, or nil on error.
 	client := func(t *testing.T, auth config.KafkaAuth, opts ...kgo.Opt) *kgo.Client {
-		t.Helper()
-		conn, err := kafka.Connection(auth, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cl, err := kgo.NewClient(append(append([]kgo.Opt{kgo.SeedBrokers(sk.Brokers...), kgo.DialTimeout(3 * time.Second)}, conn...), opts...)...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(cl.Close)
-		return cl
+		return s.client(t, auth, opts...)
 	}
-	scram := func(user string) config.KafkaAuth {
-		env := s.as(user)
-		c, err := config.Load(func(k string) string { return env[k] })
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c.KafkaAuth
-	}
+	scram := func(user string) config.KafkaAuth { return s.auth(t, user) }
 	forged := func(topic string) *kgo.Record {
 		return &kgo.Record{Topic: topic, Key: []byte("1"), Value: []byte(`{"type":"message.sent","forged":true}`)}
 	}
@@ -204,6 +226,18 @@ func TestSecuredKafkaRefusals(t *testing.T) {
 		_, err := kadm.NewClient(cl).CreateTopic(within(20*time.Second), 1, 1, nil, names.Rooms+".extra")
 		if !errors.Is(err, kerr.TopicAuthorizationFailed) {
 			t.Errorf("command creating a topic: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+		}
+	})
+
+	t.Run("a service's principal finds the topics set up, and cannot set them up", func(t *testing.T) {
+		env := s.as(principals.Command)
+		if out, err := runTool(ctx, env, "topics"); err != nil {
+			t.Errorf("command's `happychat topics` on a set-up prefix: %v\n%s", err, out)
+		}
+		env["CHAT_TOPIC_PREFIX"] = "sec" + testenv.RandomHex(4)
+		_, err := runTool(within(30*time.Second), env, "topics")
+		if !errors.Is(err, kerr.TopicAuthorizationFailed) || !strings.Contains(err.Error(), "run `happychat acls` as the setup principal") {
+			t.Errorf("command's `happychat topics` on a new prefix: %v, want a refusal naming the fix", err)
 		}
 	})
 
