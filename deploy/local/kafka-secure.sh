@@ -123,26 +123,8 @@ authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
 super.users=${SUPER_USERS}
 
-# single node, tests (as kafka.sh)
-num.partitions=1
-default.replication.factor=1
-min.insync.replicas=1
-auto.create.topics.enable=false
-delete.topic.enable=true
-group.initial.rebalance.delay.ms=0
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-num.network.threads=2
-num.io.threads=2
-add.partitions.to.txn.retry.backoff.ms=1
-log.retention.hours=168
-broker.heartbeat.interval.ms=1000
-broker.session.timeout.ms=4000
+# single node, tests; two io threads are plenty for the tests' traffic
+$(kafka_single_node_settings 2)
 EOF
   )
   mv -f "$S_CONF.tmp" "$S_CONF"
