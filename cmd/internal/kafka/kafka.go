@@ -1,5 +1,7 @@
-// Package kafka holds the binary's Kafka wiring: client options, topic
-// creation with explicit configs, and the embedded broker of the dev mode.
+// Package kafka holds the binary's Kafka wiring: client options, how every
+// client connects (TLS, SASL/SCRAM: conn.go), topic creation with explicit
+// configs, the services' ACLs (acls.go), and the embedded broker of the dev
+// mode.
 package kafka
 
 import (
