@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"happychat/cmd/internal/httpserver"
-	"happychat/cmd/internal/kafka"
 	"happychat/command"
 	"happychat/internal/cmdproto"
 	"happychat/schemas/moderation"
@@ -88,7 +87,7 @@ func (p *process) commandService(pg *pgxpool.Pool) (*command.Service, error) {
 		DedupeWindowBytes: p.cfg.DedupeBytes,
 		SnapshotRecords:   p.cfg.SnapRecords, SnapshotInterval: p.cfg.SnapInterval,
 		Clock:     clock,
-		KafkaOpts: append(kafka.LogOpts(p.log), kafka.Redirect(p.cfg.KafkaDialMap)...), Log: p.log, Metrics: p.reg,
+		KafkaOpts: p.serviceKafkaOpts(), Log: p.log, Metrics: p.reg,
 	})
 }
 

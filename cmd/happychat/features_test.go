@@ -57,8 +57,14 @@ func background(t *testing.T, sub string, env map[string]string) (stop func() er
 
 // features runs `happychat features args…` and returns its output.
 func features(ctx context.Context, env map[string]string, args ...string) (string, error) {
+	return runTool(ctx, env, append([]string{"features"}, args...)...)
+}
+
+// runTool runs a subcommand that ends by itself (topics, acls, features…)
+// in-process with env, and returns its output.
+func runTool(ctx context.Context, env map[string]string, args ...string) (string, error) {
 	var out bytes.Buffer
-	err := run(ctx, Env{Getenv: func(k string) string { return env[k] }, Stdout: &out, Stderr: io.Discard}, append([]string{"features"}, args...))
+	err := run(ctx, Env{Getenv: func(k string) string { return env[k] }, Stdout: &out, Stderr: io.Discard}, args)
 	return out.String(), err
 }
 

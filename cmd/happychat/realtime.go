@@ -11,7 +11,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"happychat/cmd/internal/httpserver"
-	"happychat/cmd/internal/kafka"
 	"happychat/command"
 	"happychat/internal/cmdproto"
 	"happychat/realtime"
@@ -77,7 +76,7 @@ func (p *process) realtimeService(cmds realtime.Commands, loc realtime.OffsetLoc
 		return nil, err
 	}
 	return realtime.New(realtime.Config{
-		Brokers: p.brokers, KafkaOpts: kafka.LogOpts(p.log), Names: p.cfg.Names(),
+		Brokers: p.brokers, KafkaOpts: p.serviceKafkaOpts(), Names: p.cfg.Names(),
 		Commands: cmds, Keys: keys, Rules: rules, Locator: loc,
 		AllowedOrigins: p.cfg.AllowedOrigins, MaxConnsPerUser: p.cfg.WSMaxPerUser,
 		SendQueue: p.cfg.WSSendQueue, SocketSendBuffer: p.cfg.WSSendBuffer, WriteTimeout: p.cfg.WSWriteTimeout, MaxFrameBytes: p.cfg.WSMaxFrameBytes,
