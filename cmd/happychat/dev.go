@@ -78,6 +78,7 @@ func (p *process) buildDev(ctx context.Context) (public, internal *gin.Engine, w
 		{Name: "command", Ping: cmdSvc.Ready},
 		{Name: "realtime_tail", Ping: rt.Ready},
 		{Name: "realtime_rooms", Ping: rt.Blocked},
+		{Name: "revocations", Ping: p.revocations().Ready},
 	}, append(queryChecks(qSvc), pp.checks()...)...)
 	public = httpserver.NewEngine(checks, p.log)
 	cmdSvc.Routes(public)
@@ -110,6 +111,7 @@ func (p *process) buildDev(ctx context.Context) (public, internal *gin.Engine, w
 		run("command", func(ctx context.Context) error { return cmdSvc.Run(ctx, p.advertise(addrs.internal)) })
 		run("projector", func(ctx context.Context) error { return p.runProjectors(ctx, pg, ch, pp) })
 		run("realtime", rt.Run)
+		run("revocations", p.tailRevocations)
 		wg.Wait()
 		return errors.Join(errs...)
 	}

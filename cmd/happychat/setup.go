@@ -16,6 +16,7 @@ import (
 
 	"happychat/cmd/internal/config"
 	"happychat/cmd/internal/kafka"
+	"happychat/internal/revoked"
 )
 
 // process is what every serving subcommand sets up first: configuration,
@@ -26,6 +27,7 @@ type process struct {
 	reg     *prometheus.Registry
 	brokers []string
 	cleanup []func()
+	revoked *revoked.Set // see revocations
 }
 
 func newProcess(env Env) (*process, error) {
