@@ -58,17 +58,21 @@ func TestTail(t *testing.T) {
 	}
 	garbage := &kgo.Record{Key: []byte("9"), Value: []byte("{not json"), Timestamp: now,
 		Headers: []kgo.RecordHeader{{Key: schemas.HeaderType, Value: []byte(schemas.TypeSessionRevoked)}}}
-	var recs []*kgo.Record
+	// In time order, as producers append them: Kafka's offset for a
+	// timestamp is the first record at or after it, and the tail reads on
+	// from there whatever the later records' timestamps.
+	var old, recent []*kgo.Record
 	for i := range 20 {
 		u := schemas.ID(100 + i)
-		recs = append(recs,
-			revoke(u, "old", now.Add(-2*window)),
-			record(u, now.Add(-time.Minute), schemas.UserRegistered{Nickname: "n"}),
-			revoke(u, "recent", now.Add(-10*time.Minute)))
+		old = append(old, revoke(u, "old", now.Add(-2*window)))
+		recent = append(recent,
+			revoke(u, "recent", now.Add(-10*time.Minute)),
+			record(u, now.Add(-time.Minute), schemas.UserRegistered{Nickname: "n"}))
 	}
-	recs = append(recs, garbage)
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
+	for _, batch := range [][]*kgo.Record{old, append(recent, garbage)} {
+		if err := cl.ProduceSync(ctx, batch...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	set := NewSet(nil)
