@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"happychat/internal/logread"
+	"happychat/internal/ratelimit"
 	"happychat/schemas"
 )
 
@@ -140,4 +142,53 @@ func do(t *testing.T, req *http.Request) (int, []byte) {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, b
+}
+
+// TestLogoutFlood: logouts are limited per client address like session
+// creation (the same rate), in buckets of their own: past the burst an
+// address gets 429 with Retry-After before its token is even read, another
+// address is served, and the flooding address may still create sessions.
+// The service never runs, so a logout that passes the limit stops at the
+// feature level (503): the limit alone is under test.
+func TestLogoutFlood(t *testing.T) {
+	const burst = 3
+	routes, keys := newUnitRoutes(t, func(c *Config) {
+		c.Limits.Addresses.Trusted = loopback
+		c.Limits.Sessions = ratelimit.Rate{PerSecond: 0.001, Burst: burst}
+	})
+	tok, _, err := keys.Issue(7267000000000000078, "flood")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(method, path, addr, bearer, body string) int {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.RemoteAddr = "127.0.0.1:40000"
+		req.Header.Set("X-Forwarded-For", addr)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		w := httptest.NewRecorder()
+		routes.ServeHTTP(w, req)
+		if w.Code == http.StatusTooManyRequests {
+			checkLimited(t, w.Header(), w.Body.Bytes())
+		}
+		return w.Code
+	}
+	logout := func(addr string) func(int) int {
+		return func(int) int { return call(http.MethodDelete, "/v1/sessions/current", addr, tok, "") }
+	}
+	got := statuses(10, logout("198.51.100.7"))
+	if got[http.StatusServiceUnavailable] != burst || got[http.StatusTooManyRequests] != 10-burst {
+		t.Fatalf("logout flood from one address: %v, want %d past the limit (503 at level 0) and the rest 429", got, burst)
+	}
+	if got := statuses(1, logout("198.51.100.8")); got[http.StatusTooManyRequests] != 0 {
+		t.Fatalf("another address: %v, want not limited", got)
+	}
+	session := func(int) int { return call(http.MethodPost, "/v1/sessions", "198.51.100.7", "", `{"nickname":"after"}`) }
+	if got := statuses(burst, session); got[http.StatusTooManyRequests] != 0 {
+		t.Fatalf("sessions from the address that flooded logouts: %v, want its own burst", got)
+	}
 }
