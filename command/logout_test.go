@@ -187,7 +187,9 @@ func TestLogoutFlood(t *testing.T) {
 	if got := statuses(1, logout("198.51.100.8")); got[http.StatusTooManyRequests] != 0 {
 		t.Fatalf("another address: %v, want not limited", got)
 	}
-	session := func(int) int { return call(http.MethodPost, "/v1/sessions", "198.51.100.7", "", `{"nickname":"after"}`) }
+	session := func(int) int {
+		return call(http.MethodPost, "/v1/sessions", "198.51.100.7", "", `{"nickname":"after"}`)
+	}
 	if got := statuses(burst, session); got[http.StatusTooManyRequests] != 0 {
 		t.Fatalf("sessions from the address that flooded logouts: %v, want its own burst", got)
 	}

@@ -80,7 +80,9 @@ func TestTail(t *testing.T) {
 	set.Watch(func(schemas.ID) { watched.Add(1) })
 	done := make(chan error, 1)
 	tctx, stop := context.WithCancel(ctx)
-	go func() { done <- Tail(tctx, TailConfig{Kafka: []kgo.Opt{kgo.SeedBrokers(brokers...)}, Topic: topic, Window: window, Set: set}) }()
+	go func() {
+		done <- Tail(tctx, TailConfig{Kafka: []kgo.Opt{kgo.SeedBrokers(brokers...)}, Topic: topic, Window: window, Set: set})
+	}()
 	defer func() {
 		stop()
 		if err := <-done; err != nil {
