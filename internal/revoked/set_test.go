@@ -41,16 +41,22 @@ func TestSetRevokesOneSession(t *testing.T) {
 	if ok, err := s.Add(revocation(1, "a", t0, t0.Add(time.Hour))); !ok || err != nil {
 		t.Fatalf("Add = %v, %v", ok, err)
 	}
-	cases := []struct {
-		name string
-		c    token.Claims
-		want error
-	}{
+	checkCases(t, s, []checkCase{
 		{"the revoked session", token.Claims{UserID: 1, SessionID: "a", IssuedAt: t0.Add(-time.Minute)}, token.ErrRevoked},
 		{"another session of the user", token.Claims{UserID: 1, SessionID: "b", IssuedAt: t0.Add(-time.Minute)}, nil},
 		{"the same jti of another user", token.Claims{UserID: 2, SessionID: "a", IssuedAt: t0.Add(-time.Minute)}, nil},
 		{"a token of the user without jti", token.Claims{UserID: 1, IssuedAt: t0.Add(-time.Minute)}, nil},
-	}
+	})
+}
+
+type checkCase struct {
+	name string
+	c    token.Claims
+	want error // nil: not revoked
+}
+
+func checkCases(t *testing.T, s *Set, cases []checkCase) {
+	t.Helper()
 	for _, tc := range cases {
 		if err := s.Check(tc.c); !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
@@ -64,23 +70,14 @@ func TestSetWatermarkRevokesOlderTokensWithoutJTI(t *testing.T) {
 	if ok, err := s.Add(revocation(1, "", t0, t0.Add(time.Hour))); !ok || err != nil {
 		t.Fatalf("Add = %v, %v", ok, err)
 	}
-	cases := []struct {
-		name string
-		c    token.Claims
-		want error
-	}{
+	checkCases(t, s, []checkCase{
 		{"issued before", token.Claims{UserID: 1, IssuedAt: t0.Add(-time.Hour)}, token.ErrRevoked},
 		{"issued at the watermark", token.Claims{UserID: 1, IssuedAt: t0}, token.ErrRevoked},
 		{"without iat", token.Claims{UserID: 1}, token.ErrRevoked},
 		{"issued after", token.Claims{UserID: 1, IssuedAt: t0.Add(time.Second)}, nil},
 		{"a token with jti", token.Claims{UserID: 1, SessionID: "a", IssuedAt: t0.Add(-time.Hour)}, nil},
 		{"another user", token.Claims{UserID: 2, IssuedAt: t0.Add(-time.Hour)}, nil},
-	}
-	for _, tc := range cases {
-		if err := s.Check(tc.c); !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
-			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
-		}
-	}
+	})
 	// A replayed older watermark does not move it back.
 	if _, err := s.Add(revocation(1, "", t0.Add(-time.Hour), t0.Add(time.Hour))); err != nil {
 		t.Fatal(err)
