@@ -5,6 +5,7 @@ import (
 
 	"happychat/internal/cmdproto"
 	"happychat/schemas"
+	"happychat/schemas/token"
 )
 
 // A forwarded command is trusted for nothing it states about its caller.
@@ -43,7 +44,7 @@ func (s *Service) verifyForwarded(cmd *Command) *schemas.Error {
 	}
 	claims, err := s.cfg.Keys.Verify(cmd.Credential)
 	if err != nil {
-		return schemas.Errorf(schemas.CodeUnauthorized, "invalid or expired token")
+		return token.Refusal(err)
 	}
 	if cmd.Admin || cmd.UserID != claims.UserID || cmd.Kind == KindApproveRoom {
 		return forbidden("the command does not match its caller's credential")

@@ -20,6 +20,7 @@ func runACLs(ctx context.Context, env Env, args []string) error {
 	fs.StringVar(&p.Command, "command", p.Command, "the command service's SCRAM user")
 	fs.StringVar(&p.Projector, "projector", p.Projector, "the projectors' SCRAM user")
 	fs.StringVar(&p.Realtime, "realtime", p.Realtime, "the realtime service's SCRAM user")
+	fs.StringVar(&p.Query, "query", p.Query, "the query service's SCRAM user (it reads the revocations)")
 	dry := fs.Bool("dry-run", false, "print the ACLs without creating them")
 	if err := fs.Parse(args); err != nil {
 		return err

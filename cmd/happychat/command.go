@@ -43,12 +43,12 @@ func runCommand(ctx context.Context, env Env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	checks := []httpserver.Check{{Name: "command", Ping: svc.Ready}}
+	checks := []httpserver.Check{{Name: "command", Ping: svc.Ready}, {Name: "revocations", Ping: p.revocations().Ready}}
 	public, internal := httpserver.NewEngine(checks, p.log), httpserver.NewInternalEngine(p.reg, checks, p.log)
 	svc.Routes(public)
 	svc.InternalRoutes(internal)
 	return p.serveWith(ctx, env, public, internal, func(ctx context.Context, addrs listeners) error {
-		return svc.Run(ctx, p.advertise(addrs.internal))
+		return p.withRevocations(ctx, func(ctx context.Context) error { return svc.Run(ctx, p.advertise(addrs.internal)) })
 	})
 }
 
@@ -114,8 +114,15 @@ func derived(derive func(tokenSecret string) string, tokenSecrets []string) []st
 	return out
 }
 
+// tokenKeys are the keys every service of the process verifies tokens
+// with: they refuse revoked tokens, and answer 503 until the process's
+// revocations are read (revocations, tailRevocations).
 func (p *process) tokenKeys() (*token.Keys, error) {
-	return token.New(p.cfg.TokenSecret, p.cfg.TokenTTL, p.cfg.PrevSecrets...)
+	k, err := token.New(p.cfg.TokenSecret, p.cfg.TokenTTL, p.cfg.PrevSecrets...)
+	if err != nil {
+		return nil, err
+	}
+	return k.WithRevocations(p.revocations()), nil
 }
 
 func (p *process) rules() (*moderation.Rules, error) {

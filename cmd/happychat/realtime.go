@@ -49,12 +49,15 @@ func runRealtime(ctx context.Context, env Env, _ []string) error {
 	checks := []httpserver.Check{
 		{Name: "kafka_tail", Ping: svc.Ready},
 		{Name: "rooms", Ping: svc.Blocked},
+		{Name: "revocations", Ping: p.revocations().Ready},
 	}
 	engine := httpserver.NewEngine(checks, p.log)
 	svc.Register(engine)
 	engine.NoRoute(gin.WrapH(web.Handler()))
 	internal := httpserver.NewInternalEngine(p.reg, checks, p.log)
-	return p.serveWith(ctx, env, engine, internal, func(ctx context.Context, _ listeners) error { return svc.Run(ctx) })
+	return p.serveWith(ctx, env, engine, internal, func(ctx context.Context, _ listeners) error {
+		return p.withRevocations(ctx, svc.Run)
+	})
 }
 
 // realtimeGOGC is the realtime process's GC target unless GOGC is set. Its
@@ -75,7 +78,7 @@ func (p *process) realtimeService(cmds realtime.Commands, loc realtime.OffsetLoc
 	if err != nil {
 		return nil, err
 	}
-	return realtime.New(realtime.Config{
+	svc, err := realtime.New(realtime.Config{
 		Brokers: p.brokers, KafkaOpts: p.serviceKafkaOpts(), Names: p.cfg.Names(),
 		Commands: cmds, Keys: keys, Rules: rules, Locator: loc,
 		AllowedOrigins: p.cfg.AllowedOrigins, MaxConnsPerUser: p.cfg.WSMaxPerUser,
@@ -86,6 +89,12 @@ func (p *process) realtimeService(cmds realtime.Commands, loc realtime.OffsetLoc
 		Instance: p.instanceName(),
 		Log:      p.log.With("service", "realtime"), Metrics: p.reg,
 	})
+	if err != nil {
+		return nil, err
+	}
+	// A revocation closes the sockets its token opened here.
+	p.revocations().Watch(svc.Revoke)
+	return svc, nil
 }
 
 // clickhouseLocator positions resumes through the history's room_events

@@ -147,8 +147,8 @@ func TestSecuredKafka(t *testing.T) {
 	rtEnv := s.as(principals.Realtime)
 	rtEnv["CHAT_COMMAND_URL"] = internalBase(cmdBase)
 	rtBase := "http://" + runServing(t, "realtime", rtEnv)
-	// The query service has no Kafka client: no broker, no credentials.
-	queryBase := "http://" + runServing(t, "query", s.base)
+	// The query service reads the revocations (ADR 0007): the users topic only.
+	queryBase := "http://" + runServing(t, "query", s.as(principals.Query))
 
 	cmd := &rtDev{devSystem: &devSystem{t: t, base: cmdBase, doc: doc}}
 	query := &rtDev{devSystem: &devSystem{t: t, base: queryBase, doc: doc}}

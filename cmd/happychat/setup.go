@@ -17,6 +17,7 @@ import (
 
 	"happychat/cmd/internal/config"
 	"happychat/cmd/internal/kafka"
+	"happychat/internal/revoked"
 )
 
 // process is what every serving subcommand sets up first: configuration,
@@ -30,6 +31,7 @@ type process struct {
 	// authenticates (kafka.Connection): each client takes it.
 	conn    []kgo.Opt
 	cleanup []func()
+	revoked *revoked.Set // see revocations
 }
 
 func newProcess(env Env) (*process, error) {

@@ -42,7 +42,7 @@ S_MATCH="kafka.Kafka $S_CONF" # what the broker's command line contains
 # levels); broker is the node's own, for the requests it sends itself
 # (transaction markers); the others are the services'. Their names are
 # kafka.DefaultPrincipals in cmd/internal/kafka/acls.go.
-USERS=(happychat-admin happychat-broker happychat-command happychat-projector happychat-realtime)
+USERS=(happychat-admin happychat-broker happychat-command happychat-projector happychat-realtime happychat-query)
 SUPER_USERS="User:happychat-admin;User:happychat-broker;User:CN=happychat-broker"
 
 password() { cat "$S_SECRETS/$1.password"; }
@@ -215,7 +215,7 @@ cmd_status() {
 # file, never printed).
 cmd_creds() {
   local role=${1:-} user
-  [[ $role =~ ^(admin|command|projector|realtime)$ ]] || die "usage: $0 creds admin|command|projector|realtime"
+  [[ $role =~ ^(admin|command|projector|realtime|query)$ ]] || die "usage: $0 creds admin|command|projector|realtime|query"
   user=happychat-$role
   [[ -f $S_SECRETS/$user.password ]] || die "no credentials yet: run $0 start"
   printf "export KAFKA_BROKERS=127.0.0.1:%s CHAT_KAFKA_SASL_MECHANISM=SCRAM-SHA-512 CHAT_KAFKA_SASL_USER=%s CHAT_KAFKA_SASL_PASSWORD_FILE='%s' CHAT_KAFKA_TLS_CA='%s'\n" \

@@ -20,6 +20,7 @@ type Principals struct {
 	Command   string
 	Projector string
 	Realtime  string
+	Query     string
 }
 
 // DefaultPrincipals are the users deploy/local/kafka-secure.sh creates.
@@ -27,6 +28,7 @@ var DefaultPrincipals = Principals{
 	Command:   "happychat-command",
 	Projector: "happychat-projector",
 	Realtime:  "happychat-realtime",
+	Query:     "happychat-query",
 }
 
 // Grant is one row of the ACL table: User may do Ops on the resource.
@@ -60,6 +62,8 @@ func (g Grant) String() string {
 //     group and runs one transactional producer per owned partition;
 //   - the projectors read both event topics in their groups;
 //   - realtime reads the rooms topic without a group;
+//   - command, realtime and query read the users topic without a group,
+//     for the revocations (logouts) of the last token lifetime (ADR 0007);
 //   - projectors and realtime read and write the fleet's features topic,
 //     where they advertise the feature level their build understands.
 //
@@ -72,7 +76,7 @@ func Grants(n schemas.Names, p Principals) []Grant {
 	topic, group, txn := kmsg.ACLResourceTypeTopic, kmsg.ACLResourceTypeGroup, kmsg.ACLResourceTypeTransactionalId
 	return []Grant{
 		{User: p.Command, Resource: topic, Name: n.Rooms, Ops: readWrite},
-		{User: p.Command, Resource: topic, Name: n.Users, Ops: []kadm.ACLOperation{kadm.OpWrite, kadm.OpDescribe}},
+		{User: p.Command, Resource: topic, Name: n.Users, Ops: readWrite},
 		{User: p.Command, Resource: group, Name: n.CommandGroup, Ops: read},
 		{User: p.Command, Resource: txn, Name: n.CommandGroup + ".p", Prefixed: true, Ops: []kadm.ACLOperation{kadm.OpWrite, kadm.OpDescribe}},
 
@@ -84,6 +88,9 @@ func Grants(n schemas.Names, p Principals) []Grant {
 
 		{User: p.Realtime, Resource: topic, Name: n.Rooms, Ops: read},
 		{User: p.Realtime, Resource: topic, Name: n.Features, Ops: readWrite},
+		{User: p.Realtime, Resource: topic, Name: n.Users, Ops: read},
+
+		{User: p.Query, Resource: topic, Name: n.Users, Ops: read},
 	}
 }
 

@@ -24,7 +24,7 @@ func TestGrantsLeastPrivilege(t *testing.T) {
 		})
 	}
 	topic, group, txn := kmsg.ACLResourceTypeTopic, kmsg.ACLResourceTypeGroup, kmsg.ACLResourceTypeTransactionalId
-	everyone := []string{p.Command, p.Projector, p.Realtime}
+	everyone := []string{p.Command, p.Projector, p.Realtime, p.Query}
 
 	for _, ev := range []string{n.Rooms, n.Users} {
 		for _, u := range everyone {
@@ -50,6 +50,10 @@ func TestGrantsLeastPrivilege(t *testing.T) {
 		{p.Projector, topic, n.Features, kadm.OpWrite},
 		{p.Realtime, topic, n.Rooms, kadm.OpRead},
 		{p.Realtime, topic, n.Features, kadm.OpWrite},
+		// the revocations' tails (ADR 0007)
+		{p.Command, topic, n.Users, kadm.OpRead},
+		{p.Realtime, topic, n.Users, kadm.OpRead},
+		{p.Query, topic, n.Users, kadm.OpRead},
 	}
 	for _, nd := range needs {
 		if !may(nd.user, nd.typ, nd.name, nd.op) {
@@ -62,7 +66,8 @@ func TestGrantsLeastPrivilege(t *testing.T) {
 		name string
 		op   kadm.ACLOperation
 	}{
-		{p.Realtime, topic, n.Users, kadm.OpRead},                // realtime sees no user-scoped event
+		{p.Query, topic, n.Rooms, kadm.OpRead},                   // query reads the views, not the log
+		{p.Query, topic, n.Features, kadm.OpWrite},               // nor advertises a level
 		{p.Realtime, txn, n.CommandGroup + ".p0", kadm.OpWrite},  // nor fences an owner
 		{p.Projector, txn, n.CommandGroup + ".p0", kadm.OpWrite}, // nor does a projector
 		{p.Realtime, group, n.CommandGroup, kadm.OpRead},         // nor joins the owners' group
