@@ -170,16 +170,24 @@ func TestNullBodiesAndEmptyKeys(t *testing.T) {
 		{room + "/messages", user, `{"body":"hi","client_msg_id":"c1"}`},
 		{room + "/read", user, `{"up_to":"7267000000000000002"}`},
 	}
+	// The write routes that read no body: a logout names its session by
+	// its token alone.
+	bodyless := []string{"DELETE /v1/sessions/current"}
 	t.Run("every write route is in the table", func(t *testing.T) {
 		// r's own routes are the public listener's (bothListeners).
+		n := 0
 		for _, rt := range r.Routes() {
+			if slices.Contains(bodyless, rt.Method+" "+rt.Path) {
+				continue
+			}
+			n++
 			path := strings.Replace(rt.Path, ":id", "7267000000000000001", 1)
 			if !slices.ContainsFunc(routes, func(r struct{ path, auth, valid string }) bool { return r.path == path }) {
 				t.Errorf("%s %s: no null-body case", rt.Method, rt.Path)
 			}
 		}
-		if len(r.Routes()) != len(routes) {
-			t.Errorf("%d public routes, %d in the table", len(r.Routes()), len(routes))
+		if n != len(routes) {
+			t.Errorf("%d public routes with a body, %d in the table", n, len(routes))
 		}
 	})
 	for _, rt := range routes {
