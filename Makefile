@@ -118,11 +118,11 @@ lint: $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 test-short:
 	$(GO) test -short -race -count=1 ./...
 
-# test: unit and integration tests against real Apache Kafka (the single node
-# and the 3-broker cluster), PostgreSQL, ClickHouse and Chromium, all started
-# by the project's own scripts.
+# test: unit and integration tests against real Apache Kafka (the single node,
+# the 3-broker cluster and the SASL_SSL node of kafka-secure.sh), PostgreSQL,
+# ClickHouse and Chromium, all started by the project's own scripts.
 test: vet lint
-	HAPPYCHAT_CLUSTER=1 $(CLUSTER_TEST_ENV) $(LOCAL)/up.sh >/dev/null
+	HAPPYCHAT_CLUSTER=1 HAPPYCHAT_SECURE=1 $(CLUSTER_TEST_ENV) $(LOCAL)/up.sh >/dev/null
 	$(LOCAL)/browser.sh install >/dev/null
 	eval "$$($(LOCAL)/env.sh)"; export CI="$${CI:-1}"; \
 	  $(CLUSTER_TEST_ENV) $(GO) test -race -count=1 -timeout 30m ./...
@@ -176,7 +176,7 @@ CHAOS_FLAGS ?=
 # PostgreSQL and a ClickHouse the suite starts for them; the last five on
 # the 3-broker cluster (a system of their own), which chaos therefore
 # starts too.
-CHAOS_CI_SCENARIOS ?= baseline,projector-kill,store-outage,kafka-restart,command-kill,command-stop,rolling-restart,clock-skew,network-partition,realtime-kill,slow-reader,poison,replay,replay-live,postgres-stall,clickhouse-stall,clickhouse-disk-full,leader-kill,leader-stop,txn-coordinator-kill,group-coordinator-kill,broker-rolling-restart
+CHAOS_CI_SCENARIOS ?= baseline,projector-kill,store-outage,kafka-restart,command-kill,command-stop,rolling-restart,clock-skew,network-partition,realtime-kill,slow-reader,poison,replay,replay-live,cold-join,postgres-stall,clickhouse-stall,clickhouse-disk-full,leader-kill,leader-stop,txn-coordinator-kill,group-coordinator-kill,broker-rolling-restart
 .PHONY: chaos
 chaos: build previous
 	HAPPYCHAT_CLUSTER=1 $(CLUSTER_TEST_ENV) $(LOCAL)/up.sh >/dev/null

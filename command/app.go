@@ -9,6 +9,7 @@ import (
 // The use cases of the command service, one file each:
 //
 //	Register      sessions.go       POST /v1/sessions
+//	Logout        logout.go         DELETE /v1/sessions/current
 //	CreateRoom    create_room.go    POST /v1/rooms
 //	ApproveRoom   approve_room.go   POST /v1/rooms/{id}/approve
 //	Join          join_room.go      POST /v1/rooms/{id}/join

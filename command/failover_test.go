@@ -267,14 +267,9 @@ func TestOwnerRecoversFromATimedOutTransactionWithoutARebalance(t *testing.T) {
 			}
 		}
 	})
-	c.waitOwned(a)
-	room := c.openRoom(a, "timeout")
-	user := testCaller(21, "tw")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
-		t.Fatal(err)
-	}
+	room, user := c.soleOwnerRoom(ctx, a, "timeout", 21)
 	gen := moves(a)
 	o := a.svc.ownerOf(0)
 	stall.Store(true)
@@ -293,18 +288,7 @@ func TestOwnerRecoversFromATimedOutTransactionWithoutARebalance(t *testing.T) {
 	if g := moves(a); g != gen || a.svc.ownerOf(0) != o {
 		t.Fatalf("recovered through a rebalance (partition moves %v -> %v): it must recover by itself", gen, g)
 	}
-	n := 0
-	for _, e := range c.readAll() {
-		if s, ok := e.Payload.(schemas.MessageSent); ok && s.ClientMsgID == "stalled" {
-			n++
-			if e.ID != m.ID {
-				t.Fatalf("the retry answered %d, the log holds %d", m.ID, e.ID)
-			}
-		}
-	}
-	if n != 1 {
-		t.Fatalf("%d copies of the stalled send in the log, want 1", n)
-	}
+	onceInLog(t, c.readAll(), "stalled", m.ID)
 	t.Logf("owner restarts: %v", testutil.ToFloat64(a.svc.metrics.ownerRestarts))
 }
 
@@ -318,9 +302,7 @@ func TestOwnerRecoversFromAnExpiredTransactionalID(t *testing.T) {
 	user := testCaller(22, "tt")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
-		t.Fatal(err)
-	}
+	c.join(ctx, a, user, room)
 	gen := moves(a)
 	o := a.svc.ownerOf(0)
 	// make test sets transactional.id.expiration.ms=10000 on the cluster

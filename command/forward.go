@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -70,6 +72,14 @@ func (s *Service) Execute(ctx context.Context, cmd Command) (Result, error) {
 			if e := (*schemas.Error)(nil); errors.As(err, &e) {
 				return Result{}, err
 			}
+			if errors.Is(err, errForwardTimedOut) {
+				// The owner took the command and did not answer within
+				// its bound: the outcome is unknown, so it is not sent
+				// again from here; the client's retry (same
+				// client_msg_id) finds the original if it committed.
+				s.log.Warn("forwarded command not answered in time", "partition", p, "err", err)
+				return Result{}, retryLater("the room's server did not answer in time, retry")
+			}
 			lastErr = err
 		}
 	wait:
@@ -84,22 +94,33 @@ func (s *Service) Execute(ctx context.Context, cmd Command) (Result, error) {
 		}
 	}
 	s.log.Warn("cannot reach the owner", "partition", p, "err", lastErr)
-	return Result{}, unavailable("the room's server is not reachable now, retry")
+	return Result{}, retryLater("the room's server is not reachable now, retry")
 }
 
 // ownerWait bounds how long a request waits for its partition to get an
 // owner (a start, a rebalance) before it is answered 503.
 const ownerWait = 5 * time.Second
 
-// Ready reports whether every partition of the rooms topic has an owner
-// and every partition this instance owns is served (for /readyz): before
-// that, writes to some rooms would wait or fail. A partition blocked on a
-// record this build cannot read is named.
+// Ready reports whether this instance has caught up with the log (and so
+// joined the owners' group), every partition of the rooms topic has an
+// owner and every partition this instance owns is served (for /readyz):
+// before that, writes to some rooms would wait or fail. A partition blocked
+// on a record this build cannot read is named.
+//
+// A cold instance is not ready while it catches up, although the others'
+// owners would answer what it forwards: a deploy that took it for ready
+// would stop the next instance, whose partitions then wait for the cold one
+// to finish its catch-up and join the group.
 func (s *Service) Ready(ctx context.Context) error {
 	select {
 	case <-s.running:
 	default:
 		return errors.New("starting")
+	}
+	select {
+	case <-s.caughtUp:
+	default:
+		return fmt.Errorf("catching up with the log (%d records folded so far)", s.tail.records())
 	}
 	if err := s.admin.Ping(ctx); err != nil {
 		return err
@@ -130,7 +151,28 @@ func (s *Service) Ready(ctx context.Context) error {
 // forwardReply is the protocol's answer to a forwarded command.
 type forwardReply = cmdproto.Reply[Result]
 
+// forwardSlack is what a forwarded command may take beyond the owner's own
+// bound (Config.WriteTimeout): the hop, the owner's checks of the
+// credential, the encoding of the answer.
+const forwardSlack = time.Second
+
+// errForwardTimedOut is the cause of a forwarded command's wait ending at
+// its bound: the owner is unreachable or hung.
+var errForwardTimedOut = errors.New("the owner did not answer within the write timeout")
+
+// forward sends cmd to the owner at addr and waits for its answer, at most
+// the write timeout and forwardSlack: an owner answers within the write
+// timeout whatever its brokers do, so a longer wait means it is not
+// answering at all (errForwardTimedOut).
 func (s *Service) forward(ctx context.Context, addr string, cmd Command) (Result, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, s.cfg.WriteTimeout+forwardSlack, errForwardTimedOut)
+	defer cancel()
+	timedOut := func(err error) error {
+		if context.Cause(ctx) == errForwardTimedOut { //nolint:errorlint // the sentinel itself
+			return fmt.Errorf("forward to %s: %w (%w)", addr, errForwardTimedOut, err)
+		}
+		return fmt.Errorf("forward to %s: %w", addr, err)
+	}
 	body, err := schemas.Marshal(cmd)
 	if err != nil {
 		return Result{}, err
@@ -143,12 +185,12 @@ func (s *Service) forward(ctx context.Context, addr string, cmd Command) (Result
 	req.Header.Set(cmdproto.SecretHeader, s.cfg.InternalSecret)
 	resp, err := s.http.Do(req)
 	if err != nil {
-		return Result{}, fmt.Errorf("forward to %s: %w", addr, err)
+		return Result{}, timedOut(err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return Result{}, fmt.Errorf("forward to %s: %w", addr, err)
+		return Result{}, timedOut(err)
 	}
 	var rep forwardReply
 	if err := schemas.StrictUnmarshal(b, &rep); err != nil {
@@ -157,6 +199,10 @@ func (s *Service) forward(ctx context.Context, addr string, cmd Command) (Result
 	if rep.Error != nil {
 		if rep.Error.Code == schemas.CodeUnavailable && resp.StatusCode == cmdproto.StatusNotOwner {
 			return Result{}, fmt.Errorf("forward to %s: not the owner", addr)
+		}
+		// The error's wait travels in the header, as on the public routes.
+		if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && n > 0 {
+			rep.Error.RetryAfter = time.Duration(n) * time.Second
 		}
 		return Result{}, rep.Error
 	}
@@ -170,7 +216,7 @@ func (s *Service) forward(ctx context.Context, addr string, cmd Command) (Result
 // owner's authoritative members (internal: same secret as forwarding).
 func (s *Service) getPresence(c *gin.Context) {
 	// The realtime service's presence secret opens this route and no other.
-	if !internalAuthorized(c.GetHeader(cmdproto.SecretHeader), s.cfg.InternalSecret, s.cfg.PresenceSecret) {
+	if !internalAuthorized(c.GetHeader(cmdproto.SecretHeader), s.presenceSecrets) {
 		s.fail(c, schemas.Errorf(schemas.CodeUnauthorized, "internal route"))
 		return
 	}
@@ -187,7 +233,7 @@ func (s *Service) getPresence(c *gin.Context) {
 // room's partition (cmdproto.StatusNotOwner otherwise, so the sender
 // refreshes its directory).
 func (s *Service) handleInternal(c *gin.Context) {
-	if !internalAuthorized(c.GetHeader(cmdproto.SecretHeader), s.cfg.InternalSecret) {
+	if !internalAuthorized(c.GetHeader(cmdproto.SecretHeader), s.forwardSecrets) {
 		c.AbortWithStatusJSON(http.StatusUnauthorized, forwardReply{Error: schemas.Errorf(schemas.CodeUnauthorized, "internal route")})
 		return
 	}
@@ -229,6 +275,9 @@ func (s *Service) handleInternal(c *gin.Context) {
 	}
 	if err != nil {
 		e := schemas.AsError(err)
+		if e.RetryAfter > 0 {
+			c.Header("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+		}
 		renderInternal(c, e.Code.Status(), forwardReply{Error: e})
 		return
 	}

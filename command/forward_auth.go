@@ -1,8 +1,11 @@
 package command
 
 import (
+	"slices"
+
 	"happychat/internal/cmdproto"
 	"happychat/schemas"
+	"happychat/schemas/token"
 )
 
 // A forwarded command is trusted for nothing it states about its caller.
@@ -41,7 +44,7 @@ func (s *Service) verifyForwarded(cmd *Command) *schemas.Error {
 	}
 	claims, err := s.cfg.Keys.Verify(cmd.Credential)
 	if err != nil {
-		return schemas.Errorf(schemas.CodeUnauthorized, "invalid or expired token")
+		return token.Refusal(err)
 	}
 	if cmd.Admin || cmd.UserID != claims.UserID || cmd.Kind == KindApproveRoom {
 		return forbidden("the command does not match its caller's credential")
@@ -51,12 +54,25 @@ func (s *Service) verifyForwarded(cmd *Command) *schemas.Error {
 }
 
 // internalAuthorized reports whether got is one of the secrets a route
-// accepts (compared by digest, cmdproto.SecretMatches).
-func internalAuthorized(got string, accepted ...string) bool {
+// accepts (compared by digest, cmdproto.SecretMatches). Every accepted
+// secret is compared, also after a match, so the time taken does not say
+// which one matched.
+func internalAuthorized(got string, accepted []string) bool {
+	ok := false
 	for _, a := range accepted {
 		if a != "" && cmdproto.SecretMatches(got, a) {
-			return true
+			ok = true
 		}
 	}
-	return false
+	return ok
+}
+
+// acceptedSecrets are the secrets the forwarding route (forward) and the
+// presence route (presence) accept: the current ones and those derived from
+// previous token secrets. The forwarding secrets open the presence route
+// too; the presence secrets open nothing else.
+func acceptedSecrets(c Config) (forward, presence []string) {
+	forward = append([]string{c.InternalSecret}, c.PreviousInternalSecrets...)
+	presence = append(append(slices.Clone(forward), c.PresenceSecret), c.PreviousPresenceSecrets...)
+	return forward, presence
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
 	"happychat/internal/cmdproto"
 	"happychat/schemas"
 	"happychat/schemas/token"
@@ -99,6 +101,106 @@ func TestForwardedCommandsAreVerifiedAgain(t *testing.T) {
 			if w.Code != want {
 				t.Errorf("secret %q: %d %s, want %d", secret, w.Code, w.Body.String(), want)
 			}
+		}
+	})
+}
+
+// TestForwardsAcrossARotation: during a rolling rotation of the token
+// secret, instances on either side accept each other's forwards and
+// presence requests. The secrets are the real derivations of the token
+// secrets; each instance sends with its current one.
+func TestForwardsAcrossARotation(t *testing.T) {
+	const (
+		oldTS   = "the-old-token-secret-0123456789"
+		newTS   = "the-new-token-secret-0123456789"
+		otherTS = "an-unrelated-token-secret-01234"
+		room    = "7267000000000000001"
+	)
+	// instance builds the routes of an instance whose token secret is
+	// current, with previous as CHAT_TOKEN_PREVIOUS_SECRETS.
+	instance := func(current string, previous ...string) (*gin.Engine, *token.Keys) {
+		return newUnitRoutes(t, func(c *Config) {
+			c.InternalSecret, c.PresenceSecret = cmdproto.Secret(current), cmdproto.PresenceSecret(current)
+			c.PreviousInternalSecrets, c.PreviousPresenceSecrets = nil, nil
+			for _, p := range previous {
+				c.PreviousInternalSecrets = append(c.PreviousInternalSecrets, cmdproto.Secret(p))
+				c.PreviousPresenceSecrets = append(c.PreviousPresenceSecrets, cmdproto.PresenceSecret(p))
+			}
+		})
+	}
+	// forwarded answers the status of a valid send forwarded with secret:
+	// 503 (verified, waiting for the service to start) once the secret is
+	// accepted, 401 otherwise.
+	forwarded := func(r *gin.Engine, keys *token.Keys, secret string) int {
+		tok, _, err := keys.Issue(7, "seven")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := `{"kind":"send","room_id":"` + room + `","user_id":"7","credential":"` + tok + `","body":"hi","client_msg_id":"c1"}`
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		req := httptest.NewRequestWithContext(ctx, http.MethodPost, cmdproto.CommandsPath, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(cmdproto.SecretHeader, secret)
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		return w.Code
+	}
+	presence := func(r *gin.Engine, secret string) int {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		req := httptest.NewRequestWithContext(ctx, http.MethodGet, cmdproto.PresencePath(7267000000000000001), nil)
+		req.Header.Set(cmdproto.SecretHeader, secret)
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		return w.Code
+	}
+
+	tests := []struct {
+		name string
+		// the receiving instance's current and previous token secrets
+		current  string
+		previous []string
+		// the sender's current token secret
+		sender                    string
+		wantForward, wantPresence int
+	}{
+		{"new instance, old sender", newTS, []string{oldTS}, oldTS, 503, 503},
+		{"new instance, new sender", newTS, []string{oldTS}, newTS, 503, 503},
+		{"old instance told the new one first, new sender", oldTS, []string{newTS}, newTS, 503, 503},
+		{"old instance told the new one first, old sender", oldTS, []string{newTS}, oldTS, 503, 503},
+		{"several previous secrets, the oldest sender", newTS, []string{otherTS, oldTS}, oldTS, 503, 503},
+		{"old instance not told, new sender", oldTS, nil, newTS, 401, 401},
+		{"previous secret dropped, old sender", newTS, nil, oldTS, 401, 401},
+		{"a sender of another system", newTS, []string{oldTS}, otherTS, 401, 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, keys := instance(tt.current, tt.previous...)
+			if got := forwarded(r, keys, cmdproto.Secret(tt.sender)); got != tt.wantForward {
+				t.Errorf("forward: %d, want %d", got, tt.wantForward)
+			}
+			if got := presence(r, cmdproto.PresenceSecret(tt.sender)); got != tt.wantPresence {
+				t.Errorf("presence with the presence secret: %d, want %d", got, tt.wantPresence)
+			}
+			if got := presence(r, cmdproto.Secret(tt.sender)); got != tt.wantPresence {
+				t.Errorf("presence with the forwarding secret: %d, want %d", got, tt.wantPresence)
+			}
+			// A presence secret, current or previous, never forwards.
+			if got := forwarded(r, keys, cmdproto.PresenceSecret(tt.sender)); got != 401 {
+				t.Errorf("forward with the presence secret: %d, want 401", got)
+			}
+		})
+	}
+
+	t.Run("a short previous secret is refused at start", func(t *testing.T) {
+		_, err := New(Config{
+			Brokers: []string{"127.0.0.1:1"}, Names: schemas.NamesFor("unit"), InternalSecret: testSecret + "-internal",
+			PreviousInternalSecrets: []string{"short"},
+			Keys:                    mustKeys(t), AdminToken: testAdmin, Rules: plainRules{}, Store: unusedStore(t),
+		})
+		if err == nil || !strings.Contains(err.Error(), "previous internal secret") {
+			t.Fatalf("New: %v", err)
 		}
 	})
 }

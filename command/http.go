@@ -26,6 +26,7 @@ const maxBodyBytes = 64 << 10
 func (s *Service) Routes(r gin.IRouter) {
 	addr := s.doors.all.Gin()
 	r.POST("/v1/sessions", addr, s.doors.sessions.Gin(), s.postSession)
+	r.DELETE("/v1/sessions/current", addr, s.doors.logouts.Gin(), s.deleteSession)
 	r.POST("/v1/rooms", addr, s.postRoom)
 	r.POST("/v1/rooms/:id/approve", addr, s.postApprove)
 	r.POST("/v1/rooms/:id/join", addr, s.postJoin)
@@ -55,6 +56,20 @@ func (s *Service) postSession(c *gin.Context) {
 	}
 	sess, err := s.Register(c.Request.Context(), in.Nickname)
 	s.respond(c, http.StatusCreated, sess, err)
+}
+
+// deleteSession is the logout: 204 once the token's revocation is
+// committed. It takes no body.
+func (s *Service) deleteSession(c *gin.Context) {
+	caller, ok := s.authenticate(c, true)
+	if !ok || !s.bind(c, nil, false) {
+		return
+	}
+	if err := s.Logout(c.Request.Context(), caller); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
 }
 
 func (s *Service) postRoom(c *gin.Context) {
@@ -169,7 +184,7 @@ func (s *Service) authenticate(c *gin.Context, required bool) (Caller, bool) {
 	}
 	claims, err := s.cfg.Keys.Verify(tok)
 	if err != nil {
-		s.fail(c, schemas.Errorf(schemas.CodeUnauthorized, "invalid or expired token"))
+		s.fail(c, token.Refusal(err))
 		return Caller{}, false
 	}
 	return Caller{UserID: claims.UserID, Nickname: claims.Nickname, Token: tok}, true

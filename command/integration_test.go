@@ -239,6 +239,44 @@ func (c *cluster) openRoom(in *instance, title string) schemas.ID {
 	return room.ID
 }
 
+// join makes user a member of room through in, retrying while partitions
+// move.
+func (c *cluster) join(ctx context.Context, in *instance, user Caller, room schemas.ID) {
+	c.t.Helper()
+	if _, err := retry(c.t, func() (schemas.JoinResult, error) { return in.svc.Join(ctx, user, room) }); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// soleOwnerRoom waits until in owns every partition, opens a room there
+// and makes a user of the given id a member of it.
+func (c *cluster) soleOwnerRoom(ctx context.Context, in *instance, title string, id schemas.ID) (schemas.ID, Caller) {
+	c.t.Helper()
+	c.waitOwned(in)
+	room := c.openRoom(in, title)
+	user := testCaller(id, fmt.Sprint("u", id))
+	c.join(ctx, in, user, room)
+	return room, user
+}
+
+// onceInLog fails the test unless the log holds exactly one message with
+// clientMsgID, with the id its retry was answered with.
+func onceInLog(t *testing.T, events []schemas.Envelope, clientMsgID string, id schemas.ID) {
+	t.Helper()
+	n := 0
+	for _, e := range events {
+		if s, ok := e.Payload.(schemas.MessageSent); ok && s.ClientMsgID == clientMsgID {
+			n++
+			if e.ID != id {
+				t.Fatalf("the retry of %s answered %d, the log holds %d", clientMsgID, id, e.ID)
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d copies of %s in the log, want 1", n, clientMsgID)
+	}
+}
+
 // readAll reads every committed record of the rooms topic and decodes it.
 func (c *cluster) readAll() []schemas.Envelope {
 	c.t.Helper()
@@ -460,9 +498,7 @@ func TestTakeoverKeepsSeqAndIdempotency(t *testing.T) {
 	user := testCaller(9, "nine")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	if _, err := retry(t, func() (schemas.JoinResult, error) { return b.svc.Join(ctx, user, room) }); err != nil {
-		t.Fatal(err)
-	}
+	c.join(ctx, b, user, room)
 	first := map[string]schemas.ID{}
 	for i := range 20 {
 		id := fmt.Sprint("msg-", i)

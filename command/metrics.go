@@ -16,6 +16,11 @@ type metrics struct {
 	snapshotSeconds  prometheus.Histogram
 	dedupeLookups    prometheus.Counter
 	partitionMoves   *prometheus.CounterVec
+	// startupReplayed and startupSeconds are set once, when the instance
+	// has caught up with the log and joins the owners' group: what its
+	// snapshots left it to replay, and how long the start took.
+	startupReplayed prometheus.Gauge
+	startupSeconds  prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -62,8 +67,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		partitionMoves: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "happychat_command_partition_moves_total", Help: "Partitions the owners' group assigned to, revoked from or lost by this instance.",
 		}, []string{"event"}),
+		startupReplayed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "happychat_command_startup_replayed_records", Help: "Records the tail folded from the snapshots' offsets until the instance caught up with the log at its start (0 until then).",
+		}),
+		startupSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "happychat_command_startup_seconds", Help: "Seconds from the service's start until it caught up with the log and joined the owners' group (0 until then).",
+		}),
 	}
-	reg.MustRegister(m.partitionMoves, m.commands, m.commitSeconds, m.batchEvents, m.owned, m.poison, m.blocked, m.ownerRestarts,
+	reg.MustRegister(m.startupReplayed, m.startupSeconds, m.partitionMoves, m.commands, m.commitSeconds, m.batchEvents, m.owned, m.poison, m.blocked, m.ownerRestarts,
 		m.ownerReplayed, m.snapshots, m.snapshotFailures, m.snapshotSeconds, m.dedupeLookups)
 	return m
 }

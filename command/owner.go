@@ -2,6 +2,7 @@ package command
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -15,20 +16,44 @@ import (
 // maxBatch bounds the commands decided and appended in one transaction.
 const maxBatch = 512
 
-// commitTimeout bounds one batch's produce and commit. The batch runs on a
-// context of its own: a revoke lets it finish (commit or abort, with its
-// answers) instead of cancelling it into an unknown outcome.
-const commitTimeout = 12 * time.Second
-
 type reply struct {
 	res Result
 	err error
 }
 
+// A request's state: queued until the owner takes it into a batch, or
+// abandoned by its caller when its wait ends first. Exactly one of the
+// two happens, so a caller that gave up knows whether its command was
+// never decided (a clean retry) or is in a write whose outcome it will not
+// learn (the retry finds the original through the dedupe if it committed).
+const (
+	reqQueued int32 = iota
+	reqTaken
+	reqAbandoned
+)
+
 type request struct {
-	ctx  context.Context
-	cmd  Command
-	done chan reply // buffered: the owner never blocks on a gone caller
+	ctx   context.Context
+	cmd   Command
+	done  chan reply // buffered: the owner never blocks on a gone caller
+	state atomic.Int32
+}
+
+// retryAfter is the Retry-After of a command that waited on its owner for
+// the write timeout: by then the partition is moving (a cut-off owner
+// loses it after the session timeout) or the owner is recovering, and a
+// retry a second later finds the new owner or the recovered one.
+const retryAfter = time.Second
+
+// errWaitedTooLong is the cause of a command's wait ending at the write
+// timeout (Config.WriteTimeout), as opposed to its caller going away.
+var errWaitedTooLong = errors.New("the command waited on its owner for the write timeout")
+
+// retryLater is a 503 that tells the client when to retry.
+func retryLater(msg string) *schemas.Error {
+	e := unavailable(msg)
+	e.RetryAfter = retryAfter
+	return e
 }
 
 // owner serves one partition of the rooms topic while the group assigns it
@@ -45,6 +70,13 @@ type owner struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	ready  atomic.Bool
+	// recovering is set by a failed write until the owner has settled it
+	// and caught up (or taken the partition over again): commands are
+	// answered 503 at once meanwhile instead of waiting in the queue for
+	// the write timeout, so that a client's retry reaches the partition's
+	// next owner as soon as there is one (a cut-off owner does not learn
+	// that it lost the partition before its own group session errors).
+	recovering atomic.Bool
 
 	// Owner goroutine only.
 	dd        *dedupe
@@ -75,11 +107,19 @@ func newOwner(svc *Service, part int32) (*owner, error) {
 		stop: make(chan struct{}), done: make(chan struct{}), snapc: make(chan snapDone, 1)}, nil
 }
 
-// submit hands a command to the owner and waits for its answer. An owner
-// that is taking over (or over again, after a failure) is waited for a
-// little; a command is never queued for an owner that may stay unready
-// (a blocked partition), since its caller would wait without bound.
+// submit hands a command to the owner and waits for its answer, at most
+// the write timeout in all (Config.WriteTimeout): an owner that is taking
+// over (or over again, after a failure) is waited for within it, and a
+// command is never left waiting on an owner whose writes hang (cut off
+// from the brokers, its coordinator gone): it is answered 503 with
+// Retry-After, and the client retries on the partition's next owner or on
+// this one once it has recovered.
 func (o *owner) submit(ctx context.Context, cmd Command) (Result, error) {
+	if o.recovering.Load() {
+		return Result{}, retryLater("the room's server is recovering from a failed write, retry")
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, o.svc.cfg.WriteTimeout, errWaitedTooLong)
+	defer cancel()
 	if err := o.waitReady(ctx); err != nil {
 		return Result{}, err
 	}
@@ -89,7 +129,7 @@ func (o *owner) submit(ctx context.Context, cmd Command) (Result, error) {
 	case <-o.done:
 		return Result{}, errNotOwner
 	case <-ctx.Done():
-		return Result{}, unavailable("request cancelled")
+		return Result{}, waitEnded(ctx, "the room's server is busy, retry")
 	}
 	select {
 	case rep := <-r.done:
@@ -103,8 +143,33 @@ func (o *owner) submit(ctx context.Context, cmd Command) (Result, error) {
 			return Result{}, errNotOwner
 		}
 	case <-ctx.Done():
+		if r.state.CompareAndSwap(reqQueued, reqAbandoned) {
+			// Never decided: the owner will skip it.
+			return Result{}, waitEnded(ctx, "the room's server is busy, retry")
+		}
+		select {
+		case rep := <-r.done: // answered at the same moment
+			return rep.res, rep.err
+		default:
+		}
+		// In a batch whose write is not confirmed: its outcome is unknown
+		// here, never a 2xx. The owner settles it before its next batch,
+		// so a retry returns the original message if it committed.
+		if context.Cause(ctx) == errWaitedTooLong { //nolint:errorlint // the sentinel itself
+			return Result{}, retryLater("the event log did not confirm the write in time, retry")
+		}
 		return Result{}, unavailable("request cancelled before the append was confirmed")
 	}
+}
+
+// waitEnded is the answer to a command whose wait ended before the owner
+// took it: the write timeout passed (503, retry later) or its caller went
+// away.
+func waitEnded(ctx context.Context, msg string) *schemas.Error {
+	if context.Cause(ctx) == errWaitedTooLong { //nolint:errorlint // the sentinel itself
+		return retryLater(msg)
+	}
+	return unavailable("request cancelled")
 }
 
 func (o *owner) waitReady(ctx context.Context) error {
@@ -124,9 +189,9 @@ func (o *owner) waitReady(ctx context.Context) error {
 		case <-o.done:
 			return errNotOwner
 		case <-ctx.Done():
-			return unavailable("request cancelled")
+			return waitEnded(ctx, "the room's server is taking over the room, retry")
 		case <-deadline.C:
-			return unavailable("the room's server is taking over the room, retry")
+			return retryLater("the room's server is taking over the room, retry")
 		}
 	}
 	return nil
@@ -196,6 +261,7 @@ func (o *owner) serve(ctx context.Context) error {
 		return fmt.Errorf("take over: %w", err)
 	}
 	o.ready.Store(true)
+	o.recovering.Store(false)
 	o.svc.metrics.owned.Inc()
 	defer o.svc.metrics.owned.Dec()
 	o.svc.log.Info("owning partition", "partition", o.part, "offset", o.pos, "window", o.dd.win.len())
@@ -296,7 +362,8 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 		checkEmit:  svc.checkEmit,
 	}
 	for _, r := range batch {
-		if r.ctx.Err() != nil {
+		if r.ctx.Err() != nil || !r.state.CompareAndSwap(reqQueued, reqTaken) {
+			// Its caller stopped waiting: it is never decided.
 			r.done <- reply{err: unavailable("request cancelled")}
 			continue
 		}
@@ -341,16 +408,19 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 		return nil
 	}
 	start := time.Now()
-	recs, err := o.append(ctx, cl, events)
+	recs, err := o.write(ctx, cl, events)
 	svc.metrics.commitSeconds.Observe(time.Since(start).Seconds())
 	svc.metrics.batchEvents.Observe(float64(len(events)))
 	if err != nil {
 		svc.log.Warn("append failed", "partition", o.part, "events", len(events), "err", err)
+		o.recovering.Store(true)
+		// Answered before the transaction is settled: a 503 acknowledges
+		// nothing, and the settling below may itself wait on the brokers.
 		for _, a := range acc {
-			a.req.done <- reply{err: unavailable("the event log did not confirm the write, retry")}
+			a.req.done <- reply{err: retryLater("the event log did not confirm the write, retry")}
 		}
 		o.failures++
-		if isFenced(err) || !isRecoverable(err) || o.failures >= 3 {
+		if err := o.settle(ctx, cl, err); isFenced(err) || !isRecoverable(err) || o.failures >= 3 {
 			return err
 		}
 		// The transaction was aborted, or its commit has an unknown
@@ -362,6 +432,7 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 		if err := o.catchUp(cctx); err != nil {
 			return fmt.Errorf("catch up after a failed append: %w", err)
 		}
+		o.recovering.Store(false)
 		return nil
 	}
 	o.failures = 0

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -17,14 +16,17 @@ import (
 	"happychat/schemas"
 )
 
-// append writes the events in one transaction and commits it, following
-// franz-go's protocol: a failed produce aborts; a commit whose outcome is
-// unconfirmed is retried as TryAbort, which settles it (the producer id is
-// reloaded, fencing anything still open). It returns the produced records,
-// whose offsets are set. The transaction runs on a context of its own, not
-// cancelled with ctx: a revoked owner finishes its batch (graceful handoff).
-func (o *owner) append(ctx context.Context, cl *kgo.Client, events []schemas.Envelope) ([]*kgo.Record, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+// write appends the events in one transaction and commits it, within the
+// write timeout (Config.WriteTimeout): a batch never holds its commands
+// longer than that, whatever the brokers do (an owner cut off from them
+// would otherwise wait until franz-go's own request timeouts gave up:
+// 20 s for a produce, see docs/reliability.md). It returns the produced
+// records, whose offsets are set. An error leaves the transaction open or
+// its outcome unknown: settle must follow before anything else is written.
+// The write runs on a context of its own, not cancelled with ctx: a revoked
+// owner finishes its batch (graceful handoff).
+func (o *owner) write(ctx context.Context, cl *kgo.Client, events []schemas.Envelope) ([]*kgo.Record, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.svc.cfg.WriteTimeout)
 	defer cancel()
 	if err := cl.BeginTransaction(); err != nil {
 		// The producer refuses new transactions (a fatal error, such as the
@@ -43,6 +45,8 @@ func (o *owner) append(ctx context.Context, cl *kgo.Client, events []schemas.Env
 			break
 		}
 		recs = append(recs, rec)
+		// The write's context: records not yet sent when it ends fail
+		// (franz-go fails them only where no request is in flight).
 		cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
 			if err != nil {
 				mu.Lock()
@@ -58,23 +62,49 @@ func (o *owner) append(ctx context.Context, cl *kgo.Client, events []schemas.Env
 	perr := errors.Join(firstErr, flushErr)
 	mu.Unlock()
 	if perr != nil {
-		cl.AbortBufferedRecords(ctx) //nolint:errcheck // the abort below reports
-		if endErr := cl.EndTransaction(ctx, kgo.TryAbort); endErr != nil {
-			return nil, errors.Join(fmt.Errorf("produce: %w", perr), fmt.Errorf("abort: %w", endErr), errNeedsNewProducer)
-		}
-		return nil, fmt.Errorf("produce (aborted): %w", perr)
+		return nil, fmt.Errorf("produce: %w", perr)
 	}
 	if h := o.svc.cfg.hooks.beforeCommit; h != nil {
 		h(o.part)
 	}
 	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
-		// Unconfirmed or refused commit: the documented retry is TryAbort.
-		if abortErr := cl.EndTransaction(ctx, kgo.TryAbort); abortErr != nil {
-			return nil, errors.Join(fmt.Errorf("commit: %w", err), fmt.Errorf("abort: %w", abortErr), errNeedsNewProducer)
-		}
-		return nil, fmt.Errorf("commit (settled by an abort): %w", err)
+		return nil, fmt.Errorf("commit: %w", err)
 	}
 	return recs, nil
+}
+
+// settle ends the transaction a failed write left open or unconfirmed,
+// as franz-go documents it: AbortBufferedRecords, which fails what is
+// still buffered and waits until no produce request is in flight (so no
+// sequence number is reused), then EndTransaction(TryAbort) — the abort of
+// a failed produce, and the documented retry of a commit that was refused
+// or whose outcome is unknown (it reloads the producer id: the epoch bump
+// fence-aborts the transaction if it is still open). It waits at most the
+// transaction timeout, past which the coordinator aborts the transaction
+// by itself, and ends early if the owner is stopped.
+//
+// It returns werr, annotated: recoverable if the transaction was settled
+// (the same producer may begin the next one), wrapping errNeedsNewProducer
+// if not. A fresh producer's InitProducerID then fences this one's epoch
+// and ends its transaction (aborted, or committed if the commit had been
+// prepared), and the takeover reads back whatever committed.
+func (o *owner) settle(ctx context.Context, cl *kgo.Client, werr error) error {
+	if errors.Is(werr, errNeedsNewProducer) {
+		return werr // no transaction began
+	}
+	ctx, cancelStop := o.stopContext(context.WithoutCancel(ctx))
+	defer cancelStop()
+	ctx, cancel := context.WithTimeout(ctx, o.svc.cfg.TransactionTimeout)
+	defer cancel()
+	if err := cl.AbortBufferedRecords(ctx); err != nil {
+		// Records may still be in flight: this producer's sequence
+		// numbers are no longer known, so it must not write again.
+		return errors.Join(werr, fmt.Errorf("abort buffered records: %w", err), errNeedsNewProducer)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		return errors.Join(werr, fmt.Errorf("abort: %w", err), errNeedsNewProducer)
+	}
+	return fmt.Errorf("%w (settled by an abort)", werr)
 }
 
 // errNeedsNewProducer marks an append failure the producer cannot recover
@@ -123,11 +153,6 @@ func (s *Service) txnClient(part int32) (*kgo.Client, error) {
 		kgo.TransactionalID(s.cfg.Names.CommandGroup+".p"+strconv.Itoa(int(part))),
 		kgo.TransactionTimeout(s.cfg.TransactionTimeout),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		// Long enough to outlast a partition leader's failover (the
-		// controller fences a dead broker after broker.session.timeout.ms,
-		// 9 s by default): the batch then lands on the new leader instead
-		// of being aborted and retried. Within commitTimeout.
-		kgo.RecordDeliveryTimeout(8*time.Second),
 		kgo.ProducerLinger(0),
 	)
 	return kgo.NewClient(opts...)

@@ -139,6 +139,11 @@ type directory struct {
 	// refresh asks the next lookup to describe the group again; the last
 	// description stays as the fallback while that fails.
 	refresh bool
+	// failed is when describing the group last failed: for a second after
+	// it the fallback answers without describing again, so that lookups
+	// queued behind a describe that hung (an instance cut off from the
+	// brokers) do not each hang as long in turn.
+	failed time.Time
 }
 
 func newDirectory(s *Service) *directory { return &directory{svc: s} }
@@ -162,11 +167,19 @@ func (d *directory) lookup(ctx context.Context, p int32) (string, error) {
 	if addr, ok := d.addrs[p]; ok && !d.refresh && time.Since(d.fetched) < 2*time.Second {
 		return addr, nil
 	}
-	groups, err := kadm.NewClient(d.svc.admin).DescribeGroups(ctx, d.svc.cfg.Names.CommandGroup)
+	if addr, ok := d.addrs[p]; ok && time.Since(d.failed) < time.Second && time.Since(d.fetched) < staleDirectory {
+		return addr, nil
+	}
+	// Bounded as a write is (Config.WriteTimeout): a command waits on the
+	// way to its owner no longer than on the owner.
+	dctx, cancel := context.WithTimeout(ctx, d.svc.cfg.WriteTimeout)
+	defer cancel()
+	groups, err := kadm.NewClient(d.svc.admin).DescribeGroups(dctx, d.svc.cfg.Names.CommandGroup)
 	if err == nil {
 		err = groups.Error() // the group's own error code (its coordinator not available, …)
 	}
 	if err != nil {
+		d.failed = time.Now()
 		// The group's coordinator is down or moving (a broker failover):
 		// the owners keep their partitions until their sessions end, so
 		// the last description is still the best guess for a while. A

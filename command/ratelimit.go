@@ -19,7 +19,11 @@ type Limits struct {
 	// PerAddress limits every public route by client address.
 	PerAddress ratelimit.Rate
 	// Sessions limits POST /v1/sessions by client address: tokens are free
-	// to mint, so without it one script is as many users as it likes.
+	// to mint, so without it one script is as many users as it likes. The
+	// logout (DELETE /v1/sessions/current) takes the same rate in buckets
+	// of its own: each logout is an event every instance keeps in memory
+	// for a token lifetime, and logging out must not eat an address's
+	// budget of new sessions.
 	Sessions ratelimit.Rate
 	// SessionsPerMinute caps the sessions all instances together create in
 	// a minute (0: no cap). See session_cap.go.
@@ -69,14 +73,15 @@ func allow(b *ratelimit.Buckets[schemas.ID], key schemas.ID, message string) err
 const slowDown = "too many requests, slow down"
 
 // doors are the address limits of the public routes: every route's, and
-// the sessions route's own.
+// the session routes' own.
 type doors struct {
-	all, sessions *ratelimit.PerAddress
+	all, sessions, logouts *ratelimit.PerAddress
 }
 
 func newDoors(l Limits) doors {
 	return doors{
 		all:      ratelimit.NewPerAddress(l.Addresses, l.PerAddress, "too many requests from this address, slow down", ratelimit.Options{}),
 		sessions: ratelimit.NewPerAddress(l.Addresses, l.Sessions, "too many new sessions from this address, try again later", ratelimit.Options{}),
+		logouts:  ratelimit.NewPerAddress(l.Addresses, l.Sessions, "too many logouts from this address, try again later", ratelimit.Options{}),
 	}
 }

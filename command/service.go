@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,25 +46,47 @@ type Config struct {
 	// user or an admin: a forwarded command carries its caller's credential.
 	InternalSecret string
 	PresenceSecret string
-	Keys           *token.Keys
-	AdminToken     string
-	Capacity       int
-	Rules          TextRules
-	SendRate       float64
-	SendBurst      int
-	JoinRate       float64
-	JoinBurst      int
+	// PreviousInternalSecrets and PreviousPresenceSecrets are the same
+	// secrets derived from the token secrets of before a rotation
+	// (CHAT_TOKEN_PREVIOUS_SECRETS): accepted on the routes their current
+	// counterparts open, never sent. So during a rolling rotation an
+	// instance on the new token secret and one on the old still accept each
+	// other's forwards and presence requests (docs/command.md, "Rotating the
+	// token secret").
+	PreviousInternalSecrets []string
+	PreviousPresenceSecrets []string
+
+	Keys       *token.Keys
+	AdminToken string
+	Capacity   int
+	Rules      TextRules
+	SendRate   float64
+	SendBurst  int
+	JoinRate   float64
+	JoinBurst  int
 	// Limits are the other doors' limits (ratelimit.go); zero rates limit
 	// nothing.
 	Limits Limits
 	// SessionTimeout of the owners' consumer group (default 6 s): how long a
 	// dead instance keeps its partitions before the others take them over.
 	SessionTimeout time.Duration
-	// TransactionTimeout of the owners' transactions (default 15 s).
+	// TransactionTimeout of the owners' transactions (default 15 s). It
+	// also bounds an owner's recovery after a failed write (the abort):
+	// past it the coordinator aborts the transaction by itself.
 	TransactionTimeout time.Duration
+	// WriteTimeout bounds how long a room command waits on its owner
+	// (default half the SessionTimeout): the owner's write of a batch (its
+	// produce and commit), and a local or forwarded command's wait for its
+	// answer. Past it the command is answered 503 with Retry-After and the
+	// client retries; an owner cut off from the brokers loses its
+	// partitions after the session timeout, so a longer wait would only
+	// hold the client on an owner that may no longer be one.
+	WriteTimeout time.Duration
 	// DedupeWindow, DedupeWindowEntries and DedupeWindowBytes bound the
 	// sends an owner keeps in memory per partition (default 24 h, 4,096
-	// and 1 MiB); older ones are looked up durably (see dedupe.go).
+	// and 512 KiB); older ones are looked up durably (see dedupe.go). The
+	// window runs up to twice its bytes between snapshots, and the map's
+	// overhead comes on top (docs/benchmarks.md has what that costs).
 	DedupeWindow        time.Duration
 	DedupeWindowEntries int
 	DedupeWindowBytes   int
@@ -91,6 +114,9 @@ func (c *Config) setDefaults() {
 	if c.TransactionTimeout == 0 {
 		c.TransactionTimeout = 15 * time.Second
 	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = c.SessionTimeout / 2
+	}
 	if c.DedupeWindow == 0 {
 		c.DedupeWindow = 24 * time.Hour
 	}
@@ -98,7 +124,7 @@ func (c *Config) setDefaults() {
 		c.DedupeWindowEntries = 4096
 	}
 	if c.DedupeWindowBytes == 0 {
-		c.DedupeWindowBytes = 1 << 20
+		c.DedupeWindowBytes = 512 << 10
 	}
 	if c.SnapshotRecords == 0 {
 		c.SnapshotRecords = 20000
@@ -141,11 +167,20 @@ func (c Config) Validate() error {
 	if len(c.InternalSecret) < 16 {
 		errs = append(errs, errors.New("command: internal secret must be at least 16 bytes"))
 	}
+	for _, p := range slices.Concat(c.PreviousInternalSecrets, c.PreviousPresenceSecrets) {
+		if len(p) < 16 {
+			errs = append(errs, errors.New("command: a previous internal secret must be at least 16 bytes"))
+			break
+		}
+	}
 	if c.Store == nil {
 		errs = append(errs, errors.New("command: PostgreSQL store missing (snapshots, dedupe, node leases)"))
 	}
 	if _, err := token.NewAdmin(c.AdminToken); err != nil {
 		errs = append(errs, fmt.Errorf("command: CHAT_ADMIN_TOKEN: %w", err))
+	}
+	if c.WriteTimeout < 0 {
+		errs = append(errs, errors.New("command: write timeout must be positive"))
 	}
 	if c.InstanceID < AutoInstanceID || c.InstanceID > schemas.MaxInstanceID {
 		errs = append(errs, fmt.Errorf("command: instance id must be 0..%d", schemas.MaxInstanceID))
@@ -175,6 +210,9 @@ type Service struct {
 	adminToken token.Admin
 	tail       *tail
 	http       *http.Client
+	// forwardSecrets and presenceSecrets are the secrets the internal
+	// routes accept (acceptedSecrets).
+	forwardSecrets, presenceSecrets []string
 
 	advertise string
 
@@ -186,6 +224,10 @@ type Service struct {
 	partitions int
 	directory  *directory
 	running    chan struct{}
+	// caughtUp is closed once the tail has read every partition up to where
+	// the log ended at the start, just before the instance joins the owners'
+	// group: until then it is not ready (Ready).
+	caughtUp chan struct{}
 }
 
 // testHooks are seams for tests of failures that cannot be caused from
@@ -203,6 +245,9 @@ type testHooks struct {
 	// switchFails makes a switch-leave fail as if its append had (the
 	// owner of the old room was going down).
 	switchFails func() bool
+	// caughtUp runs once the tail has caught up, before the instance is
+	// ready and joins the group: a test holds a cold start there.
+	caughtUp func()
 }
 
 // New builds the service; Run starts it.
@@ -213,16 +258,18 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		cfg: cfg, log: cfg.Log.With("service", "command"),
-		metrics: newMetrics(cfg.Metrics),
-		limits:  newLimiter(cfg),
-		doors:   newDoors(cfg.Limits),
-		owners:  map[int32]*owner{},
-		store:   &snapshotStore{pool: cfg.Store, topic: cfg.Names.Rooms},
-		http:    cmdproto.NewHTTPClient(forwardIdlePerHost),
-		running: make(chan struct{}),
+		metrics:  newMetrics(cfg.Metrics),
+		limits:   newLimiter(cfg),
+		doors:    newDoors(cfg.Limits),
+		owners:   map[int32]*owner{},
+		store:    &snapshotStore{pool: cfg.Store, topic: cfg.Names.Rooms},
+		http:     cmdproto.NewHTTPClient(forwardIdlePerHost),
+		running:  make(chan struct{}),
+		caughtUp: make(chan struct{}),
 	}
 	s.cap = &sessionCap{pool: cfg.Store, scope: cfg.Names.Users, perMin: cfg.Limits.SessionsPerMinute, log: s.log, now: cfg.Clock}
 	s.tail = newTail(s)
+	s.forwardSecrets, s.presenceSecrets = acceptedSecrets(cfg)
 	s.adminToken, _ = token.NewAdmin(cfg.AdminToken) // validated above
 	var err error
 	if s.admin, err = kgo.NewClient(s.baseOpts()...); err != nil {
@@ -311,8 +358,15 @@ func (s *Service) Run(ctx context.Context, advertise string) error {
 				return
 			}
 		}
+		took := time.Since(started)
 		s.log.Info("caught up with the log", "records_replayed", s.tail.records(), "node", node,
-			"took", time.Since(started).Round(time.Millisecond))
+			"took", took.Round(time.Millisecond))
+		s.metrics.startupReplayed.Set(float64(s.tail.records()))
+		s.metrics.startupSeconds.Set(took.Seconds())
+		if h := s.cfg.hooks.caughtUp; h != nil {
+			h()
+		}
+		close(s.caughtUp)
 		go s.releaseStartupMemory(ctx)
 		errc <- s.joinGroup(ctx)
 	}()

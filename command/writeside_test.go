@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -70,9 +71,7 @@ func TestRestartFromSnapshotReplaysOnlyTheTail(t *testing.T) {
 	user := testCaller(11, "eleven")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
-		t.Fatal(err)
-	}
+	c.join(ctx, a, user, room)
 	const n = 400
 	first := sendN(t, a, user, room, n)
 	// Wait for a snapshot past every message, then stop: the next start
@@ -115,6 +114,55 @@ func TestRestartFromSnapshotReplaysOnlyTheTail(t *testing.T) {
 	}
 }
 
+// A cold instance is not ready while it catches up, although the other
+// instance owns every partition and would answer what it forwards: a
+// deploy that took it for ready would stop the other next, leaving every
+// partition without an owner until the cold one joined the group (the
+// fault suite's cold-join scenario found /readyz green during the catch-up).
+func TestColdInstanceIsNotReadyWhileItCatchesUp(t *testing.T) {
+	c := newCluster(t, 2)
+	a := c.start(0, 20)
+	c.waitOwned(a)
+	held, hold := make(chan struct{}), make(chan struct{})
+	release := sync.OnceFunc(func() { close(hold) })
+	b := c.startWith(1, func(cfg *Config) {
+		cfg.hooks.caughtUp = func() {
+			close(held)
+			<-hold
+		}
+	})
+	t.Cleanup(release) // runs before the instance's own cleanup waits for it
+	select {
+	case <-held:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the second instance never caught up")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for range 3 {
+		if err := b.svc.Ready(ctx); err == nil || !strings.Contains(err.Error(), "catching up") {
+			t.Fatalf("ready while catching up: %v", err)
+		}
+		if got := testutil.ToFloat64(b.svc.metrics.owned); got != 0 {
+			t.Fatalf("owns %v partitions before it caught up", got)
+		}
+	}
+	release()
+	for {
+		err := b.svc.Ready(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("never ready after the catch-up: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := testutil.ToFloat64(b.svc.metrics.startupSeconds); got <= 0 {
+		t.Fatalf("happychat_command_startup_seconds %v after the catch-up, want > 0", got)
+	}
+}
+
 func TestRetryBeyondTheWindowReturnsTheOriginal(t *testing.T) {
 	c := newCluster(t, 1)
 	small := func(cfg *Config) {
@@ -126,9 +174,7 @@ func TestRetryBeyondTheWindowReturnsTheOriginal(t *testing.T) {
 	user := testCaller(12, "twelve")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
-		t.Fatal(err)
-	}
+	c.join(ctx, a, user, room)
 	const n = 200
 	first := sendN(t, a, user, room, n)
 	// Every send but the newest 16 leaves the window for the store.
@@ -209,9 +255,7 @@ func TestTakeoverByAnOwnerWhoseClockIsBehind(t *testing.T) {
 	user := testCaller(13, "thirteen")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
-		t.Fatal(err)
-	}
+	c.join(ctx, a, user, room)
 	sendN(t, a, user, room, 20)
 	a.stop()
 	// The new owner's clock is 5 s behind the old one's: its ids must
@@ -297,9 +341,7 @@ func TestUnknownEventBlocksThePartitionInsteadOfSkippingIt(t *testing.T) {
 	user := testCaller(14, "fourteen")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
-		t.Fatal(err)
-	}
+	c.join(ctx, a, user, room)
 	sendN(t, a, user, room, 3)
 	// A newer build appended an event this build does not know (as in a
 	// rolling upgrade that skipped the feature level): seq 6 of the room.
@@ -502,9 +544,7 @@ func TestPoisonAndStaleUnknownEventsAreSkipped(t *testing.T) {
 	user := testCaller(18, "eighteen")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if _, err := retry(t, func() (schemas.JoinResult, error) { return a.svc.Join(ctx, user, room) }); err != nil {
-		t.Fatal(err)
-	}
+	c.join(ctx, a, user, room)
 	// Garbage, and an unknown event naming a seq the room already has:
 	// neither can be the room's next event, so neither stops it.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))

@@ -34,6 +34,11 @@ func (b *pgBatch) apply(ctx context.Context, rec *feed.Record) error {
 		case schemas.ReadMarkMoved:
 			b.later.Queue(pgMoveReadMark, int64(env.UserID), int64(env.RoomID), int64(p.UpTo))
 			return nil
+		case schemas.SessionRevoked:
+			// Known and deliberately not projected: no view shows
+			// sessions, and the services that enforce revocations read
+			// them from the log (internal/revoked). Not dead-lettered.
+			return nil
 		}
 	default:
 		return nil

@@ -171,8 +171,10 @@ func TestPGFoldNewRoom(t *testing.T) {
 	}
 }
 
-// TestPGFoldQueued: user events queue their statement, a poison record and
-// an event on the wrong topic are dead letters, another topic is ignored.
+// TestPGFoldQueued: user events queue their statement, a session
+// revocation is known and skipped (no statement, no dead letter), a poison
+// record and an event on the wrong topic are dead letters, another topic is
+// ignored.
 func TestPGFoldQueued(t *testing.T) {
 	b := newFoldBatch(&foldTx{})
 	users := func(off int64, p schemas.Event) *feed.Record {
@@ -183,6 +185,7 @@ func TestPGFoldQueued(t *testing.T) {
 		users(0, schemas.UserRegistered{Nickname: "ann"}),
 		users(1, schemas.ReadMarkMoved{UpTo: 77}),
 		users(2, schemas.MessageSent{Text: "misplaced"}),
+		users(3, schemas.SessionRevoked{SessionID: "s", ExpiresAt: "2026-12-22T21:21:13.123Z"}),
 		&poison,
 		&feed.Record{Topic: "elsewhere", Env: schemas.Envelope{Payload: schemas.RoomApproved{}}},
 	)

@@ -16,14 +16,14 @@ import (
 )
 
 // nextBuild is the registry of a hypothetical next build: message.sent at
-// v2 (feature level 2, same payload), read by upcasting v1. A record it
+// v2 (the level above this build's, same payload), read by upcasting v1. A record it
 // writes is an event this build (schemas.Events) does not know.
 func nextBuild() *schemas.Registry {
 	r := &schemas.Registry{}
 	schemas.Define[schemas.UserRegistered](r, 1, schemas.ScopeUser, nil)
 	schemas.Define[schemas.RoomCreated](r, 1, schemas.ScopeRoom, nil)
 	schemas.Define[schemas.RoomJoined](r, 1, schemas.ScopeRoom, nil)
-	schemas.Define[schemas.MessageSent](r, 2, schemas.ScopeRoom, nil, schemas.AtLevel(2))
+	schemas.Define[schemas.MessageSent](r, 2, schemas.ScopeRoom, nil, schemas.AtLevel(schemas.FeatureLevel+1))
 	r.AddUpcaster(schemas.TypeMessageSent, 1, func(v jsontext.Value) (jsontext.Value, error) { return v, nil })
 	return r
 }
@@ -31,8 +31,8 @@ func nextBuild() *schemas.Registry {
 // TestProjectorBlocksAtANewerEvent: the PostgreSQL projector of this build
 // stops its partition at an event of the next build (no dead letter, no
 // skip, position kept before it, /readyz and the gauge say so) while it
-// advertises level 1; the next build's projector then applies it and what
-// follows, and advertises level 2.
+// advertises this build's level; the next build's projector then applies it and what
+// follows, and advertises the level above.
 func TestProjectorBlocksAtANewerEvent(t *testing.T) {
 	needServers(t)
 	names := newTopics(t, 1, 1)
@@ -127,7 +127,7 @@ func TestProjectorBlocksAtANewerEvent(t *testing.T) {
 	}
 
 	upgraded, err := NewPostgres(PostgresConfig{Pool: st.pg, Names: names, Kafka: kafkaOpts(), Log: testLog(t),
-		Registry: next, FeatureLevel: 2})
+		Registry: next, FeatureLevel: schemas.FeatureLevel + 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestProjectorBlocksAtANewerEvent(t *testing.T) {
 	if err := upgraded.Ready(ctx); err != nil {
 		t.Errorf("the next build is not ready: %v", err)
 	}
-	if m := advertised("projector-postgres"); len(m) != 1 || m[0].Level != 2 {
-		t.Errorf("advertised %+v, want one instance at level 2", m)
+	if m := advertised("projector-postgres"); len(m) != 1 || m[0].Level != schemas.FeatureLevel+1 {
+		t.Errorf("advertised %+v, want one instance at level %d", m, schemas.FeatureLevel+1)
 	}
 }

@@ -35,7 +35,7 @@ func (s *Service) identify(authorization string) (Caller, error) {
 	}
 	claims, err := s.cfg.Keys.Verify(tok)
 	if err != nil {
-		return Caller{}, schemas.Errorf(schemas.CodeUnauthorized, "invalid or expired token")
+		return Caller{}, token.Refusal(err)
 	}
 	return Caller{UserID: claims.UserID}, nil
 }

@@ -3,7 +3,8 @@ package realtime
 // WebSocket close codes this service sends. 1xxx are RFC 6455's; 4xxx are
 // this service's own (documented in docs/realtime.md). After any of them a
 // client may reconnect with since_seq = the last seq it saw and miss nothing;
-// CloseTokenExpired needs a new token first, CloseNotMember a new join.
+// CloseTokenExpired and CloseTokenRevoked need a new token first,
+// CloseNotMember a new join.
 const (
 	// CloseGoingAway: the server is shutting down.
 	CloseGoingAway = 1001
@@ -22,6 +23,9 @@ const (
 	CloseTryAgain = 1013
 	// CloseTokenExpired: the token the socket was opened with expired.
 	CloseTokenExpired = 4001
+	// CloseTokenRevoked: the token the socket was opened with was revoked
+	// (logout, DELETE /v1/sessions/current), here or on another instance.
+	CloseTokenRevoked = 4004
 	// CloseIdle: nothing (not even a pong) arrived within the idle timeout.
 	CloseIdle = 4002
 	// CloseNotMember: the user left the room (or joined another one).

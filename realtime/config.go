@@ -52,7 +52,8 @@ type Config struct {
 	// room has sockets here, and for RoomGrace after (128, 2 min).
 	RecentEvents int
 	RoomGrace    time.Duration
-	// MaxCatchUps bounds the resumes reading the log at once (32); more wait.
+	// MaxCatchUps bounds the partition readers of resumes open at once (32,
+	// readers.go): resumes of a partition without one wait for one.
 	MaxCatchUps int
 
 	// PingInterval is how often the server pings (20 s); IdleTimeout closes
@@ -92,6 +93,16 @@ type Config struct {
 	Log *slog.Logger
 	// Metrics, if set, receives this service's collectors.
 	Metrics prometheus.Registerer
+
+	hooks testHooks // test seams, zero in production
+}
+
+// testHooks are seams for tests that need resumes to overlap: zero in
+// production.
+type testHooks struct {
+	// readerOpened runs on a partition reader's goroutine after its client
+	// opened, before its first poll.
+	readerOpened func(part int32)
 }
 
 func (c *Config) setDefaults() {

@@ -29,8 +29,14 @@
 //   - Each socket has one reader (the HTTP handler's goroutine), one writer
 //     (the only goroutine writing data frames; WriteControl and Close are
 //     safe from others), one sender (calls Commands.Send in order) and, while
-//     resuming, one catch-up goroutine with its own Kafka consumer (bounded
-//     by Config.MaxCatchUps). conn.fail is the single way to end a socket
-//     and may be called from any of them, or from the hub under its lock.
+//     resuming, one catch-up goroutine. conn.fail is the single way to end
+//     a socket and may be called from any of them, or from the hub under
+//     its lock.
+//   - The catch-ups that read the log share one reader goroutine per
+//     partition, with one Kafka consumer (readers.go; readers open at once
+//     are bounded by Config.MaxCatchUps). Its mu guards its resumes; the
+//     reader never waits for a catch-up, a catch-up waits for its reader
+//     (resumeSub.take) and its socket's queue. Lock order: readers.mu, then
+//     a partReader's mu; neither is held across a Kafka call.
 //   - Frames are immutable once built and shared between sockets.
 package realtime

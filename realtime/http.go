@@ -47,7 +47,7 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	claims, err := s.cfg.Keys.Verify(tok)
 	if err != nil {
-		s.refuse(w, schemas.Errorf(schemas.CodeUnauthorized, "missing or invalid token"))
+		s.refuse(w, token.Refusal(err))
 		return
 	}
 	room, err := schemas.ParseID(q.Get("room"))
@@ -122,6 +122,15 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 	c := newConn(s, ws, room, caller, claims.Expires, snap, user)
 	if !s.track(c) {
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseGoingAway, "server shutting down"), time.Now().Add(closeGrace))
+		_ = ws.Close()
+		return
+	}
+	// Verified again now that the socket is tracked: a revocation that
+	// arrived after the first check either is seen here, or its Revoke
+	// runs after this point and finds the socket (revoke.go).
+	if _, err := s.cfg.Keys.Verify(tok); err != nil {
+		s.untrack(c)
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseTokenRevoked, "token revoked"), time.Now().Add(closeGrace))
 		_ = ws.Close()
 		return
 	}

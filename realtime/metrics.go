@@ -18,6 +18,11 @@ type metrics struct {
 	catchUps      prometheus.Gauge
 	locatorMisses prometheus.Counter
 	yields        prometheus.Counter
+	resumeSubs    prometheus.Gauge
+	readersOpen   prometheus.Gauge
+	readersOpened prometheus.Counter
+	readerSeeks   prometheus.Counter
+	readerRecords prometheus.Counter
 	gaps          prometheus.Counter
 	tailRecords   prometheus.Counter
 	decodeErrors  prometheus.Counter
@@ -53,7 +58,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		locatorMisses: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "locator_misses_total", Help: "Resumes whose located offset was past the next event (reread from the partition start)."}),
 		yields: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "catchup_yields_total", Help: "Times a resume gave its log reader and slot back because its socket's queue was full (a slow client)."}),
+			Name: "catchup_yields_total", Help: "Times a resume left its partition reader because its socket's queue stayed full (a slow client)."}),
+		resumeSubs: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "resume_reader_resumes", Help: "Resumes joined to a partition reader (reading the log)."}),
+		readersOpen: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "resume_readers_open", Help: "Partition readers of resumes with a Kafka client open (at most one per partition)."}),
+		readersOpened: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "resume_readers_opened_total", Help: "Kafka clients opened by partition readers of resumes."}),
+		readerSeeks: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "resume_reader_seeks_total", Help: "Times a partition reader went back to a lower offset a resume wanted."}),
+		readerRecords: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "resume_reader_records_total", Help: "Records fetched by partition readers of resumes (every room's)."}),
 		gaps: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "seq_gaps_total", Help: "Jumps in a room's seq seen on the log or on a socket; nonzero means a bug or a damaged log."}),
 		tailRecords: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
@@ -67,7 +82,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.open, m.accepted, m.refused, m.closes, m.deliveries, m.drops,
-			m.delay, m.resumes, m.backlog, m.catchUps, m.locatorMisses, m.yields, m.gaps, m.tailRecords, m.decodeErrors, m.blockedRooms, m.clientFrames} {
+			m.delay, m.resumes, m.backlog, m.catchUps, m.locatorMisses, m.yields,
+			m.resumeSubs, m.readersOpen, m.readersOpened, m.readerSeeks, m.readerRecords, m.gaps, m.tailRecords, m.decodeErrors, m.blockedRooms, m.clientFrames} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -194,9 +194,9 @@ func (c *conn) closeSequence(b *batch) {
 	}
 	deadline := time.Now().Add(closeGrace)
 	switch c.code {
-	case CloseSlowConsumer, CloseNotMember, CloseTokenExpired:
+	case CloseSlowConsumer, CloseNotMember, CloseTokenExpired, CloseTokenRevoked:
 		// A slow consumer's queue is exactly what it could not take; a
-		// former member or an expired token gets no more.
+		// former member or an expired or revoked token gets no more.
 	default:
 		// The error frames before a policy close, the events before a
 		// shutdown.

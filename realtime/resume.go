@@ -1,13 +1,9 @@
 package realtime
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"happychat/schemas"
 )
@@ -18,22 +14,22 @@ import (
 //
 //  1. If the room's recent-events ring still holds the next seq, the frames
 //     come from there, with no I/O.
-//  2. Otherwise it reads the room's partition with a consumer of its own
-//     (read_committed, no group), starting where the OffsetLocator says
-//     (ClickHouse's room_events index; for seq 0, the room's first event) or
-//     at the partition's start, keeps the room's events with a seq above the
-//     last one queued, and queues them, waiting for the socket's queue
-//     rather than dropping. A socket whose queue stays full (a slow client)
-//     makes it close the consumer and give its slot back while it waits
-//     (queueCatchUp), so that slow clients cannot starve other resumes.
+//  2. Otherwise it joins its partition's shared reader (readers.go),
+//     positioned by the OffsetLocator (ClickHouse's room_events index; for
+//     seq 0, the room's first event) or at the partition's start, takes the
+//     room's frames with a seq above the last one queued, and queues them,
+//     waiting for the socket's queue rather than dropping. A socket whose
+//     queue stays full (a slow client) makes it leave the reader while it
+//     waits (queueCatchUp), so that slow clients hold no reader; it joins
+//     again, located after the last seq queued, for the next frames.
 //  3. Between batches it asks the hub whether it can go live (hub.step);
-//     once the ring covers the rest it drops the consumer.
+//     once the ring covers the rest it leaves the reader.
 //
 // The writer drops what catch-up and the tail both delivered at the seam.
 
 // catchUpPoll bounds one poll of the log; catchUpStalls empty polls in a row
 // (the log has nothing more, yet the socket cannot go live) end the resume
-// with CloseTryAgain instead of holding a consumer forever.
+// with CloseTryAgain instead of holding a reader forever.
 const (
 	catchUpPoll   = 2 * time.Second
 	catchUpStalls = 5
@@ -46,10 +42,9 @@ func (c *conn) catchUp(from int64) {
 	s.m.catchUps.Inc()
 	defer s.m.catchUps.Dec()
 	last := from
-	var rd *logReader
-	defer func() { rd.close() }()
+	var sub *resumeSub
+	defer func() { sub.leave() }()
 	usedLog := false
-	stalls := 0
 	for {
 		live, frames := s.hub.step(c, last, c.snap)
 		if live {
@@ -61,8 +56,8 @@ func (c *conn) catchUp(from int64) {
 			return
 		}
 		if len(frames) > 0 {
-			rd.close()
-			rd = nil
+			sub.leave()
+			sub = nil
 			for _, f := range frames {
 				if !c.push(item{f: f}) {
 					return
@@ -71,27 +66,19 @@ func (c *conn) catchUp(from int64) {
 			}
 			continue
 		}
-		if rd == nil {
-			var err error
-			if rd, err = s.openReader(c.ctx, c.room, last); err != nil {
-				if c.ctx.Err() == nil {
-					s.log.Warn("resume: open the log", "room", c.room, "err", err)
-					c.fail(CloseTryAgain, "resume unavailable, retry with since_seq", false)
-				}
-				return
-			}
+		if sub == nil {
+			sub = s.joinReader(c.ctx, c.room, last)
 			usedLog = true
 		}
-		frames, err := rd.next(c.ctx, last)
-		polledNothing := rd.polledNothing
+		frames, emptyPolls, err := sub.take(c.ctx)
 		var ok bool
 		if last, ok = c.queueCatchUp(frames, last, func() {
 			// The socket's queue is full: its client reads slower than the
-			// log is read. Give the reader and its slot back rather than
-			// hold them while the client drains; the next batch reopens
-			// one (located after the last seq queued).
-			rd.close()
-			rd = nil
+			// log is read. Leave the reader rather than be fed while the
+			// client drains; the next batch joins again (located after the
+			// last seq queued).
+			sub.leave()
+			sub = nil
 			s.m.yields.Inc()
 		}); !ok {
 			return
@@ -102,13 +89,9 @@ func (c *conn) catchUp(from int64) {
 		case errors.Is(err, errLocatedTooLate):
 			// The index pointed past the next event: read from the start.
 			s.log.Warn("resume: located offset is past the next event; rereading from the partition start", "room", c.room, "after", last)
-			rd.close()
-			rd = nil
+			sub.leave()
 			s.m.locatorMisses.Inc()
-			if rd, err = s.openReaderAt(c.ctx, c.room, kgo.NewOffset().AtStart(), true); err != nil {
-				c.fail(CloseTryAgain, "resume unavailable, retry with since_seq", false)
-				return
-			}
+			sub = s.readers.join(c.ctx, c.room, last, 0, true)
 			continue
 		case errors.Is(err, errUnknownEvent):
 			s.hub.block(c.room, 0)
@@ -117,18 +100,32 @@ func (c *conn) catchUp(from int64) {
 			return
 		case err != nil:
 			s.log.Warn("resume: read the log", "room", c.room, "err", err)
+			c.fail(CloseTryAgain, "resume unavailable, retry with since_seq", false)
+			return
 		}
-		if polledNothing {
-			stalls++
-			if stalls >= catchUpStalls {
-				s.log.Warn("resume stalled before reaching the live tail", "room", c.room, "at", last, "snapshot", c.snap)
-				c.fail(CloseTryAgain, "resume stalled, retry with since_seq", false)
-				return
-			}
-		} else {
-			stalls = 0
+		if sub != nil && len(frames) == 0 && emptyPolls >= catchUpStalls {
+			s.log.Warn("resume stalled before reaching the live tail", "room", c.room, "at", last, "snapshot", c.snap)
+			c.fail(CloseTryAgain, "resume stalled, retry with since_seq", false)
+			return
 		}
 	}
+}
+
+// joinReader joins room's partition reader for the events after seq
+// after, at the offset the locator gives (the partition's start when it
+// knows none or fails).
+func (s *Service) joinReader(ctx context.Context, room schemas.ID, after int64) *resumeSub {
+	part := schemas.Partition(room, s.parts)
+	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	off, ok, err := s.cfg.Locator.Locate(lctx, room, part, after)
+	cancel()
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("resume: locator failed; reading from the partition start", "room", room, "err", err)
+	}
+	if err != nil || !ok {
+		return s.readers.join(ctx, room, after, 0, true)
+	}
+	return s.readers.join(ctx, room, after, off, false)
 }
 
 // catchUpYieldAfter is how long a resume waits for room in its socket's
@@ -179,119 +176,3 @@ func (c *conn) queueCatchUp(frames []*frame, last int64, full func()) (int64, bo
 // offset is beyond the next seq, so the index was wrong (say, rows from a
 // previous incarnation of the topic).
 var errLocatedTooLate = errors.New("located offset is past the next event")
-
-// logReader reads one room's events from its partition for one resume. It
-// holds a slot of the catch-up semaphore while open.
-type logReader struct {
-	s    *Service
-	cl   *kgo.Client
-	room schemas.ID
-	key  []byte
-	// anchored: an event at or before the next seq was seen (or reading
-	// began at the partition's start), so a later jump in seq is a gap in
-	// the log itself, not a wrong starting point.
-	anchored      bool
-	polledNothing bool
-}
-
-// openReader starts a reader positioned by the locator for events after seq.
-func (s *Service) openReader(ctx context.Context, room schemas.ID, after int64) (*logReader, error) {
-	part := schemas.Partition(room, s.parts)
-	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	off, ok, err := s.cfg.Locator.Locate(lctx, room, part, after)
-	cancel()
-	if err != nil {
-		s.log.Warn("resume: locator failed; reading from the partition start", "room", room, "err", err)
-		ok = false
-	}
-	if !ok {
-		return s.openReaderAt(ctx, room, kgo.NewOffset().AtStart(), true)
-	}
-	return s.openReaderAt(ctx, room, kgo.NewOffset().At(off), false)
-}
-
-func (s *Service) openReaderAt(ctx context.Context, room schemas.ID, at kgo.Offset, fromStart bool) (*logReader, error) {
-	select {
-	case s.catchUpSlots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	part := schemas.Partition(room, s.parts)
-	opts := append(s.kafkaOpts(),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Names.Rooms: {part: at}}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(500*time.Millisecond),
-	)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		<-s.catchUpSlots
-		return nil, fmt.Errorf("resume consumer: %w", err)
-	}
-	return &logReader{s: s, cl: cl, room: room, key: schemas.Key(room), anchored: fromStart}, nil
-}
-
-func (r *logReader) close() {
-	if r == nil {
-		return
-	}
-	r.cl.Close()
-	<-r.s.catchUpSlots
-}
-
-// next polls once and returns the room's frames with seq above last, in
-// order. A jump in seq before the reader is anchored is errLocatedTooLate
-// (with the frames before it); after, it is a gap in the log, delivered
-// across and counted.
-func (r *logReader) next(ctx context.Context, last int64) ([]*frame, error) {
-	pctx, cancel := context.WithTimeout(ctx, catchUpPoll)
-	fetches := r.cl.PollFetches(pctx)
-	cancel()
-	var firstErr error
-	fetches.EachError(func(_ string, _ int32, err error) {
-		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && firstErr == nil {
-			firstErr = err
-		}
-	})
-	r.polledNothing = fetches.NumRecords() == 0
-	var out []*frame
-	for it := fetches.RecordIter(); !it.Done(); {
-		rec := it.Next()
-		if !bytes.Equal(rec.Key, r.key) {
-			continue
-		}
-		env, err := schemas.Events.Decode(rec.Value)
-		if err != nil {
-			r.s.m.decodeErrors.Inc()
-			// An event of the room this build does not know, which the
-			// client still needs: delivering what follows would skip it.
-			if _, seq, ok := schemas.RoomSeqOf(rec.Value); ok && seq > last && errors.Is(err, schemas.ErrUnknownEvent) {
-				return out, fmt.Errorf("%w: seq %d: %w", errUnknownEvent, seq, err)
-			}
-			continue
-		}
-		if env.RoomID != r.room {
-			continue
-		}
-		if env.Seq <= last+1 {
-			r.anchored = true
-		}
-		if env.Seq <= last {
-			continue
-		}
-		if env.Seq != last+1 {
-			if !r.anchored {
-				return out, errLocatedTooLate
-			}
-			r.s.m.gaps.Inc()
-			r.s.log.Error("gap in a room's seq on the log (resume)", "room", r.room, "after", last, "got", env.Seq)
-		}
-		f, err := renderEvent(env, r.s.cfg.Rules)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, f)
-		last = env.Seq
-	}
-	return out, firstErr
-}

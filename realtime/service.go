@@ -35,6 +35,7 @@ type Service struct {
 	ready        chan struct{}
 	started      atomic.Bool
 	catchUpSlots chan struct{}
+	readers      *readers
 
 	blocked blockedRooms
 
@@ -62,6 +63,7 @@ func New(cfg Config) (*Service, error) {
 		conns:        map[*conn]struct{}{},
 	}
 	s.users = newUsers(&s.cfg)
+	s.readers = newReaders(s)
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		// Every socket keeps its read buffer for life, so it is small:

@@ -11,6 +11,8 @@ const (
 	TypeRoomLeft       = "room.left"
 	TypeMessageSent    = "message.sent"
 	TypeReadMarkMoved  = "readmark.moved"
+	// TypeSessionRevoked is the first event of feature level 2.
+	TypeSessionRevoked = "session.revoked"
 	// Reserved for later: "message.edited", "message.deleted".
 )
 
@@ -87,6 +89,20 @@ type ReadMarkMoved struct {
 	UpTo ID `json:"up_to"`
 }
 
+// SessionRevoked (users topic, key = user id): a token of UserID was
+// revoked (DELETE /v1/sessions/current). SessionID is the token's "jti";
+// empty, the event revokes every token of the user that has no jti and was
+// issued at or before OccurredAt (tokens minted before session ids existed,
+// which cannot be told apart). ExpiresAt (wire time form) is the latest
+// expiry of a token it revokes: a consumer may forget the revocation after
+// it, the tokens being refused as expired by then. Every service that
+// verifies tokens keeps these in memory (internal/revoked); the views
+// ignore them.
+type SessionRevoked struct {
+	SessionID string `json:"session_id,omitzero"`
+	ExpiresAt string `json:"expires_at"`
+}
+
 func (UserRegistered) EventType() string { return TypeUserRegistered }
 func (RoomCreated) EventType() string    { return TypeRoomCreated }
 func (RoomProposed) EventType() string   { return TypeRoomProposed }
@@ -95,3 +111,4 @@ func (RoomJoined) EventType() string     { return TypeRoomJoined }
 func (RoomLeft) EventType() string       { return TypeRoomLeft }
 func (MessageSent) EventType() string    { return TypeMessageSent }
 func (ReadMarkMoved) EventType() string  { return TypeReadMarkMoved }
+func (SessionRevoked) EventType() string { return TypeSessionRevoked }

@@ -65,7 +65,9 @@ type Registry struct {
 // Encode to write the previous version meanwhile, which does not exist yet.
 //
 // A build must not run against a cluster level above its FeatureLevel.
-const FeatureLevel = 1
+//
+// Level 2 brings session.revoked (token revocation, docs/adr/0007).
+const FeatureLevel = 2
 
 // ErrFeatureDisabled is wrapped by CheckEmit when an event needs a higher
 // feature level than the cluster's: some instance may still run a build that
@@ -262,7 +264,7 @@ func nonEmpty(name, v string) error {
 // here, add the JSON Schema file for it, register an upcaster from the
 // previous version, and give it the next feature level (see FeatureLevel and
 // its caveat on versions), as a new event type needs too. Every event below
-// predates feature levels and is at level 1.
+// predates feature levels and is at level 1, except session.revoked (2).
 var Events = newEvents()
 
 func newEvents() *Registry {
@@ -319,5 +321,24 @@ func newEvents() *Registry {
 		}
 		return nil
 	})
+	Define[SessionRevoked](r, 1, ScopeUser, checkSessionRevoked, AtLevel(2))
 	return r
+}
+
+// maxSessionID bounds a revoked session id: the command service mints 22
+// characters (128 bits, base64url).
+const maxSessionID = 64
+
+func checkSessionRevoked(e Envelope) error {
+	if e.RoomID != 0 {
+		return fmt.Errorf("%w: room_id must be absent on session.revoked", errBadField)
+	}
+	p := e.Payload.(SessionRevoked)
+	if len(p.SessionID) > maxSessionID {
+		return fmt.Errorf("%w: session_id is longer than %d bytes", errBadField, maxSessionID)
+	}
+	if _, err := ParseTime(p.ExpiresAt); err != nil {
+		return fmt.Errorf("%w: expires_at: %w", errBadField, err)
+	}
+	return nil
 }

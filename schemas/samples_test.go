@@ -67,6 +67,10 @@ func samples() map[string]Envelope {
 	e.RoomID, e.UserID = sampleRoom, sampleOther
 	add(e)
 
+	e = env(SessionRevoked{SessionID: "q7Vx2m0bQzK9yR4tWc8eLg", ExpiresAt: "2026-12-22T21:21:13.123Z"})
+	e.UserID = sampleUser
+	add(e)
+
 	// Decode reports the registry's names and versions; so do the samples.
 	for typ, e := range m {
 		e.Type, e.Version = typ, Events.Version(typ)

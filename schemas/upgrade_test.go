@@ -160,8 +160,9 @@ func TestEventsLevels(t *testing.T) {
 		TypeRoomLeft:       1,
 		TypeMessageSent:    1,
 		TypeReadMarkMoved:  1,
+		TypeSessionRevoked: 2,
 	}
-	if FeatureLevel != 1 {
+	if FeatureLevel != 2 {
 		t.Errorf("FeatureLevel = %d; update this test with the events of the new level", FeatureLevel)
 	}
 	for _, typ := range Events.Types() {

@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"happychat/cmd/internal/httpserver"
-	"happychat/cmd/internal/kafka"
 	"happychat/command"
 	"happychat/internal/cmdproto"
 	"happychat/schemas/moderation"
@@ -44,12 +43,12 @@ func runCommand(ctx context.Context, env Env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	checks := []httpserver.Check{{Name: "command", Ping: svc.Ready}}
+	checks := []httpserver.Check{{Name: "command", Ping: svc.Ready}, {Name: "revocations", Ping: p.revocations().Ready}}
 	public, internal := httpserver.NewEngine(checks, p.log), httpserver.NewInternalEngine(p.reg, checks, p.log)
 	svc.Routes(public)
 	svc.InternalRoutes(internal)
 	return p.serveWith(ctx, env, public, internal, func(ctx context.Context, addrs listeners) error {
-		return svc.Run(ctx, p.advertise(addrs.internal))
+		return p.withRevocations(ctx, func(ctx context.Context) error { return svc.Run(ctx, p.advertise(addrs.internal)) })
 	})
 }
 
@@ -72,7 +71,10 @@ func (p *process) commandService(pg *pgxpool.Pool) (*command.Service, error) {
 	}
 	return command.New(command.Config{
 		Brokers: p.brokers, Names: p.cfg.Names(), InstanceID: p.cfg.InstanceID,
-		InternalSecret: cmdproto.Secret(p.cfg.TokenSecret), PresenceSecret: cmdproto.PresenceSecret(p.cfg.TokenSecret), Keys: keys, AdminToken: p.cfg.AdminToken,
+		InternalSecret: cmdproto.Secret(p.cfg.TokenSecret), PresenceSecret: cmdproto.PresenceSecret(p.cfg.TokenSecret),
+		PreviousInternalSecrets: derived(cmdproto.Secret, p.cfg.PrevSecrets),
+		PreviousPresenceSecrets: derived(cmdproto.PresenceSecret, p.cfg.PrevSecrets),
+		Keys:                    keys, AdminToken: p.cfg.AdminToken,
 		Capacity: p.cfg.Capacity, Rules: rules,
 		SendRate: p.cfg.SendRate, SendBurst: p.cfg.SendBurst, JoinRate: p.cfg.JoinRate, JoinBurst: p.cfg.JoinBurst,
 		Limits: command.Limits{
@@ -85,7 +87,7 @@ func (p *process) commandService(pg *pgxpool.Pool) (*command.Service, error) {
 		DedupeWindowBytes: p.cfg.DedupeBytes,
 		SnapshotRecords:   p.cfg.SnapRecords, SnapshotInterval: p.cfg.SnapInterval,
 		Clock:     clock,
-		KafkaOpts: append(kafka.LogOpts(p.log), kafka.Redirect(p.cfg.KafkaDialMap)...), Log: p.log, Metrics: p.reg,
+		KafkaOpts: p.serviceKafkaOpts(), Log: p.log, Metrics: p.reg,
 	})
 }
 
@@ -100,8 +102,27 @@ func skewedClock(offset time.Duration) func() time.Time {
 	return func() time.Time { return time.Now().Add(offset) }
 }
 
+// derived is derive applied to each of tokenSecrets: the internal secrets
+// of the token secrets before a rotation, which the internal routes still
+// accept so that instances on either side of a rolling rotation accept each
+// other's requests.
+func derived(derive func(tokenSecret string) string, tokenSecrets []string) []string {
+	out := make([]string, len(tokenSecrets))
+	for i, ts := range tokenSecrets {
+		out[i] = derive(ts)
+	}
+	return out
+}
+
+// tokenKeys are the keys every service of the process verifies tokens
+// with: they refuse revoked tokens, and answer 503 until the process's
+// revocations are read (revocations, tailRevocations).
 func (p *process) tokenKeys() (*token.Keys, error) {
-	return token.New(p.cfg.TokenSecret, p.cfg.TokenTTL, p.cfg.PrevSecrets...)
+	k, err := token.New(p.cfg.TokenSecret, p.cfg.TokenTTL, p.cfg.PrevSecrets...)
+	if err != nil {
+		return nil, err
+	}
+	return k.WithRevocations(p.revocations()), nil
 }
 
 func (p *process) rules() (*moderation.Rules, error) {

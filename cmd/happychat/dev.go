@@ -7,9 +7,13 @@ import (
 	"sync"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"happychat/cmd/internal/httpserver"
+	"happychat/command"
+	"happychat/internal/fleet"
 	"happychat/realtime/web"
+	"happychat/schemas"
 )
 
 // runDev runs every service in one process on one public address (and one
@@ -58,6 +62,7 @@ func (p *process) buildDev(ctx context.Context) (public, internal *gin.Engine, w
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	p.raiseDevLevel(ctx, pg)
 	cmdSvc, err := p.commandService(pg)
 	if err != nil {
 		return nil, nil, nil, err
@@ -78,6 +83,7 @@ func (p *process) buildDev(ctx context.Context) (public, internal *gin.Engine, w
 		{Name: "command", Ping: cmdSvc.Ready},
 		{Name: "realtime_tail", Ping: rt.Ready},
 		{Name: "realtime_rooms", Ping: rt.Blocked},
+		{Name: "revocations", Ping: p.revocations().Ready},
 	}, append(queryChecks(qSvc), pp.checks()...)...)
 	public = httpserver.NewEngine(checks, p.log)
 	cmdSvc.Routes(public)
@@ -110,8 +116,36 @@ func (p *process) buildDev(ctx context.Context) (public, internal *gin.Engine, w
 		run("command", func(ctx context.Context) error { return cmdSvc.Run(ctx, p.advertise(addrs.internal)) })
 		run("projector", func(ctx context.Context) error { return p.runProjectors(ctx, pg, ch, pp) })
 		run("realtime", rt.Run)
+		run("revocations", p.tailRevocations)
 		wg.Wait()
 		return errors.Join(errs...)
 	}
 	return public, internal, work, nil
+}
+
+// raiseDevLevel raises the cluster's feature level to this build's, as an
+// operator would with `happychat features --set`, by the same procedure
+// (refused while a live instance of an older build runs): every role of
+// the all-in-one mode is this build, so its events (session.revoked, level
+// 2) may be written from the start. A refusal is logged and dev runs on at
+// the lower level. Split deployments never do this: their operators raise
+// the level once every instance is upgraded (docs/command.md, "Rolling
+// upgrades").
+func (p *process) raiseDevLevel(ctx context.Context, pg *pgxpool.Pool) {
+	names := p.cfg.Names()
+	level, _, err := command.FeatureLevels(ctx, pg, names)
+	if err != nil || level >= schemas.FeatureLevel {
+		if err != nil {
+			p.log.Warn("dev: cluster feature level not read; not raised", "err", err)
+		}
+		return
+	}
+	err = fleet.SetLevel(ctx, p.kafkaOpts(), names.Features,
+		schemas.FeatureLevel, func(ctx context.Context) error { return command.SetFeatureLevel(ctx, pg, names, schemas.FeatureLevel) })
+	if err != nil {
+		p.log.Warn("dev: cluster feature level not raised to this build's; logout answers 503 until `happychat features --set` raises it",
+			"level", level, "build", schemas.FeatureLevel, "err", err)
+		return
+	}
+	p.log.Info("dev: cluster feature level raised to this build's", "from", level, "to", schemas.FeatureLevel)
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"happychat/cmd/internal/kafka"
 	"happychat/command"
 	"happychat/internal/fleet"
 	"happychat/schemas"
@@ -41,7 +40,7 @@ func runFeatures(ctx context.Context, env Env, args []string) error {
 	}
 	defer pg.Close()
 	names := p.cfg.Names()
-	opts := kafka.BaseOpts(p.brokers, p.log)
+	opts := p.kafkaOpts()
 	if *set != 0 {
 		err := fleet.SetLevel(ctx, opts, names.Features, *set, func(ctx context.Context) error {
 			return command.SetFeatureLevel(ctx, pg, names, *set)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,15 +58,22 @@ func background(t *testing.T, sub string, env map[string]string) (stop func() er
 
 // features runs `happychat features args…` and returns its output.
 func features(ctx context.Context, env map[string]string, args ...string) (string, error) {
+	return runTool(ctx, env, append([]string{"features"}, args...)...)
+}
+
+// runTool runs a subcommand that ends by itself (topics, acls, features…)
+// in-process with env, and returns its output.
+func runTool(ctx context.Context, env map[string]string, args ...string) (string, error) {
 	var out bytes.Buffer
-	err := run(ctx, Env{Getenv: func(k string) string { return env[k] }, Stdout: &out, Stderr: io.Discard}, append([]string{"features"}, args...))
+	err := run(ctx, Env{Getenv: func(k string) string { return env[k] }, Stdout: &out, Stderr: io.Discard}, args)
 	return out.String(), err
 }
 
 // TestFeaturesAcrossRoles: `happychat features` lists the live projector
-// and realtime instances with their build's level; --set 2 is refused while
-// they run a level-1 build (naming them) and leaves the level at 1; once
-// they are gone (withdrawn on a clean stop) it is allowed, and a level-1
+// and realtime instances with their build's level (schemas.FeatureLevel,
+// "this build" below); --set to the level above it (a next build's) is
+// refused while they run (naming them) and leaves the level as it was;
+// once they are gone (withdrawn on a clean stop) it is allowed, and this
 // build of either role then refuses to start.
 func TestFeaturesAcrossRoles(t *testing.T) {
 	env := devEnv(t)
@@ -83,6 +91,7 @@ func TestFeaturesAcrossRoles(t *testing.T) {
 		defer cl.Close()
 		_, _ = kadm.NewClient(cl).DeleteTopics(context.Background(), names.Rooms, names.Users, names.Features)
 	})
+	build, next := strconv.Itoa(schemas.FeatureLevel), strconv.Itoa(schemas.FeatureLevel+1)
 	rtEnv := maps.Clone(env)
 	rtEnv["CHAT_COMMAND_URL"] = "http://127.0.0.1:1" // never called: no socket opens
 	rtEnv["CHAT_HTTP_ADDR"] = "127.0.0.1:0"
@@ -98,8 +107,8 @@ func TestFeaturesAcrossRoles(t *testing.T) {
 		}
 		for _, want := range []string{
 			"cluster feature level: 1",
-			"projector-postgres instance projector-postgres-0: understands up to 1",
-			"projector-clickhouse instance projector-clickhouse-0: understands up to 1",
+			"projector-postgres instance projector-postgres-0: understands up to " + build,
+			"projector-clickhouse instance projector-clickhouse-0: understands up to " + build,
 			"realtime instance ",
 		} {
 			if !strings.Contains(out, want) {
@@ -108,15 +117,15 @@ func TestFeaturesAcrossRoles(t *testing.T) {
 		}
 		return nil
 	})
-	if !strings.Contains(out, "@rt-test:8085: understands up to 1") {
+	if !strings.Contains(out, "@rt-test:8085: understands up to "+build) {
 		t.Errorf("the realtime instance is not named by its address:\n%s", out)
 	}
 
-	_, err := features(ctx, env, "--set", "2")
+	_, err := features(ctx, env, "--set", next)
 	if err == nil {
-		t.Fatal("--set 2 allowed while level-1 instances run")
+		t.Fatalf("--set %s allowed while level-%s instances run", next, build)
 	}
-	for _, want := range []string{"below feature level 2", "projector-postgres projector-postgres-0 (level 1)", "projector-clickhouse", "realtime "} {
+	for _, want := range []string{"below feature level " + next, "projector-postgres projector-postgres-0 (level " + build + ")", "projector-clickhouse", "realtime "} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the refusal %q does not name %q", err, want)
 		}
@@ -131,17 +140,17 @@ func TestFeaturesAcrossRoles(t *testing.T) {
 	if err := stopRealtime(); err != nil {
 		t.Fatal(err)
 	}
-	if out, err = features(ctx, env, "--set", "2"); err != nil {
-		t.Fatalf("--set 2 refused once every instance is gone: %v", err)
+	if out, err = features(ctx, env, "--set", next); err != nil {
+		t.Fatalf("--set %s refused once every instance is gone: %v", next, err)
 	}
-	if !strings.Contains(out, "cluster feature level: 2") || strings.Contains(out, " instance ") || strings.Contains(out, "warning") {
+	if !strings.Contains(out, "cluster feature level: "+next) || strings.Contains(out, " instance ") || strings.Contains(out, "warning") {
 		t.Errorf("after --set 2:\n%s", out)
 	}
 
 	for sub, e := range map[string]map[string]string{"projector": env, "realtime": rtEnv} {
 		err := run(ctx, Env{Getenv: func(k string) string { return e[k] }, Stdout: io.Discard, Stderr: io.Discard}, []string{sub})
 		if err == nil || !strings.Contains(err.Error(), "feature level is above this build's") {
-			t.Errorf("a level-1 %s started against cluster level 2: %v", sub, err)
+			t.Errorf("a level-%s %s started against cluster level %s: %v", build, sub, next, err)
 		}
 	}
 }

@@ -48,6 +48,7 @@ func subcommands() map[string]subcommand {
 		"replay":    {"rebuild views from the start of the log (--view rooms|history|all)", runReplay},
 		"migrate":   {"apply the PostgreSQL and ClickHouse migrations", runMigrate},
 		"topics":    {"create the Kafka topics with their configs", runTopics},
+		"acls":      {"give each service's Kafka principal what it needs (as the setup principal; --dry-run prints them)", runACLs},
 		"features":  {"show or raise (--set N) the cluster's feature level (rolling upgrades)", runFeatures},
 		"version":   {"print the version", runVersion},
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"happychat/cmd/internal/httpserver"
-	"happychat/cmd/internal/kafka"
 	"happychat/projector"
 )
 
@@ -78,7 +77,7 @@ func (p *process) projectors(pg *pgxpool.Pool, ch driver.Conn) (projectorPair, e
 		return projectorPair{}, err
 	}
 	log := p.log.With("service", "projector")
-	opts := kafka.BaseOpts(p.brokers, p.log)
+	opts := p.kafkaOpts()
 	names := p.cfg.Names()
 	// Static group membership: a restarted instance takes its partitions
 	// back at once, instead of waiting out its previous life's session.

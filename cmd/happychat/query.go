@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -15,8 +16,9 @@ import (
 // runQuery runs the query service alone: the read routes under /v1 (rooms,
 // history, export, analytics, the OpenAPI document) over the PostgreSQL
 // views (PG_URL) and the ClickHouse history (CLICKHOUSE_ADDR, CLICKHOUSE_DB),
-// plus /healthz and /readyz (both stores), on CHAT_HTTP_ADDR; /metrics and
-// pprof on CHAT_INTERNAL_ADDR.
+// plus /healthz and /readyz (both stores, and the revoked tokens read from
+// the users topic at KAFKA_BROKERS), on CHAT_HTTP_ADDR; /metrics and pprof
+// on CHAT_INTERNAL_ADDR.
 func runQuery(ctx context.Context, env Env, _ []string) error {
 	p, err := newProcess(env)
 	if err != nil {
@@ -26,13 +28,19 @@ func runQuery(ctx context.Context, env Env, _ []string) error {
 	if err := p.requireSecret(); err != nil {
 		return err
 	}
+	if len(p.brokers) == 0 {
+		return errors.New("KAFKA_BROKERS must be set: the query service reads revoked tokens from the users topic")
+	}
 	svc, err := p.queryService(ctx)
 	if err != nil {
 		return err
 	}
-	engine := httpserver.NewEngine(queryChecks(svc), p.log)
+	checks := append(queryChecks(svc), httpserver.Check{Name: "revocations", Ping: p.revocations().Ready})
+	engine := httpserver.NewEngine(checks, p.log)
 	svc.Register(engine)
-	return p.serveWith(ctx, env, engine, httpserver.NewInternalEngine(p.reg, queryChecks(svc), p.log), nil)
+	return p.serveWith(ctx, env, engine, httpserver.NewInternalEngine(p.reg, checks, p.log), func(ctx context.Context, _ listeners) error {
+		return p.tailRevocations(ctx)
+	})
 }
 
 // queryService builds the query service on its own store connections,

@@ -11,7 +11,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"happychat/cmd/internal/httpserver"
-	"happychat/cmd/internal/kafka"
 	"happychat/command"
 	"happychat/internal/cmdproto"
 	"happychat/realtime"
@@ -50,12 +49,15 @@ func runRealtime(ctx context.Context, env Env, _ []string) error {
 	checks := []httpserver.Check{
 		{Name: "kafka_tail", Ping: svc.Ready},
 		{Name: "rooms", Ping: svc.Blocked},
+		{Name: "revocations", Ping: p.revocations().Ready},
 	}
 	engine := httpserver.NewEngine(checks, p.log)
 	svc.Register(engine)
 	engine.NoRoute(gin.WrapH(web.Handler()))
 	internal := httpserver.NewInternalEngine(p.reg, checks, p.log)
-	return p.serveWith(ctx, env, engine, internal, func(ctx context.Context, _ listeners) error { return svc.Run(ctx) })
+	return p.serveWith(ctx, env, engine, internal, func(ctx context.Context, _ listeners) error {
+		return p.withRevocations(ctx, svc.Run)
+	})
 }
 
 // realtimeGOGC is the realtime process's GC target unless GOGC is set. Its
@@ -76,8 +78,8 @@ func (p *process) realtimeService(cmds realtime.Commands, loc realtime.OffsetLoc
 	if err != nil {
 		return nil, err
 	}
-	return realtime.New(realtime.Config{
-		Brokers: p.brokers, KafkaOpts: kafka.LogOpts(p.log), Names: p.cfg.Names(),
+	svc, err := realtime.New(realtime.Config{
+		Brokers: p.brokers, KafkaOpts: p.serviceKafkaOpts(), Names: p.cfg.Names(),
 		Commands: cmds, Keys: keys, Rules: rules, Locator: loc,
 		AllowedOrigins: p.cfg.AllowedOrigins, MaxConnsPerUser: p.cfg.WSMaxPerUser,
 		SendQueue: p.cfg.WSSendQueue, SocketSendBuffer: p.cfg.WSSendBuffer, WriteTimeout: p.cfg.WSWriteTimeout, MaxFrameBytes: p.cfg.WSMaxFrameBytes,
@@ -87,6 +89,12 @@ func (p *process) realtimeService(cmds realtime.Commands, loc realtime.OffsetLoc
 		Instance: p.instanceName(),
 		Log:      p.log.With("service", "realtime"), Metrics: p.reg,
 	})
+	if err != nil {
+		return nil, err
+	}
+	// A revocation closes the sockets its token opened here.
+	p.revocations().Watch(svc.Revoke)
+	return svc, nil
 }
 
 // clickhouseLocator positions resumes through the history's room_events

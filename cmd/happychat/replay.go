@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"happychat/cmd/internal/kafka"
 	"happychat/projector"
 )
 
@@ -53,7 +52,7 @@ func runReplay(ctx context.Context, env Env, args []string) error {
 	}
 	bar := newReplayBar(env.Stderr)
 	results, err := projector.Replay(ctx, projector.ReplayConfig{
-		View: *view, Kafka: kafka.BaseOpts(p.brokers, p.log), Names: p.cfg.Names(),
+		View: *view, Kafka: p.kafkaOpts(), Names: p.cfg.Names(),
 		Pool: pg, ClickHouse: ch, Rules: rules, Log: p.log.With("service", "replay"),
 		Progress: bar.update,
 	})

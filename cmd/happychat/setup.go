@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 
 	"happychat/cmd/internal/config"
 	"happychat/cmd/internal/kafka"
+	"happychat/internal/revoked"
 )
 
 // process is what every serving subcommand sets up first: configuration,
@@ -25,7 +27,11 @@ type process struct {
 	log     *slog.Logger
 	reg     *prometheus.Registry
 	brokers []string
+	// conn is how every Kafka client of the process dials and
+	// authenticates (kafka.Connection): each client takes it.
+	conn    []kgo.Opt
 	cleanup []func()
+	revoked *revoked.Set // see revocations
 }
 
 func newProcess(env Env) (*process, error) {
@@ -40,7 +46,14 @@ func newProcess(env Env) (*process, error) {
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &process{cfg: cfg, log: log, reg: reg, brokers: cfg.KafkaBrokers}, nil
+	conn, err := kafka.Connection(cfg.KafkaAuth, cfg.KafkaDialMap)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.KafkaAuth.Mechanism != "" {
+		log.Info("kafka: authenticating", "mechanism", cfg.KafkaAuth.Mechanism, "user", cfg.KafkaAuth.User, "ca", cfg.KafkaAuth.CAFile)
+	}
+	return &process{cfg: cfg, log: log, reg: reg, brokers: cfg.KafkaBrokers, conn: conn}, nil
 }
 
 func (p *process) close() {
@@ -55,6 +68,9 @@ func (p *process) embedKafkaIfUnset() error {
 	if len(p.brokers) > 0 {
 		return nil
 	}
+	if p.cfg.KafkaAuth.Enabled() {
+		return errors.New("CHAT_KAFKA_SASL_MECHANISM / CHAT_KAFKA_TLS need KAFKA_BROKERS: the embedded broker is plaintext")
+	}
 	dir := filepath.Join(p.cfg.StateDir, "kfake")
 	c, err := kafka.Embedded(dir)
 	if err != nil {
@@ -66,12 +82,25 @@ func (p *process) embedKafkaIfUnset() error {
 	return nil
 }
 
-// kafkaClient returns a client with the system's base options plus opts.
+// kafkaOpts are the system's base options (seeds, logger, acks...) with
+// the process's connection: what every client of a role that does not add
+// its own seeds takes.
+func (p *process) kafkaOpts() []kgo.Opt {
+	return slices.Concat(kafka.BaseOpts(p.brokers, p.log), p.conn)
+}
+
+// serviceKafkaOpts are the options a service that names its own seeds
+// (command, realtime) adds to its clients: the logger and the connection.
+func (p *process) serviceKafkaOpts() []kgo.Opt {
+	return slices.Concat(kafka.LogOpts(p.log), p.conn)
+}
+
+// kafkaClient returns a client with kafkaOpts plus opts.
 func (p *process) kafkaClient(opts ...kgo.Opt) (*kgo.Client, error) {
 	if len(p.brokers) == 0 {
 		return nil, fmt.Errorf("KAFKA_BROKERS is not set")
 	}
-	cl, err := kgo.NewClient(slices.Concat(kafka.BaseOpts(p.brokers, p.log), kafka.Redirect(p.cfg.KafkaDialMap), opts)...)
+	cl, err := kgo.NewClient(slices.Concat(p.kafkaOpts(), opts)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}

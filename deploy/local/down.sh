@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stop the local Kafka, PostgreSQL and ClickHouse, and the 3-broker Kafka
-# cluster if it runs (state is kept). Not running is fine.
+# cluster and the SASL_SSL Kafka node if they run (state is kept). Not
+# running is fine.
 set -euo pipefail
 LOG_TAG=down
 # shellcheck source=lib.sh
@@ -9,6 +10,7 @@ cd "$DEPLOY_LOCAL_DIR"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 servers=(kafka postgres clickhouse)
+./kafka-secure.sh status >/dev/null 2>&1 && servers+=(kafka-secure)
 for n in 1 2 3; do
   if ./kafka-cluster.sh pid "$n" >/dev/null; then servers+=(kafka-cluster); break; fi
 done

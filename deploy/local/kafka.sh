@@ -84,32 +84,7 @@ inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs=${K_DATA}
 
-# single node, tests
-num.partitions=1
-default.replication.factor=1
-min.insync.replicas=1
-auto.create.topics.enable=false
-delete.topic.enable=true
-group.initial.rebalance.delay.ms=0
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-num.network.threads=2
-num.io.threads=4
-# A transaction's first produce waits while the partition's previous
-# transaction is still completing; the broker rechecks every 20 ms by
-# default, which put ~20 ms on every back-to-back transaction (each command
-# owner runs one after another). See docs/benchmarks.md, "Command".
-add.partitions.to.txn.retry.backoff.ms=1
-log.retention.hours=168
-# after an unclean stop (kill -9, reboot) the old registration blocks the
-# restarted broker until its session expires (default 9s)
-broker.heartbeat.interval.ms=1000
-broker.session.timeout.ms=4000
+$(kafka_single_node_settings)
 EOF
   mv -f "$K_CONF.tmp" "$K_CONF"
 

@@ -3,6 +3,9 @@
 #
 # State lives under $HAPPYCHAT_STATE_DIR (default: <repo>/.state):
 #   kafka/      jar cache (libs/), config, data, logs, pid
+#   kafka-secure/   the SASL_SSL broker of kafka-secure.sh: config, data, logs,
+#               pid, tls/ (throwaway CA and broker certificate), secrets/
+#               (one password file per SCRAM user)
 #   kafka-cluster/  the 3-node cluster of kafka-cluster.sh: n1/ n2/ n3/ (config,
 #               data, logs, pid each), cluster.id, class-data-sharing archive
 #   postgres/   private cluster (data/), unix socket dir (run/), log
@@ -25,6 +28,10 @@ KAFKA_CONTROLLER_PORT=19093
 KAFKA_CLUSTER_PORTS=([1]=29092 [2]=29192 [3]=29292)
 KAFKA_CLUSTER_CONTROLLER_PORTS=([1]=29093 [2]=29193 [3]=29293)
 KAFKA_CLUSTER_BROKERS=127.0.0.1:29092,127.0.0.1:29192,127.0.0.1:29292
+# The secured single node of kafka-secure.sh: SASL_SSL (SCRAM-SHA-512) for
+# clients, mutual TLS for its controller; its own data, never the others'.
+KAFKA_SECURE_PORT=19094
+KAFKA_SECURE_CONTROLLER_PORT=19095
 # The stores' ports may be moved (HAPPYCHAT_PG_PORT, HAPPYCHAT_CH_TCP_PORT,
 # HAPPYCHAT_CH_HTTP_PORT) together with HAPPYCHAT_STATE_DIR: the fault suite
 # starts a PostgreSQL and a ClickHouse of its own that way, to pause and fill
@@ -127,6 +134,40 @@ new_cluster_id() {
 # each script adds the heap and class-data-sharing flags.
 KAFKA_BROKER_JVM_FLAGS=(-server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
   -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true)
+
+# kafka_single_node_settings [IO_THREADS]: the server.properties lines of a
+# single-node broker for tests (kafka.sh, kafka-secure.sh), io threads
+# default 4.
+kafka_single_node_settings() {
+  cat <<EOF
+# single node, tests
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+auto.create.topics.enable=false
+delete.topic.enable=true
+group.initial.rebalance.delay.ms=0
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+num.network.threads=2
+num.io.threads=${1:-4}
+# A transaction's first produce waits while the partition's previous
+# transaction is still completing; the broker rechecks every 20 ms by
+# default, which put ~20 ms on every back-to-back transaction (each command
+# owner runs one after another). See docs/benchmarks.md, "Command".
+add.partitions.to.txn.retry.backoff.ms=1
+log.retention.hours=168
+# after an unclean stop (kill -9, reboot) the old registration blocks the
+# restarted broker until its session expires (default 9s)
+broker.heartbeat.interval.ms=1000
+broker.session.timeout.ms=4000
+EOF
+}
 
 # kafka_jsa_path DIR: the class-data-sharing archive of a broker's classes in
 # DIR, named after the JVM build, so a JDK upgrade makes a new one.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what is missing and start Kafka, PostgreSQL and ClickHouse (local,
 # non-default ports, state in ${HAPPYCHAT_STATE_DIR:-<repo>/.state}); with
-# HAPPYCHAT_CLUSTER=1 also the 3-broker Kafka cluster (kafka-cluster.sh).
+# HAPPYCHAT_CLUSTER=1 also the 3-broker Kafka cluster (kafka-cluster.sh), with
+# HAPPYCHAT_SECURE=1 also the SASL_SSL Kafka node (kafka-secure.sh).
 # Idempotent: running servers are left alone. Prints the connection settings
 # on stdout (eval "$(deploy/local/up.sh)" works); progress goes to stderr.
 set -euo pipefail
@@ -36,6 +37,7 @@ fi
 #    Kafka jars, initdb) and wait for all of them.
 servers=(kafka postgres clickhouse)
 [[ ${HAPPYCHAT_CLUSTER:-} == 1 ]] && servers+=(kafka-cluster)
+[[ ${HAPPYCHAT_SECURE:-} == 1 ]] && servers+=(kafka-secure)
 pids=()
 for s in "${servers[@]}"; do
   ./"$s".sh start >"$tmp/$s.out" 2>&1 &

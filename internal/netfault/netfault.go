@@ -66,14 +66,24 @@ func Open(upstreams []string) (_ *Proxies, err error) {
 // connections to each upstream through its proxy:
 // upstream=proxy,upstream=proxy (sorted, for stable logs).
 func (ps *Proxies) DialMap() string {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
 	var out []string
-	for up, p := range ps.proxies {
-		out = append(out, up+"="+p.Listen)
+	for up, p := range ps.Targets() {
+		out = append(out, up+"="+p)
 	}
 	sort.Strings(out)
 	return strings.Join(out, ",")
+}
+
+// Targets maps each upstream to its proxy's address: for a client in the
+// same process (a test), what DialMap is for another one.
+func (ps *Proxies) Targets() map[string]string {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	out := make(map[string]string, len(ps.proxies))
+	for up, p := range ps.proxies {
+		out[up] = p.Listen
+	}
+	return out
 }
 
 // Cut partitions the process from every upstream: from now on no byte

@@ -2,8 +2,8 @@
 // what to do when one does not answer.
 //
 // The addresses come from the environment that deploy/local/env.sh prints
-// (KAFKA_BROKERS, PG_URL, CLICKHOUSE_ADDR), else from the ports deploy/local
-// uses. A server that does not answer skips the test, so that a laptop
+// (KAFKA_BROKERS, PG_URL, CLICKHOUSE_ADDR, KAFKA_SECURE_*), else from the
+// ports deploy/local uses. A server that does not answer skips the test, so that a laptop
 // without the servers can still run the rest; under CI (CI set) it fails the
 // test instead, because CI starts every server and a skip there would hide a
 // broken set-up behind a green run. The helpers that need a server skip
@@ -18,8 +18,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +35,9 @@ const (
 	DefaultKafkaBrokers   = "127.0.0.1:19092"
 	DefaultPGURL          = "postgres://happychat:happychat@127.0.0.1:15432/happychat?sslmode=disable"
 	DefaultClickHouseAddr = "127.0.0.1:19000"
+	// DefaultKafkaSecureBrokers is deploy/local/kafka-secure.sh's SASL_SSL
+	// listener.
+	DefaultKafkaSecureBrokers = "127.0.0.1:19094"
 )
 
 // Getenv returns $key, or def when it is unset or empty.
@@ -76,6 +82,49 @@ func Kafka(t testing.TB) []string {
 		Unreachable(t, "Kafka", strings.Join(brokers, ","), err)
 	}
 	return brokers
+}
+
+// SecureKafka is the broker of deploy/local/kafka-secure.sh, whose only
+// listener requires SASL_SSL, and what a client needs to reach it: the CA
+// that signed its certificate and the SCRAM users' password files.
+type SecureKafka struct {
+	Brokers []string
+	CAFile  string // PEM of the throwaway CA ($KAFKA_SECURE_CA)
+	Secrets string // directory of <user>.password files ($KAFKA_SECURE_SECRETS)
+}
+
+// PasswordFile is the file holding user's SCRAM password.
+func (k SecureKafka) PasswordFile(user string) string {
+	return filepath.Join(k.Secrets, user+".password")
+}
+
+// KafkaSecure returns the secured broker from $KAFKA_SECURE_BROKERS (else
+// [DefaultKafkaSecureBrokers]), $KAFKA_SECURE_CA and $KAFKA_SECURE_SECRETS
+// (deploy/local/env.sh prints them). It skips the test under -short; a
+// broker that does not accept connections, or a CA or secrets directory
+// that is not there, is [Unreachable]. Whether the broker serves is for
+// the test to see with the credentials it chooses.
+func KafkaSecure(t testing.TB) SecureKafka {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs the SASL_SSL Kafka of deploy/local/kafka-secure.sh")
+	}
+	k := SecureKafka{
+		Brokers: strings.Split(Getenv("KAFKA_SECURE_BROKERS", DefaultKafkaSecureBrokers), ","),
+		CAFile:  os.Getenv("KAFKA_SECURE_CA"),
+		Secrets: os.Getenv("KAFKA_SECURE_SECRETS"),
+	}
+	addr := strings.Join(k.Brokers, ",")
+	for name, f := range map[string]string{"KAFKA_SECURE_CA": k.CAFile, "KAFKA_SECURE_SECRETS": k.Secrets} {
+		if f == "" {
+			Unreachable(t, "Kafka (SASL_SSL)", addr, errors.New(name+" is not set (deploy/local/env.sh prints it)"))
+		}
+		if _, err := os.Stat(f); err != nil {
+			Unreachable(t, "Kafka (SASL_SSL)", addr, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	Reach(t, "Kafka (SASL_SSL)", k.Brokers[0])
+	return k
 }
 
 // Reach checks that server (a name for the message) accepts TCP connections

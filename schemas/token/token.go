@@ -12,11 +12,19 @@
 // before kids existed) verifies against the current key only, the key that
 // signed every such token until the first rotation. The admin token is
 // compared here too (Admin).
+//
+// Every token names its session in "jti" (128 random bits), so that one
+// token can be revoked (logout) without the others of its user; Keys
+// built WithRevocations refuse a revoked token (ErrRevoked), and refuse
+// to judge (ErrNotReady) until the revocations are read
+// (docs/adr/0007-token-revocation.md).
 package token
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -34,6 +42,23 @@ import (
 // malformed, forged, of another algorithm, or expired. Callers answer 401.
 var ErrInvalid = errors.New("invalid token")
 
+// ErrRevoked wraps ErrInvalid: the token is well formed, signed and
+// unexpired, but its session was ended (logout).
+var ErrRevoked = fmt.Errorf("%w: revoked", ErrInvalid)
+
+// ErrNotReady is returned, instead of a verdict, while the revocations are
+// still being read (an instance starting): the token may be valid, so
+// callers answer 503 and the client retries, keeping its token.
+var ErrNotReady = errors.New("revoked tokens are still being read, retry")
+
+// Revocations tells a verified token's session apart from a revoked one
+// (internal/revoked keeps them from the users topic). Check returns nil,
+// ErrRevoked or ErrNotReady; it must not do I/O: it runs on every
+// authenticated request.
+type Revocations interface {
+	Check(Claims) error
+}
+
 const issuer = "happychat"
 
 // Claims is who a token speaks for.
@@ -41,6 +66,11 @@ type Claims struct {
 	UserID   schemas.ID
 	Nickname string
 	Expires  time.Time
+	// IssuedAt is the token's "iat" (zero if absent).
+	IssuedAt time.Time
+	// SessionID is the token's "jti", empty on tokens issued before
+	// session ids existed.
+	SessionID string
 }
 
 type jwtClaims struct {
@@ -56,6 +86,8 @@ type Keys struct {
 	ttl    time.Duration
 	now    func() time.Time
 	cache  *verified
+	// revoked, if set, is asked after the signature and expiry checks.
+	revoked Revocations
 }
 
 // verified remembers tokens that passed verification: a token's claims never
@@ -109,13 +141,43 @@ func (k *Keys) WithClock(now func() time.Time) *Keys {
 	return &c
 }
 
-// Issue signs a token for user.
+// WithRevocations returns a copy of k whose Verify also refuses the tokens
+// r says were revoked (and answers ErrNotReady while r cannot tell yet).
+// The copy shares k's cache: the cache keeps signatures checked, never a
+// revocation verdict.
+func (k *Keys) WithRevocations(r Revocations) *Keys {
+	c := *k
+	c.revoked = r
+	return &c
+}
+
+// TTL is the lifetime of the tokens k issues: the longest a revocation has
+// to be remembered.
+func (k *Keys) TTL() time.Duration { return k.ttl }
+
+// newSessionID mints a token's jti: 128 random bits, 22 base64url
+// characters, so that ids never collide across instances without any
+// coordination.
+func newSessionID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("session id: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// Issue signs a token for user, naming a fresh session (jti).
 func (k *Keys) Issue(user schemas.ID, nickname string) (string, time.Time, error) {
 	now := k.now()
 	exp := now.Add(k.ttl)
+	sid, err := newSessionID()
+	if err != nil {
+		return "", time.Time{}, err
+	}
 	t := jwt.NewWithClaims(jwt.SigningMethodHS256, jwtClaims{
 		Nick: nickname,
 		RegisteredClaims: jwt.RegisteredClaims{
+			ID:        sid,
 			Issuer:    issuer,
 			Subject:   user.String(),
 			IssuedAt:  jwt.NewNumericDate(now),
@@ -145,7 +207,7 @@ func (k *Keys) Verify(s string) (Claims, error) {
 		if !k.now().Before(c.Expires) {
 			return Claims{}, fmt.Errorf("%w: token is expired", ErrInvalid)
 		}
-		return c, nil
+		return k.checkRevoked(c)
 	}
 	c, err := k.verify(s)
 	if err != nil {
@@ -159,6 +221,18 @@ func (k *Keys) Verify(s string) (Claims, error) {
 	// stay alive as long as the cache entry.
 	k.cache.m[strings.Clone(s)] = c
 	k.cache.mu.Unlock()
+	return k.checkRevoked(c)
+}
+
+// checkRevoked asks the revocations, if any, about a token whose signature
+// and expiry passed.
+func (k *Keys) checkRevoked(c Claims) (Claims, error) {
+	if k.revoked == nil {
+		return c, nil
+	}
+	if err := k.revoked.Check(c); err != nil {
+		return Claims{}, err
+	}
 	return c, nil
 }
 
@@ -178,7 +252,11 @@ func (k *Keys) verify(s string) (Claims, error) {
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: subject: %w", ErrInvalid, err)
 	}
-	return Claims{UserID: id, Nickname: c.Nick, Expires: c.ExpiresAt.Time}, nil
+	out := Claims{UserID: id, Nickname: c.Nick, Expires: c.ExpiresAt.Time, SessionID: c.ID}
+	if c.IssuedAt != nil {
+		out.IssuedAt = c.IssuedAt.Time
+	}
+	return out, nil
 }
 
 // keyOf picks the key a token names: its kid's, or the current key for a
@@ -208,4 +286,16 @@ func FromHeader(h string) (string, bool) {
 	}
 	tok := strings.TrimSpace(h[len(prefix):])
 	return tok, tok != ""
+}
+
+// Refusal is the contract's answer to a token Verify refused: 503 with
+// Retry-After while the revocations are still being read (the token may be
+// good: the client must keep it and retry), 401 otherwise, with one message
+// for every reason (malformed, forged, expired, revoked) so that the answer
+// tells a guesser nothing.
+func Refusal(err error) *schemas.Error {
+	if errors.Is(err, ErrNotReady) {
+		return &schemas.Error{Code: schemas.CodeUnavailable, Message: "this server is still reading revoked tokens, retry", RetryAfter: time.Second}
+	}
+	return schemas.Errorf(schemas.CodeUnauthorized, "invalid, expired or revoked token")
 }

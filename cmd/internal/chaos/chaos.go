@@ -53,6 +53,16 @@ type Size struct {
 
 	ReplayTimeout time.Duration // longest a replay may take
 
+	// Cold join: HistorySends messages appended through the API to
+	// HistoryRooms × HistoryMembers by HistoryWorkers clients before a cold
+	// command instance joins. SnapshotRecords, if set, is the system's
+	// CHAT_SNAPSHOT_RECORDS: at the small size the default (20 000 per
+	// partition) would leave the short history without a snapshot, so it
+	// is scaled with the history (about 3 snapshots per partition at both
+	// sizes).
+	HistorySends, HistoryRooms, HistoryMembers, HistoryWorkers int
+	SnapshotRecords                                            int
+
 	SendTimeout time.Duration // how long a client retries one send
 	CatchUp     time.Duration // longest wait for views and sockets to catch up
 }
@@ -67,6 +77,7 @@ var Sizes = map[string]Size{
 		ProjectorKills: 3, KillEvery: 3 * time.Second, StoreOutage: 10 * time.Second, StoreStall: 20 * time.Second, DiskFull: 10 * time.Second,
 		KafkaRestarts: []string{"sigterm"}, KafkaDown: 3 * time.Second, StopFor: 10 * time.Second,
 		StormRounds: 3, RollEvery: time.Second, BrokerDown: 10 * time.Second, NetSplit: 15 * time.Second, SlowMessages: 800, SlowRate: 150, SlowBody: 1900, ReplayTimeout: time.Minute,
+		HistorySends: 20_000, HistoryRooms: 12, HistoryMembers: 5, HistoryWorkers: 96, SnapshotRecords: 1000,
 		SendTimeout: 90 * time.Second, CatchUp: 90 * time.Second,
 	},
 	"full": {
@@ -76,6 +87,7 @@ var Sizes = map[string]Size{
 		ProjectorKills: 6, KillEvery: 5 * time.Second, StoreOutage: 30 * time.Second, StoreStall: 20 * time.Second, DiskFull: 30 * time.Second,
 		KafkaRestarts: []string{"sigterm", "sigkill"}, KafkaDown: 10 * time.Second, StopFor: 15 * time.Second,
 		StormRounds: 8, RollEvery: 3 * time.Second, BrokerDown: 30 * time.Second, NetSplit: 30 * time.Second, SlowMessages: 3000, SlowRate: 300, SlowBody: 1900, ReplayTimeout: 5 * time.Minute,
+		HistorySends: 1_000_000, HistoryRooms: 120, HistoryMembers: 5, HistoryWorkers: 192,
 		SendTimeout: 3 * time.Minute, CatchUp: 5 * time.Minute,
 	},
 }

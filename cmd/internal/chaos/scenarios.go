@@ -11,7 +11,8 @@ import (
 )
 
 // scenarios run in this order on one system: the baseline first (nothing
-// broken yet), the replay last (it rebuilds everything the others wrote).
+// broken yet), then the faults, the replays (they rebuild everything the
+// others wrote), and the cold join with its long history.
 var scenarios = []scenario{
 	{"baseline", "rooms × members on sockets, sends as fast as answered; users hopping between rooms", runBaseline},
 	{"projector-kill", "SIGKILL the projector (PostgreSQL and ClickHouse projectors) every few seconds under load", runProjectorKill},
@@ -28,6 +29,9 @@ var scenarios = []scenario{
 	{"poison", "undecodable records on the rooms topic: dead-lettered once, counted, nothing else skipped", runPoison},
 	{"replay", "rebuild every view from the log while serving reads: views after equal views before, queries answer", runReplay},
 	{"replay-live", "rebuild every view while sends continue: the replay ends, and the views equal the log", runReplayLive},
+	// Last: its long history would lengthen every scenario's check of the
+	// log after it, and the replays.
+	{"cold-join", "after a long history (1 M messages at full size), a cold command instance joins under load: it loads snapshots and catches up before it is ready or takes partitions; nothing waits on it", runColdJoin},
 }
 
 func runBaseline(ctx context.Context, r *run) error {

@@ -19,6 +19,17 @@ const procCommandC = "command-c"
 // address and waits until every process is ready; the clients write to it
 // as well from then on.
 func (s *system) startCommand(ctx context.Context, name string) (*proc, error) {
+	p, err := s.launchCommand(name)
+	if err != nil {
+		return p, err
+	}
+	return p, s.waitReady(ctx, 3*time.Minute)
+}
+
+// launchCommand adds a command instance to the running system on a free
+// address and starts it, without waiting: the clients write to it at once,
+// while it starts.
+func (s *system) launchCommand(name string) (*proc, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -31,7 +42,7 @@ func (s *system) startCommand(ctx context.Context, name string) (*proc, error) {
 		return p, err
 	}
 	s.api.setCommands(append(*s.api.commands.Load(), p.url()))
-	return p, s.waitReady(ctx, 3*time.Minute)
+	return p, nil
 }
 
 // removeCommand stops a command instance that startCommand added (SIGTERM)

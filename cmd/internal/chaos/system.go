@@ -206,6 +206,9 @@ func startSystem(ctx context.Context, cfg Config, onCluster bool) (_ *system, er
 	for k, v := range replication {
 		s.env = append(s.env, k+"="+v)
 	}
+	if n := cfg.Size.SnapshotRecords; n > 0 {
+		s.env = append(s.env, "CHAT_SNAPSHOT_RECORDS="+strconv.Itoa(n))
+	}
 	if _, err := runOnce(ctx, cfg.Bin, s.env, filepath.Join(s.work, "topics.log"), 2*time.Minute, "topics"); err != nil {
 		return s, err
 	}

@@ -75,13 +75,16 @@ type Config struct {
 	// service mints ids and stamps events with. Test-only: the fault suite
 	// runs an instance whose clock is behind; never set it in production.
 	ClockOffset time.Duration
-	// KafkaDialMap (CHAT_KAFKA_DIAL_MAP, broker=proxy,...) makes the
-	// command service dial each broker address, seed or advertised in
+	// KafkaDialMap (CHAT_KAFKA_DIAL_MAP, broker=proxy,...) makes every
+	// Kafka client of the process dial each broker address, seed or advertised in
 	// metadata, at another address. Test-only: the fault suite puts a
 	// fault-injecting proxy between one command instance and the brokers;
 	// metadata names the brokers' own addresses, so redirecting the seeds
 	// alone would not keep the traffic on the proxy.
 	KafkaDialMap map[string]string
+	// KafkaAuth is how every Kafka client of the process authenticates
+	// (kafka_auth.go): plaintext unless configured.
+	KafkaAuth KafkaAuth
 
 	// Realtime service.
 	AllowedOrigins  []string      // CHAT_ALLOWED_ORIGINS (exact origins; empty = same origin)
@@ -136,11 +139,12 @@ func Load(getenv func(string) string) (Config, error) {
 		CommandURL:    p.str("CHAT_COMMAND_URL", ""),
 		DedupeWindow:  p.duration("CHAT_DEDUPE_WINDOW", 24*time.Hour),
 		DedupeEntries: p.int("CHAT_DEDUPE_WINDOW_ENTRIES", 4096),
-		DedupeBytes:   p.int("CHAT_DEDUPE_WINDOW_BYTES", 1<<20),
+		DedupeBytes:   p.int("CHAT_DEDUPE_WINDOW_BYTES", 512<<10),
 		SnapRecords:   p.int("CHAT_SNAPSHOT_RECORDS", 20000),
 		SnapInterval:  p.duration("CHAT_SNAPSHOT_INTERVAL", 30*time.Second),
 		ClockOffset:   p.duration("CHAT_CLOCK_OFFSET", 0),
 		KafkaDialMap:  p.addrMap("CHAT_KAFKA_DIAL_MAP"),
+		KafkaAuth:     p.loadKafkaAuth(),
 
 		AllowedOrigins:  p.list("CHAT_ALLOWED_ORIGINS"),
 		WSMaxPerUser:    p.int("CHAT_WS_MAX_CONNS_PER_USER", 5),
@@ -208,6 +212,7 @@ func (c Config) Validate() error {
 	check(c.WSWriteTimeout >= time.Second, "CHAT_WS_WRITE_TIMEOUT must be at least 1s")
 	check(c.WSMaxFrameBytes >= 1024, "CHAT_WS_MAX_FRAME_BYTES must be at least 1024")
 	c.Limits.validate(check)
+	c.KafkaAuth.validate(check)
 	check(c.AnalyticsConcurrency >= 1, "CHAT_ANALYTICS_CONCURRENCY must be positive")
 	check(c.ExportConcurrency >= 1, "CHAT_EXPORT_CONCURRENCY must be positive")
 	check(c.AnalyticsMaxRows >= 1, "CHAT_ANALYTICS_MAX_ROWS must be positive")
@@ -229,6 +234,19 @@ func (p *parser) str(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// bool reads true/false (and 1/0, yes/no); empty is false.
+func (p *parser) bool(key string) bool {
+	switch v := strings.ToLower(strings.TrimSpace(p.getenv(key))); v {
+	case "", "0", "false", "no":
+		return false
+	case "1", "true", "yes":
+		return true
+	default:
+		p.errs = append(p.errs, fmt.Errorf("%s: %q is not true or false", key, v))
+		return false
+	}
 }
 
 func (p *parser) int(key string, def int) int {

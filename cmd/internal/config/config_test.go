@@ -79,17 +79,30 @@ func TestLoad(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Load(func(k string) string { return tt.env[k] })
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want it to mention %q", err, tt.wantErr)
-				}
-				return
+			if c, ok := load(t, tt.env, tt.wantErr); ok {
+				tt.check(t, c)
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			tt.check(t, c)
 		})
 	}
+}
+
+// load runs Load on env. With wantErr it checks that Load fails with an
+// error that mentions it, and returns false; otherwise it
+// fails the test on an error.
+func load(t *testing.T, env map[string]string, wantErr string) (Config, bool) {
+	t.Helper()
+	c, err := Load(func(k string) string { return env[k] })
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("err = %v, want it to mention %q", err, wantErr)
+		}
+		if pw := env["CHAT_KAFKA_SASL_PASSWORD"]; pw != "" && strings.Contains(err.Error(), pw) {
+			t.Fatalf("the error shows the password: %v", err)
+		}
+		return c, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, true
 }

@@ -1,5 +1,7 @@
-// Package kafka holds the binary's Kafka wiring: client options, topic
-// creation with explicit configs, and the embedded broker of the dev mode.
+// Package kafka holds the binary's Kafka wiring: client options, how every
+// client connects (TLS, SASL/SCRAM: conn.go), topic creation with explicit
+// configs, the services' ACLs (acls.go), and the embedded broker of the dev
+// mode.
 package kafka
 
 import (
@@ -7,8 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -62,6 +64,11 @@ func featuresConfigs(minISR int) map[string]*string {
 // EnsureTopics creates the rooms, users and features topics if missing.
 // Existing topics are left alone (their partition count is part of the key
 // rule and must never change under a running system).
+//
+// On a secured cluster only the setup principal may create topics
+// (docs/adr/0006-kafka-principals.md): a service's principal is refused,
+// which is fine as long as the topics exist. A topic the principal may not
+// even describe is not one its service uses, and is not waited for.
 func EnsureTopics(ctx context.Context, cl *kgo.Client, names schemas.Names, spec TopicSpec) error {
 	adm := kadm.NewClient(cl)
 	want := []struct {
@@ -73,20 +80,37 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, names schemas.Names, spec
 		{names.Users, spec.UserPartitions, topicConfigs(spec.MinISR)},
 		{names.Features, 1, featuresConfigs(spec.MinISR)},
 	}
+	var denied, wait []string
 	for _, w := range want {
 		resp, err := adm.CreateTopic(ctx, int32(w.parts), int16(spec.Replication), w.configs, w.topic)
 		if err == nil {
 			err = resp.Err
 		}
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		switch {
+		case err == nil || errors.Is(err, kerr.TopicAlreadyExists):
+			wait = append(wait, w.topic)
+		case errors.Is(err, kerr.TopicAuthorizationFailed) || errors.Is(err, kerr.ClusterAuthorizationFailed):
+			denied = append(denied, w.topic)
+		default:
 			return fmt.Errorf("create topic %s: %w", w.topic, err)
+		}
+	}
+	if len(denied) > 0 {
+		visible, err := existing(ctx, adm, denied)
+		if err != nil {
+			return err
+		}
+		wait = append(wait, visible...)
+		if len(wait) == 0 {
+			return fmt.Errorf("this principal may neither create nor describe the topics %s: it has no ACLs on them (run `happychat acls` as the setup principal): %w",
+				strings.Join(denied, ", "), kerr.TopicAuthorizationFailed)
 		}
 	}
 	// A new topic takes a moment to reach every broker's metadata; callers
 	// start consuming right after, so wait until each partition has a leader.
 	for {
-		details, err := adm.ListTopics(ctx, names.Rooms, names.Users, names.Features)
-		if err == nil && allLed(details, len(want)) {
+		details, err := adm.ListTopics(ctx, wait...)
+		if err == nil && allLed(details, len(wait)) {
 			return nil
 		}
 		select {
@@ -95,6 +119,30 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, names schemas.Names, spec
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// existing returns those of topics that exist and that the principal may
+// describe, and fails on one that is missing: the principal was refused its
+// creation, so it is the setup principal's to create.
+func existing(ctx context.Context, adm *kadm.Client, topics []string) ([]string, error) {
+	var out []string
+	for _, t := range topics {
+		// One topic a request: kadm fails the whole answer on one topic
+		// the principal may not describe.
+		details, err := adm.ListTopics(ctx, t)
+		if errors.Is(err, kerr.TopicAuthorizationFailed) {
+			continue // not this service's topic: nothing to wait for
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list topic %s: %w", t, err)
+		}
+		if d, ok := details[t]; !ok || d.Err != nil {
+			return nil, fmt.Errorf("topic %s is missing and this principal may not create it: run `happychat topics` as the setup principal: %w",
+				t, errors.Join(d.Err, kerr.TopicAuthorizationFailed))
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }
 
 func allLed(details kadm.TopicDetails, n int) bool {
@@ -180,24 +228,6 @@ func (a slogAdapter) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 		l = slog.LevelDebug
 	}
 	a.l.Log(context.Background(), l, "kafka: "+msg, keyvals...)
-}
-
-// Redirect dials each broker address named in dialMap at the address it
-// maps to (CHAT_KAFKA_DIAL_MAP, test-only): the seeds and the addresses
-// metadata advertises alike, so that every connection of the client goes
-// through the fault suite's proxy. No map, no option: production dials as
-// franz-go does.
-func Redirect(dialMap map[string]string) []kgo.Opt {
-	if len(dialMap) == 0 {
-		return nil
-	}
-	d := &net.Dialer{Timeout: 5 * time.Second}
-	return []kgo.Opt{kgo.Dialer(func(ctx context.Context, network, host string) (net.Conn, error) {
-		if to, ok := dialMap[host]; ok {
-			host = to
-		}
-		return d.DialContext(ctx, network, host)
-	})}
 }
 
 // LogOpts routes a client's logs to log.
