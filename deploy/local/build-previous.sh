@@ -13,20 +13,20 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ref=${1:?usage: build-previous.sh REF OUT}
-out=${2:?usage: build-previous.sh REF OUT}
+out=$(realpath -m "${2:?usage: build-previous.sh REF OUT}")
 if ! commit=$(git -C "$REPO_DIR" rev-parse --verify --quiet "$ref^{commit}"); then
   echo "[previous] $ref is not a commit of $REPO_DIR: the rolling-upgrade scenario needs the repository's history (a clone, not a shallow copy)" >&2
   exit 1
 fi
 src=$STATE_DIR/previous/$commit
 stamp=$src/.built
-if [[ -x $out && -f $stamp && $(cat "$stamp") == "$(realpath -m "$out")" ]]; then
+if [[ -x $out && -f $stamp && $(cat "$stamp") == "$out" ]]; then
   exit 0
 fi
 rm -rf "$src"
 mkdir -p "$src"
 git -C "$REPO_DIR" archive "$commit" | tar -x -C "$src"
 start=$(date +%s)
-(cd "$src" && go build -trimpath -ldflags "-X main.version=${commit:0:12}" -o "$(realpath -m "$out")" ./cmd/happychat)
-realpath -m "$out" >"$stamp"
+(cd "$src" && go build -trimpath -ldflags "-X main.version=${commit:0:12}" -o "$out" ./cmd/happychat)
+echo "$out" >"$stamp"
 echo "[previous] built $out from ${commit:0:12} in $(($(date +%s) - start))s" >&2

@@ -74,8 +74,11 @@ func runRollingUpgrade(ctx context.Context, r *run) error {
 				if i == 0 {
 					// A mixed fleet: the previous release would meet events
 					// it cannot read, so the level must not move.
-					if out, err := r.features(ctx, level); err == nil {
+					out, err := r.features(ctx, level)
+					if err == nil {
 						r.fail(finding(KindStatus, 0, "features --set %d accepted while previous-release instances ran:\n%s", level, out))
+					} else {
+						r.notef("features --set %d refused while previous-release instances ran: %s", level, lastLines(out, 1))
 					}
 				}
 				if err := pause(ctx, r.size.RollEvery); err != nil {
