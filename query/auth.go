@@ -1,6 +1,9 @@
 package query
 
 import (
+	"errors"
+	"fmt"
+
 	"happychat/schemas"
 	"happychat/schemas/token"
 )
@@ -38,4 +41,22 @@ func (s *Service) identify(authorization string) (Caller, error) {
 		return Caller{}, token.Refusal(err)
 	}
 	return Caller{UserID: claims.UserID}, nil
+}
+
+// stillValid returns a check that a long-lived response (an export) runs as
+// it goes: an error wrapping token.ErrInvalid once the user token it was
+// opened with is revoked or expired. Anonymous and admin callers have no
+// user token to lose; "revocations not read yet" (after a restart of the
+// tail) is no verdict, so it does not end the stream.
+func (s *Service) stillValid(c Caller, authorization string) func() error {
+	tok, ok := token.FromHeader(authorization)
+	if !c.Authenticated() || !ok {
+		return func() error { return nil }
+	}
+	return func() error {
+		if _, err := s.cfg.Keys.Verify(tok); err != nil && !errors.Is(err, token.ErrNotReady) {
+			return fmt.Errorf("export's token: %w", err)
+		}
+		return nil
+	}
 }

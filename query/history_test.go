@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"slices"
@@ -14,7 +15,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"happychat/internal/revoked"
 	"happychat/schemas"
+	"happychat/schemas/token"
 )
 
 type testBackward struct {
@@ -294,6 +297,83 @@ func TestExportStopsWhenTheClientGoes(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(e.svc.metrics.exported); n >= total {
 		t.Fatalf("exported all %v messages to a client that left", n)
+	}
+	if n := testutil.ToFloat64(e.svc.metrics.aborted); n != 1 {
+		t.Fatalf("aborted exports = %v, want 1", n)
+	}
+}
+
+// A logout ends the exports opened with the token, as it closes its
+// sockets: the stream stops at its next flush and is cut before the
+// chunked body's end (it must not look whole), while an export of another
+// user's token runs to the end.
+func TestExportEndsWhenItsTokenIsRevoked(t *testing.T) {
+	t.Parallel()
+	revocations := revoked.NewSet(nil)
+	revocations.MarkReady()
+	e := newTestEnv(t, func(c *Config) {
+		c.Keys = c.Keys.WithRevocations(revocations)
+		c.ExportChunk, c.ExportFlushRows = 5000, 100
+	})
+	start := time.Now().UTC().Add(-10 * 24 * time.Hour).Truncate(time.Millisecond)
+	author := e.newID(start)
+	room := e.addRoom("big", schemas.RoomStatusOpen, 0, start)
+	// Far more than the kernel's socket buffers on loopback hold (about
+	// 250 bytes a line), so the end cannot already sit in them when the
+	// token is revoked.
+	const total = 100000
+	for i := 0; i < total; i += 20000 {
+		e.addMessages(room, spread(20000, start.Add(time.Duration(i)*time.Second), time.Second, author))
+	}
+	issue := func(u schemas.ID) (string, token.Claims) {
+		tok, _, err := e.svc.cfg.Keys.Issue(u, "reader")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := e.svc.cfg.Keys.Verify(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok, c
+	}
+	leaver, leaverClaims := issue(e.newID(start))
+	stayer, _ := issue(e.newID(start))
+	open := func(tok string) *bufio.Reader {
+		req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/v1/rooms/"+room.String()+"/messages/export", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("export: %d", resp.StatusCode)
+		}
+		return bufio.NewReaderSize(resp.Body, 1024)
+	}
+	lines := func(br *bufio.Reader, n int) (int, error) {
+		for i := range n {
+			if _, err := br.ReadBytes('\n'); err != nil {
+				return i, err
+			}
+		}
+		return n, nil
+	}
+	gone, kept := open(leaver), open(stayer)
+	if _, err := lines(gone, 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := revocations.Add(schemas.Envelope{UserID: leaverClaims.UserID, OccurredAt: time.Now(),
+		Payload: schemas.SessionRevoked{SessionID: leaverClaims.SessionID, ExpiresAt: schemas.FormatTime(leaverClaims.Expires)}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := lines(gone, total); err == nil || errors.Is(err, io.EOF) && n == total {
+		t.Fatalf("the revoked token's export went on: %d more lines, then %v", n, err)
+	} else if n >= total-10 {
+		t.Fatalf("the revoked token's export read %d more lines of %d before it ended", n, total-10)
+	}
+	if n, err := lines(kept, total); err != nil || n != total {
+		t.Fatalf("another user's export: %d lines, %v", n, err)
 	}
 	if n := testutil.ToFloat64(e.svc.metrics.aborted); n != 1 {
 		t.Fatalf("aborted exports = %v, want 1", n)

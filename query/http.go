@@ -13,6 +13,7 @@ import (
 	"happychat/internal/httperr"
 	"happychat/query/openapi"
 	"happychat/schemas"
+	"happychat/schemas/token"
 )
 
 // The HTTP layer only binds, calls and renders: it parses the request into a
@@ -220,7 +221,14 @@ func (s *Service) httpExport(c *gin.Context) {
 	line := make([]byte, 0, 1024)
 	flushEvery, unflushed := s.cfg.ExportFlushRows, 0
 	var clientErr error // a failed write: the client is gone
+	still := s.stillValid(caller, c.GetHeader("Authorization"))
 	flush := func() error {
+		// An export outlives its token's checks otherwise: a logout (or
+		// the token's expiry) ends the stream at the next flush, as it
+		// closes the token's sockets (docs/adr/0007).
+		if err := still(); err != nil {
+			return err
+		}
 		if clientErr = bw.Flush(); clientErr != nil {
 			return clientErr
 		}
@@ -251,7 +259,11 @@ func (s *Service) httpExport(c *gin.Context) {
 	}
 	// The status line is long gone; end the response abnormally so that the
 	// client sees a broken transfer, never a short export that looks whole.
-	s.log.Error("export failed", "room", room, "messages", n, "err", err)
+	if errors.Is(err, token.ErrInvalid) {
+		s.log.Info("export ended: its token was revoked or expired", "room", room, "messages", n)
+	} else {
+		s.log.Error("export failed", "room", room, "messages", n, "err", err)
+	}
 	abortResponse(c)
 }
 
