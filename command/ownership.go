@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // clientIDPrefix marks the owners' group members; the rest of the client id
@@ -29,6 +30,9 @@ func (s *Service) joinGroup(ctx context.Context) error {
 		kgo.SessionTimeout(s.cfg.SessionTimeout),
 		kgo.HeartbeatInterval(s.cfg.SessionTimeout/6),
 		kgo.RebalanceTimeout(30*time.Second),
+		kgo.RetryTimeoutFn(heartbeatRetryTimeout(s.cfg.SessionTimeout)),
+		kgo.RetryBackoffFn(groupRetryBackoff(s.cfg.SessionTimeout/6)),
+		kgo.RequestRetries(groupRequestRetries),
 		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
 			s.metrics.partitionMoves.WithLabelValues("assigned").Add(float64(len(m[topic])))
 			for _, p := range m[topic] {
@@ -70,6 +74,60 @@ func (s *Service) joinGroup(ctx context.Context) error {
 		})
 	}
 	return nil
+}
+
+// coordinatorFailover bounds how long a group coordinator's broker can be
+// gone before its successor answers: the controller notices a dead broker
+// after broker.session.timeout.ms (Kafka's default 9 s; 4 s on the cluster
+// of deploy/local), then the new leader of the group's __consumer_offsets
+// partition loads the group.
+const coordinatorFailover = 15 * time.Second
+
+// heartbeatRetryTimeout keeps the owners' heartbeats retrying through a
+// coordinator failover. franz-go retries a heartbeat for the session timeout
+// by default, and a heartbeat that gives up ends the member's session: every
+// partition the instance owns is dropped and taken over again after a
+// rebalance, also the partitions the dead broker had nothing to do with
+// (measured: 8–9 s without writes in group-coordinator-kill, against 4–5 s
+// for the partitions a dead leader alone held). The coordinator that loads
+// the group restarts every member's session timer, so a member whose
+// heartbeat reaches it in time keeps its generation and its partitions;
+// retries happen only on errors that mean "no coordinator answered"
+// (dial errors, NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS), while an
+// expired member is told so at once (UNKNOWN_MEMBER_ID) and rejoins. Safety
+// does not rest on it: an owner that kept a partition it lost is fenced by
+// its successor's transactional producer.
+func heartbeatRetryTimeout(session time.Duration) func(int16) time.Duration {
+	return func(key int16) time.Duration {
+		switch kmsg.Key(key) {
+		case kmsg.Heartbeat:
+			return session + coordinatorFailover
+		case kmsg.JoinGroup, kmsg.SyncGroup:
+			return session
+		}
+		return 30 * time.Second
+	}
+}
+
+// groupRetryBackoff spaces the retries of the owners' group requests at
+// most a heartbeat interval apart. franz-go's default doubles up to 5 s, so
+// a heartbeat retrying through a coordinator failover tried again about 8
+// and 13 s after the broker died: after the new coordinator, which had
+// loaded the group about 5 s after the death, had expired the member (its
+// session timer runs from the load). Measured: UNKNOWN_MEMBER_ID 13 s after
+// the kill and a rebalance of every partition.
+// groupRequestRetries lets the retries at that spacing last the heartbeat's
+// retry timeout (franz-go's default, 20, spans 17.5 s at 1 s apart).
+const groupRequestRetries = 40
+
+func groupRetryBackoff(max time.Duration) func(int) time.Duration {
+	return func(fails int) time.Duration {
+		d := 100 * time.Millisecond
+		for i := 1; i < fails && d < max; i++ {
+			d *= 2
+		}
+		return min(d, max)
+	}
 }
 
 func (s *Service) startOwner(ctx context.Context, p int32) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // releaseStartupMemory returns the memory of the start-up to the OS once the
@@ -131,17 +132,45 @@ func (s *Service) stableOffsets(ctx context.Context) (map[int32]int64, error) {
 	return out, errors.Join(errs...)
 }
 
-// stableOffset returns the partition's last stable offset.
+// stableOffsetRetries bounds how long stableOffset waits out a partition
+// whose leader just moved, about a broker failover's length.
+const stableOffsetRetries = 10 * time.Second
+
+// stableOffset returns the partition's last stable offset. Right after a
+// leader election the new leader answers OFFSET_NOT_AVAILABLE until its
+// high watermark caught up, and NOT_LEADER_OR_FOLLOWER while metadata is
+// stale: both retriable, and waited out here rather than failing the owner,
+// which would then start over with a fresh producer (measured: 3 s more
+// without writes after a broker's SIGKILL).
 func (s *Service) stableOffset(ctx context.Context, part int32) (int64, error) {
-	offs, err := kadm.NewClient(s.admin).ListCommittedOffsets(ctx, s.cfg.Names.Rooms)
-	if err != nil {
-		return 0, fmt.Errorf("list stable offsets: %w", err)
+	deadline := time.Now().Add(stableOffsetRetries)
+	backoff := 50 * time.Millisecond
+	for {
+		offs, err := kadm.NewClient(s.admin).ListCommittedOffsets(ctx, s.cfg.Names.Rooms)
+		if err == nil {
+			o, ok := offs.Lookup(s.cfg.Names.Rooms, part)
+			switch {
+			case !ok:
+				err = fmt.Errorf("stable offset of partition %d: not listed", part)
+			case o.Err != nil:
+				err = fmt.Errorf("stable offset of partition %d: %w", part, o.Err)
+			default:
+				return o.Offset, nil
+			}
+		} else {
+			err = fmt.Errorf("list stable offsets: %w", err)
+		}
+		if !kerr.IsRetriable(err) || time.Now().Add(backoff).After(deadline) {
+			return 0, err
+		}
+		s.log.Debug("stable offset not available yet, retrying", "partition", part, "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 500*time.Millisecond)
 	}
-	o, ok := offs.Lookup(s.cfg.Names.Rooms, part)
-	if !ok || o.Err != nil {
-		return 0, fmt.Errorf("stable offset of partition %d: %w", part, o.Err)
-	}
-	return o.Offset, nil
 }
 
 // barrier waits until the tail holds every event committed anywhere before

@@ -90,6 +90,15 @@ func brokerFault(target brokerTarget, act brokerAction) func(context.Context, *r
 					return err
 				}
 				r.notef("broker %d: %s; %s", id, what, r.roles(lookup, id))
+				// The owners' sessions should outlive their group
+				// coordinator (command/ownership.go, heartbeatRetryTimeout):
+				// a rebalance drops every partition, also those the broker
+				// had nothing to do with.
+				coord, err := r.sys.cluster.GroupCoordinator(lookup, r.sys.names.CommandGroup)
+				if err != nil {
+					return err
+				}
+				moves := r.partitionMoves(ctx)
 				f := r.fault(act.kind, fmt.Sprintf("broker %d", id))
 				if err := act.do(in, ctx, id); err != nil {
 					return err
@@ -101,10 +110,29 @@ func brokerFault(target brokerTarget, act brokerAction) func(context.Context, *r
 					return err
 				}
 				r.endFault(f)
-				return r.waitRecovered(ctx, f)
+				if err := r.waitRecovered(ctx, f); err != nil {
+					return err
+				}
+				// Reported, not failed: a rebalance is safe (the owners are
+				// fenced), only slower, and a loaded machine can still
+				// delay a heartbeat past the new coordinator's session
+				// timer.
+				if n := r.partitionMoves(ctx) - moves; coord == id && n != 0 {
+					r.notef("the owners' group rebalanced when its coordinator (broker %d) went down: %.0f partitions assigned, revoked or lost", id, n)
+				} else if coord == id {
+					r.notef("the owners' group kept every member through its coordinator's failover")
+				}
+				return nil
 			},
 		})
 	}
+}
+
+// partitionMoves counts the partitions the owners' group assigned to,
+// revoked from or lost by the command instances so far.
+func (r *run) partitionMoves(ctx context.Context) float64 {
+	return r.metric(ctx, procCommandA, "happychat_command_partition_moves_total") +
+		r.metric(ctx, procCommandB, "happychat_command_partition_moves_total")
 }
 
 // runRollingRestart restarts the brokers one at a time as an operator
