@@ -86,6 +86,7 @@ func (p *process) commandService(pg *pgxpool.Pool) (*command.Service, error) {
 		Store: pg, DedupeWindow: p.cfg.DedupeWindow, DedupeWindowEntries: p.cfg.DedupeEntries,
 		DedupeWindowBytes: p.cfg.DedupeBytes,
 		SnapshotRecords:   p.cfg.SnapRecords, SnapshotInterval: p.cfg.SnapInterval,
+		SessionTimeout: p.cfg.OwnerSession, WriteTimeout: p.cfg.OwnerWrite,
 		Clock:     clock,
 		KafkaOpts: p.serviceKafkaOpts(), Log: p.log, Metrics: p.reg,
 	})

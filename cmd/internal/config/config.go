@@ -71,6 +71,12 @@ type Config struct {
 	DedupeBytes   int           // CHAT_DEDUPE_WINDOW_BYTES: and by size, per partition
 	SnapRecords   int           // CHAT_SNAPSHOT_RECORDS: a partition snapshot after this many records
 	SnapInterval  time.Duration // CHAT_SNAPSHOT_INTERVAL: or after this long, if anything changed
+	// OwnerSession (CHAT_OWNER_SESSION_TIMEOUT) is the session timeout of
+	// the owners' group: how soon a dead instance's partitions move.
+	// OwnerWrite (CHAT_OWNER_WRITE_TIMEOUT, 0 = half the session) bounds a
+	// batch's append and a command's wait on its owner (docs/command.md).
+	OwnerSession time.Duration
+	OwnerWrite   time.Duration
 	// ClockOffset (CHAT_CLOCK_OFFSET, e.g. -5s) shifts the clock the command
 	// service mints ids and stamps events with. Test-only: the fault suite
 	// runs an instance whose clock is behind; never set it in production.
@@ -142,6 +148,8 @@ func Load(getenv func(string) string) (Config, error) {
 		DedupeBytes:   p.int("CHAT_DEDUPE_WINDOW_BYTES", 512<<10),
 		SnapRecords:   p.int("CHAT_SNAPSHOT_RECORDS", 20000),
 		SnapInterval:  p.duration("CHAT_SNAPSHOT_INTERVAL", 30*time.Second),
+		OwnerSession:  p.duration("CHAT_OWNER_SESSION_TIMEOUT", 6*time.Second),
+		OwnerWrite:    p.duration("CHAT_OWNER_WRITE_TIMEOUT", 0),
 		ClockOffset:   p.duration("CHAT_CLOCK_OFFSET", 0),
 		KafkaDialMap:  p.addrMap("CHAT_KAFKA_DIAL_MAP"),
 		KafkaAuth:     p.loadKafkaAuth(),
@@ -193,6 +201,11 @@ func (c Config) Validate() error {
 	check(c.DedupeBytes >= 64<<10, "CHAT_DEDUPE_WINDOW_BYTES must be at least 65536")
 	check(c.SnapRecords >= 100, "CHAT_SNAPSHOT_RECORDS must be at least 100")
 	check(c.SnapInterval >= time.Second, "CHAT_SNAPSHOT_INTERVAL must be at least 1s")
+	// Kafka's group.min.session.timeout.ms defaults to 6 s: a broker refuses
+	// a shorter session unless configured to allow it.
+	check(c.OwnerSession >= time.Second, "CHAT_OWNER_SESSION_TIMEOUT must be at least 1s")
+	check(c.OwnerWrite == 0 || (c.OwnerWrite >= 100*time.Millisecond && c.OwnerWrite < c.OwnerSession),
+		"CHAT_OWNER_WRITE_TIMEOUT must be 0 (half the session) or between 100ms and CHAT_OWNER_SESSION_TIMEOUT")
 	check(c.ClockOffset.Abs() <= time.Hour, "CHAT_CLOCK_OFFSET (test-only) must be within ±1h")
 	check(c.Capacity >= 1 && c.Capacity <= 10000, "CHAT_ROOM_CAPACITY must be 1..10000")
 	check(c.TokenTTL > 0, "CHAT_TOKEN_TTL must be positive")
