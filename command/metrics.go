@@ -10,6 +10,7 @@ type metrics struct {
 	poison           prometheus.Counter
 	blocked          prometheus.Gauge
 	ownerRestarts    prometheus.Counter
+	idsAhead         *prometheus.GaugeVec
 	ownerReplayed    prometheus.Counter
 	snapshots        prometheus.Counter
 	snapshotFailures prometheus.Counter
@@ -48,6 +49,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		ownerRestarts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "happychat_command_owner_restarts_total", Help: "Partition owners that failed and took their partition over again.",
 		}),
+		idsAhead: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "happychat_command_ids_ahead_seconds",
+			Help: "How far the time of a partition owner's last id runs ahead of its clock (a clock behind the previous owner's, or more than 4096 ids in a millisecond).",
+		}, []string{"partition"}),
 		ownerReplayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "happychat_command_owner_replayed_records_total", Help: "Records owners replayed into their dedupe window at takeovers.",
 		}),
@@ -74,7 +79,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "happychat_command_startup_seconds", Help: "Seconds from the service's start until it caught up with the log and joined the owners' group (0 until then).",
 		}),
 	}
-	reg.MustRegister(m.startupReplayed, m.startupSeconds, m.partitionMoves, m.commands, m.commitSeconds, m.batchEvents, m.owned, m.poison, m.blocked, m.ownerRestarts,
+	reg.MustRegister(m.startupReplayed, m.startupSeconds, m.partitionMoves, m.commands, m.commitSeconds, m.batchEvents, m.owned, m.poison, m.blocked, m.ownerRestarts, m.idsAhead,
 		m.ownerReplayed, m.snapshots, m.snapshotFailures, m.snapshotSeconds, m.dedupeLookups)
 	return m
 }

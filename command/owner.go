@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -150,6 +151,9 @@ func (o *owner) serve(ctx context.Context) error {
 			continue
 		case <-tick.C:
 			o.maybeSnapshot(ctx)
+			// A clock behind the previous owner's shows here rather than
+			// as refused sends: ids run ahead of it until it catches up.
+			o.svc.metrics.idsAhead.WithLabelValues(strconv.Itoa(int(o.part))).Set(o.gen.Ahead().Seconds())
 			if o.sweep.Swap(false) {
 				o.svc.resolveSuperseded(ctx, o.part)
 			}
