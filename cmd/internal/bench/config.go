@@ -31,7 +31,9 @@ type Config struct {
 	// Shape picks each slot's sender: ShapeRandom (the default: a random
 	// room, then a random member of it, from a PCG seeded with Seed) or
 	// ShapeRoundRobin (the shape before issue 16, room by room).
-	Shape    string
+	Shape string
+	// Seed seeds the random shape's PCG (0 is a seed like any other; the
+	// command line's default is DefaultSeed).
 	Seed     uint64
 	Duration time.Duration
 	// Drain is the longest wait for the last deliveries after the last send.
