@@ -35,7 +35,9 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	metrics := fs.String("metrics", "", "comma-separated base URLs of the servers' internal listeners, whose /metrics give CPU and memory; default: the default internal listener (127.0.0.1, port + 1000) of -url's server, plus -ws's when it is another one")
 	fs.IntVar(&cfg.Rooms, "rooms", 5, "rooms (idle mode: derived from -conns unless set)")
 	fs.IntVar(&cfg.Members, "members", 10, "members per room, each on its own socket (at most the room capacity; idle mode default 20)")
-	fs.Float64Var(&cfg.Rate, "rate", 50, "load: total sends per second over all members, open loop")
+	fs.Float64Var(&cfg.Rate, "rate", 50, "load: total sends per second over all members, open loop (slot k due at start + k/rate)")
+	fs.StringVar(&cfg.Shape, "shape", ShapeRandom, "load: who sends each slot: random (a random room, then a random member of it) or roundrobin (member k mod rooms×members, room by room: the shape of figures before issue 16)")
+	fs.Uint64Var(&cfg.Seed, "seed", DefaultSeed, "load: seed of the random shape's PCG (recorded in the result); the same seed offers the same senders")
 	fs.DurationVar(&cfg.Duration, "duration", 30*time.Second, "load: how long to send")
 	fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "load: longest wait for the last deliveries")
 	fs.IntVar(&cfg.BodyBytes, "body", 64, "load: message body size in bytes")
@@ -59,9 +61,15 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		if set["conns"] || set["hold"] || set["settle-wait"] {
 			return errors.New("-conns, -hold and -settle-wait are for -mode idle")
 		}
+		if cfg.Shape != ShapeRandom && cfg.Shape != ShapeRoundRobin {
+			return fmt.Errorf("-shape %q: %s or %s", cfg.Shape, ShapeRandom, ShapeRoundRobin)
+		}
 	case ModeIdle:
 		if cfg.PNG != "" {
 			return errors.New("-png draws the latencies of -mode load; an idle run has none")
+		}
+		if set["shape"] || set["seed"] {
+			return errors.New("-shape and -seed choose the senders of -mode load; an idle run sends nothing")
 		}
 		// The load mode's defaults would make a 50-socket idle run: the
 		// idle mode sizes itself from -conns unless told otherwise.
@@ -127,8 +135,17 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 // printSummary writes the result's headline numbers, one line each.
 func printSummary(w io.Writer, res *Result) {
 	if l := res.LoadResult; l != nil {
-		fmt.Fprintf(w, "bench: %.1f sends/s, %.1f deliveries/s, send→deliver p50 %.1f ms p99 %.1f ms max %.1f ms, lost %d, duplicated %d, out of order %d, errors %v, closed by the server %v (missing on them %d)\n",
-			l.SendsPerSec, l.DeliveriesPerSec, l.Latency.P50, l.Latency.P99, l.Latency.Max, l.Lost, l.Duplicated, l.OutOfOrder, l.SendErrors, res.Closes, l.MissedAfterClose)
+		fmt.Fprintf(w, "bench: shape %s seed %d: %.1f sends/s, %.1f deliveries/s in the %.1f s window, lost %d, duplicated %d, out of order %d, skipped %d, errors %v, closed by the server %v (missing on them %d); generator CPU %.2f s (%.2f cores)\n",
+			l.Shape, l.Seed, l.SendsPerSec, l.DeliveriesPerSec, l.WindowSec, l.Lost, l.Duplicated, l.OutOfOrder, l.SendsSkipped, l.SendErrors, res.Closes, l.MissedAfterClose, l.GeneratorCPUSec, l.GeneratorCPUCores)
+		for _, p := range []struct {
+			name string
+			p    Percentiles
+		}{
+			{"slot → deliver", l.Latency}, {"slot → write (issue lag)", l.IssueLag}, {"write → deliver", l.FromWrite},
+			{"write → sent_at", l.WriteToSentAt}, {"sent_at → deliver", l.SentAtToDeliver}, {"slot → ack", l.AckLatency},
+		} {
+			fmt.Fprintf(w, "bench: %-24s ms p50 %.2f p90 %.2f p99 %.2f p999 %.2f max %.2f (%d)\n", p.name, p.p.P50, p.p.P90, p.p.P99, p.p.P999, p.p.Max, p.p.Count)
+		}
 	}
 	if i := res.IdleResult; i != nil {
 		fmt.Fprintf(w, "bench idle: %d of %d sockets open (requested %d, fd limit %d), dial errors %d %v in %.1f s; server %s RSS %.1f → %.1f MiB, %.2f KiB per idle socket (Go heap+stacks in use %.2f KiB), idle CPU %.3f cores\n",

@@ -25,9 +25,16 @@ type Config struct {
 	// from Conns.
 	Rooms   int
 	Members int
-	// Rate is the total sends per second over all members (open loop),
-	// spread round-robin over every member of every room.
-	Rate     float64
+	// Rate is the total sends per second over all members (open loop): slot
+	// k is due at start + k/Rate, whatever happened to the earlier ones.
+	Rate float64
+	// Shape picks each slot's sender: ShapeRandom (the default: a random
+	// room, then a random member of it, from a PCG seeded with Seed) or
+	// ShapeRoundRobin (the shape before issue 16, room by room).
+	Shape string
+	// Seed seeds the random shape's PCG (0 is a seed like any other; the
+	// command line's default is DefaultSeed).
+	Seed     uint64
 	Duration time.Duration
 	// Drain is the longest wait for the last deliveries after the last send.
 	Drain     time.Duration
@@ -76,6 +83,9 @@ func (c *Config) setDefaults() {
 	setDefault(&c.Rooms, 5)
 	setDefault(&c.Members, 10)
 	setDefault(&c.Rate, 50)
+	if c.Shape == "" {
+		c.Shape = ShapeRandom
+	}
 	setDefault(&c.Duration, 30*time.Second)
 	setDefault(&c.Drain, 10*time.Second)
 	setDefault(&c.BodyBytes, 64)

@@ -2,12 +2,15 @@
 // WebSockets to a running server, in one of two modes:
 //
 //   - load: N rooms × M members, every member on its own socket; members
-//     send over their sockets at an open-loop rate, and it measures what
-//     comes back: sends/s, deliveries/s, the send → deliver latency (from
-//     the scheduled send time, so a stalled server cannot hide its delay by
-//     slowing the generator), acks, error frames, lost and duplicated
-//     deliveries, out-of-order seqs and unexpected closes; optionally a PNG
-//     histogram of the latencies.
+//     send over their sockets at an open-loop rate (slot k due at start +
+//     k/rate, its sender a random room's random member from a seeded PCG,
+//     or room by room with -shape roundrobin), and it measures what comes
+//     back: sends/s, deliveries/s within the load window, the slot →
+//     deliver latency (from the slot, so a stalled server cannot hide its
+//     delay by slowing the generator) split at the write and at the frame's
+//     sent_at, acks, error frames, lost and duplicated deliveries,
+//     out-of-order seqs, unexpected closes and its own CPU; optionally a
+//     PNG histogram of the latencies.
 //   - idle: many silent sockets held open, and the server's memory before
 //     and with them, per socket.
 //
@@ -20,8 +23,11 @@
 // internal listeners.
 //
 // Concurrency: load mode has one reader and one writer goroutine per socket
-// and one scheduler, the shared tallies guarded by one mutex in Run's
-// recorder; idle mode one reader per socket that only reads. Setup and
+// and one scheduler. They share the ledger (one entry per slot, atomics: the
+// scheduler publishes an entry before its send, readers mark receipts in
+// per-send bitsets) and, under one mutex, only the rare tallies (errors,
+// closes, error frames); each goroutine keeps its own latencies and counts,
+// merged after the run. Idle mode has one reader per socket that only reads. Setup and
 // dialing use bounded worker pools; a scraper goroutine samples /metrics
 // every second while a window is open.
 package bench

@@ -5,40 +5,48 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/google/uuid"
 )
 
-// pending is one scheduled send. Readers find it through recorder.sends
-// and count its deliveries atomically; acked is set under recorder.mu.
-type pending struct {
-	at        time.Time
-	room      int
-	acked     bool
-	delivered atomic.Int32
+// loadRun is what a load run's goroutines share: the ledger (atomics), the
+// run's tag, and the result's rare tallies (errors, closes, error frames)
+// under mu.
+type loadRun struct {
+	led  *ledger
+	tag  runTag
+	body string
+	// windowEnd is when the last slot was issued (Unix ns); deliveries read
+	// up to then count toward deliveries/s.
+	windowEnd atomic.Int64
+	mu        sync.Mutex // guards res's maps and Errors
+	res       *Result
 }
 
-// recorder holds the shared tallies. sends (client_msg_id → *pending) is
-// a sync.Map: written once per send by the scheduler, read on every
-// delivery by every socket's reader.
-type recorder struct {
-	sends   sync.Map
-	mu      sync.Mutex // guards res, ackLats and pending.acked
-	res     *Result
-	ackLats []float64
-}
-
-func (r *recorder) errorf(format string, args ...any) {
+func (r *loadRun) errorf(format string, args ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.res.Errors) < 20 {
 		r.res.Errors = append(r.res.Errors, fmt.Sprintf(format, args...))
 	}
+}
+
+// sendFrame appends slot k's send frame. The body and the id need no JSON
+// escaping (x's, hex and dashes); the body ends with k so that no two
+// bodies are the same.
+func (r *loadRun) sendFrame(b []byte, k int64) []byte {
+	b = append(b, `{"type":"send","body":"`...)
+	b = append(b, r.body...)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, k, 16)
+	b = append(b, `","client_msg_id":"`...)
+	b = r.tag.appendID(b, k)
+	return append(b, `"}`...)
 }
 
 // runLoad is the load mode.
@@ -58,10 +66,18 @@ func runLoad(ctx context.Context, cfg Config, api *apiClient, wsBase string, wat
 	if err := checkWritable(cfg.PNG); err != nil {
 		return nil, fmt.Errorf("latency histogram: %w", err)
 	}
+	pick, err := newPicker(cfg.Shape, cfg.Rooms, cfg.Members, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	tag, err := newRunTag()
+	if err != nil {
+		return nil, err
+	}
 
 	res := &Result{Mode: ModeLoad, Rooms: cfg.Rooms, Members: cfg.Members, Closes: map[string]int64{}, Errors: []string{},
-		LoadResult: &LoadResult{TargetRate: cfg.Rate, DurationSec: cfg.Duration.Seconds(), BodyBytes: cfg.BodyBytes, SendErrors: map[string]int64{}}}
-	rec := &recorder{res: res}
+		LoadResult: &LoadResult{TargetRate: cfg.Rate, DurationSec: cfg.Duration.Seconds(), BodyBytes: cfg.BodyBytes,
+			Shape: cfg.Shape, Seed: cfg.Seed, SendErrors: map[string]int64{}}}
 
 	cfg.Log.Info("bench: setting up", "rooms", cfg.Rooms, "members", cfg.Members)
 	sizes := make([]int, cfg.Rooms)
@@ -72,9 +88,11 @@ func runLoad(ctx context.Context, cfg Config, api *apiClient, wsBase string, wat
 	if err != nil {
 		return nil, err
 	}
-	body := strings.Repeat("x", cfg.BodyBytes)
+	byRoom := make([][]*member, cfg.Rooms)
 	for _, m := range members {
-		m.body, m.out, m.seen = body, make(chan sendReq, 64), map[string]bool{}
+		m.slot = len(byRoom[m.room])
+		byRoom[m.room] = append(byRoom[m.room], m)
+		m.out = make(chan int64, 64)
 	}
 	dialer := newDialer(cfg.SourceIPs, cfg.HandshakeTimeout, 0)
 	var readers sync.WaitGroup
@@ -83,70 +101,69 @@ func runLoad(ctx context.Context, cfg Config, api *apiClient, wsBase string, wat
 		closeSockets(members, &readers, time.Second)
 		return nil, fmt.Errorf("open sockets: %w", err)
 	}
-	cfg.Log.Info("bench: sockets open", "sockets", len(members))
+	cfg.Log.Info("bench: sockets open", "sockets", len(members), "shape", cfg.Shape, "seed", cfg.Seed)
 
+	// The slots start a little ahead, so that the readers and writers are
+	// running when the first one is due.
+	sched := newSchedule(time.Now().Add(10*time.Millisecond), cfg.Rate, cfg.Duration)
+	run := &loadRun{led: newLedger(sched, cfg.Members), tag: tag, body: strings.Repeat("x", cfg.BodyBytes), res: res}
+	run.windowEnd.Store(math.MaxInt64)
+	L := run.led
 	var writers sync.WaitGroup
 	for _, m := range members {
-		readers.Go(func() { m.read(rec) })
-		writers.Go(func() { m.write(rec) })
+		readers.Go(func() { m.read(run) })
+		writers.Go(func() { m.write(run) })
 	}
 
 	endWatch, err := watch.window(ctx)
 	if err != nil {
 		cfg.Log.Warn("bench: cannot read the servers' /metrics; CPU and memory will be missing", "err", err)
 	}
-	start := time.Now()
-	end := start.Add(cfg.Duration)
-	interval := time.Duration(float64(time.Second) / cfg.Rate)
-	var scheduled int64
-	func() {
-		for i := int64(0); ; i++ {
-			at := start.Add(time.Duration(i) * interval)
-			if !at.Before(end) {
-				return
-			}
-			if d := time.Until(at); d > 0 {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(d):
-				}
-			}
-			m := members[i%int64(len(members))]
-			id := uuid.NewString()
-			rec.sends.Store(id, &pending{at: at, room: m.room})
-			scheduled++
+	cpu0 := selfCPU()
+	// Open loop on absolute deadlines: whatever is due is issued at once,
+	// then the scheduler sleeps until the next slot.
+	var k int64
+	for k < sched.total && ctx.Err() == nil {
+		for due := sched.due(time.Now()); k < due; k++ {
+			room, slot := pick.pick(k)
+			L.room[k], L.slot[k] = int32(room), int32(slot)
+			L.state[k].Store(stQueued)
+			// Published before the send, so that no answer to k can reach a
+			// reader that still thinks k is in the future.
+			L.scheduled.Store(k + 1)
 			select {
-			case m.out <- sendReq{id: id, at: at}:
+			case byRoom[room][slot].out <- k:
 			default:
-				rec.sends.Delete(id)
-				rec.mu.Lock()
-				res.SendsSkipped++
-				rec.mu.Unlock()
+				L.state[k].Store(stSkipped)
 			}
 		}
-	}()
+		if k < sched.total {
+			// At most 100 ms at a time, to notice a cancellation.
+			sleepPrecise(min(time.Until(sched.slot(k)), 100*time.Millisecond))
+		}
+	}
 	sendEnd := time.Now()
-	res.SendsScheduled = scheduled
+	run.windowEnd.Store(sendEnd.UnixNano())
+	res.SendsScheduled = k
 
-	// Drain: until every acked send reached its room, or nothing arrived for
-	// a while, or the drain time is up.
+	// Drain: until every send is answered and every acked one reached its
+	// whole room, or the drain time is up. Below low every send is settled.
 	drainEnd := time.Now().Add(cfg.Drain)
+	var low int64
 	for time.Now().Before(drainEnd) && ctx.Err() == nil {
-		missing := 0
-		rec.mu.Lock()
-		rec.sends.Range(func(_, v any) bool {
-			if p := v.(*pending); !p.acked || int(p.delivered.Load()) < cfg.Members {
-				missing++
+		for ; low < k; low++ {
+			st := L.state[low].Load()
+			if st == stQueued || st == stWritten || (st == stAcked && L.received(low) < cfg.Members) {
+				break
 			}
-			return true
-		})
-		rec.mu.Unlock()
-		if missing == 0 {
+		}
+		if low == k {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	drained := time.Now()
+	cpu := selfCPU() - cpu0
 	res.Servers = endWatch()
 	for _, m := range members {
 		close(m.out)
@@ -155,50 +172,57 @@ func runLoad(ctx context.Context, cfg Config, api *apiClient, wsBase string, wat
 	closeSockets(members, &readers, 5*time.Second)
 	readers.Wait()
 
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	elapsed := sendEnd.Sub(start).Seconds()
-	lastDeliv := sendEnd
-	var latencies []float64
+	var t readTally
+	var lags []float64
 	for _, m := range members {
-		res.Deliveries += m.deliveries
-		res.Duplicated += m.duplicated
-		res.OutOfOrder += m.outOfOrder
-		latencies = append(latencies, m.latencies...)
-		if m.lastDeliv.After(lastDeliv) {
-			lastDeliv = m.lastDeliv
-		}
+		res.SendsWritten += m.written
+		lags = append(lags, m.lag...)
+		mt := &m.tally
+		t.total = append(t.total, mt.total...)
+		t.fromWrite = append(t.fromWrite, mt.fromWrite...)
+		t.toSentAt = append(t.toSentAt, mt.toSentAt...)
+		t.fromSentAt = append(t.fromSentAt, mt.fromSentAt...)
+		t.ackLats = append(t.ackLats, mt.ackLats...)
+		res.Deliveries += mt.deliveries
+		res.DeliveriesInWindow += mt.inWindow
+		res.Duplicated += mt.duplicated
+		res.OutOfOrder += mt.outOfOrder
+		res.Acks += mt.acks
 	}
-	res.SendsPerSec = round(float64(res.SendsWritten) / elapsed)
-	res.DeliveriesPerSec = round(float64(res.Deliveries) / lastDeliv.Sub(start).Seconds())
-	byRoom := make([][]*member, cfg.Rooms)
-	for _, m := range members {
-		byRoom[m.room] = append(byRoom[m.room], m)
-	}
-	rec.sends.Range(func(k, v any) bool {
-		p, id := v.(*pending), k.(string)
-		if !p.acked {
-			return true
-		}
-		res.Expected += int64(cfg.Members)
-		if int(p.delivered.Load()) == cfg.Members {
-			return true
-		}
-		for _, m := range byRoom[p.room] {
-			switch {
-			case m.seen[id]:
-			case m.closed:
-				res.MissedAfterClose++
-			default:
-				res.Lost++
+	for i := range k {
+		switch L.state[i].Load() {
+		case stSkipped:
+			res.SendsSkipped++
+		case stAcked:
+			res.Expected += int64(cfg.Members)
+			if L.received(i) == cfg.Members {
+				continue
+			}
+			for _, m := range byRoom[L.room[i]] {
+				switch {
+				case L.has(i, m.slot):
+				case m.closed:
+					res.MissedAfterClose++
+				default:
+					res.Lost++
+				}
 			}
 		}
-		return true
-	})
-	res.Latency = percentiles(latencies)
-	res.AckLatency = percentiles(rec.ackLats)
+	}
+	window := sendEnd.Sub(sched.start).Seconds()
+	res.WindowSec = round(window)
+	res.SendsPerSec = round(float64(res.SendsWritten) / window)
+	res.DeliveriesPerSec = round(float64(res.DeliveriesInWindow) / window)
+	res.GeneratorCPUSec = round(cpu)
+	res.GeneratorCPUCores = round(cpu / drained.Sub(sched.start).Seconds())
+	res.Latency = percentiles(t.total)
+	res.IssueLag = percentiles(lags)
+	res.FromWrite = percentiles(t.fromWrite)
+	res.WriteToSentAt = percentiles(t.toSentAt)
+	res.SentAtToDeliver = percentiles(t.fromSentAt)
+	res.AckLatency = percentiles(t.ackLats)
 	if cfg.PNG != "" {
-		if err := writeLatencyPNG(cfg.PNG, latencies, res); err != nil {
+		if err := writeLatencyPNG(cfg.PNG, t.total, res); err != nil {
 			return res, err
 		}
 	}
