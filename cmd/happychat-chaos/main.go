@@ -63,6 +63,7 @@ func runChaos(ctx context.Context, args []string, getenv func(string) string, st
 	previous := fs.String("previous-bin", "", "the previous release's happychat binary, for the rolling-upgrade scenario (make chaos builds it from git)")
 	work := fs.String("work", "", "directory for the processes' logs (default: a new temporary directory)")
 	keep := fs.Bool("keep", false, "keep the topics, databases and logs after the run")
+	logLevel := fs.String("log-level", "info", "CHAT_LOG_LEVEL of the system's processes (debug also logs the Kafka client's group and transaction steps)")
 	faultRate := fs.Float64("fault-rate", 0, "sends/s of the paced load during the faults (default: the size's; e.g. 1000 for the rolling restart of docs/benchmarks.md)")
 	list := fs.Bool("list", false, "list the scenarios and exit")
 	verbose := fs.Bool("v", false, "log progress (faults, scenarios) to stderr")
@@ -142,7 +143,7 @@ func runChaos(ctx context.Context, args []string, getenv func(string) string, st
 		Bin: *bin, PreviousBin: *previous, Size: sz, Scenarios: names(*only), Skip: skipped,
 		Brokers: cfg.KafkaBrokers, ClusterBrokers: names(getenv(kafkacluster.EnvBrokers)), PGURL: cfg.PGURL, CHAddr: cfg.CHAddr,
 		DeployDir: *deploy, StateDir: stateDir, Environ: os.Environ(),
-		WorkDir: *work, Keep: *keep, Out: stdout, ReportPath: *report, Version: version,
+		WorkDir: *work, Keep: *keep, LogLevel: *logLevel, Out: stdout, ReportPath: *report, Version: version,
 		Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	})
 	return err

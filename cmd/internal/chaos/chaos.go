@@ -124,6 +124,8 @@ type Config struct {
 	WorkDir string
 	// Keep leaves the databases, topics and logs in place.
 	Keep bool
+	// LogLevel is the processes' CHAT_LOG_LEVEL (default info).
+	LogLevel string
 	// Out receives the report lines; ReportPath, if set, the JSON report.
 	Out        io.Writer
 	ReportPath string

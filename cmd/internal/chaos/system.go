@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -200,7 +201,7 @@ func startSystem(ctx context.Context, cfg Config, onCluster bool) (_ *system, er
 		"CHAT_HEAVY_READ_RATE":       "100000",
 		"CHAT_HEAVY_READ_BURST":      "100000",
 		"CHAT_WS_MAX_CONNS_PER_USER": "20",
-		"CHAT_LOG_LEVEL":             "info",
+		"CHAT_LOG_LEVEL":             cmp.Or(cfg.LogLevel, "info"),
 		"HAPPYCHAT_STATE_DIR":        filepath.Join(s.work, "state"),
 	})
 	for k, v := range replication {
