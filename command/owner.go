@@ -281,7 +281,13 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 		return nil
 	}
 	start := time.Now()
+	late := o.answerLate(func() {
+		for _, a := range acc {
+			a.req.done <- reply{err: retryLater("the event log did not confirm the write in time, retry")}
+		}
+	})
 	recs, err := o.write(ctx, cl, events)
+	answeredLate := late.stop()
 	svc.metrics.commitSeconds.Observe(time.Since(start).Seconds())
 	svc.metrics.batchEvents.Observe(float64(len(events)))
 	if err != nil {
@@ -289,8 +295,10 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 		o.recovering.Store(true)
 		// Answered before the transaction is settled: a 503 acknowledges
 		// nothing, and the settling below may itself wait on the brokers.
-		for _, a := range acc {
-			a.req.done <- reply{err: retryLater("the event log did not confirm the write, retry")}
+		if !answeredLate {
+			for _, a := range acc {
+				a.req.done <- reply{err: retryLater("the event log did not confirm the write, retry")}
+			}
 		}
 		o.failures++
 		if err := o.settle(ctx, cl, err); isFenced(err) || !isRecoverable(err) || o.failures >= 3 {
@@ -310,10 +318,53 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 	}
 	o.failures = 0
 	o.install(ctx, events, recs)
+	o.recovering.Store(false)
+	if answeredLate {
+		// Its commands were answered 503 at the write timeout; their
+		// retries find what committed (the dedupe window, the rooms).
+		svc.log.Info("a batch answered 503 at the write timeout committed afterwards", "partition", o.part, "events", len(events), "took", time.Since(start))
+		return nil
+	}
 	for _, a := range acc {
 		a.req.done <- reply{res: a.d.result}
 	}
 	return nil
+}
+
+// lateAnswer answers a batch's commands 503 once the write timeout passes,
+// while the owner keeps finishing the batch's transaction.
+type lateAnswer struct {
+	timer *time.Timer
+	fired chan struct{} // closed once the commands were answered
+}
+
+// answerLate arms the answer at the write timeout. A write that outlives
+// it (a partition leader or a transaction coordinator moving: the new one
+// answers only once the controller has noticed the old one's death, Kafka's
+// broker.session.timeout.ms) is not cut there: cutting it meant an abort
+// and a catch-up with the log on top of the failover (measured: 2.8 s more
+// without writes in txn-coordinator-kill). The clients are not held past
+// the write timeout either: they get a 503 (which acknowledges nothing) and
+// retry with the same ids, finding the original if it committed. Until the
+// write ends the owner answers 503 at once (recovering).
+func (o *owner) answerLate(answer func()) *lateAnswer {
+	l := &lateAnswer{fired: make(chan struct{})}
+	l.timer = time.AfterFunc(o.svc.cfg.WriteTimeout, func() {
+		o.recovering.Store(true)
+		answer()
+		close(l.fired)
+	})
+	return l
+}
+
+// stop disarms the answer and reports whether it was given (then the
+// commands must not be answered again).
+func (l *lateAnswer) stop() bool {
+	if l.timer.Stop() {
+		return false
+	}
+	<-l.fired
+	return true
 }
 
 // install folds a committed batch into the partition's state and the

@@ -17,16 +17,16 @@ import (
 )
 
 // write appends the events in one transaction and commits it, within the
-// write timeout (Config.WriteTimeout): a batch never holds its commands
-// longer than that, whatever the brokers do (an owner cut off from them
-// would otherwise wait until franz-go's own request timeouts gave up:
-// 20 s for a produce, see docs/reliability.md). It returns the produced
-// records, whose offsets are set. An error leaves the transaction open or
-// its outcome unknown: settle must follow before anything else is written.
-// The write runs on a context of its own, not cancelled with ctx: a revoked
-// owner finishes its batch (graceful handoff).
+// finish timeout (Config.finishTimeout, the session timeout): an owner cut off from the brokers would otherwise wait until
+// franz-go's own request timeouts gave up, 20 s for a produce (see
+// docs/reliability.md). Its commands are answered at the write timeout
+// whatever happens (answerLate). It returns the produced records, whose
+// offsets are set. An error leaves the transaction open or its outcome
+// unknown: settle must follow before anything else is written. The write
+// runs on a context of its own, not cancelled with ctx: a revoked owner
+// finishes its batch (graceful handoff).
 func (o *owner) write(ctx context.Context, cl *kgo.Client, events []schemas.Envelope) ([]*kgo.Record, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.svc.cfg.WriteTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.svc.cfg.finishTimeout())
 	defer cancel()
 	if err := cl.BeginTransaction(); err != nil {
 		// The producer refuses new transactions (a fatal error, such as the

@@ -104,6 +104,14 @@ type Config struct {
 	Metrics   prometheus.Registerer
 }
 
+// finishTimeout bounds a batch's whole write (produce and commit), past
+// the write timeout at which its commands were answered: the session
+// timeout, after which the group may have given the partition to another
+// owner anyway, and never past the transaction timeout.
+func (c *Config) finishTimeout() time.Duration {
+	return max(c.WriteTimeout, min(c.SessionTimeout, c.TransactionTimeout))
+}
+
 func (c *Config) setDefaults() {
 	if c.Capacity == 0 {
 		c.Capacity = 20
