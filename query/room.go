@@ -15,14 +15,21 @@ import (
 // by the caller's unread count. $1 is the caller's user id, NULL for an
 // anonymous caller (the unread column is then NULL too).
 //
-// Unread is the room's message count minus the ordinal of the newest message
-// the caller's read mark covers: one index probe into room_messages. Without
-// a read mark every message is unread. GREATEST guards against the two
-// counters being read while the projector is between them.
+// Unread belongs to the rooms the caller is or has been a member of (the
+// contract): a count on every room of the list would tell a newcomer it has
+// hundreds of unread messages in rooms it never opened. Any membership row,
+// current or ended, counts; the probe is the members primary key
+// (room_id, user_id, …). For those rooms, unread is the room's message count
+// minus the ordinal of the newest message the caller's read mark covers: one
+// index probe into room_messages. Without a read mark every message is
+// unread. GREATEST guards against the two counters being read while the
+// projector is between them.
 const roomColumns = `
 	r.room_id, r.title, r.description, r.status, r.created_by, r.created_at,
 	r.member_count, r.message_count, r.last_message_at, r.last_message_id, r.last_seq,
-	CASE WHEN $1::bigint IS NULL THEN NULL ELSE GREATEST(0, r.message_count - COALESCE((
+	CASE WHEN $1::bigint IS NULL OR NOT EXISTS (
+		SELECT 1 FROM members mb WHERE mb.room_id = r.room_id AND mb.user_id = $1
+	) THEN NULL ELSE GREATEST(0, r.message_count - COALESCE((
 		SELECT rm.ordinal FROM read_marks m
 		JOIN room_messages rm ON rm.room_id = m.room_id AND rm.message_id <= m.up_to
 		WHERE m.user_id = $1 AND m.room_id = r.room_id

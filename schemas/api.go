@@ -19,7 +19,8 @@ type Message struct {
 }
 
 // Room is a chat topic as clients see it. Unread is present only for an
-// authenticated caller; Members only on GET /v1/rooms/{id}.
+// authenticated caller in a room it is or has been a member of; Members only
+// on GET /v1/rooms/{id}.
 type Room struct {
 	ID            ID        `json:"id"`
 	Title         string    `json:"title"`
