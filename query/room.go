@@ -12,7 +12,7 @@ import (
 )
 
 // roomColumns are the rooms view columns every room read selects, followed
-// by the caller's unread count. $1 is the caller's user id, NULL for an
+// by the caller's unread count and the room's listed_at. $1 is the caller's user id, NULL for an
 // anonymous caller (the unread column is then NULL too).
 //
 // Unread belongs to the rooms the caller is or has been a member of (the
@@ -33,7 +33,8 @@ const roomColumns = `
 		SELECT rm.ordinal FROM read_marks m
 		JOIN room_messages rm ON rm.room_id = m.room_id AND rm.message_id <= m.up_to
 		WHERE m.user_id = $1 AND m.room_id = r.room_id
-		ORDER BY rm.message_id DESC LIMIT 1), 0)) END`
+		ORDER BY rm.message_id DESC LIMIT 1), 0)) END,
+	COALESCE(r.approved_at, r.created_at)`
 
 const sqlRoomByID = `SELECT` + roomColumns + ` FROM rooms r WHERE r.room_id = $2`
 
@@ -51,13 +52,16 @@ type roomRow struct {
 	LastMessageID *int64
 	LastSeq       int64
 	Unread        *int64
+	// ListedAt is when the room opened: its approval, or its creation for
+	// a room the operator opened (newest-first order).
+	ListedAt time.Time
 }
 
 func scanRoom(row pgx.Row) (roomRow, error) {
 	var r roomRow
 	var id int64
 	err := row.Scan(&id, &r.Title, &r.Description, &r.Status, &r.CreatedBy, &r.CreatedAt,
-		&r.MemberCount, &r.MessageCount, &r.LastMessageAt, &r.LastMessageID, &r.LastSeq, &r.Unread)
+		&r.MemberCount, &r.MessageCount, &r.LastMessageAt, &r.LastMessageID, &r.LastSeq, &r.Unread, &r.ListedAt)
 	r.ID = schemas.ID(id)
 	return r, err
 }
