@@ -201,6 +201,52 @@ func (s *Service) httpMessages(c *gin.Context) {
 	writeJSON(c, http.StatusOK, backwardPage{Messages: page.Messages, NextBefore: page.Next})
 }
 
+// timelineBody is a timeline page (timeline.go): the items newest first;
+// next_before_seq is null on the page that reaches the room's first event.
+type timelineBody struct {
+	Items         []TimelineItem `json:"items"`
+	NextBeforeSeq *int64         `json:"next_before_seq"`
+}
+
+func (s *Service) httpTimeline(c *gin.Context) {
+	caller, p, ok := s.begin(c, "before_seq", "limit")
+	if !ok {
+		return
+	}
+	room, err := roomPathID(c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var q TimelineQuery
+	if _, given := p.get("before_seq"); given {
+		before, err := p.optInt("before_seq", 0, 1, maxSeqParam)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		q.BeforeSeq = int64(before)
+	}
+	if q.Limit, err = p.optInt("limit", DefaultTimelineLimit, 1, MaxTimelineLimit); err != nil {
+		s.fail(c, err)
+		return
+	}
+	page, err := s.Timeline(c.Request.Context(), caller, room, q)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	body := timelineBody{Items: page.Items}
+	if page.NextBeforeSeq != 0 {
+		body.NextBeforeSeq = &page.NextBeforeSeq
+	}
+	writeJSON(c, http.StatusOK, body)
+}
+
+// maxSeqParam bounds before_seq: the largest integer a JavaScript client
+// holds exactly; no room's seq comes near it.
+const maxSeqParam = 1<<53 - 1
+
 type historyRequest struct {
 	room schemas.ID
 	HistoryQuery
