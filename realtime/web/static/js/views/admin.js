@@ -10,11 +10,13 @@ import { topicForm } from "./propose.js";
 
 export function renderAdmin(root, ctx) {
   const body = h("div", { class: "admin-body" });
+  // The intro asks for the token only while none is held.
+  const intro = h("p", { class: "lead" });
   root.append(
     h(
       "header",
       { class: "page-head" },
-      h("div", {}, h("h1", {}, t("adminTitle")), h("p", { class: "lead" }, t("adminIntro"))),
+      h("div", {}, h("h1", {}, t("adminTitle")), intro),
       h("div", { class: "page-actions" }, h("a", { href: "/", "data-link": true, class: "btn btn-ghost" }, "← ", t("back"))),
     ),
     body,
@@ -24,13 +26,16 @@ export function renderAdmin(root, ctx) {
   else showUnlock();
 
   function showUnlock(message = "") {
-    const input = h("input", { id: "admin-token", type: "password", autocomplete: "off", required: true });
+    const input = h("input", { id: "admin-token", type: "password", autocomplete: "off", required: true, "aria-describedby": "admin-token-help" });
     const error = h("p", { class: "form-error", role: "alert" }, message);
     const form = h(
       "form",
       { class: "stack", id: "admin-unlock", novalidate: true, on: { submit } },
       h("label", { for: "admin-token" }, t("adminTokenLabel")),
       input,
+      // Where the token comes from: the operator's setting, and in
+      // development the one `happychat dev` prints at start.
+      h("p", { class: "hint", id: "admin-token-help" }, t("adminTokenHelp")),
       error,
       h("button", { type: "submit", class: "btn btn-primary btn-block" }, icon("🔓"), " ", t("adminUnlock")),
     );
@@ -41,17 +46,20 @@ export function renderAdmin(root, ctx) {
       try {
         await api.listRooms({ status: "proposed", token: tok });
         store.adminToken = tok;
+        window.dispatchEvent(new CustomEvent("happychat:admin"));
         showProposals();
       } catch (err) {
         error.textContent = err.status === 401 || err.status === 403 ? t("adminBadToken") : err.message;
         input.focus();
       }
     }
+    intro.textContent = t("adminIntro");
     replace(body, h("section", { class: "card narrow" }, form));
     if (message) input.focus();
   }
 
   async function showProposals() {
+    intro.textContent = t("adminIntroUnlocked");
     const list = h("ul", { class: "proposal-list", id: "proposal-list", "aria-busy": "true" });
     replace(
       body,
@@ -122,6 +130,7 @@ export function renderAdmin(root, ctx) {
 
   function lock() {
     store.adminToken = "";
+    window.dispatchEvent(new CustomEvent("happychat:admin"));
     showUnlock();
   }
 }
