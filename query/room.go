@@ -12,7 +12,8 @@ import (
 )
 
 // roomColumns are the rooms view columns every room read selects, followed
-// by the caller's unread count and the room's listed_at. $1 is the caller's user id, NULL for an
+// by the caller's unread count, the room's listed_at and its proposer's
+// nickname (a primary-key probe of users). $1 is the caller's user id, NULL for an
 // anonymous caller (the unread column is then NULL too).
 //
 // Unread belongs to the rooms the caller is or has been a member of (the
@@ -34,7 +35,8 @@ const roomColumns = `
 		JOIN room_messages rm ON rm.room_id = m.room_id AND rm.message_id <= m.up_to
 		WHERE m.user_id = $1 AND m.room_id = r.room_id
 		ORDER BY rm.message_id DESC LIMIT 1), 0)) END,
-	COALESCE(r.approved_at, r.created_at)`
+	COALESCE(r.approved_at, r.created_at),
+	(SELECT u.nickname FROM users u WHERE u.user_id = r.created_by)`
 
 const sqlRoomByID = `SELECT` + roomColumns + ` FROM rooms r WHERE r.room_id = $2`
 
@@ -55,13 +57,16 @@ type roomRow struct {
 	// ListedAt is when the room opened: its approval, or its creation for
 	// a room the operator opened (newest-first order).
 	ListedAt time.Time
+	// Proposer is the nickname of CreatedBy (nil without one, or while the
+	// users view lags).
+	Proposer *string
 }
 
 func scanRoom(row pgx.Row) (roomRow, error) {
 	var r roomRow
 	var id int64
 	err := row.Scan(&id, &r.Title, &r.Description, &r.Status, &r.CreatedBy, &r.CreatedAt,
-		&r.MemberCount, &r.MessageCount, &r.LastMessageAt, &r.LastMessageID, &r.LastSeq, &r.Unread, &r.ListedAt)
+		&r.MemberCount, &r.MessageCount, &r.LastMessageAt, &r.LastMessageID, &r.LastSeq, &r.Unread, &r.ListedAt, &r.Proposer)
 	r.ID = schemas.ID(id)
 	return r, err
 }
@@ -86,6 +91,12 @@ func (r roomRow) api(capacity int) schemas.Room {
 	if r.LastMessageAt != nil {
 		s := schemas.FormatTime(*r.LastMessageAt)
 		out.LastMessageAt = &s
+	}
+	if r.CreatedBy != nil {
+		out.ProposedBy = &schemas.Proposer{UserID: schemas.ID(*r.CreatedBy)}
+		if r.Proposer != nil {
+			out.ProposedBy.Nickname = *r.Proposer
+		}
 	}
 	return out
 }

@@ -33,6 +33,16 @@ type Room struct {
 	CreatedAt     string    `json:"created_at"`
 	Unread        *int64    `json:"unread,omitzero"`
 	Members       *[]Member `json:"members,omitzero"`
+	// ProposedBy (an extension of the query service) names the user who
+	// proposed the room, on rooms that began as a proposal.
+	ProposedBy *Proposer `json:"proposed_by,omitzero"`
+}
+
+// Proposer is who proposed a room; Nickname is the user's current one
+// ("" while the users view has not caught up).
+type Proposer struct {
+	UserID   ID     `json:"user_id"`
+	Nickname string `json:"nickname"`
 }
 
 // Member is a current member of a room.

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/accessibility"
 	"github.com/chromedp/cdproto/cdp"
@@ -272,5 +273,83 @@ func (tb *tab) a11yCheck(screen string) {
 	}
 	if len(problems) > 0 {
 		tb.fail("accessibility of %s: %s", screen, strings.Join(problems, "; "))
+	}
+}
+
+// testAdminQueue: the proposals queue names the proposer and the date, and
+// rejects (room.rejected) as well as approves; a rejected proposal is
+// listed nowhere after.
+func testAdminQueue(t *testing.T, sys *webSystem, br *browser) {
+	proposer := sys.newUser(t, "제안자 Pat")
+	propose := func(title string) string {
+		var room struct {
+			ID string `json:"id"`
+		}
+		if code := sys.call(t, "POST", "/v1/rooms", proposer.Token, map[string]string{"title": title}, &room); code != http.StatusAccepted {
+			t.Fatalf("propose %q: %d", title, code)
+		}
+		return room.ID
+	}
+	suffix := webSuffix()
+	keep, drop := propose("Keep me "+suffix), propose("Drop me "+suffix)
+
+	for i, vp := range []viewport{desktop, phone} {
+		var opts []tabOption
+		if i == 1 {
+			opts = []tabOption{korean}
+		}
+		admin := br.newTab(t, "queue-"+vp.name, vp, opts...)
+		admin.login(sys, "Operator")
+		admin.do(chromedp.Navigate(sys.base + "/admin"))
+		admin.waitJS(`!!document.querySelector('#admin-token')`, "the admin token form")
+		admin.do(chromedp.SendKeys(chromedp.ID("admin-token"), sys.adminToken))
+		admin.click(`#admin-unlock button[type=submit]`)
+		sel := func(id string) string { return fmt.Sprintf(`#proposal-list li[data-room-id=%q]`, id) }
+		target := keep
+		if i == 0 {
+			target = drop
+		}
+		admin.waitJSRefreshing(fmt.Sprintf(`!!document.querySelector(%s)`, jsString(sel(target))), "#admin-refresh", "the proposal in the queue")
+		meta := evalJS[string](admin, fmt.Sprintf(`document.querySelector(%s).querySelector('.proposal-meta').textContent`, jsString(sel(target))))
+		if !strings.Contains(meta, "제안자 Pat") || !evalJS[bool](admin, fmt.Sprintf(`!!document.querySelector(%s).querySelector('.proposal-meta time[datetime]')`, jsString(sel(target)))) {
+			t.Fatalf("%s: the proposal's meta %q lacks the proposer or the date", vp.name, meta)
+		}
+		if lead := evalJS[string](admin, `document.querySelector('.page-head .lead').textContent`); strings.Contains(lead, "token") || strings.Contains(lead, "토큰") {
+			t.Fatalf("%s: the intro %q still asks for the token after unlocking", vp.name, lead)
+		}
+		admin.shot("admin-queue-" + vp.name)
+		admin.a11yCheck("admin queue " + vp.name)
+		if i == 0 {
+			admin.click(sel(drop) + " button.reject")
+			admin.waitJS(fmt.Sprintf(`!document.querySelector(%s)`, jsString(sel(drop))), "the rejected proposal gone")
+			var room struct {
+				Status string `json:"status"`
+			}
+			if code := sys.call(t, "GET", "/v1/rooms/"+drop, sys.adminToken, nil, &room); code != http.StatusOK {
+				t.Fatalf("GET the rejected room: %d", code)
+			}
+			waitRejected := time.Now().Add(waitTimeout)
+			for room.Status != "rejected" {
+				if time.Now().After(waitRejected) {
+					t.Fatalf("the rejected proposal reads as %q", room.Status)
+				}
+				time.Sleep(200 * time.Millisecond)
+				sys.call(t, "GET", "/v1/rooms/"+drop, sys.adminToken, nil, &room)
+			}
+			var list struct {
+				Rooms []struct {
+					ID string `json:"id"`
+				} `json:"rooms"`
+			}
+			sys.call(t, "GET", "/v1/rooms?status=proposed", sys.adminToken, nil, &list)
+			for _, r := range list.Rooms {
+				if r.ID == drop {
+					t.Fatal("a rejected proposal is still listed as proposed")
+				}
+			}
+		} else {
+			admin.click(sel(keep) + " button.approve")
+			admin.waitJS(fmt.Sprintf(`!document.querySelector(%s)`, jsString(sel(keep))), "the approved proposal gone from the queue")
+		}
 	}
 }

@@ -80,6 +80,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("TimelineSurvivesReload", func(t *testing.T) { testTimelineSurvivesReload(t, sys, br) })
 	t.Run("RoomOpensOfflineFromSavedHistory", func(t *testing.T) { testRoomOffline(t, sys, br) })
 	t.Run("PhoneRoomView", func(t *testing.T) { testPhoneRoomView(t, sys, br) })
+	t.Run("AdminQueueApprovesAndRejects", func(t *testing.T) { testAdminQueue(t, sys, br) })
 }
 
 // ---------------------------------------------------------------------------

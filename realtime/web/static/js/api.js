@@ -149,6 +149,8 @@ export const api = {
   getRoom: (id, opts) => saved(`/v1/rooms/${enc(id)}`, () => call("GET", `/v1/rooms/${enc(id)}`, opts)),
   createRoom: (room, token) => call("POST", "/v1/rooms", { body: room, token: token || store.session?.token }),
   approveRoom: (id, token) => call("POST", `/v1/rooms/${enc(id)}/approve`, { body: {}, token }),
+  /** rejectRoom turns a proposal down (an extension: room.rejected). */
+  rejectRoom: (id, token, reason = "") => call("POST", `/v1/rooms/${enc(id)}/reject`, { body: reason ? { reason } : {}, token }),
   joinRoom: (id) => call("POST", `/v1/rooms/${enc(id)}/join`, { body: {} }),
   leaveRoom: (id) => call("POST", `/v1/rooms/${enc(id)}/leave`, { body: {} }),
   /** listMessages pages history: {before} newest first, {after} oldest first. */

@@ -115,6 +115,9 @@ const en = {
   leaveRoom: "Leave room",
   adminTokenHelp: "The operator sets it as CHAT_ADMIN_TOKEN. In development, `happychat dev` (make run) prints one when it starts.",
   adminIntroUnlocked: "Review the proposed topics, or open one yourself.",
+  reject: "Reject",
+  rejected: "“{title}” was rejected.",
+  proposedBy: "Proposed by {nickname}",
   offlineRoom: "You are offline and this room was not saved on this device. It opens when you are back online.",
   offlineRoomSaved: "Offline: showing the messages saved on this device. The room opens again when you are back online.",
 };
@@ -232,6 +235,9 @@ const ko = {
   leaveRoom: "방 나가기",
   adminTokenHelp: "운영자가 CHAT_ADMIN_TOKEN으로 정해요. 개발 중에는 `happychat dev`(make run)가 시작할 때 하나를 보여 줘요.",
   adminIntroUnlocked: "제안된 주제를 검토하거나 직접 주제를 여세요.",
+  reject: "거절",
+  rejected: "“{title}” 제안을 거절했어요.",
+  proposedBy: "{nickname} 님의 제안",
   offlineRoom: "오프라인이고 이 방은 이 기기에 저장되지 않았어요. 다시 온라인이 되면 열려요.",
   offlineRoomSaved: "오프라인: 이 기기에 저장된 메시지를 보여 드려요. 다시 온라인이 되면 방이 다시 열려요.",
 };

@@ -3,7 +3,7 @@
 // a topic directly. The token stays in this tab's sessionStorage only.
 
 import { h, replace, icon, toast } from "../dom.js";
-import { t } from "../i18n.js";
+import { t, formatDay, formatClock } from "../i18n.js";
 import { api } from "../api.js";
 import { store } from "../store.js";
 import { topicForm } from "./propose.js";
@@ -105,26 +105,43 @@ export function renderAdmin(root, ctx) {
     }
   }
 
+  // proposal is one entry of the queue: what, who and when, approve or reject.
   function proposal(r, list) {
-    const btn = h("button", { type: "button", class: "btn btn-primary", "aria-describedby": `proposal-${r.id}` }, icon("✅"), " ", t("approve"));
+    const btn = h("button", { type: "button", class: "btn btn-primary approve", "aria-describedby": `proposal-${r.id}` }, icon("✅"), " ", t("approve"));
+    const rejectBtn = h("button", { type: "button", class: "btn btn-ghost reject", "aria-describedby": `proposal-${r.id}` }, icon("🚫"), " ", t("reject"));
+    const who = r.proposed_by?.nickname || t("someone");
     const li = h(
       "li",
       { class: "proposal", dataset: { roomId: r.id } },
-      h("div", {}, h("h3", { id: `proposal-${r.id}` }, r.title), r.description ? h("p", { class: "room-desc" }, r.description) : null),
-      btn,
+      h(
+        "div",
+        {},
+        h("h3", { id: `proposal-${r.id}` }, r.title),
+        r.description ? h("p", { class: "room-desc" }, r.description) : null,
+        h(
+          "p",
+          { class: "proposal-meta" },
+          t("proposedBy", { nickname: who }),
+          " · ",
+          h("time", { datetime: r.created_at }, `${formatDay(r.created_at)} ${formatClock(r.created_at)}`),
+        ),
+      ),
+      h("div", { class: "proposal-actions" }, btn, rejectBtn),
     );
-    btn.addEventListener("click", async () => {
-      btn.disabled = true;
+    const decide = async (approve) => {
+      btn.disabled = rejectBtn.disabled = true;
       try {
-        const room = await api.approveRoom(r.id, store.adminToken);
-        toast(t("approved", { title: room.title || r.title }));
+        const room = approve ? await api.approveRoom(r.id, store.adminToken) : await api.rejectRoom(r.id, store.adminToken);
+        toast(t(approve ? "approved" : "rejected", { title: room.title || r.title }));
         li.remove();
         if (!list.children.length) replace(list, h("li", { class: "empty" }, t("noProposals")));
       } catch (err) {
-        btn.disabled = false;
+        btn.disabled = rejectBtn.disabled = false;
         toast(err.message, { kind: "error" });
       }
-    });
+    };
+    btn.addEventListener("click", () => decide(true));
+    rejectBtn.addEventListener("click", () => decide(false));
     return li;
   }
 
