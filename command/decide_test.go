@@ -3,6 +3,7 @@ package command
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -431,5 +432,24 @@ func TestRoomViewCountsMessages(t *testing.T) {
 	v := roomView(r, 20)
 	if v.MessageCount != 2 || v.LastMessageAt == nil || *v.LastMessageAt != schemas.FormatTime(dp.now) {
 		t.Fatalf("after two sends: count %d, last %v; want 2 at %s", v.MessageCount, v.LastMessageAt, schemas.FormatTime(dp.now))
+	}
+}
+
+// RejectRoom refuses a bad reason or a non-admin before anything runs.
+func TestRejectRoomChecksItsArguments(t *testing.T) {
+	s := &Service{}
+	for _, tc := range []struct {
+		name   string
+		caller Caller
+		reason string
+		want   schemas.Code
+	}{
+		{"a user", Caller{UserID: 3, Token: "u"}, "", schemas.CodeForbidden},
+		{"too long", Caller{Admin: true}, strings.Repeat("가", schemas.MaxRejectReason+1), schemas.CodeBadRequest},
+		{"a control character", Caller{Admin: true}, "no\x00pe", schemas.CodeBadRequest},
+	} {
+		if _, err := s.RejectRoom(t.Context(), tc.caller, 9, tc.reason); code(err) != tc.want {
+			t.Errorf("%s: %v, want %s", tc.name, err, tc.want)
+		}
 	}
 }
