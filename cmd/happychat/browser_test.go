@@ -839,6 +839,11 @@ var docsShots = map[string]bool{
 	"login-ko-phone": true, "rooms-ko-phone": false, "admin-desktop": true,
 	"history-desktop": false, "inert-markup-phone": true, "back-online-phone": false,
 	"offline-shell-phone": false,
+	// Issue 17's screens.
+	"rooms-sections-phone": true, "rooms-search-desktop": true, "rooms-search-phone": false,
+	"timeline-reload-phone": true, "timeline-reload-desktop": false, "room-offline-ko-phone": true,
+	"members-sheet-phone0": true, "members-sheet-phone1": false, "moved-away-phone0": true, "moved-away-phone1": false,
+	"admin-queue-desktop": true, "admin-queue-phone": false,
 }
 
 func (tb *tab) saveFailureShot() {
