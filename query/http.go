@@ -213,21 +213,8 @@ func (s *Service) httpTimeline(c *gin.Context) {
 	if !ok {
 		return
 	}
-	room, err := roomPathID(c.Param("id"))
+	room, q, err := bindTimeline(c.Param("id"), p)
 	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	var q TimelineQuery
-	if _, given := p.get("before_seq"); given {
-		before, err := p.optInt("before_seq", 0, 1, maxSeqParam)
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
-		q.BeforeSeq = int64(before)
-	}
-	if q.Limit, err = p.optInt("limit", DefaultTimelineLimit, 1, MaxTimelineLimit); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -241,6 +228,22 @@ func (s *Service) httpTimeline(c *gin.Context) {
 		body.NextBeforeSeq = &page.NextBeforeSeq
 	}
 	writeJSON(c, http.StatusOK, body)
+}
+
+func bindTimeline(roomParam string, p params) (schemas.ID, TimelineQuery, error) {
+	room, err := roomPathID(roomParam)
+	if err != nil {
+		return 0, TimelineQuery{}, err
+	}
+	before, err := p.optInt("before_seq", 0, 1, maxSeqParam)
+	if err != nil {
+		return 0, TimelineQuery{}, err
+	}
+	limit, err := p.optInt("limit", DefaultTimelineLimit, 1, MaxTimelineLimit)
+	if err != nil {
+		return 0, TimelineQuery{}, err
+	}
+	return room, TimelineQuery{BeforeSeq: int64(before), Limit: limit}, nil
 }
 
 // maxSeqParam bounds before_seq: the largest integer a JavaScript client
