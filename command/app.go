@@ -2,6 +2,10 @@ package command
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"happychat/schemas"
 )
@@ -12,6 +16,7 @@ import (
 //	Logout        logout.go         DELETE /v1/sessions/current
 //	CreateRoom    create_room.go    POST /v1/rooms
 //	ApproveRoom   approve_room.go   POST /v1/rooms/{id}/approve
+//	RejectRoom    reject_room.go    POST /v1/rooms/{id}/reject
 //	Join          join_room.go      POST /v1/rooms/{id}/join
 //	Leave         leave_room.go     POST /v1/rooms/{id}/leave
 //	Send          send_message.go   POST /v1/rooms/{id}/messages, the socket's send
@@ -102,6 +107,24 @@ func (s *Service) ApproveRoom(ctx context.Context, c Caller, room schemas.ID) (s
 		return schemas.Room{}, forbidden("only an admin may approve a room")
 	}
 	res, err := s.Execute(ctx, Command{Kind: KindApproveRoom, RoomID: room, Admin: true, Credential: c.Token})
+	if err != nil {
+		return schemas.Room{}, err
+	}
+	return *res.Room, nil
+}
+
+// RejectRoom turns a proposed room down (admin only), with an optional
+// reason for the proposer (trimmed, at most schemas.MaxRejectReason code
+// points, no control characters but line breaks).
+func (s *Service) RejectRoom(ctx context.Context, c Caller, room schemas.ID, reason string) (schemas.Room, error) {
+	if !c.Admin {
+		return schemas.Room{}, forbidden("only an admin may reject a room")
+	}
+	reason = strings.TrimSpace(reason)
+	if utf8.RuneCountInString(reason) > schemas.MaxRejectReason || strings.ContainsFunc(reason, func(r rune) bool { return unicode.IsControl(r) && r != '\n' }) {
+		return schemas.Room{}, badRequest(fmt.Sprintf("reason must be at most %d characters without control characters", schemas.MaxRejectReason))
+	}
+	res, err := s.Execute(ctx, Command{Kind: KindRejectRoom, RoomID: room, Admin: true, Reason: reason, Credential: c.Token})
 	if err != nil {
 		return schemas.Room{}, err
 	}

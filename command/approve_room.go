@@ -11,6 +11,9 @@ func decideApproveRoom(r *room, cmd Command, dp deps) (decision, error) {
 	if r == nil {
 		return decision{}, notFound("no such room")
 	}
+	if r.status == schemas.RoomStatusRejected {
+		return decision{}, schemas.Errorf(schemas.CodeConflict, "the proposal was rejected: it cannot be approved")
+	}
 	var d decision
 	if r.status == schemas.RoomStatusProposed {
 		env := schemas.Envelope{CorrelationID: cmd.CorrelationID, Payload: schemas.RoomApproved{}}

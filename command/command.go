@@ -14,6 +14,7 @@ type Kind string
 const (
 	KindCreateRoom  Kind = "create_room"
 	KindApproveRoom Kind = "approve_room"
+	KindRejectRoom  Kind = "reject_room"
 	KindJoin        Kind = "join"
 	KindLeave       Kind = "leave"
 	KindSend        Kind = "send"
@@ -26,15 +27,17 @@ const (
 // Command is one room command. It travels as JSON when forwarded to the
 // owner, so it carries everything the decision needs.
 type Command struct {
-	Kind         Kind       `json:"kind"`
-	RoomID       schemas.ID `json:"room_id"`
-	UserID       schemas.ID `json:"user_id,omitzero"`
-	Nickname     string     `json:"nickname,omitzero"`
-	Admin        bool       `json:"admin,omitzero"`
-	Title        string     `json:"title,omitzero"`
-	Description  string     `json:"description,omitzero"`
-	Body         string     `json:"body,omitzero"`
-	ClientMsgID  string     `json:"client_msg_id,omitzero"`
+	Kind        Kind       `json:"kind"`
+	RoomID      schemas.ID `json:"room_id"`
+	UserID      schemas.ID `json:"user_id,omitzero"`
+	Nickname    string     `json:"nickname,omitzero"`
+	Admin       bool       `json:"admin,omitzero"`
+	Title       string     `json:"title,omitzero"`
+	Description string     `json:"description,omitzero"`
+	Body        string     `json:"body,omitzero"`
+	ClientMsgID string     `json:"client_msg_id,omitzero"`
+	// Reason is an admin's reason for rejecting a proposal (may be empty).
+	Reason       string     `json:"reason,omitzero"`
 	SwitchTo     schemas.ID `json:"switch_to,omitzero"`
 	SwitchJoinID schemas.ID `json:"switch_join_id,omitzero"`
 	// Retry marks a creation under an idempotency key: an existing room
@@ -137,6 +140,8 @@ func decide(r *room, cmd Command, dp deps) (decision, *room, error) {
 		return decideCreateRoom(r, cmd, dp)
 	case KindApproveRoom:
 		d, err = decideApproveRoom(r, cmd, dp)
+	case KindRejectRoom:
+		d, err = decideRejectRoom(r, cmd, dp)
 	case KindJoin:
 		d, err = decideJoin(r, cmd, dp)
 	case KindLeave:

@@ -3,6 +3,7 @@ package command
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +58,8 @@ func TestDecideDispatch(t *testing.T) {
 			Command{Kind: KindApproveRoom, Admin: true}, []string{schemas.TypeRoomApproved}, ""},
 		{"approve an open room: nothing", func(t *testing.T, dp deps) *room { return openRoom(t, id, dp) },
 			Command{Kind: KindApproveRoom, Admin: true}, nil, ""},
+		{"reject", func(t *testing.T, dp deps) *room { return proposedRoom(t, id, dp) },
+			Command{Kind: KindRejectRoom, Admin: true, Reason: "duplicate"}, []string{schemas.TypeRoomRejected}, ""},
 		{"join", func(t *testing.T, dp deps) *room { return openRoom(t, id, dp) },
 			Command{Kind: KindJoin, UserID: 2, Nickname: "b"}, []string{schemas.TypeRoomJoined}, ""},
 		{"join again: nothing", func(t *testing.T, dp deps) *room { return withMember(t, id, dp) },
@@ -132,6 +135,62 @@ func TestDecideApproveRoom(t *testing.T) {
 			}
 			if d.result.Room == nil || d.result.Room.Status != schemas.RoomStatusOpen || d.result.Room.Capacity != 20 {
 				t.Errorf("answer %+v, want the open room", d.result.Room)
+			}
+		})
+	}
+}
+
+// Rejecting turns a proposal down for good: once, by an admin, never an
+// open room; a rejected proposal cannot be approved after; and the event
+// waits for feature level 3.
+func TestDecideRejectRoom(t *testing.T) {
+	rejected := func(t *testing.T, dp deps) *room {
+		r := proposedRoom(t, 9, dp)
+		if _, err := decideRejectRoom(r, Command{Kind: KindRejectRoom, RoomID: 9, Admin: true}, dp); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	tests := []struct {
+		name       string
+		room       func(*testing.T, deps) *room
+		kind       Kind
+		admin      bool
+		level      int
+		wantEvents int
+		wantStatus string
+		wantCode   schemas.Code
+	}{
+		{"a proposal is rejected", func(t *testing.T, dp deps) *room { return proposedRoom(t, 9, dp) }, KindRejectRoom, true, 3, 1, schemas.RoomStatusRejected, ""},
+		{"rejecting again changes nothing", rejected, KindRejectRoom, true, 3, 0, schemas.RoomStatusRejected, ""},
+		{"an open room cannot be rejected", func(t *testing.T, dp deps) *room { return openRoom(t, 9, dp) }, KindRejectRoom, true, 3, 0, "", schemas.CodeConflict},
+		{"only an admin rejects", func(t *testing.T, dp deps) *room { return proposedRoom(t, 9, dp) }, KindRejectRoom, false, 3, 0, "", schemas.CodeForbidden},
+		{"no such room", func(*testing.T, deps) *room { return nil }, KindRejectRoom, true, 3, 0, "", schemas.CodeNotFound},
+		{"a rejected proposal is not approved", rejected, KindApproveRoom, true, 3, 0, "", schemas.CodeConflict},
+		{"not before feature level 3", func(t *testing.T, dp deps) *room { return proposedRoom(t, 9, dp) }, KindRejectRoom, true, 2, 0, "", schemas.CodeUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dp := testDeps(20, users{})
+			r := tt.room(t, dp)
+			dp.checkEmit = func(typ string) error {
+				if err := schemas.Events.CheckEmit(typ, tt.level); err != nil {
+					return schemas.Errorf(schemas.CodeUnavailable, "needs a higher feature level")
+				}
+				return nil
+			}
+			d, _, err := decide(r, Command{Kind: tt.kind, RoomID: 9, Admin: tt.admin, Reason: "비슷한 방이 있어요"}, dp)
+			if code(err) != tt.wantCode || len(d.events) != tt.wantEvents {
+				t.Fatalf("err %v, %d events; want code %q, %d events", err, len(d.events), tt.wantCode, tt.wantEvents)
+			}
+			if err != nil {
+				return
+			}
+			if d.result.Room == nil || d.result.Room.Status != tt.wantStatus {
+				t.Errorf("answer %+v, want status %s", d.result.Room, tt.wantStatus)
+			}
+			if tt.wantEvents == 1 && d.events[0].Payload.(schemas.RoomRejected).Reason != "비슷한 방이 있어요" {
+				t.Errorf("event %+v does not carry the reason", d.events[0])
 			}
 		})
 	}
@@ -373,5 +432,24 @@ func TestRoomViewCountsMessages(t *testing.T) {
 	v := roomView(r, 20)
 	if v.MessageCount != 2 || v.LastMessageAt == nil || *v.LastMessageAt != schemas.FormatTime(dp.now) {
 		t.Fatalf("after two sends: count %d, last %v; want 2 at %s", v.MessageCount, v.LastMessageAt, schemas.FormatTime(dp.now))
+	}
+}
+
+// RejectRoom refuses a bad reason or a non-admin before anything runs.
+func TestRejectRoomChecksItsArguments(t *testing.T) {
+	s := &Service{}
+	for _, tc := range []struct {
+		name   string
+		caller Caller
+		reason string
+		want   schemas.Code
+	}{
+		{"a user", Caller{UserID: 3, Token: "u"}, "", schemas.CodeForbidden},
+		{"too long", Caller{Admin: true}, strings.Repeat("가", schemas.MaxRejectReason+1), schemas.CodeBadRequest},
+		{"a control character", Caller{Admin: true}, "no\x00pe", schemas.CodeBadRequest},
+	} {
+		if _, err := s.RejectRoom(t.Context(), tc.caller, 9, tc.reason); code(err) != tc.want {
+			t.Errorf("%s: %v, want %s", tc.name, err, tc.want)
+		}
 	}
 }

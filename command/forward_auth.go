@@ -19,7 +19,7 @@ import (
 // switch-leave is never forwarded: each owner derives its own from its
 // tail.
 var forwardable = map[Kind]bool{
-	KindCreateRoom: true, KindApproveRoom: true, KindJoin: true, KindLeave: true, KindSend: true,
+	KindCreateRoom: true, KindApproveRoom: true, KindRejectRoom: true, KindJoin: true, KindLeave: true, KindSend: true,
 	KindPresence: true,
 }
 
@@ -36,7 +36,7 @@ func (s *Service) verifyForwarded(cmd *Command) *schemas.Error {
 		return schemas.Errorf(schemas.CodeUnauthorized, "a forwarded command must carry its caller's credential")
 	}
 	if s.adminToken.Matches(cmd.Credential) {
-		if cmd.Kind != KindCreateRoom && cmd.Kind != KindApproveRoom || cmd.UserID != 0 {
+		if cmd.Kind != KindCreateRoom && cmd.Kind != KindApproveRoom && cmd.Kind != KindRejectRoom || cmd.UserID != 0 {
 			return forbidden("the admin token does not act as a user")
 		}
 		cmd.Admin, cmd.Nickname = true, ""
@@ -46,7 +46,7 @@ func (s *Service) verifyForwarded(cmd *Command) *schemas.Error {
 	if err != nil {
 		return token.Refusal(err)
 	}
-	if cmd.Admin || cmd.UserID != claims.UserID || cmd.Kind == KindApproveRoom {
+	if cmd.Admin || cmd.UserID != claims.UserID || cmd.Kind == KindApproveRoom || cmd.Kind == KindRejectRoom {
 		return forbidden("the command does not match its caller's credential")
 	}
 	cmd.Nickname = claims.Nickname

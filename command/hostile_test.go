@@ -165,6 +165,7 @@ func TestNullBodiesAndEmptyKeys(t *testing.T) {
 		{"/v1/sessions", "", `{"nickname":"toracle"}`},
 		{"/v1/rooms", testAdmin, `{"title":"t"}`},
 		{room + "/approve", testAdmin, `{}`},
+		{room + "/reject", testAdmin, `{"reason":"duplicate"}`},
 		{room + "/join", user, `{}`},
 		{room + "/leave", user, `{}`},
 		{room + "/messages", user, `{"body":"hi","client_msg_id":"c1"}`},

@@ -29,6 +29,7 @@ func (s *Service) Routes(r gin.IRouter) {
 	r.DELETE("/v1/sessions/current", addr, s.doors.logouts.Gin(), s.deleteSession)
 	r.POST("/v1/rooms", addr, s.postRoom)
 	r.POST("/v1/rooms/:id/approve", addr, s.postApprove)
+	r.POST("/v1/rooms/:id/reject", addr, s.postReject)
 	r.POST("/v1/rooms/:id/join", addr, s.postJoin)
 	r.POST("/v1/rooms/:id/leave", addr, s.postLeave)
 	r.POST("/v1/rooms/:id/messages", addr, s.postMessage)
@@ -101,6 +102,18 @@ func (s *Service) postApprove(c *gin.Context) {
 		return
 	}
 	out, err := s.ApproveRoom(c.Request.Context(), caller, room)
+	s.respond(c, http.StatusOK, out, err)
+}
+
+func (s *Service) postReject(c *gin.Context) {
+	caller, room, ok := s.roomRequest(c)
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if !ok || !s.bind(c, &in, false) {
+		return
+	}
+	out, err := s.RejectRoom(c.Request.Context(), caller, room, in.Reason)
 	s.respond(c, http.StatusOK, out, err)
 }
 

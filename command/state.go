@@ -63,6 +63,8 @@ func (r *room) apply(env schemas.Envelope) (bool, error) {
 		r.status, r.title, r.description, r.createdAt = schemas.RoomStatusProposed, p.Title, p.Description, env.OccurredAt
 	case schemas.RoomApproved:
 		r.status = schemas.RoomStatusOpen
+	case schemas.RoomRejected:
+		r.status = schemas.RoomStatusRejected
 	case schemas.RoomJoined:
 		r.members[env.UserID] = member{joinID: env.ID, nickname: p.Nickname, joinedAt: env.OccurredAt}
 	case schemas.RoomLeft:

@@ -23,7 +23,7 @@ func (b *pgBatch) apply(ctx context.Context, rec *feed.Record) error {
 	switch rec.Topic {
 	case b.s.names.Rooms:
 		switch env.Payload.(type) {
-		case schemas.RoomCreated, schemas.RoomProposed, schemas.RoomApproved, schemas.RoomJoined, schemas.RoomLeft, schemas.MessageSent:
+		case schemas.RoomCreated, schemas.RoomProposed, schemas.RoomApproved, schemas.RoomRejected, schemas.RoomJoined, schemas.RoomLeft, schemas.MessageSent:
 			return b.roomEvent(ctx, rec)
 		}
 	case b.s.names.Users:
@@ -90,6 +90,12 @@ func (b *pgBatch) roomEvent(ctx context.Context, rec *feed.Record) error {
 		if r.status != schemas.RoomStatusOpen {
 			r.status = schemas.RoomStatusOpen
 			r.approvedAt = &at
+		}
+	case schemas.RoomRejected:
+		// A proposal turned down stays a row (its proposer still reads it)
+		// but no list shows it: lists filter by status.
+		if r.status == schemas.RoomStatusProposed {
+			r.status = schemas.RoomStatusRejected
 		}
 	case schemas.MessageSent:
 		r.messageCount++

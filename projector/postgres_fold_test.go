@@ -147,6 +147,24 @@ func TestPGFoldRooms(t *testing.T) {
 	}
 }
 
+// TestPGFoldRejected: a rejected proposal keeps its row with status
+// rejected; a rejection of an open room changes nothing.
+func TestPGFoldRejected(t *testing.T) {
+	b := newFoldBatch(&foldTx{})
+	mustFold(t, b,
+		roomRec(0, 1, 7, 1, schemas.RoomProposed{Title: "t"}),
+		roomRec(1, 1, 0, 2, schemas.RoomRejected{Reason: "duplicate"}),
+		roomRec(2, 2, 0, 1, schemas.RoomCreated{Title: "open"}),
+		roomRec(3, 2, 0, 2, schemas.RoomRejected{}),
+	)
+	if r := b.rooms[1]; r == nil || r.status != schemas.RoomStatusRejected || r.lastSeq != 2 || r.approvedAt != nil {
+		t.Errorf("rejected proposal: %+v", r)
+	}
+	if r := b.rooms[2]; r == nil || r.status != schemas.RoomStatusOpen || r.lastSeq != 2 {
+		t.Errorf("an open room after a rejection: %+v", r)
+	}
+}
+
 // TestPGFoldNewRoom: a room is started by its creation only; its creator is
 // recorded when known (a proposal always has one).
 func TestPGFoldNewRoom(t *testing.T) {

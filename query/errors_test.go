@@ -44,7 +44,18 @@ func refusedBeforeStores(t *testing.T) []badCase {
 		{"unknown status", "/v1/rooms?status=closed", "", bad, cb},
 		{"empty status", "/v1/rooms?status=", "", bad, cb},
 		{"repeated parameter", "/v1/rooms?status=open&status=open", "", bad, cb},
-		{"unknown parameter", "/v1/rooms?sort=new", "", bad, cb},
+		{"unknown parameter", "/v1/rooms?order=new", "", bad, cb},
+		{"unknown sort", "/v1/rooms?sort=oldest", "", bad, cb},
+		{"mine not a boolean", "/v1/rooms?mine=1", "", bad, cb},
+		{"mine for anonymous", "/v1/rooms?mine=true", "", bad, cb},
+		{"search empty", "/v1/rooms?q=", "", bad, cb},
+		{"search blank", "/v1/rooms?q=%20%20", "", bad, cb},
+		{"search too long", "/v1/rooms?q=" + strings.Repeat("고", MaxSearchRunes+1), "", bad, cb},
+		{"search with a control character", "/v1/rooms?q=a%00b", "", bad, cb},
+		{"search not UTF-8", "/v1/rooms?q=%ff", "", bad, cb},
+		{"cursor of the busiest list with sort=new", "/v1/rooms?sort=new&cursor=" + roomsCursor{list: roomsList{Sort: SortBusiest}, Room: 5}.encode(), "", bad, cb},
+		{"cursor of a search without it", "/v1/rooms?cursor=" + roomsCursor{list: roomsList{Sort: SortBusiest, QHash: searchHash("cats")}, Room: 5}.encode(), "", bad, cb},
+		{"cursor of one search with another", "/v1/rooms?q=dogs&cursor=" + roomsCursor{list: roomsList{Sort: SortBusiest, QHash: searchHash("cats")}, Room: 5}.encode(), "", bad, cb},
 		{"malformed query string", "/v1/rooms?%zz", "", bad, cb},
 		{"semicolon in query", "/v1/rooms?status=open;x", "", bad, cb},
 		{"proposals for anonymous", "/v1/rooms?status=proposed", "", http.StatusForbidden, cf},
@@ -211,7 +222,7 @@ func TestRoutesAreDocumented(t *testing.T) {
 	for _, r := range engine.Routes() {
 		routes = append(routes, openapi.Route{Method: r.Method, Path: r.Path})
 	}
-	if len(routes) != 7 {
+	if len(routes) != 8 {
 		t.Fatalf("%d routes registered: %v", len(routes), routes)
 	}
 	if missing := doc.Missing(routes); len(missing) > 0 {

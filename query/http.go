@@ -6,7 +6,10 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -71,7 +74,7 @@ type roomsBody struct {
 }
 
 func (s *Service) httpListRooms(c *gin.Context) {
-	caller, p, ok := s.begin(c, "status", "cursor", "limit")
+	caller, p, ok := s.begin(c, "status", "cursor", "limit", "q", "sort", "mine")
 	if !ok {
 		return
 	}
@@ -98,17 +101,51 @@ func bindRooms(p params) (RoomsQuery, error) {
 	if err != nil {
 		return RoomsQuery{}, err
 	}
-	var after roomsCursor
-	if raw, ok := p.get("cursor"); ok {
-		if after, err = parseRoomsCursor(raw); err != nil {
-			return RoomsQuery{}, err
-		}
+	sort, err := p.optEnum("sort", SortBusiest, SortBusiest, SortNew)
+	if err != nil {
+		return RoomsQuery{}, err
+	}
+	mine, err := p.optEnum("mine", "false", "true", "false")
+	if err != nil {
+		return RoomsQuery{}, err
+	}
+	q, err := bindSearch(p)
+	if err != nil {
+		return RoomsQuery{}, err
 	}
 	limit, err := p.optInt("limit", DefaultRoomsLimit, 1, MaxRoomsLimit)
 	if err != nil {
 		return RoomsQuery{}, err
 	}
-	return RoomsQuery{Status: status, After: after, Limit: limit}, nil
+	rq := RoomsQuery{Status: status, Sort: sort, Q: q, Mine: mine == "true", Limit: limit}
+	if raw, ok := p.get("cursor"); ok {
+		if rq.After, err = parseRoomsCursor(raw); err != nil {
+			return RoomsQuery{}, err
+		}
+		if rq.After.list != rq.list() {
+			return RoomsQuery{}, errCursorOtherList
+		}
+	}
+	return rq, nil
+}
+
+var errCursorOtherList = badRequest("cursor belongs to another list: send it with the sort, q and mine of the request that returned it")
+
+// bindSearch reads q, the title search: trimmed, 1 to MaxSearchRunes code
+// points, no control characters; lowered (Unicode case folding to lower
+// case) so that the search is case-insensitive and one search has one
+// cursor.
+func bindSearch(p params) (string, error) {
+	raw, ok := p.get("q")
+	if !ok {
+		return "", nil
+	}
+	q := strings.TrimSpace(raw)
+	n := utf8.RuneCountInString(q)
+	if n == 0 || n > MaxSearchRunes || !utf8.ValidString(q) || strings.ContainsFunc(q, unicode.IsControl) {
+		return "", badRequest("q must be 1 to " + strconv.Itoa(MaxSearchRunes) + " characters of text without control characters")
+	}
+	return strings.ToLower(q), nil
 }
 
 func (s *Service) httpGetRoom(c *gin.Context) {
@@ -163,6 +200,55 @@ func (s *Service) httpMessages(c *gin.Context) {
 	}
 	writeJSON(c, http.StatusOK, backwardPage{Messages: page.Messages, NextBefore: page.Next})
 }
+
+// timelineBody is a timeline page (timeline.go): the items newest first;
+// next_before_seq is null on the page that reaches the room's first event.
+type timelineBody struct {
+	Items         []TimelineItem `json:"items"`
+	NextBeforeSeq *int64         `json:"next_before_seq"`
+}
+
+func (s *Service) httpTimeline(c *gin.Context) {
+	caller, p, ok := s.begin(c, "before_seq", "limit")
+	if !ok {
+		return
+	}
+	room, q, err := bindTimeline(c.Param("id"), p)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	page, err := s.Timeline(c.Request.Context(), caller, room, q)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	body := timelineBody{Items: page.Items}
+	if page.NextBeforeSeq != 0 {
+		body.NextBeforeSeq = &page.NextBeforeSeq
+	}
+	writeJSON(c, http.StatusOK, body)
+}
+
+func bindTimeline(roomParam string, p params) (schemas.ID, TimelineQuery, error) {
+	room, err := roomPathID(roomParam)
+	if err != nil {
+		return 0, TimelineQuery{}, err
+	}
+	before, err := p.optInt("before_seq", 0, 1, maxSeqParam)
+	if err != nil {
+		return 0, TimelineQuery{}, err
+	}
+	limit, err := p.optInt("limit", DefaultTimelineLimit, 1, MaxTimelineLimit)
+	if err != nil {
+		return 0, TimelineQuery{}, err
+	}
+	return room, TimelineQuery{BeforeSeq: int64(before), Limit: limit}, nil
+}
+
+// maxSeqParam bounds before_seq: the largest integer a JavaScript client
+// holds exactly; no room's seq comes near it.
+const maxSeqParam = 1<<53 - 1
 
 type historyRequest struct {
 	room schemas.ID

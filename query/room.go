@@ -12,21 +12,31 @@ import (
 )
 
 // roomColumns are the rooms view columns every room read selects, followed
-// by the caller's unread count. $1 is the caller's user id, NULL for an
+// by the caller's unread count, the room's listed_at and its proposer's
+// nickname (a primary-key probe of users). $1 is the caller's user id, NULL for an
 // anonymous caller (the unread column is then NULL too).
 //
-// Unread is the room's message count minus the ordinal of the newest message
-// the caller's read mark covers: one index probe into room_messages. Without
-// a read mark every message is unread. GREATEST guards against the two
-// counters being read while the projector is between them.
+// Unread belongs to the rooms the caller is or has been a member of (the
+// contract): a count on every room of the list would tell a newcomer it has
+// hundreds of unread messages in rooms it never opened. Any membership row,
+// current or ended, counts; the probe is the members primary key
+// (room_id, user_id, …). For those rooms, unread is the room's message count
+// minus the ordinal of the newest message the caller's read mark covers: one
+// index probe into room_messages. Without a read mark every message is
+// unread. GREATEST guards against the two counters being read while the
+// projector is between them.
 const roomColumns = `
 	r.room_id, r.title, r.description, r.status, r.created_by, r.created_at,
 	r.member_count, r.message_count, r.last_message_at, r.last_message_id, r.last_seq,
-	CASE WHEN $1::bigint IS NULL THEN NULL ELSE GREATEST(0, r.message_count - COALESCE((
+	CASE WHEN $1::bigint IS NULL OR NOT EXISTS (
+		SELECT 1 FROM members mb WHERE mb.room_id = r.room_id AND mb.user_id = $1
+	) THEN NULL ELSE GREATEST(0, r.message_count - COALESCE((
 		SELECT rm.ordinal FROM read_marks m
 		JOIN room_messages rm ON rm.room_id = m.room_id AND rm.message_id <= m.up_to
 		WHERE m.user_id = $1 AND m.room_id = r.room_id
-		ORDER BY rm.message_id DESC LIMIT 1), 0)) END`
+		ORDER BY rm.message_id DESC LIMIT 1), 0)) END,
+	COALESCE(r.approved_at, r.created_at),
+	(SELECT u.nickname FROM users u WHERE u.user_id = r.created_by)`
 
 const sqlRoomByID = `SELECT` + roomColumns + ` FROM rooms r WHERE r.room_id = $2`
 
@@ -44,13 +54,19 @@ type roomRow struct {
 	LastMessageID *int64
 	LastSeq       int64
 	Unread        *int64
+	// ListedAt is when the room opened: its approval, or its creation for
+	// a room the operator opened (newest-first order).
+	ListedAt time.Time
+	// Proposer is the nickname of CreatedBy (nil without one, or while the
+	// users view lags).
+	Proposer *string
 }
 
 func scanRoom(row pgx.Row) (roomRow, error) {
 	var r roomRow
 	var id int64
 	err := row.Scan(&id, &r.Title, &r.Description, &r.Status, &r.CreatedBy, &r.CreatedAt,
-		&r.MemberCount, &r.MessageCount, &r.LastMessageAt, &r.LastMessageID, &r.LastSeq, &r.Unread)
+		&r.MemberCount, &r.MessageCount, &r.LastMessageAt, &r.LastMessageID, &r.LastSeq, &r.Unread, &r.ListedAt, &r.Proposer)
 	r.ID = schemas.ID(id)
 	return r, err
 }
@@ -75,6 +91,12 @@ func (r roomRow) api(capacity int) schemas.Room {
 	if r.LastMessageAt != nil {
 		s := schemas.FormatTime(*r.LastMessageAt)
 		out.LastMessageAt = &s
+	}
+	if r.CreatedBy != nil {
+		out.ProposedBy = &schemas.Proposer{UserID: schemas.ID(*r.CreatedBy)}
+		if r.Proposer != nil {
+			out.ProposedBy.Nickname = *r.Proposer
+		}
 	}
 	return out
 }

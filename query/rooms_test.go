@@ -97,8 +97,15 @@ func TestUnreadFollowsReadMarks(t *testing.T) {
 	reader, writer := e.newID(start), e.newID(start)
 	room := e.addRoom("mailbox", schemas.RoomStatusOpen, 0, start)
 	other := e.addRoom("other", schemas.RoomStatusOpen, 0, start)
+	stranger := e.addRoom("never joined", schemas.RoomStatusOpen, 0, start)
+	e.addMember(room, reader, "reader", start)
+	e.addMember(room, writer, "writer", start)
+	// reader was in other and left it: unread stays, as for any room it was in.
+	e.addMember(other, reader, "reader", start)
+	e.endMembership(other, reader, start.Add(time.Second))
 	msgs := e.addMessages(room, spread(30, start.Add(time.Minute), time.Second, writer))
 	e.addMessages(other, spread(3, start.Add(time.Minute), time.Second, writer))
+	e.addMessages(stranger, spread(7, start.Add(time.Minute), time.Second, writer))
 	tok := e.userToken(reader)
 
 	unread := func() (inList, inRoom int64) {
@@ -106,14 +113,20 @@ func TestUnreadFollowsReadMarks(t *testing.T) {
 		r := e.get("/v1/rooms", tok)
 		wantStatus(t, r, http.StatusOK)
 		for _, rm := range decode[testRooms](t, r).Rooms {
-			if rm.Unread == nil {
-				t.Fatalf("no unread for an authenticated caller: %s", r.body)
-			}
-			if rm.ID == room {
+			switch rm.ID {
+			case room:
+				if rm.Unread == nil {
+					t.Fatalf("no unread in the caller's room: %s", r.body)
+				}
 				inList = *rm.Unread
-			}
-			if rm.ID == other && *rm.Unread != 3 {
-				t.Fatalf("other room unread %d, want 3", *rm.Unread)
+			case other:
+				if rm.Unread == nil || *rm.Unread != 3 {
+					t.Fatalf("unread in a room the caller left %v, want 3", rm.Unread)
+				}
+			case stranger:
+				if rm.Unread != nil {
+					t.Fatalf("unread %d in a room the caller never joined", *rm.Unread)
+				}
 			}
 		}
 		r = e.get("/v1/rooms/"+room.String(), tok)
@@ -146,10 +159,16 @@ func TestUnreadFollowsReadMarks(t *testing.T) {
 	if l, _ := unread(); l != 4 {
 		t.Fatalf("after 4 new messages: unread %d", l)
 	}
-	// Another user's marks do not count; admins see no unread.
+	// Another user's marks do not count; a room one never joined has no
+	// unread on its detail either; admins see no unread.
 	r := e.get("/v1/rooms/"+room.String(), e.userToken(writer))
 	if u := decode[schemas.Room](t, r).Unread; u == nil || *u != 34 {
 		t.Fatalf("writer's unread %v, want 34", u)
+	}
+	r = e.get("/v1/rooms/"+stranger.String(), tok)
+	wantStatus(t, r, http.StatusOK)
+	if u := decode[schemas.Room](t, r).Unread; u != nil {
+		t.Fatalf("unread %d on the detail of a room never joined", *u)
 	}
 	r = e.get("/v1/rooms/"+room.String(), testAdmin)
 	if u := decode[schemas.Room](t, r).Unread; u != nil {

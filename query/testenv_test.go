@@ -295,6 +295,23 @@ func (e *testEnv) addMember(room, user schemas.ID, nickname string, at time.Time
 	e.insertEvents(ctx, []event{{room: room, seq: seq, id: id, user: user, typ: schemas.TypeRoomJoined, at: at}})
 }
 
+// endMembership writes a room.left: user's current membership of room ends.
+func (e *testEnv) endMembership(room, user schemas.ID, at time.Time) {
+	e.t.Helper()
+	ctx := context.Background()
+	id := e.newID(at)
+	seq := e.nextSeq(room)
+	tag, err := e.pg.Exec(ctx, `UPDATE members SET left_at = $3, left_reason = 'left', ended_by = $4
+		WHERE room_id = $1 AND user_id = $2 AND left_at IS NULL`, int64(room), int64(user), at, int64(id))
+	if err != nil || tag.RowsAffected() != 1 {
+		e.t.Fatalf("end membership: %v (%d rows)", err, tag.RowsAffected())
+	}
+	if _, err := e.pg.Exec(ctx, `UPDATE rooms SET member_count = member_count - 1, last_seq = $2 WHERE room_id = $1`, int64(room), seq); err != nil {
+		e.t.Fatal(err)
+	}
+	e.insertEvents(ctx, []event{{room: room, seq: seq, id: id, user: user, typ: schemas.TypeRoomLeft, at: at}})
+}
+
 // msg is a message to write; zero fields get defaults.
 type msg struct {
 	user     schemas.ID

@@ -19,7 +19,8 @@ type Message struct {
 }
 
 // Room is a chat topic as clients see it. Unread is present only for an
-// authenticated caller; Members only on GET /v1/rooms/{id}.
+// authenticated caller in a room it is or has been a member of; Members only
+// on GET /v1/rooms/{id}.
 type Room struct {
 	ID            ID        `json:"id"`
 	Title         string    `json:"title"`
@@ -32,6 +33,16 @@ type Room struct {
 	CreatedAt     string    `json:"created_at"`
 	Unread        *int64    `json:"unread,omitzero"`
 	Members       *[]Member `json:"members,omitzero"`
+	// ProposedBy (an extension of the query service) names the user who
+	// proposed the room, on rooms that began as a proposal.
+	ProposedBy *Proposer `json:"proposed_by,omitzero"`
+}
+
+// Proposer is who proposed a room; Nickname is the user's current one
+// ("" while the users view has not caught up).
+type Proposer struct {
+	UserID   ID     `json:"user_id"`
+	Nickname string `json:"nickname"`
 }
 
 // Member is a current member of a room.

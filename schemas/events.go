@@ -13,6 +13,8 @@ const (
 	TypeReadMarkMoved  = "readmark.moved"
 	// TypeSessionRevoked is the first event of feature level 2.
 	TypeSessionRevoked = "session.revoked"
+	// TypeRoomRejected is an event of feature level 3.
+	TypeRoomRejected = "room.rejected"
 	// Reserved for later: "message.edited", "message.deleted".
 )
 
@@ -26,6 +28,9 @@ const (
 const (
 	RoomStatusOpen     = "open"
 	RoomStatusProposed = "proposed"
+	// RoomStatusRejected: a proposal an admin turned down (room.rejected).
+	// It is listed nowhere; its proposer and admins still read it.
+	RoomStatusRejected = "rejected"
 )
 
 // Event is the payload of an envelope: one of the types below.
@@ -56,6 +61,13 @@ type RoomProposed struct {
 
 // RoomApproved (rooms topic): an admin opened a proposed room. Envelope: RoomID.
 type RoomApproved struct{}
+
+// RoomRejected (rooms topic): an admin turned a proposed room down; it
+// never opens. Envelope: RoomID. Reason, if the admin gave one, is shown
+// to the proposer.
+type RoomRejected struct {
+	Reason string `json:"reason,omitzero"`
+}
 
 // RoomJoined (rooms topic): UserID became a member of RoomID. Nickname is the
 // user's nickname at join time (views show it without a users lookup).
@@ -107,6 +119,7 @@ func (UserRegistered) EventType() string { return TypeUserRegistered }
 func (RoomCreated) EventType() string    { return TypeRoomCreated }
 func (RoomProposed) EventType() string   { return TypeRoomProposed }
 func (RoomApproved) EventType() string   { return TypeRoomApproved }
+func (RoomRejected) EventType() string   { return TypeRoomRejected }
 func (RoomJoined) EventType() string     { return TypeRoomJoined }
 func (RoomLeft) EventType() string       { return TypeRoomLeft }
 func (MessageSent) EventType() string    { return TypeMessageSent }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -66,8 +67,9 @@ type Registry struct {
 //
 // A build must not run against a cluster level above its FeatureLevel.
 //
-// Level 2 brings session.revoked (token revocation, docs/adr/0007).
-const FeatureLevel = 2
+// Level 2 brings session.revoked (token revocation, docs/adr/0007); level 3
+// room.rejected (an admin turns a proposal down).
+const FeatureLevel = 3
 
 // ErrFeatureDisabled is wrapped by CheckEmit when an event needs a higher
 // feature level than the cluster's: some instance may still run a build that
@@ -264,7 +266,8 @@ func nonEmpty(name, v string) error {
 // here, add the JSON Schema file for it, register an upcaster from the
 // previous version, and give it the next feature level (see FeatureLevel and
 // its caveat on versions), as a new event type needs too. Every event below
-// predates feature levels and is at level 1, except session.revoked (2).
+// predates feature levels and is at level 1, except session.revoked (2) and
+// room.rejected (3).
 var Events = newEvents()
 
 func newEvents() *Registry {
@@ -285,6 +288,12 @@ func newEvents() *Registry {
 		return nonEmpty("title", e.Payload.(RoomProposed).Title)
 	})
 	Define[RoomApproved](r, 1, ScopeRoom, nil)
+	Define[RoomRejected](r, 1, ScopeRoom, func(e Envelope) error {
+		if n := utf8.RuneCountInString(e.Payload.(RoomRejected).Reason); n > MaxRejectReason {
+			return fmt.Errorf("%w: reason of %d code points, at most %d", errBadField, n, MaxRejectReason)
+		}
+		return nil
+	}, AtLevel(3))
 	Define[RoomJoined](r, 1, ScopeRoom, needUser)
 	Define[RoomLeft](r, 1, ScopeRoom, func(e Envelope) error {
 		if err := needUser(e); err != nil {
@@ -324,6 +333,10 @@ func newEvents() *Registry {
 	Define[SessionRevoked](r, 1, ScopeUser, checkSessionRevoked, AtLevel(2))
 	return r
 }
+
+// MaxRejectReason bounds the reason an admin gives for turning a proposal
+// down, in code points.
+const MaxRejectReason = 500
 
 // maxSessionID bounds a revoked session id: the command service mints 22
 // characters (128 bits, base64url).

@@ -67,6 +67,11 @@ func samples() map[string]Envelope {
 	e.RoomID, e.UserID = sampleRoom, sampleOther
 	add(e)
 
+	e = env(RoomRejected{Reason: "비슷한 방이 이미 있어요 — a similar room is open"})
+	e.RoomID, e.Seq = sampleRoom2, 2
+	e.CorrelationID = "req-reject-1"
+	add(e)
+
 	e = env(SessionRevoked{SessionID: "q7Vx2m0bQzK9yR4tWc8eLg", ExpiresAt: "2026-12-22T21:21:13.123Z"})
 	e.UserID = sampleUser
 	add(e)

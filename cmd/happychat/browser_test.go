@@ -76,6 +76,11 @@ func TestBrowser(t *testing.T) {
 	t.Run("OfflineAndBackResumesWithoutGapsOrDuplicates", func(t *testing.T) { testOfflineResume(t, sys, br) })
 	t.Run("AppShellOpensOffline", func(t *testing.T) { testOfflineShell(t, sys, br) })
 	t.Run("ProposeApproveAndKorean", func(t *testing.T) { testProposeApproveKorean(t, sys, br) })
+	t.Run("RoomsFindAndPage", func(t *testing.T) { testRoomsFindAndPage(t, sys, br) })
+	t.Run("TimelineSurvivesReload", func(t *testing.T) { testTimelineSurvivesReload(t, sys, br) })
+	t.Run("RoomOpensOfflineFromSavedHistory", func(t *testing.T) { testRoomOffline(t, sys, br) })
+	t.Run("PhoneRoomView", func(t *testing.T) { testPhoneRoomView(t, sys, br) })
+	t.Run("AdminQueueApprovesAndRejects", func(t *testing.T) { testAdminQueue(t, sys, br) })
 }
 
 // ---------------------------------------------------------------------------
@@ -730,7 +735,7 @@ func (tb *tab) login(sys *webSystem, nickname string) {
 	tb.waitJS(`!!document.querySelector('#nickname')`, "the nickname form")
 	tb.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#nickname').value = ''`), chromedp.SendKeys(chromedp.ID("nickname"), nickname))
 	tb.click(`#start`)
-	tb.waitJS(`!!document.querySelector('#room-list') || !!document.querySelector('.room')`, "the screen after login")
+	tb.waitJS(`!!document.querySelector('#room-search') || !!document.querySelector('.room')`, "the screen after login")
 }
 
 func (tb *tab) openRoomFromList(room string) {
@@ -834,6 +839,11 @@ var docsShots = map[string]bool{
 	"login-ko-phone": true, "rooms-ko-phone": false, "admin-desktop": true,
 	"history-desktop": false, "inert-markup-phone": true, "back-online-phone": false,
 	"offline-shell-phone": false,
+	// Issue 17's screens.
+	"rooms-sections-phone": true, "rooms-search-desktop": true, "rooms-search-phone": false,
+	"timeline-reload-phone": true, "timeline-reload-desktop": false, "room-offline-ko-phone": true,
+	"members-sheet-phone0": true, "members-sheet-phone1": false, "moved-away-phone0": true, "moved-away-phone1": false,
+	"admin-queue-desktop": true, "admin-queue-phone": false,
 }
 
 func (tb *tab) saveFailureShot() {

@@ -166,6 +166,33 @@ func (p *process) devSecret() error {
 	return os.WriteFile(path, []byte(p.cfg.TokenSecret+"\n"), 0o600)
 }
 
+// devAdminToken gives the all-in-one mode an admin when CHAT_ADMIN_TOKEN
+// is unset: a generated token kept in the state directory
+// (dev-admin-token), the same across restarts, which runDev prints at
+// start so that the person running `make run` can open /admin. It reports
+// whether the token is the generated one (an operator's own is never
+// printed).
+func (p *process) devAdminToken() (generated bool, err error) {
+	if p.cfg.AdminToken != "" {
+		return false, nil
+	}
+	path := filepath.Join(p.cfg.StateDir, "dev-admin-token")
+	//nolint:gosec // G304: a file of the operator's own state directory, in dev only
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= token.MinAdminTokenLen {
+		p.cfg.AdminToken = strings.TrimSpace(string(b))
+		return true, nil
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return false, err
+	}
+	p.cfg.AdminToken = hex.EncodeToString(buf)
+	if err := os.MkdirAll(p.cfg.StateDir, 0o700); err != nil {
+		return false, fmt.Errorf("state dir: %w", err)
+	}
+	return true, os.WriteFile(path, []byte(p.cfg.AdminToken+"\n"), 0o600)
+}
+
 // advertise is the address other instances use to reach this one: its
 // internal listener's, where they forward commands.
 func (p *process) advertise(bound string) string {

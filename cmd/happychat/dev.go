@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 
 	"github.com/gin-gonic/gin"
@@ -33,6 +34,10 @@ func runDev(ctx context.Context, env Env, _ []string) error {
 		return err
 	}
 	defer p.close()
+	generatedAdmin, err := p.devAdminToken()
+	if err != nil {
+		return err
+	}
 	engine, internal, work, err := p.buildDev(ctx)
 	if err != nil {
 		return err
@@ -41,6 +46,11 @@ func runDev(ctx context.Context, env Env, _ []string) error {
 		p.log.Info("happychat dev is up", "url", "http://"+addrs.public+"/", "internal", addrs.internal, "kafka", p.brokers,
 			"postgres", hostOf(p.cfg.PGURL), "clickhouse", p.cfg.CHAddr+"/"+p.cfg.CHDatabase)
 		fmt.Fprintf(env.Stdout, "happychat is running: open http://%s/\n", addrs.public)
+		if generatedAdmin {
+			fmt.Fprintf(env.Stdout, "to act as the admin, open http://%s/admin and enter the dev admin token %s\n"+
+				"(generated, kept in %s; set CHAT_ADMIN_TOKEN to use your own)\n",
+				addrs.public, p.cfg.AdminToken, filepath.Join(p.cfg.StateDir, "dev-admin-token"))
+		}
 		return work(ctx, addrs)
 	})
 }

@@ -39,7 +39,7 @@ func TestDevStartsAnswersAndStopsOnSIGTERM(t *testing.T) {
 	state := t.TempDir()
 	cmd := exec.Command(bin, "dev")
 	cmd.Env = append(os.Environ(),
-		"KAFKA_BROKERS=", "CHAT_HTTP_ADDR=127.0.0.1:0", "HAPPYCHAT_STATE_DIR="+state,
+		"KAFKA_BROKERS=", "CHAT_HTTP_ADDR=127.0.0.1:0", "HAPPYCHAT_STATE_DIR="+state, "CHAT_ADMIN_TOKEN=",
 		"CHAT_TOPIC_PREFIX=dev"+testenv.RandomHex(4))
 	cmd.Env = append(cmd.Env, freshStores(t)...)
 	stdout, err := cmd.StdoutPipe()
@@ -52,31 +52,67 @@ func TestDevStartsAnswersAndStopsOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill() }()
-	urlc := make(chan string, 1)
+	// The first lines name the URL and, without CHAT_ADMIN_TOKEN, the
+	// generated dev admin token.
+	urlc := make(chan [2]string, 1)
 	go func() {
 		buf := make([]byte, 4096)
 		var out strings.Builder
+		word := func(after string) string {
+			i := strings.Index(out.String(), after)
+			if i < 0 {
+				return ""
+			}
+			rest := out.String()[i+len(after):]
+			if j := strings.IndexAny(rest, "\n "); j > 0 {
+				return rest[:j]
+			}
+			return ""
+		}
 		for {
 			n, err := stdout.Read(buf)
 			out.Write(buf[:n])
-			if i := strings.Index(out.String(), "open http://"); i >= 0 {
-				rest := out.String()[i+len("open "):]
-				if j := strings.IndexAny(rest, "\n "); j > 0 {
-					urlc <- strings.TrimSuffix(rest[:j], "/")
-					_, _ = io.Copy(io.Discard, stdout)
-					return
-				}
+			if u, tok := word("open "), word("dev admin token "); u != "" && tok != "" {
+				urlc <- [2]string{strings.TrimSuffix(u, "/"), tok}
+				_, _ = io.Copy(io.Discard, stdout)
+				return
 			}
 			if err != nil {
 				return
 			}
 		}
 	}()
-	var base string
+	var base, admin string
 	select {
-	case base = <-urlc:
+	case got := <-urlc:
+		base, admin = got[0], got[1]
 	case <-time.After(90 * time.Second):
-		t.Fatalf("dev mode did not print its URL; stderr:\n%s", stderr.String())
+		t.Fatalf("dev mode did not print its URL and admin token; stderr:\n%s", stderr.String())
+	}
+	// The printed token is the one kept in the state directory, and it is
+	// the admin's: proposals are for admins only.
+	if b, err := os.ReadFile(filepath.Join(state, "dev-admin-token")); err != nil || strings.TrimSpace(string(b)) != admin {
+		t.Fatalf("dev-admin-token holds %q (%v), printed %q", b, err, admin)
+	}
+	// Reads need the migrated stores: wait until ready.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dev mode not ready within 60 s; stderr:\n%s", stderr.String())
+		}
+	}
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, base+"/v1/rooms?status=proposed", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("proposals with the printed admin token: %v %v; stderr:\n%s", resp, err, stderr.String())
+	} else {
+		resp.Body.Close()
 	}
 	resp, err := http.Get(base + "/healthz")
 	if err != nil {

@@ -86,6 +86,17 @@ window.addEventListener("happychat:unauthorized", () => {
   navigate(location.pathname, { replace: true });
 });
 
+// The admin entry sits in the header once this tab holds the admin token
+// (the admin screen keeps it in sessionStorage); others find the screen at
+// the foot of the topic list.
+const adminNav = document.getElementById("admin-nav");
+function renderAdminNav() {
+  replace(adminNav, icon("🛡️"), " ", t("admin"));
+  adminNav.hidden = !store.adminToken;
+}
+
+window.addEventListener("happychat:admin", renderAdminNav);
+
 let cleanup = null;
 
 function render(route) {
@@ -102,6 +113,7 @@ function render(route) {
   replace(main, screen);
   document.body.dataset.route = route.name;
   renderUser();
+  renderAdminNav();
   if (!store.session) {
     cleanup = renderLogin(screen, ctx);
   } else if (route.name === "rooms") {

@@ -3,8 +3,11 @@
 //
 // The server renders this file: VERSION is a hash of every app file and
 // SHELL the list of them (realtime/web/web.go), so any change to the app
-// installs a new worker with a fresh cache. The API (/v1) is never cached:
-// chat data must be live, and a stale answer would hide being offline.
+// installs a new worker with a fresh cache. The API (/v1) is never cached
+// here: chat data must be live, and a stale answer would hide being
+// offline. (The app itself saves the rooms and history it showed last in
+// Cache Storage, "happychat-data-v1", and reads them only when the network
+// fails: js/api.js, "saved answers".)
 
 const VERSION = "__HAPPYCHAT_VERSION__";
 const SHELL = "__HAPPYCHAT_SHELL__";

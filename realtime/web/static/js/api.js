@@ -66,6 +66,46 @@ async function call(method, path, { body, token = store.session?.token, signal }
 
 const enc = encodeURIComponent;
 
+// Saved answers. A room (GET /v1/rooms/{id}) and its newest timeline page
+// are saved in Cache Storage each time they are read, for the rooms read
+// last; when the network fails, and only then, the saved answer is given
+// instead, so a room opens offline with the history seen last (the room
+// screen says it is offline). The page does this rather than the service
+// worker so that the saved answer is used exactly when the page's own
+// request failed. store.forget drops the cache with the session.
+export const DATA_CACHE = "happychat-data-v1";
+const SAVED_ROOMS = 10; // two answers each
+
+async function saved(key, read) {
+  try {
+    const data = await read();
+    saveAnswer(key, data);
+    return data;
+  } catch (err) {
+    if (err.code !== "network" || !globalThis.caches) throw err;
+    const hit = await caches
+      .open(DATA_CACHE)
+      .then((c) => c.match(key))
+      .catch(() => null);
+    if (!hit) throw err;
+    const data = await hit.json();
+    return { ...data, saved: true };
+  }
+}
+
+function saveAnswer(key, data) {
+  if (!globalThis.caches) return;
+  (async () => {
+    const cache = await caches.open(DATA_CACHE);
+    await cache.delete(key);
+    await cache.put(key, new Response(JSON.stringify(data), { headers: { "Content-Type": "application/json" } }));
+    // keys() lists in insertion order, and a put after a delete moves the
+    // room to the end: the oldest go first.
+    const keys = await cache.keys();
+    for (const old of keys.slice(0, Math.max(0, keys.length - 2 * SAVED_ROOMS))) await cache.delete(old);
+  })().catch(() => {});
+}
+
 // MAX_ROOM_PAGES bounds the room list's walk (20 pages of the default 100).
 const MAX_ROOM_PAGES = 20;
 
@@ -90,9 +130,27 @@ export const api = {
     }
     return { rooms };
   },
-  getRoom: (id, opts) => call("GET", `/v1/rooms/${enc(id)}`, opts),
+  /**
+   * roomsPage reads one page of the room list: q (title search), sort
+   * ("busiest" | "new"), mine (rooms this user is or was in), and the
+   * next_cursor of the page before (sent with the same q, sort and mine).
+   */
+  roomsPage: ({ q, sort, mine, cursor, limit, status, signal } = {}) => {
+    const p = new URLSearchParams();
+    if (status) p.set("status", status);
+    if (q) p.set("q", q);
+    if (sort) p.set("sort", sort);
+    if (mine) p.set("mine", "true");
+    if (cursor) p.set("cursor", cursor);
+    if (limit) p.set("limit", String(limit));
+    const qs = p.toString();
+    return call("GET", qs ? `/v1/rooms?${qs}` : "/v1/rooms", { signal });
+  },
+  getRoom: (id, opts) => saved(`/v1/rooms/${enc(id)}`, () => call("GET", `/v1/rooms/${enc(id)}`, opts)),
   createRoom: (room, token) => call("POST", "/v1/rooms", { body: room, token: token || store.session?.token }),
   approveRoom: (id, token) => call("POST", `/v1/rooms/${enc(id)}/approve`, { body: {}, token }),
+  /** rejectRoom turns a proposal down (an extension: room.rejected). */
+  rejectRoom: (id, token, reason = "") => call("POST", `/v1/rooms/${enc(id)}/reject`, { body: reason ? { reason } : {}, token }),
   joinRoom: (id) => call("POST", `/v1/rooms/${enc(id)}/join`, { body: {} }),
   leaveRoom: (id) => call("POST", `/v1/rooms/${enc(id)}/leave`, { body: {} }),
   /** listMessages pages history: {before} newest first, {after} oldest first. */
@@ -101,6 +159,20 @@ export const api = {
     if (before) q.set("before", before);
     if (after) q.set("after", after);
     return call("GET", `/v1/rooms/${enc(id)}/messages?${q}`, { signal });
+  },
+  /**
+   * timelinePage reads the room's timeline (an extension of the service):
+   * messages, joins and leaves as the socket showed them, newest first;
+   * {beforeSeq} pages back (next_before_seq of the page before).
+   */
+  timelinePage: (id, { beforeSeq, limit = 50, signal } = {}) => {
+    const q = new URLSearchParams({ limit: String(limit) });
+    const path = `/v1/rooms/${enc(id)}/timeline`;
+    if (beforeSeq) {
+      q.set("before_seq", String(beforeSeq));
+      return call("GET", `${path}?${q}`, { signal });
+    }
+    return saved(path, () => call("GET", `${path}?${q}`, { signal }));
   },
   sendMessage: (id, body, clientMsgId) =>
     call("POST", `/v1/rooms/${enc(id)}/messages`, { body: { body, client_msg_id: clientMsgId } }),

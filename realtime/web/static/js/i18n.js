@@ -13,7 +13,7 @@ const en = {
   changeNickname: "Change nickname",
   signedInAs: "Chatting as {nickname}",
   roomsTitle: "Happy topics",
-  roomsIntro: "Busiest first. You can be in one room at a time.",
+  roomsIntro: "Search by title or pick one below. You can be in one room at a time.",
   refresh: "Refresh",
   noRooms: "No open topics yet. Why not propose one?",
   members: "{count} / {capacity} members",
@@ -97,6 +97,29 @@ const en = {
   notFoundTitle: "Page not found",
   home: "Go to topics",
   updated: "A new version is ready. It will be used the next time you open the app.",
+  // Issue 17: finding rooms, one timeline, phone layout, admin.
+  searchLabel: "Search topics",
+  searchPlaceholder: "Search topics by title",
+  searchHint: "Results appear as you type.",
+  sectionMine: "Your rooms",
+  sectionNew: "New",
+  sectionBusiest: "Busiest",
+  sectionResults: "Results",
+  sectionResultsFor: "Results for “{q}”",
+  noResults: "No topic has that in its title.",
+  moreRooms: "Show more topics",
+  fullLook: "Full: look in",
+  today: "Today",
+  yesterday: "Yesterday",
+  someone: "Someone",
+  leaveRoom: "Leave room",
+  adminTokenHelp: "The operator sets it as CHAT_ADMIN_TOKEN. In development, `happychat dev` (make run) prints one when it starts.",
+  adminIntroUnlocked: "Review the proposed topics, or open one yourself.",
+  reject: "Reject",
+  rejected: "“{title}” was rejected.",
+  proposedBy: "Proposed by {nickname}",
+  offlineRoom: "You are offline and this room was not saved on this device. It opens when you are back online.",
+  offlineRoomSaved: "Offline: showing the messages saved on this device. The room opens again when you are back online.",
 };
 
 const ko = {
@@ -110,7 +133,7 @@ const ko = {
   changeNickname: "닉네임 바꾸기",
   signedInAs: "{nickname}(으)로 대화 중",
   roomsTitle: "해피 토픽",
-  roomsIntro: "붐비는 순서입니다. 한 번에 한 방에만 있을 수 있어요.",
+  roomsIntro: "제목으로 찾거나 아래에서 골라 보세요. 한 번에 한 방에만 있을 수 있어요.",
   refresh: "새로고침",
   noRooms: "아직 열린 주제가 없어요. 하나 제안해 보세요!",
   members: "멤버 {count} / {capacity}명",
@@ -194,6 +217,29 @@ const ko = {
   notFoundTitle: "페이지를 찾을 수 없어요",
   home: "주제 목록으로",
   updated: "새 버전이 준비되었어요. 다음에 앱을 열 때 적용됩니다.",
+  // Issue 17: finding rooms, one timeline, phone layout, admin.
+  searchLabel: "주제 검색",
+  searchPlaceholder: "제목으로 주제 찾기",
+  searchHint: "입력하는 대로 결과가 나와요.",
+  sectionMine: "내 방",
+  sectionNew: "새로 열린 방",
+  sectionBusiest: "붐비는 방",
+  sectionResults: "검색 결과",
+  sectionResultsFor: "“{q}” 검색 결과",
+  noResults: "제목에 그 말이 들어간 주제가 없어요.",
+  moreRooms: "주제 더 보기",
+  fullLook: "만원: 둘러보기",
+  today: "오늘",
+  yesterday: "어제",
+  someone: "누군가",
+  leaveRoom: "방 나가기",
+  adminTokenHelp: "운영자가 CHAT_ADMIN_TOKEN으로 정해요. 개발 중에는 `happychat dev`(make run)가 시작할 때 하나를 보여 줘요.",
+  adminIntroUnlocked: "제안된 주제를 검토하거나 직접 주제를 여세요.",
+  reject: "거절",
+  rejected: "“{title}” 제안을 거절했어요.",
+  proposedBy: "{nickname} 님의 제안",
+  offlineRoom: "오프라인이고 이 방은 이 기기에 저장되지 않았어요. 다시 온라인이 되면 열려요.",
+  offlineRoomSaved: "오프라인: 이 기기에 저장된 메시지를 보여 드려요. 다시 온라인이 되면 방이 다시 열려요.",
 };
 
 const tables = { en, ko };
@@ -217,12 +263,23 @@ export function t(key, vars = {}) {
   return s.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m));
 }
 
-/** formatTime renders an RFC 3339 timestamp as a short local time. */
-export function formatTime(iso) {
+/** formatClock renders an RFC 3339 timestamp as a local time of day (3:04 PM, 오후 3:04). */
+export function formatClock(iso) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return "";
-  const sameDay = d.toDateString() === new Date().toDateString();
-  const opts = sameDay ? { hour: "numeric", minute: "2-digit" } : { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" };
+  return new Intl.DateTimeFormat(lang, { hour: "numeric", minute: "2-digit" }).format(d);
+}
+
+/** formatDay names a timestamp's local day for a separator: today, yesterday, or the date. */
+export function formatDay(iso, now = new Date()) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  const day = (x) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();
+  const diff = Math.round((day(now) - day(d)) / 86400000);
+  if (diff === 0) return t("today");
+  if (diff === 1) return t("yesterday");
+  const opts = { weekday: "long", month: "long", day: "numeric" };
+  if (d.getFullYear() !== now.getFullYear()) opts.year = "numeric";
   return new Intl.DateTimeFormat(lang, opts).format(d);
 }
 

@@ -44,8 +44,17 @@ export const store = {
   set currentRoom(r) {
     write(localStorage, "room", r ? { id: r.id, title: r.title } : null);
   },
+  /** The room lists last seen: {mine, new, busiest}, arrays of rooms. */
   get cachedRooms() {
-    return read(localStorage, "rooms") || [];
+    const c = read(localStorage, "rooms");
+    // An array is the single list of earlier versions: the busiest.
+    if (Array.isArray(c)) return { mine: [], new: [], busiest: c };
+    return { mine: c?.mine || [], new: c?.new || [], busiest: c?.busiest || [] };
+  },
+  /** cachedRoom finds a room in the lists last seen. */
+  cachedRoom(id) {
+    const c = this.cachedRooms;
+    return [...c.mine, ...c.new, ...c.busiest].find((r) => r.id === id) || null;
   },
   set cachedRooms(rooms) {
     write(localStorage, "rooms", rooms);
@@ -67,5 +76,8 @@ export const store = {
     write(localStorage, "session", null);
     write(localStorage, "room", null);
     write(localStorage, "rooms", null);
+    // The rooms and history saved for offline use (api.js DATA_CACHE; a
+    // literal here because api.js imports this module).
+    globalThis.caches?.delete("happychat-data-v1").catch(() => {});
   },
 };

@@ -5,10 +5,15 @@
 // Every entry is keyed (message id, or "seq:N" for a join/leave line, or the
 // client_msg_id of a pending send), so the same event arriving from history,
 // an ack, a broadcast and a replay is shown once.
+//
+// A day separator (li.day-sep) precedes the first entry of each local day,
+// as chat apps show it; separators are derived from the entries (redate),
+// so history pages, live events and pending sends all get them.
 
 import { h, replace } from "./dom.js";
-import { t, formatTime } from "./i18n.js";
+import { t, formatClock, formatDay } from "./i18n.js";
 import { effectIcon } from "./effects.js";
+import { linkify } from "./links.js";
 
 const GROUP_GAP_MS = 5 * 60 * 1000;
 
@@ -48,6 +53,22 @@ export class Timeline {
     }
     for (const li of added) regroup(li);
     if (first) regroup(first);
+    this.redate();
+    return added;
+  }
+
+  /**
+   * prependTimeline adds an older page of the timeline (GET
+   * /v1/rooms/{id}/timeline, newest first): messages, and the join and
+   * leave lines the socket showed live. It returns the message items added.
+   */
+  prependTimeline(items) {
+    const added = this.prependHistory(items.filter((it) => it.type === "message" && it.message).map((it) => it.message));
+    for (const it of items) {
+      if (it.type === "member_joined" || it.type === "member_left") {
+        this.addSystem(it.type === "member_joined" ? "joined" : "left", it.nickname, it.seq, it.at);
+      }
+    }
     return added;
   }
 
@@ -61,14 +82,39 @@ export class Timeline {
     return li;
   }
 
-  /** addSystem shows a join/leave line at its seq. */
-  addSystem(kind, nickname, seq) {
+  /** addSystem shows a join/leave line at its seq; at is when (default: now, for live lines). */
+  addSystem(kind, nickname, seq, at = new Date().toISOString()) {
     const key = `seq:${seq}`;
     if (this.byKey.has(key)) return null;
-    const li = h("li", { class: `sys sys-${kind}`, dataset: { seq: String(seq) } }, t(kind === "joined" ? "joinedLine" : "leftLine", { nickname }));
+    const li = h(
+      "li",
+      { class: `sys sys-${kind}`, dataset: { seq: String(seq), at } },
+      t(kind === "joined" ? "joinedLine" : "leftLine", { nickname: nickname || t("someone") }),
+      " ",
+      h("time", { class: "sys-time", datetime: at }, formatClock(at)),
+    );
     this.byKey.set(key, li);
     this.insertBySeq(li, seq);
     return li;
+  }
+
+  /** redate puts a day separator before the first entry of each local day. */
+  redate() {
+    for (const sep of this.list.querySelectorAll(":scope > .day-sep")) sep.remove();
+    let day = null;
+    for (let li = this.list.firstElementChild; li; li = li.nextElementSibling) {
+      const at = li.dataset.at;
+      const d = new Date(at || NaN);
+      if (li.classList.contains("day-sep") || Number.isNaN(d.getTime())) continue;
+      const key = d.toDateString();
+      if (key !== day) {
+        day = key;
+        const ymd = `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+        li.before(h("li", { class: "day-sep", dataset: { day: ymd } }, h("time", { datetime: ymd }, formatDay(at))));
+      }
+      // Separators moved: a message's neighbour may have changed.
+      regroup(li);
+    }
   }
 
   /** upsertPending shows or updates a send of this user that is not confirmed yet. */
@@ -80,6 +126,7 @@ export class Timeline {
     else this.list.append(li);
     this.byKey.set(key, li);
     regroup(li);
+    if (!old) this.redate();
     return li;
   }
 
@@ -90,6 +137,7 @@ export class Timeline {
     li.remove();
     this.byKey.delete(key);
     if (next) regroup(next);
+    this.redate();
   }
 
   /** newestSeq is the highest seq shown (history and live), or null. */
@@ -112,14 +160,16 @@ export class Timeline {
   insertBySeq(li, seq) {
     // Confirmed entries come before pending ones; walk back from the end
     // (live events almost always belong there).
+    // Day separators are skipped: redate puts them back where they belong.
     let after = this.list.lastElementChild;
-    while (after && (after.classList.contains("pending") || Number(after.dataset.seq) > seq)) {
+    while (after && (after.classList.contains("pending") || after.classList.contains("day-sep") || Number(after.dataset.seq) > seq)) {
       after = after.previousElementSibling;
     }
     if (after) after.after(li);
     else this.list.prepend(li);
     regroup(li);
     if (li.nextElementSibling) regroup(li.nextElementSibling);
+    this.redate();
   }
 
   messageItem(m) {
@@ -134,8 +184,10 @@ export class Timeline {
       h(
         "div",
         { class: "bubble" },
-        h("div", { class: "msg-meta" }, h("span", { class: "msg-author" }, m.nickname, mine ? ` (${t("you")})` : ""), " ", h("time", { datetime: m.sent_at }, formatTime(m.sent_at))),
-        h("p", { class: "msg-body" }, m.body),
+        h("div", { class: "msg-meta" }, h("span", { class: "msg-author" }, m.nickname, mine ? ` (${t("you")})` : ""), " ", h("time", { datetime: m.sent_at }, formatClock(m.sent_at))),
+        h("p", { class: "msg-body" }, linkify(m.body)),
+        // The time of a message that continues a group (its meta is hidden).
+        h("time", { class: "msg-time", datetime: m.sent_at }, formatClock(m.sent_at)),
         m.effects?.length
           ? h(
               "span",

@@ -3,18 +3,20 @@
 // a topic directly. The token stays in this tab's sessionStorage only.
 
 import { h, replace, icon, toast } from "../dom.js";
-import { t } from "../i18n.js";
+import { t, formatDay, formatClock } from "../i18n.js";
 import { api } from "../api.js";
 import { store } from "../store.js";
 import { topicForm } from "./propose.js";
 
 export function renderAdmin(root, ctx) {
   const body = h("div", { class: "admin-body" });
+  // The intro asks for the token only while none is held.
+  const intro = h("p", { class: "lead" });
   root.append(
     h(
       "header",
       { class: "page-head" },
-      h("div", {}, h("h1", {}, t("adminTitle")), h("p", { class: "lead" }, t("adminIntro"))),
+      h("div", {}, h("h1", {}, t("adminTitle")), intro),
       h("div", { class: "page-actions" }, h("a", { href: "/", "data-link": true, class: "btn btn-ghost" }, "← ", t("back"))),
     ),
     body,
@@ -24,13 +26,16 @@ export function renderAdmin(root, ctx) {
   else showUnlock();
 
   function showUnlock(message = "") {
-    const input = h("input", { id: "admin-token", type: "password", autocomplete: "off", required: true });
+    const input = h("input", { id: "admin-token", type: "password", autocomplete: "off", required: true, "aria-describedby": "admin-token-help" });
     const error = h("p", { class: "form-error", role: "alert" }, message);
     const form = h(
       "form",
       { class: "stack", id: "admin-unlock", novalidate: true, on: { submit } },
       h("label", { for: "admin-token" }, t("adminTokenLabel")),
       input,
+      // Where the token comes from: the operator's setting, and in
+      // development the one `happychat dev` prints at start.
+      h("p", { class: "hint", id: "admin-token-help" }, t("adminTokenHelp")),
       error,
       h("button", { type: "submit", class: "btn btn-primary btn-block" }, icon("🔓"), " ", t("adminUnlock")),
     );
@@ -41,17 +46,20 @@ export function renderAdmin(root, ctx) {
       try {
         await api.listRooms({ status: "proposed", token: tok });
         store.adminToken = tok;
+        window.dispatchEvent(new CustomEvent("happychat:admin"));
         showProposals();
       } catch (err) {
         error.textContent = err.status === 401 || err.status === 403 ? t("adminBadToken") : err.message;
         input.focus();
       }
     }
+    intro.textContent = t("adminIntro");
     replace(body, h("section", { class: "card narrow" }, form));
     if (message) input.focus();
   }
 
   async function showProposals() {
+    intro.textContent = t("adminIntroUnlocked");
     const list = h("ul", { class: "proposal-list", id: "proposal-list", "aria-busy": "true" });
     replace(
       body,
@@ -97,31 +105,49 @@ export function renderAdmin(root, ctx) {
     }
   }
 
+  // proposal is one entry of the queue: what, who and when, approve or reject.
   function proposal(r, list) {
-    const btn = h("button", { type: "button", class: "btn btn-primary", "aria-describedby": `proposal-${r.id}` }, icon("✅"), " ", t("approve"));
+    const btn = h("button", { type: "button", class: "btn btn-primary approve", "aria-describedby": `proposal-${r.id}` }, icon("✅"), " ", t("approve"));
+    const rejectBtn = h("button", { type: "button", class: "btn btn-ghost reject", "aria-describedby": `proposal-${r.id}` }, icon("🚫"), " ", t("reject"));
+    const who = r.proposed_by?.nickname || t("someone");
     const li = h(
       "li",
       { class: "proposal", dataset: { roomId: r.id } },
-      h("div", {}, h("h3", { id: `proposal-${r.id}` }, r.title), r.description ? h("p", { class: "room-desc" }, r.description) : null),
-      btn,
+      h(
+        "div",
+        {},
+        h("h3", { id: `proposal-${r.id}` }, r.title),
+        r.description ? h("p", { class: "room-desc" }, r.description) : null,
+        h(
+          "p",
+          { class: "proposal-meta" },
+          t("proposedBy", { nickname: who }),
+          " · ",
+          h("time", { datetime: r.created_at }, `${formatDay(r.created_at)} ${formatClock(r.created_at)}`),
+        ),
+      ),
+      h("div", { class: "proposal-actions" }, btn, rejectBtn),
     );
-    btn.addEventListener("click", async () => {
-      btn.disabled = true;
+    const decide = async (approve) => {
+      btn.disabled = rejectBtn.disabled = true;
       try {
-        const room = await api.approveRoom(r.id, store.adminToken);
-        toast(t("approved", { title: room.title || r.title }));
+        const room = approve ? await api.approveRoom(r.id, store.adminToken) : await api.rejectRoom(r.id, store.adminToken);
+        toast(t(approve ? "approved" : "rejected", { title: room.title || r.title }));
         li.remove();
         if (!list.children.length) replace(list, h("li", { class: "empty" }, t("noProposals")));
       } catch (err) {
-        btn.disabled = false;
+        btn.disabled = rejectBtn.disabled = false;
         toast(err.message, { kind: "error" });
       }
-    });
+    };
+    btn.addEventListener("click", () => decide(true));
+    rejectBtn.addEventListener("click", () => decide(false));
     return li;
   }
 
   function lock() {
     store.adminToken = "";
+    window.dispatchEvent(new CustomEvent("happychat:admin"));
     showUnlock();
   }
 }

@@ -5,6 +5,13 @@
 // newest seq in that page. History comes from a projection that may lag the
 // log; the socket replays everything after that seq from the log itself, so
 // the two together have no gap, and the Timeline's keys drop any overlap.
+// History is the room's timeline (messages, joins and leaves), so a reload
+// shows the lines the socket showed live.
+//
+// Offline, the service worker answers the room and its newest timeline
+// page from what it saved on the last visit: the room opens read-only with
+// that history, and going back online opens it again for real. Every
+// problem that came from the network clears itself the same way.
 
 import { h, replace, icon, toast, announce } from "../dom.js";
 import { t, countChars } from "../i18n.js";
@@ -38,6 +45,10 @@ export function renderRoom(root, { id }, ctx) {
   let els = {};
   let leaving = false;
   let presenceSeq = null;
+  // reopenOnline: this screen is showing what it could without the
+  // network; back online, the room opens again from the start.
+  let reopenOnline = false;
+  const reopen = () => ctx.navigate(`/rooms/${id}`, { replace: true });
 
   // afterSnapshot: without a snapshot seq, every event counts (the list is
   // then only as good as the frames, and a close with "not a member" still
@@ -46,7 +57,7 @@ export function renderRoom(root, { id }, ctx) {
 
   root.append(h("div", { class: "loading", role: "status" }, h("span", { class: "spinner", "aria-hidden": "true" }), " ", t("joining")));
   start().catch((err) => {
-    if (!abort.signal.aborted) showProblem(err.message || t("errorGeneric"));
+    if (!abort.signal.aborted) showProblem(err.message || t("errorGeneric"), { network: err.code === "network" });
   });
 
   async function start() {
@@ -54,21 +65,24 @@ export function renderRoom(root, { id }, ctx) {
       room = await api.getRoom(id, { signal: abort.signal });
     } catch (err) {
       if (abort.signal.aborted) return;
+      if (err.code === "network") return showProblem(t("offlineRoom"), { network: true });
       return showProblem(err.code === "not_found" ? t("roomNotFound") : err.message);
     }
-    let joined;
+    let joined = {};
     try {
       joined = await api.joinRoom(id);
     } catch (err) {
       if (abort.signal.aborted) return;
       if (err.code === "room_full") return showFull();
-      return showProblem(err.code === "not_found" ? t("roomNotFound") : err.message);
+      if (err.code !== "network") return showProblem(err.code === "not_found" ? t("roomNotFound") : err.message);
+      // Offline with the room saved: show it as last seen.
+      reopenOnline = true;
     }
     if (abort.signal.aborted) return;
     const previous = store.currentRoom;
-    store.currentRoom = room;
+    if (!reopenOnline) store.currentRoom = room;
     if (joined.left_room_id && joined.left_room_id !== id) {
-      const from = previous?.id === joined.left_room_id ? previous.title : store.cachedRooms.find((r) => r.id === joined.left_room_id)?.title || "…";
+      const from = previous?.id === joined.left_room_id ? previous.title : store.cachedRoom(joined.left_room_id)?.title || "…";
       toast(t("switched", { from }), { ms: 6000 });
     }
 
@@ -77,22 +91,32 @@ export function renderRoom(root, { id }, ctx) {
     if (!members.has(session.user_id)) members.set(session.user_id, { user_id: session.user_id, nickname: session.nickname });
     drawMembers();
 
-    let page = { messages: [], next_before: null };
+    let page = { items: [], next_before_seq: null };
     try {
-      page = await api.listMessages(id, { limit: PAGE, signal: abort.signal });
+      page = await api.timelinePage(id, { limit: PAGE, signal: abort.signal });
     } catch (err) {
       if (abort.signal.aborted) return;
-      toast(err.message, { kind: "error" });
+      if (err.code === "network") reopenOnline = true;
+      else toast(err.message, { kind: "error" });
     }
     if (abort.signal.aborted) return;
-    const added = timeline.prependHistory(page.messages || []);
+    const added = timeline.prependTimeline(page.items || []);
     added.forEach((li) => marks.observe(li));
-    nextBefore = page.next_before || null;
+    nextBefore = page.next_before_seq || null;
     drawTop();
     timeline.scrollToBottom();
+    window.addEventListener("online", onOnline);
+    if (reopenOnline) {
+      // Read-only until the network is back: the socket needs a member.
+      ctx.setConnection("offline");
+      els.offlineNote.hidden = false;
+      els.composer.disabled = true;
+      els.composer.placeholder = t("offlineRoomSaved");
+      return;
+    }
 
     // since_seq = the newest seq in the page (0 when empty: replay it all).
-    const sinceSeq = (page.messages || []).reduce((max, m) => Math.max(max, m.seq || 0), 0);
+    const sinceSeq = (page.items || []).reduce((max, it) => Math.max(max, it.message?.seq || it.seq || 0), 0);
     socket = new RoomSocket(id, {
       sinceSeq,
       onFrame,
@@ -109,10 +133,10 @@ export function renderRoom(root, { id }, ctx) {
       rootMargin: "300px 0px 0px 0px",
     });
     topObserver.observe(timeline.top);
-    window.addEventListener("online", onOnline);
   }
 
   function onOnline() {
+    if (reopenOnline) return reopen();
     outbox?.flush();
   }
 
@@ -141,12 +165,26 @@ export function renderRoom(root, { id }, ctx) {
       " ",
       memberCount,
     );
-    const panel = h("aside", { class: "member-panel", id: "member-panel", "aria-labelledby": "member-heading" }, h("h2", { id: "member-heading" }, t("memberList")), memberList);
+    const closePanel = h(
+      "button",
+      { type: "button", class: "btn btn-ghost btn-small member-close", "aria-label": t("hideMembers"), on: { click: () => (setPanel(false), membersToggle.focus()) } },
+      h("span", { "aria-hidden": "true" }, "✕"),
+    );
+    const panel = h(
+      "aside",
+      { class: "member-panel", id: "member-panel", "aria-labelledby": "member-heading" },
+      h("div", { class: "member-head" }, h("h2", { id: "member-heading" }, t("memberList")), closePanel),
+      memberList,
+    );
+    // Phones: the list is a sheet over the conversation, above a backdrop
+    // that closes it; both are fixed, so the timeline keeps its width.
+    const backdrop = h("div", { class: "member-backdrop", hidden: true, on: { click: () => setPanel(false) } });
     // The list starts open beside the conversation on wide screens, and
-    // closed (a drawer over it) on phones.
+    // closed (a sheet over it) on phones.
     const setPanel = (open) => {
       membersToggle.setAttribute("aria-expanded", String(open));
       panel.hidden = !open;
+      backdrop.hidden = !open || matchMedia("(min-width: 900px)").matches;
     };
     setPanel(matchMedia("(min-width: 900px)").matches);
     membersToggle.addEventListener("click", () => setPanel(panel.hidden));
@@ -157,7 +195,8 @@ export function renderRoom(root, { id }, ctx) {
       }
     });
     const notifyBtn = h("button", { type: "button", class: "btn btn-ghost btn-small", id: "notify-toggle", on: { click: toggleNotify } });
-    const leaveBtn = h("button", { type: "button", class: "btn btn-ghost btn-small", id: "leave", on: { click: leave } }, icon("👋"), h("span", { class: "tool-label" }, t("leave")));
+    // Labelled on every screen: an icon alone read as "say hi".
+    const leaveBtn = h("button", { type: "button", class: "btn btn-ghost btn-small btn-leave", id: "leave", on: { click: leave } }, icon("🚪"), h("span", { class: "leave-label" }, t("leaveRoom")));
     const jump = h(
       "button",
       {
@@ -225,11 +264,13 @@ export function renderRoom(root, { id }, ctx) {
           h("div", { class: "room-heading" }, h("h1", { id: "room-title" }, room.title), room.description ? h("p", { class: "room-sub" }, room.description) : null),
           h("div", { class: "room-tools" }, membersToggle, notifyBtn, leaveBtn),
         ),
-        h("div", { class: "room-body" }, h("div", { class: "timeline-wrap" }, timeline.el, jump), panel),
+        h("p", { class: "offline-room-note", id: "offline-room-note", role: "status", hidden: true }, icon("📴"), " ", t("offlineRoomSaved")),
+        h("div", { class: "room-body" }, h("div", { class: "timeline-wrap" }, timeline.el, jump), backdrop, panel),
         form,
       ),
     );
-    els = { memberList, memberCount, notifyBtn, jump, composer, counter, panel };
+    const offlineNote = root.querySelector("#offline-room-note");
+    els = { memberList, memberCount, notifyBtn, jump, composer, counter, panel, offlineNote };
     drawNotify();
     composer.focus({ preventScroll: true });
   }
@@ -345,12 +386,12 @@ export function renderRoom(root, { id }, ctx) {
     timeline.setTop(h("p", { class: "timeline-loading", role: "status" }, h("span", { class: "spinner", "aria-hidden": "true" }), " ", t("loadingOlder")));
     const el = timeline.el;
     try {
-      const page = await api.listMessages(id, { before: nextBefore, limit: PAGE, signal: abort.signal });
+      const page = await api.timelinePage(id, { beforeSeq: nextBefore, limit: PAGE, signal: abort.signal });
       // Keep what the reader looks at in place while older messages appear above it.
       const fromBottom = el.scrollHeight - el.scrollTop;
-      const added = timeline.prependHistory(page.messages || []);
+      const added = timeline.prependTimeline(page.items || []);
       added.forEach((li) => marks.observe(li));
-      nextBefore = page.next_before || null;
+      nextBefore = page.next_before_seq || null;
       drawTop();
       el.scrollTop = el.scrollHeight - fromBottom;
     } catch (err) {
@@ -425,6 +466,8 @@ export function renderRoom(root, { id }, ctx) {
   }
 
   function showFull() {
+    socket?.stop();
+    ctx.setConnection(null);
     replace(
       root,
       h(
@@ -440,13 +483,22 @@ export function renderRoom(root, { id }, ctx) {
     root.querySelector("h1").focus();
   }
 
-  function showProblem(text, { rejoin = false } = {}) {
+  // showProblem replaces the room with a card. The socket is gone, so the
+  // header stops saying "Connected"; a problem of the network goes away by
+  // itself once the browser is back online.
+  function showProblem(text, { rejoin = false, network = false } = {}) {
     socket?.stop();
+    socket = null;
+    ctx.setConnection(null);
+    if (network) {
+      reopenOnline = true;
+      window.addEventListener("online", onOnline);
+    }
     replace(
       root,
       h(
         "section",
-        { class: "card narrow problem", role: "alert" },
+        { class: "card narrow problem", id: "room-problem", role: "alert" },
         h("h1", {}, room?.title || t("errorGeneric")),
         h("p", {}, text),
         h(
