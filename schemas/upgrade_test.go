@@ -161,8 +161,10 @@ func TestEventsLevels(t *testing.T) {
 		TypeMessageSent:    1,
 		TypeReadMarkMoved:  1,
 		TypeSessionRevoked: 2,
+		TypeUserRenamed:    3,
+		TypeMemberRenamed:  3,
 	}
-	if FeatureLevel != 2 {
+	if FeatureLevel != 3 {
 		t.Errorf("FeatureLevel = %d; update this test with the events of the new level", FeatureLevel)
 	}
 	for _, typ := range Events.Types() {
