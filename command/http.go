@@ -27,6 +27,7 @@ func (s *Service) Routes(r gin.IRouter) {
 	addr := s.doors.all.Gin()
 	r.POST("/v1/sessions", addr, s.doors.sessions.Gin(), s.postSession)
 	r.DELETE("/v1/sessions/current", addr, s.doors.logouts.Gin(), s.deleteSession)
+	r.PATCH("/v1/sessions/current", addr, s.doors.renames.Gin(), s.patchSession)
 	r.POST("/v1/rooms", addr, s.postRoom)
 	r.POST("/v1/rooms/:id/approve", addr, s.postApprove)
 	r.POST("/v1/rooms/:id/join", addr, s.postJoin)
@@ -56,6 +57,21 @@ func (s *Service) postSession(c *gin.Context) {
 	}
 	sess, err := s.Register(c.Request.Context(), in.Nickname)
 	s.respond(c, http.StatusCreated, sess, err)
+}
+
+// patchSession is the rename: 200 with the new session (same user id, new
+// nickname, new token) once the events are committed; the old token is
+// revoked.
+func (s *Service) patchSession(c *gin.Context) {
+	var in struct {
+		Nickname string `json:"nickname"`
+	}
+	caller, ok := s.authenticate(c, true)
+	if !ok || !s.bind(c, &in, true) {
+		return
+	}
+	sess, err := s.Rename(c.Request.Context(), caller, in.Nickname)
+	s.respond(c, http.StatusOK, sess, err)
 }
 
 // deleteSession is the logout: 204 once the token's revocation is
