@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"happychat/schemas"
 )
@@ -89,5 +90,40 @@ func TestRenameFoldsLikeTheOwner(t *testing.T) {
 	}
 	if again, applied, _ := next.next(d.events[0]); applied || again != next {
 		t.Fatal("a rename read twice was applied twice")
+	}
+}
+
+// Rename's refusals, decided before anything is appended: the admin token
+// has no nickname, a bad name or token is refused, and below cluster level
+// 3 the events may not be written (refused before an id is minted). The
+// last case passes every check and stops at minting the id: this service
+// holds no node id lease.
+func TestRenameRefusals(t *testing.T) {
+	tests := []struct {
+		name     string
+		level    int32
+		caller   Caller
+		nickname string
+		wantCode schemas.Code
+		feature  bool
+	}{
+		{"the admin token", 3, Caller{Admin: true, Token: testAdmin}, "x", schemas.CodeForbidden, false},
+		{"an empty name", 3, testCaller(1, "n"), " ", schemas.CodeBadRequest, false},
+		{"a token the keys refuse", 3, Caller{UserID: 1, Token: "a.b.c"}, "x", schemas.CodeUnauthorized, false},
+		{"cluster level 2", 2, testCaller(1, "n"), "x", schemas.CodeUnavailable, true},
+		{"level 3: on to minting the id", 3, testCaller(1, "n"), "x", schemas.CodeUnavailable, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &Service{cfg: Config{Keys: mustKeys(t), Clock: time.Now}, running: make(chan struct{})}
+			s.level.Store(tt.level)
+			_, err := s.Rename(t.Context(), tt.caller, tt.nickname)
+			if code(err) != tt.wantCode {
+				t.Fatalf("err %v, want code %q", err, tt.wantCode)
+			}
+			if feature := strings.Contains(err.Error(), "feature level"); feature != tt.feature {
+				t.Fatalf("err %v: feature-level refusal %v, want %v", err, feature, tt.feature)
+			}
+		})
 	}
 }
