@@ -71,6 +71,8 @@ const MAX_ROOM_PAGES = 20;
 
 export const api = {
   createSession: (nickname) => call("POST", "/v1/sessions", { body: { nickname }, token: null }),
+  /** renameSession keeps the user: the answer is a new session (its old token is revoked). */
+  renameSession: (nickname) => call("PATCH", "/v1/sessions/current", { body: { nickname } }),
   /**
    * listRooms follows the list's next_cursor, so the screens get every room
    * whatever the server's page size; MAX_ROOM_PAGES bounds the walk.

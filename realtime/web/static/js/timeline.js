@@ -9,6 +9,7 @@
 import { h, replace } from "./dom.js";
 import { t, formatTime } from "./i18n.js";
 import { effectIcon } from "./effects.js";
+import { avatar, tag } from "./identity.js";
 
 const GROUP_GAP_MS = 5 * 60 * 1000;
 
@@ -61,11 +62,15 @@ export class Timeline {
     return li;
   }
 
-  /** addSystem shows a join/leave line at its seq. */
-  addSystem(kind, nickname, seq) {
+  /**
+   * addSystem shows a join, leave or rename line at its seq; with userId,
+   * the user's tag follows the line (identity.js).
+   */
+  addSystem(kind, nickname, seq, userId, previous) {
     const key = `seq:${seq}`;
     if (this.byKey.has(key)) return null;
-    const li = h("li", { class: `sys sys-${kind}`, dataset: { seq: String(seq) } }, t(kind === "joined" ? "joinedLine" : "leftLine", { nickname }));
+    const line = { joined: "joinedLine", left: "leftLine", renamed: "renamedLine" }[kind] || "joinedLine";
+    const li = h("li", { class: `sys sys-${kind}`, dataset: { seq: String(seq), userId: userId || "" } }, t(line, { nickname, previous }), userId ? [" ", tag(userId)] : null);
     this.byKey.set(key, li);
     this.insertBySeq(li, seq);
     return li;
@@ -134,7 +139,7 @@ export class Timeline {
       h(
         "div",
         { class: "bubble" },
-        h("div", { class: "msg-meta" }, h("span", { class: "msg-author" }, m.nickname, mine ? ` (${t("you")})` : ""), " ", h("time", { datetime: m.sent_at }, formatTime(m.sent_at))),
+        h("div", { class: "msg-meta" }, h("span", { class: "msg-author" }, m.nickname, " ", tag(m.user_id), mine ? ` (${t("you")})` : ""), " ", h("time", { datetime: m.sent_at }, formatTime(m.sent_at))),
         h("p", { class: "msg-body" }, m.body),
         m.effects?.length
           ? h(
@@ -167,7 +172,7 @@ export class Timeline {
       h(
         "div",
         { class: "bubble" },
-        h("div", { class: "msg-meta" }, h("span", { class: "msg-author" }, p.nickname, ` (${t("you")})`)),
+        h("div", { class: "msg-meta" }, h("span", { class: "msg-author" }, p.nickname, " ", tag(this.selfId), ` (${t("you")})`)),
         h("p", { class: "msg-body" }, p.body),
         status,
       ),
@@ -185,16 +190,4 @@ function regroup(li) {
     prev.dataset.userId === li.dataset.userId &&
     Math.abs(Date.parse(li.dataset.at) - Date.parse(prev.dataset.at)) < GROUP_GAP_MS;
   li.classList.toggle("cont", Boolean(cont));
-}
-
-const AVATAR_HUES = [8, 28, 45, 95, 150, 190, 215, 260, 290, 330];
-
-function avatar(nickname, userId) {
-  const seg = typeof Intl.Segmenter === "function" ? new Intl.Segmenter().segment(nickname || "?")[Symbol.iterator]().next().value?.segment : null;
-  const letter = (seg || [...(nickname || "?")][0] || "?").toUpperCase();
-  let hash = 0;
-  for (const ch of String(userId || nickname)) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
-  const el = h("span", { class: "avatar", "aria-hidden": "true" }, letter);
-  el.style.setProperty("--hue", String(AVATAR_HUES[hash % AVATAR_HUES.length]));
-  return el;
 }
