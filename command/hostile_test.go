@@ -41,6 +41,9 @@ var fuzzRoutes = []struct{ path, auth string }{
 	{"/v1/rooms/7267000000000000001/join", "user"},
 	{"/v1/rooms/7267000000000000001/leave", "user"},
 	{"/v1/rooms/7267000000000000001/approve", "admin"},
+	{"/v1/passkeys/register/finish", "user"},
+	{"/v1/passkeys/login/finish", ""},
+	{"/v1/passkeys/recover", ""},
 	{cmdproto.CommandsPath, "internal"},
 }
 
@@ -175,6 +178,11 @@ func TestNullBodiesAndEmptyKeys(t *testing.T) {
 		{"POST", room + "/leave", user, `{}`},
 		{"POST", room + "/messages", user, `{"body":"hi","client_msg_id":"c1"}`},
 		{"POST", room + "/read", user, `{"up_to":"7267000000000000002"}`},
+		{"POST", "/v1/passkeys/register/begin", user, `{}`},
+		{"POST", "/v1/passkeys/register/finish", user, `{"challenge_id":"c","credential":{}}`},
+		{"POST", "/v1/passkeys/login/begin", "", `{}`},
+		{"POST", "/v1/passkeys/login/finish", "", `{"challenge_id":"c","credential":{}}`},
+		{"POST", "/v1/passkeys/recover", "", `{"code":"abcde-fghij"}`},
 	}
 	// The write routes that read no body: a logout names its session by
 	// its token alone.

@@ -58,6 +58,10 @@ func (s *Service) Rename(ctx context.Context, c Caller, nickname string) (schema
 			return schemas.Session{}, err
 		}
 	}
+	// A passkey or recovery code signs in under the current name.
+	if err := s.passkeys.renamed(ctx, c.UserID, nickname); err != nil {
+		return schemas.Session{}, s.storeDown("rename the passkey user", err)
+	}
 	tok, _, err := s.cfg.Keys.Issue(c.UserID, nickname)
 	if err != nil {
 		return schemas.Session{}, err

@@ -87,6 +87,7 @@ func (p *process) commandService(pg *pgxpool.Pool) (*command.Service, error) {
 		DedupeWindowBytes: p.cfg.DedupeBytes,
 		SnapshotRecords:   p.cfg.SnapRecords, SnapshotInterval: p.cfg.SnapInterval,
 		Clock:     clock,
+		WebAuthn:  command.WebAuthnConfig{RPID: p.cfg.WebAuthnRPID, Origins: p.cfg.WebAuthnOrigins},
 		KafkaOpts: p.serviceKafkaOpts(), Log: p.log, Metrics: p.reg,
 	})
 }
