@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/base32"
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
 
+	cdpwebauthn "github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 )
 
@@ -22,9 +26,132 @@ func TestBrowserIdentity(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		browserSkipOrFail(t, "Chromium at %s (deploy/local/browser.sh install): %v", chromiumPath, err)
 	}
-	sys := startWebSystem(t)
+	// Passkeys need an origin whose host can be the relying party's id, so
+	// the browser opens the system as http://localhost:<port>: a port
+	// chosen here, named in CHAT_WEBAUTHN_ORIGINS.
+	addr := freePort(t)
+	_, port, _ := net.SplitHostPort(addr)
+	sys := startWebSystemWith(t, map[string]string{
+		"CHAT_HTTP_ADDR": addr, "CHAT_INTERNAL_ADDR": "127.0.0.1:0",
+		"CHAT_WEBAUTHN_RP_ID": "localhost", "CHAT_WEBAUTHN_ORIGINS": "http://localhost:" + port,
+	})
+	sys.base = "http://localhost:" + port
 	br := newBrowser(t)
 	t.Run("RenameKeepsTheUserInTheRoom", func(t *testing.T) { testRenameKeepsUser(t, sys, br) })
+	t.Run("PasskeySignsInTheSameUserOnAnotherDevice", func(t *testing.T) { testPasskeyOtherDevice(t, sys, br) })
+}
+
+// virtualAuthenticator gives the tab a platform authenticator of Chromium's
+// (CDP WebAuthn domain): resident keys, user verification that succeeds,
+// presence given at once.
+func (tb *tab) virtualAuthenticator() cdpwebauthn.AuthenticatorID {
+	tb.t.Helper()
+	var id cdpwebauthn.AuthenticatorID
+	tb.cdp(func(ctx context.Context) error {
+		if _, err := chromedp.Call(ctx, cdpwebauthn.Enable, cdpwebauthn.EnableParams{}); err != nil {
+			return err
+		}
+		res, err := chromedp.Call(ctx, cdpwebauthn.AddVirtualAuthenticator, cdpwebauthn.AddVirtualAuthenticatorParams{
+			Options: &cdpwebauthn.VirtualAuthenticatorOptions{
+				Protocol: cdpwebauthn.AuthenticatorProtocolCtap2, Ctap2version: cdpwebauthn.Ctap2versionCtap21,
+				Transport: cdpwebauthn.AuthenticatorTransportInternal, HasResidentKey: true, HasUserVerification: true,
+				IsUserVerified: true, AutomaticPresenceSimulation: true,
+				DefaultBackupEligibility: true, DefaultBackupState: true,
+				// cdproto always sends a credential's
+				// generateCmtgKeyOnNextOperation, which Chromium refuses
+				// from an authenticator without the extension.
+				HasCmtgKey: true,
+			},
+		})
+		id = res.AuthenticatorID
+		return err
+	})
+	return id
+}
+
+func (tb *tab) credentials(auth cdpwebauthn.AuthenticatorID) []*cdpwebauthn.Credential {
+	tb.t.Helper()
+	var out []*cdpwebauthn.Credential
+	tb.cdp(func(ctx context.Context) error {
+		res, err := chromedp.Call(ctx, cdpwebauthn.GetCredentials, cdpwebauthn.GetCredentialsParams{AuthenticatorID: auth})
+		out = res.Credentials
+		return err
+	})
+	return out
+}
+
+// testPasskeyOtherDevice: a nickname user on a phone creates a passkey
+// (Chromium's virtual authenticator) and is shown its recovery codes once.
+// The passkey then reaches a desktop, as a synced passkey does (copied
+// between the two virtual authenticators over CDP), and "Sign in with a
+// passkey" there signs in the same user: same id, same nickname, same tag,
+// still in its room. A recovery code signs the same user in on a third
+// device, and only once.
+func testPasskeyOtherDevice(t *testing.T, sys *webSystem, br *browser) {
+	room := sys.createRoom(t, "Passkeys "+webSuffix(), "same me, two devices")
+	phoneTab := br.newTab(t, "phone", phone)
+	phoneAuth := phoneTab.virtualAuthenticator()
+	phoneTab.login(sys, "별빛")
+	phoneTab.openRoomByURL(sys, room)
+	userID := phoneTab.sessionUserID()
+	hello := "from the phone " + webSuffix()
+	phoneTab.typeAndEnter(hello)
+	phoneTab.waitMessage(hello, 1)
+
+	phoneTab.click(`#passkey-open`)
+	phoneTab.waitJS(`document.querySelector('#passkey-dialog')?.open === true`, "the passkey dialog")
+	phoneTab.click(`#passkey-create`)
+	phoneTab.waitJS(`document.querySelectorAll('#recovery-codes li').length === 8`, "eight recovery codes shown")
+	codes := evalJS[[]string](phoneTab, `[...document.querySelectorAll('#recovery-codes code')].map(c => c.textContent)`)
+	phoneTab.shot("passkey-recovery-codes-phone")
+	phoneTab.click(`#recovery-done`)
+	creds := phoneTab.credentials(phoneAuth)
+	if len(creds) != 1 || !creds[0].IsResidentCredential || string(creds[0].UserHandle) != userID {
+		t.Fatalf("the phone's authenticator holds %d credentials (%+v), want one passkey of user %s", len(creds), creds, userID)
+	}
+
+	desk := br.newTab(t, "desktop", desktop)
+	deskAuth := desk.virtualAuthenticator()
+	desk.cdp(func(ctx context.Context) error {
+		c := *creds[0]
+		c.RpID = "localhost"
+		// Trust-group keys stay with the phone's authenticator.
+		c.CmtgKeys, c.ActiveCmtgKeyIndex = nil, nil
+		_, err := chromedp.Call(ctx, cdpwebauthn.AddCredential, cdpwebauthn.AddCredentialParams{AuthenticatorID: deskAuth, Credential: &c})
+		return err
+	})
+	desk.do(chromedp.Navigate(sys.base + "/"))
+	desk.waitJS(`!!document.querySelector('#passkey-login')`, "the passkey sign-in")
+	desk.shot("passkey-login-desktop")
+	desk.click(`#passkey-login`)
+	desk.waitJS(`!!document.querySelector('#room-list') || !!document.querySelector('.room')`, "the screen after the passkey sign-in")
+	if id := desk.sessionUserID(); id != userID {
+		t.Fatalf("the passkey signed in user %q, want %s (the phone's)", id, userID)
+	}
+	desk.waitJS(fmt.Sprintf(`document.querySelector('#user-name')?.textContent === %s`, jsString("별빛 "+userTag(userID))), "the same name and tag in the header")
+	desk.openRoomByURL(sys, room)
+	desk.waitMessage(hello, 1)
+	fromDesk := "and from the desk " + webSuffix()
+	desk.typeAndEnter(fromDesk)
+	phoneTab.waitMessage(fromDesk, 1)
+	phoneTab.waitJS(fmt.Sprintf(`[...document.querySelectorAll('#messages li.msg')].some(li => li.querySelector('.msg-body')?.textContent === %s && li.classList.contains('mine'))`, jsString(fromDesk)),
+		"the desktop's message shown as the phone user's own")
+	desk.shot("passkey-room-desktop")
+
+	// A third device without the passkey: a recovery code, once.
+	third := br.newTab(t, "third", phone)
+	third.do(chromedp.Navigate(sys.base + "/"))
+	third.click(`#recovery-open`)
+	third.do(chromedp.SendKeys(chromedp.ID("recovery-code"), strings.ToUpper(codes[0])))
+	third.click(`#recovery-submit`)
+	third.waitJS(`!!document.querySelector('#room-list') || !!document.querySelector('.room')`, "the screen after the recovery code")
+	if id := third.sessionUserID(); id != userID {
+		t.Fatalf("the recovery code signed in user %q, want %s", id, userID)
+	}
+	var again struct{}
+	if code := sys.call(t, "POST", "/v1/passkeys/recover", "", map[string]string{"code": codes[0]}, &again); code != http.StatusUnauthorized {
+		t.Fatalf("the same recovery code again: %d, want 401", code)
+	}
 }
 
 // userTag is the tag the web client shows after a nickname, computed here

@@ -13,6 +13,7 @@ import { renderPropose } from "./js/views/propose.js";
 import { renderAdmin } from "./js/views/admin.js";
 import { renderRoom } from "./js/views/room.js";
 import { avatar, tag } from "./js/identity.js";
+import { openPasskeyDialog } from "./js/passkeys.js";
 
 const main = document.getElementById("main");
 const connPill = document.getElementById("conn");
@@ -68,6 +69,11 @@ function renderUser() {
       "button",
       { type: "button", class: "btn btn-ghost btn-small btn-icon", id: "change-nickname", "aria-label": t("changeNickname"), title: t("changeNickname"), on: { click: changeNickname } },
       icon("✏️"),
+    ),
+    h(
+      "button",
+      { type: "button", class: "btn btn-ghost btn-small btn-icon", id: "passkey-open", "aria-label": t("passkeyButton"), title: t("passkeyButton"), on: { click: openPasskeyDialog } },
+      icon("🔑"),
     ),
   );
 }
