@@ -4,8 +4,10 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
 
 	"happychat/schemas"
 )
@@ -92,5 +94,53 @@ func TestPasskeysNeedOrigins(t *testing.T) {
 	}
 	if w, err = newWebAuthn(WebAuthnConfig{RPID: "localhost", Origins: []string{"http://localhost:8080"}}); err != nil || w == nil {
 		t.Fatalf("with an origin: %v", err)
+	}
+}
+
+// TestPasskeyChallengesAreSingleUseAndExpire runs the challenge store on a
+// real PostgreSQL: a challenge is taken once (a replay finds nothing), only
+// by the ceremony and user it was made for, and not after it expired.
+func TestPasskeyChallengesAreSingleUseAndExpire(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: needs PostgreSQL")
+	}
+	pool := newStore(t)
+	st := &snapshotStore{pool: pool, topic: "rooms"}
+	if err := st.migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ps := &passkeyStore{pool: pool, scope: "users-" + t.Name()}
+	ctx := t.Context()
+	sess := &webauthn.SessionData{Challenge: "c1", UserID: []byte("7")}
+	save := func(id, kind string, user schemas.ID, expires time.Time) {
+		t.Helper()
+		if err := ps.saveChallenge(ctx, id, kind, user, sess, expires); err != nil {
+			t.Fatal(err)
+		}
+	}
+	later := time.Now().Add(time.Minute)
+	save("a", ceremonyRegister, 7, later)
+	if _, err := ps.takeChallenge(ctx, "a", ceremonyLogin, 7); !errors.Is(err, errNoChallenge) {
+		t.Fatalf("taken by the other ceremony: %v", err)
+	}
+	if _, err := ps.takeChallenge(ctx, "a", ceremonyRegister, 8); !errors.Is(err, errNoChallenge) {
+		t.Fatalf("taken by another user: %v", err)
+	}
+	got, err := ps.takeChallenge(ctx, "a", ceremonyRegister, 7)
+	if err != nil || got.Challenge != "c1" || string(got.UserID) != "7" {
+		t.Fatalf("take: %+v, %v", got, err)
+	}
+	if _, err := ps.takeChallenge(ctx, "a", ceremonyRegister, 7); !errors.Is(err, errNoChallenge) {
+		t.Fatalf("taken twice: %v", err)
+	}
+	save("b", ceremonyLogin, 0, time.Now().Add(-time.Second))
+	if _, err := ps.takeChallenge(ctx, "b", ceremonyLogin, 0); !errors.Is(err, errNoChallenge) {
+		t.Fatalf("an expired challenge was taken: %v", err)
+	}
+	// A later save sweeps the expired one.
+	save("c", ceremonyLogin, 0, later)
+	var left int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM command_passkey_challenges WHERE scope = $1`, ps.scope).Scan(&left); err != nil || left != 1 {
+		t.Fatalf("%d challenges stored (%v), want 1: the expired one swept", left, err)
 	}
 }
