@@ -8,7 +8,6 @@ import (
 	"hash/fnv"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
@@ -20,12 +19,7 @@ import (
 // keeps the user, two people with one nickname look different, and a
 // passkey signs the same user in on another device.
 func TestBrowserIdentity(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser end-to-end tests need Chromium and the servers; skipped with -short")
-	}
-	if _, err := os.Stat(chromiumPath); err != nil {
-		browserSkipOrFail(t, "Chromium at %s (deploy/local/browser.sh install): %v", chromiumPath, err)
-	}
+	requireBrowser(t)
 	// Passkeys need an origin whose host can be the relying party's id, so
 	// the browser opens the system as http://localhost:<port>: a port
 	// chosen here, named in CHAT_WEBAUTHN_ORIGINS.

@@ -60,12 +60,7 @@ const (
 )
 
 func TestBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser end-to-end tests need Chromium and the servers; skipped with -short")
-	}
-	if _, err := os.Stat(chromiumPath); err != nil {
-		browserSkipOrFail(t, "Chromium at %s (deploy/local/browser.sh install): %v", chromiumPath, err)
-	}
+	requireBrowser(t)
 	sys := startWebSystem(t)
 	br := newBrowser(t)
 
@@ -883,6 +878,18 @@ func repoRoot(t *testing.T) string {
 
 // ---------------------------------------------------------------------------
 // Small helpers
+
+// requireBrowser skips a browser test under -short, and without Chromium
+// outside CI.
+func requireBrowser(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("browser end-to-end tests need Chromium and the servers; skipped with -short")
+	}
+	if _, err := os.Stat(chromiumPath); err != nil {
+		browserSkipOrFail(t, "Chromium at %s (deploy/local/browser.sh install): %v", chromiumPath, err)
+	}
+}
 
 func browserSkipOrFail(t *testing.T, format string, args ...any) {
 	t.Helper()

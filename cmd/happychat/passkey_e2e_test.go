@@ -83,7 +83,11 @@ func (k *softKey) create(t *testing.T, o passkeyOptions, origin string) map[stri
 		t.Fatalf("user.id %q: %v", o.Options.PublicKey.User.ID, err)
 	}
 	k.user = user
-	x, y := k.key.PublicKey.X.FillBytes(make([]byte, 32)), k.key.PublicKey.Y.FillBytes(make([]byte, 32)) //nolint:staticcheck // the COSE key wants the raw coordinates
+	point, err := k.key.PublicKey.Bytes() // 0x04 || X || Y
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := point[1:33], point[33:]
 	cose, err := cbor.Marshal(map[int]any{1: 2, 3: -7, -1: 1, -2: x, -3: y})
 	if err != nil {
 		t.Fatal(err)
