@@ -245,3 +245,10 @@ func testRenameKeepsUser(t *testing.T, sys *webSystem, br *browser) {
 		t.Fatalf("after a reload the session's user is %s, was %s", id, annID)
 	}
 }
+
+// The identity screens that -docs-screenshots copies to docs/screenshots/.
+func init() {
+	for _, name := range []string{"identity-tags-desktop", "rename-dialog-phone", "rename-phone", "passkey-recovery-codes-phone", "passkey-login-desktop"} {
+		docsShots[name] = true
+	}
+}
