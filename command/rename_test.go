@@ -1,11 +1,15 @@
 package command
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"happychat/internal/logread"
 	"happychat/schemas"
 )
 
@@ -125,5 +129,79 @@ func TestRenameRefusals(t *testing.T) {
 				t.Fatalf("err %v: feature-level refusal %v, want %v", err, feature, tt.feature)
 			}
 		})
+	}
+}
+
+// TestRenameIsForwardedToTheRoomsOwner: on two instances, a rename served
+// by the instance that does not own the user's room is forwarded to the
+// owner (KindRename), which appends member.renamed once, at the room's
+// next seq, and answers presence with the new name; the users topic holds
+// the user.renamed and the old token's session.revoked.
+func TestRenameIsForwardedToTheRoomsOwner(t *testing.T) {
+	c := newCluster(t, 4)
+	a, b := c.start(0, 20), c.start(1, 20)
+	c.waitOwned(a, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := SetFeatureLevel(ctx, c.store, c.names, 3); err != nil {
+		t.Fatal(err)
+	}
+	room := c.openRoom(a, "renames across instances")
+	owner, other := a, b
+	if a.svc.ownerOf(a.svc.partitionOf(room)) == nil {
+		owner, other = b, a
+	}
+	user := testCaller(7267000000000000099, "하늘이")
+	c.join(ctx, owner, user, room)
+	// The other instance learns where the user is from its tail.
+	for {
+		if loc, ok := other.svc.fold.locate(user.UserID); ok && loc.room == room && loc.active {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the other instance never located the user")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Both instances read the raised level at their next lease renewal.
+	var (
+		sess schemas.Session
+		err  error
+	)
+	for {
+		sess, err = other.svc.Rename(ctx, user, "구름이")
+		if code(err) != schemas.CodeUnavailable || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil || sess.UserID != user.UserID || sess.Nickname != "구름이" {
+		t.Fatalf("rename through the other instance: %+v, %v", sess, err)
+	}
+	var renames []schemas.Envelope
+	for _, e := range c.readAll() {
+		if _, ok := e.Payload.(schemas.MemberRenamed); ok {
+			renames = append(renames, e)
+		}
+	}
+	if len(renames) != 1 || renames[0].RoomID != room || renames[0].UserID != user.UserID || renames[0].Seq != 3 {
+		t.Fatalf("member.renamed in the log: %+v, want one in room %d at seq 3 (after created, joined)", renames, room)
+	}
+	members, _, err := owner.svc.Presence(ctx, room)
+	if err != nil || len(members) != 1 || members[0].Nickname != "구름이" {
+		t.Fatalf("presence after the rename: %+v, %v", members, err)
+	}
+	var userEvents []string
+	if err := logread.Read(ctx, c.brokers, c.names.Users, logread.HighWatermark, func(r *kgo.Record) error {
+		e, err := schemas.Events.Decode(r.Value)
+		if err == nil && e.UserID == user.UserID {
+			userEvents = append(userEvents, e.Type)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(userEvents, []string{schemas.TypeUserRenamed, schemas.TypeSessionRevoked}) {
+		t.Fatalf("users topic holds %v for the user, want user.renamed then session.revoked", userEvents)
 	}
 }
