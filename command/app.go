@@ -14,6 +14,7 @@ import (
 //
 //	Register      sessions.go       POST /v1/sessions
 //	Logout        logout.go         DELETE /v1/sessions/current
+//	Rename        rename.go         PATCH /v1/sessions/current
 //	CreateRoom    create_room.go    POST /v1/rooms
 //	ApproveRoom   approve_room.go   POST /v1/rooms/{id}/approve
 //	RejectRoom    reject_room.go    POST /v1/rooms/{id}/reject

@@ -19,6 +19,7 @@ const (
 	KindLeave       Kind = "leave"
 	KindSend        Kind = "send"
 	KindPresence    Kind = "presence" // read-only: the owner's authoritative members
+	KindRename      Kind = "rename"   // the room's side of a rename (member.renamed)
 	// kindSwitchLeave ends a membership superseded by a later join in
 	// another room (decision 2). It comes from the tail, never from clients.
 	kindSwitchLeave Kind = "switch_leave"
@@ -152,6 +153,8 @@ func decide(r *room, cmd Command, dp deps) (decision, *room, error) {
 		d, err = decideSwitchLeave(r, cmd, dp)
 	case KindPresence:
 		d, err = decidePresence(r)
+	case KindRename:
+		d, err = decideRename(r, cmd, dp)
 	default:
 		err = badRequest("unknown command")
 	}

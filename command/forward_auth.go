@@ -20,7 +20,7 @@ import (
 // tail.
 var forwardable = map[Kind]bool{
 	KindCreateRoom: true, KindApproveRoom: true, KindRejectRoom: true, KindJoin: true, KindLeave: true, KindSend: true,
-	KindPresence: true,
+	KindPresence: true, KindRename: true,
 }
 
 // verifyForwarded checks a forwarded command against its credential and
@@ -49,7 +49,11 @@ func (s *Service) verifyForwarded(cmd *Command) *schemas.Error {
 	if cmd.Admin || cmd.UserID != claims.UserID || cmd.Kind == KindApproveRoom || cmd.Kind == KindRejectRoom {
 		return forbidden("the command does not match its caller's credential")
 	}
-	cmd.Nickname = claims.Nickname
+	if cmd.Kind != KindRename {
+		// A rename carries the new name, which its decision validates;
+		// every other command acts under the token's.
+		cmd.Nickname = claims.Nickname
+	}
 	return nil
 }
 

@@ -27,6 +27,13 @@ func (s *Service) Routes(r gin.IRouter) {
 	addr := s.doors.all.Gin()
 	r.POST("/v1/sessions", addr, s.doors.sessions.Gin(), s.postSession)
 	r.DELETE("/v1/sessions/current", addr, s.doors.logouts.Gin(), s.deleteSession)
+	r.PATCH("/v1/sessions/current", addr, s.doors.renames.Gin(), s.patchSession)
+	pk := s.doors.passkeys.Gin()
+	r.POST("/v1/passkeys/register/begin", addr, pk, s.postPasskeyRegisterBegin)
+	r.POST("/v1/passkeys/register/finish", addr, pk, s.postPasskeyRegisterFinish)
+	r.POST("/v1/passkeys/login/begin", addr, pk, s.postPasskeyLoginBegin)
+	r.POST("/v1/passkeys/login/finish", addr, pk, s.postPasskeyLoginFinish)
+	r.POST("/v1/passkeys/recover", addr, pk, s.postPasskeyRecover)
 	r.POST("/v1/rooms", addr, s.postRoom)
 	r.POST("/v1/rooms/:id/approve", addr, s.postApprove)
 	r.POST("/v1/rooms/:id/reject", addr, s.postReject)
@@ -57,6 +64,68 @@ func (s *Service) postSession(c *gin.Context) {
 	}
 	sess, err := s.Register(c.Request.Context(), in.Nickname)
 	s.respond(c, http.StatusCreated, sess, err)
+}
+
+// patchSession is the rename: 200 with the new session (same user id, new
+// nickname, new token) once the events are committed; the old token is
+// revoked.
+func (s *Service) patchSession(c *gin.Context) {
+	var in struct {
+		Nickname string `json:"nickname"`
+	}
+	caller, ok := s.authenticate(c, true)
+	if !ok || !s.bind(c, &in, true) {
+		return
+	}
+	sess, err := s.Rename(c.Request.Context(), caller, in.Nickname)
+	s.respond(c, http.StatusOK, sess, err)
+}
+
+func (s *Service) postPasskeyRegisterBegin(c *gin.Context) {
+	caller, ok := s.authenticate(c, true)
+	if !ok || !s.bind(c, nil, false) {
+		return
+	}
+	out, err := s.BeginPasskeyRegistration(c.Request.Context(), caller)
+	s.respond(c, http.StatusOK, out, err)
+}
+
+func (s *Service) postPasskeyRegisterFinish(c *gin.Context) {
+	var in passkeyAnswer
+	caller, ok := s.authenticate(c, true)
+	if !ok || !s.bind(c, &in, true) {
+		return
+	}
+	out, err := s.FinishPasskeyRegistration(c.Request.Context(), caller, in)
+	s.respond(c, http.StatusCreated, out, err)
+}
+
+func (s *Service) postPasskeyLoginBegin(c *gin.Context) {
+	if !s.bind(c, nil, false) {
+		return
+	}
+	out, err := s.BeginPasskeyLogin(c.Request.Context())
+	s.respond(c, http.StatusOK, out, err)
+}
+
+func (s *Service) postPasskeyLoginFinish(c *gin.Context) {
+	var in passkeyAnswer
+	if !s.bind(c, &in, true) {
+		return
+	}
+	out, err := s.FinishPasskeyLogin(c.Request.Context(), in)
+	s.respond(c, http.StatusCreated, out, err)
+}
+
+func (s *Service) postPasskeyRecover(c *gin.Context) {
+	var in struct {
+		Code string `json:"code"`
+	}
+	if !s.bind(c, &in, true) {
+		return
+	}
+	out, err := s.Recover(c.Request.Context(), in.Code)
+	s.respond(c, http.StatusCreated, out, err)
 }
 
 // deleteSession is the logout: 204 once the token's revocation is

@@ -32,6 +32,12 @@ func (s *Service) Logout(ctx context.Context, c Caller) error {
 	if err := s.checkEmit(schemas.TypeSessionRevoked); err != nil {
 		return err
 	}
+	return s.revoke(ctx, c.UserID, claims)
+}
+
+// revoke appends session.revoked for the token claims describe (a logout,
+// or the old token of a rename).
+func (s *Service) revoke(ctx context.Context, user schemas.ID, claims token.Claims) error {
 	id, err := s.mintID()
 	if err != nil {
 		return err
@@ -45,7 +51,7 @@ func (s *Service) Logout(ctx context.Context, c Caller) error {
 		// lifetime from now.
 		rev.ExpiresAt = schemas.FormatTime(laterOf(claims.Expires, now.Add(s.cfg.Keys.TTL())))
 	}
-	return s.appendUserEvent(ctx, schemas.Envelope{ID: id, UserID: c.UserID, OccurredAt: now, Payload: rev})
+	return s.appendUserEvent(ctx, schemas.Envelope{ID: id, UserID: user, OccurredAt: now, Payload: rev})
 }
 
 func laterOf(a, b time.Time) time.Time {

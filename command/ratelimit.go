@@ -75,7 +75,7 @@ const slowDown = "too many requests, slow down"
 // doors are the address limits of the public routes: every route's, and
 // the session routes' own.
 type doors struct {
-	all, sessions, logouts *ratelimit.PerAddress
+	all, sessions, logouts, renames, passkeys *ratelimit.PerAddress
 }
 
 func newDoors(l Limits) doors {
@@ -83,5 +83,10 @@ func newDoors(l Limits) doors {
 		all:      ratelimit.NewPerAddress(l.Addresses, l.PerAddress, "too many requests from this address, slow down", ratelimit.Options{}),
 		sessions: ratelimit.NewPerAddress(l.Addresses, l.Sessions, "too many new sessions from this address, try again later", ratelimit.Options{}),
 		logouts:  ratelimit.NewPerAddress(l.Addresses, l.Sessions, "too many logouts from this address, try again later", ratelimit.Options{}),
+		renames:  ratelimit.NewPerAddress(l.Addresses, l.Sessions, "too many renames from this address, try again later", ratelimit.Options{}),
+		// Every passkey and recovery route counts here: a ceremony is a
+		// begin and a finish, so the burst is the sessions' doubled.
+		passkeys: ratelimit.NewPerAddress(l.Addresses, ratelimit.Rate{PerSecond: 2 * l.Sessions.PerSecond, Burst: 2 * l.Sessions.Burst},
+			"too many passkey requests from this address, try again later", ratelimit.Options{}),
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -97,7 +98,10 @@ type Config struct {
 	SnapshotInterval time.Duration
 	// Clock is the time source of decisions and ids (default time.Now): a
 	// seam for tests of skewed clocks.
-	Clock     func() time.Time
+	Clock func() time.Time
+	// WebAuthn is the relying party of the passkeys; without origins the
+	// passkey routes answer 503.
+	WebAuthn  WebAuthnConfig
 	hooks     testHooks // test seams, nil in production
 	KafkaOpts []kgo.Opt // extra client options (logger)
 	Log       *slog.Logger
@@ -142,6 +146,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Clock == nil {
 		c.Clock = time.Now
+	}
+	if c.WebAuthn.ChallengeTTL == 0 {
+		c.WebAuthn.ChallengeTTL = 5 * time.Minute
 	}
 	if c.SendRate == 0 {
 		c.SendRate, c.SendBurst = 5, 20
@@ -214,6 +221,10 @@ type Service struct {
 	limits  limiter
 	doors   doors       // the address limits of the HTTP routes
 	cap     *sessionCap // the cluster-wide session cap
+	// webauthn is the passkeys' relying party (nil: not configured);
+	// passkeys their store.
+	webauthn *webauthn.WebAuthn
+	passkeys *passkeyStore
 	// adminToken recognises CHAT_ADMIN_TOKEN (by digest, token.Admin).
 	adminToken token.Admin
 	tail       *tail
@@ -276,10 +287,14 @@ func New(cfg Config) (*Service, error) {
 		caughtUp: make(chan struct{}),
 	}
 	s.cap = &sessionCap{pool: cfg.Store, scope: cfg.Names.Users, perMin: cfg.Limits.SessionsPerMinute, log: s.log, now: cfg.Clock}
+	s.passkeys = &passkeyStore{pool: cfg.Store, scope: cfg.Names.Users}
+	var err error
+	if s.webauthn, err = newWebAuthn(cfg.WebAuthn); err != nil {
+		return nil, fmt.Errorf("command: passkeys (CHAT_WEBAUTHN_RP_ID, CHAT_WEBAUTHN_ORIGINS): %w", err)
+	}
 	s.tail = newTail(s)
 	s.forwardSecrets, s.presenceSecrets = acceptedSecrets(cfg)
 	s.adminToken, _ = token.NewAdmin(cfg.AdminToken) // validated above
-	var err error
 	if s.admin, err = kgo.NewClient(s.baseOpts()...); err != nil {
 		return nil, fmt.Errorf("kafka admin client: %w", err)
 	}

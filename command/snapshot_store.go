@@ -79,7 +79,7 @@ func (st *snapshotStore) migrate(ctx context.Context) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('happychat command schema'))`); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, storeSchema+sessionCapSchema)
+		_, err := tx.Exec(ctx, storeSchema+sessionCapSchema+passkeySchema)
 		return err
 	})
 }

@@ -69,6 +69,11 @@ func (r *room) apply(env schemas.Envelope) (bool, error) {
 		r.members[env.UserID] = member{joinID: env.ID, nickname: p.Nickname, joinedAt: env.OccurredAt}
 	case schemas.RoomLeft:
 		delete(r.members, env.UserID)
+	case schemas.MemberRenamed:
+		if m, ok := r.members[env.UserID]; ok {
+			m.nickname = p.Nickname
+			r.members[env.UserID] = m
+		}
 	case schemas.MessageSent:
 		r.messages++
 		r.lastMessageAt = env.OccurredAt
@@ -85,7 +90,7 @@ func (r *room) next(env schemas.Envelope) (*room, bool, error) {
 	}
 	c := *r
 	switch env.Payload.(type) {
-	case schemas.RoomJoined, schemas.RoomLeft:
+	case schemas.RoomJoined, schemas.RoomLeft, schemas.MemberRenamed:
 		c.members = maps.Clone(r.members)
 	}
 	ok, err := c.apply(env)

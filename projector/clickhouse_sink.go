@@ -162,7 +162,8 @@ func (s *chSink) Apply(_ context.Context, recs []feed.Record) error {
 				nickname: p.Nickname, text: p.Text, cid: p.ClientMsgID, sentAt: env.OccurredAt,
 				partition: uint32(r.Partition), offset: uint64(r.Offset),
 			})
-		case schemas.RoomCreated, schemas.RoomProposed, schemas.RoomApproved, schemas.RoomRejected, schemas.RoomJoined, schemas.RoomLeft:
+		case schemas.RoomCreated, schemas.RoomProposed, schemas.RoomApproved, schemas.RoomRejected, schemas.RoomJoined, schemas.RoomLeft,
+			schemas.MemberRenamed:
 		default:
 			s.deadLetter(r, fmt.Sprintf("event %s does not belong on topic %s", env.Type, r.Topic))
 			continue

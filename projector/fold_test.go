@@ -87,9 +87,14 @@ func fold(names schemas.Names, recs []*kgo.Record) (views, history) {
 		at             int64
 		reason         string
 	}
+	type rename struct {
+		room, user, id int64
+		nick           string
+	}
 	rooms := map[int64]*viewRoom{}
 	var joins []join
 	var leaves []leave
+	var renames []rename
 	users := map[int64]viewUser{}
 	marks := map[[2]int64]int64{}
 	dead := map[string]bool{}
@@ -120,6 +125,11 @@ func fold(names schemas.Names, recs []*kgo.Record) (views, history) {
 			case schemas.UserRegistered:
 				if _, ok := users[int64(env.UserID)]; !ok {
 					users[int64(env.UserID)] = viewUser{int64(env.UserID), p.Nickname, ms(env.OccurredAt)}
+				}
+			case schemas.UserRenamed:
+				if u, ok := users[int64(env.UserID)]; ok {
+					u.Nick = p.Nickname
+					users[int64(env.UserID)] = u
 				}
 			case schemas.ReadMarkMoved:
 				k := [2]int64{int64(env.UserID), int64(env.RoomID)}
@@ -163,6 +173,8 @@ func fold(names schemas.Names, recs []*kgo.Record) (views, history) {
 			joins = append(joins, join{room.ID, int64(env.UserID), int64(env.ID), p.Nickname, at})
 		case schemas.RoomLeft:
 			leaves = append(leaves, leave{room.ID, int64(env.UserID), int64(env.ID), at, p.Reason})
+		case schemas.MemberRenamed:
+			renames = append(renames, rename{room.ID, int64(env.UserID), int64(env.ID), p.Nickname})
 		}
 	}
 	// Memberships: each ends at the earliest of the user's next join
@@ -195,8 +207,21 @@ func fold(names schemas.Names, recs []*kgo.Record) (views, history) {
 		}
 		lastByUser[j.user] = j
 	}
+	// A rename names the user's latest join of that room before it; the
+	// latest rename of a membership wins.
+	slices.SortFunc(renames, func(a, b rename) int { return cmp.Compare(a.id, b.id) })
+	renamed := map[int64]string{} // join id -> nickname
+	for _, r := range renames {
+		ids := byRoomUser[[2]int64{r.room, r.user}]
+		if i, _ := slices.BinarySearch(ids, r.id); i > 0 {
+			renamed[ids[i-1]] = r.nick
+		}
+	}
 	for _, j := range joins {
 		m := viewMember{Room: j.room, User: j.user, Join: j.id, Nick: j.nick, JoinedAt: j.at}
+		if n, ok := renamed[j.id]; ok {
+			m.Nick = n
+		}
 		if n, ok := nextJoin[j.id]; ok {
 			m.EndedBy, m.LeftAt, m.Reason = n.id, n.at, "switched"
 		}

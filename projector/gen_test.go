@@ -164,6 +164,21 @@ func (g *gen) message() {
 		Text: texts[g.rng.IntN(len(texts))], ClientMsgID: fmt.Sprintf("c-%d", m), Nickname: g.nick[u]}})
 }
 
+// rename gives a user a new nickname, and its room's member the same when
+// it is in one (the command service's two events).
+func (g *gen) rename() {
+	if len(g.users) == 0 {
+		return
+	}
+	u := g.pick(g.users)
+	prev := g.nick[u]
+	g.nick[u] = fmt.Sprintf("하늘이-%d", g.rng.IntN(1000))
+	g.emit(g.names.Users, u, schemas.Envelope{UserID: u, Payload: schemas.UserRenamed{Nickname: g.nick[u], Previous: prev}})
+	if r, ok := g.in[u]; ok {
+		g.emit(g.names.Rooms, r, schemas.Envelope{RoomID: r, UserID: u, Payload: schemas.MemberRenamed{Nickname: g.nick[u], Previous: prev}})
+	}
+}
+
 func (g *gen) readMark() {
 	if len(g.users) == 0 || len(g.open) == 0 {
 		return
@@ -221,7 +236,7 @@ func (g *gen) run(n int, mix genMix) []*kgo.Record {
 	for len(g.open) < mix.rooms {
 		g.createRoom()
 	}
-	total := mix.join + mix.leave + mix.message + mix.readMark + mix.propose + mix.approve + mix.register
+	total := mix.join + mix.leave + mix.message + mix.readMark + mix.propose + mix.approve + mix.register + mix.rename
 	for len(g.recs)-start < n {
 		if g.poison > 0 && g.rng.Float64() < g.poison {
 			g.abnormal()
@@ -241,6 +256,8 @@ func (g *gen) run(n int, mix genMix) []*kgo.Record {
 			g.propose()
 		case x < mix.join+mix.leave+mix.message+mix.readMark+mix.propose+mix.approve:
 			g.approve()
+		case x < mix.join+mix.leave+mix.message+mix.readMark+mix.propose+mix.approve+mix.rename:
+			g.rename()
 		default:
 			g.register()
 		}
@@ -250,12 +267,12 @@ func (g *gen) run(n int, mix genMix) []*kgo.Record {
 
 // genMix weighs the actions of gen.run.
 type genMix struct {
-	users, rooms                                               int
-	join, leave, message, readMark, propose, approve, register float64
+	users, rooms                                                       int
+	join, leave, message, readMark, propose, approve, rename, register float64
 }
 
 // churn is membership-heavy: it exercises the fold.
-var churn = genMix{users: 40, rooms: 8, join: 30, leave: 8, message: 40, readMark: 10, propose: 2, approve: 2, register: 3}
+var churn = genMix{users: 40, rooms: 8, join: 30, leave: 8, message: 40, readMark: 10, propose: 2, approve: 2, rename: 3, register: 3}
 
 // chatty is message-heavy: a busy chat.
 var chatty = genMix{users: 300, rooms: 50, join: 4, leave: 1, message: 90, readMark: 4, propose: 0.2, approve: 0.2, register: 0.5}

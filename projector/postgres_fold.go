@@ -23,13 +23,19 @@ func (b *pgBatch) apply(ctx context.Context, rec *feed.Record) error {
 	switch rec.Topic {
 	case b.s.names.Rooms:
 		switch env.Payload.(type) {
-		case schemas.RoomCreated, schemas.RoomProposed, schemas.RoomApproved, schemas.RoomRejected, schemas.RoomJoined, schemas.RoomLeft, schemas.MessageSent:
+		case schemas.RoomCreated, schemas.RoomProposed, schemas.RoomApproved, schemas.RoomRejected, schemas.RoomJoined, schemas.RoomLeft,
+			schemas.MemberRenamed, schemas.MessageSent:
 			return b.roomEvent(ctx, rec)
 		}
 	case b.s.names.Users:
 		switch p := env.Payload.(type) {
 		case schemas.UserRegistered:
 			b.later.Queue(pgInsertUser, int64(env.UserID), p.Nickname, env.OccurredAt)
+			return nil
+		case schemas.UserRenamed:
+			// Queued after the user's registration (same partition, same
+			// order); the rooms follow through member.renamed.
+			b.later.Queue(pgRenameUser, int64(env.UserID), p.Nickname)
 			return nil
 		case schemas.ReadMarkMoved:
 			b.later.Queue(pgMoveReadMark, int64(env.UserID), int64(env.RoomID), int64(p.UpTo))
@@ -112,6 +118,12 @@ func (b *pgBatch) roomEvent(ctx context.Context, rec *feed.Record) error {
 	case schemas.RoomLeft:
 		if err := b.left(ctx, r, env, p); err != nil {
 			return err
+		}
+	case schemas.MemberRenamed:
+		// Run now, like the joins and leaves around it: a leave later in
+		// the batch must find the renamed row.
+		if _, err := b.tx.Exec(ctx, pgRenameMember, r.id, int64(env.UserID), int64(env.ID), p.Nickname); err != nil {
+			return fmt.Errorf("rename member: %w", err)
 		}
 	}
 	r.lastSeq = env.Seq

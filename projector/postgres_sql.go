@@ -99,6 +99,15 @@ RETURNING m.was_open`
 	pgInsertUser = `INSERT INTO users (user_id, nickname, registered_at) VALUES ($1, $2, $3)
 ON CONFLICT DO NOTHING`
 
+	pgRenameUser = `UPDATE users SET nickname = $2 WHERE user_id = $1`
+
+	// pgRenameMember renames, at member.renamed $3, the user's latest
+	// membership of the room begun before it (the one the rename was
+	// decided against).
+	pgRenameMember = `UPDATE members SET nickname = $4
+WHERE room_id = $1 AND user_id = $2 AND join_event_id = (
+    SELECT max(join_event_id) FROM members WHERE room_id = $1 AND user_id = $2 AND join_event_id < $3)`
+
 	pgMoveReadMark = `INSERT INTO read_marks (user_id, room_id, up_to) VALUES ($1, $2, $3)
 ON CONFLICT (user_id, room_id) DO UPDATE SET up_to = GREATEST(read_marks.up_to, EXCLUDED.up_to)`
 

@@ -24,6 +24,7 @@ const (
 	// room event takes a seq, so a room event without a frame of its own
 	// (room.created, room.approved, …) would look like a gap.
 	typeRoomEvent = "room_event"
+	typeRenamed   = "member_renamed"
 	typePing      = "ping"
 	typePong      = "pong"
 )
@@ -41,6 +42,17 @@ type memberFrame struct {
 	Seq      int64      `json:"seq"`
 	// Reason is an extension on member_left: "left" or "switched".
 	Reason string `json:"reason,omitzero"`
+}
+
+// renamedFrame (an extension, member_renamed) says that a member goes by a
+// new nickname from this seq on; Previous is the name it replaces.
+type renamedFrame struct {
+	Type     string     `json:"type"`
+	RoomID   schemas.ID `json:"room_id"`
+	UserID   schemas.ID `json:"user_id"`
+	Nickname string     `json:"nickname"`
+	Previous string     `json:"previous"`
+	Seq      int64      `json:"seq"`
 }
 
 type roomEventFrame struct {
@@ -103,6 +115,8 @@ func renderEvent(env schemas.Envelope, mod Moderation) (*frame, error) {
 	case schemas.RoomLeft:
 		v = memberFrame{Type: typeLeft, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Seq: env.Seq, Reason: p.Reason}
 		f.leaver = env.UserID
+	case schemas.MemberRenamed:
+		v = renamedFrame{Type: typeRenamed, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Previous: p.Previous, Seq: env.Seq}
 	default:
 		v = roomEventFrame{Type: typeRoomEvent, RoomID: env.RoomID, Seq: env.Seq, Event: env.Type}
 	}

@@ -15,6 +15,9 @@ const (
 	TypeSessionRevoked = "session.revoked"
 	// TypeRoomRejected is an event of feature level 3.
 	TypeRoomRejected = "room.rejected"
+	// Feature level 3: a nickname that changes without a new user (issue 17).
+	TypeUserRenamed   = "user.renamed"
+	TypeMemberRenamed = "member.renamed"
 	// Reserved for later: "message.edited", "message.deleted".
 )
 
@@ -115,7 +118,29 @@ type SessionRevoked struct {
 	ExpiresAt string `json:"expires_at"`
 }
 
+// UserRenamed (users topic, key = user id, feature level 3): UserID now goes
+// by Nickname; Previous is the nickname it replaces. The user, its id, its
+// memberships and read marks stay. The views' users row follows; the
+// token that carried Previous is revoked by a session.revoked appended
+// after it (tokens carry the nickname).
+type UserRenamed struct {
+	Nickname string `json:"nickname"`
+	Previous string `json:"previous"`
+}
+
+// MemberRenamed (rooms topic, feature level 3): UserID, a member of RoomID,
+// renamed itself (user.renamed) while in the room. It takes the room's next
+// seq like a join, so the room's members, presence and live frames show the
+// new name from this point of the room's log on, in order with its messages.
+// Messages keep the nickname they were sent with.
+type MemberRenamed struct {
+	Nickname string `json:"nickname"`
+	Previous string `json:"previous"`
+}
+
 func (UserRegistered) EventType() string { return TypeUserRegistered }
+func (UserRenamed) EventType() string    { return TypeUserRenamed }
+func (MemberRenamed) EventType() string  { return TypeMemberRenamed }
 func (RoomCreated) EventType() string    { return TypeRoomCreated }
 func (RoomProposed) EventType() string   { return TypeRoomProposed }
 func (RoomApproved) EventType() string   { return TypeRoomApproved }

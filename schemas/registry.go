@@ -68,7 +68,8 @@ type Registry struct {
 // A build must not run against a cluster level above its FeatureLevel.
 //
 // Level 2 brings session.revoked (token revocation, docs/adr/0007); level 3
-// room.rejected (an admin turns a proposal down).
+// room.rejected (an admin turns a proposal down), user.renamed and
+// member.renamed (a rename keeps the user).
 const FeatureLevel = 3
 
 // ErrFeatureDisabled is wrapped by CheckEmit when an event needs a higher
@@ -266,8 +267,8 @@ func nonEmpty(name, v string) error {
 // here, add the JSON Schema file for it, register an upcaster from the
 // previous version, and give it the next feature level (see FeatureLevel and
 // its caveat on versions), as a new event type needs too. Every event below
-// predates feature levels and is at level 1, except session.revoked (2) and
-// room.rejected (3).
+// predates feature levels and is at level 1, except session.revoked (2),
+// room.rejected, user.renamed and member.renamed (3).
 var Events = newEvents()
 
 func newEvents() *Registry {
@@ -331,6 +332,18 @@ func newEvents() *Registry {
 		return nil
 	})
 	Define[SessionRevoked](r, 1, ScopeUser, checkSessionRevoked, AtLevel(2))
+	Define[UserRenamed](r, 1, ScopeUser, func(e Envelope) error {
+		if e.RoomID != 0 {
+			return fmt.Errorf("%w: room_id must be absent on user.renamed", errBadField)
+		}
+		return nonEmpty("nickname", e.Payload.(UserRenamed).Nickname)
+	}, AtLevel(3))
+	Define[MemberRenamed](r, 1, ScopeRoom, func(e Envelope) error {
+		if err := needUser(e); err != nil {
+			return err
+		}
+		return nonEmpty("nickname", e.Payload.(MemberRenamed).Nickname)
+	}, AtLevel(3))
 	return r
 }
 

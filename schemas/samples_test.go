@@ -76,6 +76,16 @@ func samples() map[string]Envelope {
 	e.UserID = sampleUser
 	add(e)
 
+	e = env(UserRenamed{Nickname: "하늘이 ☁️", Previous: "toracle 🐱"})
+	e.UserID = sampleUser
+	e.CorrelationID = "req-rename-1"
+	add(e)
+
+	e = env(MemberRenamed{Nickname: "하늘이 ☁️", Previous: "toracle 🐱"})
+	e.RoomID, e.UserID, e.Seq = sampleRoom, sampleUser, 5
+	e.CorrelationID = "req-rename-1"
+	add(e)
+
 	// Decode reports the registry's names and versions; so do the samples.
 	for typ, e := range m {
 		e.Type, e.Version = typ, Events.Version(typ)

@@ -162,6 +162,8 @@ func TestEventsLevels(t *testing.T) {
 		TypeReadMarkMoved:  1,
 		TypeSessionRevoked: 2,
 		TypeRoomRejected:   3,
+		TypeUserRenamed:    3,
+		TypeMemberRenamed:  3,
 	}
 	if FeatureLevel != 3 {
 		t.Errorf("FeatureLevel = %d; update this test with the events of the new level", FeatureLevel)

@@ -20,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -59,12 +60,7 @@ const (
 )
 
 func TestBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser end-to-end tests need Chromium and the servers; skipped with -short")
-	}
-	if _, err := os.Stat(chromiumPath); err != nil {
-		browserSkipOrFail(t, "Chromium at %s (deploy/local/browser.sh install): %v", chromiumPath, err)
-	}
+	requireBrowser(t)
 	sys := startWebSystem(t)
 	br := newBrowser(t)
 
@@ -340,6 +336,13 @@ type webSystem struct {
 // startWebSystem runs `happychat dev` in-process on a fresh database pair.
 func startWebSystem(t *testing.T) *webSystem {
 	t.Helper()
+	return startWebSystemWith(t, nil)
+}
+
+// startWebSystemWith is startWebSystem with settings of its own
+// (overrides win).
+func startWebSystemWith(t *testing.T, overrides map[string]string) *webSystem {
+	t.Helper()
 	sys := &webSystem{client: &http.Client{Timeout: 20 * time.Second}}
 	if base := os.Getenv("HAPPYCHAT_E2E_BASE_URL"); base != "" {
 		sys.base = strings.TrimRight(base, "/")
@@ -365,6 +368,7 @@ func startWebSystem(t *testing.T) *webSystem {
 			testenv.Reach(t, "Kafka", strings.TrimSpace(addr))
 		}
 	}
+	maps.Copy(env, overrides)
 	_, env["PG_URL"] = pgtest.Database(t, testenv.PGURL(), "test_"+id+"_")
 	env["CLICKHOUSE_ADDR"] = testenv.ClickHouseAddr()
 	_, env["CLICKHOUSE_DB"] = chtest.Database(t, clickhouse.Options{Addr: []string{env["CLICKHOUSE_ADDR"]}, DialTimeout: 5 * time.Second}, "test_"+id+"_")
@@ -884,6 +888,18 @@ func repoRoot(t *testing.T) string {
 
 // ---------------------------------------------------------------------------
 // Small helpers
+
+// requireBrowser skips a browser test under -short, and without Chromium
+// outside CI.
+func requireBrowser(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("browser end-to-end tests need Chromium and the servers; skipped with -short")
+	}
+	if _, err := os.Stat(chromiumPath); err != nil {
+		browserSkipOrFail(t, "Chromium at %s (deploy/local/browser.sh install): %v", chromiumPath, err)
+	}
+}
 
 func browserSkipOrFail(t *testing.T, format string, args ...any) {
 	t.Helper()

@@ -88,6 +88,7 @@ func (p *process) commandService(pg *pgxpool.Pool) (*command.Service, error) {
 		SnapshotRecords:   p.cfg.SnapRecords, SnapshotInterval: p.cfg.SnapInterval,
 		SessionTimeout: p.cfg.OwnerSession, WriteTimeout: p.cfg.OwnerWrite,
 		Clock:     clock,
+		WebAuthn:  command.WebAuthnConfig{RPID: p.cfg.WebAuthnRPID, Origins: p.cfg.WebAuthnOrigins},
 		KafkaOpts: p.serviceKafkaOpts(), Log: p.log, Metrics: p.reg,
 	})
 }

@@ -20,6 +20,7 @@ const (
 	TypeJoined    = "member_joined"
 	TypeLeft      = "member_left"
 	TypeRoomEvent = "room_event"
+	TypeRenamed   = "member_renamed"
 )
 
 // Frame is any server frame, decoded leniently: the fields of every frame
@@ -36,6 +37,7 @@ type Frame struct {
 	Error       *schemas.Error   `json:"error"`
 	Event       string           `json:"event"`
 	Reason      string           `json:"reason"`
+	Previous    string           `json:"previous"`
 	Raw         []byte           `json:"-"`
 }
 
@@ -56,7 +58,7 @@ func Decode(messageType int, data []byte) (Frame, error) {
 // IsEvent reports whether f is a room event: a frame that takes a seq.
 func (f Frame) IsEvent() bool {
 	switch f.Type {
-	case TypeMessage, TypeJoined, TypeLeft, TypeRoomEvent:
+	case TypeMessage, TypeJoined, TypeLeft, TypeRoomEvent, TypeRenamed:
 		return true
 	}
 	return false
@@ -69,7 +71,7 @@ func (f Frame) EventSeq() int64 {
 		if f.Message != nil {
 			return f.Message.Seq
 		}
-	case TypeJoined, TypeLeft, TypeRoomEvent:
+	case TypeJoined, TypeLeft, TypeRoomEvent, TypeRenamed:
 		return f.Seq
 	}
 	return 0

@@ -92,6 +92,10 @@ type Config struct {
 	// (kafka_auth.go): plaintext unless configured.
 	KafkaAuth KafkaAuth
 
+	// Passkeys (command service, docs/adr/0008-passkeys.md).
+	WebAuthnRPID    string   // CHAT_WEBAUTHN_RP_ID: the domain passkeys are bound to
+	WebAuthnOrigins []string // CHAT_WEBAUTHN_ORIGINS: exact origins of the web client
+
 	// Realtime service.
 	AllowedOrigins  []string      // CHAT_ALLOWED_ORIGINS (exact origins; empty = same origin)
 	WSMaxPerUser    int           // CHAT_WS_MAX_CONNS_PER_USER
@@ -154,6 +158,9 @@ func Load(getenv func(string) string) (Config, error) {
 		KafkaDialMap:  p.addrMap("CHAT_KAFKA_DIAL_MAP"),
 		KafkaAuth:     p.loadKafkaAuth(),
 
+		WebAuthnRPID:    p.str("CHAT_WEBAUTHN_RP_ID", "localhost"),
+		WebAuthnOrigins: p.list("CHAT_WEBAUTHN_ORIGINS"),
+
 		AllowedOrigins:  p.list("CHAT_ALLOWED_ORIGINS"),
 		WSMaxPerUser:    p.int("CHAT_WS_MAX_CONNS_PER_USER", 5),
 		WSSendQueue:     p.int("CHAT_WS_SEND_QUEUE", 256),
@@ -172,6 +179,9 @@ func Load(getenv func(string) string) (Config, error) {
 		if c.InternalAddr, err = DefaultInternalAddr(c.HTTPAddr); err != nil {
 			p.errs = append(p.errs, err)
 		}
+	}
+	if len(c.WebAuthnOrigins) == 0 && c.WebAuthnRPID == "localhost" {
+		c.WebAuthnOrigins = DefaultWebAuthnOrigins(c.HTTPAddr)
 	}
 	if len(p.errs) > 0 {
 		return c, errors.Join(p.errs...)
@@ -231,7 +241,26 @@ func (c Config) Validate() error {
 	check(c.AnalyticsMaxRows >= 1, "CHAT_ANALYTICS_MAX_ROWS must be positive")
 	check(c.AnalyticsMaxBytes >= 1, "CHAT_ANALYTICS_MAX_BYTES must be positive")
 	check(c.TopicPrefix != "" && !strings.ContainsAny(c.TopicPrefix, " /\\"), "CHAT_TOPIC_PREFIX must be a plain name")
+	check(c.WebAuthnRPID != "" && !strings.ContainsAny(c.WebAuthnRPID, ":/ ") && net.ParseIP(c.WebAuthnRPID) == nil,
+		"CHAT_WEBAUTHN_RP_ID must be a domain name without scheme or port (not an IP address), such as chat.example.com")
+	for _, o := range c.WebAuthnOrigins {
+		check(strings.HasPrefix(o, "https://") || strings.HasPrefix(o, "http://localhost"),
+			"CHAT_WEBAUTHN_ORIGINS: %q must be an https:// origin (or http://localhost in development)", o)
+	}
 	return errors.Join(errs...)
+}
+
+// DefaultWebAuthnOrigins is where passkeys work out of the box in
+// development: the web client at http://localhost on the port of
+// CHAT_HTTP_ADDR (browsers treat localhost as a secure context; an IP
+// address can never be a relying party's id). None for an ephemeral or
+// named port.
+func DefaultWebAuthnOrigins(httpAddr string) []string {
+	_, port, err := net.SplitHostPort(httpAddr)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n <= 0 {
+		return nil
+	}
+	return []string{"http://localhost:" + port}
 }
 
 // Names returns the topic and group names of this deployment.

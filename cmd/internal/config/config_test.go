@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -105,4 +106,41 @@ func load(t *testing.T, env map[string]string, wantErr string) (Config, bool) {
 		t.Fatal(err)
 	}
 	return c, true
+}
+
+func TestWebAuthnSettings(t *testing.T) {
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	tests := []struct {
+		name    string
+		env     map[string]string
+		origins []string
+		wantErr string
+	}{
+		{"dev default: localhost on the HTTP port", map[string]string{}, []string{"http://localhost:8080"}, ""},
+		{"the port follows CHAT_HTTP_ADDR", map[string]string{"CHAT_HTTP_ADDR": "0.0.0.0:9000"}, []string{"http://localhost:9000"}, ""},
+		{"an ephemeral port has no default", map[string]string{"CHAT_HTTP_ADDR": "127.0.0.1:0", "CHAT_INTERNAL_ADDR": "127.0.0.1:0"}, nil, ""},
+		{"a domain without origins: passkeys off", map[string]string{"CHAT_WEBAUTHN_RP_ID": "chat.example.com"}, nil, ""},
+		{"a domain and its origin", map[string]string{"CHAT_WEBAUTHN_RP_ID": "chat.example.com", "CHAT_WEBAUTHN_ORIGINS": "https://chat.example.com"},
+			[]string{"https://chat.example.com"}, ""},
+		{"an IP address is no RP ID", map[string]string{"CHAT_WEBAUTHN_RP_ID": "127.0.0.1"}, nil, "CHAT_WEBAUTHN_RP_ID"},
+		{"a scheme is no RP ID", map[string]string{"CHAT_WEBAUTHN_RP_ID": "https://chat.example.com"}, nil, "CHAT_WEBAUTHN_RP_ID"},
+		{"plain http off localhost", map[string]string{"CHAT_WEBAUTHN_RP_ID": "chat.example.com", "CHAT_WEBAUTHN_ORIGINS": "http://chat.example.com"}, nil, "CHAT_WEBAUTHN_ORIGINS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(env(tt.env))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(c.WebAuthnOrigins, tt.origins) {
+				t.Fatalf("origins %v, want %v", c.WebAuthnOrigins, tt.origins)
+			}
+		})
+	}
 }

@@ -2,7 +2,7 @@
 // offline banner), the router, and the service worker. Each screen lives in
 // js/views/ and returns a cleanup function that the router calls on leave.
 
-import { t, lang } from "./js/i18n.js";
+import { t, lang, countChars } from "./js/i18n.js";
 import { h, replace, toast, focusHeading, icon } from "./js/dom.js";
 import { store } from "./js/store.js";
 import { startRouter, navigate } from "./js/router.js";
@@ -12,6 +12,8 @@ import { renderRooms } from "./js/views/rooms.js";
 import { renderPropose } from "./js/views/propose.js";
 import { renderAdmin } from "./js/views/admin.js";
 import { renderRoom } from "./js/views/room.js";
+import { avatar, tag } from "./js/identity.js";
+import { openPasskeyDialog } from "./js/passkeys.js";
 
 const main = document.getElementById("main");
 const connPill = document.getElementById("conn");
@@ -61,22 +63,74 @@ function renderUser() {
   if (!s) return replace(userBox);
   replace(
     userBox,
-    h("span", { class: "user-name", title: t("signedInAs", { nickname: s.nickname }) }, icon("😊"), " ", s.nickname),
+    avatar(s.nickname, s.user_id),
+    h("span", { class: "user-name", id: "user-name", title: t("signedInAs", { nickname: s.nickname }) }, s.nickname, " ", tag(s.user_id)),
     h(
       "button",
       { type: "button", class: "btn btn-ghost btn-small btn-icon", id: "change-nickname", "aria-label": t("changeNickname"), title: t("changeNickname"), on: { click: changeNickname } },
       icon("✏️"),
     ),
+    h(
+      "button",
+      { type: "button", class: "btn btn-ghost btn-small btn-icon", id: "passkey-open", "aria-label": t("passkeyButton"), title: t("passkeyButton"), on: { click: openPasskeyDialog } },
+      icon("🔑"),
+    ),
   );
 }
 
-async function changeNickname() {
-  const room = store.currentRoom;
-  // Best effort: the old anonymous identity should not keep a seat taken.
-  if (room) await api.leaveRoom(room.id).catch(() => {});
-  store.forget();
-  renderUser();
-  navigate("/");
+// changeNickname renames the user (PATCH /v1/sessions/current): the same
+// user, room and messages, a new name and token; the old token is revoked,
+// so the screen is drawn again with the new one (a room screen rejoins as a
+// no-op and resumes its socket).
+function changeNickname() {
+  const s = store.session;
+  if (!s) return;
+  const error = h("p", { class: "form-error", id: "rename-error", role: "alert" });
+  const input = h("input", { id: "rename-input", name: "nickname", type: "text", autocomplete: "nickname", required: true, maxlength: "64", value: s.nickname, "aria-describedby": "rename-hint rename-error" });
+  const save = h("button", { type: "submit", class: "btn btn-primary", id: "rename-save" }, t("renameSave"));
+  const dialog = h(
+    "dialog",
+    { class: "rename-dialog", id: "rename-dialog", "aria-labelledby": "rename-title" },
+    h(
+      "form",
+      { class: "stack", novalidate: true, on: { submit } },
+      h("h2", { id: "rename-title" }, t("renameTitle")),
+      h("label", { for: "rename-input" }, t("nicknameLabel")),
+      input,
+      h("p", { class: "hint", id: "rename-hint" }, t("renameHint")),
+      error,
+      h("div", { class: "actions" }, h("button", { type: "button", class: "btn btn-ghost", id: "rename-cancel", on: { click: () => dialog.close() } }, t("cancel")), save),
+    ),
+  );
+  dialog.addEventListener("close", () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+  input.select();
+
+  async function submit(ev) {
+    ev.preventDefault();
+    const nickname = input.value.trim();
+    const n = countChars(nickname);
+    if (n < 1 || n > 32 || /\p{Cc}/u.test(nickname)) {
+      error.textContent = n > 32 ? t("tooLong", { max: 32 }) : t("nicknameHint");
+      input.setAttribute("aria-invalid", "true");
+      return input.focus();
+    }
+    if (nickname === s.nickname) return dialog.close();
+    save.disabled = true;
+    try {
+      const next = await api.renameSession(nickname);
+      store.session = { user_id: next.user_id, nickname: next.nickname, token: next.token };
+    } catch (err) {
+      save.disabled = false;
+      error.textContent = err.message || t("errorGeneric");
+      input.setAttribute("aria-invalid", "true");
+      return input.focus();
+    }
+    dialog.close();
+    toast(t("renamed", { nickname }));
+    navigate(location.pathname, { replace: true });
+  }
 }
 
 window.addEventListener("happychat:unauthorized", () => {

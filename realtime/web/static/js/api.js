@@ -111,6 +111,17 @@ const MAX_ROOM_PAGES = 20;
 
 export const api = {
   createSession: (nickname) => call("POST", "/v1/sessions", { body: { nickname }, token: null }),
+  /** renameSession keeps the user: the answer is a new session (its old token is revoked). */
+  renameSession: (nickname) => call("PATCH", "/v1/sessions/current", { body: { nickname } }),
+  // Passkeys (docs/adr/0008-passkeys.md): each ceremony is a begin (options
+  // and a challenge id) and a finish (the authenticator's answer).
+  passkeyRegisterBegin: () => call("POST", "/v1/passkeys/register/begin", { body: {} }),
+  passkeyRegisterFinish: (challengeId, credential) =>
+    call("POST", "/v1/passkeys/register/finish", { body: { challenge_id: challengeId, credential } }),
+  passkeyLoginBegin: () => call("POST", "/v1/passkeys/login/begin", { body: {}, token: null }),
+  passkeyLoginFinish: (challengeId, credential) =>
+    call("POST", "/v1/passkeys/login/finish", { body: { challenge_id: challengeId, credential }, token: null }),
+  recover: (code) => call("POST", "/v1/passkeys/recover", { body: { code }, token: null }),
   /**
    * listRooms follows the list's next_cursor, so the screens get every room
    * whatever the server's page size; MAX_ROOM_PAGES bounds the walk.

@@ -217,6 +217,6 @@ export class RoomSocket {
  */
 export function frameSeq(frame) {
   if (frame.type === "message") return frame.message?.seq ?? null;
-  if (frame.type === "member_joined" || frame.type === "member_left" || frame.type === "room_event") return frame.seq ?? null;
+  if (frame.type === "member_joined" || frame.type === "member_left" || frame.type === "member_renamed" || frame.type === "room_event") return frame.seq ?? null;
   return null;
 }

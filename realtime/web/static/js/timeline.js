@@ -14,6 +14,7 @@ import { h, replace } from "./dom.js";
 import { t, formatClock, formatDay } from "./i18n.js";
 import { effectIcon } from "./effects.js";
 import { linkify } from "./links.js";
+import { avatar, tag } from "./identity.js";
 
 const GROUP_GAP_MS = 5 * 60 * 1000;
 
@@ -66,7 +67,7 @@ export class Timeline {
     const added = this.prependHistory(items.filter((it) => it.type === "message" && it.message).map((it) => it.message));
     for (const it of items) {
       if (it.type === "member_joined" || it.type === "member_left") {
-        this.addSystem(it.type === "member_joined" ? "joined" : "left", it.nickname, it.seq, it.at);
+        this.addSystem(it.type === "member_joined" ? "joined" : "left", it.nickname, it.seq, it.user_id, undefined, it.at);
       }
     }
     return added;
@@ -82,14 +83,20 @@ export class Timeline {
     return li;
   }
 
-  /** addSystem shows a join/leave line at its seq; at is when (default: now, for live lines). */
-  addSystem(kind, nickname, seq, at = new Date().toISOString()) {
+  /**
+   * addSystem shows a join, leave or rename line at its seq; with userId,
+   * the user's tag follows the line (identity.js). at is when (default:
+   * now, for live lines).
+   */
+  addSystem(kind, nickname, seq, userId, previous, at = new Date().toISOString()) {
     const key = `seq:${seq}`;
     if (this.byKey.has(key)) return null;
+    const line = { joined: "joinedLine", left: "leftLine", renamed: "renamedLine" }[kind] || "joinedLine";
     const li = h(
       "li",
-      { class: `sys sys-${kind}`, dataset: { seq: String(seq), at } },
-      t(kind === "joined" ? "joinedLine" : "leftLine", { nickname: nickname || t("someone") }),
+      { class: `sys sys-${kind}`, dataset: { seq: String(seq), at, userId: userId || "" } },
+      t(line, { nickname: nickname || t("someone"), previous }),
+      userId ? [" ", tag(userId)] : null,
       " ",
       h("time", { class: "sys-time", datetime: at }, formatClock(at)),
     );
@@ -184,7 +191,7 @@ export class Timeline {
       h(
         "div",
         { class: "bubble" },
-        h("div", { class: "msg-meta" }, h("span", { class: "msg-author" }, m.nickname, mine ? ` (${t("you")})` : ""), " ", h("time", { datetime: m.sent_at }, formatClock(m.sent_at))),
+        h("div", { class: "msg-meta" }, h("span", { class: "msg-author" }, m.nickname, " ", tag(m.user_id), mine ? ` (${t("you")})` : ""), " ", h("time", { datetime: m.sent_at }, formatClock(m.sent_at))),
         h("p", { class: "msg-body" }, linkify(m.body)),
         // The time of a message that continues a group (its meta is hidden).
         h("time", { class: "msg-time", datetime: m.sent_at }, formatClock(m.sent_at)),
@@ -219,7 +226,7 @@ export class Timeline {
       h(
         "div",
         { class: "bubble" },
-        h("div", { class: "msg-meta" }, h("span", { class: "msg-author" }, p.nickname, ` (${t("you")})`)),
+        h("div", { class: "msg-meta" }, h("span", { class: "msg-author" }, p.nickname, " ", tag(this.selfId), ` (${t("you")})`)),
         h("p", { class: "msg-body" }, p.body),
         status,
       ),
@@ -237,16 +244,4 @@ function regroup(li) {
     prev.dataset.userId === li.dataset.userId &&
     Math.abs(Date.parse(li.dataset.at) - Date.parse(prev.dataset.at)) < GROUP_GAP_MS;
   li.classList.toggle("cont", Boolean(cont));
-}
-
-const AVATAR_HUES = [8, 28, 45, 95, 150, 190, 215, 260, 290, 330];
-
-function avatar(nickname, userId) {
-  const seg = typeof Intl.Segmenter === "function" ? new Intl.Segmenter().segment(nickname || "?")[Symbol.iterator]().next().value?.segment : null;
-  const letter = (seg || [...(nickname || "?")][0] || "?").toUpperCase();
-  let hash = 0;
-  for (const ch of String(userId || nickname)) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
-  const el = h("span", { class: "avatar", "aria-hidden": "true" }, letter);
-  el.style.setProperty("--hue", String(AVATAR_HUES[hash % AVATAR_HUES.length]));
-  return el;
 }

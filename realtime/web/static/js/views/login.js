@@ -6,6 +6,7 @@ import { h, icon } from "../dom.js";
 import { t, countChars } from "../i18n.js";
 import { api } from "../api.js";
 import { store } from "../store.js";
+import { passkeysSupported, signInWithPasskey, signInWithCode } from "../passkeys.js";
 
 const MAX = 32;
 
@@ -62,6 +63,41 @@ export function renderLogin(root, ctx) {
     }
   }
 
+  // The same user on this device: a passkey made on another, or a
+  // recovery code (passkeys.js).
+  const otherError = h("p", { class: "form-error", id: "passkey-login-error", role: "alert" });
+  const passkeyBtn = h("button", { type: "button", class: "btn btn-ghost btn-block", id: "passkey-login", on: { click: withPasskey } }, icon("🔑"), " ", t("passkeySignIn"));
+  const codeInput = h("input", { id: "recovery-code", name: "code", type: "text", autocomplete: "one-time-code", autocapitalize: "off", spellcheck: "false", maxlength: "32" });
+  const codeForm = h(
+    "form",
+    { class: "stack", id: "recovery-form", hidden: true, novalidate: true, on: { submit: withCode } },
+    h("label", { for: "recovery-code" }, t("recoveryLabel")),
+    codeInput,
+    h("button", { type: "submit", class: "btn btn-ghost btn-block", id: "recovery-submit" }, t("recoverySubmit")),
+  );
+  const codeLink = h("button", { type: "button", class: "btn btn-ghost btn-small", id: "recovery-open", on: { click: () => ((codeForm.hidden = false), (codeLink.hidden = true), codeInput.focus()) } }, t("recoveryLink"));
+  const other = h("section", { class: "card narrow stack", id: "other-device" }, h("p", {}, t("passkeyOr")), passkeysSupported() ? passkeyBtn : null, otherError, codeLink, codeForm);
+
+  async function signedIn(run) {
+    otherError.textContent = "";
+    try {
+      await run();
+    } catch (err) {
+      otherError.textContent = t("passkeyFailed", { reason: err.message || err.name || t("errorGeneric") });
+      return;
+    }
+    ctx.onSession();
+    ctx.navigate(location.pathname, { replace: true });
+  }
+  function withPasskey() {
+    return signedIn(signInWithPasskey);
+  }
+  function withCode(ev) {
+    ev.preventDefault();
+    const code = codeInput.value.trim();
+    if (code) return signedIn(() => signInWithCode(code));
+  }
+
   root.append(
     h(
       "section",
@@ -71,6 +107,7 @@ export function renderLogin(root, ctx) {
       h("p", { class: "tagline" }, icon("🎈"), " ", t("tagline")),
     ),
     h("section", { class: "card narrow" }, form),
+    other,
   );
   setTimeout(() => input.focus(), 0);
 }

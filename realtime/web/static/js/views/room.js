@@ -23,6 +23,7 @@ import { Outbox } from "../outbox.js";
 import { ReadMarks } from "../readmarks.js";
 import { playEffect } from "../effects.js";
 import { notifyState, enableNotifications, disableNotifications, notifyMessage } from "../notify.js";
+import { avatar, tag } from "../identity.js";
 
 const PAGE = 50;
 const MAX_BODY = 2000;
@@ -309,10 +310,10 @@ export function renderRoom(root, { id }, ctx) {
           members.set(frame.user_id, { user_id: frame.user_id, nickname: frame.nickname });
           drawMembers();
         }
-        addLine(timeline.addSystem("joined", frame.nickname, frame.seq));
+        addLine(timeline.addSystem("joined", frame.nickname, frame.seq, frame.user_id));
         break;
       case "member_left":
-        addLine(timeline.addSystem("left", frame.nickname, frame.seq));
+        addLine(timeline.addSystem("left", frame.nickname, frame.seq, frame.user_id));
         if (!afterSnapshot(frame)) break;
         members.delete(frame.user_id);
         drawMembers();
@@ -322,6 +323,15 @@ export function renderRoom(root, { id }, ctx) {
           if (store.currentRoom?.id === id) store.currentRoom = null;
           showProblem(t("movedAway", { title: room.title }), { rejoin: true });
         }
+        break;
+      case "member_renamed":
+        // Same user, new name (member.renamed): the list follows, and the
+        // line says who it was.
+        if (afterSnapshot(frame) && members.has(frame.user_id)) {
+          members.set(frame.user_id, { ...members.get(frame.user_id), nickname: frame.nickname });
+          drawMembers();
+        }
+        addLine(timeline.addSystem("renamed", frame.nickname, frame.seq, frame.user_id, frame.previous));
         break;
       case "presence":
         // seq (an extension of the service) is the position the list reflects.
@@ -415,7 +425,12 @@ export function renderRoom(root, { id }, ctx) {
     replace(
       els.memberList,
       list.map((m) =>
-        h("li", { class: m.user_id === session.user_id ? "me" : null, dataset: { userId: m.user_id } }, h("span", { class: "dot", "aria-hidden": "true" }), m.nickname, m.user_id === session.user_id ? ` (${t("you")})` : ""),
+        h(
+          "li",
+          { class: m.user_id === session.user_id ? "me" : null, dataset: { userId: m.user_id } },
+          avatar(m.nickname, m.user_id),
+          h("span", { class: "member-name" }, m.nickname, " ", tag(m.user_id), m.user_id === session.user_id ? ` (${t("you")})` : ""),
+        ),
       ),
     );
     const cap = room.capacity || 20;
