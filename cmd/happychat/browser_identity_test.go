@@ -118,7 +118,7 @@ func testPasskeyOtherDevice(t *testing.T, sys *webSystem, br *browser) {
 	desk.waitJS(`!!document.querySelector('#passkey-login')`, "the passkey sign-in")
 	desk.shot("passkey-login-desktop")
 	desk.click(`#passkey-login`)
-	desk.waitJS(`!!document.querySelector('#room-list') || !!document.querySelector('.room')`, "the screen after the passkey sign-in")
+	desk.waitJS(`!!document.querySelector('#room-search') || !!document.querySelector('.room')`, "the screen after the passkey sign-in")
 	if id := desk.sessionUserID(); id != userID {
 		t.Fatalf("the passkey signed in user %q, want %s (the phone's)", id, userID)
 	}
@@ -138,7 +138,7 @@ func testPasskeyOtherDevice(t *testing.T, sys *webSystem, br *browser) {
 	third.click(`#recovery-open`)
 	third.do(chromedp.SendKeys(chromedp.ID("recovery-code"), strings.ToUpper(codes[0])))
 	third.click(`#recovery-submit`)
-	third.waitJS(`!!document.querySelector('#room-list') || !!document.querySelector('.room')`, "the screen after the recovery code")
+	third.waitJS(`!!document.querySelector('#room-search') || !!document.querySelector('.room')`, "the screen after the recovery code")
 	if id := third.sessionUserID(); id != userID {
 		t.Fatalf("the recovery code signed in user %q, want %s", id, userID)
 	}

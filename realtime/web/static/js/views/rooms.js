@@ -44,6 +44,9 @@ export function renderRooms(root) {
   );
 
   const mine = section("mine", t("sectionMine"));
+  // Shown once the first refresh finds rooms of the user's: no empty
+  // heading while the sections load.
+  mine.el.hidden = true;
   const fresh = section("new", t("sectionNew"));
   const busiest = section("busiest", t("sectionBusiest"));
   const results = section("results", t("sectionResults"));
