@@ -136,14 +136,18 @@ func TestNullBodiesAndEmptyKeys(t *testing.T) {
 	const room = "/v1/rooms/7267000000000000001"
 	const nullRule = "the body must be a JSON object, not null"
 	type request struct {
-		path, auth, body string
-		key              []string // Idempotency-Key values, nil for none
+		method, path, auth, body string
+		key                      []string // Idempotency-Key values, nil for none
 	}
 	do := func(t *testing.T, rq request) (int, *schemas.Error) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
-		req := httptest.NewRequestWithContext(ctx, http.MethodPost, rq.path, strings.NewReader(rq.body))
+		method := rq.method
+		if method == "" {
+			method = http.MethodPost
+		}
+		req := httptest.NewRequestWithContext(ctx, method, rq.path, strings.NewReader(rq.body))
 		req.Header.Set("Content-Type", "application/json")
 		if rq.auth != "" {
 			req.Header.Set("Authorization", "Bearer "+rq.auth)
@@ -161,14 +165,20 @@ func TestNullBodiesAndEmptyKeys(t *testing.T) {
 	}
 
 	// Every JSON-body write route, each with a body it takes.
-	routes := []struct{ path, auth, valid string }{
-		{"/v1/sessions", "", `{"nickname":"toracle"}`},
-		{"/v1/rooms", testAdmin, `{"title":"t"}`},
-		{room + "/approve", testAdmin, `{}`},
-		{room + "/join", user, `{}`},
-		{room + "/leave", user, `{}`},
-		{room + "/messages", user, `{"body":"hi","client_msg_id":"c1"}`},
-		{room + "/read", user, `{"up_to":"7267000000000000002"}`},
+	type route struct{ method, path, auth, valid string }
+	const message = room + "/messages/7267000000000000002"
+	routes := []route{
+		{"POST", "/v1/sessions", "", `{"nickname":"toracle"}`},
+		{"POST", "/v1/rooms", testAdmin, `{"title":"t"}`},
+		{"POST", room + "/approve", testAdmin, `{}`},
+		{"POST", room + "/join", user, `{}`},
+		{"POST", room + "/leave", user, `{}`},
+		{"POST", room + "/messages", user, `{"body":"hi","client_msg_id":"c1"}`},
+		{"PATCH", message, user, `{"body":"hi again"}`},
+		{"DELETE", message, user, `{}`},
+		{"PUT", message + "/reactions/👍", user, `{}`},
+		{"DELETE", message + "/reactions/👍", user, `{}`},
+		{"POST", room + "/read", user, `{"up_to":"7267000000000000002"}`},
 	}
 	// The write routes that read no body: a logout names its session by
 	// its token alone.
@@ -181,8 +191,8 @@ func TestNullBodiesAndEmptyKeys(t *testing.T) {
 				continue
 			}
 			n++
-			path := strings.Replace(rt.Path, ":id", "7267000000000000001", 1)
-			if !slices.ContainsFunc(routes, func(r struct{ path, auth, valid string }) bool { return r.path == path }) {
+			path := strings.NewReplacer(":id", "7267000000000000001", ":message_id", "7267000000000000002", ":emoji", "👍").Replace(rt.Path)
+			if !slices.ContainsFunc(routes, func(r route) bool { return r.method == rt.Method && r.path == path }) {
 				t.Errorf("%s %s: no null-body case", rt.Method, rt.Path)
 			}
 		}
@@ -192,15 +202,15 @@ func TestNullBodiesAndEmptyKeys(t *testing.T) {
 	})
 	for _, rt := range routes {
 		for _, null := range []string{`null`, ` null`, "null\n", "\tnull \r\n"} {
-			t.Run(rt.path+" "+strconv.Quote(null), func(t *testing.T) {
-				status, e := do(t, request{path: rt.path, auth: rt.auth, body: null})
+			t.Run(rt.method+" "+rt.path+" "+strconv.Quote(null), func(t *testing.T) {
+				status, e := do(t, request{method: rt.method, path: rt.path, auth: rt.auth, body: null})
 				if status != http.StatusBadRequest || e.Code != schemas.CodeBadRequest || e.Message != nullRule {
 					t.Fatalf("got %d %s %q, want 400 bad_request %q", status, e.Code, e.Message, nullRule)
 				}
 			})
 		}
-		t.Run(rt.path+" control", func(t *testing.T) {
-			if _, e := do(t, request{path: rt.path, auth: rt.auth, body: rt.valid}); e.Message == nullRule {
+		t.Run(rt.method+" "+rt.path+" control", func(t *testing.T) {
+			if _, e := do(t, request{method: rt.method, path: rt.path, auth: rt.auth, body: rt.valid}); e.Message == nullRule {
 				t.Fatalf("a valid body is refused as null: %d %s", e.Code.Status(), e.Message)
 			}
 		})

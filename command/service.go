@@ -90,6 +90,9 @@ type Config struct {
 	DedupeWindow        time.Duration
 	DedupeWindowEntries int
 	DedupeWindowBytes   int
+	// EditWindow is how long after sending its author may edit a message
+	// (CHAT_EDIT_WINDOW, default 15 min).
+	EditWindow time.Duration
 	// SnapshotRecords and SnapshotInterval say when an owner writes a
 	// snapshot: after that many records, or that long if anything changed
 	// (default 20,000 and 30 s).
@@ -122,6 +125,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DedupeWindowEntries == 0 {
 		c.DedupeWindowEntries = 4096
+	}
+	if c.EditWindow == 0 {
+		c.EditWindow = 15 * time.Minute
 	}
 	if c.DedupeWindowBytes == 0 {
 		c.DedupeWindowBytes = 512 << 10

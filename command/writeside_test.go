@@ -476,14 +476,21 @@ func TestFeatureLevelGatesARollingUpgrade(t *testing.T) {
 func TestCheckEmitRefusesEventsAboveTheClusterLevel(t *testing.T) {
 	s := &Service{}
 	s.level.Store(1)
-	if err := s.checkEmit(schemas.MessageSent{}.EventType()); err != nil {
-		t.Fatalf("a level-1 event at level 1: %v", err)
+	plain := schemas.MessageSent{Text: "hi", ClientMsgID: "c", Nickname: "n"}
+	if err := s.checkEmit(plain); err != nil {
+		t.Fatalf("a plain send at level 1 (written as v1): %v", err)
 	}
-	if err := s.checkEmit("no.such.event"); code(err) != schemas.CodeUnavailable {
+	if err := s.checkEmit(schemas.MessageSent{Text: "hi", ClientMsgID: "c", Nickname: "n", Mentions: []schemas.ID{7}}); code(err) != schemas.CodeUnavailable {
+		t.Fatalf("a send with mentions at level 1: %v, want refused", err)
+	}
+	if err := s.checkEmit(schemas.MessageEdited{}); code(err) != schemas.CodeUnavailable {
+		t.Fatalf("an edit at level 1: %v, want refused", err)
+	}
+	if err := s.checkEmit(unknownEvent{}); code(err) != schemas.CodeUnavailable {
 		t.Fatalf("an unknown event: %v, want refused", err)
 	}
 	s.level.Store(0) // not read yet: nothing may be emitted
-	if err := s.checkEmit(schemas.MessageSent{}.EventType()); code(err) != schemas.CodeUnavailable {
+	if err := s.checkEmit(plain); code(err) != schemas.CodeUnavailable {
 		t.Fatalf("before the level is known: %v, want refused", err)
 	}
 }
@@ -575,3 +582,8 @@ func TestPoisonAndStaleUnknownEventsAreSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// unknownEvent is an event type no registry knows.
+type unknownEvent struct{}
+
+func (unknownEvent) EventType() string { return "no.such.event" }

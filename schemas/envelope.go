@@ -85,32 +85,36 @@ func StrictUnmarshal(data []byte, v any) error {
 func Marshal(v any) ([]byte, error) { return json.Marshal(v) }
 
 // Encode renders env with its payload in the registry's current version.
-func (r *Registry) Encode(env Envelope) ([]byte, error) { return r.EncodeAt(env, math.MaxInt) }
+func (r *Registry) Encode(env Envelope) ([]byte, error) {
+	b, _, err := r.EncodeAt(env, math.MaxInt)
+	return b, err
+}
 
 // EncodeAt renders env in the newest version of its type that the cluster
 // feature level allows: the current version, or an earlier one reached
 // through the type's downcasters (AddDowncaster) when the current one needs
-// a higher level. It fails, wrapping ErrFeatureDisabled, when no allowed
-// version can carry this payload.
-func (r *Registry) EncodeAt(env Envelope, clusterLevel int) ([]byte, error) {
+// a higher level. It returns the version written (for the record's
+// headers) and fails, wrapping ErrFeatureDisabled, when no allowed version
+// can carry this payload.
+func (r *Registry) EncodeAt(env Envelope, clusterLevel int) ([]byte, int, error) {
 	if env.Payload == nil {
-		return nil, errors.New("encode event: nil payload")
+		return nil, 0, errors.New("encode event: nil payload")
 	}
 	typ := env.Payload.EventType()
 	spec, ok := r.specs[typ]
 	if !ok {
-		return nil, fmt.Errorf("encode event: %w %q", ErrUnknownType, typ)
+		return nil, 0, fmt.Errorf("encode event: %w %q", ErrUnknownType, typ)
 	}
 	if err := spec.validate(env); err != nil {
-		return nil, fmt.Errorf("encode %s: %w", typ, err)
+		return nil, 0, fmt.Errorf("encode %s: %w", typ, err)
 	}
 	payload, err := json.Marshal(env.Payload)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s payload: %w", typ, err)
+		return nil, 0, fmt.Errorf("encode %s payload: %w", typ, err)
 	}
 	version, payload, err := r.downcast(typ, spec, payload, clusterLevel)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	w := wireEnvelope{
 		ID: env.ID, Type: typ, Version: version,
@@ -121,14 +125,14 @@ func (r *Registry) EncodeAt(env Envelope, clusterLevel int) ([]byte, error) {
 	}
 	out, err := json.Marshal(w)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", typ, err)
+		return nil, 0, fmt.Errorf("encode %s: %w", typ, err)
 	}
 	// Refuse here what every consumer's Decode would refuse: a record the
 	// log accepts but no reader can decode is worse than a failed write.
 	if len(out) > MaxEventSize {
-		return nil, fmt.Errorf("encode %s: %d bytes exceeds %d", typ, len(out), MaxEventSize)
+		return nil, 0, fmt.Errorf("encode %s: %d bytes exceeds %d", typ, len(out), MaxEventSize)
 	}
-	return out, nil
+	return out, version, nil
 }
 
 // downcast walks the current version's payload down to the newest version

@@ -236,7 +236,7 @@ func TestEncodeAtDowncastsMessageSent(t *testing.T) {
 	p.ReplyTo, p.Mentions = nil, nil
 	plain.Payload = p
 
-	b, err := Events.EncodeAt(plain, 2)
+	b, _, err := Events.EncodeAt(plain, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,11 +249,11 @@ func TestEncodeAtDowncastsMessageSent(t *testing.T) {
 	if err := Events.CheckEmitEvent(plain.Payload, 2); err != nil {
 		t.Errorf("CheckEmitEvent(plain, 2) = %v", err)
 	}
-	if b, err = Events.EncodeAt(plain, 3); err != nil || !strings.Contains(string(b), `"version":2`) {
+	if b, _, err = Events.EncodeAt(plain, 3); err != nil || !strings.Contains(string(b), `"version":2`) {
 		t.Errorf("at level 3: %s, %v; want v2", b, err)
 	}
 	for _, lvl := range []int{1, 2} {
-		if _, err := Events.EncodeAt(env, lvl); !errors.Is(err, ErrFeatureDisabled) {
+		if _, _, err := Events.EncodeAt(env, lvl); !errors.Is(err, ErrFeatureDisabled) {
 			t.Errorf("a reply at level %d: %v, want ErrFeatureDisabled", lvl, err)
 		}
 		if err := Events.CheckEmitEvent(env.Payload, lvl); !errors.Is(err, ErrFeatureDisabled) {

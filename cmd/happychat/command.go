@@ -84,8 +84,8 @@ func (p *process) commandService(pg *pgxpool.Pool) (*command.Service, error) {
 			RoomChurn: p.cfg.Limits.RoomChurn,
 		},
 		Store: pg, DedupeWindow: p.cfg.DedupeWindow, DedupeWindowEntries: p.cfg.DedupeEntries,
-		DedupeWindowBytes: p.cfg.DedupeBytes,
-		SnapshotRecords:   p.cfg.SnapRecords, SnapshotInterval: p.cfg.SnapInterval,
+		DedupeWindowBytes: p.cfg.DedupeBytes, EditWindow: p.cfg.EditWindow,
+		SnapshotRecords: p.cfg.SnapRecords, SnapshotInterval: p.cfg.SnapInterval,
 		Clock:     clock,
 		KafkaOpts: p.serviceKafkaOpts(), Log: p.log, Metrics: p.reg,
 	})
