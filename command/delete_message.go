@@ -39,7 +39,7 @@ func decideDelete(r *room, cmd Command, dp deps) (decision, error) {
 		return d, nil
 	}
 	env := schemas.Envelope{UserID: cmd.UserID, CorrelationID: cmd.CorrelationID,
-		Payload: schemas.MessageDeleted{MessageID: m.id, AuthorID: m.author, MessageSeq: m.seq,
+		Payload: schemas.MessageDeleted{MessageID: m.id, AuthorID: m.author, Nickname: m.nickname, MessageSeq: m.seq,
 			SentAt: schemas.FormatTime(m.at), ByAdmin: cmd.Admin}}
 	if err := d.stamp(r, dp, env); err != nil {
 		return decision{}, err

@@ -116,11 +116,12 @@ type MessageEdited struct {
 // MessageDeleted (rooms topic, feature level 3): UserID (the author, or an
 // admin: ByAdmin; zero for the operator's admin token) took message
 // MessageID back. Views replace it with a tombstone: no text, no reactions.
-// AuthorID, MessageSeq and SentAt repeat the original's envelope so that a
+// AuthorID, Nickname, MessageSeq and SentAt repeat the original's so that a
 // view can write the tombstone without reading the original.
 type MessageDeleted struct {
 	MessageID  ID     `json:"message_id"`
 	AuthorID   ID     `json:"author_id"`
+	Nickname   string `json:"nickname"`
 	MessageSeq int64  `json:"message_seq"`
 	SentAt     string `json:"sent_at"`
 	ByAdmin    bool   `json:"by_admin,omitzero"`

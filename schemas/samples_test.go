@@ -78,7 +78,7 @@ func samples() map[string]Envelope {
 	e.ID, e.RoomID, e.UserID, e.Seq = sampleEventID+12, sampleRoom, sampleOther, 6
 	add(e)
 
-	e = env(MessageDeleted{MessageID: sampleMessage, AuthorID: sampleUser, MessageSeq: 3, SentAt: "2026-11-22T21:21:13.123Z"})
+	e = env(MessageDeleted{MessageID: sampleMessage, AuthorID: sampleUser, Nickname: "toracle 🐱", MessageSeq: 3, SentAt: "2026-11-22T21:21:13.123Z"})
 	e.ID, e.RoomID, e.UserID, e.Seq = sampleEventID+13, sampleRoom, sampleUser, 7
 	add(e)
 
