@@ -24,8 +24,12 @@ const (
 	// room event takes a seq, so a room event without a frame of its own
 	// (room.created, room.approved, …) would look like a gap.
 	typeRoomEvent = "room_event"
-	typePing      = "ping"
-	typePong      = "pong"
+	// Changes of a message (feature level 3, issue 18).
+	typeMessageEdited  = "message_edited"
+	typeMessageDeleted = "message_deleted"
+	typeReaction       = "reaction"
+	typePing           = "ping"
+	typePong           = "pong"
 )
 
 type messageFrame struct {
@@ -41,6 +45,44 @@ type memberFrame struct {
 	Seq      int64      `json:"seq"`
 	// Reason is an extension on member_left: "left" or "switched".
 	Reason string `json:"reason,omitzero"`
+}
+
+// editedFrame: the author edited message MessageID; Body and Effects are
+// the new text's, softened like any.
+type editedFrame struct {
+	Type      string     `json:"type"`
+	RoomID    schemas.ID `json:"room_id"`
+	MessageID schemas.ID `json:"message_id"`
+	UserID    schemas.ID `json:"user_id"`
+	Body      string     `json:"body"`
+	Effects   []string   `json:"effects"`
+	EditedAt  string     `json:"edited_at"`
+	Seq       int64      `json:"seq"`
+}
+
+// deletedFrame: message MessageID was taken back; a client drops its text
+// and shows a tombstone. UserID is who deleted it (absent for the admin
+// token).
+type deletedFrame struct {
+	Type      string     `json:"type"`
+	RoomID    schemas.ID `json:"room_id"`
+	MessageID schemas.ID `json:"message_id"`
+	UserID    schemas.ID `json:"user_id,omitzero"`
+	Seq       int64      `json:"seq"`
+}
+
+// reactionFrame: member UserID added or removed Emoji on message
+// MessageID. The same frame serves every socket of the room (frames are
+// encoded once per room): a client tells its own user's reactions by
+// UserID.
+type reactionFrame struct {
+	Type      string     `json:"type"`
+	RoomID    schemas.ID `json:"room_id"`
+	MessageID schemas.ID `json:"message_id"`
+	UserID    schemas.ID `json:"user_id"`
+	Emoji     string     `json:"emoji"`
+	Op        string     `json:"op"` // "added" | "removed"
+	Seq       int64      `json:"seq"`
 }
 
 type roomEventFrame struct {
@@ -103,6 +145,19 @@ func renderEvent(env schemas.Envelope, mod Moderation) (*frame, error) {
 	case schemas.RoomLeft:
 		v = memberFrame{Type: typeLeft, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Seq: env.Seq, Reason: p.Reason}
 		f.leaver = env.UserID
+	case schemas.MessageEdited:
+		effects := mod.Effects(p.Text)
+		if effects == nil {
+			effects = []string{}
+		}
+		v = editedFrame{Type: typeMessageEdited, RoomID: env.RoomID, MessageID: p.MessageID, UserID: env.UserID,
+			Body: mod.Soften(p.Text), Effects: effects, EditedAt: schemas.FormatTime(env.OccurredAt), Seq: env.Seq}
+	case schemas.MessageDeleted:
+		v = deletedFrame{Type: typeMessageDeleted, RoomID: env.RoomID, MessageID: p.MessageID, UserID: env.UserID, Seq: env.Seq}
+	case schemas.ReactionAdded:
+		v = reactionFrame{Type: typeReaction, RoomID: env.RoomID, MessageID: p.MessageID, UserID: env.UserID, Emoji: p.Emoji, Op: "added", Seq: env.Seq}
+	case schemas.ReactionRemoved:
+		v = reactionFrame{Type: typeReaction, RoomID: env.RoomID, MessageID: p.MessageID, UserID: env.UserID, Emoji: p.Emoji, Op: "removed", Seq: env.Seq}
 	default:
 		v = roomEventFrame{Type: typeRoomEvent, RoomID: env.RoomID, Seq: env.Seq, Event: env.Type}
 	}
@@ -121,7 +176,25 @@ func messageOf(env schemas.Envelope, p schemas.MessageSent, mod Moderation) sche
 		ID: env.ID, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname,
 		Body: mod.Soften(p.Text), SentAt: schemas.FormatTime(env.OccurredAt),
 		ClientMsgID: p.ClientMsgID, Effects: mod.Effects(p.Text), Seq: env.Seq,
+		ReplyTo: p.ReplyTo, Mentions: p.Mentions,
 	}
+}
+
+// tombstoneFrame is the message frame of a deleted message, which replaces
+// the original's in the room's ring: a resume from memory never hands out
+// a deleted message's text.
+func tombstoneFrame(env schemas.Envelope, p schemas.MessageDeleted) (*frame, error) {
+	sentAt, _ := schemas.ParseTime(p.SentAt) // checked by Decode
+	data, err := schemas.Marshal(messageFrame{Type: typeMessage, Message: schemas.Message{
+		ID: p.MessageID, RoomID: env.RoomID, UserID: p.AuthorID, Nickname: p.Nickname, SentAt: p.SentAt,
+		Effects: []string{}, Seq: p.MessageSeq, Deleted: true,
+	}})
+	if err != nil {
+		return nil, err
+	}
+	f := &frame{seq: p.MessageSeq, at: sentAt}
+	f.setPayload(opText, data)
+	return f, nil
 }
 
 // controlFrame renders a non-event frame (presence, ack, error, pong).
