@@ -272,6 +272,8 @@ func validEmoji(s string) bool {
 	}
 	r, _ := utf8.DecodeRuneInString(s)
 	switch {
+	case r >= 0x1F1E6 && r <= 0x1F1FF: // a flag is two regional indicators
+		return utf8.RuneCountInString(s) == 2
 	case r >= 0x1F000 && r <= 0x1FAFF, // pictographs, emoticons, flags' regional indicators, symbols
 		r >= 0x2600 && r <= 0x27BF, // miscellaneous symbols, dingbats
 		r >= 0x2300 && r <= 0x23FF, r >= 0x2B00 && r <= 0x2BFF, r >= 0x2190 && r <= 0x21FF,
