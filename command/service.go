@@ -426,5 +426,6 @@ func (s *Service) render(e schemas.Envelope) schemas.Message {
 		ID: e.ID, RoomID: e.RoomID, UserID: e.UserID, Nickname: p.Nickname,
 		Body: s.cfg.Rules.Soften(p.Text), SentAt: schemas.FormatTime(e.OccurredAt),
 		ClientMsgID: p.ClientMsgID, Effects: effects, Seq: e.Seq,
+		ReplyTo: p.ReplyTo, Mentions: p.Mentions,
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"happychat/schemas"
@@ -17,11 +18,15 @@ import (
 // overlayBatch is how many messages one message_changes query covers.
 const overlayBatch = 256
 
-// sqlChanges reads the latest row of each (message, key): ReplacingMergeTree
-// keeps the highest seq once merged, LIMIT 1 BY takes it before.
-const sqlChanges = `SELECT id, key, kind, user_id, emoji, body, effects, at_ms, seq
-	FROM message_changes WHERE room_id = ? AND id IN (?)
+// changesSQL reads the latest row of each (message, key) of n messages:
+// ReplacingMergeTree keeps the highest seq once merged, LIMIT 1 BY takes it
+// before. One placeholder per id (the driver sends a slice as an array,
+// which IN refuses); the text is made of constant fragments only.
+func changesSQL(n int) string {
+	return `SELECT id, key, kind, user_id, emoji, body, effects, at_ms, seq
+	FROM message_changes WHERE room_id = ? AND id IN (` + strings.TrimSuffix(strings.Repeat("?,", n), ",") + `)
 	ORDER BY id, key, seq DESC LIMIT 1 BY id, key`
+}
 
 // change is one message_changes row.
 type change struct {
@@ -38,14 +43,15 @@ func (s *Service) overlay(ctx context.Context, room schemas.ID, msgs []schemas.M
 	if len(msgs) == 0 {
 		return nil
 	}
-	ids := make([]uint64, 0, len(msgs))
+	args := make([]any, 0, 1+2*len(msgs))
+	args = append(args, uint64(room))
 	for _, m := range msgs {
-		ids = append(ids, uint64(m.ID))
+		args = append(args, uint64(m.ID))
 		if m.ReplyTo != nil {
-			ids = append(ids, uint64(m.ReplyTo.MessageID))
+			args = append(args, uint64(m.ReplyTo.MessageID))
 		}
 	}
-	rows, err := s.ch.Query(ctx, sqlChanges, uint64(room), ids)
+	rows, err := s.ch.Query(ctx, changesSQL(len(args)-1), args...)
 	if err != nil {
 		return storeError(ctx, fmt.Errorf("read message changes of room %d: %w", room, err))
 	}

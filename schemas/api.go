@@ -23,8 +23,8 @@ type Message struct {
 	EditedAt    string     `json:"edited_at,omitzero"`
 	Deleted     bool       `json:"deleted,omitzero"`
 	ReplyTo     *ReplyTo   `json:"reply_to,omitzero"`
-	Reactions   []Reaction `json:"reactions,omitzero"`
-	Mentions    []ID       `json:"mentions,omitzero"`
+	Reactions   []Reaction `json:"reactions,omitempty"`
+	Mentions    []ID       `json:"mentions,omitempty"`
 }
 
 // Reaction is one emoji on a message and the members who reacted with it, in

@@ -20,6 +20,10 @@ const (
 	TypeJoined    = "member_joined"
 	TypeLeft      = "member_left"
 	TypeRoomEvent = "room_event"
+	// The changes of a message (feature level 3).
+	TypeMessageEdited  = "message_edited"
+	TypeMessageDeleted = "message_deleted"
+	TypeReaction       = "reaction"
 )
 
 // Frame is any server frame, decoded leniently: the fields of every frame
@@ -36,6 +40,11 @@ type Frame struct {
 	Error       *schemas.Error   `json:"error"`
 	Event       string           `json:"event"`
 	Reason      string           `json:"reason"`
+	MessageID   schemas.ID       `json:"message_id"`
+	Body        string           `json:"body"`
+	EditedAt    string           `json:"edited_at"`
+	Emoji       string           `json:"emoji"`
+	Op          string           `json:"op"`
 	Raw         []byte           `json:"-"`
 }
 
@@ -56,7 +65,7 @@ func Decode(messageType int, data []byte) (Frame, error) {
 // IsEvent reports whether f is a room event: a frame that takes a seq.
 func (f Frame) IsEvent() bool {
 	switch f.Type {
-	case TypeMessage, TypeJoined, TypeLeft, TypeRoomEvent:
+	case TypeMessage, TypeJoined, TypeLeft, TypeRoomEvent, TypeMessageEdited, TypeMessageDeleted, TypeReaction:
 		return true
 	}
 	return false
@@ -69,7 +78,7 @@ func (f Frame) EventSeq() int64 {
 		if f.Message != nil {
 			return f.Message.Seq
 		}
-	case TypeJoined, TypeLeft, TypeRoomEvent:
+	case TypeJoined, TypeLeft, TypeRoomEvent, TypeMessageEdited, TypeMessageDeleted, TypeReaction:
 		return f.Seq
 	}
 	return 0
