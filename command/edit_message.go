@@ -33,10 +33,7 @@ func (s *Service) Edit(ctx context.Context, c Caller, room, message schemas.ID, 
 }
 
 func decideEdit(r *room, cmd Command, dp deps) (decision, error) {
-	if r == nil {
-		return decision{}, notFound("no such room")
-	}
-	m, err := findMessage(r, cmd.MessageID, dp, "")
+	m, err := commandMessage(r, cmd, dp)
 	if err != nil {
 		return decision{}, err
 	}

@@ -82,12 +82,7 @@ func TestChangesToMessagesBeyondTheTable(t *testing.T) {
 	c.waitStore("changed messages stored", `SELECT count(*) FROM command_messages WHERE topic = $1
 		AND (position('"deleted":true' in convert_from(state, 'UTF8')) > 0 OR position('"reactions"' in convert_from(state, 'UTF8')) > 0)`, 2)
 	// A restart: the state comes back from the snapshot and the store.
-	ends, err := c.admin.ListEndOffsets(ctx, c.names.Rooms)
-	if err != nil {
-		t.Fatal(err)
-	}
-	end, _ := ends.Lookup(c.names.Rooms, 0)
-	c.waitStore("snapshot offset", `SELECT coalesce(max(off), 0) FROM command_snapshots WHERE topic = $1`, end.Offset-1)
+	c.waitSnapshotAtEnd(ctx)
 	a.stop()
 	b := c.startWith(2, small)
 	c.waitOwned(b)

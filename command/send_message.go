@@ -91,3 +91,11 @@ func findMessage(r *room, id schemas.ID, dp deps, field string) (*msgMeta, error
 	}
 	return m, nil
 }
+
+// commandMessage returns the message an edit or a delete names, of room r.
+func commandMessage(r *room, cmd Command, dp deps) (*msgMeta, error) {
+	if r == nil {
+		return nil, notFound("no such room")
+	}
+	return findMessage(r, cmd.MessageID, dp, "")
+}

@@ -52,6 +52,17 @@ func (c *cluster) waitStore(what, query string, want int64) {
 	c.t.Fatalf("%s: %d, want at least %d", what, got, want)
 }
 
+// waitSnapshotAtEnd waits for a snapshot of partition 0 at its end offset.
+func (c *cluster) waitSnapshotAtEnd(ctx context.Context) {
+	c.t.Helper()
+	ends, err := c.admin.ListEndOffsets(ctx, c.names.Rooms)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	end, _ := ends.Lookup(c.names.Rooms, 0)
+	c.waitStore("snapshot offset", `SELECT coalesce(max(off), 0) FROM command_snapshots WHERE topic = $1`, end.Offset-1)
+}
+
 func messagesIn(events []schemas.Envelope, room schemas.ID) int {
 	n := 0
 	for _, e := range events {
@@ -76,12 +87,7 @@ func TestRestartFromSnapshotReplaysOnlyTheTail(t *testing.T) {
 	first := sendN(t, a, user, room, n)
 	// Wait for a snapshot past every message, then stop: the next start
 	// must read only what follows that snapshot.
-	ends, err := c.admin.ListEndOffsets(ctx, c.names.Rooms)
-	if err != nil {
-		t.Fatal(err)
-	}
-	end, _ := ends.Lookup(c.names.Rooms, 0)
-	c.waitStore("snapshot offset", `SELECT coalesce(max(off), 0) FROM command_snapshots WHERE topic = $1`, end.Offset-1)
+	c.waitSnapshotAtEnd(ctx)
 	a.stop()
 
 	b := c.startWith(1, snappy)
