@@ -9,6 +9,7 @@
 import { h, replace } from "./dom.js";
 import { t, formatTime } from "./i18n.js";
 import { effectIcon } from "./effects.js";
+import { decorate } from "./msgchanges.js";
 
 const GROUP_GAP_MS = 5 * 60 * 1000;
 
@@ -146,7 +147,7 @@ export class Timeline {
       ),
     );
     this.byKey.set(m.id, li);
-    return li;
+    return decorate(li, m, this.selfId);
   }
 
   pendingItem(p) {
