@@ -76,6 +76,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("OfflineAndBackResumesWithoutGapsOrDuplicates", func(t *testing.T) { testOfflineResume(t, sys, br) })
 	t.Run("AppShellOpensOffline", func(t *testing.T) { testOfflineShell(t, sys, br) })
 	t.Run("ProposeApproveAndKorean", func(t *testing.T) { testProposeApproveKorean(t, sys, br) })
+	t.Run("MessageChanges", func(t *testing.T) { testMessageChanges(t, sys, br) })
 }
 
 // ---------------------------------------------------------------------------
