@@ -834,7 +834,7 @@ var docsShots = map[string]bool{
 	"effect-balloons-phone": true, "room-full-phone": true, "offline-phone": true,
 	"login-ko-phone": true, "rooms-ko-phone": false, "admin-desktop": true,
 	"history-desktop": false, "inert-markup-phone": true, "back-online-phone": false,
-	"offline-shell-phone": false,
+	"offline-shell-phone": false, "message-changes-phone": true, "message-changes-desktop": true,
 }
 
 func (tb *tab) saveFailureShot() {

@@ -63,9 +63,10 @@ function tombstone(li) {
   li.reactions = new Map();
 }
 
+// markEdited puts the mark under the text: a grouped bubble hides its meta line.
 function markEdited(li) {
   if (li.querySelector(".msg-edited")) return;
-  li.querySelector(".msg-meta")?.append(" ", h("span", { class: "msg-edited" }, t("editedMark")));
+  li.querySelector(".msg-body")?.after(h("span", { class: "msg-edited" }, t("editedMark")));
 }
 
 function replyNode(rt) {
