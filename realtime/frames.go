@@ -230,11 +230,14 @@ func errFrame(clientMsgID string, e *schemas.Error) *frame {
 	return controlFrame(errorFrame{Type: typeError, ClientMsgID: clientMsgID, Error: e})
 }
 
-// clientFrame is a client → server frame. Only "send" carries fields.
+// clientFrame is a client → server frame. Only "send" carries fields;
+// reply_to and mentions are optional (feature level 3).
 type clientFrame struct {
-	Type        string `json:"type"`
-	Body        string `json:"body"`
-	ClientMsgID string `json:"client_msg_id"`
+	Type        string       `json:"type"`
+	Body        string       `json:"body"`
+	ClientMsgID string       `json:"client_msg_id"`
+	ReplyTo     schemas.ID   `json:"reply_to,omitzero"`
+	Mentions    []schemas.ID `json:"mentions,omitzero"`
 }
 
 // frameHead is read leniently first, so that an error about the rest of a

@@ -227,6 +227,24 @@ func TestMessageChangesEndToEnd(t *testing.T) {
 	if got := exportRoom(t, s.base, rp); !sameJSON(got, exported) {
 		t.Fatal("the replayed export differs")
 	}
+
+	// The socket's send takes a reply and mentions too.
+	watch.sendJSON(map[string]any{"type": "send", "body": "from the socket", "client_msg_id": "ws-1",
+		"reply_to": orig.ID.String(), "mentions": []string{alice.UserID.String()}})
+	for {
+		f := watch.mustRead(30 * time.Second)
+		if f.Type == "error" {
+			t.Fatalf("socket send refused: %s", f)
+		}
+		if f.Type != "ack" {
+			continue
+		}
+		if rt := f.Message.ReplyTo; rt == nil || rt.MessageID != orig.ID || rt.Preview != "edited text" ||
+			!slices.Equal(f.Message.Mentions, []schemas.ID{alice.UserID}) {
+			t.Fatalf("socket reply acknowledged as %s", f)
+		}
+		break
+	}
 }
 
 // checkChanges checks a newest-first page against what the test did.
