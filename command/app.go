@@ -21,6 +21,9 @@ import (
 //	Join          join_room.go      POST /v1/rooms/{id}/join
 //	Leave         leave_room.go     POST /v1/rooms/{id}/leave
 //	Send          send_message.go   POST /v1/rooms/{id}/messages, the socket's send
+//	Edit          edit_message.go   PATCH /v1/rooms/{id}/messages/{message_id}
+//	Delete        delete_message.go DELETE /v1/rooms/{id}/messages/{message_id}
+//	React         react.go          PUT|DELETE /v1/rooms/{id}/messages/{message_id}/reactions/{emoji}
 //	MoveReadMark  read_mark.go      POST /v1/rooms/{id}/read
 //	Presence      presence.go       the realtime service's membership check
 //
@@ -171,21 +174,39 @@ func (s *Service) Leave(ctx context.Context, c Caller, room schemas.ID) (schemas
 // Send posts a message to room once it is committed to the log. A retry with
 // the same clientMsgID returns the original message.
 func (s *Service) Send(ctx context.Context, c Caller, room schemas.ID, body, clientMsgID string) (schemas.Message, error) {
+	return s.SendMessage(ctx, c, room, SendInput{Body: body, ClientMsgID: clientMsgID})
+}
+
+// SendInput is a send: its text and idempotency key, and optionally the
+// message it answers (same room) and the members it mentions.
+type SendInput struct {
+	Body        string
+	ClientMsgID string
+	ReplyTo     schemas.ID
+	Mentions    []schemas.ID
+}
+
+// SendMessage is Send with a reply and mentions.
+func (s *Service) SendMessage(ctx context.Context, c Caller, room schemas.ID, in SendInput) (schemas.Message, error) {
 	if err := c.needUser(); err != nil {
 		return schemas.Message{}, err
 	}
-	body, err := cleanText("body", body, 1, maxBody)
+	body, err := cleanText("body", in.Body, 1, maxBody)
 	if err != nil {
 		return schemas.Message{}, err
 	}
-	if clientMsgID, err = cleanClientMsgID(clientMsgID); err != nil {
+	clientMsgID, err := cleanClientMsgID(in.ClientMsgID)
+	if err != nil {
+		return schemas.Message{}, err
+	}
+	if err := cleanMentions(in.Mentions, s.cfg.Capacity); err != nil {
 		return schemas.Message{}, err
 	}
 	if err := allow(s.limits.send, c.UserID, slowDown); err != nil {
 		return schemas.Message{}, err
 	}
 	res, err := s.Execute(ctx, Command{Kind: KindSend, RoomID: room, UserID: c.UserID, Nickname: c.Nickname,
-		Body: body, ClientMsgID: clientMsgID, Credential: c.Token})
+		Body: body, ClientMsgID: clientMsgID, ReplyTo: in.ReplyTo, Mentions: in.Mentions, Credential: c.Token})
 	if err != nil {
 		return schemas.Message{}, err
 	}

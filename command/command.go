@@ -18,6 +18,10 @@ const (
 	KindJoin        Kind = "join"
 	KindLeave       Kind = "leave"
 	KindSend        Kind = "send"
+	KindEdit        Kind = "edit"
+	KindDelete      Kind = "delete"
+	KindReact       Kind = "react"
+	KindUnreact     Kind = "unreact"
 	KindPresence    Kind = "presence" // read-only: the owner's authoritative members
 	KindRename      Kind = "rename"   // the room's side of a rename (member.renamed)
 	// kindSwitchLeave ends a membership superseded by a later join in
@@ -38,9 +42,15 @@ type Command struct {
 	Body        string     `json:"body,omitzero"`
 	ClientMsgID string     `json:"client_msg_id,omitzero"`
 	// Reason is an admin's reason for rejecting a proposal (may be empty).
-	Reason       string     `json:"reason,omitzero"`
-	SwitchTo     schemas.ID `json:"switch_to,omitzero"`
-	SwitchJoinID schemas.ID `json:"switch_join_id,omitzero"`
+	Reason string `json:"reason,omitzero"`
+	// MessageID names the message an edit, a delete or a reaction is
+	// about; ReplyTo the one a send answers.
+	MessageID    schemas.ID   `json:"message_id,omitzero"`
+	ReplyTo      schemas.ID   `json:"reply_to,omitzero"`
+	Mentions     []schemas.ID `json:"mentions,omitzero"`
+	Emoji        string       `json:"emoji,omitzero"`
+	SwitchTo     schemas.ID   `json:"switch_to,omitzero"`
+	SwitchJoinID schemas.ID   `json:"switch_join_id,omitzero"`
 	// Retry marks a creation under an idempotency key: an existing room
 	// with the same id is the earlier request's, and is answered.
 	Retry         bool   `json:"retry,omitzero"`
@@ -62,7 +72,10 @@ type Result struct {
 	Join     *schemas.JoinResult  `json:"join,omitzero"`
 	Leave    *schemas.LeaveResult `json:"leave,omitzero"`
 	Members  []schemas.Member     `json:"members,omitzero"`
-	Seq      int64                `json:"seq,omitzero"`
+	// Done answers a command that has nothing to return (a delete, a
+	// reaction): it was committed, or had been already.
+	Done bool  `json:"done,omitzero"`
+	Seq  int64 `json:"seq,omitzero"`
 }
 
 // decision is what deciding a command produced: the events to append (in
@@ -90,13 +103,20 @@ type deps struct {
 	recordSent func(sentKey, sent)
 	// checkEmit refuses event types the cluster's feature level does not
 	// allow yet.
-	checkEmit func(typ string) error
+	checkEmit func(schemas.Event) error
+	// findMsg finds a message's state (the batch, the owner's table, then
+	// the durable store); an error means it cannot tell.
+	findMsg func(schemas.ID) (*msgMeta, bool, error)
+	// recordMsg records a message's state after a decision of the batch.
+	recordMsg func(*msgMeta)
+	// editWindow is how long after sending the author may edit.
+	editWindow time.Duration
 }
 
 // stamp appends an event to the room (tentatively) and to the decision.
 func (d *decision) stamp(r *room, dp deps, env schemas.Envelope) error {
 	if dp.checkEmit != nil {
-		if err := dp.checkEmit(env.Payload.EventType()); err != nil {
+		if err := dp.checkEmit(env.Payload); err != nil {
 			return err
 		}
 	}
@@ -149,6 +169,12 @@ func decide(r *room, cmd Command, dp deps) (decision, *room, error) {
 		d, err = decideLeave(r, cmd, dp)
 	case KindSend:
 		d, err = decideSend(r, cmd, dp)
+	case KindEdit:
+		d, err = decideEdit(r, cmd, dp)
+	case KindDelete:
+		d, err = decideDelete(r, cmd, dp)
+	case KindReact, KindUnreact:
+		d, err = decideReaction(r, cmd, dp)
 	case kindSwitchLeave:
 		d, err = decideSwitchLeave(r, cmd, dp)
 	case KindPresence:

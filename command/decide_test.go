@@ -173,8 +173,8 @@ func TestDecideRejectRoom(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dp := testDeps(20, users{})
 			r := tt.room(t, dp)
-			dp.checkEmit = func(typ string) error {
-				if err := schemas.Events.CheckEmit(typ, tt.level); err != nil {
+			dp.checkEmit = func(ev schemas.Event) error {
+				if err := schemas.Events.CheckEmitEvent(ev, tt.level); err != nil {
 					return schemas.Errorf(schemas.CodeUnavailable, "needs a higher feature level")
 				}
 				return nil
@@ -387,15 +387,15 @@ func TestStampRefusals(t *testing.T) {
 		wantCode schemas.Code
 	}{
 		{"feature level refuses the type", func(dp *deps) {
-			dp.checkEmit = func(typ string) error {
-				if typ == schemas.TypeMessageSent {
+			dp.checkEmit = func(ev schemas.Event) error {
+				if ev.EventType() == schemas.TypeMessageSent {
 					return refused
 				}
 				return nil
 			}
 		}, schemas.CodeUnavailable},
 		{"no id", func(dp *deps) { dp.nextID = func() (schemas.ID, error) { return 0, errors.New("x") } }, schemas.CodeUnavailable},
-		{"feature level allows it", func(dp *deps) { dp.checkEmit = func(string) error { return nil } }, ""},
+		{"feature level allows it", func(dp *deps) { dp.checkEmit = func(schemas.Event) error { return nil } }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

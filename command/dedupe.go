@@ -58,6 +58,7 @@ type sent struct {
 	nickname string
 	at       time.Time
 	off      int64 // offset of the message.sent record
+	deleted  bool  // text scrubbed (a deleted message)
 }
 
 // window holds the recent sends of one partition in log order.
@@ -92,6 +93,17 @@ func (w *window) add(k sentKey, s sent) {
 }
 
 func (w *window) len() int { return len(w.entries) }
+
+// scrub forgets the text of a deleted message: a retry of its send then
+// answers the tombstone. The snapshots written before keep it until they
+// are replaced (docs/adr/0009).
+func (w *window) scrub(k sentKey) {
+	if s, ok := w.entries[k]; ok && s.text != "" {
+		w.bytes -= len(s.text)
+		s.text, s.deleted = "", true
+		w.entries[k] = s
+	}
+}
 
 // evictable returns the oldest sends that must leave the window: older than
 // cutoff, or beyond max entries or maxBytes (long messages must not make
@@ -221,4 +233,8 @@ type dedupe struct {
 	// pos is the log offset up to which every send of the partition is in
 	// win, the Bloom filter or the durable store.
 	pos int64
+	// msgs is the recent messages' state (messages.go), kept at the same
+	// offset: every message of the partition up to pos is in it or in
+	// command_messages (or predates this build).
+	msgs *msgTable
 }

@@ -129,9 +129,10 @@ func (s *Service) refreshLevel(ctx context.Context) error {
 }
 
 // checkEmit refuses an event the cluster's feature level does not allow
-// yet (some instance might not be able to read it).
-func (s *Service) checkEmit(typ string) error {
-	if err := schemas.Events.CheckEmit(typ, int(s.level.Load())); err != nil {
+// yet (some instance might not be able to read it): its type, or this
+// payload (a send with a reply or mentions below level 3).
+func (s *Service) checkEmit(ev schemas.Event) error {
+	if err := schemas.Events.CheckEmitEvent(ev, int(s.level.Load())); err != nil {
 		return unavailable("this feature is not enabled yet (cluster feature level), retry later")
 	}
 	return nil

@@ -20,13 +20,20 @@ func testDeps(capacity int, locs users) deps {
 	next := schemas.ID(1000)
 	s := &Service{cfg: Config{Rules: plainRules{}}}
 	batch := map[sentKey]sent{}
+	msgs := map[schemas.ID]*msgMeta{}
 	return deps{
-		now:      time.Date(2026, 11, 22, 21, 21, 13, 123e6, time.UTC),
-		nextID:   func() (schemas.ID, error) { next++; return next, nil },
-		observe:  func(id schemas.ID) { next = max(next, id) },
-		locate:   func(u schemas.ID) (location, bool) { l, ok := locs[u]; return l, ok },
-		capacity: capacity,
-		render:   s.render,
+		findMsg: func(id schemas.ID) (*msgMeta, bool, error) {
+			m, ok := msgs[id]
+			return m, ok, nil
+		},
+		recordMsg:  func(m *msgMeta) { msgs[m.id] = m },
+		editWindow: 15 * time.Minute,
+		now:        time.Date(2026, 11, 22, 21, 21, 13, 123e6, time.UTC),
+		nextID:     func() (schemas.ID, error) { next++; return next, nil },
+		observe:    func(id schemas.ID) { next = max(next, id) },
+		locate:     func(u schemas.ID) (location, bool) { l, ok := locs[u]; return l, ok },
+		capacity:   capacity,
+		render:     s.render,
 		findSent: func(k sentKey) (sent, bool, error) {
 			v, ok := batch[k]
 			return v, ok, nil

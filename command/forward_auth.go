@@ -20,7 +20,7 @@ import (
 // tail.
 var forwardable = map[Kind]bool{
 	KindCreateRoom: true, KindApproveRoom: true, KindRejectRoom: true, KindJoin: true, KindLeave: true, KindSend: true,
-	KindPresence: true, KindRename: true,
+	KindEdit: true, KindDelete: true, KindReact: true, KindUnreact: true, KindPresence: true, KindRename: true,
 }
 
 // verifyForwarded checks a forwarded command against its credential and
@@ -36,7 +36,7 @@ func (s *Service) verifyForwarded(cmd *Command) *schemas.Error {
 		return schemas.Errorf(schemas.CodeUnauthorized, "a forwarded command must carry its caller's credential")
 	}
 	if s.adminToken.Matches(cmd.Credential) {
-		if cmd.Kind != KindCreateRoom && cmd.Kind != KindApproveRoom && cmd.Kind != KindRejectRoom || cmd.UserID != 0 {
+		if cmd.Kind != KindCreateRoom && cmd.Kind != KindApproveRoom && cmd.Kind != KindRejectRoom && cmd.Kind != KindDelete || cmd.UserID != 0 {
 			return forbidden("the admin token does not act as a user")
 		}
 		cmd.Admin, cmd.Nickname = true, ""

@@ -169,6 +169,7 @@ func TestNullBodiesAndEmptyKeys(t *testing.T) {
 
 	// Every JSON-body write route, each with a body it takes.
 	type route struct{ method, path, auth, valid string }
+	const message = room + "/messages/7267000000000000002"
 	routes := []route{
 		{"POST", "/v1/sessions", "", `{"nickname":"toracle"}`},
 		{"PATCH", "/v1/sessions/current", user, `{"nickname":"renamed"}`},
@@ -178,6 +179,10 @@ func TestNullBodiesAndEmptyKeys(t *testing.T) {
 		{"POST", room + "/join", user, `{}`},
 		{"POST", room + "/leave", user, `{}`},
 		{"POST", room + "/messages", user, `{"body":"hi","client_msg_id":"c1"}`},
+		{"PATCH", message, user, `{"body":"hi again"}`},
+		{"DELETE", message, user, `{}`},
+		{"PUT", message + "/reactions/👍", user, `{}`},
+		{"DELETE", message + "/reactions/👍", user, `{}`},
 		{"POST", room + "/read", user, `{"up_to":"7267000000000000002"}`},
 		{"POST", "/v1/passkeys/register/begin", user, `{}`},
 		{"POST", "/v1/passkeys/register/finish", user, `{"challenge_id":"c","credential":{}}`},
@@ -196,7 +201,7 @@ func TestNullBodiesAndEmptyKeys(t *testing.T) {
 				continue
 			}
 			n++
-			path := strings.Replace(rt.Path, ":id", "7267000000000000001", 1)
+			path := strings.NewReplacer(":id", "7267000000000000001", ":message_id", "7267000000000000002", ":emoji", "👍").Replace(rt.Path)
 			if !slices.ContainsFunc(routes, func(r route) bool { return r.method == rt.Method && r.path == path }) {
 				t.Errorf("%s %s: no null-body case", rt.Method, rt.Path)
 			}
@@ -207,14 +212,14 @@ func TestNullBodiesAndEmptyKeys(t *testing.T) {
 	})
 	for _, rt := range routes {
 		for _, null := range []string{`null`, ` null`, "null\n", "\tnull \r\n"} {
-			t.Run(rt.path+" "+strconv.Quote(null), func(t *testing.T) {
+			t.Run(rt.method+" "+rt.path+" "+strconv.Quote(null), func(t *testing.T) {
 				status, e := do(t, request{method: rt.method, path: rt.path, auth: rt.auth, body: null})
 				if status != http.StatusBadRequest || e.Code != schemas.CodeBadRequest || e.Message != nullRule {
 					t.Fatalf("got %d %s %q, want 400 bad_request %q", status, e.Code, e.Message, nullRule)
 				}
 			})
 		}
-		t.Run(rt.path+" control", func(t *testing.T) {
+		t.Run(rt.method+" "+rt.path+" control", func(t *testing.T) {
 			if _, e := do(t, request{method: rt.method, path: rt.path, auth: rt.auth, body: rt.valid}); e.Message == nullRule {
 				t.Fatalf("a valid body is refused as null: %d %s", e.Code.Status(), e.Message)
 			}

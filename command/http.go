@@ -40,6 +40,10 @@ func (s *Service) Routes(r gin.IRouter) {
 	r.POST("/v1/rooms/:id/join", addr, s.postJoin)
 	r.POST("/v1/rooms/:id/leave", addr, s.postLeave)
 	r.POST("/v1/rooms/:id/messages", addr, s.postMessage)
+	r.PATCH("/v1/rooms/:id/messages/:message_id", addr, s.patchMessage)
+	r.DELETE("/v1/rooms/:id/messages/:message_id", addr, s.deleteMessage)
+	r.PUT("/v1/rooms/:id/messages/:message_id/reactions/:emoji", addr, s.putReaction)
+	r.DELETE("/v1/rooms/:id/messages/:message_id/reactions/:emoji", addr, s.deleteReaction)
 	r.POST("/v1/rooms/:id/read", addr, s.postRead)
 }
 
@@ -206,15 +210,72 @@ func (s *Service) postLeave(c *gin.Context) {
 
 func (s *Service) postMessage(c *gin.Context) {
 	var in struct {
-		Body        string `json:"body"`
-		ClientMsgID string `json:"client_msg_id"`
+		Body        string       `json:"body"`
+		ClientMsgID string       `json:"client_msg_id"`
+		ReplyTo     schemas.ID   `json:"reply_to,omitzero"`
+		Mentions    []schemas.ID `json:"mentions,omitzero"`
 	}
 	caller, room, ok := s.roomRequest(c)
 	if !ok || !s.bind(c, &in, true) {
 		return
 	}
-	msg, err := s.Send(c.Request.Context(), caller, room, in.Body, in.ClientMsgID)
+	msg, err := s.SendMessage(c.Request.Context(), caller, room,
+		SendInput{Body: in.Body, ClientMsgID: in.ClientMsgID, ReplyTo: in.ReplyTo, Mentions: in.Mentions})
 	s.respond(c, http.StatusCreated, msg, err)
+}
+
+func (s *Service) patchMessage(c *gin.Context) {
+	var in struct {
+		Body string `json:"body"`
+	}
+	caller, room, message, ok := s.messageRequest(c)
+	if !ok || !s.bind(c, &in, true) {
+		return
+	}
+	msg, err := s.Edit(c.Request.Context(), caller, room, message, in.Body)
+	s.respond(c, http.StatusOK, msg, err)
+}
+
+func (s *Service) deleteMessage(c *gin.Context) {
+	caller, room, message, ok := s.messageRequest(c)
+	if !ok || !s.bind(c, nil, false) {
+		return
+	}
+	s.noContent(c, s.Delete(c.Request.Context(), caller, room, message))
+}
+
+func (s *Service) putReaction(c *gin.Context)    { s.reaction(c, true) }
+func (s *Service) deleteReaction(c *gin.Context) { s.reaction(c, false) }
+
+func (s *Service) reaction(c *gin.Context, add bool) {
+	caller, room, message, ok := s.messageRequest(c)
+	if !ok || !s.bind(c, nil, false) {
+		return
+	}
+	s.noContent(c, s.React(c.Request.Context(), caller, room, message, c.Param("emoji"), add))
+}
+
+// messageRequest is roomRequest for a route that names a message too.
+func (s *Service) messageRequest(c *gin.Context) (Caller, schemas.ID, schemas.ID, bool) {
+	caller, room, ok := s.roomRequest(c)
+	if !ok {
+		return Caller{}, 0, 0, false
+	}
+	message, err := schemas.ParseID(c.Param("message_id"))
+	if err != nil {
+		s.fail(c, badRequest("message id must be a decimal id"))
+		return Caller{}, 0, 0, false
+	}
+	return caller, room, message, true
+}
+
+// noContent answers 204, or the error.
+func (s *Service) noContent(c *gin.Context, err error) {
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
 }
 
 func (s *Service) postRead(c *gin.Context) {

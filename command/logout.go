@@ -29,7 +29,7 @@ func (s *Service) Logout(ctx context.Context, c Caller) error {
 		return token.Refusal(err)
 	}
 	// Refused before an id is minted: nothing is written at level 1.
-	if err := s.checkEmit(schemas.TypeSessionRevoked); err != nil {
+	if err := s.checkEmit(schemas.SessionRevoked{}); err != nil {
 		return err
 	}
 	return s.revoke(ctx, c.UserID, claims)

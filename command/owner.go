@@ -211,6 +211,7 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 	var acc []accepted
 	work := map[schemas.ID]*room{}
 	batchSent := map[sentKey]sent{}
+	batchMsgs := map[schemas.ID]*msgMeta{}
 	localUsers := users{}
 	ps := svc.fold.parts[o.part]
 	locate := func(u schemas.ID) (location, bool) {
@@ -233,6 +234,14 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 		},
 		recordSent: func(k sentKey, s sent) { batchSent[k] = s },
 		checkEmit:  svc.checkEmit,
+		findMsg: func(id schemas.ID) (*msgMeta, bool, error) {
+			if m, ok := batchMsgs[id]; ok {
+				return m, true, nil
+			}
+			return o.findMsg(ctx, id)
+		},
+		recordMsg:  func(m *msgMeta) { batchMsgs[m.id] = m },
+		editWindow: svc.cfg.EditWindow,
 	}
 	for _, r := range batch {
 		if r.ctx.Err() != nil || !r.state.CompareAndSwap(reqQueued, reqTaken) {
@@ -379,6 +388,11 @@ func (o *owner) install(ctx context.Context, events []schemas.Envelope, recs []*
 		if p, ok := e.Payload.(schemas.MessageSent); ok {
 			o.dd.win.add(sentKey{room: e.RoomID, user: e.UserID, clientMsgID: p.ClientMsgID},
 				sent{id: e.ID, seq: e.Seq, text: p.Text, nickname: p.Nickname, at: e.OccurredAt, off: recs[i].Offset})
+		}
+		// The decisions read every message they change (into the table),
+		// so this fold never waits on the store.
+		if err := o.foldMessage(ctx, e); err != nil {
+			svc.log.Error("folding a committed message event", "partition", o.part, "err", err)
 		}
 	}
 	last := recs[len(recs)-1].Offset + 1

@@ -105,7 +105,10 @@ func (o *owner) replay(ctx context.Context, from, to int64) (int64, error) {
 		return 0, err
 	}
 	defer cl.Close()
-	var n int64
+	var (
+		n    int64
+		rerr error // a message the fold needs could not be read back
+	)
 	pos := from
 	for pos < to {
 		fs := cl.PollFetches(ctx)
@@ -137,7 +140,13 @@ func (o *owner) replay(ctx context.Context, from, to int64) (int64, error) {
 				o.dd.win.add(sentKey{room: env.RoomID, user: env.UserID, clientMsgID: p.ClientMsgID},
 					sent{id: env.ID, seq: env.Seq, text: p.Text, nickname: p.Nickname, at: env.OccurredAt, off: r.Offset})
 			}
+			if rerr == nil {
+				rerr = o.foldMessage(ctx, env)
+			}
 		})
+		if rerr != nil {
+			return n, rerr
+		}
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			if k := len(p.Records); k > 0 && p.Records[k-1].Offset+1 > pos {
 				pos = min(p.Records[k-1].Offset+1, to)
@@ -147,7 +156,8 @@ func (o *owner) replay(ctx context.Context, from, to int64) (int64, error) {
 		// CHAT_SNAPSHOT_RECORDS): the first snapshot evicts in the
 		// background. Only a replay from the start of a long log evicts
 		// on the way, synchronously, to stay bounded.
-		if o.dd.win.len() > 8*svc.cfg.DedupeWindowEntries || o.dd.win.bytes > 8*svc.cfg.DedupeWindowBytes {
+		if o.dd.win.len() > 8*svc.cfg.DedupeWindowEntries || o.dd.win.bytes > 8*svc.cfg.DedupeWindowBytes ||
+			o.dd.msgs.len() > 8*svc.cfg.DedupeWindowEntries {
 			if err := o.evictNow(ctx); err != nil {
 				return n, err
 			}
@@ -156,22 +166,78 @@ func (o *owner) replay(ctx context.Context, from, to int64) (int64, error) {
 	return n, nil
 }
 
-// evictNow moves the window's oldest sends to the store synchronously.
+// evictNow moves the window's oldest sends and the table's oldest messages
+// to the store synchronously.
 func (o *owner) evictNow(ctx context.Context) error {
 	cfg := o.svc.cfg
-	ev := o.dd.win.evictable(o.svc.now().Add(-cfg.DedupeWindow), cfg.DedupeWindowEntries, cfg.DedupeWindowBytes)
-	if len(ev) == 0 {
+	cutoff := o.svc.now().Add(-cfg.DedupeWindow)
+	ev := o.dd.win.evictable(cutoff, cfg.DedupeWindowEntries, cfg.DedupeWindowBytes)
+	msgs := o.dd.msgs.evictable(cutoff, cfg.DedupeWindowEntries)
+	if len(ev) == 0 && len(msgs) == 0 {
 		return nil
 	}
 	hashes := make([]int64, len(ev))
 	for i, e := range ev {
 		hashes[i] = e.hash
 	}
-	next, changed := o.dd.bloom.with(hashes)
-	if err := o.svc.store.evict(ctx, o.part, ev, next, changed); err != nil {
+	next, changed := o.dd.bloom, []int(nil)
+	if len(hashes) > 0 {
+		next, changed = o.dd.bloom.with(hashes)
+	}
+	if err := o.svc.store.evict(ctx, o.part, ev, next, changed, msgs); err != nil {
 		return err
 	}
 	o.dd.bloom = next
-	o.dd.win.evictThrough(ev[len(ev)-1].off)
+	if len(ev) > 0 {
+		o.dd.win.evictThrough(ev[len(ev)-1].off)
+	}
+	o.dd.msgs.evict(msgs)
+	return nil
+}
+
+// findMsg returns a message's state: from the owner's table, else read back
+// from the store (an error means the store cannot answer: the command is
+// refused). Not found: no message of this partition by that id (or one
+// older than this build, see docs/command.md).
+func (o *owner) findMsg(ctx context.Context, id schemas.ID) (*msgMeta, bool, error) {
+	if m, ok := o.dd.msgs.get(id); ok {
+		return m, true, nil
+	}
+	o.svc.metrics.dedupeLookups.Inc()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	m, ok, err := o.svc.store.loadMessage(ctx, o.part, id)
+	if ok {
+		// Committed state: it may serve the next commands from memory.
+		o.dd.msgs.put(m)
+	}
+	return m, ok, err
+}
+
+// foldMessage applies a committed event to the message table (and erases a
+// deleted message's text from the dedupe window).
+func (o *owner) foldMessage(ctx context.Context, env schemas.Envelope) error {
+	id := targetOf(env)
+	if id == 0 {
+		return nil
+	}
+	if p, ok := env.Payload.(schemas.MessageSent); ok {
+		if _, seen := o.dd.msgs.get(id); !seen {
+			o.dd.msgs.put(newMsgMeta(env, p))
+		}
+		return nil
+	}
+	m, ok, err := o.findMsg(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return nil // a message older than this build's table: nothing to keep
+	}
+	nm := m.next(env)
+	o.dd.msgs.put(nm)
+	if nm.deleted {
+		o.dd.win.scrub(sentKey{room: nm.room, user: nm.author, clientMsgID: nm.clientMsgID})
+	}
 	return nil
 }

@@ -24,9 +24,10 @@ func (o *owner) maybeSnapshot(ctx context.Context) {
 	// A window twice its bound (a burst of long messages) is evicted at
 	// once rather than at the next count or interval.
 	due := o.sinceSnap >= cfg.SnapshotRecords || o.dd.win.len() > 2*cfg.DedupeWindowEntries ||
-		o.dd.win.bytes > 2*cfg.DedupeWindowBytes
+		o.dd.win.bytes > 2*cfg.DedupeWindowBytes || o.dd.msgs.len() > 2*cfg.DedupeWindowEntries
 	if !due && time.Since(o.lastSnap) >= cfg.SnapshotInterval {
 		due = o.sinceSnap > 0 || o.dd.win.len() > cfg.DedupeWindowEntries || o.dd.win.bytes > cfg.DedupeWindowBytes ||
+			o.dd.msgs.len() > cfg.DedupeWindowEntries ||
 			len(o.dd.win.evictable(o.svc.now().Add(-cfg.DedupeWindow), cfg.DedupeWindowEntries, cfg.DedupeWindowBytes)) > 0
 	}
 	if !due {
@@ -74,6 +75,9 @@ func (o *owner) snapshotDone(d snapDone) {
 		o.dd.bloom = d.bloom
 		o.dd.win.evictThrough(d.c.evict[n-1].off)
 	}
+	// Only the states the snapshot stored leave: a message that changed
+	// meanwhile stays, and is stored again by a later snapshot.
+	o.dd.msgs.evict(d.c.evictMsgs)
 }
 
 // capture copies what a snapshot of the owner's partition needs.
@@ -89,6 +93,8 @@ func (o *owner) capture() *capture {
 	c.window = o.dd.win.list()
 	c.evict = o.dd.win.evictable(o.svc.now().Add(-o.svc.cfg.DedupeWindow), o.svc.cfg.DedupeWindowEntries, o.svc.cfg.DedupeWindowBytes)
 	c.bloom = o.dd.bloom
+	c.msgs = o.dd.msgs.list()
+	c.evictMsgs = o.dd.msgs.evictable(o.svc.now().Add(-o.svc.cfg.DedupeWindow), o.svc.cfg.DedupeWindowEntries)
 	c.takenAt = o.svc.now()
 	return c
 }

@@ -133,7 +133,9 @@ func isRecoverable(err error) bool {
 
 // record turns an event into the partition's Kafka record.
 func (s *Service) record(part int32, e schemas.Envelope) (*kgo.Record, error) {
-	b, err := schemas.Events.Encode(e)
+	// The level only rises, and each event passed checkEmit at a level at
+	// most this one, so the version chosen here can carry it.
+	b, version, err := schemas.Events.EncodeAt(e, int(s.level.Load()))
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +143,7 @@ func (s *Service) record(part int32, e schemas.Envelope) (*kgo.Record, error) {
 		Topic: s.cfg.Names.Rooms, Partition: part, Key: schemas.Key(e.RoomID), Value: b,
 		Headers: []kgo.RecordHeader{
 			{Key: schemas.HeaderType, Value: []byte(e.Type)},
-			{Key: schemas.HeaderVersion, Value: []byte(strconv.Itoa(schemas.Events.Version(e.Payload.EventType())))},
+			{Key: schemas.HeaderVersion, Value: []byte(strconv.Itoa(version))},
 		},
 	}, nil
 }

@@ -35,8 +35,8 @@ func (s *Service) Rename(ctx context.Context, c Caller, nickname string) (schema
 		return schemas.Session{}, token.Refusal(err)
 	}
 	// Refused before an id is minted: nothing is written below level 3.
-	for _, typ := range []string{schemas.TypeUserRenamed, schemas.TypeMemberRenamed, schemas.TypeSessionRevoked} {
-		if err := s.checkEmit(typ); err != nil {
+	for _, ev := range []schemas.Event{schemas.UserRenamed{}, schemas.MemberRenamed{}, schemas.SessionRevoked{}} {
+		if err := s.checkEmit(ev); err != nil {
 			return schemas.Session{}, err
 		}
 	}

@@ -91,6 +91,9 @@ type Config struct {
 	DedupeWindow        time.Duration
 	DedupeWindowEntries int
 	DedupeWindowBytes   int
+	// EditWindow is how long after sending its author may edit a message
+	// (CHAT_EDIT_WINDOW, default 15 min).
+	EditWindow time.Duration
 	// SnapshotRecords and SnapshotInterval say when an owner writes a
 	// snapshot: after that many records, or that long if anything changed
 	// (default 20,000 and 30 s).
@@ -134,6 +137,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DedupeWindowEntries == 0 {
 		c.DedupeWindowEntries = 4096
+	}
+	if c.EditWindow == 0 {
+		c.EditWindow = 15 * time.Minute
 	}
 	if c.DedupeWindowBytes == 0 {
 		c.DedupeWindowBytes = 512 << 10
@@ -443,5 +449,6 @@ func (s *Service) render(e schemas.Envelope) schemas.Message {
 		ID: e.ID, RoomID: e.RoomID, UserID: e.UserID, Nickname: p.Nickname,
 		Body: s.cfg.Rules.Soften(p.Text), SentAt: schemas.FormatTime(e.OccurredAt),
 		ClientMsgID: p.ClientMsgID, Effects: effects, Seq: e.Seq,
+		ReplyTo: p.ReplyTo, Mentions: p.Mentions,
 	}
 }

@@ -37,7 +37,7 @@ func (s *Service) Register(ctx context.Context, nickname string) (schemas.Sessio
 // appendUserEvent appends a user-scoped event (acks=all, idempotent
 // producer) and waits for the broker's acknowledgement.
 func (s *Service) appendUserEvent(ctx context.Context, env schemas.Envelope) error {
-	if err := s.checkEmit(env.Payload.EventType()); err != nil {
+	if err := s.checkEmit(env.Payload); err != nil {
 		return err
 	}
 	b, err := schemas.Events.Encode(env)

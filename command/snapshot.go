@@ -25,7 +25,13 @@ import (
 
 // snapshotVersion is the layout of the snapshot bodies; a reader ignores
 // versions it does not know (and falls back to an older snapshot or the log).
-const snapshotVersion = 1
+// Version 2 adds the owner's recent messages to the window body (edits,
+// deletes, reactions, replies); a version 1 window is still read, its
+// messages rebuilt from its sends.
+const snapshotVersion = 2
+
+// oldestSnapshotVersion is the oldest layout this build still reads.
+const oldestSnapshotVersion = 1
 
 type snapState struct {
 	Version   int        `json:"v"`
@@ -65,8 +71,50 @@ type snapUser struct {
 }
 
 type snapWindow struct {
-	Version int        `json:"v"`
-	Sends   []snapSent `json:"sends"`
+	Version  int        `json:"v"`
+	Sends    []snapSent `json:"sends"`
+	Messages []snapMsg  `json:"messages,omitzero"`
+}
+
+// snapMsg is a msgMeta in a snapshot, and in command_messages once it left
+// the owner's table.
+type snapMsg struct {
+	ID          schemas.ID     `json:"id"`
+	Room        schemas.ID     `json:"room"`
+	Author      schemas.ID     `json:"author"`
+	Nickname    string         `json:"nickname"`
+	ClientMsgID string         `json:"client_msg_id"`
+	Seq         int64          `json:"seq"`
+	At          time.Time      `json:"at"`
+	Preview     string         `json:"preview,omitzero"`
+	TextHash    uint64         `json:"text_hash,omitzero"`
+	EditedAt    time.Time      `json:"edited_at,omitzero"`
+	Deleted     bool           `json:"deleted,omitzero"`
+	Reactions   []snapReaction `json:"reactions,omitzero"`
+	Touched     time.Time      `json:"touched"`
+}
+
+type snapReaction struct {
+	Emoji string       `json:"emoji"`
+	Users []schemas.ID `json:"users"`
+}
+
+func toSnapMsg(m *msgMeta) snapMsg {
+	s := snapMsg{ID: m.id, Room: m.room, Author: m.author, Nickname: m.nickname, ClientMsgID: m.clientMsgID, Seq: m.seq,
+		At: m.at, Preview: m.preview, TextHash: m.textHash, EditedAt: m.editedAt, Deleted: m.deleted, Touched: m.touched}
+	for _, r := range m.reactions {
+		s.Reactions = append(s.Reactions, snapReaction{Emoji: r.emoji, Users: r.users})
+	}
+	return s
+}
+
+func (s snapMsg) meta() *msgMeta {
+	m := &msgMeta{id: s.ID, room: s.Room, author: s.Author, nickname: s.Nickname, clientMsgID: s.ClientMsgID, seq: s.Seq,
+		at: s.At, preview: s.Preview, textHash: s.TextHash, editedAt: s.EditedAt, deleted: s.Deleted, touched: s.Touched}
+	for _, r := range s.Reactions {
+		m.reactions = append(m.reactions, reaction{emoji: r.Emoji, users: r.Users})
+	}
+	return m
 }
 
 type snapSent struct {
@@ -85,15 +133,18 @@ type snapSent struct {
 // batches: the rooms map and the window are copied by value, the rooms
 // themselves are shared (they are immutable).
 type capture struct {
-	part    int32
-	offset  int64
-	lastID  schemas.ID
-	rooms   []*room
-	users   users
-	window  []windowEntry
-	evict   []evicted
-	bloom   *bloomSet
-	takenAt time.Time
+	part   int32
+	offset int64
+	lastID schemas.ID
+	rooms  []*room
+	users  users
+	window []windowEntry
+	evict  []evicted
+	msgs   []*msgMeta // the owner's message table
+	// evictMsgs leave the table with this snapshot (command_messages).
+	evictMsgs []*msgMeta
+	bloom     *bloomSet
+	takenAt   time.Time
 }
 
 func (c *capture) encodeState(topicID string) ([]byte, error) {
@@ -128,6 +179,15 @@ func (c *capture) encodeWindow() ([]byte, error) {
 		w.Sends = append(w.Sends, snapSent{Room: e.key.room, User: e.key.user, ClientMsgID: e.key.clientMsgID,
 			ID: e.sent.id, Seq: e.sent.seq, Text: e.sent.text, Nickname: e.sent.nickname, At: e.sent.at, Off: e.sent.off})
 	}
+	leaving := make(map[*msgMeta]bool, len(c.evictMsgs))
+	for _, m := range c.evictMsgs {
+		leaving[m] = true
+	}
+	for _, m := range c.msgs {
+		if !leaving[m] {
+			w.Messages = append(w.Messages, toSnapMsg(m))
+		}
+	}
 	return schemas.Marshal(w)
 }
 
@@ -141,8 +201,8 @@ func decodeState(body, sum []byte, topicID string, part int32) (*snapState, erro
 		return nil, fmt.Errorf("snapshot state: %w", err)
 	}
 	switch {
-	case s.Version != snapshotVersion:
-		return nil, fmt.Errorf("snapshot version %d is not %d", s.Version, snapshotVersion)
+	case s.Version < oldestSnapshotVersion || s.Version > snapshotVersion:
+		return nil, fmt.Errorf("snapshot version %d is not within %d..%d", s.Version, oldestSnapshotVersion, snapshotVersion)
 	case s.TopicID != topicID:
 		return nil, fmt.Errorf("snapshot of topic id %s, the topic is now %s", s.TopicID, topicID)
 	case s.Partition != part:
@@ -172,21 +232,32 @@ func (s *snapState) install(ps *partState) {
 	}
 }
 
-func decodeWindow(body, sum []byte) (*window, error) {
+// decodeWindow returns the dedupe window and the message table of a
+// snapshot. A version 1 window predates the table: the table is rebuilt
+// from its sends, which is exact, no message having been edited, deleted or
+// reacted to before version 2 (those events need feature level 3).
+func decodeWindow(body, sum []byte) (*window, *msgTable, error) {
 	if s := sha256.Sum256(body); !bytes.Equal(s[:], sum) {
-		return nil, errors.New("snapshot window checksum mismatch")
+		return nil, nil, errors.New("snapshot window checksum mismatch")
 	}
 	var sw snapWindow
 	if err := schemas.StrictUnmarshal(body, &sw); err != nil {
-		return nil, fmt.Errorf("snapshot window: %w", err)
+		return nil, nil, fmt.Errorf("snapshot window: %w", err)
 	}
-	if sw.Version != snapshotVersion {
-		return nil, fmt.Errorf("snapshot window version %d is not %d", sw.Version, snapshotVersion)
+	if sw.Version < oldestSnapshotVersion || sw.Version > snapshotVersion {
+		return nil, nil, fmt.Errorf("snapshot window version %d is not within %d..%d", sw.Version, oldestSnapshotVersion, snapshotVersion)
 	}
-	w := newWindow()
+	w, t := newWindow(), newMsgTable()
 	for _, e := range sw.Sends {
 		w.add(sentKey{room: e.Room, user: e.User, clientMsgID: e.ClientMsgID},
 			sent{id: e.ID, seq: e.Seq, text: e.Text, nickname: e.Nickname, at: e.At, off: e.Off})
+		if sw.Version == 1 {
+			t.put(newMsgMeta(schemas.Envelope{ID: e.ID, RoomID: e.Room, UserID: e.User, Seq: e.Seq, OccurredAt: e.At},
+				schemas.MessageSent{Text: e.Text, ClientMsgID: e.ClientMsgID, Nickname: e.Nickname}))
+		}
 	}
-	return w, nil
+	for _, m := range sw.Messages {
+		t.put(m.meta())
+	}
+	return w, t, nil
 }

@@ -6,6 +6,7 @@ package command
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 
 	"github.com/bits-and-blooms/bloom/v3"
@@ -42,6 +43,13 @@ CREATE TABLE IF NOT EXISTS command_dedupe (
   key_hash bigint NOT NULL,
   off      bigint NOT NULL,
   PRIMARY KEY (topic, part, key_hash, off)
+);
+CREATE TABLE IF NOT EXISTS command_messages (
+  topic text   NOT NULL,
+  part  int    NOT NULL,
+  id    bigint NOT NULL, -- message id
+  state bytea  NOT NULL, -- snapMsg as JSON: author, time, preview, tombstone, reactions; never the text
+  PRIMARY KEY (topic, part, id)
 );
 CREATE TABLE IF NOT EXISTS command_bloom (
   topic text  NOT NULL,
@@ -100,6 +108,9 @@ func (st *snapshotStore) save(ctx context.Context, c *capture, topicID string, n
 		if err := st.writeEvicted(ctx, tx, c.part, c.evict, next, changed); err != nil {
 			return err
 		}
+		if err := st.writeMessages(ctx, tx, c.part, c.evictMsgs); err != nil {
+			return err
+		}
 		chunks := 0
 		if next != nil {
 			chunks = len(next.chunks)
@@ -118,11 +129,56 @@ func (st *snapshotStore) save(ctx context.Context, c *capture, topicID string, n
 	})
 }
 
-// evict stores sends leaving the window outside a snapshot (a long replay).
-func (st *snapshotStore) evict(ctx context.Context, part int32, ev []evicted, next *bloomSet, changed []int) error {
+// evict stores sends and messages leaving the owner's memory outside a
+// snapshot (a long replay).
+func (st *snapshotStore) evict(ctx context.Context, part int32, ev []evicted, next *bloomSet, changed []int, msgs []*msgMeta) error {
 	return pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
-		return st.writeEvicted(ctx, tx, part, ev, next, changed)
+		if err := st.writeEvicted(ctx, tx, part, ev, next, changed); err != nil {
+			return err
+		}
+		return st.writeMessages(ctx, tx, part, msgs)
 	})
+}
+
+// writeMessages stores messages leaving the owner's table; a message that
+// left before and came back (an edit, a reaction) is stored again.
+func (st *snapshotStore) writeMessages(ctx context.Context, tx pgx.Tx, part int32, msgs []*msgMeta) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	ids, states := make([]int64, len(msgs)), make([][]byte, len(msgs))
+	for i, m := range msgs {
+		b, err := schemas.Marshal(toSnapMsg(m))
+		if err != nil {
+			return err
+		}
+		ids[i], states[i] = int64(m.id), b
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO command_messages (topic, part, id, state)
+		SELECT $1, $2, i, s FROM unnest($3::bigint[], $4::bytea[]) AS t(i, s)
+		ON CONFLICT (topic, part, id) DO UPDATE SET state = EXCLUDED.state`,
+		st.topic, part, ids, states); err != nil {
+		return fmt.Errorf("store messages leaving the table: %w", err)
+	}
+	return nil
+}
+
+// loadMessage reads back a message that left the owner's table.
+func (st *snapshotStore) loadMessage(ctx context.Context, part int32, id schemas.ID) (*msgMeta, bool, error) {
+	var b []byte
+	err := st.pool.QueryRow(ctx, `SELECT state FROM command_messages WHERE topic=$1 AND part=$2 AND id=$3`,
+		st.topic, part, int64(id)).Scan(&b)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("message lookup: %w", err)
+	}
+	var s snapMsg
+	if err := schemas.StrictUnmarshal(b, &s); err != nil {
+		return nil, false, fmt.Errorf("message %d: %w", id, err)
+	}
+	return s.meta(), true, nil
 }
 
 func (st *snapshotStore) writeEvicted(ctx context.Context, tx pgx.Tx, part int32, ev []evicted, next *bloomSet, changed []int) error {
@@ -202,19 +258,19 @@ func (st *snapshotStore) loadDedupe(ctx context.Context, part int32, maxOff int6
 		return nil, err
 	}
 	for _, c := range cands {
-		w, err := decodeWindow(c.win, c.sum)
+		w, t, err := decodeWindow(c.win, c.sum)
 		if err != nil || c.chunks > len(blooms.chunks) {
 			continue
 		}
-		return &dedupe{win: w, bloom: blooms, pos: c.off}, nil
+		return &dedupe{win: w, bloom: blooms, pos: c.off, msgs: t}, nil
 	}
 	if len(blooms.chunks) > 0 {
 		// Sends were evicted but no snapshot window is usable: replay
 		// the whole partition; the Bloom filter and the store keep
 		// covering what was evicted.
-		return &dedupe{win: newWindow(), bloom: blooms, pos: 0}, nil
+		return &dedupe{win: newWindow(), bloom: blooms, pos: 0, msgs: newMsgTable()}, nil
 	}
-	return &dedupe{win: newWindow(), pos: 0}, nil
+	return &dedupe{win: newWindow(), pos: 0, msgs: newMsgTable()}, nil
 }
 
 func (st *snapshotStore) loadBloom(ctx context.Context, part int32) (*bloomSet, error) {

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -99,4 +100,22 @@ func cleanKey(name, s string) (string, error) {
 		}
 	}
 	return s, nil
+}
+
+// cleanMentions checks the shape of a send's mentions: distinct user ids,
+// no more than a room holds. Whether each is a current member is the
+// owner's decision.
+func cleanMentions(ids []schemas.ID, capacity int) error {
+	if len(ids) > min(capacity, schemas.MaxMentions) {
+		return badRequest("mentions may name at most " + strconv.Itoa(min(capacity, schemas.MaxMentions)) + " members")
+	}
+	for i, id := range ids {
+		if id <= 0 {
+			return badRequest("mentions must be user ids")
+		}
+		if slices.Contains(ids[:i], id) {
+			return badRequest("mentions must not repeat a user id")
+		}
+	}
+	return nil
 }

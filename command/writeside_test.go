@@ -52,6 +52,17 @@ func (c *cluster) waitStore(what, query string, want int64) {
 	c.t.Fatalf("%s: %d, want at least %d", what, got, want)
 }
 
+// waitSnapshotAtEnd waits for a snapshot of partition 0 at its end offset.
+func (c *cluster) waitSnapshotAtEnd(ctx context.Context) {
+	c.t.Helper()
+	ends, err := c.admin.ListEndOffsets(ctx, c.names.Rooms)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	end, _ := ends.Lookup(c.names.Rooms, 0)
+	c.waitStore("snapshot offset", `SELECT coalesce(max(off), 0) FROM command_snapshots WHERE topic = $1`, end.Offset-1)
+}
+
 func messagesIn(events []schemas.Envelope, room schemas.ID) int {
 	n := 0
 	for _, e := range events {
@@ -76,12 +87,7 @@ func TestRestartFromSnapshotReplaysOnlyTheTail(t *testing.T) {
 	first := sendN(t, a, user, room, n)
 	// Wait for a snapshot past every message, then stop: the next start
 	// must read only what follows that snapshot.
-	ends, err := c.admin.ListEndOffsets(ctx, c.names.Rooms)
-	if err != nil {
-		t.Fatal(err)
-	}
-	end, _ := ends.Lookup(c.names.Rooms, 0)
-	c.waitStore("snapshot offset", `SELECT coalesce(max(off), 0) FROM command_snapshots WHERE topic = $1`, end.Offset-1)
+	c.waitSnapshotAtEnd(ctx)
 	a.stop()
 
 	b := c.startWith(1, snappy)
@@ -476,14 +482,21 @@ func TestFeatureLevelGatesARollingUpgrade(t *testing.T) {
 func TestCheckEmitRefusesEventsAboveTheClusterLevel(t *testing.T) {
 	s := &Service{}
 	s.level.Store(1)
-	if err := s.checkEmit(schemas.MessageSent{}.EventType()); err != nil {
-		t.Fatalf("a level-1 event at level 1: %v", err)
+	plain := schemas.MessageSent{Text: "hi", ClientMsgID: "c", Nickname: "n"}
+	if err := s.checkEmit(plain); err != nil {
+		t.Fatalf("a plain send at level 1 (written as v1): %v", err)
 	}
-	if err := s.checkEmit("no.such.event"); code(err) != schemas.CodeUnavailable {
+	if err := s.checkEmit(schemas.MessageSent{Text: "hi", ClientMsgID: "c", Nickname: "n", Mentions: []schemas.ID{7}}); code(err) != schemas.CodeUnavailable {
+		t.Fatalf("a send with mentions at level 1: %v, want refused", err)
+	}
+	if err := s.checkEmit(schemas.MessageEdited{}); code(err) != schemas.CodeUnavailable {
+		t.Fatalf("an edit at level 1: %v, want refused", err)
+	}
+	if err := s.checkEmit(unknownEvent{}); code(err) != schemas.CodeUnavailable {
 		t.Fatalf("an unknown event: %v, want refused", err)
 	}
 	s.level.Store(0) // not read yet: nothing may be emitted
-	if err := s.checkEmit(schemas.MessageSent{}.EventType()); code(err) != schemas.CodeUnavailable {
+	if err := s.checkEmit(plain); code(err) != schemas.CodeUnavailable {
 		t.Fatalf("before the level is known: %v, want refused", err)
 	}
 }
@@ -575,3 +588,8 @@ func TestPoisonAndStaleUnknownEventsAreSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// unknownEvent is an event type no registry knows.
+type unknownEvent struct{}
+
+func (unknownEvent) EventType() string { return "no.such.event" }

@@ -95,7 +95,7 @@ type ClickHouse struct {
 const chProjectorName = "clickhouse"
 
 // liveTables are the history tables queries read.
-var liveTables = chTables{messages: "messages", events: "room_events", dead: "dead_letters"}
+var liveTables = chTables{messages: "messages", events: "room_events", dead: "dead_letters", changes: "message_changes"}
 
 // NewClickHouse returns a projector; Run starts it.
 func NewClickHouse(cfg ClickHouseConfig) (*ClickHouse, error) {
@@ -162,7 +162,7 @@ func checkClickHouseIdentity(ctx context.Context, conn driver.Conn, opts []kgo.O
 	if ok && stored != live {
 		log.Error("THE CLICKHOUSE HISTORY WAS BUILT FROM ANOTHER LOG: truncating it and rebuilding from offset 0",
 			"topic", topic, "built_from", stored, "log", live)
-		for _, t := range []string{liveTables.messages, liveTables.events, liveTables.dead} {
+		for _, t := range []string{liveTables.messages, liveTables.events, liveTables.dead, liveTables.changes} {
 			if err := conn.Exec(ctx, "TRUNCATE TABLE "+t); err != nil {
 				return fmt.Errorf("truncate %s: %w", t, err)
 			}

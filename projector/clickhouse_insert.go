@@ -86,6 +86,9 @@ func (s *chSink) insert(ctx context.Context, b *chRows) error {
 	if err := s.insertMessages(ctx, b.msgs); err != nil {
 		return fmt.Errorf("insert %d messages: %w", len(b.msgs), err)
 	}
+	if err := s.insertChanges(ctx, b.changes); err != nil {
+		return fmt.Errorf("insert %d message changes: %w", len(b.changes), err)
+	}
 	if err := s.insertDead(ctx, b.dead, b.epoch); err != nil {
 		return fmt.Errorf("insert %d dead letters: %w", len(b.dead), err)
 	}
@@ -112,6 +115,10 @@ func (s *chSink) insertMessages(ctx context.Context, msgs []chMessage) error {
 		sentMs                          = make([]int64, n)
 		sentAt                          = make([]time.Time, n)
 		part                            = make([]uint32, n)
+		deleted, replyDeleted           = make([]uint8, n), make([]uint8, n)
+		replyTo, replyUser              = make([]uint64, n), make([]uint64, n)
+		replyNick, replyText            = make([]string, n), make([]string, n)
+		mentions                        = make([][]uint64, n)
 	)
 	version := s.rules.Version()
 	for i, m := range msgs {
@@ -122,10 +129,50 @@ func (s *chSink) insertMessages(ctx context.Context, msgs []chMessage) error {
 			effects[i] = []string{}
 		}
 		sentMs[i], sentAt[i], part[i] = m.sentAt.UnixMilli(), m.sentAt, m.partition
+		deleted[i], replyDeleted[i] = boolByte(m.deleted), boolByte(m.replyDeleted)
+		replyTo[i], replyUser[i], replyNick[i], replyText[i] = m.replyTo, m.replyUser, m.replyNickname, m.replyText
+		mentions[i] = m.mentions
+		if mentions[i] == nil {
+			mentions[i] = []uint64{}
+		}
 	}
 	return s.send(ctx, fmt.Sprintf(`INSERT INTO %s (room_id, id, seq, user_id, nickname, text, body, effects,
-client_msg_id, sent_ms, sent_at, rules_version, partition, offset)`, s.tables.messages),
-		room, id, seq, user, nick, text, body, effects, cid, sentMs, sentAt, rulesVer, part, offset)
+client_msg_id, sent_ms, sent_at, rules_version, partition, offset,
+deleted, reply_to, reply_user, reply_nickname, reply_preview, reply_deleted, mentions)`, s.tables.messages),
+		room, id, seq, user, nick, text, body, effects, cid, sentMs, sentAt, rulesVer, part, offset,
+		deleted, replyTo, replyUser, replyNick, replyText, replyDeleted, mentions)
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (s *chSink) insertChanges(ctx context.Context, cs []chChange) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	n := len(cs)
+	var (
+		room, id, seq, user, offset  = make([]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
+		key, kind, emoji, text, body = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		effects                      = make([][]string, n)
+		atMs                         = make([]int64, n)
+		part                         = make([]uint32, n)
+	)
+	for i, c := range cs {
+		room[i], id[i], seq[i], user[i], offset[i] = c.roomID, c.id, c.seq, c.userID, c.offset
+		key[i], kind[i], emoji[i], text[i], body[i] = c.key, c.kind, c.emoji, c.text, c.body
+		effects[i] = c.effects
+		if effects[i] == nil {
+			effects[i] = []string{}
+		}
+		atMs[i], part[i] = c.at.UnixMilli(), c.partition
+	}
+	return s.send(ctx, fmt.Sprintf(`INSERT INTO %s (room_id, id, key, seq, kind, user_id, emoji, text, body, effects,
+at_ms, partition, offset)`, s.tables.changes), room, id, key, seq, kind, user, emoji, text, body, effects, atMs, part, offset)
 }
 
 func (s *chSink) insertEvents(ctx context.Context, events []chEvent, epoch uint64) error {

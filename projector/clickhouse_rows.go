@@ -6,9 +6,10 @@ import (
 
 // chTables names the tables a chSink writes: the live history, or the copies
 // a replay builds before it switches them in.
-type chTables struct{ messages, events, dead string }
+type chTables struct{ messages, events, dead, changes string }
 
-// chMessage is a messages row; Apply leaves body and effects to soften.
+// chMessage is a messages row; Apply leaves body and effects to soften. A
+// tombstone (deleted) has no text.
 type chMessage struct {
 	roomID, id, seq, userID   uint64
 	nickname, text, body, cid string
@@ -16,6 +17,23 @@ type chMessage struct {
 	sentAt                    time.Time
 	partition                 uint32
 	offset                    uint64
+	deleted                   bool
+	replyTo, replyUser        uint64
+	replyNickname, replyText  string
+	replyDeleted              bool
+	mentions                  []uint64
+}
+
+// chChange is a message_changes row: an edit (soften its text), a delete,
+// or a reaction.
+type chChange struct {
+	roomID, id, seq, userID uint64
+	key, kind, emoji        string
+	text, body              string
+	effects                 []string
+	at                      time.Time
+	partition               uint32
+	offset                  uint64
 }
 
 // chEvent is a room_events row: every record of the rooms topic has one,
@@ -40,6 +58,7 @@ type chDead struct {
 // chRows are the rows of one batch.
 type chRows struct {
 	msgs     []chMessage
+	changes  []chChange
 	events   []chEvent
 	dead     []chDead
 	occurred []time.Time
@@ -52,6 +71,7 @@ func (r *chRows) n() int { return len(r.events) }
 // drop removes the rows of the given partitions.
 func (r *chRows) drop(gone map[int32]bool) {
 	r.msgs = filter(r.msgs, func(m chMessage) bool { return !gone[int32(m.partition)] })
+	r.changes = filter(r.changes, func(c chChange) bool { return !gone[int32(c.partition)] })
 	r.events = filter(r.events, func(e chEvent) bool { return !gone[int32(e.partition)] })
 	r.dead = filter(r.dead, func(d chDead) bool { return !gone[int32(d.partition)] })
 }

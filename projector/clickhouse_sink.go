@@ -141,7 +141,7 @@ const softenParallel = 2000
 func (s *chSink) Apply(_ context.Context, recs []feed.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	firstMsg := len(s.buf.msgs)
+	firstMsg, firstChange := len(s.buf.msgs), len(s.buf.changes)
 	for i := range recs {
 		r := &recs[i]
 		if r.Topic != s.rooms {
@@ -157,11 +157,21 @@ func (s *chSink) Apply(_ context.Context, recs []feed.Record) error {
 		env := r.Env
 		switch p := env.Payload.(type) {
 		case schemas.MessageSent:
-			s.buf.msgs = append(s.buf.msgs, chMessage{
+			m := chMessage{
 				roomID: uint64(env.RoomID), id: uint64(env.ID), seq: uint64(env.Seq), userID: uint64(env.UserID),
 				nickname: p.Nickname, text: p.Text, cid: p.ClientMsgID, sentAt: env.OccurredAt,
 				partition: uint32(r.Partition), offset: uint64(r.Offset),
-			})
+			}
+			if rt := p.ReplyTo; rt != nil {
+				m.replyTo, m.replyUser, m.replyNickname = uint64(rt.MessageID), uint64(rt.UserID), rt.Nickname
+				m.replyText, m.replyDeleted = rt.Preview, rt.Deleted
+			}
+			for _, u := range p.Mentions {
+				m.mentions = append(m.mentions, uint64(u))
+			}
+			s.buf.msgs = append(s.buf.msgs, m)
+		case schemas.MessageEdited, schemas.MessageDeleted, schemas.ReactionAdded, schemas.ReactionRemoved:
+			s.change(r)
 		case schemas.RoomCreated, schemas.RoomProposed, schemas.RoomApproved, schemas.RoomRejected, schemas.RoomJoined, schemas.RoomLeft,
 			schemas.MemberRenamed:
 		default:
@@ -175,13 +185,53 @@ func (s *chSink) Apply(_ context.Context, recs []feed.Record) error {
 		s.buf.occurred = append(s.buf.occurred, env.OccurredAt)
 	}
 	s.soften(s.buf.msgs[firstMsg:])
+	s.softenChanges(s.buf.changes[firstChange:])
 	return nil
+}
+
+// change buffers the rows of a message's change: a message_changes row, and
+// for a delete the tombstone that replaces the messages row.
+func (s *chSink) change(r *feed.Record) {
+	env := r.Env
+	c := chChange{roomID: uint64(env.RoomID), seq: uint64(env.Seq), userID: uint64(env.UserID), at: env.OccurredAt,
+		partition: uint32(r.Partition), offset: uint64(r.Offset)}
+	switch p := env.Payload.(type) {
+	case schemas.MessageEdited:
+		c.id, c.key, c.kind, c.text = uint64(p.MessageID), "text", "edited", p.Text
+	case schemas.MessageDeleted:
+		c.id, c.key, c.kind = uint64(p.MessageID), "text", "deleted"
+		sentAt, _ := schemas.ParseTime(p.SentAt) // checked by Decode
+		s.buf.msgs = append(s.buf.msgs, chMessage{
+			roomID: uint64(env.RoomID), id: uint64(p.MessageID), seq: uint64(p.MessageSeq), userID: uint64(p.AuthorID),
+			nickname: p.Nickname, sentAt: sentAt, deleted: true, partition: uint32(r.Partition), offset: uint64(r.Offset),
+		})
+	case schemas.ReactionAdded:
+		c.id, c.key, c.kind, c.emoji = uint64(p.MessageID), reactionKey(env.UserID, p.Emoji), "reaction_added", p.Emoji
+	case schemas.ReactionRemoved:
+		c.id, c.key, c.kind, c.emoji = uint64(p.MessageID), reactionKey(env.UserID, p.Emoji), "reaction_removed", p.Emoji
+	}
+	s.buf.changes = append(s.buf.changes, c)
+}
+
+// reactionKey is the message_changes key of a member's reaction.
+func reactionKey(user schemas.ID, emoji string) string { return "r " + user.String() + " " + emoji }
+
+// softenChanges fills in the body and effects of edits.
+func (s *chSink) softenChanges(cs []chChange) {
+	for i := range cs {
+		if cs[i].kind == "edited" {
+			cs[i].body, cs[i].effects = s.rules.Soften(cs[i].text), s.rules.Effects(cs[i].text)
+		}
+	}
 }
 
 // soften fills in the body and effects of msgs.
 func (s *chSink) soften(msgs []chMessage) {
 	one := func(part []chMessage) {
 		for i := range part {
+			if part[i].deleted {
+				continue
+			}
 			part[i].body = s.rules.Soften(part[i].text)
 			part[i].effects = s.rules.Effects(part[i].text)
 		}

@@ -24,7 +24,11 @@ func (b *pgBatch) apply(ctx context.Context, rec *feed.Record) error {
 	case b.s.names.Rooms:
 		switch env.Payload.(type) {
 		case schemas.RoomCreated, schemas.RoomProposed, schemas.RoomApproved, schemas.RoomRejected, schemas.RoomJoined, schemas.RoomLeft,
-			schemas.MemberRenamed, schemas.MessageSent:
+			schemas.MemberRenamed, schemas.MessageSent,
+			// The PostgreSQL views hold no text and count a deleted
+			// message still (its place in the unread count stays): a
+			// change of a message only advances the room's seq.
+			schemas.MessageEdited, schemas.MessageDeleted, schemas.ReactionAdded, schemas.ReactionRemoved:
 			return b.roomEvent(ctx, rec)
 		}
 	case b.s.names.Users:

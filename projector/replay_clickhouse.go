@@ -29,7 +29,7 @@ func replayClickHouse(ctx context.Context, cfg ReplayConfig) (ReplayResult, erro
 		return ReplayResult{}, err
 	}
 	epoch := cur + 1
-	live := []string{liveTables.messages, liveTables.events, liveTables.dead}
+	live := []string{liveTables.messages, liveTables.events, liveTables.dead, liveTables.changes}
 	for _, t := range live {
 		for _, stmt := range []string{
 			"DROP TABLE IF EXISTS " + t + replaySuffix,
@@ -49,7 +49,8 @@ func replayClickHouse(ctx context.Context, cfg ReplayConfig) (ReplayResult, erro
 			flushEvery: time.Second, log: log, m: m, name: chProjectorName, fixedEpoch: &epoch,
 		}
 	}
-	sink := sinkInto(chTables{messages: live[0] + replaySuffix, events: live[1] + replaySuffix, dead: live[2] + replaySuffix})
+	sink := sinkInto(chTables{messages: live[0] + replaySuffix, events: live[1] + replaySuffix, dead: live[2] + replaySuffix,
+		changes: live[3] + replaySuffix})
 	topics := []string{cfg.Names.Rooms}
 	tr, err := newTracker(ctx, cfg, ViewHistory, topics)
 	if err != nil {

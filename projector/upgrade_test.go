@@ -23,8 +23,12 @@ func nextBuild() *schemas.Registry {
 	schemas.Define[schemas.UserRegistered](r, 1, schemas.ScopeUser, nil)
 	schemas.Define[schemas.RoomCreated](r, 1, schemas.ScopeRoom, nil)
 	schemas.Define[schemas.RoomJoined](r, 1, schemas.ScopeRoom, nil)
-	schemas.Define[schemas.MessageSent](r, 2, schemas.ScopeRoom, nil, schemas.AtLevel(schemas.FeatureLevel+1))
-	r.AddUpcaster(schemas.TypeMessageSent, 1, func(v jsontext.Value) (jsontext.Value, error) { return v, nil })
+	// message.sent one version above this build's.
+	next := schemas.Events.Version(schemas.TypeMessageSent) + 1
+	schemas.Define[schemas.MessageSent](r, next, schemas.ScopeRoom, nil, schemas.AtLevel(schemas.FeatureLevel+1))
+	for v := 1; v < next; v++ {
+		r.AddUpcaster(schemas.TypeMessageSent, v, func(v jsontext.Value) (jsontext.Value, error) { return v, nil })
+	}
 	return r
 }
 

@@ -14,7 +14,8 @@ import (
 // export both read it one id window at a time (window.go) through readWindow.
 
 // historyColumns are the messages columns a Message is built from.
-const historyColumns = `id, seq, user_id, nickname, body, effects, client_msg_id, sent_ms`
+const historyColumns = `id, seq, user_id, nickname, body, effects, client_msg_id, sent_ms,
+	deleted, reply_to, reply_user, reply_nickname, reply_preview, reply_deleted, mentions`
 
 // timeSlack is how far a message's sent_at may lie from the time in its id
 // for the partition pruning below to stay exact. The command service stamps
@@ -55,10 +56,12 @@ func windowSQL(room schemas.ID, w idWindow, desc bool, limit int, probe *seqProb
 		q += ` AND id < ? AND sent_at <= toDateTime(?)`
 		args = append(args, uint64(w.hi), unixSeconds(schemas.IDTime(w.hi).Add(timeSlack)))
 	}
+	// A deleted message's tombstone row comes before its original, so that
+	// LIMIT 1 BY id keeps it.
 	if desc {
-		q += ` ORDER BY id DESC`
+		q += ` ORDER BY id DESC, deleted DESC`
 	} else {
-		q += ` ORDER BY id ASC`
+		q += ` ORDER BY id ASC, deleted DESC`
 	}
 	q += ` LIMIT 1 BY id LIMIT ?`
 	args = append(args, uint64(limit))
@@ -96,6 +99,44 @@ type windowRead struct {
 	probed uint64
 }
 
+// historyRow is one row of historyColumns as scanned, shared by the history
+// pages, the exports and the timeline.
+type historyRow struct {
+	m                                 schemas.Message
+	id, seq, user, replyTo, replyUser uint64
+	sentMS                            int64
+	deleted, replyDeleted             uint8
+	replyNickname, replyPreview       string
+	mentions                          []uint64
+}
+
+func newHistoryRow(room schemas.ID) *historyRow {
+	return &historyRow{m: schemas.Message{RoomID: room}}
+}
+
+// dest is what rows.Scan fills, in historyColumns' order.
+func (r *historyRow) dest() []any {
+	return []any{&r.id, &r.seq, &r.user, &r.m.Nickname, &r.m.Body, &r.m.Effects, &r.m.ClientMsgID, &r.sentMS,
+		&r.deleted, &r.replyTo, &r.replyUser, &r.replyNickname, &r.replyPreview, &r.replyDeleted, &r.mentions}
+}
+
+// message is the scanned row as a Message of its own (nothing shared with
+// the next row).
+func (r *historyRow) message() schemas.Message {
+	msg := r.m
+	msg.ID, msg.Seq, msg.UserID = schemas.ID(r.id), int64(r.seq), schemas.ID(r.user)
+	msg.SentAt = schemas.FormatTime(time.UnixMilli(r.sentMS))
+	msg.Deleted = r.deleted != 0
+	if r.replyTo != 0 {
+		msg.ReplyTo = &schemas.ReplyTo{MessageID: schemas.ID(r.replyTo), UserID: schemas.ID(r.replyUser),
+			Nickname: r.replyNickname, Preview: r.replyPreview, Deleted: r.replyDeleted != 0}
+	}
+	for _, u := range r.mentions {
+		msg.Mentions = append(msg.Mentions, schemas.ID(u))
+	}
+	return msg
+}
+
 // readWindow reads up to limit messages of room in w, in walk order, and
 // hands each to emit as it is read (the Message is reused between calls:
 // emit must copy what it keeps). It returns how many it read and the id of
@@ -122,28 +163,46 @@ func (s *Service) readWindow(ctx context.Context, rd *windowRead, emit func(*sch
 		_ = rows.Close()
 	}()
 	var (
-		m             = schemas.Message{RoomID: room}
-		id, seq, user uint64
-		sentMS        int64
+		row   = newHistoryRow(room)
+		batch = make([]schemas.Message, 0, overlayBatch)
 	)
-	dest := []any{&id, &seq, &user, &m.Nickname, &m.Body, &m.Effects, &m.ClientMsgID, &sentMS}
+	dest := row.dest()
 	if rd.probe != nil {
 		dest = append(dest, &rd.probed)
+	}
+	// Rows are emitted overlayBatch at a time, once what happened to them
+	// since (message_changes, changes.go) is read: memory stays bounded
+	// whatever the window's size.
+	flush := func() error {
+		if err := s.overlay(ctx, room, batch); err != nil {
+			return err
+		}
+		for i := range batch {
+			if err := emit(&batch[i]); err != nil {
+				return err
+			}
+			n++
+			last = batch[i].ID
+		}
+		batch = batch[:0]
+		return nil
 	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return n, last, fmt.Errorf("read history of room %d: scan: %w", room, err)
 		}
-		m.ID, m.Seq, m.UserID = schemas.ID(id), int64(seq), schemas.ID(user)
-		m.SentAt = schemas.FormatTime(time.UnixMilli(sentMS))
-		if err := emit(&m); err != nil {
-			return n, last, err
+		batch = append(batch, row.message())
+		if len(batch) == overlayBatch {
+			if err := flush(); err != nil {
+				return n, last, err
+			}
 		}
-		n++
-		last = m.ID
 	}
 	if err := rows.Err(); err != nil {
 		return n, last, storeError(ctx, fmt.Errorf("read history of room %d: %w", room, err))
+	}
+	if err := flush(); err != nil {
+		return n, last, err
 	}
 	return n, last, nil
 }

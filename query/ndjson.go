@@ -39,7 +39,59 @@ func appendMessage(b []byte, m *schemas.Message) []byte {
 	}
 	b = append(b, `],"seq":`...)
 	b = strconv.AppendInt(b, m.Seq, 10)
+	if m.EditedAt != "" {
+		b = append(b, `,"edited_at":`...)
+		b = appendString(b, m.EditedAt)
+	}
+	if m.Deleted {
+		b = append(b, `,"deleted":true`...)
+	}
+	if rt := m.ReplyTo; rt != nil {
+		b = append(b, `,"reply_to":{"message_id":`...)
+		b = appendID(b, rt.MessageID)
+		b = append(b, `,"user_id":`...)
+		b = appendID(b, rt.UserID)
+		b = append(b, `,"nickname":`...)
+		b = appendString(b, rt.Nickname)
+		if rt.Preview != "" {
+			b = append(b, `,"preview":`...)
+			b = appendString(b, rt.Preview)
+		}
+		if rt.Deleted {
+			b = append(b, `,"deleted":true`...)
+		}
+		b = append(b, '}')
+	}
+	if len(m.Reactions) > 0 {
+		b = append(b, `,"reactions":[`...)
+		for i, r := range m.Reactions {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"emoji":`...)
+			b = appendString(b, r.Emoji)
+			b = append(b, `,"user_ids":`...)
+			b = appendIDs(b, r.UserIDs)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if len(m.Mentions) > 0 {
+		b = append(b, `,"mentions":`...)
+		b = appendIDs(b, m.Mentions)
+	}
 	return append(b, '}')
+}
+
+func appendIDs(b []byte, ids []schemas.ID) []byte {
+	b = append(b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendID(b, id)
+	}
+	return append(b, ']')
 }
 
 func appendID(b []byte, id schemas.ID) []byte {

@@ -27,6 +27,19 @@ func TestAppendMessageMatchesMarshal(t *testing.T) {
 		"long":            func(m *schemas.Message) { m.Body = strings.Repeat("ab🐱", 700) },
 		"empty strings":   func(m *schemas.Message) { m.Nickname, m.Body, m.ClientMsgID = "", "", "" },
 		"large seq":       func(m *schemas.Message) { m.Seq = 1<<62 + 12345 },
+		"edited":          func(m *schemas.Message) { m.EditedAt = "2026-11-22T21:25:00.000Z" },
+		"tombstone":       func(m *schemas.Message) { m.Body, m.Effects, m.Deleted = "", []string{}, true },
+		"reply": func(m *schemas.Message) {
+			m.ReplyTo = &schemas.ReplyTo{MessageID: 7265401934405767100, UserID: 43, Nickname: "nemo \"n\"", Preview: "who's <there>?"}
+		},
+		"reply to a deleted message": func(m *schemas.Message) {
+			m.ReplyTo = &schemas.ReplyTo{MessageID: 7265401934405767100, UserID: 43, Nickname: "nemo", Deleted: true}
+		},
+		"reactions": func(m *schemas.Message) {
+			m.Reactions = []schemas.Reaction{{Emoji: "👍🏽", UserIDs: []schemas.ID{42, 43}}, {Emoji: "👨‍👩‍👧", UserIDs: []schemas.ID{44}}}
+		},
+		"empty reactions and mentions": func(m *schemas.Message) { m.Reactions, m.Mentions = []schemas.Reaction{}, []schemas.ID{} },
+		"mentions":                     func(m *schemas.Message) { m.Mentions = []schemas.ID{43, 7265401934405767168} },
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -174,19 +174,24 @@ func (s *Service) timelineMessages(ctx context.Context, room schemas.ID, evs []t
 		return nil, storeError(ctx, fmt.Errorf("timeline messages of room %d: %w", room, err))
 	}
 	defer rows.Close()
+	row := newHistoryRow(room)
+	dest := row.dest()
+	msgs := make([]schemas.Message, 0, n)
 	for rows.Next() {
-		m := schemas.Message{RoomID: room}
-		var id, seq, user uint64
-		var sentMS int64
-		if err := rows.Scan(&id, &seq, &user, &m.Nickname, &m.Body, &m.Effects, &m.ClientMsgID, &sentMS); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("timeline messages of room %d: scan: %w", room, err)
 		}
-		m.ID, m.Seq, m.UserID = schemas.ID(id), int64(seq), schemas.ID(user)
-		m.SentAt = schemas.FormatTime(time.UnixMilli(sentMS))
-		out[id] = m
+		msgs = append(msgs, row.message())
 	}
 	if err := rows.Err(); err != nil {
 		return nil, storeError(ctx, fmt.Errorf("timeline messages of room %d: %w", room, err))
+	}
+	// Edits, deletes and reactions since, as on the history pages.
+	if err := s.overlay(ctx, room, msgs); err != nil {
+		return nil, err
+	}
+	for _, m := range msgs {
+		out[uint64(m.ID)] = m
 	}
 	return out, nil
 }

@@ -31,6 +31,20 @@ type Commands interface {
 	Presence(ctx context.Context, room schemas.ID) (members []schemas.Member, seq int64, err error)
 }
 
+// Replies are sends with a reply_to or mentions (feature level 3). A
+// Commands that also implements Replier takes them; to one that does not,
+// such a send frame is refused (bad_request).
+type Replies struct {
+	ReplyTo  schemas.ID
+	Mentions []schemas.ID
+}
+
+// Replier sends with a reply and mentions, with the rules of POST
+// /v1/rooms/{id}/messages and its reply_to and mentions.
+type Replier interface {
+	SendReply(ctx context.Context, c Caller, room schemas.ID, body, clientMsgID string, r Replies) (schemas.Message, error)
+}
+
 // Moderation renders message text for display: profanity softened, screen
 // effects named. *moderation.Rules implements it; realtime applies the same
 // rules as the history read paths so a message looks the same live and later.

@@ -319,7 +319,7 @@ func (c *conn) sendLoop() {
 		c.smu.Unlock()
 
 		ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.SendTimeout)
-		msg, err := c.s.cfg.Commands.Send(ctx, c.caller, c.room, f.Body, f.ClientMsgID)
+		msg, err := c.send(ctx, f)
 		cancel()
 		if err != nil {
 			e := schemas.AsError(err)
@@ -331,4 +331,17 @@ func (c *conn) sendLoop() {
 		}
 		c.push(item{f: controlFrame(ackFrame{Type: typeAck, ClientMsgID: f.ClientMsgID, Message: msg})})
 	}
+}
+
+// send hands a send frame to the command service: a plain send, or one with
+// a reply or mentions to a Commands that takes them.
+func (c *conn) send(ctx context.Context, f clientFrame) (schemas.Message, error) {
+	if f.ReplyTo == 0 && len(f.Mentions) == 0 {
+		return c.s.cfg.Commands.Send(ctx, c.caller, c.room, f.Body, f.ClientMsgID)
+	}
+	r, ok := c.s.cfg.Commands.(Replier)
+	if !ok {
+		return schemas.Message{}, schemas.Errorf(schemas.CodeBadRequest, "reply_to and mentions are not taken here: send them with POST /v1/rooms/{id}/messages")
+	}
+	return r.SendReply(ctx, c.caller, c.room, f.Body, f.ClientMsgID, Replies{ReplyTo: f.ReplyTo, Mentions: f.Mentions})
 }

@@ -25,8 +25,12 @@ const (
 	// (room.created, room.approved, …) would look like a gap.
 	typeRoomEvent = "room_event"
 	typeRenamed   = "member_renamed"
-	typePing      = "ping"
-	typePong      = "pong"
+	// Changes of a message (feature level 3, issue 18).
+	typeMessageEdited  = "message_edited"
+	typeMessageDeleted = "message_deleted"
+	typeReaction       = "reaction"
+	typePing           = "ping"
+	typePong           = "pong"
 )
 
 type messageFrame struct {
@@ -53,6 +57,44 @@ type renamedFrame struct {
 	Nickname string     `json:"nickname"`
 	Previous string     `json:"previous"`
 	Seq      int64      `json:"seq"`
+}
+
+// editedFrame: the author edited message MessageID; Body and Effects are
+// the new text's, softened like any.
+type editedFrame struct {
+	Type      string     `json:"type"`
+	RoomID    schemas.ID `json:"room_id"`
+	MessageID schemas.ID `json:"message_id"`
+	UserID    schemas.ID `json:"user_id"`
+	Body      string     `json:"body"`
+	Effects   []string   `json:"effects"`
+	EditedAt  string     `json:"edited_at"`
+	Seq       int64      `json:"seq"`
+}
+
+// deletedFrame: message MessageID was taken back; a client drops its text
+// and shows a tombstone. UserID is who deleted it (absent for the admin
+// token).
+type deletedFrame struct {
+	Type      string     `json:"type"`
+	RoomID    schemas.ID `json:"room_id"`
+	MessageID schemas.ID `json:"message_id"`
+	UserID    schemas.ID `json:"user_id,omitzero"`
+	Seq       int64      `json:"seq"`
+}
+
+// reactionFrame: member UserID added or removed Emoji on message
+// MessageID. The same frame serves every socket of the room (frames are
+// encoded once per room): a client tells its own user's reactions by
+// UserID.
+type reactionFrame struct {
+	Type      string     `json:"type"`
+	RoomID    schemas.ID `json:"room_id"`
+	MessageID schemas.ID `json:"message_id"`
+	UserID    schemas.ID `json:"user_id"`
+	Emoji     string     `json:"emoji"`
+	Op        string     `json:"op"` // "added" | "removed"
+	Seq       int64      `json:"seq"`
 }
 
 type roomEventFrame struct {
@@ -117,6 +159,19 @@ func renderEvent(env schemas.Envelope, mod Moderation) (*frame, error) {
 		f.leaver = env.UserID
 	case schemas.MemberRenamed:
 		v = renamedFrame{Type: typeRenamed, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Previous: p.Previous, Seq: env.Seq}
+	case schemas.MessageEdited:
+		effects := mod.Effects(p.Text)
+		if effects == nil {
+			effects = []string{}
+		}
+		v = editedFrame{Type: typeMessageEdited, RoomID: env.RoomID, MessageID: p.MessageID, UserID: env.UserID,
+			Body: mod.Soften(p.Text), Effects: effects, EditedAt: schemas.FormatTime(env.OccurredAt), Seq: env.Seq}
+	case schemas.MessageDeleted:
+		v = deletedFrame{Type: typeMessageDeleted, RoomID: env.RoomID, MessageID: p.MessageID, UserID: env.UserID, Seq: env.Seq}
+	case schemas.ReactionAdded:
+		v = reactionFrame{Type: typeReaction, RoomID: env.RoomID, MessageID: p.MessageID, UserID: env.UserID, Emoji: p.Emoji, Op: "added", Seq: env.Seq}
+	case schemas.ReactionRemoved:
+		v = reactionFrame{Type: typeReaction, RoomID: env.RoomID, MessageID: p.MessageID, UserID: env.UserID, Emoji: p.Emoji, Op: "removed", Seq: env.Seq}
 	default:
 		v = roomEventFrame{Type: typeRoomEvent, RoomID: env.RoomID, Seq: env.Seq, Event: env.Type}
 	}
@@ -135,7 +190,25 @@ func messageOf(env schemas.Envelope, p schemas.MessageSent, mod Moderation) sche
 		ID: env.ID, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname,
 		Body: mod.Soften(p.Text), SentAt: schemas.FormatTime(env.OccurredAt),
 		ClientMsgID: p.ClientMsgID, Effects: mod.Effects(p.Text), Seq: env.Seq,
+		ReplyTo: p.ReplyTo, Mentions: p.Mentions,
 	}
+}
+
+// tombstoneFrame is the message frame of a deleted message, which replaces
+// the original's in the room's ring: a resume from memory never hands out
+// a deleted message's text.
+func tombstoneFrame(env schemas.Envelope, p schemas.MessageDeleted) (*frame, error) {
+	sentAt, _ := schemas.ParseTime(p.SentAt) // checked by Decode
+	data, err := schemas.Marshal(messageFrame{Type: typeMessage, Message: schemas.Message{
+		ID: p.MessageID, RoomID: env.RoomID, UserID: p.AuthorID, Nickname: p.Nickname, SentAt: p.SentAt,
+		Effects: []string{}, Seq: p.MessageSeq, Deleted: true,
+	}})
+	if err != nil {
+		return nil, err
+	}
+	f := &frame{seq: p.MessageSeq, at: sentAt}
+	f.setPayload(opText, data)
+	return f, nil
 }
 
 // controlFrame renders a non-event frame (presence, ack, error, pong).
@@ -171,11 +244,14 @@ func errFrame(clientMsgID string, e *schemas.Error) *frame {
 	return controlFrame(errorFrame{Type: typeError, ClientMsgID: clientMsgID, Error: e})
 }
 
-// clientFrame is a client → server frame. Only "send" carries fields.
+// clientFrame is a client → server frame. Only "send" carries fields;
+// reply_to and mentions are optional (feature level 3).
 type clientFrame struct {
-	Type        string `json:"type"`
-	Body        string `json:"body"`
-	ClientMsgID string `json:"client_msg_id"`
+	Type        string       `json:"type"`
+	Body        string       `json:"body"`
+	ClientMsgID string       `json:"client_msg_id"`
+	ReplyTo     schemas.ID   `json:"reply_to,omitzero"`
+	Mentions    []schemas.ID `json:"mentions,omitzero"`
 }
 
 // frameHead is read leniently first, so that an error about the rest of a

@@ -3,6 +3,7 @@ package realtime
 import (
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,6 +43,22 @@ func TestRenderEvent(t *testing.T) {
 		{"other room events keep the seq count",
 			with(schemas.TypeRoomApproved, schemas.RoomApproved{}),
 			`{"type":"room_event","room_id":"42","seq":12,"event":"room.approved"}`, 0},
+		{"reply with mentions",
+			with(schemas.TypeMessageSent, schemas.MessageSent{Text: "yes", ClientMsgID: "m3", Nickname: "n",
+				ReplyTo: &schemas.ReplyTo{MessageID: 800, UserID: 8, Nickname: "o", Preview: "who?"}, Mentions: []schemas.ID{8}}),
+			`{"type":"message","message":{"id":"900","room_id":"42","user_id":"7","nickname":"n","body":"yes","sent_at":"2026-11-22T21:21:13.123Z","client_msg_id":"m3","effects":[],"seq":12,"reply_to":{"message_id":"800","user_id":"8","nickname":"o","preview":"who?"},"mentions":["8"]}}`, 0},
+		{"edit softened with its effects",
+			with(schemas.TypeMessageEdited, schemas.MessageEdited{MessageID: 800, Text: "darn, congrats"}),
+			`{"type":"message_edited","room_id":"42","message_id":"800","user_id":"7","body":"d**n, congrats","effects":["balloons"],"edited_at":"2026-11-22T21:21:13.123Z","seq":12}`, 0},
+		{"delete",
+			with(schemas.TypeMessageDeleted, schemas.MessageDeleted{MessageID: 800, AuthorID: 8, Nickname: "o", MessageSeq: 3, SentAt: "2026-11-22T21:00:00.000Z"}),
+			`{"type":"message_deleted","room_id":"42","message_id":"800","user_id":"7","seq":12}`, 0},
+		{"reaction added names the member",
+			with(schemas.TypeMessageReactionAdded, schemas.ReactionAdded{MessageID: 800, Emoji: "👍"}),
+			`{"type":"reaction","room_id":"42","message_id":"800","user_id":"7","emoji":"👍","op":"added","seq":12}`, 0},
+		{"reaction removed",
+			with(schemas.TypeMessageReactionRemoved, schemas.ReactionRemoved{MessageID: 800, Emoji: "👍"}),
+			`{"type":"reaction","room_id":"42","message_id":"800","user_id":"7","emoji":"👍","op":"removed","seq":12}`, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -223,5 +240,30 @@ func TestUsersAdmit(t *testing.T) {
 		if got != st.want {
 			t.Fatalf("%s: got %q want %q", st.name, got, st.want)
 		}
+	}
+}
+
+// TestRingSwapsADeletedMessage: once a delete is dispatched, the room's ring
+// holds the message's tombstone, never its text.
+func TestRingSwapsADeletedMessage(t *testing.T) {
+	h := testHub(t, 8)
+	const room = schemas.ID(42)
+	h.acquire(room)
+	at := time.Date(2026, 11, 22, 21, 0, 0, 0, time.UTC)
+	h.dispatch(schemas.Envelope{ID: 900, RoomID: room, UserID: 7, Seq: 1, OccurredAt: at, Type: schemas.TypeMessageSent,
+		Payload: schemas.MessageSent{Text: "a secret", ClientMsgID: "m1", Nickname: "n"}})
+	h.dispatch(schemas.Envelope{ID: 901, RoomID: room, UserID: 7, Seq: 2, OccurredAt: at, Type: schemas.TypeMessageDeleted,
+		Payload: schemas.MessageDeleted{MessageID: 900, AuthorID: 7, Nickname: "n", MessageSeq: 1, SentAt: schemas.FormatTime(at)}})
+	h.mu.Lock()
+	frames, ok := h.rooms[room].ring.after(0)
+	h.mu.Unlock()
+	if !ok || len(frames) != 2 {
+		t.Fatalf("ring holds %d frames (%v)", len(frames), ok)
+	}
+	if strings.Contains(string(frames[0].data), "secret") || !strings.Contains(string(frames[0].data), `"deleted":true`) || frames[0].seq != 1 {
+		t.Fatalf("the ring still serves %s", frames[0].data)
+	}
+	if !strings.Contains(string(frames[1].data), `"type":"message_deleted"`) {
+		t.Fatalf("then %s", frames[1].data)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -196,7 +197,7 @@ func FuzzParseClientFrame(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if back, perr := parseClientFrame(again); perr != nil || back != fr {
+		if back, perr := parseClientFrame(again); perr != nil || !reflect.DeepEqual(back, fr) {
 			t.Fatalf("round trip: %+v %v, want %+v", back, perr, fr)
 		}
 	})

@@ -124,6 +124,11 @@ func (h *hub) dispatch(env schemas.Envelope) {
 		return
 	}
 	r.ring.push(f)
+	if p, ok := env.Payload.(schemas.MessageDeleted); ok {
+		if t, err := tombstoneFrame(env, p); err == nil {
+			r.ring.replace(p.MessageSeq, t)
+		}
+	}
 	for c := range r.subs {
 		if !c.offer(item{f: f, live: true}) {
 			delete(r.subs, c)

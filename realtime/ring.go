@@ -56,3 +56,16 @@ func (r *ring) after(seq int64) (frames []*frame, ok bool) {
 	}
 	return frames, true
 }
+
+// replace swaps the frame of seq for f, if the ring still holds it (a
+// deleted message's frame for its tombstone).
+func (r *ring) replace(seq int64, f *frame) {
+	if r.n == 0 {
+		return
+	}
+	first := r.buf[r.start].seq
+	if seq < first || seq >= first+int64(r.n) {
+		return
+	}
+	r.buf[(r.start+int(seq-first))%len(r.buf)] = f
+}

@@ -5,17 +5,34 @@ package schemas
 // Field names are the contract's (../shared/API.md); ids are decimal strings.
 
 // Message is a chat message as clients see it: Body is softened, Effects
-// names the screen effects its trigger words call for.
+// names the screen effects its trigger words call for. The members after Seq
+// appear only when set: EditedAt once the author edited it (Body is then the
+// latest text); Deleted for a tombstone (Body empty, no effects, reactions,
+// mentions or reply); ReplyTo when it answers another message; Reactions per
+// emoji with the members who reacted; Mentions the user ids it calls by name.
 type Message struct {
-	ID          ID       `json:"id"`
-	RoomID      ID       `json:"room_id"`
-	UserID      ID       `json:"user_id"`
-	Nickname    string   `json:"nickname"`
-	Body        string   `json:"body"`
-	SentAt      string   `json:"sent_at"`
-	ClientMsgID string   `json:"client_msg_id"`
-	Effects     []string `json:"effects"`
-	Seq         int64    `json:"seq"`
+	ID          ID         `json:"id"`
+	RoomID      ID         `json:"room_id"`
+	UserID      ID         `json:"user_id"`
+	Nickname    string     `json:"nickname"`
+	Body        string     `json:"body"`
+	SentAt      string     `json:"sent_at"`
+	ClientMsgID string     `json:"client_msg_id"`
+	Effects     []string   `json:"effects"`
+	Seq         int64      `json:"seq"`
+	EditedAt    string     `json:"edited_at,omitzero"`
+	Deleted     bool       `json:"deleted,omitzero"`
+	ReplyTo     *ReplyTo   `json:"reply_to,omitzero"`
+	Reactions   []Reaction `json:"reactions,omitempty"`
+	Mentions    []ID       `json:"mentions,omitempty"`
+}
+
+// Reaction is one emoji on a message and the members who reacted with it, in
+// the order they did. Frames are encoded once per room, so every client
+// learns from UserIDs whether its own user reacted.
+type Reaction struct {
+	Emoji   string `json:"emoji"`
+	UserIDs []ID   `json:"user_ids"`
 }
 
 // Room is a chat topic as clients see it. Unread is present only for an

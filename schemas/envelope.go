@@ -3,6 +3,7 @@ package schemas
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -85,23 +86,38 @@ func Marshal(v any) ([]byte, error) { return json.Marshal(v) }
 
 // Encode renders env with its payload in the registry's current version.
 func (r *Registry) Encode(env Envelope) ([]byte, error) {
+	b, _, err := r.EncodeAt(env, math.MaxInt)
+	return b, err
+}
+
+// EncodeAt renders env in the newest version of its type that the cluster
+// feature level allows: the current version, or an earlier one reached
+// through the type's downcasters (AddDowncaster) when the current one needs
+// a higher level. It returns the version written (for the record's
+// headers) and fails, wrapping ErrFeatureDisabled, when no allowed version
+// can carry this payload.
+func (r *Registry) EncodeAt(env Envelope, clusterLevel int) ([]byte, int, error) {
 	if env.Payload == nil {
-		return nil, errors.New("encode event: nil payload")
+		return nil, 0, errors.New("encode event: nil payload")
 	}
 	typ := env.Payload.EventType()
 	spec, ok := r.specs[typ]
 	if !ok {
-		return nil, fmt.Errorf("encode event: %w %q", ErrUnknownType, typ)
+		return nil, 0, fmt.Errorf("encode event: %w %q", ErrUnknownType, typ)
 	}
 	if err := spec.validate(env); err != nil {
-		return nil, fmt.Errorf("encode %s: %w", typ, err)
+		return nil, 0, fmt.Errorf("encode %s: %w", typ, err)
 	}
 	payload, err := json.Marshal(env.Payload)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s payload: %w", typ, err)
+		return nil, 0, fmt.Errorf("encode %s payload: %w", typ, err)
+	}
+	version, payload, err := r.downcast(typ, spec, payload, clusterLevel)
+	if err != nil {
+		return nil, 0, err
 	}
 	w := wireEnvelope{
-		ID: env.ID, Type: typ, Version: spec.version,
+		ID: env.ID, Type: typ, Version: version,
 		RoomID: env.RoomID, UserID: env.UserID, Seq: env.Seq,
 		OccurredAt:    FormatTime(env.OccurredAt),
 		CorrelationID: env.CorrelationID, CausationID: env.CausationID,
@@ -109,14 +125,32 @@ func (r *Registry) Encode(env Envelope) ([]byte, error) {
 	}
 	out, err := json.Marshal(w)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", typ, err)
+		return nil, 0, fmt.Errorf("encode %s: %w", typ, err)
 	}
 	// Refuse here what every consumer's Decode would refuse: a record the
 	// log accepts but no reader can decode is worse than a failed write.
 	if len(out) > MaxEventSize {
-		return nil, fmt.Errorf("encode %s: %d bytes exceeds %d", typ, len(out), MaxEventSize)
+		return nil, 0, fmt.Errorf("encode %s: %d bytes exceeds %d", typ, len(out), MaxEventSize)
 	}
-	return out, nil
+	return out, version, nil
+}
+
+// downcast walks the current version's payload down to the newest version
+// the cluster level allows.
+func (r *Registry) downcast(typ string, spec *spec, payload jsontext.Value, clusterLevel int) (int, jsontext.Value, error) {
+	v := spec.version
+	for ; r.LevelOf(typ, v) > clusterLevel; v-- {
+		down, ok := spec.downcasters[v]
+		if !ok {
+			return 0, nil, fmt.Errorf("emit %s v%d: %w: level %d, the cluster is at %d",
+				typ, v, ErrFeatureDisabled, r.LevelOf(typ, v), clusterLevel)
+		}
+		var err error
+		if payload, err = down(payload); err != nil {
+			return 0, nil, fmt.Errorf("emit %s as v%d: %w: %w", typ, v-1, ErrFeatureDisabled, err)
+		}
+	}
+	return v, payload, nil
 }
 
 // Decode parses one encoded envelope strictly and upcasts its payload to the
@@ -144,6 +178,9 @@ func (r *Registry) Decode(data []byte) (Envelope, error) {
 	}
 	if w.Version > spec.version {
 		return Envelope{}, fmt.Errorf("%w: %w %s v%d: %w", ErrDecode, ErrUnknownVersion, w.Type, w.Version, ErrUnknownEvent)
+	}
+	if len(payload) == 0 || payload.Kind() != '{' {
+		return Envelope{}, fmt.Errorf("%w: %s payload must be an object", ErrDecode, w.Type)
 	}
 	for v := w.Version; v < spec.version; v++ {
 		up, ok := spec.upcasters[v]

@@ -18,7 +18,11 @@ const (
 	// Feature level 3: a nickname that changes without a new user (issue 17).
 	TypeUserRenamed   = "user.renamed"
 	TypeMemberRenamed = "member.renamed"
-	// Reserved for later: "message.edited", "message.deleted".
+	// Feature level 3: messages people can take back and answer (issue 18).
+	TypeMessageEdited          = "message.edited"
+	TypeMessageDeleted         = "message.deleted"
+	TypeMessageReactionAdded   = "message.reaction_added"
+	TypeMessageReactionRemoved = "message.reaction_removed"
 )
 
 // Reasons a membership ends (RoomLeft.Reason).
@@ -91,12 +95,68 @@ type RoomLeft struct {
 // MessageSent (rooms topic): UserID posted to RoomID. Text is exactly what was
 // sent (softening happens on the read paths), Nickname is the sender's at send
 // time, ClientMsgID the client's idempotency key. The envelope id is the
-// message id.
+// message id. Version 2 (feature level 3) adds ReplyTo, the message it
+// answers with a preview captured at send time, and Mentions, the user ids of
+// members the text calls by name; a v2 record without either is written as
+// v1 while the cluster is below level 3 (see DowncastMessageSentV2).
 type MessageSent struct {
-	Text        string `json:"text"`
-	ClientMsgID string `json:"client_msg_id"`
-	Nickname    string `json:"nickname"`
+	Text        string   `json:"text"`
+	ClientMsgID string   `json:"client_msg_id"`
+	Nickname    string   `json:"nickname"`
+	ReplyTo     *ReplyTo `json:"reply_to,omitzero"`
+	Mentions    []ID     `json:"mentions,omitzero"`
 }
+
+// ReplyTo is the message a reply answers, as it was when the reply was sent:
+// its id, author, and the first characters of its text (Preview, empty when
+// the original was deleted by then: Deleted).
+type ReplyTo struct {
+	MessageID ID     `json:"message_id"`
+	UserID    ID     `json:"user_id"`
+	Nickname  string `json:"nickname"`
+	Preview   string `json:"preview,omitzero"`
+	Deleted   bool   `json:"deleted,omitzero"`
+}
+
+// MessageEdited (rooms topic, feature level 3): the author (UserID) replaced
+// the text of message MessageID with Text, as sent (softened on the read
+// paths, effects recomputed from it). Views show the latest text with the
+// event's time as edited_at; the original stays in the log and the history
+// store for moderation.
+type MessageEdited struct {
+	MessageID ID     `json:"message_id"`
+	Text      string `json:"text"`
+}
+
+// MessageDeleted (rooms topic, feature level 3): UserID (the author, or an
+// admin: ByAdmin; zero for the operator's admin token) took message
+// MessageID back. Views replace it with a tombstone: no text, no reactions.
+// AuthorID, Nickname, MessageSeq and SentAt repeat the original's so that a
+// view can write the tombstone without reading the original.
+type MessageDeleted struct {
+	MessageID  ID     `json:"message_id"`
+	AuthorID   ID     `json:"author_id"`
+	Nickname   string `json:"nickname"`
+	MessageSeq int64  `json:"message_seq"`
+	SentAt     string `json:"sent_at"`
+	ByAdmin    bool   `json:"by_admin,omitzero"`
+}
+
+// MessageReaction is the payload of message.reaction_added and
+// message.reaction_removed (rooms topic, feature level 3): UserID added or
+// removed Emoji (one grapheme) on message MessageID. Both are idempotent per
+// (user, message, emoji): a view keeps, per emoji, the set of members whose
+// latest such event is an add.
+type MessageReaction struct {
+	MessageID ID     `json:"message_id"`
+	Emoji     string `json:"emoji"`
+}
+
+// ReactionAdded and ReactionRemoved are the two reaction events.
+type (
+	ReactionAdded   MessageReaction
+	ReactionRemoved MessageReaction
+)
 
 // ReadMarkMoved (users topic, key = user id): UserID has read RoomID up to and
 // including message UpTo. Consumers keep the maximum: a mark never moves back.
@@ -150,3 +210,9 @@ func (RoomLeft) EventType() string       { return TypeRoomLeft }
 func (MessageSent) EventType() string    { return TypeMessageSent }
 func (ReadMarkMoved) EventType() string  { return TypeReadMarkMoved }
 func (SessionRevoked) EventType() string { return TypeSessionRevoked }
+func (MessageEdited) EventType() string  { return TypeMessageEdited }
+func (MessageDeleted) EventType() string { return TypeMessageDeleted }
+func (ReactionAdded) EventType() string  { return TypeMessageReactionAdded }
+func (ReactionRemoved) EventType() string {
+	return TypeMessageReactionRemoved
+}

@@ -121,7 +121,7 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-var schemaFileName = regexp.MustCompile(`^([a-z]+(?:\.[a-z]+)+)\.v([1-9][0-9]*)\.json$`)
+var schemaFileName = regexp.MustCompile(`^([a-z]+(?:\.[a-z_]+)+)\.v([1-9][0-9]*)\.json$`)
 
 // TestEveryTypeHasSchemaAndGolden fails when an event type or version is
 // added to the registry without its JSON Schema, sample and golden, or when a
@@ -234,7 +234,7 @@ func TestSchemasDescribeTheirType(t *testing.T) {
 // TestSchemasRejectBadRecords makes sure the schemas have teeth: each hostile
 // variant of a golden must fail validation.
 func TestSchemasRejectBadRecords(t *testing.T) {
-	msg, err := os.ReadFile(goldenPath(TypeMessageSent, 1))
+	msg, err := os.ReadFile(goldenPath(TypeMessageSent, Events.Version(TypeMessageSent)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,13 +259,15 @@ func TestSchemasRejectBadRecords(t *testing.T) {
 		data []byte
 	}{
 		{"unknown envelope member", TypeMessageSent, sub(msg, `"seq":3`, `"seq":3,"extra":1`)},
-		{"unknown payload member", TypeMessageSent, sub(msg, `"nickname":"toracle 🐱"}`, `"nickname":"toracle 🐱","x":1}`)},
+		{"unknown payload member", TypeMessageSent, sub(msg, `"nickname":"toracle 🐱",`, `"nickname":"toracle 🐱","x":1,`)},
+		{"unknown reply member", TypeMessageSent, sub(msg, `"nickname":"nemo"`, `"nickname":"nemo","x":1`)},
+		{"mention as number", TypeMessageSent, sub(msg, `"mentions":["1995793265123459073"]`, `"mentions":[1995793265123459073]`)},
 		{"id as number", TypeMessageSent, sub(msg, `"id":"1995793265136041984"`, `"id":1995793265136041984`)},
 		{"id with leading zero", TypeMessageSent, sub(msg, `"id":"1995793265136041984"`, `"id":"01"`)},
 		{"seq as string", TypeMessageSent, sub(msg, `"seq":3`, `"seq":"3"`)},
 		{"seq zero", TypeMessageSent, sub(msg, `"seq":3`, `"seq":0`)},
-		{"wrong version", TypeMessageSent, sub(msg, `"version":1`, `"version":2`)},
-		{"wrong type", TypeMessageSent, sub(msg, `"type":"message.sent"`, `"type":"message.edited"`)},
+		{"wrong version", TypeMessageSent, sub(msg, `"version":2`, `"version":3`)},
+		{"wrong type", TypeMessageSent, sub(msg, `"type":"message.sent"`, `"type":"message.pinned"`)},
 		{"time with offset", TypeMessageSent, sub(msg, `21:21:13.123Z`, `21:21:13.123+09:00`)},
 		{"empty text", TypeMessageSent, sub(msg, `"text":"안녕하세요`, `"text":"","x":"`)},
 		{"NUL in text", TypeMessageSent, sub(msg, `"text":"안녕하세요`, `"text":"\u0000`)},
@@ -277,7 +279,7 @@ func TestSchemasRejectBadRecords(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if err := validateEncoded(t, c.data, c.typ, 1); err == nil {
+			if err := validateEncoded(t, c.data, c.typ, Events.Version(c.typ)); err == nil {
 				t.Errorf("schema accepted %s", c.data)
 			}
 			if _, err := Events.Decode(c.data); err == nil && c.name != "time with offset" {

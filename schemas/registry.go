@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 )
 
@@ -23,12 +25,21 @@ const (
 // Upcaster turns the payload of version v of an event into version v+1.
 type Upcaster func(jsontext.Value) (jsontext.Value, error)
 
+// Downcaster turns the payload of version v of an event into version v-1,
+// or fails when this payload needs something v-1 cannot say. It lets a type
+// keep being written while the cluster's feature level is below its current
+// version's (see FeatureLevel).
+type Downcaster func(jsontext.Value) (jsontext.Value, error)
+
 type spec struct {
 	version   int
 	scope     Scope
 	decode    func(jsontext.Value) (Event, error)
 	check     func(Envelope) error
 	upcasters map[int]Upcaster
+	// downcasters maps a version to the function writing it as the one
+	// before (see EncodeAt).
+	downcasters map[int]Downcaster
 	// levels maps a version to the feature level it needs; a version absent
 	// from it is at level 1.
 	levels map[int]int
@@ -62,14 +73,18 @@ type Registry struct {
 // A new version of an existing type takes the same levels, with one caveat:
 // the registry writes only the current version, so until the cluster level
 // is raised CheckEmit refuses the type altogether, not just its new shape.
-// That suits a type that can wait; one that must keep being written needs
-// Encode to write the previous version meanwhile, which does not exist yet.
+// That suits a type that can wait; one that must keep being written registers
+// a downcaster (AddDowncaster) to the previous version: EncodeAt then writes
+// the previous version while the cluster is below the new one's level, as
+// long as the payload uses nothing new (CheckEmitEvent tells).
 //
 // A build must not run against a cluster level above its FeatureLevel.
 //
-// Level 2 brings session.revoked (token revocation, docs/adr/0007); level 3
-// room.rejected (an admin turns a proposal down), user.renamed and
-// member.renamed (a rename keeps the user).
+// Level 2 brings session.revoked (token revocation, docs/adr/0007). Level 3
+// brings room.rejected (an admin turns a proposal down), user.renamed and
+// member.renamed (a rename keeps the user), message.sent v2 (reply_to,
+// mentions), message.edited, message.deleted and the reaction events
+// (issue 18).
 const FeatureLevel = 3
 
 // ErrFeatureDisabled is wrapped by CheckEmit when an event needs a higher
@@ -114,7 +129,7 @@ func Define[T Event](r *Registry, version int, scope Scope, check func(Envelope)
 	}
 	s := &spec{
 		version: version, scope: scope, decode: decodeAs[T], check: check,
-		upcasters: map[int]Upcaster{}, levels: map[int]int{},
+		upcasters: map[int]Upcaster{}, downcasters: map[int]Downcaster{}, levels: map[int]int{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -125,6 +140,12 @@ func Define[T Event](r *Registry, version int, scope Scope, check func(Envelope)
 // AddUpcaster registers how to read version from of typ as version from+1.
 func (r *Registry) AddUpcaster(typ string, from int, up Upcaster) {
 	r.specs[typ].upcasters[from] = up
+}
+
+// AddDowncaster registers how to write version from of typ as version
+// from-1 (see EncodeAt).
+func (r *Registry) AddDowncaster(typ string, from int, down Downcaster) {
+	r.specs[typ].downcasters[from] = down
 }
 
 // Version returns the current version of typ (0 if unknown).
@@ -158,21 +179,47 @@ func (r *Registry) LevelOf(typ string, version int) int {
 	return 1
 }
 
-// CheckEmit reports whether the current version of typ may be emitted while
-// the cluster is at clusterLevel: it returns an error wrapping
-// ErrFeatureDisabled when the version's level is above it (see FeatureLevel
-// for the upgrade procedure), and one wrapping ErrUnknownType for a type this
-// build does not know.
+// CheckEmit reports whether typ may be emitted while the cluster is at
+// clusterLevel, in its current version or, through downcasters, an earlier
+// one: it returns an error wrapping ErrFeatureDisabled when no version the
+// level allows can be reached (see FeatureLevel for the upgrade procedure),
+// and one wrapping ErrUnknownType for a type this build does not know. A
+// downcaster may still refuse a given payload: CheckEmitEvent tells.
 func (r *Registry) CheckEmit(typ string, clusterLevel int) error {
 	s, ok := r.specs[typ]
 	if !ok {
 		return fmt.Errorf("emit event: %w %q", ErrUnknownType, typ)
 	}
-	if level := r.LevelOf(typ, s.version); level > clusterLevel {
-		return fmt.Errorf("emit %s v%d: %w: level %d, the cluster is at %d",
-			typ, s.version, ErrFeatureDisabled, level, clusterLevel)
+	for v := s.version; v >= 1; v-- {
+		if r.LevelOf(typ, v) <= clusterLevel {
+			return nil
+		}
+		if _, ok := s.downcasters[v]; !ok {
+			break
+		}
 	}
-	return nil
+	return fmt.Errorf("emit %s v%d: %w: level %d, the cluster is at %d",
+		typ, s.version, ErrFeatureDisabled, r.LevelOf(typ, s.version), clusterLevel)
+}
+
+// CheckEmitEvent reports whether this payload may be emitted while the
+// cluster is at clusterLevel: like CheckEmit, and the downcasters on the way
+// must accept it (a send with a reply cannot be written as message.sent v1).
+func (r *Registry) CheckEmitEvent(ev Event, clusterLevel int) error {
+	typ := ev.EventType()
+	if err := r.CheckEmit(typ, clusterLevel); err != nil {
+		return err
+	}
+	s := r.specs[typ]
+	if r.LevelOf(typ, s.version) <= clusterLevel {
+		return nil
+	}
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("emit %s: %w", typ, err)
+	}
+	_, _, err = r.downcast(typ, s, payload, clusterLevel)
+	return err
 }
 
 // Types lists the registered wire names.
@@ -262,13 +309,129 @@ func nonEmpty(name, v string) error {
 	return nil
 }
 
+// The bounds the events of feature level 3 enforce at both ends of the log.
+const (
+	// MaxMentions bounds the users a message mentions (a room holds far
+	// fewer members).
+	MaxMentions = 50
+	// MaxEmojiBytes bounds a reaction's emoji: one grapheme, the longest
+	// family sequences take some 35 bytes.
+	MaxEmojiBytes = 64
+)
+
+func checkMessageSent(e Envelope) error {
+	if err := needUser(e); err != nil {
+		return err
+	}
+	p := e.Payload.(MessageSent)
+	if err := nonEmpty("text", p.Text); err != nil {
+		return err
+	}
+	if err := nonEmpty("client_msg_id", p.ClientMsgID); err != nil {
+		return err
+	}
+	if rt := p.ReplyTo; rt != nil {
+		if rt.MessageID <= 0 || rt.UserID <= 0 {
+			return fmt.Errorf("%w: reply_to needs message_id and user_id", errBadField)
+		}
+		if strings.IndexByte(rt.Nickname, 0) >= 0 || strings.IndexByte(rt.Preview, 0) >= 0 {
+			return errNUL
+		}
+	}
+	if len(p.Mentions) > MaxMentions {
+		return fmt.Errorf("%w: more than %d mentions", errBadField, MaxMentions)
+	}
+	for i, u := range p.Mentions {
+		if u <= 0 || slices.Contains(p.Mentions[:i], u) {
+			return fmt.Errorf("%w: mentions must be distinct user ids", errBadField)
+		}
+	}
+	return nil
+}
+
+// messageSentV1 is the v1 payload of message.sent, for the up- and
+// downcasters: decoding into it strictly refuses a member v1 never had.
+type messageSentV1 struct {
+	Text        string `json:"text"`
+	ClientMsgID string `json:"client_msg_id"`
+	Nickname    string `json:"nickname"`
+}
+
+// upcastMessageSentV1 reads a v1 payload as v2: the same members, no reply,
+// no mentions.
+func upcastMessageSentV1(v jsontext.Value) (jsontext.Value, error) {
+	var p messageSentV1
+	if err := StrictUnmarshal(v, &p); err != nil {
+		return nil, err
+	}
+	return json.Marshal(p)
+}
+
+// errNeedsV2 is a send that message.sent v1 cannot carry.
+var errNeedsV2 = errors.New("reply_to and mentions need message.sent v2")
+
+// DowncastMessageSentV2 writes a v2 payload as v1 when it has no reply and
+// no mentions (a plain send while the cluster is below level 3).
+func DowncastMessageSentV2(v jsontext.Value) (jsontext.Value, error) {
+	var p MessageSent
+	if err := StrictUnmarshal(v, &p); err != nil {
+		return nil, err
+	}
+	if p.ReplyTo != nil || len(p.Mentions) > 0 {
+		return nil, errNeedsV2
+	}
+	return json.Marshal(messageSentV1{Text: p.Text, ClientMsgID: p.ClientMsgID, Nickname: p.Nickname})
+}
+
+func checkMessageEdited(e Envelope) error {
+	if err := needUser(e); err != nil {
+		return err
+	}
+	p := e.Payload.(MessageEdited)
+	if p.MessageID <= 0 {
+		return fmt.Errorf("%w: message_id is required", errBadField)
+	}
+	return nonEmpty("text", p.Text)
+}
+
+func checkMessageDeleted(e Envelope) error {
+	p := e.Payload.(MessageDeleted)
+	if p.MessageID <= 0 || p.AuthorID <= 0 || p.MessageSeq <= 0 {
+		return fmt.Errorf("%w: message_id, author_id and message_seq are required", errBadField)
+	}
+	if e.UserID <= 0 && !p.ByAdmin {
+		return fmt.Errorf("%w: only an admin deletes without a user", errBadField)
+	}
+	if _, err := ParseTime(p.SentAt); err != nil {
+		return fmt.Errorf("%w: sent_at: %w", errBadField, err)
+	}
+	return nil
+}
+
+func checkReaction(e Envelope, p MessageReaction) error {
+	if err := needUser(e); err != nil {
+		return err
+	}
+	if p.MessageID <= 0 {
+		return fmt.Errorf("%w: message_id is required", errBadField)
+	}
+	if err := nonEmpty("emoji", p.Emoji); err != nil {
+		return err
+	}
+	if len(p.Emoji) > MaxEmojiBytes {
+		return fmt.Errorf("%w: emoji is longer than %d bytes", errBadField, MaxEmojiBytes)
+	}
+	return nil
+}
+
 // Events is the registry of this build: every event type, its current
 // version and its feature level. Adding a version means: bump the number
 // here, add the JSON Schema file for it, register an upcaster from the
 // previous version, and give it the next feature level (see FeatureLevel and
 // its caveat on versions), as a new event type needs too. Every event below
 // predates feature levels and is at level 1, except session.revoked (2),
-// room.rejected, user.renamed and member.renamed (3).
+// room.rejected, user.renamed, member.renamed, message.sent v2 and the
+// other message events of issue 18 (3).
 var Events = newEvents()
 
 func newEvents() *Registry {
@@ -312,16 +475,9 @@ func newEvents() *Registry {
 			return fmt.Errorf("%w: reason %q", errBadField, p.Reason)
 		}
 	})
-	Define[MessageSent](r, 1, ScopeRoom, func(e Envelope) error {
-		if err := needUser(e); err != nil {
-			return err
-		}
-		p := e.Payload.(MessageSent)
-		if err := nonEmpty("text", p.Text); err != nil {
-			return err
-		}
-		return nonEmpty("client_msg_id", p.ClientMsgID)
-	})
+	Define[MessageSent](r, 2, ScopeRoom, checkMessageSent, AtLevel(3))
+	r.AddUpcaster(TypeMessageSent, 1, upcastMessageSentV1)
+	r.AddDowncaster(TypeMessageSent, 2, DowncastMessageSentV2)
 	Define[ReadMarkMoved](r, 1, ScopeUser, func(e Envelope) error {
 		if e.RoomID <= 0 {
 			return errNoRoom
@@ -343,6 +499,14 @@ func newEvents() *Registry {
 			return err
 		}
 		return nonEmpty("nickname", e.Payload.(MemberRenamed).Nickname)
+	}, AtLevel(3))
+	Define[MessageEdited](r, 1, ScopeRoom, checkMessageEdited, AtLevel(3))
+	Define[MessageDeleted](r, 1, ScopeRoom, checkMessageDeleted, AtLevel(3))
+	Define[ReactionAdded](r, 1, ScopeRoom, func(e Envelope) error {
+		return checkReaction(e, MessageReaction(e.Payload.(ReactionAdded)))
+	}, AtLevel(3))
+	Define[ReactionRemoved](r, 1, ScopeRoom, func(e Envelope) error {
+		return checkReaction(e, MessageReaction(e.Payload.(ReactionRemoved)))
 	}, AtLevel(3))
 	return r
 }

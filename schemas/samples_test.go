@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"flag"
+	"reflect"
 	"time"
 )
 
@@ -58,9 +59,27 @@ func samples() map[string]Envelope {
 	e.CorrelationID, e.CausationID = "req-join-2", sampleJoinID.String()
 	add(e)
 
-	e = env(MessageSent{Text: "안녕하세요 👋🏽 <b>hi</b> & \"quotes\"\nline 2", ClientMsgID: "0b7e1c9a-5d43-4c1f-9c55-3f0f6f1a2b3c", Nickname: "toracle 🐱"})
+	e = env(MessageSent{Text: "안녕하세요 👋🏽 <b>hi</b> & \"quotes\"\nline 2", ClientMsgID: "0b7e1c9a-5d43-4c1f-9c55-3f0f6f1a2b3c", Nickname: "toracle 🐱",
+		ReplyTo:  &ReplyTo{MessageID: sampleEventID, UserID: sampleOther, Nickname: "nemo", Preview: "who is here?"},
+		Mentions: []ID{sampleOther}})
 	e.ID, e.RoomID, e.UserID, e.Seq = sampleMessage, sampleRoom, sampleUser, 3
 	e.CorrelationID = "req-send-9"
+	add(e)
+
+	e = env(MessageEdited{MessageID: sampleMessage, Text: "안녕하세요 (edited)"})
+	e.ID, e.RoomID, e.UserID, e.Seq = sampleEventID+10, sampleRoom, sampleUser, 4
+	add(e)
+
+	e = env(ReactionAdded{MessageID: sampleMessage, Emoji: "👍🏽"})
+	e.ID, e.RoomID, e.UserID, e.Seq = sampleEventID+11, sampleRoom, sampleOther, 5
+	add(e)
+
+	e = env(ReactionRemoved{MessageID: sampleMessage, Emoji: "👍🏽"})
+	e.ID, e.RoomID, e.UserID, e.Seq = sampleEventID+12, sampleRoom, sampleOther, 6
+	add(e)
+
+	e = env(MessageDeleted{MessageID: sampleMessage, AuthorID: sampleUser, Nickname: "toracle 🐱", MessageSeq: 3, SentAt: "2026-11-22T21:21:13.123Z"})
+	e.ID, e.RoomID, e.UserID, e.Seq = sampleEventID+13, sampleRoom, sampleUser, 7
 	add(e)
 
 	e = env(ReadMarkMoved{UpTo: sampleMessage})
@@ -100,5 +119,5 @@ func sameEnvelope(a, b Envelope) bool {
 		a.RoomID == b.RoomID && a.UserID == b.UserID && a.Seq == b.Seq &&
 		a.OccurredAt.Equal(b.OccurredAt) &&
 		a.CorrelationID == b.CorrelationID && a.CausationID == b.CausationID &&
-		a.Payload == b.Payload
+		reflect.DeepEqual(a.Payload, b.Payload)
 }

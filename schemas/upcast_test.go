@@ -20,10 +20,10 @@ type messageSentV2 struct {
 
 func (messageSentV2) EventType() string { return TypeMessageSent }
 
-// upcastMessageSentV1 adds format "plain" to a v1 payload. It decodes the v1
+// upcastHypotheticalV1 adds format "plain" to a v1 payload. It decodes the v1
 // shape strictly, so that a v1 record with a member v1 never had is refused
 // rather than smuggled into v2.
-func upcastMessageSentV1(v jsontext.Value) (jsontext.Value, error) {
+func upcastHypotheticalV1(v jsontext.Value) (jsontext.Value, error) {
 	var p1 MessageSent
 	if err := StrictUnmarshal(v, &p1); err != nil {
 		return nil, err
@@ -39,7 +39,7 @@ func testRegistryV2() *Registry {
 		}
 		return needUser(e)
 	})
-	r.AddUpcaster(TypeMessageSent, 1, upcastMessageSentV1)
+	r.AddUpcaster(TypeMessageSent, 1, upcastHypotheticalV1)
 	return r
 }
 
@@ -117,7 +117,7 @@ func TestUpcastMissingOrFailing(t *testing.T) {
 func TestUpcastChain(t *testing.T) {
 	r := &Registry{}
 	Define[messageSentV3](r, 3, ScopeRoom, nil)
-	r.AddUpcaster(TypeMessageSent, 1, upcastMessageSentV1)
+	r.AddUpcaster(TypeMessageSent, 1, upcastHypotheticalV1)
 	r.AddUpcaster(TypeMessageSent, 2, func(v jsontext.Value) (jsontext.Value, error) {
 		var p2 messageSentV2
 		if err := StrictUnmarshal(v, &p2); err != nil {

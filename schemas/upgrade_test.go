@@ -5,22 +5,26 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
-// messageEdited is a hypothetical event type that a newer build introduces.
-type messageEdited struct {
+// messagePinned is a hypothetical event type that a newer build introduces.
+type messagePinned struct {
 	Text string `json:"text"`
 }
 
-func (messageEdited) EventType() string { return "message.edited" }
+func (messagePinned) EventType() string { return "message.pinned" }
 
 // testRegistryNewer is the registry of a hypothetical next build: message.sent
-// at v2 (level 2) and a new type message.edited (level 2).
+// at v3 (level 3, its v2 at level 2) and a new type message.pinned (level 2).
 func testRegistryNewer() *Registry {
 	r := &Registry{}
-	Define[messageSentV2](r, 2, ScopeRoom, nil, AtLevel(2))
-	r.AddUpcaster(TypeMessageSent, 1, upcastMessageSentV1)
-	Define[messageEdited](r, 1, ScopeRoom, needUser, AtLevel(2))
+	Define[messageSentV2](r, 3, ScopeRoom, nil, AtLevel(3), VersionAtLevel(2, 2))
+	r.AddUpcaster(TypeMessageSent, 1, upcastHypotheticalV1)
+	// Its v2 is the hypothetical one with format; v3 adds nothing to it.
+	r.AddUpcaster(TypeMessageSent, 2, func(v jsontext.Value) (jsontext.Value, error) { return v, nil })
+	Define[messagePinned](r, 1, ScopeRoom, needUser, AtLevel(2))
 	return r
 }
 
@@ -39,8 +43,8 @@ func TestDecodeUnknownEvent(t *testing.T) {
 		return string(b)
 	}
 	sentV2 := encode(messageSentV2{Text: "hi", ClientMsgID: "c1", Nickname: "n", Format: "markdown"})
-	edited := encode(messageEdited{Text: "hi again"})
-	if !strings.Contains(sentV2, `"version":2`) || !strings.Contains(edited, `"type":"message.edited"`) {
+	edited := encode(messagePinned{Text: "hi again"})
+	if !strings.Contains(sentV2, `"version":3`) || !strings.Contains(edited, `"type":"message.pinned"`) {
 		t.Fatalf("newer registry wrote %s and %s", sentV2, edited)
 	}
 
@@ -53,7 +57,7 @@ func TestDecodeUnknownEvent(t *testing.T) {
 		{"new type", edited, true, ErrUnknownType},
 		{"known type, newer version", sentV2, true, ErrUnknownVersion},
 		{"new type, any version", strings.Replace(edited, `"version":1`, `"version":7`, 1), true, ErrUnknownType},
-		{"malformed JSON", `{"id":"1","type":"message.edited"`, false, nil},
+		{"malformed JSON", `{"id":"1","type":"message.pinned"`, false, nil},
 		{"new type, trailing data", edited + "x", false, nil},
 		{"new type, unknown envelope member", strings.Replace(edited, `"seq":3`, `"seq":3,"x":1`, 1), false, nil},
 		{"type missing", strings.Replace(strictBase, `"type":"message.sent",`, ``, 1), false, ErrUnknownType},
@@ -99,13 +103,13 @@ func TestLevelOfAndCheckEmit(t *testing.T) {
 		want    int
 	}{
 		{TypeRoomJoined, 1, 1},
-		{"message.edited", 1, 2},
+		{"message.pinned", 1, 2},
 		{TypeMessageSent, 3, 3},
 		{TypeMessageSent, 2, 2},
 		{TypeMessageSent, 1, 1},
 		{TypeMessageSent, 4, 0},
 		{TypeMessageSent, 0, 0},
-		{"message.deleted", 1, 0},
+		{"message.starred", 1, 0},
 		{"", 1, 0},
 	}
 	for _, c := range levels {
@@ -120,13 +124,13 @@ func TestLevelOfAndCheckEmit(t *testing.T) {
 		want    error // nil: allowed
 	}{
 		{TypeRoomJoined, 1, nil},
-		{"message.edited", 1, ErrFeatureDisabled},
-		{"message.edited", 2, nil},
-		{"message.edited", 3, nil},
+		{"message.pinned", 1, ErrFeatureDisabled},
+		{"message.pinned", 2, nil},
+		{"message.pinned", 3, nil},
 		{TypeMessageSent, 2, ErrFeatureDisabled}, // the current version is at 3
 		{TypeMessageSent, 3, nil},
 		{TypeRoomJoined, 0, ErrFeatureDisabled},
-		{"message.deleted", 9, ErrUnknownType},
+		{"message.starred", 9, ErrUnknownType},
 	}
 	for _, c := range emits {
 		t.Run(fmt.Sprintf("%s at %d", c.typ, c.cluster), func(t *testing.T) {
@@ -158,12 +162,17 @@ func TestEventsLevels(t *testing.T) {
 		TypeRoomApproved:   1,
 		TypeRoomJoined:     1,
 		TypeRoomLeft:       1,
-		TypeMessageSent:    1,
+		TypeMessageSent:    3, // v2; v1 stays at level 1, written through the downcaster
 		TypeReadMarkMoved:  1,
 		TypeSessionRevoked: 2,
 		TypeRoomRejected:   3,
 		TypeUserRenamed:    3,
 		TypeMemberRenamed:  3,
+
+		TypeMessageEdited:          3,
+		TypeMessageDeleted:         3,
+		TypeMessageReactionAdded:   3,
+		TypeMessageReactionRemoved: 3,
 	}
 	if FeatureLevel != 3 {
 		t.Errorf("FeatureLevel = %d; update this test with the events of the new level", FeatureLevel)
@@ -193,7 +202,7 @@ func TestEventsLevels(t *testing.T) {
 func TestRoomSeqOf(t *testing.T) {
 	newer := testRegistryNewer()
 	env := samples()[TypeMessageSent]
-	env.Payload = messageEdited{Text: "x"}
+	env.Payload = messagePinned{Text: "x"}
 	rec, err := newer.Encode(env)
 	if err != nil {
 		t.Fatal(err)
@@ -218,5 +227,43 @@ func TestRoomSeqOf(t *testing.T) {
 				t.Errorf("RoomSeqOf = %d, %d, %v; want %d, %d, %v", room, seq, ok, c.room, c.seq, c.ok)
 			}
 		})
+	}
+}
+
+// TestEncodeAtDowncastsMessageSent: below level 3 a plain send is written as
+// message.sent v1, which older builds read; a reply or a mention cannot be.
+func TestEncodeAtDowncastsMessageSent(t *testing.T) {
+	env := samples()[TypeMessageSent]
+	plain := env
+	p := env.Payload.(MessageSent)
+	p.ReplyTo, p.Mentions = nil, nil
+	plain.Payload = p
+
+	b, _, err := Events.EncodeAt(plain, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"version":1`) || strings.Contains(string(b), "reply_to") {
+		t.Errorf("at level 2 a plain send was written as %s", b)
+	}
+	if err := validateEncoded(t, b, TypeMessageSent, 1); err != nil {
+		t.Errorf("downcast record does not validate as v1: %v", err)
+	}
+	if err := Events.CheckEmitEvent(plain.Payload, 2); err != nil {
+		t.Errorf("CheckEmitEvent(plain, 2) = %v", err)
+	}
+	if b, _, err = Events.EncodeAt(plain, 3); err != nil || !strings.Contains(string(b), `"version":2`) {
+		t.Errorf("at level 3: %s, %v; want v2", b, err)
+	}
+	for _, lvl := range []int{1, 2} {
+		if _, _, err := Events.EncodeAt(env, lvl); !errors.Is(err, ErrFeatureDisabled) {
+			t.Errorf("a reply at level %d: %v, want ErrFeatureDisabled", lvl, err)
+		}
+		if err := Events.CheckEmitEvent(env.Payload, lvl); !errors.Is(err, ErrFeatureDisabled) {
+			t.Errorf("CheckEmitEvent(reply, %d) = %v, want ErrFeatureDisabled", lvl, err)
+		}
+		if err := Events.CheckEmit(TypeMessageEdited, lvl); !errors.Is(err, ErrFeatureDisabled) {
+			t.Errorf("CheckEmit(message.edited, %d) = %v, want ErrFeatureDisabled", lvl, err)
+		}
 	}
 }

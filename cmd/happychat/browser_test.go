@@ -77,6 +77,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("RoomOpensOfflineFromSavedHistory", func(t *testing.T) { testRoomOffline(t, sys, br) })
 	t.Run("PhoneRoomView", func(t *testing.T) { testPhoneRoomView(t, sys, br) })
 	t.Run("AdminQueueApprovesAndRejects", func(t *testing.T) { testAdminQueue(t, sys, br) })
+	t.Run("MessageChanges", func(t *testing.T) { testMessageChanges(t, sys, br) })
 }
 
 // ---------------------------------------------------------------------------
@@ -842,7 +843,7 @@ var docsShots = map[string]bool{
 	"effect-balloons-phone": true, "room-full-phone": true, "offline-phone": true,
 	"login-ko-phone": true, "rooms-ko-phone": false, "admin-desktop": true,
 	"history-desktop": false, "inert-markup-phone": true, "back-online-phone": false,
-	"offline-shell-phone": false,
+	"offline-shell-phone": false, "message-changes-phone": true, "message-changes-desktop": true,
 	// Issue 17's screens.
 	"rooms-sections-phone": true, "rooms-search-desktop": true, "rooms-search-phone": false,
 	"timeline-reload-phone": true, "timeline-reload-desktop": false, "room-offline-ko-phone": true,

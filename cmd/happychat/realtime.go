@@ -123,6 +123,11 @@ func (l localCommands) Send(ctx context.Context, c realtime.Caller, room schemas
 	return l.svc.Send(ctx, command.Caller{UserID: c.UserID, Nickname: c.Nickname, Token: c.Token}, room, body, clientMsgID)
 }
 
+func (l localCommands) SendReply(ctx context.Context, c realtime.Caller, room schemas.ID, body, clientMsgID string, r realtime.Replies) (schemas.Message, error) {
+	return l.svc.SendMessage(ctx, command.Caller{UserID: c.UserID, Nickname: c.Nickname, Token: c.Token}, room,
+		command.SendInput{Body: body, ClientMsgID: clientMsgID, ReplyTo: r.ReplyTo, Mentions: r.Mentions})
+}
+
 func (l localCommands) Presence(ctx context.Context, room schemas.ID) ([]schemas.Member, int64, error) {
 	return l.svc.Presence(ctx, room)
 }
@@ -141,4 +146,8 @@ func newRemoteCommands(base, secret string) (remoteCommands, error) {
 
 func (r remoteCommands) Send(ctx context.Context, c realtime.Caller, room schemas.ID, body, clientMsgID string) (schemas.Message, error) {
 	return r.Client.Send(ctx, c.Token, room, body, clientMsgID)
+}
+
+func (r remoteCommands) SendReply(ctx context.Context, c realtime.Caller, room schemas.ID, body, clientMsgID string, rp realtime.Replies) (schemas.Message, error) {
+	return r.Client.SendReply(ctx, c.Token, room, body, clientMsgID, rp.ReplyTo, rp.Mentions)
 }

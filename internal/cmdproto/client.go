@@ -47,10 +47,18 @@ func NewClient(base, secret string) (*Client, error) {
 // /v1/rooms/{id}/messages does, and returns it once durable. Errors are
 // *schemas.Error, except an answer that cannot be decoded.
 func (c *Client) Send(ctx context.Context, token string, room schemas.ID, body, clientMsgID string) (schemas.Message, error) {
+	return c.SendReply(ctx, token, room, body, clientMsgID, 0, nil)
+}
+
+// SendReply is Send with the message it answers and the members it
+// mentions (absent when zero).
+func (c *Client) SendReply(ctx context.Context, token string, room schemas.ID, body, clientMsgID string, replyTo schemas.ID, mentions []schemas.ID) (schemas.Message, error) {
 	payload, err := schemas.Marshal(struct {
-		Body        string `json:"body"`
-		ClientMsgID string `json:"client_msg_id"`
-	}{body, clientMsgID})
+		Body        string       `json:"body"`
+		ClientMsgID string       `json:"client_msg_id"`
+		ReplyTo     schemas.ID   `json:"reply_to,omitzero"`
+		Mentions    []schemas.ID `json:"mentions,omitzero"`
+	}{body, clientMsgID, replyTo, mentions})
 	if err != nil {
 		return schemas.Message{}, schemas.Errorf(schemas.CodeBadRequest, "body is not valid text")
 	}

@@ -21,6 +21,10 @@ const (
 	TypeLeft      = "member_left"
 	TypeRoomEvent = "room_event"
 	TypeRenamed   = "member_renamed"
+	// The changes of a message (feature level 3).
+	TypeMessageEdited  = "message_edited"
+	TypeMessageDeleted = "message_deleted"
+	TypeReaction       = "reaction"
 )
 
 // Frame is any server frame, decoded leniently: the fields of every frame
@@ -38,6 +42,11 @@ type Frame struct {
 	Event       string           `json:"event"`
 	Reason      string           `json:"reason"`
 	Previous    string           `json:"previous"`
+	MessageID   schemas.ID       `json:"message_id"`
+	Body        string           `json:"body"`
+	EditedAt    string           `json:"edited_at"`
+	Emoji       string           `json:"emoji"`
+	Op          string           `json:"op"`
 	Raw         []byte           `json:"-"`
 }
 
@@ -58,7 +67,7 @@ func Decode(messageType int, data []byte) (Frame, error) {
 // IsEvent reports whether f is a room event: a frame that takes a seq.
 func (f Frame) IsEvent() bool {
 	switch f.Type {
-	case TypeMessage, TypeJoined, TypeLeft, TypeRoomEvent, TypeRenamed:
+	case TypeMessage, TypeJoined, TypeLeft, TypeRoomEvent, TypeRenamed, TypeMessageEdited, TypeMessageDeleted, TypeReaction:
 		return true
 	}
 	return false
@@ -71,7 +80,7 @@ func (f Frame) EventSeq() int64 {
 		if f.Message != nil {
 			return f.Message.Seq
 		}
-	case TypeJoined, TypeLeft, TypeRoomEvent, TypeRenamed:
+	case TypeJoined, TypeLeft, TypeRoomEvent, TypeRenamed, TypeMessageEdited, TypeMessageDeleted, TypeReaction:
 		return f.Seq
 	}
 	return 0

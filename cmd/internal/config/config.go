@@ -67,6 +67,7 @@ type Config struct {
 	AdvertiseAddr string        // CHAT_ADVERTISE_ADDR: how other command instances reach this one
 	CommandURL    string        // CHAT_COMMAND_URL: where split realtime sends writes
 	DedupeWindow  time.Duration // CHAT_DEDUPE_WINDOW: sends kept in memory for retries, by age
+	EditWindow    time.Duration // CHAT_EDIT_WINDOW: how long after sending its author may edit a message
 	DedupeEntries int           // CHAT_DEDUPE_WINDOW_ENTRIES: and by count, per partition
 	DedupeBytes   int           // CHAT_DEDUPE_WINDOW_BYTES: and by size, per partition
 	SnapRecords   int           // CHAT_SNAPSHOT_RECORDS: a partition snapshot after this many records
@@ -148,6 +149,7 @@ func Load(getenv func(string) string) (Config, error) {
 		AdvertiseAddr: p.str("CHAT_ADVERTISE_ADDR", ""),
 		CommandURL:    p.str("CHAT_COMMAND_URL", ""),
 		DedupeWindow:  p.duration("CHAT_DEDUPE_WINDOW", 24*time.Hour),
+		EditWindow:    p.duration("CHAT_EDIT_WINDOW", 15*time.Minute),
 		DedupeEntries: p.int("CHAT_DEDUPE_WINDOW_ENTRIES", 4096),
 		DedupeBytes:   p.int("CHAT_DEDUPE_WINDOW_BYTES", 512<<10),
 		SnapRecords:   p.int("CHAT_SNAPSHOT_RECORDS", 20000),
@@ -207,6 +209,7 @@ func (c Config) Validate() error {
 	check(c.MinISR >= 1 && c.MinISR <= c.Replication, "CHAT_MIN_INSYNC_REPLICAS must be 1..replication factor")
 	check(c.InstanceID >= -1 && c.InstanceID <= schemas.MaxInstanceID, "CHAT_INSTANCE_ID must be 0..%d (or unset)", schemas.MaxInstanceID)
 	check(c.DedupeWindow >= time.Minute, "CHAT_DEDUPE_WINDOW must be at least 1m")
+	check(c.EditWindow >= time.Second && c.EditWindow <= 7*24*time.Hour, "CHAT_EDIT_WINDOW must be between 1s and 168h")
 	check(c.DedupeEntries >= 16, "CHAT_DEDUPE_WINDOW_ENTRIES must be at least 16")
 	check(c.DedupeBytes >= 64<<10, "CHAT_DEDUPE_WINDOW_BYTES must be at least 65536")
 	check(c.SnapRecords >= 100, "CHAT_SNAPSHOT_RECORDS must be at least 100")

@@ -15,6 +15,7 @@ import { t, formatClock, formatDay } from "./i18n.js";
 import { effectIcon } from "./effects.js";
 import { linkify } from "./links.js";
 import { avatar, tag } from "./identity.js";
+import { decorate } from "./msgchanges.js";
 
 const GROUP_GAP_MS = 5 * 60 * 1000;
 
@@ -205,7 +206,7 @@ export class Timeline {
       ),
     );
     this.byKey.set(m.id, li);
-    return li;
+    return decorate(li, m, this.selfId);
   }
 
   pendingItem(p) {

@@ -19,6 +19,7 @@ import { api } from "../api.js";
 import { store } from "../store.js";
 import { RoomSocket } from "../socket.js";
 import { Timeline } from "../timeline.js";
+import { applyFrame } from "../msgchanges.js";
 import { Outbox } from "../outbox.js";
 import { ReadMarks } from "../readmarks.js";
 import { playEffect } from "../effects.js";
@@ -339,6 +340,11 @@ export function renderRoom(root, { id }, ctx) {
         members.clear();
         for (const m of frame.members || []) members.set(m.user_id, m);
         drawMembers();
+        break;
+      case "message_edited":
+      case "message_deleted":
+      case "reaction":
+        applyFrame(timeline, frame);
         break;
       case "ack":
         outbox.handleAck(frame);
