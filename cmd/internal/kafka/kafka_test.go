@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"log/slog"
+	"reflect"
 	"testing"
 	"time"
 
@@ -91,7 +92,7 @@ func TestTopicsAndRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	dec.Type, dec.Version = "", 0
-	if dec.ID != env.ID || dec.Seq != env.Seq || !dec.OccurredAt.Equal(env.OccurredAt) || dec.Payload != env.Payload || dec.CorrelationID != env.CorrelationID {
+	if dec.ID != env.ID || dec.Seq != env.Seq || !dec.OccurredAt.Equal(env.OccurredAt) || !reflect.DeepEqual(dec.Payload, env.Payload) || dec.CorrelationID != env.CorrelationID {
 		t.Fatalf("round trip changed the event:\n got %+v\nwant %+v", dec, env)
 	}
 }
