@@ -1,4 +1,7 @@
 // The room screen: join, history, live conversation, members, composer.
+// (Over 450 lines: one screen's wiring of the socket's frames to the
+// timeline; the rendering lives in timeline.js, identity.js, msgchanges.js
+// and links.js. Next to split out: the members sheet.)
 //
 // Order of work, and why: join first (the socket is only for members), then
 // read the newest history page, then open the socket with since_seq = the
