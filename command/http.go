@@ -261,6 +261,13 @@ func (s *Service) messageRequest(c *gin.Context) (Caller, schemas.ID, schemas.ID
 	if !ok {
 		return Caller{}, 0, 0, false
 	}
+	if c.Param("message_id") == "export" && c.Param("emoji") == "" {
+		// GET …/messages/export is the query service's; on the message
+		// routes its path would read as a message id.
+		c.Header("Allow", http.MethodGet)
+		s.fail(c, schemas.Errorf(httperr.CodeMethodNotAllowed, "method not allowed"))
+		return Caller{}, 0, 0, false
+	}
 	message, err := schemas.ParseID(c.Param("message_id"))
 	if err != nil {
 		s.fail(c, badRequest("message id must be a decimal id"))

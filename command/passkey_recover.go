@@ -20,7 +20,7 @@ func (s *Service) Recover(ctx context.Context, code string) (schemas.Session, er
 	switch {
 	case code == "":
 		return schemas.Session{}, badRequest("code is required: one of the recovery codes shown when the passkey was made")
-	case len(code) > maxRecoveryCode || !utf8.ValidString(code):
+	case !utf8.ValidString(code) || utf8.RuneCountInString(code) > maxRecoveryCode:
 		return schemas.Session{}, badRequest("code is longer than 32 characters: a recovery code is 10 letters and digits")
 	}
 	user, nick, found, err := s.passkeys.useRecoveryCode(ctx, code)

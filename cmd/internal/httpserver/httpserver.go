@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -80,13 +81,24 @@ func newEngine(checks []Check, log *slog.Logger, middleware ...gin.HandlerFunc) 
 	r.Use(middleware...)
 	r.NoRoute(func(c *gin.Context) { fail(c, schemas.Errorf(schemas.CodeNotFound, "no such route")) })
 	r.NoMethod(func(c *gin.Context) {
-		c.Header("Allow", c.Writer.Header().Get("Allow"))
+		allow := c.Writer.Header().Get("Allow")
+		if exportPath.MatchString(c.Request.URL.Path) {
+			// GET …/messages/export (query) and PATCH, DELETE
+			// …/messages/{message_id} (command) share the path's shape, so
+			// gin advertises the message routes' methods for the export's
+			// path too; the command answers them 405 there.
+			allow = http.MethodGet
+		}
+		c.Header("Allow", allow)
 		fail(c, schemas.Errorf(httperr.CodeMethodNotAllowed, "method not allowed"))
 	})
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
 	r.GET("/readyz", readiness(checks))
 	return r
 }
+
+// exportPath is the path of a room's export.
+var exportPath = regexp.MustCompile(`^/v1/rooms/[^/]+/messages/export$`)
 
 // readiness answers /readyz: each check's "ok" or error, 200 only when all
 // pass.
