@@ -111,7 +111,12 @@ stop_pid() {
 }
 
 # rotate_log FILE: keep one previous copy so each start has a fresh log.
+# rotate_log keeps the last three starts' logs (.1 newest): a fault suite
+# restarts a node several times, and a failed start must still be readable
+# after the restarts that follow it.
 rotate_log() {
+  [[ -e $1.2 ]] && mv -f "$1.2" "$1.3"
+  [[ -e $1.1 ]] && mv -f "$1.1" "$1.2"
   [[ -e $1 ]] && mv -f "$1" "$1.1"
   : >"$1"
 }
