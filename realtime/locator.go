@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
@@ -18,6 +19,31 @@ type OffsetLocator interface {
 	// event of room with a seq above afterSeq; ok=false when it knows none
 	// (read from the partition's start).
 	Locate(ctx context.Context, room schemas.ID, partition int32, afterSeq int64) (offset int64, ok bool, err error)
+}
+
+// locateAttempts is how many times a resume asks its locator before it
+// falls back to the partition's start. One retry: a pooled connection the
+// database closed (a restart, or a connection the driver closed after a
+// cancelled query) fails exactly one query, and the fallback it would cause
+// reads a whole partition for one socket.
+const locateAttempts = 2
+
+// locateRetrying asks loc up to locateAttempts times, each within perTry,
+// and returns the first answer without an error (or the last error). It
+// stops early when ctx ends.
+func locateRetrying(ctx context.Context, loc OffsetLocator, room schemas.ID, partition int32, afterSeq int64, perTry time.Duration) (int64, bool, error) {
+	var err error
+	for range locateAttempts {
+		lctx, cancel := context.WithTimeout(ctx, perTry)
+		var off int64
+		var ok bool
+		off, ok, err = loc.Locate(lctx, room, partition, afterSeq)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return off, ok, err
+		}
+	}
+	return 0, false, err
 }
 
 // FromStart is the OffsetLocator that knows nothing: every resume from the

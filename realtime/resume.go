@@ -116,9 +116,7 @@ func (c *conn) catchUp(from int64) {
 // knows none or fails).
 func (s *Service) joinReader(ctx context.Context, room schemas.ID, after int64) *resumeSub {
 	part := schemas.Partition(room, s.parts)
-	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	off, ok, err := s.cfg.Locator.Locate(lctx, room, part, after)
-	cancel()
+	off, ok, err := locateRetrying(ctx, s.cfg.Locator, room, part, after, 2*time.Second)
 	if err != nil && ctx.Err() == nil {
 		s.log.Warn("resume: locator failed; reading from the partition start", "room", room, "err", err)
 	}
