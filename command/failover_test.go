@@ -305,9 +305,9 @@ func TestOwnerRecoversFromAnExpiredTransactionalID(t *testing.T) {
 	c.join(ctx, a, user, room)
 	gen := moves(a)
 	o := a.svc.ownerOf(0)
-	// make test sets transactional.id.expiration.ms=10000 on the cluster
+	// make test sets transactional.id.expiration.ms=20000 on the cluster
 	// (cleanup every second): stay idle past it.
-	time.Sleep(14 * time.Second)
+	time.Sleep(24 * time.Second)
 	for i := range 5 {
 		id := fmt.Sprint("after-idle-", i)
 		if _, err := retry(t, func() (schemas.Message, error) { return a.svc.Send(ctx, user, room, "back", id) }); err != nil {

@@ -10,6 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"happychat/internal/kafkaretry"
 )
 
 // clientIDPrefix marks the owners' group members; the rest of the client id
@@ -31,7 +33,7 @@ func (s *Service) joinGroup(ctx context.Context) error {
 		kgo.HeartbeatInterval(s.cfg.SessionTimeout/6),
 		kgo.RebalanceTimeout(30*time.Second),
 		kgo.RetryTimeoutFn(heartbeatRetryTimeout(s.cfg.SessionTimeout)),
-		kgo.RetryBackoffFn(groupRetryBackoff(s.cfg.SessionTimeout/6)),
+		kgo.RetryBackoffFn(kafkaretry.Backoff(s.cfg.SessionTimeout/6)),
 		kgo.RequestRetries(groupRequestRetries),
 		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
 			s.metrics.partitionMoves.WithLabelValues("assigned").Add(float64(len(m[topic])))
@@ -109,26 +111,16 @@ func heartbeatRetryTimeout(session time.Duration) func(int16) time.Duration {
 	}
 }
 
-// groupRetryBackoff spaces the retries of the owners' group requests at
-// most a heartbeat interval apart. franz-go's default doubles up to 5 s, so
-// a heartbeat retrying through a coordinator failover tried again about 8
-// and 13 s after the broker died: after the new coordinator, which had
-// loaded the group about 5 s after the death, had expired the member (its
-// session timer runs from the load). Measured: UNKNOWN_MEMBER_ID 13 s after
-// the kill and a rebalance of every partition.
-// groupRequestRetries lets the retries at that spacing last the heartbeat's
+// groupRequestRetries: the owners' group client spaces its retries at most
+// a heartbeat interval apart (kafkaretry.Backoff). franz-go's default
+// doubles up to 5 s, so a heartbeat retrying through a coordinator failover
+// tried again about 8 and 13 s after the broker died: after the new
+// coordinator, which had loaded the group about 5 s after the death, had
+// expired the member (its session timer runs from the load). Measured:
+// UNKNOWN_MEMBER_ID 13 s after the kill and a rebalance of every partition.
+// These retries let the retries at that spacing last the heartbeat's
 // retry timeout (franz-go's default, 20, spans 17.5 s at 1 s apart).
 const groupRequestRetries = 40
-
-func groupRetryBackoff(max time.Duration) func(int) time.Duration {
-	return func(fails int) time.Duration {
-		d := 100 * time.Millisecond
-		for i := 1; i < fails && d < max; i++ {
-			d *= 2
-		}
-		return min(d, max)
-	}
-}
 
 func (s *Service) startOwner(ctx context.Context, p int32) {
 	s.omu.Lock()

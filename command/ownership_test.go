@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"happychat/internal/kafkaretry"
 )
 
 // The owners' heartbeats must keep retrying past the session timeout (a
@@ -20,7 +22,7 @@ func TestGroupRetriesOutlastACoordinatorFailover(t *testing.T) {
 		t.Fatalf("join retry timeout %v, want the session timeout %v", got, session)
 	}
 	interval := session / 6
-	backoff := groupRetryBackoff(interval)
+	backoff := kafkaretry.Backoff(interval)
 	prev := time.Duration(0)
 	var total time.Duration
 	for fails := 1; fails <= groupRequestRetries; fails++ {

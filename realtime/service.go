@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"happychat/internal/httperr"
+	"happychat/internal/kafkaretry"
 	"happychat/schemas"
 )
 
@@ -102,8 +104,7 @@ func (s *Service) Ready(context.Context) error {
 }
 
 func (s *Service) kafkaOpts() []kgo.Opt {
-	opts := []kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...)}
-	return append(opts, s.cfg.KafkaOpts...)
+	return slices.Concat([]kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...)}, kafkaretry.Opts(), s.cfg.KafkaOpts)
 }
 
 // Run advertises the instance's feature level (refusing to start below the

@@ -167,7 +167,14 @@ func TestCoordinators(t *testing.T) {
 	if !slices.Contains(kafkacluster.NodeIDs, group) {
 		t.Errorf("group coordinator %d not in %v", group, kafkacluster.NodeIDs)
 	}
-	t.Logf("transaction coordinator %d, group coordinator %d", txn, group)
+	ctl, err := c.ActiveController(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(kafkacluster.NodeIDs, ctl) {
+		t.Errorf("active controller %d not in %v", ctl, kafkacluster.NodeIDs)
+	}
+	t.Logf("transaction coordinator %d, group coordinator %d, active controller %d", txn, group, ctl)
 }
 
 // TestStopPauseAndCleanup: a stopped and a paused broker (one at a time)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // PartitionLeader returns the broker leading the partition. While it has no
@@ -144,3 +145,43 @@ func isNetErr(err error) bool {
 // refreshed every MetadataMaxAge (a broker seen gone would stay gone).
 // Authorized operations come with the answer, unused.
 func fresh(ctx context.Context) context.Context { return kadm.WithAuthorizedOps(ctx) }
+
+// ActiveController returns the node that is the KRaft quorum's leader (the
+// active controller), through DescribeQuorum on the metadata log. Each
+// node of the local cluster is broker and controller at once, so killing
+// the active controller's node adds a controller election before the
+// survivors can fence the dead broker and move its partitions.
+func (c *Injector) ActiveController(ctx context.Context) (int32, error) {
+	req := kmsg.NewPtrDescribeQuorumRequest()
+	t := kmsg.NewDescribeQuorumRequestTopic()
+	t.Topic = "__cluster_metadata"
+	p := kmsg.NewDescribeQuorumRequestTopicPartition()
+	t.Partitions = append(t.Partitions, p)
+	req.Topics = append(req.Topics, t)
+	var leader int32 = -1
+	var last error
+	err := poll(ctx, func() (bool, error) {
+		resp, err := req.RequestWith(ctx, c.cl)
+		switch {
+		case err != nil:
+			last = err
+		case resp.ErrorCode != 0:
+			last = kerr.ErrorForCode(resp.ErrorCode)
+		case len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1:
+			last = errors.New("no metadata quorum partition in the answer")
+		default:
+			rp := resp.Topics[0].Partitions[0]
+			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil || rp.LeaderID < 0 {
+				last = fmt.Errorf("quorum leader %d: %v", rp.LeaderID, err)
+				return false, nil
+			}
+			leader = rp.LeaderID
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		return -1, fmt.Errorf("active controller: %w: %w", last, err)
+	}
+	return leader, nil
+}

@@ -196,7 +196,8 @@ func (r *run) waitInSync(ctx context.Context) error {
 
 // roles says what broker id is to the system: how many rooms partitions
 // it leads, how many owners' transactional ids it coordinates, and whether
-// it coordinates the ownership group. A lookup that fails says so.
+// it coordinates the ownership group, and whether it is the active KRaft
+// controller. A lookup that fails says so.
 func (r *run) roles(ctx context.Context, id int32) string {
 	c, n := r.sys.cluster, r.sys.names
 	leads := 0
@@ -219,6 +220,12 @@ func (r *run) roles(ctx context.Context, id int32) string {
 	if err != nil {
 		return fmt.Sprintf("roles unknown (%v)", err)
 	}
-	return fmt.Sprintf("leads %d of %d rooms partitions, coordinates %d of %d owners' transactions, group coordinator: %t",
-		leads, r.size.Partitions, txns, r.size.Partitions, g == id)
+	// The active controller: its node's death adds a controller election
+	// to the failover (docs/reliability.md, "What a broker kill costs").
+	ctl, err := c.ActiveController(ctx)
+	if err != nil {
+		return fmt.Sprintf("roles unknown (%v)", err)
+	}
+	return fmt.Sprintf("leads %d of %d rooms partitions, coordinates %d of %d owners' transactions, group coordinator: %t, active controller: %t",
+		leads, r.size.Partitions, txns, r.size.Partitions, g == id, ctl == id)
 }

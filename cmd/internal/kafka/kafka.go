@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"happychat/internal/kafkaretry"
 	"happychat/schemas"
 )
 
@@ -182,14 +183,14 @@ func Ping(ctx context.Context, cl *kgo.Client) error {
 
 // BaseOpts are the options every client of the system uses.
 func BaseOpts(brokers []string, log *slog.Logger) []kgo.Opt {
-	return []kgo.Opt{
+	return append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.WithLogger(slogAdapter{log}),
 		kgo.ProducerBatchMaxBytes(1 << 20),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 		kgo.DialTimeout(5 * time.Second),
-	}
+	}, kafkaretry.Opts()...)
 }
 
 // Embedded starts an in-process Kafka-protocol broker (franz-go's kfake) that
