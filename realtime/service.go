@@ -84,11 +84,22 @@ func New(cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// Handler serves GET /v1/ws.
-func (s *Service) Handler() http.Handler { return http.HandlerFunc(s.serveWS) }
+// Handler serves the routes Register mounts, without gin (tests).
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/ws", s.serveWS)
+	mux.HandleFunc("/v1/rooms/{id}/events", func(w http.ResponseWriter, r *http.Request) {
+		s.serveEvents(w, r, r.PathValue("id"))
+	})
+	return mux
+}
 
-// Register mounts GET /v1/ws on r.
-func (s *Service) Register(r gin.IRouter) { r.GET("/v1/ws", gin.WrapH(s.Handler())) }
+// Register mounts GET /v1/ws and GET /v1/rooms/{id}/events (the SSE
+// fallback) on r.
+func (s *Service) Register(r gin.IRouter) {
+	r.GET("/v1/ws", gin.WrapH(http.HandlerFunc(s.serveWS)))
+	r.GET("/v1/rooms/:id/events", func(c *gin.Context) { s.serveEvents(c.Writer, c.Request, c.Param("id")) })
+}
 
 // Ready reports whether the tail has started (for /readyz); until then the
 // handler answers 503.
