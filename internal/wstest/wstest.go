@@ -47,7 +47,12 @@ type Frame struct {
 	EditedAt    string           `json:"edited_at"`
 	Emoji       string           `json:"emoji"`
 	Op          string           `json:"op"`
-	Raw         []byte           `json:"-"`
+	// Code is a close event's code (SSE: the stream's last event).
+	Code int    `json:"code"`
+	Raw  []byte `json:"-"`
+	// SSEID and SSEEvent are the id and event fields of an SSE event.
+	SSEID    string `json:"-"`
+	SSEEvent string `json:"-"`
 }
 
 // Decode decodes one frame read from a socket; the protocol's frames are
