@@ -3,7 +3,6 @@ package realtime
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-json-experiment/json"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"happychat/internal/wstest"
@@ -205,16 +203,4 @@ func TestSSELimits(t *testing.T) {
 		evs, _ := c.eventsUntil(head, 60*time.Second)
 		checkContiguous(t, "resumed after the cut", evs, 1, head)
 	})
-}
-
-// checkRefusal fails unless resp is status with the contract's error
-// envelope of code.
-func checkRefusal(t *testing.T, resp *http.Response, status int, code schemas.Code) {
-	t.Helper()
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var env schemas.ErrorBody
-	if resp.StatusCode != status || json.Unmarshal(body, &env) != nil || env.Error == nil || env.Error.Code != code {
-		t.Fatalf("got %d %s, want %d %s", resp.StatusCode, body, status, code)
-	}
 }
