@@ -201,3 +201,11 @@ export function wsURL(roomId, sinceSeq) {
   if (sinceSeq != null) u.searchParams.set("since_seq", String(sinceSeq));
   return u.toString();
 }
+
+/** eventsURL is the room's event stream, the fallback when WebSockets do not get through (the token in the query: EventSource cannot set headers). */
+export function eventsURL(roomId, sinceSeq) {
+  const u = new URL(`/v1/rooms/${enc(roomId)}/events`, location.href);
+  u.searchParams.set("token", store.session?.token ?? "");
+  if (sinceSeq != null) u.searchParams.set("since_seq", String(sinceSeq));
+  return u.toString();
+}
