@@ -233,6 +233,13 @@ func (c *conn) readLoop(ws *websocket.Conn) {
 		case typePing:
 			c.s.m.clientFrames.WithLabelValues("ping").Inc()
 			c.push(item{f: controlFrame(pongFrame{Type: typePong})})
+		case typeTyping:
+			// Above the per-user rate it is dropped without an answer: the
+			// client repeats it while its user types.
+			c.s.m.clientFrames.WithLabelValues("typing").Inc()
+			if c.s.users.typing(c.caller.UserID, time.Now()) {
+				c.s.publishTyping(c.room, c.caller)
+			}
 		case typeSend:
 			c.s.m.clientFrames.WithLabelValues("send").Inc()
 			if !c.user.send.Allow() {

@@ -30,8 +30,10 @@ const (
 	typeMessageEdited  = "message_edited"
 	typeMessageDeleted = "message_deleted"
 	typeReaction       = "reaction"
-	typePing           = "ping"
-	typePong           = "pong"
+	// A realtime-only frame, both ways: a member is typing (typing.go).
+	typeTyping = "typing"
+	typePing   = "ping"
+	typePong   = "pong"
 )
 
 type messageFrame struct {
@@ -300,6 +302,8 @@ func parseClientFrame(data []byte) (clientFrame, *schemas.Error) {
 		return f, nil
 	case typePing:
 		return clientFrame{Type: typePing}, nil
+	case typeTyping:
+		return clientFrame{Type: typeTyping}, nil
 	case "":
 		return clientFrame{ClientMsgID: head.ClientMsgID}, schemas.Errorf(schemas.CodeBadRequest, "frame type is required")
 	default:

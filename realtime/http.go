@@ -114,14 +114,8 @@ func (s *Service) subscribe(w http.ResponseWriter, r *http.Request, sub subscrip
 			s.users.leave(claims.UserID, time.Now())
 		}
 	}()
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.HandshakeTimeout)
-	members, snap, err := s.cfg.Commands.Presence(ctx, room)
-	cancel()
+	members, snap, err := s.presence(r.Context(), room)
 	if err != nil {
-		if schemas.AsError(err).Code == schemas.CodeInternal {
-			s.log.Error("realtime: presence", "room", room, "err", err)
-			err = schemas.Errorf(schemas.CodeUnavailable, "room state unavailable")
-		}
 		s.refuse(w, err)
 		return
 	}
@@ -178,6 +172,19 @@ func (s *Service) subscribe(w http.ResponseWriter, r *http.Request, sub subscrip
 	// stack of the HTTP server, the router and the handshake (see
 	// docs/realtime.md, "Memory").
 	go serve() //nolint:contextcheck // the socket outlives its request: conn has a context of its own (newConn)
+}
+
+// presence asks the command service for room's members and seq, within
+// the handshake's time; an infrastructure error is the client's 503.
+func (s *Service) presence(ctx context.Context, room schemas.ID) ([]schemas.Member, int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
+	defer cancel()
+	members, snap, err := s.cfg.Commands.Presence(ctx, room)
+	if err != nil && schemas.AsError(err).Code == schemas.CodeInternal {
+		s.log.Error("realtime: presence", "room", room, "err", err)
+		return nil, 0, schemas.Errorf(schemas.CodeUnavailable, "room state unavailable")
+	}
+	return members, snap, err
 }
 
 // openWS upgrades the connection (the upgrader answers a failure).

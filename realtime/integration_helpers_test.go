@@ -78,8 +78,9 @@ func newEnv(t *testing.T, parts int) *env {
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	// The features topic is where the service advertises its build's level.
-	for topic, n := range map[string]int{names.Rooms: parts, names.Features: 1} {
+	// The features topic is where the service advertises its build's level;
+	// the typing topic carries typing indicators between instances.
+	for topic, n := range map[string]int{names.Rooms: parts, names.Features: 1, names.Typing: 1} {
 		resp, err := adm.CreateTopic(ctx, int32(n), 1, nil, topic)
 		if err == nil {
 			err = resp.Err
@@ -91,7 +92,7 @@ func newEnv(t *testing.T, parts int) *env {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_, _ = adm.DeleteTopics(ctx, names.Rooms, names.Features)
+		_, _ = adm.DeleteTopics(ctx, names.Rooms, names.Features, names.Typing)
 		cl.Close()
 	})
 	rules, err := moderation.New([]string{"darn"}, map[string]string{"congrats": "balloons"})

@@ -48,8 +48,10 @@ type Frame struct {
 	Emoji       string           `json:"emoji"`
 	Op          string           `json:"op"`
 	// Code is a close event's code (SSE: the stream's last event).
-	Code int    `json:"code"`
-	Raw  []byte `json:"-"`
+	Code int `json:"code"`
+	// ExpiresInMs is how long a typing frame is shown.
+	ExpiresInMs int64  `json:"expires_in_ms"`
+	Raw         []byte `json:"-"`
 	// SSEID and SSEEvent are the id and event fields of an SSE event.
 	SSEID    string `json:"-"`
 	SSEEvent string `json:"-"`

@@ -36,7 +36,7 @@ func TestTopicsAndRoundTrip(t *testing.T) {
 		}
 	}
 	adm := kadm.NewClient(cl)
-	defer func() { _, _ = adm.DeleteTopics(context.Background(), names.Rooms, names.Users, names.Features) }()
+	defer func() { _, _ = adm.DeleteTopics(context.Background(), names.Rooms, names.Users, names.Features, names.Typing) }()
 	checkTopic := func(topic string, parts int, want map[string]string) {
 		t.Helper()
 		if n, err := Partitions(ctx, cl, topic); err != nil || n != parts {
