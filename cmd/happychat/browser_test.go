@@ -79,6 +79,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("AdminQueueApprovesAndRejects", func(t *testing.T) { testAdminQueue(t, sys, br) })
 	t.Run("MessageChanges", func(t *testing.T) { testMessageChanges(t, sys, br) })
 	t.Run("FallbackToEventStream", func(t *testing.T) { testFallbackToEventStream(t, sys, br) })
+	t.Run("Typing", func(t *testing.T) { testTyping(t, sys, br) })
 }
 
 // ---------------------------------------------------------------------------
@@ -851,7 +852,7 @@ var docsShots = map[string]bool{
 	"members-sheet-phone0": true, "members-sheet-phone1": false, "moved-away-phone0": true, "moved-away-phone1": false,
 	"admin-queue-desktop": true, "admin-queue-phone": false,
 	// Issue 19's.
-	"fallback-sse-phone": true,
+	"fallback-sse-phone": true, "typing-ko-phone": true,
 }
 
 func (tb *tab) saveFailureShot() {

@@ -187,6 +187,7 @@ export const api = {
   },
   sendMessage: (id, body, clientMsgId) =>
     call("POST", `/v1/rooms/${enc(id)}/messages`, { body: { body, client_msg_id: clientMsgId } }),
+  typing: (id) => call("POST", `/v1/rooms/${enc(id)}/typing`),
   markRead: (id, upTo) => call("POST", `/v1/rooms/${enc(id)}/read`, { body: { up_to: upTo } }),
   react: (id, messageId, emoji) => call("PUT", `/v1/rooms/${enc(id)}/messages/${enc(messageId)}/reactions/${enc(emoji)}`),
   unreact: (id, messageId, emoji) => call("DELETE", `/v1/rooms/${enc(id)}/messages/${enc(messageId)}/reactions/${enc(emoji)}`),

@@ -103,3 +103,35 @@ func (tb *tab) blockWebSockets() {
 		return err
 	})
 }
+
+// testTyping: while Mina types (without sending), the others see "Mina is
+// typing…" in a polite live region, in their language; her message clears
+// it. Bob follows the room over its event stream, so his typing goes over
+// HTTP, and Mina sees it too.
+func testTyping(t *testing.T, sys *webSystem, br *browser) {
+	room := sys.createRoom(t, "Who is typing "+webSuffix(), "Dots that mean someone cares")
+	mina := br.newTab(t, "mina", desktop)
+	bob := br.newTab(t, "bob", phone, korean)
+	bob.blockWebSockets()
+	mina.login(sys, "Mina")
+	bob.login(sys, "Bob")
+	mina.openRoomByURL(sys, room)
+	bob.openRoomByURL(sys, room)
+	bob.waitJS(`document.querySelector('#conn').dataset.transport === 'sse' && document.querySelector('#conn').dataset.state === 'online'`, "the event stream, connected")
+	if live := evalJS[string](bob, `document.querySelector('#typing').getAttribute('aria-live')`); live != "polite" {
+		t.Fatalf("the typing line's aria-live is %q", live)
+	}
+
+	mina.do(chromedp.Focus(chromedp.ID("composer")), chromedp.SendKeys(chromedp.ID("composer"), "I was just thinking"))
+	bob.waitJS(`document.querySelector('#typing').textContent === 'Mina 님이 입력 중…'`, "Mina typing, in Korean")
+	bob.shot("typing-ko-phone")
+	if own := evalJS[string](mina, `document.querySelector('#typing').textContent`); own != "" {
+		t.Fatalf("Mina sees her own typing: %q", own)
+	}
+	mina.do(pressEnter)
+	bob.waitMessage("I was just thinking", 1)
+	bob.waitJS(`document.querySelector('#typing').textContent === ''`, "the indicator cleared by her message")
+
+	bob.do(chromedp.Focus(chromedp.ID("composer")), chromedp.SendKeys(chromedp.ID("composer"), "네"))
+	mina.waitJS(`document.querySelector('#typing').textContent === 'Bob is typing…'`, "Bob typing, over HTTP")
+}
