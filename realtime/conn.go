@@ -238,7 +238,7 @@ func (c *conn) readLoop(ws *websocket.Conn) {
 			// client repeats it while its user types.
 			c.s.m.clientFrames.WithLabelValues("typing").Inc()
 			if c.s.users.typing(c.caller.UserID, time.Now()) {
-				c.s.publishTyping(c.room, c.caller)
+				c.s.publishTyping(c.ctx, c.room, c.caller)
 			}
 		case typeSend:
 			c.s.m.clientFrames.WithLabelValues("send").Inc()

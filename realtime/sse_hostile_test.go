@@ -80,10 +80,11 @@ func TestHostileStreams(t *testing.T) {
 	}
 
 	// After all that, the member's stream opens, presence first.
-	resp, err := http.Get(srv.URL + "/v1/rooms/42/events?since_seq=1&token=" + tok)
+	resp, err := http.Get(srv.URL + "/v1/rooms/42/events?since_seq=1&token=" + tok) //nolint:noctx // the test's stream
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer resp.Body.Close()
 	s := wstest.NewSSE(resp.Body)
 	defer s.Close()
 	if f, err := s.Next(5 * time.Second); err != nil || f.Type != typePresence || f.SSEEvent != typePresence || f.Seq != 3 {

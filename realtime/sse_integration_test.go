@@ -156,6 +156,7 @@ func TestSSELimits(t *testing.T) {
 		st := in.stream(t, room, dana.tok, -1, "")
 		st.presence()
 		resp := in.streamRequest(t, room, dana.tok, -1, "")
+		defer resp.Body.Close()
 		checkRefusal(t, resp, http.StatusTooManyRequests, schemas.CodeRateLimited)
 		_ = ws.ws.Close()
 		_ = st.sse.Close()

@@ -99,11 +99,14 @@ func benchClient(b *testing.B, base, transport, tok string) func() (wstest.Frame
 		}
 	default:
 		resp, err := http.Get(base + "/v1/rooms/42/events?token=" + tok) //nolint:noctx // a benchmark's stream
-		if err != nil || resp.StatusCode != http.StatusOK {
+		if err != nil {
 			b.Fatalf("stream: %v", err)
 		}
+		b.Cleanup(func() { _ = resp.Body.Close() })
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("stream: status %d", resp.StatusCode)
+		}
 		sse := wstest.NewSSE(resp.Body)
-		b.Cleanup(func() { _ = sse.Close() })
 		return func() (wstest.Frame, error) { return sse.Next(time.Minute) }
 	}
 }

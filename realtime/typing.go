@@ -87,8 +87,9 @@ func (s *Service) tailTyping(ctx context.Context) {
 
 // publishTyping says on the typing topic that caller is typing in room.
 // Best effort: without a client yet, or when the produce fails, the hint
-// is lost, which its expiry makes harmless.
-func (s *Service) publishTyping(room schemas.ID, caller Caller) {
+// is lost, which its expiry makes harmless. The produce outlives ctx (a
+// request answered at once): it is bounded by the delivery timeout.
+func (s *Service) publishTyping(ctx context.Context, room schemas.ID, caller Caller) {
 	cl := s.typing.Load()
 	if cl == nil {
 		return
@@ -98,7 +99,7 @@ func (s *Service) publishTyping(room schemas.ID, caller Caller) {
 		return
 	}
 	s.m.typing.Inc()
-	cl.Produce(context.Background(), &kgo.Record{Topic: s.cfg.Names.Typing, Key: schemas.Key(room), Value: v}, nil)
+	cl.Produce(context.WithoutCancel(ctx), &kgo.Record{Topic: s.cfg.Names.Typing, Key: schemas.Key(room), Value: v}, nil)
 }
 
 // ephemeral offers a frame that is not a room event (typing) to the room's
@@ -148,6 +149,6 @@ func (s *Service) serveTyping(w http.ResponseWriter, r *http.Request, roomParam 
 		s.refuse(w, schemas.Errorf(schemas.CodeForbidden, "only members of the room may say they are typing"))
 		return
 	}
-	s.publishTyping(room, Caller{UserID: claims.UserID, Nickname: claims.Nickname})
+	s.publishTyping(r.Context(), room, Caller{UserID: claims.UserID, Nickname: claims.Nickname})
 	w.WriteHeader(http.StatusNoContent)
 }

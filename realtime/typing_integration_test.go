@@ -169,7 +169,9 @@ func TestTypingAcrossInstances(t *testing.T) {
 			{"room id not a number", "x1", bob.tok, 400, schemas.CodeBadRequest},
 			{"unknown room", "12345", bob.tok, 404, schemas.CodeNotFound},
 		} {
-			checkRefusal(t, b.postTyping(t, tc.room, tc.tok), tc.status, tc.code)
+			resp := b.postTyping(t, tc.room, tc.tok)
+			defer resp.Body.Close()
+			checkRefusal(t, resp, tc.status, tc.code)
 		}
 		// Twice at once: the second is over the limit.
 		resp := b.postTyping(t, room.String(), carol.tok)
@@ -177,6 +179,8 @@ func TestTypingAcrossInstances(t *testing.T) {
 		if resp.StatusCode != http.StatusNoContent {
 			t.Fatalf("first: %d", resp.StatusCode)
 		}
-		checkRefusal(t, b.postTyping(t, room.String(), carol.tok), 429, schemas.CodeRateLimited)
+		resp = b.postTyping(t, room.String(), carol.tok)
+		defer resp.Body.Close()
+		checkRefusal(t, resp, 429, schemas.CodeRateLimited)
 	})
 }
