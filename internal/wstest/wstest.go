@@ -1,6 +1,7 @@
 // Package wstest is the WebSocket protocol (API.md) as its tests read it from
-// outside: a lenient decoding of any server frame, shared by the realtime
-// package's tests and the end-to-end tests of the binaries. It spells the
+// outside, over a socket or its Server-Sent Events form (sse.go): a lenient
+// decoding of any server frame, shared by the realtime package's tests and
+// the end-to-end tests of the binaries. It spells the
 // wire names out rather than importing realtime's, so that a renamed frame is
 // a failing test, not a silent change of the contract.
 package wstest
