@@ -26,8 +26,10 @@ const SLEEP_CHECK_MS = 5000;
 // A timer that fires this late means the device slept (or the tab was
 // frozen): the socket may look open while the server has long dropped it.
 const SLEEP_GAP_MS = 20000;
-// The fallback (see above). A socket that delivered nothing, or lived less
-// than SHORT_LIVED_MS, counts as a failure.
+// The fallback (see above). A socket that ends without a proper close
+// (1006) while online, having delivered nothing or within SHORT_LIVED_MS,
+// counts as a failure; any other end, or a frame after SHORT_LIVED_MS,
+// resets the count.
 const WS_FAILURES = 3;
 const SHORT_LIVED_MS = 20000;
 const WS_RETRY_MS = 60000;
@@ -128,21 +130,27 @@ export class RoomSocket {
     this.attach(ws, Date.now());
   }
 
-  /** attach makes ws the room's socket (openedAt: when it opened, or 0). */
+  /** attach makes ws the room's socket (startedAt: when it was made). */
   attach(ws, startedAt) {
     this.ws = ws;
     let framed = false;
     ws.onmessage = (ev) => {
       if (this.ws !== ws) return;
       framed = true;
+      if (Date.now() - startedAt >= SHORT_LIVED_MS) this.wsFailures = 0;
       this.handleData(ev.data);
     };
     ws.onclose = (ev) => {
       if (this.ws !== ws || this.stopped) return;
       this.ws = null;
-      if (!framed || Date.now() - startedAt < SHORT_LIVED_MS) this.wsFailures++;
+      // A failure of the transport: no proper close (1006, what a refused
+      // upgrade or a proxy's cut looks like) of a socket that never
+      // delivered or died young, while the device is online. The server's
+      // own closes (expiry, shutdown, slow consumer…) say nothing about it.
+      const young = !framed || Date.now() - startedAt < SHORT_LIVED_MS;
+      if (ev.code === 1006 && young && navigator.onLine !== false) this.wsFailures++;
       else this.wsFailures = 0;
-      if (this.wsFailures >= WS_FAILURES && navigator.onLine !== false) this.fallBack();
+      if (this.wsFailures >= WS_FAILURES) this.fallBack();
       this.ended(ev.code, framed);
     };
   }
