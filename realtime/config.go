@@ -67,6 +67,12 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// SendTimeout bounds one send through Commands (10 s).
 	SendTimeout time.Duration
+	// TypingInterval is the least time between two typing indicators of a
+	// user (2 s; more are dropped, or refused with 429 over HTTP);
+	// TypingTTL how long a client shows one (5 s), and the age past which
+	// an instance no longer delivers it.
+	TypingInterval time.Duration
+	TypingTTL      time.Duration
 
 	// FrameRate/FrameBurst limit a socket's incoming frames of any kind
 	// (20/s, burst 40); UserSendRate/UserSendBurst a user's sends across
@@ -134,6 +140,8 @@ func (c *Config) setDefaults() {
 	defDur(&c.WriteTimeout, 10*time.Second)
 	defDur(&c.HandshakeTimeout, 10*time.Second)
 	defDur(&c.SendTimeout, 10*time.Second)
+	defDur(&c.TypingInterval, 2*time.Second)
+	defDur(&c.TypingTTL, 5*time.Second)
 	defRate(&c.FrameRate, 20)
 	def(&c.FrameBurst, 40)
 	defRate(&c.UserSendRate, 5)

@@ -3,7 +3,6 @@ package realtime
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -30,13 +29,14 @@ type item struct {
 	written bool
 }
 
-// conn is one WebSocket. Its goroutines: the reader (reads frames, then
-// tears down), and only while they have work: the writer (queue.go), the
-// sender (calls the command service, one send at a time, in order) and the
-// catch-up of a resume. Every one of them ends when done is closed.
+// conn is one subscription, over a WebSocket or an SSE stream (its
+// transport). Its goroutines: the reader (reads frames, then tears down),
+// and only while they have work: the writer (queue.go), the sender (calls
+// the command service, one send at a time, in order) and the catch-up of a
+// resume. Every one of them ends when done is closed.
 type conn struct {
 	s      *Service
-	ws     *websocket.Conn
+	t      transport // nil: a unit test's transport-less conn
 	room   schemas.ID
 	caller Caller
 	// snap is the room seq of the presence snapshot sent on connect.
@@ -76,10 +76,10 @@ type conn struct {
 	force     *time.Timer
 }
 
-func newConn(s *Service, ws *websocket.Conn, room schemas.ID, caller Caller, expires time.Time, snap int64, user *userState) *conn {
+func newConn(s *Service, t transport, room schemas.ID, caller Caller, expires time.Time, snap int64, user *userState) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &conn{
-		s: s, ws: ws, room: room, caller: caller, expires: expires, snap: snap, user: user,
+		s: s, t: t, room: room, caller: caller, expires: expires, snap: snap, user: user,
 		qcap:   s.cfg.SendQueue,
 		frames: rate.NewLimiter(rate.Limit(s.cfg.FrameRate), s.cfg.FrameBurst),
 		ctx:    ctx, cancel: cancel,
@@ -99,8 +99,8 @@ func (c *conn) fail(code int, reason string, closeSent bool) {
 		c.code, c.reason, c.closeSent = code, reason, closeSent
 		close(c.done)
 		c.cancel()
-		if c.ws == nil {
-			return // a unit test's socket-less conn
+		if c.t == nil {
+			return // a unit test's transport-less conn
 		}
 		// The writer runs the close sequence.
 		c.qmu.Lock()
@@ -108,8 +108,8 @@ func (c *conn) fail(code int, reason string, closeSent bool) {
 		c.qmu.Unlock()
 		// Unblock the reader soon; the writer closes the socket if it can,
 		// and the timer does if the writer is stuck on a dead peer.
-		_ = c.ws.NetConn().SetReadDeadline(time.Now().Add(closeGrace))
-		c.force = time.AfterFunc(2*closeGrace, func() { _ = c.ws.NetConn().Close() })
+		c.t.unblock()
+		c.force = time.AfterFunc(2*closeGrace, c.t.forceClose)
 	})
 }
 
@@ -135,7 +135,7 @@ func (c *conn) serve(presence *frame, from int64) {
 		go c.catchUp(from)
 	}
 
-	c.readLoop()
+	c.t.read(c)
 	c.fail(0, "", false)
 	c.s.hub.remove(c)
 	c.wg.Wait()
@@ -143,7 +143,7 @@ func (c *conn) serve(presence *frame, from int64) {
 	c.qmu.Lock()
 	c.pinger.Stop()
 	c.qmu.Unlock()
-	c.drainAndClose()
+	c.t.finish(c.code)
 	if c.force != nil {
 		c.force.Stop()
 	}
@@ -174,34 +174,20 @@ func (c *conn) nextTick() time.Duration {
 	return min(c.s.cfg.PingInterval, time.Until(c.expires))
 }
 
-// drainAndClose ends the TCP connection politely: half-close, then read
-// whatever the client still sends (its close frame, the rest of a frame
-// that was too big) so that closing does not reset the connection before
-// the client has read our close frame.
-func (c *conn) drainAndClose() {
-	nc := c.ws.NetConn()
-	if tc, ok := nc.(*net.TCPConn); ok && c.code != 0 {
-		_ = tc.CloseWrite()
-		_ = nc.SetReadDeadline(time.Now().Add(closeGrace))
-		_, _ = io.Copy(io.Discard, io.LimitReader(nc, 1<<20))
-	}
-	_ = nc.Close()
-}
-
-// readLoop reads client frames until the socket fails.
-func (c *conn) readLoop() {
+// readLoop reads a WebSocket's client frames until the socket fails.
+func (c *conn) readLoop(ws *websocket.Conn) {
 	cfg := &c.s.cfg
-	c.ws.SetReadLimit(cfg.MaxFrameBytes)
+	ws.SetReadLimit(cfg.MaxFrameBytes)
 	extend := func() {
 		select {
 		case <-c.done:
 		default:
-			_ = c.ws.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+			_ = ws.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
 		}
 	}
 	extend()
-	c.ws.SetPongHandler(func(string) error { extend(); return nil })
-	c.ws.SetPingHandler(func(data string) error {
+	ws.SetPongHandler(func(string) error { extend(); return nil })
+	ws.SetPingHandler(func(data string) error {
 		extend()
 		// Through the queue, behind what it holds: the writer is the only
 		// one writing frames. A full queue skips the pong.
@@ -210,7 +196,7 @@ func (c *conn) readLoop() {
 	})
 	violations := 0
 	for {
-		mt, data, err := c.ws.ReadMessage()
+		mt, data, err := ws.ReadMessage()
 		if err != nil {
 			c.readFailed(err)
 			return
@@ -247,6 +233,13 @@ func (c *conn) readLoop() {
 		case typePing:
 			c.s.m.clientFrames.WithLabelValues("ping").Inc()
 			c.push(item{f: controlFrame(pongFrame{Type: typePong})})
+		case typeTyping:
+			// Above the per-user rate it is dropped without an answer: the
+			// client repeats it while its user types.
+			c.s.m.clientFrames.WithLabelValues("typing").Inc()
+			if c.s.users.typing(c.caller.UserID, time.Now()) {
+				c.s.publishTyping(c.ctx, c.room, c.caller)
+			}
 		case typeSend:
 			c.s.m.clientFrames.WithLabelValues("send").Inc()
 			if !c.user.send.Allow() {

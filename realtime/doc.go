@@ -1,8 +1,11 @@
-// Package realtime is the WebSocket side of happychat: GET /v1/ws, the live
-// tail of the rooms topic, and resume by seq. It owns the room → sockets
-// index of one instance and nothing durable: every instance tails the whole
-// log on its own, so instances run side by side without coordination and a
-// client may reconnect to any of them.
+// Package realtime is the WebSocket side of happychat: GET /v1/ws, its
+// Server-Sent Events fallback GET /v1/rooms/{id}/events (the same conn over
+// another transport: transport.go, sse.go), the live tail of the rooms
+// topic, resume by seq, and typing indicators between instances
+// (typing.go). It owns the room → sockets index of one instance and
+// nothing durable: every instance tails the whole log on its own, so
+// instances run side by side without coordination and a client may
+// reconnect to any of them.
 //
 // # What it needs from outside
 //
@@ -26,7 +29,8 @@
 //   - hub.mu guards the room index (heads, rings, live sets). Dispatch
 //     offers each frame to a socket's queue without blocking; a full queue
 //     cuts that socket (close 4008), never the room.
-//   - Each socket has one reader (the HTTP handler's goroutine), one writer
+//   - Each socket or stream has one reader (the HTTP handler's goroutine;
+//     a stream's only waits for its client to go away), one writer
 //     (the only goroutine writing data frames; WriteControl and Close are
 //     safe from others), one sender (calls Commands.Send in order) and, while
 //     resuming, one catch-up goroutine. conn.fail is the single way to end

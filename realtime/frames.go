@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 
@@ -29,8 +30,10 @@ const (
 	typeMessageEdited  = "message_edited"
 	typeMessageDeleted = "message_deleted"
 	typeReaction       = "reaction"
-	typePing           = "ping"
-	typePong           = "pong"
+	// A realtime-only frame, both ways: a member is typing (typing.go).
+	typeTyping = "typing"
+	typePing   = "ping"
+	typePong   = "pong"
 )
 
 type messageFrame struct {
@@ -143,6 +146,8 @@ type frame struct {
 	// leaver is the user of a member_left frame: that user's own sockets
 	// close after delivering it, since they are no longer members.
 	leaver schemas.ID
+	// typ is the frame's type, the event name of its SSE form (sse.go).
+	typ string
 }
 
 // renderEvent turns a room event into its frame.
@@ -228,6 +233,23 @@ func controlFrame(v any) *frame {
 func (f *frame) setPayload(op byte, payload []byte) {
 	f.wire = wireFrame(op, payload)
 	f.data = f.wire[wireHeaderLen(len(payload)):]
+	if op == opText {
+		f.typ = frameType(payload)
+	}
+}
+
+// frameType reads the type of a rendered frame without decoding it: every
+// frame struct has Type as its first field, so its JSON starts with
+// {"type":"<name>" (names are plain ASCII words).
+func frameType(payload []byte) string {
+	rest, ok := bytes.CutPrefix(payload, []byte(`{"type":"`))
+	if !ok {
+		return ""
+	}
+	if end := bytes.IndexByte(rest, '"'); end > 0 {
+		return string(rest[:end])
+	}
+	return ""
 }
 
 // pingFrame is the server's keepalive, the same bytes for every socket.
@@ -280,6 +302,8 @@ func parseClientFrame(data []byte) (clientFrame, *schemas.Error) {
 		return f, nil
 	case typePing:
 		return clientFrame{Type: typePing}, nil
+	case typeTyping:
+		return clientFrame{Type: typeTyping}, nil
 	case "":
 		return clientFrame{ClientMsgID: head.ClientMsgID}, schemas.Errorf(schemas.CodeBadRequest, "frame type is required")
 	default:

@@ -181,7 +181,7 @@ func FuzzParseClientFrame(f *testing.F) {
 			return
 		}
 		switch fr.Type {
-		case typePing:
+		case typePing, typeTyping:
 			return
 		case typeSend:
 		default:

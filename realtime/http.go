@@ -23,40 +23,14 @@ import (
 // (403). The query string is never
 // logged: it carries the token.
 func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		s.refuse(w, schemas.Errorf(httperr.CodeMethodNotAllowed, "method not allowed"))
-		return
-	}
-	if e := s.users.handshakes.Check(r); e != nil {
-		s.refuse(w, e)
-		return
-	}
-	if err := s.Ready(r.Context()); err != nil {
-		s.refuse(w, &schemas.Error{Code: schemas.CodeUnavailable, Message: "realtime is starting", RetryAfter: time.Second})
-		return
-	}
-	if !originAllowed(r, s.cfg.AllowedOrigins) {
-		s.refuse(w, schemas.Errorf(schemas.CodeForbidden, "origin not allowed"))
+	claims, tok, ok := s.authorize(w, r)
+	if !ok {
 		return
 	}
 	q := r.URL.Query()
-	tok := q.Get("token")
-	if tok == "" {
-		tok, _ = token.FromHeader(r.Header.Get("Authorization"))
-	}
-	claims, err := s.cfg.Keys.Verify(tok)
-	if err != nil {
-		s.refuse(w, token.Refusal(err))
-		return
-	}
 	room, err := schemas.ParseID(q.Get("room"))
 	if err != nil {
 		s.refuse(w, schemas.Errorf(schemas.CodeBadRequest, "room: "+err.Error()))
-		return
-	}
-	if berr := s.roomBlocked(room); berr != nil {
-		s.refuse(w, berr)
 		return
 	}
 	since, hasSince, perr := parseSince(q)
@@ -68,13 +42,70 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, schemas.Errorf(schemas.CodeBadRequest, "a WebSocket upgrade is required"))
 		return
 	}
+	s.subscribe(w, r, subscription{room: room, since: since, hasSince: hasSince, claims: claims, tok: tok}, s.openWS)
+}
+
+// authorize runs the checks every subscription starts with, whatever its
+// transport: the method, the per-address limit, readiness, the origin and
+// the token (from ?token= or the Authorization header). False: refused.
+func (s *Service) authorize(w http.ResponseWriter, r *http.Request) (token.Claims, string, bool) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		s.refuse(w, schemas.Errorf(httperr.CodeMethodNotAllowed, "method not allowed"))
+		return token.Claims{}, "", false
+	}
+	if e := s.users.handshakes.Check(r); e != nil {
+		s.refuse(w, e)
+		return token.Claims{}, "", false
+	}
+	if err := s.Ready(r.Context()); err != nil {
+		s.refuse(w, &schemas.Error{Code: schemas.CodeUnavailable, Message: "realtime is starting", RetryAfter: time.Second})
+		return token.Claims{}, "", false
+	}
+	if !originAllowed(r, s.cfg.AllowedOrigins) {
+		s.refuse(w, schemas.Errorf(schemas.CodeForbidden, "origin not allowed"))
+		return token.Claims{}, "", false
+	}
+	tok := r.URL.Query().Get("token")
+	if tok == "" {
+		tok, _ = token.FromHeader(r.Header.Get("Authorization"))
+	}
+	claims, err := s.cfg.Keys.Verify(tok)
+	if err != nil {
+		s.refuse(w, token.Refusal(err))
+		return token.Claims{}, "", false
+	}
+	return claims, tok, true
+}
+
+// subscription is a request to follow a room, checked as far as its
+// transport's parameters go.
+type subscription struct {
+	room     schemas.ID
+	since    int64
+	hasSince bool
+	claims   token.Claims
+	tok      string
+}
+
+// subscribe admits a subscription and serves it, whatever its transport:
+// the room's state, the per-user limits, the presence snapshot and
+// membership, then open (the upgrade, or the stream's headers), then the
+// conn. A WebSocket lives on in a goroutine of its own; an SSE stream is
+// written through its request's ResponseWriter, so it is served here.
+func (s *Service) subscribe(w http.ResponseWriter, r *http.Request, sub subscription, open func(http.ResponseWriter, *http.Request) (transport, bool)) {
+	room, claims, tok := sub.room, sub.claims, sub.tok
+	if berr := s.roomBlocked(room); berr != nil {
+		s.refuse(w, berr)
+		return
+	}
 	user, lerr := s.users.admit(claims.UserID, time.Now())
 	if lerr != nil {
 		s.refuse(w, lerr)
 		return
 	}
-	// Interest first, snapshot second: see hub.step. Until the socket is
-	// handed to its own goroutine, this handler gives both back.
+	// Interest first, snapshot second: see hub.step. Until the conn is
+	// served, this handler gives both back.
 	s.hub.acquire(room)
 	handedOff := false
 	defer func() {
@@ -83,14 +114,8 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 			s.users.leave(claims.UserID, time.Now())
 		}
 	}()
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.HandshakeTimeout)
-	members, snap, err := s.cfg.Commands.Presence(ctx, room)
-	cancel()
+	members, snap, err := s.presence(r.Context(), room)
 	if err != nil {
-		if schemas.AsError(err).Code == schemas.CodeInternal {
-			s.log.Error("realtime: presence", "room", room, "err", err)
-			err = schemas.Errorf(schemas.CodeUnavailable, "room state unavailable")
-		}
 		s.refuse(w, err)
 		return
 	}
@@ -99,53 +124,80 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	from := snap
-	if hasSince {
+	if sub.hasSince {
 		// A since_seq beyond the snapshot cannot have been seen (the
 		// snapshot is authoritative): treat it as the snapshot, so a
 		// client holding a seq from a reset log still gets live events.
-		from = min(since, snap)
+		from = min(sub.since, snap)
 		s.m.backlog.Observe(float64(snap - from))
 	}
 
-	ws, err := s.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		s.m.refused.WithLabelValues("upgrade").Inc()
-		return // the upgrader answered
+	t, ok := open(w, r)
+	if !ok {
+		return // open answered
 	}
 	s.m.accepted.Inc()
-	if tc, ok := ws.NetConn().(*net.TCPConn); ok && s.cfg.SocketSendBuffer > 0 {
-		_ = tc.SetWriteBuffer(s.cfg.SocketSendBuffer)
-	}
-	// Cloned: tok may point into the request line, which the socket would
+	// Cloned: tok may point into the request line, which the conn would
 	// otherwise keep alive for its whole life.
 	caller := Caller{UserID: claims.UserID, Nickname: strings.Clone(claims.Nickname), Token: strings.Clone(tok)}
-	c := newConn(s, ws, room, caller, claims.Expires, snap, user)
+	c := newConn(s, t, room, caller, claims.Expires, snap, user)
 	if !s.track(c) {
-		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseGoingAway, "server shutting down"), time.Now().Add(closeGrace))
-		_ = ws.Close()
+		t.writeClose(CloseGoingAway, "server shutting down", time.Now().Add(closeGrace))
+		t.finish(0)
 		return
 	}
-	// Verified again now that the socket is tracked: a revocation that
+	// Verified again now that the conn is tracked: a revocation that
 	// arrived after the first check either is seen here, or its Revoke
-	// runs after this point and finds the socket (revoke.go).
+	// runs after this point and finds the conn (revoke.go).
 	if _, err := s.cfg.Keys.Verify(tok); err != nil {
 		s.untrack(c)
-		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseTokenRevoked, "token revoked"), time.Now().Add(closeGrace))
-		_ = ws.Close()
+		t.writeClose(CloseTokenRevoked, "token revoked", time.Now().Add(closeGrace))
+		t.finish(0)
+		return
+	}
+	presence := controlFrame(presenceFrame{Type: typePresence, RoomID: room, Members: members, Seq: snap})
+	handedOff = true
+	serve := func() {
+		defer s.users.leave(claims.UserID, time.Now())
+		defer s.hub.release(room, c)
+		defer s.untrack(c)
+		c.serve(presence, from)
+	}
+	if _, ws := t.(wsTransport); !ws {
+		serve()
 		return
 	}
 	// The socket lives on in a goroutine of its own, started with a small
 	// stack, and this one ends: an idle socket should not keep the deep
 	// stack of the HTTP server, the router and the handshake (see
 	// docs/realtime.md, "Memory").
-	presence := controlFrame(presenceFrame{Type: typePresence, RoomID: room, Members: members, Seq: snap})
-	handedOff = true
-	go func() { //nolint:contextcheck // the socket outlives its request: conn has a context of its own (newConn)
-		defer s.users.leave(claims.UserID, time.Now())
-		defer s.hub.release(room, c)
-		defer s.untrack(c)
-		c.serve(presence, from)
-	}()
+	go serve() //nolint:contextcheck // the socket outlives its request: conn has a context of its own (newConn)
+}
+
+// presence asks the command service for room's members and seq, within
+// the handshake's time; an infrastructure error is the client's 503.
+func (s *Service) presence(ctx context.Context, room schemas.ID) ([]schemas.Member, int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
+	defer cancel()
+	members, snap, err := s.cfg.Commands.Presence(ctx, room)
+	if err != nil && schemas.AsError(err).Code == schemas.CodeInternal {
+		s.log.Error("realtime: presence", "room", room, "err", err)
+		return nil, 0, schemas.Errorf(schemas.CodeUnavailable, "room state unavailable")
+	}
+	return members, snap, err
+}
+
+// openWS upgrades the connection (the upgrader answers a failure).
+func (s *Service) openWS(w http.ResponseWriter, r *http.Request) (transport, bool) {
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		s.m.refused.WithLabelValues("upgrade").Inc()
+		return nil, false
+	}
+	if tc, ok := ws.NetConn().(*net.TCPConn); ok && s.cfg.SocketSendBuffer > 0 {
+		_ = tc.SetWriteBuffer(s.cfg.SocketSendBuffer)
+	}
+	return wsTransport{ws: ws}, true
 }
 
 // parseSince reads since_seq: absent, or a non-negative integer.

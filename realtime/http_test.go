@@ -27,7 +27,15 @@ func (*failingPresence) Presence(context.Context, schemas.ID) ([]schemas.Member,
 
 // handshakeService is a Service whose tail is marked started without Kafka:
 // the handshake's checks are pure logic.
-func handshakeService(t *testing.T, cmds Commands, mutate func(*Config)) *httptest.Server {
+func handshakeService(t testing.TB, cmds Commands, mutate func(*Config)) *httptest.Server {
+	t.Helper()
+	_, srv := kafkalessService(t, cmds, mutate)
+	return srv
+}
+
+// kafkalessService is handshakeService with its Service, whose hub a test
+// may feed directly.
+func kafkalessService(t testing.TB, cmds Commands, mutate func(*Config)) (*Service, *httptest.Server) {
 	t.Helper()
 	cfg := Config{Brokers: []string{"unused:9092"}, Names: schemas.NamesFor("unit"), Commands: cmds,
 		Keys: testKeys(t), Rules: testRules{}, MaxConnsPerUser: 1}
@@ -45,7 +53,7 @@ func handshakeService(t *testing.T, cmds Commands, mutate func(*Config)) *httpte
 		s.shutdown()
 		srv.Close()
 	})
-	return srv
+	return s, srv
 }
 
 func TestHandshakeRefusals(t *testing.T) {

@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http/httptest"
@@ -77,8 +78,9 @@ func newEnv(t *testing.T, parts int) *env {
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	// The features topic is where the service advertises its build's level.
-	for topic, n := range map[string]int{names.Rooms: parts, names.Features: 1} {
+	// The features topic is where the service advertises its build's level;
+	// the typing topic carries typing indicators between instances.
+	for topic, n := range map[string]int{names.Rooms: parts, names.Features: 1, names.Typing: 1} {
 		resp, err := adm.CreateTopic(ctx, int32(n), 1, nil, topic)
 		if err == nil {
 			err = resp.Err
@@ -90,7 +92,7 @@ func newEnv(t *testing.T, parts int) *env {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_, _ = adm.DeleteTopics(ctx, names.Rooms, names.Features)
+		_, _ = adm.DeleteTopics(ctx, names.Rooms, names.Features, names.Typing)
 		cl.Close()
 	})
 	rules, err := moderation.New([]string{"darn"}, map[string]string{"congrats": "balloons"})
@@ -167,10 +169,11 @@ func (in *instance) wsURL(room schemas.ID, tok string, since int64) string {
 	return "ws" + strings.TrimPrefix(in.srv.URL, "http") + "/v1/ws?" + q.Encode()
 }
 
-// client is a test's WebSocket.
+// client is a test's WebSocket, or its SSE stream (sse set, ws nil).
 type client struct {
-	t  *testing.T
-	ws *websocket.Conn
+	t   *testing.T
+	ws  *websocket.Conn
+	sse *wstest.SSE
 }
 
 // dial opens a socket (since < 0: no since_seq) and fails the test on error.
@@ -213,8 +216,24 @@ func (in *instance) dialSmall(t *testing.T, room schemas.ID, tok string, since i
 	return &client{t: t, ws: ws}
 }
 
-// read returns the next frame within timeout.
+// read returns the next frame within timeout. On a stream it also checks
+// the SSE framing: the event is named after the frame's type, and a room
+// event's id is its seq (nothing else has one).
 func (c *client) read(timeout time.Duration) (wstest.Frame, error) {
+	if c.sse != nil {
+		f, err := c.sse.Next(timeout)
+		if err != nil {
+			return f, err
+		}
+		wantID := ""
+		if seq := f.EventSeq(); seq > 0 {
+			wantID = strconv.FormatInt(seq, 10)
+		}
+		if f.SSEEvent != f.Type || f.SSEID != wantID {
+			return f, fmt.Errorf("event %q id %q for frame %s", f.SSEEvent, f.SSEID, f.Raw)
+		}
+		return f, nil
+	}
 	_ = c.ws.SetReadDeadline(time.Now().Add(timeout))
 	mt, data, err := c.ws.ReadMessage()
 	if err != nil {
@@ -293,9 +312,15 @@ func (c *client) closeCode(timeout time.Duration) int {
 	c.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		_, err := c.read(time.Until(deadline))
+		f, err := c.read(time.Until(deadline))
 		if err == nil {
+			if c.sse != nil && f.Type == "close" {
+				return f.Code // the stream's last event
+			}
 			continue
+		}
+		if errors.Is(err, wstest.ErrTimeout) {
+			break
 		}
 		var ce *websocket.CloseError
 		if errors.As(err, &ce) {

@@ -33,6 +33,7 @@ type userState struct {
 	conns   int
 	send    *rate.Limiter
 	connect *rate.Limiter
+	typing  *rate.Limiter
 	seen    time.Time
 }
 
@@ -46,15 +47,7 @@ func newUsers(cfg *Config) *users {
 func (u *users) admit(user schemas.ID, now time.Time) (*userState, *schemas.Error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	st := u.m[user]
-	if st == nil {
-		st = &userState{
-			send:    rate.NewLimiter(rate.Limit(u.cfg.UserSendRate), u.cfg.UserSendBurst),
-			connect: rate.NewLimiter(rate.Limit(u.cfg.UserConnectRate), u.cfg.UserConnectBurst),
-		}
-		u.m[user] = st
-	}
-	st.seen = now
+	st := u.stateLocked(user, now)
 	if st.conns >= u.cfg.MaxConnsPerUser {
 		return nil, &schemas.Error{Code: schemas.CodeRateLimited, Message: "too many open sockets for this user", RetryAfter: 5 * time.Second}
 	}
@@ -63,6 +56,30 @@ func (u *users) admit(user schemas.ID, now time.Time) (*userState, *schemas.Erro
 	}
 	st.conns++
 	return st, nil
+}
+
+// stateLocked returns user's state, made if new.
+func (u *users) stateLocked(user schemas.ID, now time.Time) *userState {
+	st := u.m[user]
+	if st == nil {
+		st = &userState{
+			send:    rate.NewLimiter(rate.Limit(u.cfg.UserSendRate), u.cfg.UserSendBurst),
+			connect: rate.NewLimiter(rate.Limit(u.cfg.UserConnectRate), u.cfg.UserConnectBurst),
+			typing:  rate.NewLimiter(rate.Every(u.cfg.TypingInterval), 1),
+		}
+		u.m[user] = st
+	}
+	st.seen = now
+	return st
+}
+
+// typing reports whether user may publish a typing indicator now (one per
+// Config.TypingInterval across its sockets and HTTP here).
+func (u *users) typing(user schemas.ID, now time.Time) bool {
+	u.mu.Lock()
+	st := u.stateLocked(user, now)
+	u.mu.Unlock()
+	return st.typing.AllowN(now, 1)
 }
 
 // leave uncounts a socket admitted by admit.

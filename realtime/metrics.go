@@ -28,15 +28,16 @@ type metrics struct {
 	decodeErrors  prometheus.Counter
 	blockedRooms  prometheus.Gauge
 	clientFrames  *prometheus.CounterVec
+	typing        prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	const ns, sub = "happychat", "realtime"
 	m := &metrics{
 		open: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
-			Name: "connections_open", Help: "Open WebSocket connections."}),
+			Name: "connections_open", Help: "Open subscriptions (WebSockets and SSE streams)."}),
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "connections_accepted_total", Help: "WebSocket connections upgraded."}),
+			Name: "connections_accepted_total", Help: "Subscriptions opened (WebSockets upgraded, SSE streams started)."}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "connections_refused_total", Help: "Handshakes refused before the upgrade, by error code."}, []string{"code"}),
 		closes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
@@ -79,11 +80,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "blocked_rooms", Help: "Rooms not served because their log holds an event this build does not know (a newer build's); must be 0."}),
 		clientFrames: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "client_frames_total", Help: "Frames received from clients by outcome."}, []string{"result"}),
+		typing: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "typing_published_total", Help: "Typing indicators published on the typing topic (after the per-user limit)."}),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.open, m.accepted, m.refused, m.closes, m.deliveries, m.drops,
 			m.delay, m.resumes, m.backlog, m.catchUps, m.locatorMisses, m.yields,
-			m.resumeSubs, m.readersOpen, m.readersOpened, m.readerSeeks, m.readerRecords, m.gaps, m.tailRecords, m.decodeErrors, m.blockedRooms, m.clientFrames} {
+			m.resumeSubs, m.readersOpen, m.readersOpened, m.readerSeeks, m.readerRecords, m.gaps, m.tailRecords, m.decodeErrors, m.blockedRooms, m.clientFrames, m.typing} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

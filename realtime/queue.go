@@ -4,8 +4,6 @@ import (
 	"net"
 	"sync"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // The send queue. Every frame for a socket goes through its queue; a writer
@@ -115,7 +113,7 @@ func (c *conn) enqueueLocked(it item) {
 // startWriterLocked starts the writer unless one runs or the socket is
 // finished with.
 func (c *conn) startWriterLocked() {
-	if c.writing || c.closed || c.ws == nil { // ws == nil: a unit test's socket-less conn
+	if c.writing || c.closed || c.t == nil { // t == nil: a unit test's transport-less conn
 		return
 	}
 	c.writing = true
@@ -206,8 +204,7 @@ func (c *conn) closeSequence(b *batch) {
 			}
 		}
 	}
-	msg := websocket.FormatCloseMessage(c.code, c.reason)
-	_ = c.ws.WriteControl(websocket.CloseMessage, msg, deadline)
+	c.t.writeClose(c.code, c.reason, deadline)
 }
 
 // writeBatch writes a batch's frames with one writev. It delivers each
@@ -232,7 +229,7 @@ func (c *conn) writeBatch(b *batch, deadline time.Time) error {
 			it.written = true
 			events++
 		}
-		b.bufs = append(b.bufs, f.wire)
+		b.bufs = c.t.appendFrame(b.bufs, f)
 		if f.leaver == c.caller.UserID && f.seq > c.snap {
 			// The member_left of this socket's own user: it is no longer a
 			// member, and nothing after it is for this socket. (Only event
@@ -242,10 +239,7 @@ func (c *conn) writeBatch(b *batch, deadline time.Time) error {
 		}
 	}
 	if len(b.bufs) > 0 {
-		nc := c.ws.NetConn()
-		_ = nc.SetWriteDeadline(deadline)
-		v := b.bufs // WriteTo consumes its receiver; b.bufs keeps the array
-		if _, err := v.WriteTo(nc); err != nil {
+		if err := c.t.write(b.bufs, deadline); err != nil {
 			return err
 		}
 	}

@@ -211,7 +211,7 @@ func writerConn(t *testing.T, ws *websocket.Conn, lastSeq, snap int64) *conn {
 		t.Fatal(err)
 	}
 	s := &Service{cfg: Config{WriteTimeout: 5 * time.Second}, m: m, log: slog.New(slog.DiscardHandler)}
-	return &conn{s: s, ws: ws, room: 42, caller: Caller{UserID: 7}, snap: snap, qcap: 64,
+	return &conn{s: s, t: wsTransport{ws: ws}, room: 42, caller: Caller{UserID: 7}, snap: snap, qcap: 64,
 		lastSeq: lastSeq, done: make(chan struct{}), cancel: func() {}}
 }
 

@@ -40,6 +40,7 @@ type Service struct {
 	readers      *readers
 
 	blocked blockedRooms
+	typing  typingClient
 
 	mu      sync.Mutex
 	closing bool
@@ -86,11 +87,26 @@ func New(cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// Handler serves GET /v1/ws.
-func (s *Service) Handler() http.Handler { return http.HandlerFunc(s.serveWS) }
+// Handler serves the routes Register mounts, without gin (tests).
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/ws", s.serveWS)
+	mux.HandleFunc("/v1/rooms/{id}/events", func(w http.ResponseWriter, r *http.Request) {
+		s.serveEvents(w, r, r.PathValue("id"))
+	})
+	mux.HandleFunc("POST /v1/rooms/{id}/typing", func(w http.ResponseWriter, r *http.Request) {
+		s.serveTyping(w, r, r.PathValue("id"))
+	})
+	return mux
+}
 
-// Register mounts GET /v1/ws on r.
-func (s *Service) Register(r gin.IRouter) { r.GET("/v1/ws", gin.WrapH(s.Handler())) }
+// Register mounts GET /v1/ws, GET /v1/rooms/{id}/events (the SSE
+// fallback) and POST /v1/rooms/{id}/typing on r.
+func (s *Service) Register(r gin.IRouter) {
+	r.GET("/v1/ws", gin.WrapH(http.HandlerFunc(s.serveWS)))
+	r.GET("/v1/rooms/:id/events", func(c *gin.Context) { s.serveEvents(c.Writer, c.Request, c.Param("id")) })
+	r.POST("/v1/rooms/:id/typing", func(c *gin.Context) { s.serveTyping(c.Writer, c.Request, c.Param("id")) })
+}
 
 // Ready reports whether the tail has started (for /readyz); until then the
 // handler answers 503.
@@ -159,6 +175,9 @@ func (s *Service) tail(ctx context.Context) error {
 	s.log.Info("realtime tail started", "topic", s.cfg.Names.Rooms, "partitions", s.parts)
 
 	go s.janitor(ctx)
+	if s.cfg.Names.Typing != "" {
+		go s.tailTyping(ctx)
+	}
 	var lastErrLog time.Time
 	for {
 		fetches := tail.PollFetches(ctx)

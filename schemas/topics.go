@@ -38,6 +38,11 @@ type Names struct {
 	// cluster's feature level is published there for the roles without
 	// PostgreSQL (internal/fleet, docs/adr/0004). No event goes there.
 	Features string
+	// Typing carries the realtime service's typing indicators between its
+	// instances (docs/realtime.md, "Typing"): ephemeral, kept a minute,
+	// written without transactions, and never an event. Every realtime
+	// instance tails it from its end.
+	Typing string
 }
 
 // NamesFor returns the names under prefix ("" means DefaultPrefix).
@@ -52,6 +57,7 @@ func NamesFor(prefix string) Names {
 		ProjectorPostgresGroup:   prefix + ".projector-postgres",
 		ProjectorClickHouseGroup: prefix + ".projector-clickhouse",
 		Features:                 prefix + ".features",
+		Typing:                   prefix + ".typing",
 	}
 }
 

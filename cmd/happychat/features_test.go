@@ -89,7 +89,7 @@ func TestFeaturesAcrossRoles(t *testing.T) {
 			return
 		}
 		defer cl.Close()
-		_, _ = kadm.NewClient(cl).DeleteTopics(context.Background(), names.Rooms, names.Users, names.Features)
+		_, _ = kadm.NewClient(cl).DeleteTopics(context.Background(), names.Rooms, names.Users, names.Features, names.Typing)
 	})
 	build, next := strconv.Itoa(schemas.FeatureLevel), strconv.Itoa(schemas.FeatureLevel+1)
 	rtEnv := maps.Clone(env)

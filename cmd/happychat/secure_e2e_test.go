@@ -77,9 +77,9 @@ func newSecured(t *testing.T, ctx context.Context, stores bool) *secured {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		adm := kadm.NewClient(admin)
-		_, _ = adm.DeleteTopics(ctx, s.names.Rooms, s.names.Users, s.names.Features)
+		_, _ = adm.DeleteTopics(ctx, s.names.Rooms, s.names.Users, s.names.Features, s.names.Typing)
 		n := s.names
-		_, _ = adm.DeleteACLs(ctx, kadm.NewACLs().Topics(n.Rooms, n.Users, n.Features).
+		_, _ = adm.DeleteACLs(ctx, kadm.NewACLs().Topics(n.Rooms, n.Users, n.Features, n.Typing).
 			Groups(n.CommandGroup, n.ProjectorPostgresGroup, n.ProjectorClickHouseGroup).TransactionalIDs(n.CommandGroup+".p").
 			ResourcePatternType(kadm.ACLPatternAny).Allow().AllowHosts().Operations(kadm.OpAny))
 	})

@@ -1,6 +1,7 @@
 // Package wstest is the WebSocket protocol (API.md) as its tests read it from
-// outside: a lenient decoding of any server frame, shared by the realtime
-// package's tests and the end-to-end tests of the binaries. It spells the
+// outside, over a socket or its Server-Sent Events form (sse.go): a lenient
+// decoding of any server frame, shared by the realtime package's tests and
+// the end-to-end tests of the binaries. It spells the
 // wire names out rather than importing realtime's, so that a renamed frame is
 // a failing test, not a silent change of the contract.
 package wstest
@@ -47,7 +48,14 @@ type Frame struct {
 	EditedAt    string           `json:"edited_at"`
 	Emoji       string           `json:"emoji"`
 	Op          string           `json:"op"`
-	Raw         []byte           `json:"-"`
+	// Code is a close event's code (SSE: the stream's last event).
+	Code int `json:"code"`
+	// ExpiresInMs is how long a typing frame is shown.
+	ExpiresInMs int64  `json:"expires_in_ms"`
+	Raw         []byte `json:"-"`
+	// SSEID and SSEEvent are the id and event fields of an SSE event.
+	SSEID    string `json:"-"`
+	SSEEvent string `json:"-"`
 }
 
 // Decode decodes one frame read from a socket; the protocol's frames are

@@ -89,6 +89,7 @@ func Grants(n schemas.Names, p Principals) []Grant {
 		{User: p.Realtime, Resource: topic, Name: n.Rooms, Ops: read},
 		{User: p.Realtime, Resource: topic, Name: n.Features, Ops: readWrite},
 		{User: p.Realtime, Resource: topic, Name: n.Users, Ops: read},
+		{User: p.Realtime, Resource: topic, Name: n.Typing, Ops: readWrite},
 
 		{User: p.Query, Resource: topic, Name: n.Users, Ops: read},
 	}

@@ -62,7 +62,20 @@ func featuresConfigs(minISR int) map[string]*string {
 	}
 }
 
-// EnsureTopics creates the rooms, users and features topics if missing.
+// typingConfigs are those of the typing indicators' topic: what is older
+// than a few seconds is useless, so a minute is kept, in short segments;
+// one replica's acknowledgement is enough for a hint that expires anyway.
+func typingConfigs() map[string]*string {
+	return map[string]*string{
+		"cleanup.policy":      kadm.StringPtr("delete"),
+		"retention.ms":        kadm.StringPtr("60000"),
+		"segment.ms":          kadm.StringPtr("60000"),
+		"min.insync.replicas": kadm.StringPtr("1"),
+	}
+}
+
+// EnsureTopics creates the rooms, users, features and typing topics if
+// missing.
 // Existing topics are left alone (their partition count is part of the key
 // rule and must never change under a running system).
 //
@@ -80,6 +93,7 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, names schemas.Names, spec
 		{names.Rooms, spec.RoomPartitions, topicConfigs(spec.MinISR)},
 		{names.Users, spec.UserPartitions, topicConfigs(spec.MinISR)},
 		{names.Features, 1, featuresConfigs(spec.MinISR)},
+		{names.Typing, 1, typingConfigs()},
 	}
 	var denied, wait []string
 	for _, w := range want {

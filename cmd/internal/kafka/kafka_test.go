@@ -36,7 +36,9 @@ func TestTopicsAndRoundTrip(t *testing.T) {
 		}
 	}
 	adm := kadm.NewClient(cl)
-	defer func() { _, _ = adm.DeleteTopics(context.Background(), names.Rooms, names.Users, names.Features) }()
+	defer func() {
+		_, _ = adm.DeleteTopics(context.Background(), names.Rooms, names.Users, names.Features, names.Typing)
+	}()
 	checkTopic := func(topic string, parts int, want map[string]string) {
 		t.Helper()
 		if n, err := Partitions(ctx, cl, topic); err != nil || n != parts {
@@ -65,6 +67,8 @@ func TestTopicsAndRoundTrip(t *testing.T) {
 	checkTopic(names.Rooms, 3, map[string]string{"retention.ms": "-1", "retention.bytes": "-1", "min.insync.replicas": "1", "unclean.leader.election.enable": "false"})
 	// The fleet's topic: one compacted partition (internal/fleet).
 	checkTopic(names.Features, 1, map[string]string{"cleanup.policy": "compact", "min.insync.replicas": "1"})
+	// Typing indicators: one partition, kept a minute.
+	checkTopic(names.Typing, 1, map[string]string{"cleanup.policy": "delete", "retention.ms": "60000", "segment.ms": "60000"})
 
 	env := schemas.Envelope{ID: 7267000000000000001, RoomID: 7267000000000000002, UserID: 7267000000000000003, Seq: 1,
 		OccurredAt: time.Date(2026, 11, 22, 21, 21, 13, 123e6, time.UTC), CorrelationID: "c-1",

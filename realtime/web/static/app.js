@@ -40,6 +40,8 @@ function showConn() {
     offline: t("connOffline"),
   };
   connPill.dataset.state = state;
+  // Not shown: which transport carries the room (tests and support read it).
+  connPill.dataset.transport = socketState?.transport || "";
   connPill.textContent = labels[state] || state;
   document.body.dataset.conn = state;
   offlineBanner.hidden = !offline;

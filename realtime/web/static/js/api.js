@@ -187,6 +187,7 @@ export const api = {
   },
   sendMessage: (id, body, clientMsgId) =>
     call("POST", `/v1/rooms/${enc(id)}/messages`, { body: { body, client_msg_id: clientMsgId } }),
+  typing: (id) => call("POST", `/v1/rooms/${enc(id)}/typing`),
   markRead: (id, upTo) => call("POST", `/v1/rooms/${enc(id)}/read`, { body: { up_to: upTo } }),
   react: (id, messageId, emoji) => call("PUT", `/v1/rooms/${enc(id)}/messages/${enc(messageId)}/reactions/${enc(emoji)}`),
   unreact: (id, messageId, emoji) => call("DELETE", `/v1/rooms/${enc(id)}/messages/${enc(messageId)}/reactions/${enc(emoji)}`),
@@ -197,6 +198,14 @@ export function wsURL(roomId, sinceSeq) {
   const u = new URL("/v1/ws", location.href);
   u.protocol = location.protocol === "https:" ? "wss:" : "ws:";
   u.searchParams.set("room", roomId);
+  u.searchParams.set("token", store.session?.token ?? "");
+  if (sinceSeq != null) u.searchParams.set("since_seq", String(sinceSeq));
+  return u.toString();
+}
+
+/** eventsURL is the room's event stream, the fallback when WebSockets do not get through (the token in the query: EventSource cannot set headers). */
+export function eventsURL(roomId, sinceSeq) {
+  const u = new URL(`/v1/rooms/${enc(roomId)}/events`, location.href);
   u.searchParams.set("token", store.session?.token ?? "");
   if (sinceSeq != null) u.searchParams.set("since_seq", String(sinceSeq));
   return u.toString();

@@ -144,6 +144,9 @@ const en = {
   recoveryCodesIntro: "If you lose every device with your passkey, each code signs you in once. They are shown only now: write them down somewhere safe.",
   recoveryCodesDone: "I saved them",
   close: "Close",
+  typingOne: "{name} is typing…",
+  typingTwo: "{a} and {b} are typing…",
+  typingMany: "Several people are typing…",
 };
 
 const ko = {
@@ -288,6 +291,9 @@ const ko = {
   recoveryCodesIntro: "패스키가 있는 기기를 모두 잃어버리면 각 코드로 한 번 로그인할 수 있어요. 지금만 보여 드려요. 안전한 곳에 적어 두세요.",
   recoveryCodesDone: "저장했어요",
   close: "닫기",
+  typingOne: "{name} 님이 입력 중…",
+  typingTwo: "{a} 님과 {b} 님이 입력 중…",
+  typingMany: "여러 명이 입력 중…",
 };
 
 const tables = { en, ko };

@@ -1,4 +1,11 @@
-// RoomSocket keeps one room's WebSocket alive and gap-free.
+// RoomSocket keeps one room's subscription alive and gap-free: a
+// WebSocket, or where WebSockets do not get through (a proxy that refuses
+// the upgrade or cuts the socket), the fallback: the room's Server-Sent
+// Events stream (GET /v1/rooms/{id}/events, the same frames) with sends
+// over HTTP (the outbox's path whenever send returns false). After
+// WS_FAILURES WebSockets in a row that fail to open or die young, the room
+// switches to the stream; every WS_RETRY_MS it tries a WebSocket beside it
+// and switches back once one delivers a frame. Nothing visible changes.
 //
 // The room's events carry seq, the room's own gap-free counter. The socket
 // remembers the highest seq it delivered and, after any disconnect, sleep or
@@ -6,7 +13,7 @@
 // what was missed, in order, then goes live. Frames at or below the last seq
 // are dropped, so nothing is shown twice even if a replay overlaps.
 
-import { wsURL } from "./api.js";
+import { wsURL, eventsURL } from "./api.js";
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
 // After a wake-up or a network change the socket may be half-open: a ping
@@ -19,6 +26,16 @@ const SLEEP_CHECK_MS = 5000;
 // A timer that fires this late means the device slept (or the tab was
 // frozen): the socket may look open while the server has long dropped it.
 const SLEEP_GAP_MS = 20000;
+// The fallback (see above). A socket that ends without a proper close
+// (1006) while online, having delivered nothing or within SHORT_LIVED_MS,
+// counts as a failure; any other end, or a frame after SHORT_LIVED_MS,
+// resets the count.
+const WS_FAILURES = 3;
+const SHORT_LIVED_MS = 20000;
+const WS_RETRY_MS = 60000;
+// The stream's event names: one per frame type (docs/realtime.md).
+const STREAM_EVENTS = ["presence", "message", "member_joined", "member_left", "member_renamed", "room_event",
+  "message_edited", "message_deleted", "reaction", "ack", "error", "typing"];
 
 export class RoomSocket {
   /**
@@ -40,6 +57,10 @@ export class RoomSocket {
     this.onExpired = onExpired;
     this.probeTimer = null;
     this.ws = null;
+    this.es = null; // the fallback's EventSource
+    this.trial = null; // a WebSocket tried beside the stream
+    this.transport = "ws";
+    this.wsFailures = 0;
     this.attempt = 0;
     this.stopped = false;
     this.retryTimer = null;
@@ -74,6 +95,7 @@ export class RoomSocket {
     clearTimeout(this.retryTimer);
     this.clearProbe();
     clearInterval(this.sleepTimer);
+    clearInterval(this.wsRetryTimer);
     window.removeEventListener("online", this.listeners.online);
     window.removeEventListener("offline", this.listeners.offline);
     window.removeEventListener("pageshow", this.listeners.pageshow);
@@ -89,12 +111,12 @@ export class RoomSocket {
   }
 
   get open() {
-    return this.ws?.readyState === WebSocket.OPEN;
+    return this.ws?.readyState === WebSocket.OPEN || this.es?.readyState === EventSource.OPEN;
   }
 
   setState(state, info) {
     this.state = state;
-    this.onState?.(state, info);
+    this.onState?.(state, { ...info, transport: this.transport });
   }
 
   connect() {
@@ -102,50 +124,139 @@ export class RoomSocket {
     clearTimeout(this.retryTimer);
     this.drop();
     this.setState(this.attempt === 0 ? "connecting" : "reconnecting");
+    if (this.transport === "sse") return this.connectStream();
     const ws = new WebSocket(wsURL(this.roomId, this.lastSeq));
+    ws.onopen = () => this.setState("online");
+    this.attach(ws, Date.now());
+  }
+
+  /** attach makes ws the room's socket (startedAt: when it was made). */
+  attach(ws, startedAt) {
     this.ws = ws;
+    let framed = false;
+    ws.onmessage = (ev) => {
+      if (this.ws !== ws) return;
+      framed = true;
+      if (Date.now() - startedAt >= SHORT_LIVED_MS) this.wsFailures = 0;
+      this.handleData(ev.data);
+    };
+    ws.onclose = (ev) => {
+      if (this.ws !== ws || this.stopped) return;
+      this.ws = null;
+      // A failure of the transport: no proper close (1006, what a refused
+      // upgrade or a proxy's cut looks like) of a socket that never
+      // delivered or died young, while the device is online. The server's
+      // own closes (expiry, shutdown, slow consumer…) say nothing about it.
+      const young = !framed || Date.now() - startedAt < SHORT_LIVED_MS;
+      if (ev.code === 1006 && young && navigator.onLine !== false) this.wsFailures++;
+      else this.wsFailures = 0;
+      if (this.wsFailures >= WS_FAILURES) this.fallBack();
+      this.ended(ev.code, framed);
+    };
+  }
+
+  /** handleData takes one frame's JSON, from either transport. */
+  handleData(data) {
+    let frame;
+    try {
+      frame = JSON.parse(data);
+    } catch {
+      return;
+    }
+    // A frame that proves the subscription works resets the backoff,
+    // and answers a liveness probe.
+    this.attempt = 0;
+    this.clearProbe();
+    if (frame.type === "pong") return;
+    const seq = frameSeq(frame);
+    if (seq != null) {
+      if (this.lastSeq != null && seq <= this.lastSeq) return; // already shown
+      this.lastSeq = seq;
+    }
+    this.onFrame(frame);
+  }
+
+  /** ended handles the end of a socket or stream, with its close code. */
+  async ended(code, opened) {
+    this.clearProbe();
+    if (navigator.onLine === false) return this.goOffline();
+    if (code === CLOSE_TOKEN_EXPIRED && this.onExpired) {
+      this.setState("reconnecting");
+      return this.onExpired();
+    }
+    const refused = code === CLOSE_NOT_MEMBER || (!opened && this.attempt >= 1);
+    if (refused && this.onRefused) {
+      // Twice refused: ask whether retrying makes sense at all (a socket
+      // is refused with 403 when the user is no longer in the room).
+      const retry = await this.onRefused().catch(() => true);
+      if (!retry || this.stopped) return;
+    }
+    this.scheduleRetry();
+  }
+
+  /** fallBack switches to the stream, and starts trying WebSockets again. */
+  fallBack() {
+    this.transport = "sse";
+    this.wsFailures = 0;
+    this.attempt = 0;
+    clearInterval(this.wsRetryTimer);
+    this.wsRetryTimer = setInterval(() => this.tryWebSocket(), WS_RETRY_MS);
+  }
+
+  /**
+   * connectStream opens the room's event stream. The browser's own
+   * reconnect (by Last-Event-ID) is not used: a stream that ends or fails
+   * is closed here and resumed like a socket, by since_seq, so that the
+   * close codes are handled the same way.
+   */
+  connectStream() {
+    const es = new EventSource(eventsURL(this.roomId, this.lastSeq));
+    this.es = es;
     let opened = false;
-    ws.onopen = () => {
+    es.onopen = () => {
       opened = true;
       this.setState("online");
     };
-    ws.onmessage = (ev) => {
-      if (this.ws !== ws) return;
-      let frame;
-      try {
-        frame = JSON.parse(ev.data);
-      } catch {
-        return;
-      }
-      // A frame that proves the subscription works resets the backoff,
-      // and answers a liveness probe.
-      this.attempt = 0;
-      this.clearProbe();
-      if (frame.type === "pong") return;
-      const seq = frameSeq(frame);
-      if (seq != null) {
-        if (this.lastSeq != null && seq <= this.lastSeq) return; // already shown
-        this.lastSeq = seq;
-      }
-      this.onFrame(frame);
+    const onEvent = (ev) => this.es === es && this.handleData(ev.data);
+    for (const name of STREAM_EVENTS) es.addEventListener(name, onEvent);
+    const end = (code) => {
+      if (this.es !== es || this.stopped) return;
+      es.close();
+      this.es = null;
+      this.ended(code, opened);
     };
-    ws.onclose = async (ev) => {
-      if (this.ws !== ws || this.stopped) return;
-      this.ws = null;
-      this.clearProbe();
-      if (navigator.onLine === false) return this.goOffline();
-      if (ev.code === CLOSE_TOKEN_EXPIRED && this.onExpired) {
-        this.setState("reconnecting");
-        return this.onExpired();
+    // The server's last event says why it ends the stream (a socket's close code).
+    es.addEventListener("close", (ev) => {
+      let code = 1006;
+      try {
+        code = JSON.parse(ev.data).code;
+      } catch {
+        // keep 1006
       }
-      const refused = ev.code === CLOSE_NOT_MEMBER || (!opened && this.attempt >= 1);
-      if (refused && this.onRefused) {
-        // Twice refused: ask whether retrying makes sense at all (a socket
-        // is refused with 403 when the user is no longer in the room).
-        const retry = await this.onRefused().catch(() => true);
-        if (!retry || this.stopped) return;
-      }
-      this.scheduleRetry();
+      end(code);
+    });
+    es.onerror = () => end(1006);
+  }
+
+  /** tryWebSocket opens a socket beside the stream and adopts it once it delivers a frame. */
+  tryWebSocket() {
+    if (this.stopped || this.transport !== "sse" || this.trial || navigator.onLine === false) return;
+    const ws = new WebSocket(wsURL(this.roomId, this.lastSeq));
+    this.trial = ws;
+    ws.onmessage = (ev) => {
+      if (this.trial !== ws) return;
+      this.trial = null;
+      clearInterval(this.wsRetryTimer);
+      const es = this.es;
+      this.es = null;
+      es?.close();
+      this.transport = "ws";
+      this.attach(ws, Date.now());
+      this.setState("online");
+      ws.onmessage(ev);
+    };
+    ws.onclose = () => {
+      if (this.trial === ws) this.trial = null;
     };
   }
 
@@ -172,6 +283,11 @@ export class RoomSocket {
    */
   ensureOpen({ probe = false } = {}) {
     if (this.stopped || navigator.onLine === false) return;
+    if (this.transport === "sse") {
+      // A stream cannot be probed; the server's keepalive keeps it honest.
+      if (!this.es || this.es.readyState === EventSource.CLOSED) this.reconnectNow();
+      return;
+    }
     const rs = this.ws?.readyState;
     if (rs !== WebSocket.OPEN && rs !== WebSocket.CONNECTING) return this.reconnectNow();
     if (probe && rs === WebSocket.OPEN && !this.probeTimer) {
@@ -196,6 +312,15 @@ export class RoomSocket {
   }
 
   drop() {
+    const es = this.es;
+    this.es = null;
+    es?.close();
+    const trial = this.trial;
+    this.trial = null;
+    if (trial) {
+      trial.onmessage = trial.onclose = null;
+      trial.close(1000);
+    }
     const ws = this.ws;
     this.ws = null;
     if (ws) {

@@ -25,6 +25,7 @@ import { Timeline } from "../timeline.js";
 import { applyFrame } from "../msgchanges.js";
 import { Outbox } from "../outbox.js";
 import { ReadMarks } from "../readmarks.js";
+import { Typing } from "../typing.js";
 import { playEffect } from "../effects.js";
 import { notifyState, enableNotifications, disableNotifications, notifyMessage } from "../notify.js";
 import { avatar, tag } from "../identity.js";
@@ -43,6 +44,7 @@ export function renderRoom(root, { id }, ctx) {
   let socket = null;
   let outbox = null;
   let marks = null;
+  let typing = null;
   let timeline = null;
   let topObserver = null;
   let nextBefore = null;
@@ -148,6 +150,7 @@ export function renderRoom(root, { id }, ctx) {
   function buildLayout() {
     timeline = new Timeline({ selfId: session.user_id, onRetry: (cmid) => outbox.retry(cmid) });
     marks = new ReadMarks(id, timeline.el);
+    typing = new Typing({ roomId: id, selfId: session.user_id, socket: () => socket });
     outbox = new Outbox({
       roomId: id,
       nickname: session.nickname,
@@ -255,6 +258,7 @@ export function renderRoom(root, { id }, ctx) {
       const n = countChars(composer.value);
       counter.textContent = n > MAX_BODY - 200 ? `${n} / ${MAX_BODY}` : "";
       counter.classList.toggle("over", n > MAX_BODY);
+      typing.input(composer.value);
     });
 
     replace(
@@ -271,6 +275,7 @@ export function renderRoom(root, { id }, ctx) {
         ),
         h("p", { class: "offline-room-note", id: "offline-room-note", role: "status", hidden: true }, icon("📴"), " ", t("offlineRoomSaved")),
         h("div", { class: "room-body" }, h("div", { class: "timeline-wrap" }, timeline.el, jump), backdrop, panel),
+        typing.el,
         form,
       ),
     );
@@ -294,6 +299,7 @@ export function renderRoom(root, { id }, ctx) {
       return;
     }
     outbox.send(body);
+    typing.sent();
     els.composer.value = "";
     els.counter.textContent = "";
     autosize(els.composer);
@@ -305,6 +311,10 @@ export function renderRoom(root, { id }, ctx) {
     switch (frame.type) {
       case "message":
         if (frame.message) showMessage(frame.message, { live: true });
+        if (frame.message) typing.clear(frame.message.user_id);
+        break;
+      case "typing":
+        typing.show(frame);
         break;
       // A resume replays joins and leaves that the presence snapshot
       // already reflects: they become timeline lines, but only events after
@@ -540,6 +550,7 @@ export function renderRoom(root, { id }, ctx) {
     socket?.stop();
     outbox?.stop();
     marks?.stop();
+    typing?.stop();
     topObserver?.disconnect();
     window.removeEventListener("online", onOnline);
     ctx.setConnection(null);
