@@ -1,0 +1,28 @@
+package command
+
+import "happychat/schemas"
+
+// decideInvite records an invite to a private room made by one of its
+// members. The code's secret never reaches the log, only its hash
+// (schemas.InviteCreated); the instance that took the request made the
+// secret and gives the code to the caller once this is committed.
+func decideInvite(r *room, cmd Command, dp deps) (decision, error) {
+	if r == nil {
+		return decision{}, notFound("no such room")
+	}
+	if _, ok := r.current(cmd.UserID, dp); !ok {
+		return decision{}, forbidden("only members of the room may invite")
+	}
+	if r.kind != schemas.RoomKindPrivate {
+		return decision{}, badRequest("only a private room takes invites")
+	}
+	var d decision
+	env := schemas.Envelope{UserID: cmd.UserID, CorrelationID: cmd.CorrelationID,
+		Payload: schemas.InviteCreated{CodeHash: cmd.CodeHash, ExpiresAt: schemas.FormatTime(cmd.ExpiresAt), MaxUses: cmd.MaxUses}}
+	if err := d.stamp(r, dp, env); err != nil {
+		return decision{}, err
+	}
+	d.result.Invite = d.events[0].ID
+	d.result.Room = roomView(r, dp.capacity)
+	return d, nil
+}
