@@ -90,10 +90,10 @@ type Result struct {
 	Members  []schemas.Member     `json:"members,omitzero"`
 	// Done answers a command that has nothing to return (a delete, a
 	// reaction): it was committed, or had been already.
-	Done bool  `json:"done,omitzero"`
+	Done bool `json:"done,omitzero"`
 	// Invite is the id of an invite just made.
 	Invite schemas.ID `json:"invite,omitzero"`
-	Seq  int64 `json:"seq,omitzero"`
+	Seq    int64      `json:"seq,omitzero"`
 }
 
 // decision is what deciding a command produced: the events to append (in

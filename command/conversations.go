@@ -194,6 +194,11 @@ func (s *Service) peerNickname(user schemas.ID) (string, error) {
 	if user <= 0 {
 		return "", badRequest("user_id must be a decimal id")
 	}
+	select {
+	case <-s.running: // the fold exists once Run has started
+	default:
+		return "", unavailable("the command service is starting")
+	}
 	if n, ok := s.fold.nicknameOf(user); ok {
 		return n, nil
 	}
