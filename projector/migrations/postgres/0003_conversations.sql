@@ -13,4 +13,4 @@ ALTER TABLE rooms ADD COLUMN IF NOT EXISTS peer BIGINT;
 ALTER TABLE members ADD COLUMN IF NOT EXISTS topic BOOLEAN NOT NULL DEFAULT true;
 
 -- A user's current private rooms and direct messages (GET /v1/conversations).
-CREATE INDEX IF NOT EXISTS members_conversations ON members (user_id) WHERE NOT topic AND ended_by IS NULL;
+CREATE INDEX IF NOT EXISTS members_conversations ON members (user_id) WHERE NOT topic AND left_at IS NULL;
