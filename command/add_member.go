@@ -14,6 +14,9 @@ func decideAddMember(r *room, cmd Command, dp deps) (decision, error) {
 	if r.kind != schemas.RoomKindPrivate {
 		return decision{}, badRequest("members are added to private rooms only")
 	}
+	if cmd.Peer <= 0 || cmd.PeerNickname == "" {
+		return decision{}, badRequest("user_id must name a user")
+	}
 	var d decision
 	d.result.Room = roomView(r, dp.capacity)
 	if _, ok := r.members[cmd.Peer]; ok {

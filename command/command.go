@@ -62,6 +62,9 @@ type Command struct {
 	// that took the request (conversation.go).
 	Peer         schemas.ID `json:"peer,omitzero"`
 	PeerNickname string     `json:"peer_nickname,omitzero"`
+	// ShareCode is the share code a direct message was asked with: the
+	// owner verifies it again when the command was forwarded.
+	ShareCode string `json:"share_code,omitzero"`
 	// CodeHash, ExpiresAt and MaxUses describe an invite being made;
 	// CodeHash alone names the one being accepted.
 	CodeHash  string    `json:"code_hash,omitzero"`

@@ -44,7 +44,9 @@ func TestDecideInvites(t *testing.T) {
 	h1, h2, h3 := inviteHash("one"), inviteHash("two"), inviteHash("old")
 	inv := inviteTo(t, r, dp, h1, 1, dp.now.Add(time.Hour))
 	inviteTo(t, r, dp, h2, 5, dp.now.Add(time.Hour))
-	inviteTo(t, r, dp, h3, 5, dp.now) // expires now
+	inviteTo(t, r, dp, h3, 5, dp.now.Add(time.Minute))
+	later := dp
+	later.now = dp.now.Add(time.Minute) // h3 expires then
 
 	accept := func(user schemas.ID, hash string) (decision, error) {
 		return decideAcceptInvite(r, Command{Kind: KindAcceptInvite, UserID: user, Nickname: "u", CodeHash: hash}, dp)
@@ -67,7 +69,11 @@ func TestDecideInvites(t *testing.T) {
 		{"unknown", 3, inviteHash("nope"), schemas.CodeNotFound},
 	}
 	for _, c := range cases {
-		if _, err := accept(c.user, c.hash); code(err) != c.want {
+		dpc := dp
+		if c.hash == h3 {
+			dpc = later
+		}
+		if _, err := decideAcceptInvite(r, Command{UserID: c.user, Nickname: "u", CodeHash: c.hash}, dpc); code(err) != c.want {
 			t.Errorf("%s: %v, want %s", c.name, err, c.want)
 		}
 	}
@@ -145,7 +151,7 @@ func TestDecideCreateDirect(t *testing.T) {
 	}
 	// A room of that id that is not this pair's.
 	other := privateRoom(t, id, dp)
-	if _, _, err := decideCreateDirect(other, Command{RoomID: id, UserID: 1, Peer: 2}, dp); code(err) != schemas.CodeConflict {
+	if _, _, err := decideCreateDirect(other, Command{RoomID: id, UserID: 1, Peer: 2, PeerNickname: "b"}, dp); code(err) != schemas.CodeConflict {
 		t.Fatalf("taken id: %v", err)
 	}
 }
@@ -221,6 +227,30 @@ func TestInviteCodeAndShareCode(t *testing.T) {
 	for _, bad := range []string{"", "x", forged, fc, c + "."} {
 		if _, _, err := s.readShareCode(bad); code(err) != schemas.CodeBadRequest {
 			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
+// TestDecideRefusesForgedArguments: what a forwarded command states is
+// checked again by its owner.
+func TestDecideRefusesForgedArguments(t *testing.T) {
+	dp := testDeps(20, users{})
+	if _, _, err := decideCreateDirect(nil, Command{RoomID: 99, UserID: 1, Nickname: "a", Peer: 2, PeerNickname: "b"}, dp); code(err) != schemas.CodeBadRequest {
+		t.Fatalf("a direct room off its pair's id: %v", err)
+	}
+	if _, _, err := decideCreateDirect(nil, Command{RoomID: schemas.DirectRoomID(1, 1), UserID: 1, Peer: 1, PeerNickname: "a"}, dp); code(err) != schemas.CodeBadRequest {
+		t.Fatalf("a direct room with oneself: %v", err)
+	}
+	r := privateRoom(t, 7, dp)
+	for _, c := range []Command{
+		{UserID: 1, CodeHash: inviteHash("x"), MaxUses: 0, ExpiresAt: dp.now.Add(time.Hour)},
+		{UserID: 1, CodeHash: inviteHash("x"), MaxUses: 5000, ExpiresAt: dp.now.Add(time.Hour)},
+		{UserID: 1, CodeHash: inviteHash("x"), MaxUses: 1, ExpiresAt: dp.now.Add(365 * 24 * time.Hour)},
+		{UserID: 1, CodeHash: inviteHash("x"), MaxUses: 1, ExpiresAt: dp.now},
+		{UserID: 1, CodeHash: "short", MaxUses: 1, ExpiresAt: dp.now.Add(time.Hour)},
+	} {
+		if _, err := decideInvite(r, c, dp); code(err) != schemas.CodeBadRequest {
+			t.Errorf("invite %+v: %v", c, err)
 		}
 	}
 }

@@ -181,7 +181,7 @@ func (s *Service) OpenDirect(ctx context.Context, c Caller, user schemas.ID, sha
 		return schemas.Room{}, false, err
 	}
 	res, err := s.Execute(ctx, Command{Kind: KindCreateDirect, RoomID: schemas.DirectRoomID(c.UserID, user), UserID: c.UserID,
-		Nickname: c.Nickname, Credential: c.Token, Peer: user, PeerNickname: nickname})
+		Nickname: c.Nickname, Credential: c.Token, Peer: user, PeerNickname: nickname, ShareCode: shareCode})
 	if err != nil {
 		return schemas.Room{}, false, err
 	}

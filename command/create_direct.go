@@ -9,6 +9,9 @@ import "happychat/schemas"
 // the second finds the room the first created. Either user asking again
 // after leaving comes back in, and brings the other back too.
 func decideCreateDirect(r *room, cmd Command, dp deps) (decision, *room, error) {
+	if cmd.Peer <= 0 || cmd.Peer == cmd.UserID || cmd.RoomID != schemas.DirectRoomID(cmd.UserID, cmd.Peer) || cmd.PeerNickname == "" {
+		return decision{}, nil, badRequest("a direct message is between two users, in the room of their pair")
+	}
 	var d decision
 	created := r == nil
 	if created {

@@ -1,6 +1,11 @@
 package command
 
-import "happychat/schemas"
+import (
+	"crypto/sha256"
+	"time"
+
+	"happychat/schemas"
+)
 
 // decideInvite records an invite to a private room made by one of its
 // members. The code's secret never reaches the log, only its hash
@@ -15,6 +20,11 @@ func decideInvite(r *room, cmd Command, dp deps) (decision, error) {
 	}
 	if r.kind != schemas.RoomKindPrivate {
 		return decision{}, badRequest("only a private room takes invites")
+	}
+	// The bounds again: a forwarded command's are not taken on trust.
+	if cmd.MaxUses < 1 || cmd.MaxUses > schemas.MaxInviteUses || !cmd.ExpiresAt.After(dp.now) ||
+		cmd.ExpiresAt.After(dp.now.Add(MaxInviteTTL+time.Minute)) || len(cmd.CodeHash) != sha256.Size*2 {
+		return decision{}, badRequest("an invite needs 1..1000 uses and an expiry within 30 days")
 	}
 	var d decision
 	env := schemas.Envelope{UserID: cmd.UserID, CorrelationID: cmd.CorrelationID,
