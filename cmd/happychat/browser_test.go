@@ -78,6 +78,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("PhoneRoomView", func(t *testing.T) { testPhoneRoomView(t, sys, br) })
 	t.Run("AdminQueueApprovesAndRejects", func(t *testing.T) { testAdminQueue(t, sys, br) })
 	t.Run("MessageChanges", func(t *testing.T) { testMessageChanges(t, sys, br) })
+	t.Run("Conversations", func(t *testing.T) { testConversations(t, sys, br) })
 }
 
 // ---------------------------------------------------------------------------
@@ -849,6 +850,8 @@ var docsShots = map[string]bool{
 	"timeline-reload-phone": true, "timeline-reload-desktop": false, "room-offline-ko-phone": true,
 	"members-sheet-phone0": true, "members-sheet-phone1": false, "moved-away-phone0": true, "moved-away-phone1": false,
 	"admin-queue-desktop": true, "admin-queue-phone": false,
+	// Issue 20's screens.
+	"private-room-invite-desktop": true, "invite-accepted-ko-phone": true, "dm-ko-phone": true, "conversations-desktop": true,
 }
 
 func (tb *tab) saveFailureShot() {
