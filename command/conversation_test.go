@@ -1,7 +1,9 @@
 package command
 
 import (
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -252,5 +254,45 @@ func TestDecideRefusesForgedArguments(t *testing.T) {
 		if _, err := decideInvite(r, c, dp); code(err) != schemas.CodeBadRequest {
 			t.Errorf("invite %+v: %v", c, err)
 		}
+	}
+}
+
+// TestPrivateRoomRefusals: the checks of POST /v1/rooms with a visibility
+// and of the level-4 routes that come before any decision (no servers).
+func TestPrivateRoomRefusals(t *testing.T) {
+	r, keys := newUnitRoutes(t, nil)
+	user, _, err := keys.Issue(7, "seven")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, method, path, auth, body string
+		status                         int
+		message                        string
+	}{
+		{"bad visibility", "POST", "/v1/rooms", user, `{"title":"t","visibility":"secret"}`, 400, `visibility must be "public" or "private"`},
+		{"admin private room", "POST", "/v1/rooms", testAdmin, `{"title":"t","visibility":"private"}`, 403, "this needs a user session, not the admin token"},
+		{"bad invite code", "POST", "/v1/invites/nonsense/accept", user, ``, 400, "code must be an invite code: a room id, a dot and 22 letters, digits, - or _"},
+		{"dm with oneself by share code or id both", "POST", "/v1/dms", user, `{"user_id":"8","share_code":"x"}`, 400, "send exactly one of user_id and share_code"},
+		{"dm with neither", "POST", "/v1/dms", user, `{}`, 400, "send exactly one of user_id and share_code"},
+		{"forged share code", "POST", "/v1/dms", user, `{"share_code":"AAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAA"}`, 400, "share_code is not a share code of this service"},
+		{"invite uses", "POST", "/v1/rooms/7267000000000000001/invites", user, `{"max_uses":1001}`, 400, "max_uses must be 1..1000"},
+		{"invite expiry", "POST", "/v1/rooms/7267000000000000001/invites", user, `{"expires_in_seconds":59}`, 400, "expires_in_seconds must be 60..2592000"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+c.auth)
+			w := httptest.NewRecorder()
+			r.ServeHTTP(w, req)
+			var eb schemas.ErrorBody
+			if err := schemas.StrictUnmarshal(w.Body.Bytes(), &eb); err != nil || eb.Error == nil {
+				t.Fatalf("%d %s: not the envelope", w.Code, w.Body)
+			}
+			if w.Code != c.status || eb.Error.Message != c.message {
+				t.Fatalf("%d %q, want %d %q", w.Code, eb.Error.Message, c.status, c.message)
+			}
+		})
 	}
 }

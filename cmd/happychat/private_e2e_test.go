@@ -71,6 +71,9 @@ func TestPrivateRoomsAndDirectMessages(t *testing.T) {
 	if st, _, b := s.call("POST", "/v1/dms", "/v1/dms", alice.Token, map[string]schemas.ID{"user_id": alice.UserID}, nil); st != http.StatusBadRequest {
 		t.Fatalf("a DM with oneself: %d %s", st, b)
 	}
+	if st, _, b := s.call("POST", "/v1/dms", "/v1/dms", alice.Token, map[string]schemas.ID{"user_id": 123456789}, nil); st != http.StatusNotFound {
+		t.Fatalf("a DM with a user in no room: %d %s", st, b)
+	}
 	whisper := s.post(dm.ID, bob, "psst")
 
 	// Members read both everywhere.
@@ -141,6 +144,29 @@ func TestPrivateRoomsAndDirectMessages(t *testing.T) {
 	}
 	s.post(topic, alice, "still here")
 	s.post(topic, bob, "me too")
+
+	// The site-wide figures leave the private rooms out: bob's DM message
+	// was in the history before his lobby message, yet he counts one.
+	eventually(t, "bob's site-wide count", func() error {
+		var top struct {
+			Senders []struct {
+				UserID   schemas.ID `json:"user_id"`
+				Messages int64      `json:"messages"`
+			} `json:"senders"`
+		}
+		if st, _, b := s.call("GET", "/v1/analytics/top-senders?from="+from+"&to="+to, "/v1/analytics/top-senders", eve.Token, nil, &top); st != http.StatusOK {
+			return fmt.Errorf("top senders: %d %s", st, b)
+		}
+		for _, x := range top.Senders {
+			if x.UserID == bob.UserID {
+				if x.Messages != 1 {
+					t.Fatalf("bob counts %d site-wide messages, want 1 (his DM is private)", x.Messages)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("bob not yet among %v", top.Senders)
+	})
 
 	conversations := func(u schemas.Session) (string, error) {
 		var c struct {
