@@ -5,14 +5,8 @@ import "happychat/schemas"
 // decideAddMember: a member of a private room adds another user
 // (cmd.Peer), within the room's capacity. Adding a member is a no-op.
 func decideAddMember(r *room, cmd Command, dp deps) (decision, error) {
-	if r == nil {
-		return decision{}, notFound("no such room")
-	}
-	if _, ok := r.current(cmd.UserID, dp); !ok {
-		return decision{}, forbidden("only members of the room may add someone")
-	}
-	if r.kind != schemas.RoomKindPrivate {
-		return decision{}, badRequest("members are added to private rooms only")
+	if err := r.byPrivateMember(cmd, dp, "only members of the room may add someone", "members are added to private rooms only"); err != nil {
+		return decision{}, err
 	}
 	if cmd.Peer <= 0 || cmd.PeerNickname == "" {
 		return decision{}, badRequest("user_id must name a user")

@@ -99,3 +99,19 @@ func (r *room) current(u schemas.ID, dp deps) (member, bool) {
 	}
 	return m, true
 }
+
+// byPrivateMember checks that r exists (404), that the caller is a current
+// member (403, notMember) and that r is a private room (400, notPrivate):
+// what an invite and an add need.
+func (r *room) byPrivateMember(cmd Command, dp deps, notMember, notPrivate string) error {
+	if r == nil {
+		return notFound("no such room")
+	}
+	if _, ok := r.current(cmd.UserID, dp); !ok {
+		return forbidden(notMember)
+	}
+	if r.kind != schemas.RoomKindPrivate {
+		return badRequest(notPrivate)
+	}
+	return nil
+}

@@ -12,14 +12,8 @@ import (
 // (schemas.InviteCreated); the instance that took the request made the
 // secret and gives the code to the caller once this is committed.
 func decideInvite(r *room, cmd Command, dp deps) (decision, error) {
-	if r == nil {
-		return decision{}, notFound("no such room")
-	}
-	if _, ok := r.current(cmd.UserID, dp); !ok {
-		return decision{}, forbidden("only members of the room may invite")
-	}
-	if r.kind != schemas.RoomKindPrivate {
-		return decision{}, badRequest("only a private room takes invites")
+	if err := r.byPrivateMember(cmd, dp, "only members of the room may invite", "only a private room takes invites"); err != nil {
+		return decision{}, err
 	}
 	// The bounds again: a forwarded command's are not taken on trust.
 	if cmd.MaxUses < 1 || cmd.MaxUses > schemas.MaxInviteUses || !cmd.ExpiresAt.After(dp.now) ||
