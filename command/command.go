@@ -24,6 +24,12 @@ const (
 	KindUnreact     Kind = "unreact"
 	KindPresence    Kind = "presence" // read-only: the owner's authoritative members
 	KindRename      Kind = "rename"   // the room's side of a rename (member.renamed)
+	// Feature level 4: private rooms, invites, direct messages.
+	KindCreatePrivate Kind = "create_private"
+	KindInvite        Kind = "invite"
+	KindAcceptInvite  Kind = "accept_invite"
+	KindAddMember     Kind = "add_member"
+	KindCreateDirect  Kind = "create_direct"
 	// kindSwitchLeave ends a membership superseded by a later join in
 	// another room (decision 2). It comes from the tail, never from clients.
 	kindSwitchLeave Kind = "switch_leave"
@@ -51,6 +57,19 @@ type Command struct {
 	Emoji        string       `json:"emoji,omitzero"`
 	SwitchTo     schemas.ID   `json:"switch_to,omitzero"`
 	SwitchJoinID schemas.ID   `json:"switch_join_id,omitzero"`
+	// Peer is the user a direct message is with, or whom a member adds to a
+	// private room; PeerNickname is their nickname, found by the instance
+	// that took the request (conversation.go).
+	Peer         schemas.ID `json:"peer,omitzero"`
+	PeerNickname string     `json:"peer_nickname,omitzero"`
+	// ShareCode is the share code a direct message was asked with: the
+	// owner verifies it again when the command was forwarded.
+	ShareCode string `json:"share_code,omitzero"`
+	// CodeHash, ExpiresAt and MaxUses describe an invite being made;
+	// CodeHash alone names the one being accepted.
+	CodeHash  string    `json:"code_hash,omitzero"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	MaxUses   int       `json:"max_uses,omitzero"`
 	// Retry marks a creation under an idempotency key: an existing room
 	// with the same id is the earlier request's, and is answered.
 	Retry         bool   `json:"retry,omitzero"`
@@ -74,8 +93,10 @@ type Result struct {
 	Members  []schemas.Member     `json:"members,omitzero"`
 	// Done answers a command that has nothing to return (a delete, a
 	// reaction): it was committed, or had been already.
-	Done bool  `json:"done,omitzero"`
-	Seq  int64 `json:"seq,omitzero"`
+	Done bool `json:"done,omitzero"`
+	// Invite is the id of an invite just made.
+	Invite schemas.ID `json:"invite,omitzero"`
+	Seq    int64      `json:"seq,omitzero"`
 }
 
 // decision is what deciding a command produced: the events to append (in
@@ -140,7 +161,7 @@ func roomView(r *room, capacity int) *schemas.Room {
 	v := &schemas.Room{
 		ID: r.id, Title: r.title, Description: r.description, Status: r.status,
 		MemberCount: len(r.members), Capacity: capacity, MessageCount: r.messages,
-		CreatedAt: schemas.FormatTime(r.createdAt),
+		CreatedAt: schemas.FormatTime(r.createdAt), Kind: r.kind,
 	}
 	if !r.lastMessageAt.IsZero() {
 		s := schemas.FormatTime(r.lastMessageAt)
@@ -181,6 +202,16 @@ func decide(r *room, cmd Command, dp deps) (decision, *room, error) {
 		d, err = decidePresence(r)
 	case KindRename:
 		d, err = decideRename(r, cmd, dp)
+	case KindCreatePrivate:
+		return decideCreatePrivate(r, cmd, dp)
+	case KindCreateDirect:
+		return decideCreateDirect(r, cmd, dp)
+	case KindInvite:
+		d, err = decideInvite(r, cmd, dp)
+	case KindAcceptInvite:
+		d, err = decideAcceptInvite(r, cmd, dp)
+	case KindAddMember:
+		d, err = decideAddMember(r, cmd, dp)
 	default:
 		err = badRequest("unknown command")
 	}

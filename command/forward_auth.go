@@ -21,6 +21,7 @@ import (
 var forwardable = map[Kind]bool{
 	KindCreateRoom: true, KindApproveRoom: true, KindRejectRoom: true, KindJoin: true, KindLeave: true, KindSend: true,
 	KindEdit: true, KindDelete: true, KindReact: true, KindUnreact: true, KindPresence: true, KindRename: true,
+	KindCreatePrivate: true, KindInvite: true, KindAcceptInvite: true, KindAddMember: true, KindCreateDirect: true,
 }
 
 // verifyForwarded checks a forwarded command against its credential and
@@ -54,6 +55,29 @@ func (s *Service) verifyForwarded(cmd *Command) *schemas.Error {
 		// every other command acts under the token's.
 		cmd.Nickname = claims.Nickname
 	}
+	if cmd.Kind == KindCreateDirect || cmd.Kind == KindAddMember {
+		return s.verifyPeer(cmd)
+	}
+	return nil
+}
+
+// verifyPeer finds a forwarded command's peer nickname again, here: from
+// the share code it carries, or from this instance's fold. The sender's
+// word is not taken for it.
+func (s *Service) verifyPeer(cmd *Command) *schemas.Error {
+	if cmd.ShareCode != "" {
+		u, n, err := s.readShareCode(cmd.ShareCode)
+		if err != nil || u != cmd.Peer {
+			return badRequest("share_code is not a share code of this service")
+		}
+		cmd.PeerNickname = n
+		return nil
+	}
+	n, err := s.peerNickname(cmd.Peer)
+	if err != nil {
+		return schemas.AsError(err)
+	}
+	cmd.PeerNickname = n
 	return nil
 }
 

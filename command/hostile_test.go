@@ -189,10 +189,14 @@ func TestNullBodiesAndEmptyKeys(t *testing.T) {
 		{"POST", "/v1/passkeys/login/begin", "", `{}`},
 		{"POST", "/v1/passkeys/login/finish", "", `{"challenge_id":"c","credential":{}}`},
 		{"POST", "/v1/passkeys/recover", "", `{"code":"abcde-fghij"}`},
+		{"POST", room + "/invites", user, `{"max_uses":2}`},
+		{"POST", room + "/members", user, `{"user_id":"8"}`},
+		{"POST", "/v1/invites/7267000000000000001.AAAAAAAAAAAAAAAAAAAAAA/accept", user, `{}`},
+		{"POST", "/v1/dms", user, `{"user_id":"8"}`},
 	}
 	// The write routes that read no body: a logout names its session by
 	// its token alone.
-	bodyless := []string{"DELETE /v1/sessions/current"}
+	bodyless := []string{"DELETE /v1/sessions/current", "GET /v1/dms/share-code"}
 	t.Run("every write route is in the table", func(t *testing.T) {
 		// r's own routes are the public listener's (bothListeners).
 		n := 0
@@ -201,7 +205,7 @@ func TestNullBodiesAndEmptyKeys(t *testing.T) {
 				continue
 			}
 			n++
-			path := strings.NewReplacer(":id", "7267000000000000001", ":message_id", "7267000000000000002", ":emoji", "👍").Replace(rt.Path)
+			path := strings.NewReplacer(":id", "7267000000000000001", ":message_id", "7267000000000000002", ":emoji", "👍", ":code", "7267000000000000001.AAAAAAAAAAAAAAAAAAAAAA").Replace(rt.Path)
 			if !slices.ContainsFunc(routes, func(r route) bool { return r.method == rt.Method && r.path == path }) {
 				t.Errorf("%s %s: no null-body case", rt.Method, rt.Path)
 			}

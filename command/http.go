@@ -45,6 +45,7 @@ func (s *Service) Routes(r gin.IRouter) {
 	r.PUT("/v1/rooms/:id/messages/:message_id/reactions/:emoji", addr, s.putReaction)
 	r.DELETE("/v1/rooms/:id/messages/:message_id/reactions/:emoji", addr, s.deleteReaction)
 	r.POST("/v1/rooms/:id/read", addr, s.postRead)
+	s.conversationRoutes(r, addr)
 }
 
 // InternalRoutes mounts the internal protocol (cmdproto) on r, the internal
@@ -150,9 +151,16 @@ func (s *Service) postRoom(c *gin.Context) {
 	var in struct {
 		Title       string `json:"title"`
 		Description string `json:"description"`
+		// Visibility "private" opens a private room (level 4); absent or
+		// "public", a topic (http_conversations.go).
+		Visibility string `json:"visibility,omitzero"`
 	}
 	caller, ok := s.authenticate(c, true)
 	if !ok || !s.bind(c, &in, true) {
+		return
+	}
+	if in.Visibility != "" && in.Visibility != "public" {
+		s.postPrivateRoom(c, caller, in.Visibility, in.Title, in.Description)
 		return
 	}
 	// An empty header is a key that breaks the key's rule (1-64

@@ -321,7 +321,7 @@ func checkRoomLog(t *testing.T, events []schemas.Envelope, capacity int) map[sch
 			members[e.RoomID] = map[schemas.ID]bool{}
 		}
 		switch p := e.Payload.(type) {
-		case schemas.RoomJoined:
+		case schemas.RoomJoined, schemas.MemberAdded:
 			members[e.RoomID][e.UserID] = true
 			if n := len(members[e.RoomID]); n > capacity {
 				t.Fatalf("room %d has %d members at seq %d, capacity %d", e.RoomID, n, e.Seq, capacity)

@@ -14,6 +14,11 @@ func decideJoin(r *room, cmd Command, dp deps) (decision, error) {
 	if r == nil || r.status != schemas.RoomStatusOpen {
 		return decision{}, notFound("no such open room")
 	}
+	if !r.topic() {
+		// Private rooms and direct messages are entered by invite or by a
+		// member (conversation.go), never by joining.
+		return decision{}, forbidden("a private room is entered only by an invite")
+	}
 	loc, located := dp.locate(cmd.UserID)
 	m, isMember := r.members[cmd.UserID]
 	var d decision

@@ -34,8 +34,7 @@ func decideReaction(r *room, cmd Command, dp deps) (decision, error) {
 	if r == nil {
 		return decision{}, notFound("no such room")
 	}
-	mem, isMember := r.members[cmd.UserID]
-	if loc, ok := dp.locate(cmd.UserID); !isMember || ok && loc.superseded(r.id, mem.joinID) {
+	if _, isMember := r.current(cmd.UserID, dp); !isMember {
 		return decision{}, forbidden("only members of the room may react")
 	}
 	m, err := findMessage(r, cmd.MessageID, dp, "")

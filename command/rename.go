@@ -84,8 +84,8 @@ func decideRename(r *room, cmd Command, dp deps) (decision, error) {
 	if err != nil {
 		return decision{}, err
 	}
-	m, isMember := r.members[cmd.UserID]
-	if loc, ok := dp.locate(cmd.UserID); !isMember || ok && loc.superseded(r.id, m.joinID) || m.nickname == nickname {
+	m, isMember := r.current(cmd.UserID, dp)
+	if !isMember || m.nickname == nickname {
 		return d, nil
 	}
 	env := schemas.Envelope{UserID: cmd.UserID, CorrelationID: cmd.CorrelationID,

@@ -31,8 +31,7 @@ func decideSend(r *room, cmd Command, dp deps) (decision, error) {
 		d.result.Message = &msg
 		return d, nil
 	}
-	m, isMember := r.members[cmd.UserID]
-	if loc, ok := dp.locate(cmd.UserID); !isMember || ok && loc.superseded(r.id, m.joinID) {
+	if _, isMember := r.current(cmd.UserID, dp); !isMember {
 		return decision{}, forbidden("only members of the room may post")
 	}
 	p := schemas.MessageSent{Text: cmd.Body, ClientMsgID: cmd.ClientMsgID, Nickname: cmd.Nickname}

@@ -27,8 +27,10 @@ import (
 // versions it does not know (and falls back to an older snapshot or the log).
 // Version 2 adds the owner's recent messages to the window body (edits,
 // deletes, reactions, replies); a version 1 window is still read, its
-// messages rebuilt from its sends.
-const snapshotVersion = 2
+// messages rebuilt from its sends. Version 3 adds the kind and invites of
+// private rooms and direct messages (Conv); a build before it skips such a
+// snapshot (strict decoding) and folds the log instead.
+const snapshotVersion = 3
 
 // oldestSnapshotVersion is the oldest layout this build still reads.
 const oldestSnapshotVersion = 1
@@ -54,6 +56,8 @@ type snapRoom struct {
 	Messages      int64        `json:"messages"`
 	LastMessageAt time.Time    `json:"last_message_at,omitzero"`
 	Members       []snapMember `json:"members,omitzero"`
+	// Conv is a private room's or a direct message's (version 3).
+	Conv *snapConversation `json:"conv,omitzero"`
 }
 
 type snapMember struct {
@@ -152,7 +156,7 @@ func (c *capture) encodeState(topicID string) ([]byte, error) {
 		Rooms: make([]snapRoom, 0, len(c.rooms)), Users: make([]snapUser, 0, len(c.users))}
 	for _, r := range c.rooms {
 		sr := snapRoom{ID: r.id, Status: r.status, Title: r.title, Description: r.description, CreatedAt: r.createdAt,
-			Seq: r.seq, LastID: r.lastID, Messages: r.messages, LastMessageAt: r.lastMessageAt}
+			Seq: r.seq, LastID: r.lastID, Messages: r.messages, LastMessageAt: r.lastMessageAt, Conv: r.snapConv()}
 		for u, m := range r.members {
 			sr.Members = append(sr.Members, snapMember{User: u, JoinID: m.joinID, Nickname: m.nickname, JoinedAt: m.joinedAt})
 		}
@@ -222,6 +226,7 @@ func (s *snapState) install(ps *partState) {
 		for _, m := range sr.Members {
 			r.members[m.User] = member{joinID: m.JoinID, nickname: m.Nickname, joinedAt: m.JoinedAt}
 		}
+		r.installConv(sr.Conv)
 		ps.rooms[r.id] = r
 	}
 	for _, u := range s.Users {

@@ -32,12 +32,25 @@ type room struct {
 	members       map[schemas.ID]member
 	messages      int64
 	lastMessageAt time.Time
+	// kind is "" for a topic room, else schemas.RoomKindPrivate or
+	// schemas.RoomKindDirect (conversation.created); creator and peer are
+	// its creator and, for a direct message, the other user.
+	kind    string
+	creator schemas.ID
+	peer    schemas.ID
+	// invites of a private room, by the invite.created event id.
+	invites map[schemas.ID]invite
 }
+
+// topic reports whether the room is a topic room: the only kind that
+// counts toward one room at a time (docs/adr/0002).
+func (r *room) topic() bool { return r.kind == "" }
 
 // clone copies the room for a tentative batch.
 func (r *room) clone() *room {
 	c := *r
 	c.members = maps.Clone(r.members)
+	c.invites = maps.Clone(r.invites)
 	return &c
 }
 
@@ -77,6 +90,8 @@ func (r *room) apply(env schemas.Envelope) (bool, error) {
 	case schemas.MessageSent:
 		r.messages++
 		r.lastMessageAt = env.OccurredAt
+	case schemas.ConversationCreated, schemas.MemberAdded, schemas.InviteCreated:
+		r.applyConversation(env)
 	}
 	return true, nil
 }
@@ -92,6 +107,9 @@ func (r *room) next(env schemas.Envelope) (*room, bool, error) {
 	switch env.Payload.(type) {
 	case schemas.RoomJoined, schemas.RoomLeft, schemas.MemberRenamed:
 		c.members = maps.Clone(r.members)
+	case schemas.MemberAdded, schemas.InviteCreated:
+		c.members = maps.Clone(r.members)
+		c.invites = maps.Clone(r.invites)
 	}
 	ok, err := c.apply(env)
 	if err != nil || !ok {

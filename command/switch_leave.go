@@ -48,6 +48,9 @@ func (s *Service) resolveSuperseded(ctx context.Context, part int32) {
 	ps := s.fold.parts[part]
 	ps.mu.RLock()
 	for id, r := range ps.rooms {
+		if !r.topic() {
+			continue // only topic memberships are ever superseded
+		}
 		for u, m := range r.members {
 			all = append(all, mem{id, u, m.joinID})
 		}

@@ -32,6 +32,8 @@ type viewRoom struct {
 	LastMessageAt int64
 	LastMessageID int64
 	LastSeq       int64
+	Kind          string
+	Peer          int64 // 0: NULL
 }
 
 type viewMember struct {
@@ -41,6 +43,7 @@ type viewMember struct {
 	LeftAt           int64 // 0: NULL
 	Reason           string
 	EndedBy          int64
+	Topic            bool // counts toward one topic room at a time
 }
 
 type viewRoomMessage struct{ Room, ID, Seq, Ord int64 }
@@ -81,6 +84,7 @@ func fold(names schemas.Names, recs []*kgo.Record) (views, history) {
 		room, user, id int64
 		nick           string
 		at             int64
+		topic          bool // room.joined; false for member.added
 	}
 	type leave struct {
 		room, user, id int64
@@ -146,10 +150,13 @@ func fold(names schemas.Names, recs []*kgo.Record) (views, history) {
 			switch p := env.Payload.(type) {
 			case schemas.RoomCreated:
 				room = &viewRoom{ID: int64(env.RoomID), Title: p.Title, Desc: p.Description, Status: "open",
-					CreatedBy: int64(env.UserID), CreatedAt: ms(env.OccurredAt)}
+					CreatedBy: int64(env.UserID), CreatedAt: ms(env.OccurredAt), Kind: "topic"}
 			case schemas.RoomProposed:
 				room = &viewRoom{ID: int64(env.RoomID), Title: p.Title, Desc: p.Description, Status: "proposed",
-					CreatedBy: int64(env.UserID), CreatedAt: ms(env.OccurredAt)}
+					CreatedBy: int64(env.UserID), CreatedAt: ms(env.OccurredAt), Kind: "topic"}
+			case schemas.ConversationCreated:
+				room = &viewRoom{ID: int64(env.RoomID), Title: p.Title, Desc: p.Description, Status: "open",
+					CreatedBy: int64(env.UserID), CreatedAt: ms(env.OccurredAt), Kind: p.Kind, Peer: int64(p.Peer)}
 			default:
 				dead[where] = true
 				continue
@@ -170,7 +177,9 @@ func fold(names schemas.Names, recs []*kgo.Record) (views, history) {
 			room.LastMessageAt, room.LastMessageID = at, int64(env.ID)
 			v.RoomMessages = append(v.RoomMessages, viewRoomMessage{room.ID, int64(env.ID), env.Seq, room.Messages})
 		case schemas.RoomJoined:
-			joins = append(joins, join{room.ID, int64(env.UserID), int64(env.ID), p.Nickname, at})
+			joins = append(joins, join{room.ID, int64(env.UserID), int64(env.ID), p.Nickname, at, true})
+		case schemas.MemberAdded:
+			joins = append(joins, join{room.ID, int64(env.UserID), int64(env.ID), p.Nickname, at, false})
 		case schemas.RoomLeft:
 			leaves = append(leaves, leave{room.ID, int64(env.UserID), int64(env.ID), at, p.Reason})
 		case schemas.MemberRenamed:
@@ -178,7 +187,8 @@ func fold(names schemas.Names, recs []*kgo.Record) (views, history) {
 		}
 	}
 	// Memberships: each ends at the earliest of the user's next join
-	// (anywhere) and the first leave of that room whose latest earlier join
+	// (anywhere; topic memberships only: a member.added neither ends nor is
+	// ended by a join) and the first leave of that room whose latest earlier join
 	// of the user there is this one.
 	slices.SortFunc(joins, func(a, b join) int { return cmp.Compare(a.id, b.id) })
 	byRoomUser := map[[2]int64][]int64{} // join ids, ascending
@@ -202,6 +212,9 @@ func fold(names schemas.Names, recs []*kgo.Record) (views, history) {
 	lastByUser := map[int64]join{}
 	for i := len(joins) - 1; i >= 0; i-- {
 		j := joins[i]
+		if !j.topic {
+			continue
+		}
 		if n, ok := lastByUser[j.user]; ok {
 			nextJoin[j.id] = n
 		}
@@ -218,7 +231,7 @@ func fold(names schemas.Names, recs []*kgo.Record) (views, history) {
 		}
 	}
 	for _, j := range joins {
-		m := viewMember{Room: j.room, User: j.user, Join: j.id, Nick: j.nick, JoinedAt: j.at}
+		m := viewMember{Room: j.room, User: j.user, Join: j.id, Nick: j.nick, JoinedAt: j.at, Topic: j.topic}
 		if n, ok := renamed[j.id]; ok {
 			m.Nick = n
 		}
@@ -275,16 +288,16 @@ func readViews(ctx context.Context, pool *pgxpool.Pool) (views, error) {
 	if v.Rooms, err = queryAll(ctx, pool, `SELECT room_id, title, description, status, COALESCE(created_by, 0),
 		(extract(epoch FROM created_at)*1000)::bigint, COALESCE((extract(epoch FROM approved_at)*1000)::bigint, 0),
 		member_count, message_count, COALESCE((extract(epoch FROM last_message_at)*1000)::bigint, 0),
-		COALESCE(last_message_id, 0), last_seq FROM rooms`, func(r *viewRoom) []any {
+		COALESCE(last_message_id, 0), last_seq, kind, COALESCE(peer, 0) FROM rooms`, func(r *viewRoom) []any {
 		return []any{&r.ID, &r.Title, &r.Desc, &r.Status, &r.CreatedBy, &r.CreatedAt, &r.ApprovedAt, &r.Members,
-			&r.Messages, &r.LastMessageAt, &r.LastMessageID, &r.LastSeq}
+			&r.Messages, &r.LastMessageAt, &r.LastMessageID, &r.LastSeq, &r.Kind, &r.Peer}
 	}); err != nil {
 		return v, err
 	}
 	if v.Members, err = queryAll(ctx, pool, `SELECT room_id, user_id, join_event_id, nickname,
 		(extract(epoch FROM joined_at)*1000)::bigint, COALESCE((extract(epoch FROM left_at)*1000)::bigint, 0),
-		COALESCE(left_reason, ''), COALESCE(ended_by, 0) FROM members`, func(m *viewMember) []any {
-		return []any{&m.Room, &m.User, &m.Join, &m.Nick, &m.JoinedAt, &m.LeftAt, &m.Reason, &m.EndedBy}
+		COALESCE(left_reason, ''), COALESCE(ended_by, 0), topic FROM members`, func(m *viewMember) []any {
+		return []any{&m.Room, &m.User, &m.Join, &m.Nick, &m.JoinedAt, &m.LeftAt, &m.Reason, &m.EndedBy, &m.Topic}
 	}); err != nil {
 		return v, err
 	}

@@ -30,6 +30,8 @@ type gen struct {
 	msgs     map[schemas.ID][]schemas.ID
 	roomRecs []*kgo.Record // valid rooms-topic records, for duplicates
 
+	convs genConvs // private rooms and direct messages (gen_conv_test.go)
+
 	recs []*kgo.Record
 	// poison controls the share of abnormal records (0 disables them).
 	poison float64
@@ -236,7 +238,7 @@ func (g *gen) run(n int, mix genMix) []*kgo.Record {
 	for len(g.open) < mix.rooms {
 		g.createRoom()
 	}
-	total := mix.join + mix.leave + mix.message + mix.readMark + mix.propose + mix.approve + mix.register + mix.rename
+	total := mix.join + mix.leave + mix.message + mix.readMark + mix.propose + mix.approve + mix.register + mix.rename + mix.conversation
 	for len(g.recs)-start < n {
 		if g.poison > 0 && g.rng.Float64() < g.poison {
 			g.abnormal()
@@ -258,6 +260,8 @@ func (g *gen) run(n int, mix genMix) []*kgo.Record {
 			g.approve()
 		case x < mix.join+mix.leave+mix.message+mix.readMark+mix.propose+mix.approve+mix.rename:
 			g.rename()
+		case x < mix.join+mix.leave+mix.message+mix.readMark+mix.propose+mix.approve+mix.rename+mix.conversation:
+			g.conversation()
 		default:
 			g.register()
 		}
@@ -269,10 +273,11 @@ func (g *gen) run(n int, mix genMix) []*kgo.Record {
 type genMix struct {
 	users, rooms                                                       int
 	join, leave, message, readMark, propose, approve, rename, register float64
+	conversation                                                       float64 // level 4
 }
 
 // churn is membership-heavy: it exercises the fold.
-var churn = genMix{users: 40, rooms: 8, join: 30, leave: 8, message: 40, readMark: 10, propose: 2, approve: 2, rename: 3, register: 3}
+var churn = genMix{users: 40, rooms: 8, join: 30, leave: 8, message: 40, readMark: 10, propose: 2, approve: 2, rename: 3, register: 3, conversation: 6}
 
 // chatty is message-heavy: a busy chat.
-var chatty = genMix{users: 300, rooms: 50, join: 4, leave: 1, message: 90, readMark: 4, propose: 0.2, approve: 0.2, register: 0.5}
+var chatty = genMix{users: 300, rooms: 50, join: 4, leave: 1, message: 90, readMark: 4, propose: 0.2, approve: 0.2, register: 0.5, conversation: 1}

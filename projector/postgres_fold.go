@@ -28,7 +28,10 @@ func (b *pgBatch) apply(ctx context.Context, rec *feed.Record) error {
 			// The PostgreSQL views hold no text and count a deleted
 			// message still (its place in the unread count stays): a
 			// change of a message only advances the room's seq.
-			schemas.MessageEdited, schemas.MessageDeleted, schemas.ReactionAdded, schemas.ReactionRemoved:
+			schemas.MessageEdited, schemas.MessageDeleted, schemas.ReactionAdded, schemas.ReactionRemoved,
+			// Level 4; an invite is not in the views (the command
+			// service decides its uses): it only advances the seq.
+			schemas.ConversationCreated, schemas.MemberAdded, schemas.InviteCreated:
 			return b.roomEvent(ctx, rec)
 		}
 	case b.s.names.Users:
@@ -87,7 +90,7 @@ func (b *pgBatch) roomEvent(ctx context.Context, rec *feed.Record) error {
 		return nil // a duplicate: the view already holds it
 	} else {
 		switch env.Payload.(type) {
-		case schemas.RoomCreated, schemas.RoomProposed:
+		case schemas.RoomCreated, schemas.RoomProposed, schemas.ConversationCreated:
 			b.anomaly("room_created_twice", rec)
 		}
 	}
@@ -123,6 +126,23 @@ func (b *pgBatch) roomEvent(ctx context.Context, rec *feed.Record) error {
 		if err := b.left(ctx, r, env, p); err != nil {
 			return err
 		}
+	case schemas.ConversationCreated:
+		var peer *int64
+		if p.Peer != 0 {
+			id := int64(p.Peer)
+			peer = &id
+		}
+		b.later.Queue(pgRoomKind, r.id, p.Kind, peer)
+	case schemas.MemberAdded:
+		var added bool
+		err := b.tx.QueryRow(ctx, pgAddMember, r.id, int64(env.UserID), int64(env.ID), p.Nickname, env.OccurredAt).Scan(&added)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("add member: %w", err)
+		default:
+			r.memberCount++
+		}
 	case schemas.MemberRenamed:
 		// Run now, like the joins and leaves around it: a leave later in
 		// the batch must find the renamed row.
@@ -147,6 +167,10 @@ func newRoomRow(env schemas.Envelope) *roomRow {
 		}
 	case schemas.RoomProposed:
 		r.title, r.description, r.status = p.Title, p.Description, schemas.RoomStatusProposed
+		by := int64(env.UserID)
+		r.createdBy = &by
+	case schemas.ConversationCreated:
+		r.title, r.description, r.status = p.Title, p.Description, schemas.RoomStatusOpen
 		by := int64(env.UserID)
 		r.createdBy = &by
 	default:

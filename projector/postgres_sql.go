@@ -47,7 +47,9 @@ ON CONFLICT (room_id) DO UPDATE SET
 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])
 ON CONFLICT DO NOTHING`
 
-	// pgJoin records membership $3 (user $2 in room $1) in one round trip.
+	// pgJoin (topic rooms only: the members of private rooms and direct
+	// messages are rows with topic = false, which it neither ends nor is
+	// ended by) records membership $3 (user $2 in room $1) in one round trip.
 	// The membership is already over if the user joined anywhere later
 	// (partitions are read in any order): it ends at that next join. And
 	// the join ends, at $3, every earlier membership of the user that is
@@ -59,7 +61,7 @@ ON CONFLICT DO NOTHING`
 	// (room, true) per room that lost a current member.
 	pgJoin = `WITH nxt AS (
     SELECT join_event_id, joined_at FROM members
-    WHERE user_id = $2 AND join_event_id > $3
+    WHERE user_id = $2 AND topic AND join_event_id > $3
     ORDER BY join_event_id LIMIT 1),
 ins AS (
     INSERT INTO members (room_id, user_id, join_event_id, nickname, joined_at, left_at, left_reason, ended_by)
@@ -70,7 +72,7 @@ ins AS (
     RETURNING ended_by IS NULL AS current),
 prev AS (
     SELECT room_id, join_event_id, ended_by IS NULL AS was_open FROM members
-    WHERE user_id = $2 AND join_event_id < $3 AND (ended_by IS NULL OR ended_by > $3)
+    WHERE user_id = $2 AND topic AND join_event_id < $3 AND (ended_by IS NULL OR ended_by > $3)
     FOR UPDATE),
 upd AS (
     UPDATE members m SET ended_by = $3, left_at = $5, left_reason = 'switched'
@@ -93,6 +95,17 @@ FROM m
 WHERE members.room_id = m.room_id AND members.user_id = m.user_id AND members.join_event_id = m.join_event_id
   AND (members.ended_by IS NULL OR members.ended_by > $3)
 RETURNING m.was_open`
+
+	// pgAddMember records a membership of a private room or a direct
+	// message (member.added): it ends nothing. One row if it is new.
+	pgAddMember = `INSERT INTO members (room_id, user_id, join_event_id, nickname, joined_at, topic)
+VALUES ($1, $2, $3, $4, $5, false)
+ON CONFLICT DO NOTHING
+RETURNING true`
+
+	// pgRoomKind records a private room's or a direct message's kind,
+	// after the batch saved its row.
+	pgRoomKind = `UPDATE rooms SET kind = $2, peer = $3 WHERE room_id = $1`
 
 	pgDecMembers = `UPDATE rooms SET member_count = member_count - 1 WHERE room_id = $1`
 

@@ -80,9 +80,15 @@ func humanDuration(d time.Duration) string {
 // while a replay's duplicates are not merged yet (it merges sorted streams,
 // so its memory does not grow with the range the way uniqExact(id) would).
 const (
+	// sqlNotPrivate keeps the messages of private rooms and direct
+	// messages out of the site-wide figures: they are their members' only
+	// (a room's own figures are, through loadRoom). A conversation's first
+	// event is its conversation.created.
+	sqlNotPrivate = `
+		AND room_id NOT IN (SELECT room_id FROM room_events WHERE seq = 1 AND type = '` + schemas.TypeConversationCreated + `')`
 	sqlActivity = `SELECT toInt64(intDiv(sent_ms, ?)) AS b, count() AS messages, uniqExact(user_id) AS senders
 		FROM messages FINAL
-		WHERE sent_at >= toDateTime(?) AND sent_at <= toDateTime(?) AND sent_ms >= ? AND sent_ms < ?
+		WHERE sent_at >= toDateTime(?) AND sent_at <= toDateTime(?) AND sent_ms >= ? AND sent_ms < ?` + sqlNotPrivate + `
 		GROUP BY b ORDER BY b` + sqlThrowOnOverflow
 	sqlActivityRoom = `SELECT toInt64(intDiv(sent_ms, ?)) AS b, count() AS messages, uniqExact(user_id) AS senders
 		FROM messages FINAL

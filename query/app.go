@@ -173,6 +173,7 @@ func (s *Service) Register(r gin.IRouter) {
 	r.GET("/v1/rooms/:id/timeline", s.route("timeline", s.httpTimeline))         // timeline.go
 	r.GET("/v1/analytics/activity", s.route("activity", s.httpActivity))         // activity.go
 	r.GET("/v1/analytics/top-senders", s.route("top_senders", s.httpTopSenders)) // top_senders.go
+	r.GET("/v1/conversations", s.route("conversations", s.httpConversations))    // conversations.go
 	r.GET("/v1/openapi.yaml", s.route("openapi", s.httpOpenAPI))                 // openapi/
 }
 

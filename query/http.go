@@ -70,6 +70,21 @@ type roomsBody struct {
 	NextCursor *string        `json:"next_cursor"`
 }
 
+func (s *Service) httpConversations(c *gin.Context) {
+	caller, _, ok := s.begin(c)
+	if !ok {
+		return
+	}
+	rooms, err := s.Conversations(c.Request.Context(), caller)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, struct {
+		Conversations []schemas.Room `json:"conversations"`
+	}{rooms})
+}
+
 func (s *Service) httpGetRoom(c *gin.Context) {
 	caller, _, ok := s.begin(c)
 	if !ok {

@@ -37,7 +37,8 @@ const (
 	AND (NOT $7::boolean OR EXISTS (SELECT 1 FROM members mb WHERE mb.room_id = r.room_id AND mb.user_id = $1))`
 )
 
-// sqlListRooms lists rooms of one status, busiest first: most members, then
+// sqlListRooms lists topic rooms of one status (private rooms and direct
+// messages are never listed: GET /v1/conversations lists the caller's), busiest first: most members, then
 // most recent message, then oldest room (a stable order for equal rooms).
 // The order follows the rooms_busiest index.
 //
@@ -48,7 +49,7 @@ const (
 // plus one (the extra row says whether a next page exists); $7 and $8 the
 // filters above.
 const sqlListRooms = `SELECT` + roomColumns + `
-	FROM rooms r WHERE r.status = $2
+	FROM rooms r WHERE r.status = $2 AND r.kind = 'topic'
 	AND ($5::bigint IS NULL OR (r.member_count <= $3 AND (
 		r.member_count < $3 OR CASE
 			WHEN $4::timestamptz IS NULL THEN r.last_message_at IS NULL AND r.room_id > $5
@@ -62,7 +63,7 @@ const sqlListRooms = `SELECT` + roomColumns + `
 // are the cursor (NULL $4: the first page), $5 the page size plus one, $6
 // and $7 the filters.
 const sqlListRoomsNew = `SELECT` + roomColumns + `
-	FROM rooms r WHERE r.status = $2
+	FROM rooms r WHERE r.status = $2 AND r.kind = 'topic'
 	AND ($4::bigint IS NULL OR (COALESCE(r.approved_at, r.created_at), r.room_id) < ($3::timestamptz, $4))` + sqlRoomsFilterNew + `
 	ORDER BY COALESCE(r.approved_at, r.created_at) DESC, r.room_id DESC
 	LIMIT $5`

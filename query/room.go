@@ -36,7 +36,9 @@ const roomColumns = `
 		WHERE m.user_id = $1 AND m.room_id = r.room_id
 		ORDER BY rm.message_id DESC LIMIT 1), 0)) END,
 	COALESCE(r.approved_at, r.created_at),
-	(SELECT u.nickname FROM users u WHERE u.user_id = r.created_by)`
+	(SELECT u.nickname FROM users u WHERE u.user_id = r.created_by),
+	r.kind, $1::bigint IS NOT NULL AND EXISTS (
+		SELECT 1 FROM members mc WHERE mc.room_id = r.room_id AND mc.user_id = $1 AND mc.left_at IS NULL)`
 
 const sqlRoomByID = `SELECT` + roomColumns + ` FROM rooms r WHERE r.room_id = $2`
 
@@ -60,13 +62,17 @@ type roomRow struct {
 	// Proposer is the nickname of CreatedBy (nil without one, or while the
 	// users view lags).
 	Proposer *string
+	// Kind is the room's kind (schemas.RoomKindTopic, …); Member whether
+	// the caller is a current member.
+	Kind   string
+	Member bool
 }
 
 func scanRoom(row pgx.Row) (roomRow, error) {
 	var r roomRow
 	var id int64
 	err := row.Scan(&id, &r.Title, &r.Description, &r.Status, &r.CreatedBy, &r.CreatedAt,
-		&r.MemberCount, &r.MessageCount, &r.LastMessageAt, &r.LastMessageID, &r.LastSeq, &r.Unread, &r.ListedAt, &r.Proposer)
+		&r.MemberCount, &r.MessageCount, &r.LastMessageAt, &r.LastMessageID, &r.LastSeq, &r.Unread, &r.ListedAt, &r.Proposer, &r.Kind, &r.Member)
 	r.ID = schemas.ID(id)
 	return r, err
 }
@@ -88,6 +94,9 @@ func (r roomRow) api(capacity int) schemas.Room {
 		MemberCount: int(r.MemberCount), Capacity: capacity, MessageCount: r.MessageCount,
 		CreatedAt: schemas.FormatTime(r.CreatedAt), Unread: r.Unread,
 	}
+	if r.Kind != schemas.RoomKindTopic {
+		out.Kind = r.Kind
+	}
 	if r.LastMessageAt != nil {
 		s := schemas.FormatTime(*r.LastMessageAt)
 		out.LastMessageAt = &s
@@ -104,6 +113,10 @@ func (r roomRow) api(capacity int) schemas.Room {
 // errRoomNotFound is the answer for unknown rooms and for proposals the
 // caller may not see.
 var errRoomNotFound = schemas.Errorf(schemas.CodeNotFound, "no such room")
+
+// errNotAMember answers whoever is not a current member of a private room
+// or a direct message, on every read path.
+var errNotAMember = schemas.Errorf(schemas.CodeForbidden, "only members of this private room may read it")
 
 // userParam is the $1 of roomColumns: NULL for callers without a user id.
 func userParam(c Caller) *int64 {
@@ -127,6 +140,12 @@ func (s *Service) loadRoom(ctx context.Context, c Caller, id schemas.ID) (roomRo
 	}
 	if !r.visibleTo(c) {
 		return roomRow{}, errRoomNotFound
+	}
+	if r.Kind != schemas.RoomKindTopic && !r.Member {
+		// Every read path of a room comes through here: a private room
+		// or a direct message is its current members' only, an admin's
+		// included.
+		return roomRow{}, errNotAMember
 	}
 	return r, nil
 }

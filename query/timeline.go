@@ -206,7 +206,7 @@ func (s *Service) timelineNames(ctx context.Context, room schemas.ID, evs []time
 	var joins, leaves, leavers []int64
 	for _, ev := range evs {
 		switch ev.typ {
-		case schemas.TypeRoomJoined:
+		case schemas.TypeRoomJoined, schemas.TypeMemberAdded:
 			joins = append(joins, int64(ev.id))
 		case schemas.TypeRoomLeft:
 			leaves, leavers = append(leaves, int64(ev.id)), append(leavers, int64(ev.user))
@@ -260,7 +260,7 @@ func timelineItem(room schemas.ID, ev timelineEvent, msgs map[uint64]schemas.Mes
 		if m, ok := msgs[ev.id]; ok {
 			return TimelineItem{Type: "message", Message: &m}
 		}
-	case schemas.TypeRoomJoined, schemas.TypeRoomLeft:
+	case schemas.TypeRoomJoined, schemas.TypeMemberAdded, schemas.TypeRoomLeft:
 		n := names[ev.id]
 		it := TimelineItem{Type: "member_joined", RoomID: room, UserID: schemas.ID(ev.user), Nickname: &n.nickname, Seq: int64(ev.seq), At: at}
 		if ev.typ == schemas.TypeRoomLeft {

@@ -39,7 +39,7 @@ type Sender struct {
 const (
 	sqlTopSenders = `SELECT user_id, argMax(nickname, id) AS nickname, count() AS messages
 		FROM messages FINAL
-		WHERE sent_at >= toDateTime(?) AND sent_at <= toDateTime(?) AND sent_ms >= ? AND sent_ms < ?
+		WHERE sent_at >= toDateTime(?) AND sent_at <= toDateTime(?) AND sent_ms >= ? AND sent_ms < ?` + sqlNotPrivate + `
 		GROUP BY user_id ORDER BY messages DESC, user_id ASC LIMIT ?` + sqlThrowOnOverflow
 	sqlTopSendersRoom = `SELECT user_id, argMax(nickname, id) AS nickname, count() AS messages
 		FROM messages FINAL

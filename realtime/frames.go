@@ -159,6 +159,10 @@ func renderEvent(env schemas.Envelope, mod Moderation) (*frame, error) {
 		v = messageFrame{Type: typeMessage, Message: messageOf(env, p, mod)}
 	case schemas.RoomJoined:
 		v = memberFrame{Type: typeJoined, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Seq: env.Seq}
+	case schemas.MemberAdded:
+		// A private room's or a direct message's new member: the same
+		// frame as a join, so clients keep one member list.
+		v = memberFrame{Type: typeJoined, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Seq: env.Seq}
 	case schemas.RoomLeft:
 		v = memberFrame{Type: typeLeft, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Seq: env.Seq, Reason: p.Reason}
 		f.leaver = env.UserID

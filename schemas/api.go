@@ -53,6 +53,9 @@ type Room struct {
 	// ProposedBy (an extension of the query service) names the user who
 	// proposed the room, on rooms that began as a proposal.
 	ProposedBy *Proposer `json:"proposed_by,omitzero"`
+	// Kind is "private" or "direct" for the rooms of feature level 4
+	// (RoomKindPrivate, RoomKindDirect); absent on a topic room.
+	Kind string `json:"kind,omitzero"`
 }
 
 // Proposer is who proposed a room; Nickname is the user's current one

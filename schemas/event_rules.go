@@ -281,6 +281,7 @@ func newEvents() *Registry {
 	Define[ReactionRemoved](r, 1, ScopeRoom, func(e Envelope) error {
 		return checkReaction(e, MessageReaction(e.Payload.(ReactionRemoved)))
 	}, AtLevel(3))
+	defineLevel4(r)
 	return r
 }
 

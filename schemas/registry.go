@@ -80,8 +80,9 @@ type Registry struct {
 // brings room.rejected (an admin turns a proposal down), user.renamed and
 // member.renamed (a rename keeps the user), message.sent v2 (reply_to,
 // mentions), message.edited, message.deleted and the reaction events
-// (issue 18).
-const FeatureLevel = 3
+// (issue 18). Level 4 brings conversation.created, member.added and
+// invite.created (private rooms, invites, direct messages: issue 20).
+const FeatureLevel = 4
 
 // ErrFeatureDisabled is wrapped by CheckEmit when an event needs a higher
 // feature level than the cluster's: some instance may still run a build that

@@ -105,6 +105,19 @@ func samples() map[string]Envelope {
 	e.CorrelationID = "req-rename-1"
 	add(e)
 
+	e = env(ConversationCreated{Kind: RoomKindDirect, Peer: sampleOther})
+	e.RoomID, e.UserID, e.Seq = DirectRoomID(sampleUser, sampleOther), sampleUser, 1
+	e.CorrelationID = "req-dm-1"
+	add(e)
+
+	e = env(MemberAdded{Nickname: "nemo", By: sampleUser, Invite: sampleEventID + 20})
+	e.RoomID, e.UserID, e.Seq = sampleRoom2, sampleOther, 3
+	add(e)
+
+	e = env(InviteCreated{CodeHash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", ExpiresAt: "2026-11-23T21:21:13.123Z", MaxUses: 5})
+	e.ID, e.RoomID, e.UserID, e.Seq = sampleEventID+20, sampleRoom2, sampleUser, 2
+	add(e)
+
 	// Decode reports the registry's names and versions; so do the samples.
 	for typ, e := range m {
 		e.Type, e.Version = typ, Events.Version(typ)

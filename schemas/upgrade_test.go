@@ -173,8 +173,12 @@ func TestEventsLevels(t *testing.T) {
 		TypeMessageDeleted:         3,
 		TypeMessageReactionAdded:   3,
 		TypeMessageReactionRemoved: 3,
+
+		TypeConversationCreated: 4,
+		TypeMemberAdded:         4,
+		TypeInviteCreated:       4,
 	}
-	if FeatureLevel != 3 {
+	if FeatureLevel != 4 {
 		t.Errorf("FeatureLevel = %d; update this test with the events of the new level", FeatureLevel)
 	}
 	for _, typ := range Events.Types() {

@@ -80,6 +80,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("MessageChanges", func(t *testing.T) { testMessageChanges(t, sys, br) })
 	t.Run("FallbackToEventStream", func(t *testing.T) { testFallbackToEventStream(t, sys, br) })
 	t.Run("Typing", func(t *testing.T) { testTyping(t, sys, br) })
+	t.Run("Conversations", func(t *testing.T) { testConversations(t, sys, br) })
 }
 
 // ---------------------------------------------------------------------------
@@ -853,6 +854,8 @@ var docsShots = map[string]bool{
 	"admin-queue-desktop": true, "admin-queue-phone": false,
 	// Issue 19's.
 	"fallback-sse-phone": true, "typing-ko-phone": true,
+	// Issue 20's screens.
+	"private-room-invite-desktop": true, "invite-accepted-ko-phone": true, "dm-ko-phone": true, "conversations-desktop": true,
 }
 
 func (tb *tab) saveFailureShot() {

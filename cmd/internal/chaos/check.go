@@ -111,7 +111,7 @@ func FoldLog(events []schemas.Envelope, capacity int) *Fold {
 		r.IDs = append(r.IDs, e.ID)
 		r.Seq = e.Seq
 		switch p := e.Payload.(type) {
-		case schemas.RoomJoined:
+		case schemas.RoomJoined, schemas.MemberAdded:
 			if r.Members[e.UserID] {
 				f.Findings = append(f.Findings, finding(KindDoubleJoin, e.RoomID, "user %d joined at seq %d while a member", e.UserID, e.Seq))
 			}

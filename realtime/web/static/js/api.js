@@ -191,6 +191,13 @@ export const api = {
   markRead: (id, upTo) => call("POST", `/v1/rooms/${enc(id)}/read`, { body: { up_to: upTo } }),
   react: (id, messageId, emoji) => call("PUT", `/v1/rooms/${enc(id)}/messages/${enc(messageId)}/reactions/${enc(emoji)}`),
   unreact: (id, messageId, emoji) => call("DELETE", `/v1/rooms/${enc(id)}/messages/${enc(messageId)}/reactions/${enc(emoji)}`),
+  // Private rooms, invites and direct messages (feature level 4).
+  conversations: () => call("GET", "/v1/conversations"),
+  createInvite: (id, { maxUses, expiresInSeconds } = {}) =>
+    call("POST", `/v1/rooms/${enc(id)}/invites`, { body: { max_uses: maxUses, expires_in_seconds: expiresInSeconds } }),
+  acceptInvite: (code) => call("POST", `/v1/invites/${enc(code)}/accept`, { body: {} }),
+  openDirect: (who) => call("POST", "/v1/dms", { body: who }),
+  shareCode: () => call("GET", "/v1/dms/share-code"),
 };
 
 /** wsURL is the room's WebSocket address (tokens go in the query: browsers cannot set headers). */

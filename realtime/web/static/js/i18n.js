@@ -147,6 +147,22 @@ const en = {
   typingOne: "{name} is typing…",
   typingTwo: "{a} and {b} are typing…",
   typingMany: "Several people are typing…",
+  // Private rooms and direct messages (feature level 4).
+  sectionConversations: "Private rooms and messages",
+  noConversations: "No private rooms or messages yet. Open one below, or tap 💬 next to someone in a room.",
+  privateTitlePlaceholder: "Private room title",
+  createPrivate: "New private room",
+  shareCodePlaceholder: "Paste someone's share code",
+  messageByCode: "Message",
+  myShareCode: "Copy my share code",
+  shareCodeCopied: "Your share code is copied. Anyone with it can message you.",
+  messageMember: "Message {nickname}",
+  dmWith: "Messages with {nickname}",
+  invite: "Invite",
+  inviteCopied: "Invite link copied: it admits {uses} people for 24 hours.",
+  inviteAccepted: "You're in “{title}”.",
+  inviteInvalid: "That invite has expired or does not exist.",
+  inviteLinkLabel: "Invite link",
 };
 
 const ko = {
@@ -294,6 +310,22 @@ const ko = {
   typingOne: "{name} 님이 입력 중…",
   typingTwo: "{a} 님과 {b} 님이 입력 중…",
   typingMany: "여러 명이 입력 중…",
+  // 비공개 방과 1:1 메시지 (기능 레벨 4)
+  sectionConversations: "비공개 방과 메시지",
+  noConversations: "아직 비공개 방이나 메시지가 없어요. 아래에서 만들거나, 방에서 다른 사람 옆의 💬를 눌러 보세요.",
+  privateTitlePlaceholder: "비공개 방 이름",
+  createPrivate: "새 비공개 방",
+  shareCodePlaceholder: "상대의 공유 코드를 붙여 넣기",
+  messageByCode: "메시지 보내기",
+  myShareCode: "내 공유 코드 복사",
+  shareCodeCopied: "공유 코드를 복사했어요. 이 코드가 있으면 누구나 메시지를 보낼 수 있어요.",
+  messageMember: "{nickname}님에게 메시지",
+  dmWith: "{nickname}님과의 메시지",
+  invite: "초대",
+  inviteCopied: "초대 링크를 복사했어요. 24시간 동안 {uses}명이 들어올 수 있어요.",
+  inviteAccepted: "“{title}”에 들어왔어요.",
+  inviteInvalid: "초대가 만료되었거나 존재하지 않아요.",
+  inviteLinkLabel: "초대 링크",
 };
 
 const tables = { en, ko };

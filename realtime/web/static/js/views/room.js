@@ -29,6 +29,7 @@ import { Typing } from "../typing.js";
 import { playEffect } from "../effects.js";
 import { notifyState, enableNotifications, disableNotifications, notifyMessage } from "../notify.js";
 import { avatar, tag } from "../identity.js";
+import { conversationTitle, inviteButton, messageButton, readFresh } from "./conversations.js";
 
 const PAGE = 50;
 const MAX_BODY = 2000;
@@ -69,7 +70,7 @@ export function renderRoom(root, { id }, ctx) {
 
   async function start() {
     try {
-      room = await api.getRoom(id, { signal: abort.signal });
+      room = await readFresh(id, () => api.getRoom(id, { signal: abort.signal }));
     } catch (err) {
       if (abort.signal.aborted) return;
       if (err.code === "network") return showProblem(t("offlineRoom"), { network: true });
@@ -77,7 +78,9 @@ export function renderRoom(root, { id }, ctx) {
     }
     let joined = {};
     try {
-      joined = await api.joinRoom(id);
+      // A private room or a DM is entered by invite or by a member, never
+      // joined: its members just open it.
+      if (!room.kind) joined = await api.joinRoom(id);
     } catch (err) {
       if (abort.signal.aborted) return;
       if (err.code === "room_full") return showFull();
@@ -87,7 +90,8 @@ export function renderRoom(root, { id }, ctx) {
     }
     if (abort.signal.aborted) return;
     const previous = store.currentRoom;
-    if (!reopenOnline) store.currentRoom = room;
+    // The current room is the topic room (one at a time).
+    if (!reopenOnline && !room.kind) store.currentRoom = room;
     if (joined.left_room_id && joined.left_room_id !== id) {
       const from = previous?.id === joined.left_room_id ? previous.title : store.cachedRoom(joined.left_room_id)?.title || "…";
       toast(t("switched", { from }), { ms: 6000 });
@@ -270,8 +274,8 @@ export function renderRoom(root, { id }, ctx) {
           "header",
           { class: "room-head" },
           h("a", { href: "/", "data-link": true, class: "btn btn-ghost btn-icon", id: "back", "aria-label": t("back"), title: t("back") }, h("span", { "aria-hidden": "true" }, "←")),
-          h("div", { class: "room-heading" }, h("h1", { id: "room-title" }, room.title), room.description ? h("p", { class: "room-sub" }, room.description) : null),
-          h("div", { class: "room-tools" }, membersToggle, notifyBtn, leaveBtn),
+          h("div", { class: "room-heading" }, h("h1", { id: "room-title" }, conversationTitle(room)), room.description ? h("p", { class: "room-sub" }, room.description) : null),
+          h("div", { class: "room-tools" }, inviteButton(room), membersToggle, notifyBtn, leaveBtn),
         ),
         h("p", { class: "offline-room-note", id: "offline-room-note", role: "status", hidden: true }, icon("📴"), " ", t("offlineRoomSaved")),
         h("div", { class: "room-body" }, h("div", { class: "timeline-wrap" }, timeline.el, jump), backdrop, panel),
@@ -335,7 +339,7 @@ export function renderRoom(root, { id }, ctx) {
           // This user joined another room elsewhere (another tab or
           // device): one room at a time, so this one is over.
           if (store.currentRoom?.id === id) store.currentRoom = null;
-          showProblem(t("movedAway", { title: room.title }), { rejoin: true });
+          showProblem(t("movedAway", { title: conversationTitle(room) }), { rejoin: true });
         }
         break;
       case "member_renamed":
@@ -390,7 +394,7 @@ export function renderRoom(root, { id }, ctx) {
       const fresh = Date.now() - Date.parse(m.sent_at) < EFFECT_FRESH_MS;
       if (fresh && m.effects?.length) playEffect(m.effects[0]);
       if (!mine) {
-        notifyMessage({ title: t("notificationTitle", { nickname: m.nickname, title: room.title }), body: m.body, roomId: id }).catch(() => {});
+        notifyMessage({ title: t("notificationTitle", { nickname: m.nickname, title: conversationTitle(room) }), body: m.body, roomId: id }).catch(() => {});
       }
     }
     if (!nextBefore && !loadingOlder && timeline.top.querySelector(".empty-room")) drawTop();
@@ -404,7 +408,7 @@ export function renderRoom(root, { id }, ctx) {
     } else if (!timeline.list.querySelector(".msg")) {
       timeline.setTop(h("p", { class: "timeline-start empty-room" }, icon("👋"), " ", t("noMessagesYet")));
     } else {
-      timeline.setTop(h("p", { class: "timeline-start" }, icon("🌱"), " ", t("beginning", { title: room.title })));
+      timeline.setTop(h("p", { class: "timeline-start" }, icon("🌱"), " ", t("beginning", { title: conversationTitle(room) })));
     }
   }
 
@@ -449,6 +453,7 @@ export function renderRoom(root, { id }, ctx) {
           { class: m.user_id === session.user_id ? "me" : null, dataset: { userId: m.user_id } },
           avatar(m.nickname, m.user_id),
           h("span", { class: "member-name" }, m.nickname, " ", tag(m.user_id), m.user_id === session.user_id ? ` (${t("you")})` : ""),
+          messageButton(m, ctx.navigate),
         ),
       ),
     );
@@ -485,7 +490,7 @@ export function renderRoom(root, { id }, ctx) {
       return toast(err.message, { kind: "error" });
     }
     store.currentRoom = null;
-    toast(t("left", { title: room.title }));
+    toast(t("left", { title: conversationTitle(room) }));
     ctx.navigate("/");
   }
 
@@ -495,7 +500,7 @@ export function renderRoom(root, { id }, ctx) {
     const r = await api.getRoom(id);
     const inRoom = (r.members || []).some((m) => m.user_id === session.user_id);
     if (inRoom) return true;
-    showProblem(t("movedAway", { title: room.title }), { rejoin: true });
+    showProblem(t("movedAway", { title: conversationTitle(room) }), { rejoin: true });
     return false;
   }
 
@@ -509,7 +514,7 @@ export function renderRoom(root, { id }, ctx) {
         { class: "card narrow full-room", id: "room-full", role: "alert" },
         h("div", { class: "big-emoji", "aria-hidden": "true" }, "🚪"),
         h("h1", {}, t("roomFullTitle")),
-        h("p", {}, t("roomFullBody", { title: room.title, capacity: room.capacity })),
+        h("p", {}, t("roomFullBody", { title: conversationTitle(room), capacity: room.capacity })),
         h("p", {}, h("a", { href: "/", "data-link": true, class: "btn btn-primary" }, t("back"))),
       ),
     );

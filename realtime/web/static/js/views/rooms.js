@@ -10,6 +10,7 @@ import { h, replace, icon, toast } from "../dom.js";
 import { t } from "../i18n.js";
 import { api } from "../api.js";
 import { store } from "../store.js";
+import { conversationsSection, acceptInviteFromHash } from "./conversations.js";
 
 const REFRESH_MS = 20000;
 const SEARCH_DELAY_MS = 300;
@@ -20,7 +21,11 @@ const PAGE_LIMIT = 24;
 // The server refuses longer searches (q: 1–100 code points).
 const MAX_SEARCH = 100;
 
-export function renderRooms(root) {
+export function renderRooms(root, ctx) {
+  // An invite link (/#invite=<code>) lands here: accept it and open the room.
+  acceptInviteFromHash(ctx.navigate);
+  // Private rooms and DMs: never in the topic lists below.
+  const convs = conversationsSection(ctx.navigate);
   const note = h("p", { class: "note", role: "status" });
   const refreshBtn = h("button", { type: "button", class: "btn btn-ghost", id: "refresh", on: { click: () => refresh() } }, icon("🔄"), " ", t("refresh"));
   const search = h("input", {
@@ -68,6 +73,7 @@ export function renderRooms(root) {
     ),
     searchForm,
     note,
+    convs.el,
     mine.el,
     fresh.el,
     busiest.el,
@@ -104,6 +110,7 @@ export function renderRooms(root) {
   // the search's.
   async function refresh() {
     clearTimeout(timer);
+    convs.refresh();
     const here = store.currentRoom?.id;
     try {
       if (q) {

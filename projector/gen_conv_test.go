@@ -1,0 +1,77 @@
+package projector
+
+import (
+	"fmt"
+
+	"happychat/schemas"
+)
+
+// The level-4 part of gen: private rooms and direct messages, whose
+// members (member.added) stay members whatever topic rooms they join, post,
+// and leave.
+
+type genConvs struct {
+	rooms   []schemas.ID
+	members map[schemas.ID][]schemas.ID // room -> current members
+	pairs   map[schemas.ID]bool         // direct rooms made
+}
+
+// conversation takes one level-4 action.
+func (g *gen) conversation() {
+	if len(g.users) < 2 {
+		return
+	}
+	c := &g.convs
+	if c.members == nil {
+		c.members, c.pairs = map[schemas.ID][]schemas.ID{}, map[schemas.ID]bool{}
+	}
+	var r schemas.ID
+	if len(c.rooms) > 0 {
+		r = g.pick(c.rooms)
+	}
+	ms := c.members[r]
+	switch x := g.rng.IntN(6); {
+	case x <= 1 && len(ms) > 0: // a member posts
+		u := g.pick(ms)
+		m := g.id()
+		g.emit(g.names.Rooms, r, schemas.Envelope{ID: m, RoomID: r, UserID: u, Payload: schemas.MessageSent{
+			Text: "just us 🤫", ClientMsgID: fmt.Sprintf("c-%d", m), Nickname: g.nick[u]}})
+	case x == 2 && len(ms) > 0: // a member leaves
+		i := g.rng.IntN(len(ms))
+		u := ms[i]
+		c.members[r] = append(ms[:i:i], ms[i+1:]...)
+		g.emit(g.names.Rooms, r, schemas.Envelope{RoomID: r, UserID: u, Payload: schemas.RoomLeft{
+			Reason: schemas.LeftReasonLeft, Nickname: g.nick[u]}})
+	case x == 3 && len(ms) > 0: // a member adds someone (to a DM too: the fold must not care)
+		u := g.pick(g.users)
+		for _, m := range ms {
+			if m == u {
+				return
+			}
+		}
+		c.members[r] = append(ms, u)
+		g.emit(g.names.Rooms, r, schemas.Envelope{RoomID: r, UserID: u, Payload: schemas.MemberAdded{Nickname: g.nick[u], By: ms[0]}})
+	case x == 4: // a direct message
+		a, b := g.pick(g.users), g.pick(g.users)
+		r = schemas.DirectRoomID(a, b)
+		if a == b || c.pairs[r] {
+			return
+		}
+		c.pairs[r] = true
+		c.rooms = append(c.rooms, r)
+		c.members[r] = []schemas.ID{a, b}
+		g.emit(g.names.Rooms, r, schemas.Envelope{RoomID: r, UserID: a, Payload: schemas.ConversationCreated{Kind: schemas.RoomKindDirect, Peer: b}})
+		g.emit(g.names.Rooms, r, schemas.Envelope{RoomID: r, UserID: a, Payload: schemas.MemberAdded{Nickname: g.nick[a]}})
+		g.emit(g.names.Rooms, r, schemas.Envelope{RoomID: r, UserID: b, Payload: schemas.MemberAdded{Nickname: g.nick[b], By: a}})
+	default: // a private room, with an invite
+		u := g.pick(g.users)
+		r = g.id()
+		c.rooms = append(c.rooms, r)
+		c.members[r] = []schemas.ID{u}
+		g.emit(g.names.Rooms, r, schemas.Envelope{RoomID: r, UserID: u, Payload: schemas.ConversationCreated{
+			Kind: schemas.RoomKindPrivate, Title: "friends 🔒", Description: "우리끼리"}})
+		g.emit(g.names.Rooms, r, schemas.Envelope{RoomID: r, UserID: u, Payload: schemas.MemberAdded{Nickname: g.nick[u]}})
+		g.emit(g.names.Rooms, r, schemas.Envelope{RoomID: r, UserID: u, Payload: schemas.InviteCreated{
+			CodeHash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", ExpiresAt: "2027-01-01T00:00:00.000Z", MaxUses: 3}})
+	}
+}
