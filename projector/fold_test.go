@@ -56,6 +56,11 @@ type viewUser struct {
 
 type viewReadMark struct{ User, Room, UpTo int64 }
 
+type viewRename struct {
+	Room, Event, User  int64
+	Previous, Nickname string
+}
+
 // views is the content of the PostgreSQL views, in a canonical order.
 type views struct {
 	Rooms        []viewRoom
@@ -63,6 +68,7 @@ type views struct {
 	RoomMessages []viewRoomMessage
 	Users        []viewUser
 	ReadMarks    []viewReadMark
+	Renames      []viewRename
 	DeadLetters  int
 }
 
@@ -184,6 +190,7 @@ func fold(names schemas.Names, recs []*kgo.Record) (views, history) {
 			leaves = append(leaves, leave{room.ID, int64(env.UserID), int64(env.ID), at, p.Reason})
 		case schemas.MemberRenamed:
 			renames = append(renames, rename{room.ID, int64(env.UserID), int64(env.ID), p.Nickname})
+			v.Renames = append(v.Renames, viewRename{room.ID, int64(env.ID), int64(env.UserID), p.Previous, p.Nickname})
 		}
 	}
 	// Memberships: each ends at the earliest of the user's next join
@@ -279,6 +286,9 @@ func (v *views) sort() {
 	slices.SortFunc(v.ReadMarks, func(a, b viewReadMark) int {
 		return cmp.Or(cmp.Compare(a.User, b.User), cmp.Compare(a.Room, b.Room))
 	})
+	slices.SortFunc(v.Renames, func(a, b viewRename) int {
+		return cmp.Or(cmp.Compare(a.Room, b.Room), cmp.Compare(a.Event, b.Event))
+	})
 }
 
 // readViews loads the PostgreSQL views.
@@ -311,6 +321,10 @@ func readViews(ctx context.Context, pool *pgxpool.Pool) (views, error) {
 	}
 	if v.ReadMarks, err = queryAll(ctx, pool, `SELECT user_id, room_id, up_to FROM read_marks`,
 		func(m *viewReadMark) []any { return []any{&m.User, &m.Room, &m.UpTo} }); err != nil {
+		return v, err
+	}
+	if v.Renames, err = queryAll(ctx, pool, `SELECT room_id, event_id, user_id, previous, nickname FROM renames`,
+		func(r *viewRename) []any { return []any{&r.Room, &r.Event, &r.User, &r.Previous, &r.Nickname} }); err != nil {
 		return v, err
 	}
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM dead_letters`).Scan(&v.DeadLetters); err != nil {
@@ -359,6 +373,7 @@ func diffViews(t *testing.T, want, got views) {
 	diffSlice(t, "room_messages", want.RoomMessages, got.RoomMessages)
 	diffSlice(t, "users", want.Users, got.Users)
 	diffSlice(t, "read_marks", want.ReadMarks, got.ReadMarks)
+	diffSlice(t, "renames", want.Renames, got.Renames)
 	if want.DeadLetters != got.DeadLetters {
 		t.Errorf("dead_letters: want %d, got %d", want.DeadLetters, got.DeadLetters)
 	}

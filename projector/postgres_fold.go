@@ -149,6 +149,9 @@ func (b *pgBatch) roomEvent(ctx context.Context, rec *feed.Record) error {
 		if _, err := b.tx.Exec(ctx, pgRenameMember, r.id, int64(env.UserID), int64(env.ID), p.Nickname); err != nil {
 			return fmt.Errorf("rename member: %w", err)
 		}
+		if _, err := b.tx.Exec(ctx, pgRecordRename, r.id, int64(env.ID), int64(env.UserID), p.Previous, p.Nickname); err != nil {
+			return fmt.Errorf("record rename: %w", err)
+		}
 	}
 	r.lastSeq = env.Seq
 	r.dirty = true

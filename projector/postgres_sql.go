@@ -121,6 +121,11 @@ ON CONFLICT DO NOTHING`
 WHERE room_id = $1 AND user_id = $2 AND join_event_id = (
     SELECT max(join_event_id) FROM members WHERE room_id = $1 AND user_id = $2 AND join_event_id < $3)`
 
+	// pgRecordRename keeps member.renamed $2 for the timeline (a replay
+	// applies it again: nothing changes).
+	pgRecordRename = `INSERT INTO renames (room_id, event_id, user_id, previous, nickname) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT DO NOTHING`
+
 	pgMoveReadMark = `INSERT INTO read_marks (user_id, room_id, up_to) VALUES ($1, $2, $3)
 ON CONFLICT (user_id, room_id) DO UPDATE SET up_to = GREATEST(read_marks.up_to, EXCLUDED.up_to)`
 
@@ -138,5 +143,5 @@ ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`
 // one of them: it describes the schema, not the log.)
 var pgViewTables = []string{
 	"users", "rooms", "members", "room_messages", "read_marks",
-	"projector_offsets", "projector_meta", "dead_letters",
+	"projector_offsets", "projector_meta", "dead_letters", "renames",
 }

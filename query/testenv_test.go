@@ -312,6 +312,31 @@ func (e *testEnv) endMembership(room, user schemas.ID, at time.Time) {
 	e.insertEvents(ctx, []event{{room: room, seq: seq, id: id, user: user, typ: schemas.TypeRoomLeft, at: at}})
 }
 
+// renameMember writes a member.renamed as the projectors would: the
+// membership's new nickname and the renames row in PostgreSQL (unless
+// recorded is false: the PostgreSQL projector has not caught up), the
+// event in ClickHouse.
+func (e *testEnv) renameMember(room, user schemas.ID, previous, nickname string, at time.Time, recorded bool) {
+	e.t.Helper()
+	ctx := context.Background()
+	id := e.newID(at)
+	seq := e.nextSeq(room)
+	if recorded {
+		if _, err := e.pg.Exec(ctx, `UPDATE members SET nickname = $3 WHERE room_id = $1 AND user_id = $2 AND left_at IS NULL`,
+			int64(room), int64(user), nickname); err != nil {
+			e.t.Fatal(err)
+		}
+		if _, err := e.pg.Exec(ctx, `INSERT INTO renames (room_id, event_id, user_id, previous, nickname) VALUES ($1, $2, $3, $4, $5)`,
+			int64(room), int64(id), int64(user), previous, nickname); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	if _, err := e.pg.Exec(ctx, `UPDATE rooms SET last_seq = $2 WHERE room_id = $1`, int64(room), seq); err != nil {
+		e.t.Fatal(err)
+	}
+	e.insertEvents(ctx, []event{{room: room, seq: seq, id: id, user: user, typ: schemas.TypeMemberRenamed, at: at}})
+}
+
 // msg is a message to write; zero fields get defaults.
 type msg struct {
 	user     schemas.ID

@@ -13,15 +13,16 @@ import (
 // its sockets showed it live: every room event in seq order, each as the
 // frame the socket sent for it (docs/realtime.md): a message frame for
 // message.sent, member_joined and member_left for room.joined and
-// room.left, a room_event frame for the others. A client that renders
+// room.left, member_renamed for member.renamed, a room_event frame for the
+// others. A client that renders
 // joins and leaves live renders the same lines after a reload, and its seq
 // accounting has no gaps.
 //
 // It is read from three views the projectors keep, so a replay rebuilds it
 // with them: ClickHouse's room_events gives the seq order and the type of
 // every event, ClickHouse's messages the message bodies (softened, as on
-// every read path), and PostgreSQL's members the nickname a join or leave
-// was made under (the membership's own row: the join event opened it; a
+// every read path), PostgreSQL's renames a rename's two names, and
+// PostgreSQL's members the nickname a join or leave was made under (the membership's own row: the join event opened it; a
 // leave closed the user's latest membership opened before it).
 
 // Timeline page limits: as the message pages.
@@ -46,9 +47,11 @@ type TimelineItem struct {
 	RoomID   schemas.ID `json:"room_id,omitzero"`
 	UserID   schemas.ID `json:"user_id,omitzero"`
 	Nickname *string    `json:"nickname,omitzero"`
-	Seq      int64      `json:"seq,omitzero"`
-	Reason   string     `json:"reason,omitzero"`
-	Event    string     `json:"event,omitzero"`
+	// Previous is set on "member_renamed" items: the name before.
+	Previous *string `json:"previous,omitzero"`
+	Seq      int64   `json:"seq,omitzero"`
+	Reason   string  `json:"reason,omitzero"`
+	Event    string  `json:"event,omitzero"`
 	// At (not in the live frames) is when a member or room event happened,
 	// for the date separators of a client; a message has sent_at.
 	At string `json:"at,omitzero"`
@@ -78,9 +81,16 @@ func timelineMessagesSQL(n int) string {
 	LIMIT 1 BY id`
 }
 
-// sqlTimelineJoins: the nickname of each join, from the membership it opened.
-const sqlTimelineJoins = `SELECT join_event_id, nickname FROM members
-	WHERE room_id = $1 AND join_event_id = ANY($2)`
+// sqlTimelineJoins: the nickname of each join, from the membership it
+// opened: the name before the membership's first rename, if it had one
+// (members keeps the latest), so that the join line reads as it did live.
+const sqlTimelineJoins = `SELECT m.join_event_id, COALESCE((
+		SELECT r.previous FROM renames r
+		WHERE r.room_id = m.room_id AND r.user_id = m.user_id AND r.event_id > m.join_event_id
+		  AND r.event_id < COALESCE(m.ended_by, 9223372036854775807)
+		ORDER BY r.event_id LIMIT 1), m.nickname)
+	FROM members m
+	WHERE m.room_id = $1 AND m.join_event_id = ANY($2)`
 
 // sqlTimelineLeaves: for each leave (event id, user), the nickname and
 // reason of the user's latest membership opened before it, the one it
@@ -91,6 +101,11 @@ const sqlTimelineLeaves = `SELECT l.id, m.nickname, COALESCE(m.left_reason, '')
 		SELECT nickname, left_reason FROM members
 		WHERE room_id = $1 AND user_id = l.user_id AND join_event_id < l.id
 		ORDER BY join_event_id DESC LIMIT 1) m`
+
+// sqlTimelineRenames: each rename's names, from the projector's record of
+// member.renamed.
+const sqlTimelineRenames = `SELECT event_id, nickname, previous FROM renames
+	WHERE room_id = $1 AND event_id = ANY($2)`
 
 // timelineEvent is one room_events row of a page.
 type timelineEvent struct {
@@ -196,23 +211,25 @@ func (s *Service) timelineMessages(ctx context.Context, room schemas.ID, evs []t
 	return out, nil
 }
 
-// memberName is what a join or leave line shows.
+// memberName is what a join, leave or rename line shows.
 type memberName struct {
-	nickname, reason string
+	nickname, reason, previous string
 }
 
-// timelineNames reads the nickname of every join and leave of evs.
+// timelineNames reads the nickname of every join, leave and rename of evs.
 func (s *Service) timelineNames(ctx context.Context, room schemas.ID, evs []timelineEvent) (map[uint64]memberName, error) {
-	var joins, leaves, leavers []int64
+	var joins, leaves, leavers, renames []int64
 	for _, ev := range evs {
 		switch ev.typ {
 		case schemas.TypeRoomJoined, schemas.TypeMemberAdded:
 			joins = append(joins, int64(ev.id))
 		case schemas.TypeRoomLeft:
 			leaves, leavers = append(leaves, int64(ev.id)), append(leavers, int64(ev.user))
+		case schemas.TypeMemberRenamed:
+			renames = append(renames, int64(ev.id))
 		}
 	}
-	out := make(map[uint64]memberName, len(joins)+len(leaves))
+	out := make(map[uint64]memberName, len(joins)+len(leaves)+len(renames))
 	read := func(what, sql string, args ...any) error {
 		rows, err := s.pg.Query(ctx, sql, args...)
 		if err != nil {
@@ -223,8 +240,11 @@ func (s *Service) timelineNames(ctx context.Context, room schemas.ID, evs []time
 			var id int64
 			var n memberName
 			dest := []any{&id, &n.nickname}
-			if what == "leaves" {
+			switch what {
+			case "leaves":
 				dest = append(dest, &n.reason)
+			case "renames":
+				dest = append(dest, &n.previous)
 			}
 			if err := rows.Scan(dest...); err != nil {
 				return fmt.Errorf("timeline %s of room %d: scan: %w", what, room, err)
@@ -243,6 +263,11 @@ func (s *Service) timelineNames(ctx context.Context, room schemas.ID, evs []time
 	}
 	if len(leaves) > 0 {
 		if err := read("leaves", sqlTimelineLeaves, int64(room), leaves, leavers); err != nil {
+			return nil, err
+		}
+	}
+	if len(renames) > 0 {
+		if err := read("renames", sqlTimelineRenames, int64(room), renames); err != nil {
 			return nil, err
 		}
 	}
@@ -267,6 +292,11 @@ func timelineItem(room schemas.ID, ev timelineEvent, msgs map[uint64]schemas.Mes
 			it.Type, it.Reason = "member_left", n.reason
 		}
 		return it
+	case schemas.TypeMemberRenamed:
+		if n, ok := names[ev.id]; ok {
+			return TimelineItem{Type: "member_renamed", RoomID: room, UserID: schemas.ID(ev.user),
+				Nickname: &n.nickname, Previous: &n.previous, Seq: int64(ev.seq), At: at}
+		}
 	}
 	return TimelineItem{Type: "room_event", RoomID: room, Seq: int64(ev.seq), Event: ev.typ, At: at}
 }

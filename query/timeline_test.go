@@ -23,6 +23,8 @@ func itemLine(it TimelineItem) string {
 		return fmt.Sprintf("%d message %s: %s", it.Message.Seq, it.Message.Nickname, it.Message.Body)
 	case "member_joined", "member_left":
 		return fmt.Sprintf("%d %s %s %s", it.Seq, it.Type, *it.Nickname, it.Reason)
+	case "member_renamed":
+		return fmt.Sprintf("%d %s %s -> %s", it.Seq, it.Type, *it.Previous, *it.Nickname)
 	default:
 		return fmt.Sprintf("%d %s %s", it.Seq, it.Type, it.Event)
 	}
@@ -110,4 +112,36 @@ func TestTimelineShowsJoinsAndLeavesInSeqOrder(t *testing.T) {
 	proposal := e.addRoom("proposal", schemas.RoomStatusProposed, bob, start)
 	wantStatus(t, e.get("/v1/rooms/"+proposal.String()+"/timeline", ""), http.StatusNotFound)
 	wantStatus(t, e.get("/v1/rooms/"+proposal.String()+"/timeline", e.userToken(bob)), http.StatusOK)
+}
+
+// A rename shows after a reload as it did live (issue 17): "밥 joined",
+// then "밥 is now Bobby", from the projector's record of it; one the
+// PostgreSQL projector has not recorded yet still takes its seq, as a
+// room_event.
+func TestTimelineShowsRenames(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	start := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Millisecond)
+	bob := e.newID(start)
+	room := e.addRoom("renames", schemas.RoomStatusOpen, 0, start)
+	e.addMember(room, bob, "밥", start.Add(time.Minute))
+	e.renameMember(room, bob, "밥", "Bobby", start.Add(2*time.Minute), true)
+	e.addMessages(room, []msg{{user: bob, nickname: "Bobby", body: "hi", at: start.Add(3 * time.Minute)}})
+	e.renameMember(room, bob, "Bobby", "Rob", start.Add(4*time.Minute), false)
+	r := e.get("/v1/rooms/"+room.String()+"/timeline", "")
+	wantStatus(t, r, http.StatusOK)
+	var got []string
+	for _, it := range decode[testTimeline](t, r).Items {
+		got = append(got, itemLine(it))
+	}
+	want := []string{
+		"5 room_event member.renamed",
+		"4 message Bobby: hi",
+		"3 member_renamed 밥 -> Bobby",
+		"2 member_joined 밥 ",
+		"1 room_event room.created",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("timeline\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

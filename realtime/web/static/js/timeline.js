@@ -61,15 +61,15 @@ export class Timeline {
 
   /**
    * prependTimeline adds an older page of the timeline (GET
-   * /v1/rooms/{id}/timeline, newest first): messages, and the join and
-   * leave lines the socket showed live. It returns the message items added.
+   * /v1/rooms/{id}/timeline, newest first): messages, and the join, leave
+   * and rename lines the socket showed live. It returns the message items
+   * added.
    */
   prependTimeline(items) {
     const added = this.prependHistory(items.filter((it) => it.type === "message" && it.message).map((it) => it.message));
+    const kinds = { member_joined: "joined", member_left: "left", member_renamed: "renamed" };
     for (const it of items) {
-      if (it.type === "member_joined" || it.type === "member_left") {
-        this.addSystem(it.type === "member_joined" ? "joined" : "left", it.nickname, it.seq, it.user_id, undefined, it.at);
-      }
+      if (kinds[it.type]) this.addSystem(kinds[it.type], it.nickname, it.seq, it.user_id, it.previous, it.at);
     }
     return added;
   }
