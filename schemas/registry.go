@@ -80,8 +80,9 @@ type Registry struct {
 // brings room.rejected (an admin turns a proposal down), user.renamed and
 // member.renamed (a rename keeps the user), message.sent v2 (reply_to,
 // mentions), message.edited, message.deleted and the reaction events
-// (issue 18).
-const FeatureLevel = 3
+// (issue 18). Level 4 brings message.sent v3 and message.edited v2, whose
+// text is sealed under a per-message key (docs/adr/0009).
+const FeatureLevel = 4
 
 // ErrFeatureDisabled is wrapped by CheckEmit when an event needs a higher
 // feature level than the cluster's: some instance may still run a build that
