@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"happychat/cmd/internal/httpserver"
+	"happychat/internal/msgkeys"
 	"happychat/projector"
 )
 
@@ -91,7 +92,7 @@ func (p *process) projectors(pg *pgxpool.Pool, ch driver.Conn) (projectorPair, e
 	}
 	chp, err := projector.NewClickHouse(projector.ClickHouseConfig{
 		Conn: ch, Names: names, Kafka: opts, InstanceID: "projector-clickhouse-" + instance,
-		Rules: rules, Log: log, Metrics: p.reg,
+		Rules: rules, Log: log, Metrics: p.reg, MessageKeys: msgkeys.NewReader(pg, names.Rooms),
 	})
 	if err != nil {
 		return projectorPair{}, err

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"happychat/internal/msgkeys"
 	"happychat/projector"
 )
 
@@ -54,7 +55,8 @@ func runReplay(ctx context.Context, env Env, args []string) error {
 	results, err := projector.Replay(ctx, projector.ReplayConfig{
 		View: *view, Kafka: p.kafkaOpts(), Names: p.cfg.Names(),
 		Pool: pg, ClickHouse: ch, Rules: rules, Log: p.log.With("service", "replay"),
-		Progress: bar.update,
+		MessageKeys: msgkeys.NewReader(pg, p.cfg.Names().Rooms),
+		Progress:    bar.update,
 	})
 	bar.finish()
 	if err != nil {
