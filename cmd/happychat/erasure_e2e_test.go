@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -248,6 +247,31 @@ func searchOpened(t *testing.T, pg *pgxpool.Pool, brokers []string, topic, needl
 	return n
 }
 
+// column is a column of a store's table, as a search lists them.
+type column struct{ table, name, typ string }
+
+// scanColumns reads (table, column, type) rows, of PostgreSQL or
+// ClickHouse, and fails the test when there is none to search.
+func scanColumns(t *testing.T, rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}) []column {
+	t.Helper()
+	var cols []column
+	for rows.Next() {
+		var c column
+		if err := rows.Scan(&c.table, &c.name, &c.typ); err != nil {
+			t.Fatal(err)
+		}
+		cols = append(cols, c)
+	}
+	if rows.Err() != nil || len(cols) == 0 {
+		t.Fatalf("no columns to search (%v)", rows.Err())
+	}
+	return cols
+}
+
 // searchPostgres counts, per table.column of the current schema, the rows
 // whose text, JSON or bytes hold needle.
 func searchPostgres(t *testing.T, pg *pgxpool.Pool, needle string) map[string]int {
@@ -258,18 +282,8 @@ func searchPostgres(t *testing.T, pg *pgxpool.Pool, needle string) map[string]in
 	if err != nil {
 		t.Fatal(err)
 	}
-	type col struct{ table, name, typ string }
-	var cols []col
-	for rows.Next() {
-		var c col
-		if err := rows.Scan(&c.table, &c.name, &c.typ); err != nil {
-			t.Fatal(err)
-		}
-		cols = append(cols, c)
-	}
-	if rows.Err() != nil || len(cols) == 0 {
-		t.Fatalf("no columns to search (%v)", rows.Err())
-	}
+	cols := scanColumns(t, rows)
+	rows.Close()
 	out := map[string]int{}
 	for _, c := range cols {
 		cond := fmt.Sprintf(`strpos(%q::text, $1) > 0`, c.name)
@@ -296,17 +310,8 @@ func searchClickHouse(t *testing.T, ch clickhouse.Conn, needle string) map[strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	type col struct{ table, name, typ string }
-	var cols []col
-	for rows.Next() {
-		var c col
-		if err := rows.Scan(&c.table, &c.name, &c.typ); err != nil {
-			t.Fatal(err)
-		}
-		cols = append(cols, c)
-	}
+	cols := scanColumns(t, rows)
 	_ = rows.Close()
-	sort.Slice(cols, func(i, j int) bool { return cols[i].table+cols[i].name < cols[j].table+cols[j].name })
 	out := map[string]int{}
 	for _, c := range cols {
 		expr := fmt.Sprintf("position(toString(`%s`), ?) > 0", c.name)

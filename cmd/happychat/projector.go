@@ -24,14 +24,11 @@ import (
 // Several instances may run: partitions are spread among them (give each a
 // distinct CHAT_INSTANCE_ID).
 func runProjector(ctx context.Context, env Env, _ []string) error {
-	p, err := newProcess(env)
+	p, err := newBrokerProcess(env)
 	if err != nil {
 		return err
 	}
 	defer p.close()
-	if len(p.brokers) == 0 {
-		return errors.New("KAFKA_BROKERS is not set")
-	}
 	pg, ch, err := p.openProjectorStores(ctx)
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -35,14 +34,11 @@ func runReplay(ctx context.Context, env Env, args []string) error {
 	if !slices.Contains([]string{projector.ViewRooms, projector.ViewHistory, projector.ViewAll}, *view) {
 		return fmt.Errorf("--view must be rooms, history or all, not %q", *view)
 	}
-	p, err := newProcess(env)
+	p, err := newBrokerProcess(env)
 	if err != nil {
 		return err
 	}
 	defer p.close()
-	if len(p.brokers) == 0 {
-		return errors.New("KAFKA_BROKERS is not set")
-	}
 	pg, ch, err := p.openProjectorStores(ctx)
 	if err != nil {
 		return err

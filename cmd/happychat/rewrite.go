@@ -32,14 +32,11 @@ func runRewriteLog(ctx context.Context, env Env, args []string) error {
 	if *to == "" {
 		return errors.New("--to-prefix is required")
 	}
-	p, err := newProcess(env)
+	p, err := newBrokerProcess(env)
 	if err != nil {
 		return err
 	}
 	defer p.close()
-	if len(p.brokers) == 0 {
-		return errors.New("KAFKA_BROKERS is not set")
-	}
 	pg, err := pgxpool.New(ctx, p.cfg.PGURL)
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
