@@ -44,9 +44,12 @@ type owner struct {
 	sinceSnap int   // records appended since the last snapshot
 	lastSnap  time.Time
 	snapping  bool
-	snapc     chan snapDone
-	failures  int         // appends failed in a row on this producer: three start the owner over
-	sweep     atomic.Bool // a switch-leave failed: look for superseded members again
+	// erasing are messages deleted since the last snapshot: the next one
+	// is due at once and replaces every older snapshot (docs/adr/0009).
+	erasing  []schemas.ID
+	snapc    chan snapDone
+	failures int         // appends failed in a row on this producer: three start the owner over
+	sweep    atomic.Bool // a switch-leave failed: look for superseded members again
 }
 
 // errNotOwner is answered when the partition moved away mid-request; the
@@ -289,13 +292,24 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 		}
 		return nil
 	}
+	// The batch's message keys are durable before its events are
+	// appended, and the keys of the messages it deletes are destroyed in
+	// the same commit (docs/adr/0009).
+	wire, err := o.sealBatch(ctx, events)
+	if err != nil {
+		svc.log.Warn("message keys not stored", "partition", o.part, "events", len(events), "err", err)
+		for _, a := range acc {
+			a.req.done <- reply{err: unavailable("the message key store is not reachable now, retry")}
+		}
+		return nil
+	}
 	start := time.Now()
 	late := o.answerLate(func() {
 		for _, a := range acc {
 			a.req.done <- reply{err: retryLater("the event log did not confirm the write in time, retry")}
 		}
 	})
-	recs, err := o.write(ctx, cl, events)
+	recs, err := o.write(ctx, cl, wire)
 	answeredLate := late.stop()
 	svc.metrics.commitSeconds.Observe(time.Since(start).Seconds())
 	svc.metrics.batchEvents.Observe(float64(len(events)))

@@ -81,6 +81,9 @@ func (s *Service) readAt(ctx context.Context, part int32, off int64) (schemas.En
 		if err != nil {
 			return schemas.Envelope{}, false, fmt.Errorf("decode offset %d: %w", off, err)
 		}
+		if err := s.msgKeys.OpenOne(ctx, &env); err != nil {
+			return schemas.Envelope{}, false, fmt.Errorf("offset %d: %w", off, err)
+		}
 		return env, true, nil
 	}
 }
@@ -120,6 +123,10 @@ func (o *owner) replay(ctx context.Context, from, to int64) (int64, error) {
 		if ferr != nil {
 			return n, ferr
 		}
+		var (
+			envs []schemas.Envelope
+			offs []int64
+		)
 		fs.EachRecord(func(r *kgo.Record) {
 			if r.Offset >= to {
 				return
@@ -135,15 +142,23 @@ func (o *owner) replay(ctx context.Context, from, to int64) (int64, error) {
 				// skippable (poison, or a stale unknown event).
 				return
 			}
+			envs, offs = append(envs, env), append(offs, r.Offset)
+		})
+		// Sealed texts open with one key lookup per poll; a deleted
+		// message's send comes back erased, as it must.
+		if err := svc.msgKeys.Open(ctx, envs); err != nil {
+			return n, err
+		}
+		for i, env := range envs {
 			n++
 			if p, ok := env.Payload.(schemas.MessageSent); ok {
 				o.dd.win.add(sentKey{room: env.RoomID, user: env.UserID, clientMsgID: p.ClientMsgID},
-					sent{id: env.ID, seq: env.Seq, text: p.Text, nickname: p.Nickname, at: env.OccurredAt, off: r.Offset})
+					sent{id: env.ID, seq: env.Seq, text: p.Text, nickname: p.Nickname, at: env.OccurredAt, off: offs[i]})
 			}
 			if rerr == nil {
 				rerr = o.foldMessage(ctx, env)
 			}
-		})
+		}
 		if rerr != nil {
 			return n, rerr
 		}

@@ -23,7 +23,7 @@ func (o *owner) maybeSnapshot(ctx context.Context) {
 	}
 	// A window twice its bound (a burst of long messages) is evicted at
 	// once rather than at the next count or interval.
-	due := o.sinceSnap >= cfg.SnapshotRecords || o.dd.win.len() > 2*cfg.DedupeWindowEntries ||
+	due := len(o.erasing) > 0 || o.sinceSnap >= cfg.SnapshotRecords || o.dd.win.len() > 2*cfg.DedupeWindowEntries ||
 		o.dd.win.bytes > 2*cfg.DedupeWindowBytes || o.dd.msgs.len() > 2*cfg.DedupeWindowEntries
 	if !due && time.Since(o.lastSnap) >= cfg.SnapshotInterval {
 		due = o.sinceSnap > 0 || o.dd.win.len() > cfg.DedupeWindowEntries || o.dd.win.bytes > cfg.DedupeWindowBytes ||
@@ -68,6 +68,7 @@ func (o *owner) snapshotDone(d snapDone) {
 		// Retry at the next tick rather than after a whole interval.
 		o.lastSnap = time.Time{}
 		o.sinceSnap += o.svc.cfg.SnapshotRecords
+		o.erasing = append(o.erasing, d.c.erased...)
 		return
 	}
 	o.svc.metrics.snapshots.Inc()
@@ -96,5 +97,6 @@ func (o *owner) capture() *capture {
 	c.msgs = o.dd.msgs.list()
 	c.evictMsgs = o.dd.msgs.evictable(o.svc.now().Add(-o.svc.cfg.DedupeWindow), o.svc.cfg.DedupeWindowEntries)
 	c.takenAt = o.svc.now()
+	c.erased, o.erasing = o.erasing, nil
 	return c
 }

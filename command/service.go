@@ -15,6 +15,7 @@ import (
 
 	"happychat/internal/cmdproto"
 	"happychat/internal/kafkaretry"
+	"happychat/internal/msgkeys"
 	"happychat/schemas"
 	"happychat/schemas/idgen"
 	"happychat/schemas/token"
@@ -36,6 +37,9 @@ type Service struct {
 	gen     *idgen.Gen // user and room ids, once the instance id is leased
 	lease   *nodeLease
 	store   *snapshotStore
+	// msgKeys opens the texts of messages this service reads back from
+	// the log (replays, read-backs); docs/adr/0009.
+	msgKeys *msgkeys.Reader
 	topicID string
 	admin   *kgo.Client // metadata, offsets, group descriptions
 	userLog *kgo.Client // idempotent producer of the users topic
@@ -103,6 +107,7 @@ func New(cfg Config) (*Service, error) {
 		doors:    newDoors(cfg.Limits),
 		owners:   map[int32]*owner{},
 		store:    &snapshotStore{pool: cfg.Store, topic: cfg.Names.Rooms},
+		msgKeys:  msgkeys.NewReader(cfg.Store, cfg.Names.Rooms),
 		http:     cmdproto.NewHTTPClient(forwardIdlePerHost),
 		running:  make(chan struct{}),
 		caughtUp: make(chan struct{}),

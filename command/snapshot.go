@@ -149,6 +149,28 @@ type capture struct {
 	evictMsgs []*msgMeta
 	bloom     *bloomSet
 	takenAt   time.Time
+	// erased are messages deleted since the previous snapshot: their
+	// texts are in older snapshots and their previews maybe in
+	// command_messages, so this one replaces both (docs/adr/0009).
+	erased []schemas.ID
+}
+
+// erasedMsgs are the table's states of the erased messages (tombstones).
+func (c *capture) erasedMsgs() []*msgMeta {
+	if len(c.erased) == 0 {
+		return nil
+	}
+	ids := make(map[schemas.ID]bool, len(c.erased))
+	for _, id := range c.erased {
+		ids[id] = true
+	}
+	var out []*msgMeta
+	for _, m := range c.msgs {
+		if ids[m.id] && m.deleted {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func (c *capture) encodeState(topicID string) ([]byte, error) {

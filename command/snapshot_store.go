@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"happychat/internal/msgkeys"
 	"happychat/schemas"
 )
 
@@ -87,7 +88,7 @@ func (st *snapshotStore) migrate(ctx context.Context) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('happychat command schema'))`); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, storeSchema+sessionCapSchema+passkeySchema)
+		_, err := tx.Exec(ctx, storeSchema+sessionCapSchema+passkeySchema+msgkeys.Schema)
 		return err
 	})
 }
@@ -111,6 +112,10 @@ func (st *snapshotStore) save(ctx context.Context, c *capture, topicID string, n
 		if err := st.writeMessages(ctx, tx, c.part, c.evictMsgs); err != nil {
 			return err
 		}
+		// A stored state of a deleted message may still hold its preview.
+		if err := st.writeMessages(ctx, tx, c.part, c.erasedMsgs()); err != nil {
+			return err
+		}
 		chunks := 0
 		if next != nil {
 			chunks = len(next.chunks)
@@ -121,6 +126,13 @@ func (st *snapshotStore) save(ctx context.Context, c *capture, topicID string, n
 			win=EXCLUDED.win, win_sum=EXCLUDED.win_sum, bloom_chunks=EXCLUDED.bloom_chunks`,
 			st.topic, c.part, c.offset, snapshotVersion, c.takenAt, state, ss[:], win, ws[:], chunks); err != nil {
 			return fmt.Errorf("insert snapshot: %w", err)
+		}
+		if len(c.erased) > 0 {
+			// The older snapshots hold the deleted texts: this one, which
+			// does not, replaces them (a replay from the log opens no
+			// deleted text either).
+			_, err := tx.Exec(ctx, `DELETE FROM command_snapshots WHERE topic=$1 AND part=$2 AND off < $3`, st.topic, c.part, c.offset)
+			return err
 		}
 		_, err := tx.Exec(ctx, `DELETE FROM command_snapshots WHERE topic=$1 AND part=$2 AND off < (
 			SELECT min(off) FROM (SELECT off FROM command_snapshots WHERE topic=$1 AND part=$2 ORDER BY off DESC LIMIT 2) newest)`,

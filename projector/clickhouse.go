@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"happychat/internal/msgkeys"
 	"happychat/projector/internal/feed"
 	"happychat/schemas"
 )
@@ -37,6 +38,9 @@ type ClickHouseConfig struct {
 	// InstanceID, if set, makes the group membership static.
 	InstanceID string
 	Rules      Rules
+	// MessageKeys opens sealed message texts (docs/adr/0009); nil only
+	// while the cluster is below feature level 4, which seals nothing.
+	MessageKeys *msgkeys.Reader
 	// FlushRows and FlushInterval bound a batch: it is inserted when it
 	// holds FlushRows records or its oldest record waited FlushInterval
 	// (defaults 10000 and 200 ms).
@@ -105,7 +109,7 @@ func NewClickHouse(cfg ClickHouseConfig) (*ClickHouse, error) {
 	}
 	m := newMetrics(cfg.Metrics)
 	s := &chSink{
-		conn: cfg.Conn, rules: cfg.Rules, rooms: cfg.Names.Rooms, tables: liveTables,
+		conn: cfg.Conn, rules: cfg.Rules, rooms: cfg.Names.Rooms, tables: liveTables, keys: cfg.MessageKeys,
 		flushEvery: cfg.FlushInterval, log: cfg.Log.With("projector", chProjectorName), m: m, name: chProjectorName,
 	}
 	return &ClickHouse{cfg: cfg, m: m, sink: s, blocked: newBlockedSet(m, chProjectorName)}, nil

@@ -89,6 +89,11 @@ func (s *chSink) insert(ctx context.Context, b *chRows) error {
 	if err := s.insertChanges(ctx, b.changes); err != nil {
 		return fmt.Errorf("insert %d message changes: %w", len(b.changes), err)
 	}
+	// Before the index: a batch is done only once its texts are erased
+	// (a retried batch erases again, harmlessly).
+	if err := s.eraseTexts(ctx, b.erase); err != nil {
+		return fmt.Errorf("erase %d deleted messages: %w", len(b.erase), err)
+	}
 	if err := s.insertDead(ctx, b.dead, b.epoch); err != nil {
 		return fmt.Errorf("insert %d dead letters: %w", len(b.dead), err)
 	}

@@ -63,6 +63,9 @@ type chRows struct {
 	dead     []chDead
 	occurred []time.Time
 	epoch    uint64
+	// erase are the messages deleted in this batch, whose texts the
+	// insert then erases from the parts already written (eraseTexts).
+	erase []uint64
 }
 
 // n counts the records of the batch: each gives one room_events row.

@@ -11,6 +11,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"golang.org/x/time/rate"
 
+	"happychat/internal/msgkeys"
 	"happychat/projector/internal/feed"
 	"happychat/schemas"
 )
@@ -38,6 +39,9 @@ type chSink struct {
 	// tables, so it never checks the live epoch.
 	fixedEpoch *uint64
 	deadLog    *rate.Limiter
+	// keys opens sealed texts (docs/adr/0009): the history stores them
+	// in the clear until the message is deleted, then erases them.
+	keys *msgkeys.Reader
 
 	mu         sync.Mutex
 	epoch      uint64
@@ -138,7 +142,10 @@ func (s *chSink) swappedLocked(live uint64) error {
 const softenParallel = 2000
 
 // Apply buffers the rows of recs; Flush inserts them.
-func (s *chSink) Apply(_ context.Context, recs []feed.Record) error {
+func (s *chSink) Apply(ctx context.Context, recs []feed.Record) error {
+	if err := s.open(ctx, recs); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	firstMsg, firstChange := len(s.buf.msgs), len(s.buf.changes)
@@ -201,6 +208,7 @@ func (s *chSink) change(r *feed.Record) {
 	case schemas.MessageDeleted:
 		c.id, c.key, c.kind = uint64(p.MessageID), "text", "deleted"
 		sentAt, _ := schemas.ParseTime(p.SentAt) // checked by Decode
+		s.buf.erase = append(s.buf.erase, uint64(p.MessageID))
 		s.buf.msgs = append(s.buf.msgs, chMessage{
 			roomID: uint64(env.RoomID), id: uint64(p.MessageID), seq: uint64(p.MessageSeq), userID: uint64(p.AuthorID),
 			nickname: p.Nickname, sentAt: sentAt, deleted: true, partition: uint32(r.Partition), offset: uint64(r.Offset),

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"happychat/internal/msgkeys"
 	"happychat/projector/internal/feed"
 	"happychat/schemas"
 )
@@ -34,7 +35,10 @@ type ReplayConfig struct {
 	Pool       *pgxpool.Pool
 	ClickHouse driver.Conn
 	Rules      Rules
-	Log        *slog.Logger
+	// MessageKeys opens sealed message texts for the history (see
+	// ClickHouseConfig.MessageKeys).
+	MessageKeys *msgkeys.Reader
+	Log         *slog.Logger
 	// Progress, if set, is called about every ProgressEvery (default 250 ms)
 	// for each view being rebuilt, and once more when it is done.
 	Progress      func(ReplayProgress)

@@ -45,7 +45,7 @@ func replayClickHouse(ctx context.Context, cfg ReplayConfig) (ReplayResult, erro
 	// after the switch, into the live ones while catching up.
 	sinkInto := func(tables chTables) *chSink {
 		return &chSink{
-			conn: conn, rules: cfg.Rules, rooms: cfg.Names.Rooms, tables: tables,
+			conn: conn, rules: cfg.Rules, rooms: cfg.Names.Rooms, tables: tables, keys: cfg.MessageKeys,
 			flushEvery: time.Second, log: log, m: m, name: chProjectorName, fixedEpoch: &epoch,
 		}
 	}

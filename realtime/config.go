@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"happychat/internal/msgkeys"
 	"happychat/internal/ratelimit"
 	"happychat/schemas"
 	"happychat/schemas/token"
@@ -30,6 +31,9 @@ type Config struct {
 	Rules Moderation
 	// Locator positions resumes on the log; nil means FromStart.
 	Locator OffsetLocator
+	// MessageKeys opens sealed message texts (docs/adr/0009); nil only
+	// while the cluster is below feature level 4, which seals nothing.
+	MessageKeys *msgkeys.Reader
 
 	// AllowedOrigins are the exact origins (scheme://host[:port]) whose
 	// browsers may open sockets. Empty: same origin only (the Origin's host

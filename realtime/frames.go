@@ -156,6 +156,12 @@ func renderEvent(env schemas.Envelope, mod Moderation) (*frame, error) {
 	f := &frame{seq: env.Seq, at: env.OccurredAt}
 	switch p := env.Payload.(type) {
 	case schemas.MessageSent:
+		if p.Erased {
+			// Its key is gone: the message was deleted (its delete
+			// follows on the log).
+			return tombstoneFrame(env, schemas.MessageDeleted{MessageID: env.ID, AuthorID: env.UserID, Nickname: p.Nickname,
+				MessageSeq: env.Seq, SentAt: schemas.FormatTime(env.OccurredAt)})
+		}
 		v = messageFrame{Type: typeMessage, Message: messageOf(env, p, mod)}
 	case schemas.RoomJoined:
 		v = memberFrame{Type: typeJoined, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Seq: env.Seq}
@@ -169,6 +175,10 @@ func renderEvent(env schemas.Envelope, mod Moderation) (*frame, error) {
 	case schemas.MemberRenamed:
 		v = renamedFrame{Type: typeRenamed, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Previous: p.Previous, Seq: env.Seq}
 	case schemas.MessageEdited:
+		if p.Erased {
+			v = roomEventFrame{Type: typeRoomEvent, RoomID: env.RoomID, Seq: env.Seq, Event: env.Type}
+			break
+		}
 		effects := mod.Effects(p.Text)
 		if effects == nil {
 			effects = []string{}

@@ -258,7 +258,7 @@ func (r *partReader) run(ctx context.Context) {
 		// hold thousands of one room's records).
 		fetches := cl.PollRecords(pctx, resumeBuffer/2)
 		cancel()
-		r.deliver(fetches)
+		r.deliver(ctx, fetches)
 	}
 }
 
@@ -282,7 +282,7 @@ func (r *partReader) failAll(err error) {
 }
 
 // deliver hands one poll's records to the resumes of their rooms.
-func (r *partReader) deliver(fetches kgo.Fetches) {
+func (r *partReader) deliver(ctx context.Context, fetches kgo.Fetches) {
 	s := r.s
 	var fetchErr error
 	fetches.EachError(func(_ string, _ int32, err error) {
@@ -295,6 +295,7 @@ func (r *partReader) deliver(fetches kgo.Fetches) {
 	}
 	n := fetches.NumRecords()
 	s.m.readerRecords.Add(float64(n))
+	opened := r.open(ctx, fetches)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for it := fetches.RecordIter(); !it.Done(); {
@@ -304,13 +305,24 @@ func (r *partReader) deliver(fetches kgo.Fetches) {
 		if len(subs) == 0 {
 			continue
 		}
-		env, derr := schemas.Events.Decode(rec.Value)
-		if derr != nil {
+		d, ok := opened[rec.Offset]
+		if !ok {
+			// A resume of this room joined since open: decode it now.
+			d = r.decode(ctx, rec.Value)
+		}
+		env, derr := d.env, d.err
+		if derr != nil && !errors.Is(derr, errOpenTexts) {
 			s.m.decodeErrors.Inc()
 		}
 		var f *frame
 		for _, sub := range subs {
 			if sub.err != nil || sub.paused {
+				continue
+			}
+			if errors.Is(derr, errOpenTexts) {
+				// The key store did not answer: the resume fails (the
+				// client resumes again) rather than skip a message.
+				sub.err = derr
 				continue
 			}
 			if derr != nil {

@@ -5,6 +5,10 @@ package realtime
 
 import (
 	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"happychat/schemas"
 )
@@ -104,4 +108,64 @@ func (sub *resumeSub) signal() {
 	case sub.ready <- struct{}{}:
 	default:
 	}
+}
+
+// errOpenTexts wraps a key store failure while opening sealed texts.
+var errOpenTexts = errors.New("open message texts")
+
+// decoded is a record of a resume's poll, decoded and its texts opened.
+type decoded struct {
+	env schemas.Envelope
+	err error
+}
+
+// open decodes the poll's records of rooms with resumes and opens their
+// sealed texts with one key lookup, outside the reader's lock (it may wait
+// on PostgreSQL). When the key store fails, every record of the poll
+// carries its error (wrapping errOpenTexts).
+func (r *partReader) open(ctx context.Context, fetches kgo.Fetches) map[int64]decoded {
+	r.mu.Lock()
+	keys := make(map[string]bool, len(r.byKey))
+	for k, subs := range r.byKey {
+		keys[k] = len(subs) > 0
+	}
+	r.mu.Unlock()
+	out := map[int64]decoded{}
+	var (
+		envs []schemas.Envelope
+		offs []int64
+	)
+	for it := fetches.RecordIter(); !it.Done(); {
+		rec := it.Next()
+		if !keys[string(rec.Key)] {
+			continue
+		}
+		env, err := schemas.Events.Decode(rec.Value)
+		out[rec.Offset] = decoded{env: env, err: err}
+		if err == nil {
+			envs, offs = append(envs, env), append(offs, rec.Offset)
+		}
+	}
+	if err := r.s.cfg.MessageKeys.Open(ctx, envs); err != nil {
+		for _, off := range offs {
+			out[off] = decoded{err: fmt.Errorf("%w: %w", errOpenTexts, err)}
+		}
+		return out
+	}
+	for i, off := range offs {
+		out[off] = decoded{env: envs[i]}
+	}
+	return out
+}
+
+// decode decodes and opens one record (under the reader's lock: rare).
+func (r *partReader) decode(ctx context.Context, value []byte) decoded {
+	env, err := schemas.Events.Decode(value)
+	if err != nil {
+		return decoded{env: env, err: err}
+	}
+	if err := r.s.cfg.MessageKeys.OpenOne(ctx, &env); err != nil {
+		return decoded{err: fmt.Errorf("%w: %w", errOpenTexts, err)}
+	}
+	return decoded{env: env}
 }

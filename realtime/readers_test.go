@@ -74,7 +74,7 @@ func TestReaderServesEveryRoomOfItsPartition(t *testing.T) {
 	subA := r.add(a, 0, 0, true)
 	subB := r.add(b, 1, 0, true)
 	subA2 := r.add(a, 3, 0, true)
-	r.deliver(poll(t,
+	r.deliver(context.Background(), poll(t,
 		logRec{0, a, 1}, logRec{1, b, 1}, logRec{2, a, 2}, logRec{3, c, 1}, logRec{4, b, 2},
 		logRec{5, a, 3}, logRec{6, b, 3}, logRec{7, a, 4}, logRec{8, a, 5}, logRec{9, c, 2},
 	))
@@ -101,7 +101,7 @@ func TestReaderServesEveryRoomOfItsPartition(t *testing.T) {
 	}
 	// Again, a replay of the same records (the reader went back for
 	// another resume): nothing twice.
-	r.deliver(poll(t, logRec{0, a, 1}, logRec{2, a, 2}, logRec{5, a, 3}, logRec{7, a, 4}, logRec{8, a, 5}, logRec{10, a, 6}))
+	r.deliver(context.Background(), poll(t, logRec{0, a, 1}, logRec{2, a, 2}, logRec{5, a, 3}, logRec{7, a, 4}, logRec{8, a, 5}, logRec{10, a, 6}))
 	fa, _, _ = takeNow(t, subA)
 	if !equal(seqs(fa), []int64{6}) {
 		t.Errorf("after a replay: %v, want [6]", seqs(fa))
@@ -116,7 +116,7 @@ func TestReaderJudgesEachResumeAlone(t *testing.T) {
 	r := testReader(t)
 	located := r.add(a, 3, 100, false) // the locator said 100; seq 4 is not there
 	anchored := r.add(b, 0, 0, true)
-	r.deliver(poll(t, logRec{100, a, 6}, logRec{101, b, 1}, logRec{102, b, 3}, logRec{103, a, 7}))
+	r.deliver(context.Background(), poll(t, logRec{100, a, 6}, logRec{101, b, 1}, logRec{102, b, 3}, logRec{103, a, 7}))
 	frames, _, err := takeNow(t, located)
 	if !errors.Is(err, errLocatedTooLate) || len(frames) != 0 {
 		t.Fatalf("located too late: frames %v, err %v", seqs(frames), err)
@@ -133,7 +133,7 @@ func TestReaderJudgesEachResumeAlone(t *testing.T) {
 	// is a gap, not a wrong offset.
 	r2 := testReader(t)
 	sub := r2.add(a, 3, 50, false)
-	r2.deliver(poll(t, logRec{50, a, 3}, logRec{51, a, 5}))
+	r2.deliver(context.Background(), poll(t, logRec{50, a, 3}, logRec{51, a, 5}))
 	if frames, _, err := takeNow(t, sub); err != nil || !equal(seqs(frames), []int64{5}) {
 		t.Fatalf("anchored by seq 3: frames %v, err %v", seqs(frames), err)
 	}
@@ -161,7 +161,7 @@ func TestReaderUnknownEvent(t *testing.T) {
 	ahead := r.add(a, 2, 0, true)
 	other := r.add(b, 0, 0, true)
 	b1, _ := schemas.Events.Encode(msgEnv(b, 1, "hi"))
-	r.deliver(fetchesOf(
+	r.deliver(context.Background(), fetchesOf(
 		&kgo.Record{Key: schemas.Key(a), Value: unknown, Offset: 0},
 		&kgo.Record{Key: schemas.Key(b), Value: b1, Offset: 1},
 	))
@@ -191,7 +191,7 @@ func TestReaderPausesAFullResume(t *testing.T) {
 	}
 	r.pos = 0
 	r.seekTo = -1
-	r.deliver(poll(t, recs...))
+	r.deliver(context.Background(), poll(t, recs...))
 	r.mu.Lock()
 	paused, next := sub.paused, sub.next
 	r.mu.Unlock()
@@ -208,7 +208,7 @@ func TestReaderPausesAFullResume(t *testing.T) {
 	if seek != next {
 		t.Fatalf("the reader was asked back to %d, want %d", seek, next)
 	}
-	r.deliver(poll(t, recs[resumeBuffer-5:]...)) // a replay from a little before
+	r.deliver(context.Background(), poll(t, recs[resumeBuffer-5:]...)) // a replay from a little before
 	frames, _, err = takeNow(t, sub)
 	want := make([]int64, 0, 10)
 	for s := resumeBuffer + 1; s <= n; s++ {
@@ -231,7 +231,7 @@ func TestReaderStallsAndJoins(t *testing.T) {
 	r.pos, r.seekTo = 500, -1
 	r.mu.Unlock()
 	for range 3 {
-		r.deliver(kgo.Fetches{})
+		r.deliver(context.Background(), kgo.Fetches{})
 	}
 	if _, empty, _ := takeNow(t, sub); empty != 3 {
 		t.Fatalf("empty polls %d, want 3", empty)
@@ -249,18 +249,18 @@ func TestReaderStallsAndJoins(t *testing.T) {
 	if !kicked || r.seekTo != 200 {
 		t.Fatalf("a join behind the reader: kicked %v, seekTo %d", kicked, r.seekTo)
 	}
-	r.deliver(kgo.Fetches{}) // interrupted by the join: nothing to take
+	r.deliver(context.Background(), kgo.Fetches{}) // interrupted by the join: nothing to take
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, _, err := sub.take(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("an interrupted poll woke the resume: %v", err)
 	}
 	r.kicked = false
-	r.deliver(kgo.Fetches{})
+	r.deliver(context.Background(), kgo.Fetches{})
 	if _, empty, _ := takeNow(t, sub); empty != 4 {
 		t.Fatalf("empty polls %d, want 4 (the interrupted one not counted)", empty)
 	}
-	r.deliver(poll(t, logRec{200, b, 1}))
+	r.deliver(context.Background(), poll(t, logRec{200, b, 1}))
 	if _, empty, _ := takeNow(t, sub); empty != 0 {
 		t.Fatalf("a poll with records did not reset the count: %d", empty)
 	}

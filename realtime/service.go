@@ -190,6 +190,7 @@ func (s *Service) tail(ctx context.Context) error {
 				s.log.Warn("realtime tail fetch error", "topic", t, "partition", p, "err", err)
 			}
 		})
+		var envs []schemas.Envelope
 		fetches.EachRecord(func(rec *kgo.Record) {
 			s.m.tailRecords.Inc()
 			// Most records belong to rooms without sockets here: skip them
@@ -211,8 +212,32 @@ func (s *Service) tail(ctx context.Context) error {
 			if env.RoomID == 0 || env.Seq <= 0 {
 				return
 			}
-			s.hub.dispatch(env)
+			envs = append(envs, env)
 		})
+		if err := s.openTexts(ctx, envs); err != nil {
+			return nil
+		}
+		for _, env := range envs {
+			s.hub.dispatch(env)
+		}
+	}
+}
+
+// openTexts opens the poll's sealed texts (docs/adr/0009), retrying while
+// the key store does not answer: the rooms wait rather than skip a
+// message. An error means ctx ended.
+func (s *Service) openTexts(ctx context.Context, envs []schemas.Envelope) error {
+	for {
+		err := s.cfg.MessageKeys.Open(ctx, envs)
+		if err == nil {
+			return nil
+		}
+		s.log.Warn("realtime tail: message keys not readable, retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
 }
 

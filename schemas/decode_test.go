@@ -95,7 +95,7 @@ func TestDecodeStrictRejects(t *testing.T) {
 		{"type case variant value", mut(strictBase, `"type":"message.sent"`, `"type":"Message.Sent"`), "Message.Sent", ErrUnknownType},
 		{"type missing", mut(strictBase, `"type":"message.sent",`, ``), "unknown event type", ErrUnknownType},
 		{"version 0", mut(strictBase, `"version":1`, `"version":0`), "v0", ErrUnknownVersion},
-		{"version 3", mut(strictBase, `"version":1`, `"version":3`), "v3", ErrUnknownVersion},
+		{"version 4", mut(strictBase, `"version":1`, `"version":4`), "v4", ErrUnknownVersion},
 		{"version negative", mut(strictBase, `"version":1`, `"version":-1`), "v-1", ErrUnknownVersion},
 		{"version missing", mut(strictBase, `"version":1,`, ``), "v0", ErrUnknownVersion},
 		{"payload missing", mut(strictBase, ","+payload, ``), "payload must be an object", nil},

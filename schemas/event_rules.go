@@ -97,7 +97,7 @@ func checkMessageSent(e Envelope) error {
 		return err
 	}
 	p := e.Payload.(MessageSent)
-	if err := nonEmpty("text", p.Text); err != nil {
+	if err := textOrSealed(p.Text, p.Sealed); err != nil {
 		return err
 	}
 	if err := nonEmpty("client_msg_id", p.ClientMsgID); err != nil {
@@ -106,6 +106,14 @@ func checkMessageSent(e Envelope) error {
 	if rt := p.ReplyTo; rt != nil {
 		if rt.MessageID <= 0 || rt.UserID <= 0 {
 			return fmt.Errorf("%w: reply_to needs message_id and user_id", errBadField)
+		}
+		if rt.PreviewSealed != nil {
+			if rt.Preview != "" {
+				return fmt.Errorf("%w: reply_to has both preview and preview_sealed", errBadField)
+			}
+			if err := checkSealed(rt.PreviewSealed); err != nil {
+				return err
+			}
 		}
 		if strings.IndexByte(rt.Nickname, 0) >= 0 || strings.IndexByte(rt.Preview, 0) >= 0 {
 			return errNUL
@@ -164,7 +172,68 @@ func checkMessageEdited(e Envelope) error {
 	if p.MessageID <= 0 {
 		return fmt.Errorf("%w: message_id is required", errBadField)
 	}
-	return nonEmpty("text", p.Text)
+	return textOrSealed(p.Text, p.Sealed)
+}
+
+// textOrSealed checks a message's text: in the clear (up to message.sent
+// v2, message.edited v1) or sealed (v3, v2), never both, never neither.
+func textOrSealed(text string, s *Sealed) error {
+	if s == nil {
+		return nonEmpty("text", text)
+	}
+	if text != "" {
+		return fmt.Errorf("%w: text and sealed are exclusive", errBadField)
+	}
+	return checkSealed(s)
+}
+
+// minSealed is a GCM nonce and tag around at least one byte.
+const minSealed = 12 + 16 + 1
+
+func checkSealed(s *Sealed) error {
+	if err := nonEmpty("key_id", s.KeyID); err != nil {
+		return err
+	}
+	if len(s.KeyID) > 64 {
+		return fmt.Errorf("%w: key_id longer than 64 bytes", errBadField)
+	}
+	if len(s.Ciphertext) < minSealed {
+		return fmt.Errorf("%w: ciphertext shorter than %d bytes", errBadField, minSealed)
+	}
+	return nil
+}
+
+// errNeedsSealed is a payload whose text is sealed, which the previous
+// version (plaintext only) cannot carry: a cluster below level 4 is never
+// written sealed text (the command seals only from level 4).
+var errNeedsSealed = errors.New("sealed text needs message.sent v3 / message.edited v2")
+
+// upcastSame reads a plaintext payload of the previous version as the next:
+// its members are a subset of the next version's.
+func upcastSame(v jsontext.Value) (jsontext.Value, error) { return v, nil }
+
+// DowncastMessageSentV3 writes a v3 payload as v2 when nothing is sealed.
+func DowncastMessageSentV3(v jsontext.Value) (jsontext.Value, error) {
+	var p MessageSent
+	if err := StrictUnmarshal(v, &p); err != nil {
+		return nil, err
+	}
+	if p.Sealed != nil || (p.ReplyTo != nil && p.ReplyTo.PreviewSealed != nil) {
+		return nil, errNeedsSealed
+	}
+	return v, nil
+}
+
+// DowncastMessageEditedV2 writes a v2 payload as v1 when nothing is sealed.
+func DowncastMessageEditedV2(v jsontext.Value) (jsontext.Value, error) {
+	var p MessageEdited
+	if err := StrictUnmarshal(v, &p); err != nil {
+		return nil, err
+	}
+	if p.Sealed != nil {
+		return nil, errNeedsSealed
+	}
+	return v, nil
 }
 
 func checkMessageDeleted(e Envelope) error {
@@ -204,7 +273,8 @@ func checkReaction(e Envelope, p MessageReaction) error {
 // its caveat on versions), as a new event type needs too. Every event below
 // predates feature levels and is at level 1, except session.revoked (2),
 // room.rejected, user.renamed, member.renamed, message.sent v2 and the
-// other message events of issue 18 (3).
+// other message events of issue 18 (3), and message.sent v3 and
+// message.edited v2, sealed text (4).
 var Events = newEvents()
 
 func newEvents() *Registry {
@@ -248,9 +318,11 @@ func newEvents() *Registry {
 			return fmt.Errorf("%w: reason %q", errBadField, p.Reason)
 		}
 	})
-	Define[MessageSent](r, 2, ScopeRoom, checkMessageSent, AtLevel(3))
+	Define[MessageSent](r, 3, ScopeRoom, checkMessageSent, AtLevel(4), VersionAtLevel(2, 3))
 	r.AddUpcaster(TypeMessageSent, 1, upcastMessageSentV1)
+	r.AddUpcaster(TypeMessageSent, 2, upcastSame)
 	r.AddDowncaster(TypeMessageSent, 2, DowncastMessageSentV2)
+	r.AddDowncaster(TypeMessageSent, 3, DowncastMessageSentV3)
 	Define[ReadMarkMoved](r, 1, ScopeUser, func(e Envelope) error {
 		if e.RoomID <= 0 {
 			return errNoRoom
@@ -273,7 +345,9 @@ func newEvents() *Registry {
 		}
 		return nonEmpty("nickname", e.Payload.(MemberRenamed).Nickname)
 	}, AtLevel(3))
-	Define[MessageEdited](r, 1, ScopeRoom, checkMessageEdited, AtLevel(3))
+	Define[MessageEdited](r, 2, ScopeRoom, checkMessageEdited, AtLevel(4), VersionAtLevel(1, 3))
+	r.AddUpcaster(TypeMessageEdited, 1, upcastSame)
+	r.AddDowncaster(TypeMessageEdited, 2, DowncastMessageEditedV2)
 	Define[MessageDeleted](r, 1, ScopeRoom, checkMessageDeleted, AtLevel(3))
 	Define[ReactionAdded](r, 1, ScopeRoom, func(e Envelope) error {
 		return checkReaction(e, MessageReaction(e.Payload.(ReactionAdded)))

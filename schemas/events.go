@@ -99,12 +99,29 @@ type RoomLeft struct {
 // answers with a preview captured at send time, and Mentions, the user ids of
 // members the text calls by name; a v2 record without either is written as
 // v1 while the cluster is below level 3 (see DowncastMessageSentV2).
+// Version 3 (feature level 4, docs/adr/0009) carries the text encrypted
+// (Sealed) with a data key of its own that a delete destroys, instead of
+// Text; a v2 record, plaintext, is a valid v3 one. Readers open it through
+// internal/msgkeys, which sets Text, or Erased when the key is gone.
 type MessageSent struct {
-	Text        string   `json:"text"`
+	Text        string   `json:"text,omitzero"`
+	Sealed      *Sealed  `json:"sealed,omitzero"`
 	ClientMsgID string   `json:"client_msg_id"`
 	Nickname    string   `json:"nickname"`
 	ReplyTo     *ReplyTo `json:"reply_to,omitzero"`
 	Mentions    []ID     `json:"mentions,omitzero"`
+	// Erased is set by a reader whose key store no longer has Sealed's key:
+	// the message was deleted, and its text is gone for good. Never on the
+	// wire.
+	Erased bool `json:"-"`
+}
+
+// Sealed is a text encrypted with AES-256-GCM under the data key KeyID
+// (PostgreSQL message_keys): Ciphertext is the nonce followed by the
+// sealed text, with KeyID as additional data.
+type Sealed struct {
+	KeyID      string `json:"key_id"`
+	Ciphertext []byte `json:"ciphertext"`
 }
 
 // ReplyTo is the message a reply answers, as it was when the reply was sent:
@@ -116,16 +133,23 @@ type ReplyTo struct {
 	Nickname  string `json:"nickname"`
 	Preview   string `json:"preview,omitzero"`
 	Deleted   bool   `json:"deleted,omitzero"`
+	// PreviewSealed replaces Preview in message.sent v3, under a key of
+	// the original message: deleting the original erases it too.
+	PreviewSealed *Sealed `json:"preview_sealed,omitzero"`
 }
 
 // MessageEdited (rooms topic, feature level 3): the author (UserID) replaced
 // the text of message MessageID with Text, as sent (softened on the read
 // paths, effects recomputed from it). Views show the latest text with the
 // event's time as edited_at; the original stays in the log and the history
-// store for moderation.
+// store for moderation. Version 2 (feature level 4) carries the text
+// Sealed, like message.sent v3, under a key of the message's.
 type MessageEdited struct {
-	MessageID ID     `json:"message_id"`
-	Text      string `json:"text"`
+	MessageID ID      `json:"message_id"`
+	Text      string  `json:"text,omitzero"`
+	Sealed    *Sealed `json:"sealed,omitzero"`
+	// Erased: as MessageSent's. Never on the wire.
+	Erased bool `json:"-"`
 }
 
 // MessageDeleted (rooms topic, feature level 3): UserID (the author, or an

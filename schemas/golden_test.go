@@ -234,7 +234,13 @@ func TestSchemasDescribeTheirType(t *testing.T) {
 // TestSchemasRejectBadRecords makes sure the schemas have teeth: each hostile
 // variant of a golden must fail validation.
 func TestSchemasRejectBadRecords(t *testing.T) {
-	msg, err := os.ReadFile(goldenPath(TypeMessageSent, Events.Version(TypeMessageSent)))
+	// A plaintext message.sent v3 (the golden is sealed): the text rules.
+	plain := samples()[TypeMessageSent]
+	p := plain.Payload.(MessageSent)
+	p.Sealed, p.Text = nil, "안녕하세요 👋🏽"
+	p.ReplyTo = &ReplyTo{MessageID: p.ReplyTo.MessageID, UserID: p.ReplyTo.UserID, Nickname: p.ReplyTo.Nickname, Preview: "who?"}
+	plain.Payload = p
+	msg, err := Events.Encode(plain)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +272,10 @@ func TestSchemasRejectBadRecords(t *testing.T) {
 		{"id with leading zero", TypeMessageSent, sub(msg, `"id":"1995793265136041984"`, `"id":"01"`)},
 		{"seq as string", TypeMessageSent, sub(msg, `"seq":3`, `"seq":"3"`)},
 		{"seq zero", TypeMessageSent, sub(msg, `"seq":3`, `"seq":0`)},
-		{"wrong version", TypeMessageSent, sub(msg, `"version":2`, `"version":3`)},
+		{"wrong version", TypeMessageSent, sub(msg, `"version":3`, `"version":4`)},
+		{"text and sealed", TypeMessageSent, sub(msg, `"text":"안녕하세요`, `"sealed":{"key_id":"k","ciphertext":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},"text":"안녕하세요`)},
+		{"neither text nor sealed", TypeMessageSent, sub(msg, `"text":"안녕하세요 👋🏽",`, ``)},
+		{"preview and preview_sealed", TypeMessageSent, sub(msg, `"preview":"who?"`, `"preview":"who?","preview_sealed":{"key_id":"k","ciphertext":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`)},
 		{"wrong type", TypeMessageSent, sub(msg, `"type":"message.sent"`, `"type":"message.pinned"`)},
 		{"time with offset", TypeMessageSent, sub(msg, `21:21:13.123Z`, `21:21:13.123+09:00`)},
 		{"empty text", TypeMessageSent, sub(msg, `"text":"안녕하세요`, `"text":"","x":"`)},

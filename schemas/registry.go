@@ -81,7 +81,9 @@ type Registry struct {
 // member.renamed (a rename keeps the user), message.sent v2 (reply_to,
 // mentions), message.edited, message.deleted and the reaction events
 // (issue 18). Level 4 brings conversation.created, member.added and
-// invite.created (private rooms, invites, direct messages: issue 20).
+// invite.created (private rooms, invites, direct messages: issue 20), and
+// message.sent v3 and message.edited v2, whose text is sealed under a
+// per-message key (docs/adr/0009).
 const FeatureLevel = 4
 
 // ErrFeatureDisabled is wrapped by CheckEmit when an event needs a higher

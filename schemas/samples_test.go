@@ -20,6 +20,15 @@ const (
 	sampleMessage ID = 1995793265136041984
 )
 
+// sampleSealed is n bytes counting up from b, a stand-in ciphertext.
+func sampleSealed(b byte, n int) []byte {
+	out := make([]byte, n)
+	for i := range out {
+		out[i] = b + byte(i)
+	}
+	return out
+}
+
 var sampleTime = time.Date(2026, 11, 22, 21, 21, 13, 123_000_000, time.UTC)
 
 // samples is one representative envelope per registered event type, in its
@@ -59,14 +68,18 @@ func samples() map[string]Envelope {
 	e.CorrelationID, e.CausationID = "req-join-2", sampleJoinID.String()
 	add(e)
 
-	e = env(MessageSent{Text: "안녕하세요 👋🏽 <b>hi</b> & \"quotes\"\nline 2", ClientMsgID: "0b7e1c9a-5d43-4c1f-9c55-3f0f6f1a2b3c", Nickname: "toracle 🐱",
-		ReplyTo:  &ReplyTo{MessageID: sampleEventID, UserID: sampleOther, Nickname: "nemo", Preview: "who is here?"},
+	// Sealed texts: any bytes of the right length (encryption is
+	// internal/msgkeys's; the schema only carries them).
+	e = env(MessageSent{Sealed: &Sealed{KeyID: "k1GQ2xg5v8Wb2c7Hd0Rz1A", Ciphertext: sampleSealed(0x11, 61)},
+		ClientMsgID: "0b7e1c9a-5d43-4c1f-9c55-3f0f6f1a2b3c", Nickname: "toracle 🐱",
+		ReplyTo: &ReplyTo{MessageID: sampleEventID, UserID: sampleOther, Nickname: "nemo",
+			PreviewSealed: &Sealed{KeyID: "k9Zt0Qf3mL1pX8cV4bN6sA", Ciphertext: sampleSealed(0x22, 40)}},
 		Mentions: []ID{sampleOther}})
 	e.ID, e.RoomID, e.UserID, e.Seq = sampleMessage, sampleRoom, sampleUser, 3
 	e.CorrelationID = "req-send-9"
 	add(e)
 
-	e = env(MessageEdited{MessageID: sampleMessage, Text: "안녕하세요 (edited)"})
+	e = env(MessageEdited{MessageID: sampleMessage, Sealed: &Sealed{KeyID: "k4Rr7Yw2nB5tE0uJ3hG8dQ", Ciphertext: sampleSealed(0x33, 50)}})
 	e.ID, e.RoomID, e.UserID, e.Seq = sampleEventID+10, sampleRoom, sampleUser, 4
 	add(e)
 

@@ -17,13 +17,14 @@ type messagePinned struct {
 func (messagePinned) EventType() string { return "message.pinned" }
 
 // testRegistryNewer is the registry of a hypothetical next build: message.sent
-// at v3 (level 3, its v2 at level 2) and a new type message.pinned (level 2).
+// at v4 (level 3, its v2 at level 2) and a new type message.pinned (level 2).
 func testRegistryNewer() *Registry {
 	r := &Registry{}
-	Define[messageSentV2](r, 3, ScopeRoom, nil, AtLevel(3), VersionAtLevel(2, 2))
+	Define[messageSentV2](r, 4, ScopeRoom, nil, AtLevel(3), VersionAtLevel(2, 2))
 	r.AddUpcaster(TypeMessageSent, 1, upcastHypotheticalV1)
-	// Its v2 is the hypothetical one with format; v3 adds nothing to it.
+	// Its v2 is the hypothetical one with format; v3 and v4 add nothing.
 	r.AddUpcaster(TypeMessageSent, 2, func(v jsontext.Value) (jsontext.Value, error) { return v, nil })
+	r.AddUpcaster(TypeMessageSent, 3, func(v jsontext.Value) (jsontext.Value, error) { return v, nil })
 	Define[messagePinned](r, 1, ScopeRoom, needUser, AtLevel(2))
 	return r
 }
@@ -44,7 +45,7 @@ func TestDecodeUnknownEvent(t *testing.T) {
 	}
 	sentV2 := encode(messageSentV2{Text: "hi", ClientMsgID: "c1", Nickname: "n", Format: "markdown"})
 	edited := encode(messagePinned{Text: "hi again"})
-	if !strings.Contains(sentV2, `"version":3`) || !strings.Contains(edited, `"type":"message.pinned"`) {
+	if !strings.Contains(sentV2, `"version":4`) || !strings.Contains(edited, `"type":"message.pinned"`) {
 		t.Fatalf("newer registry wrote %s and %s", sentV2, edited)
 	}
 
@@ -162,14 +163,14 @@ func TestEventsLevels(t *testing.T) {
 		TypeRoomApproved:   1,
 		TypeRoomJoined:     1,
 		TypeRoomLeft:       1,
-		TypeMessageSent:    3, // v2; v1 stays at level 1, written through the downcaster
+		TypeMessageSent:    4, // v3; v2 at 3 and v1 at 1, written through the downcasters
 		TypeReadMarkMoved:  1,
 		TypeSessionRevoked: 2,
 		TypeRoomRejected:   3,
 		TypeUserRenamed:    3,
 		TypeMemberRenamed:  3,
 
-		TypeMessageEdited:          3,
+		TypeMessageEdited:          4,
 		TypeMessageDeleted:         3,
 		TypeMessageReactionAdded:   3,
 		TypeMessageReactionRemoved: 3,
@@ -238,8 +239,13 @@ func TestRoomSeqOf(t *testing.T) {
 // message.sent v1, which older builds read; a reply or a mention cannot be.
 func TestEncodeAtDowncastsMessageSent(t *testing.T) {
 	env := samples()[TypeMessageSent]
-	plain := env
+	// The sample is sealed (v3): the level-3 shape is its plaintext.
 	p := env.Payload.(MessageSent)
+	p.Sealed, p.Text = nil, "hi"
+	p.ReplyTo = &ReplyTo{MessageID: p.ReplyTo.MessageID, UserID: p.ReplyTo.UserID, Nickname: p.ReplyTo.Nickname, Preview: "who?"}
+	sealed := env
+	env.Payload = p
+	plain := env
 	p.ReplyTo, p.Mentions = nil, nil
 	plain.Payload = p
 
@@ -258,6 +264,23 @@ func TestEncodeAtDowncastsMessageSent(t *testing.T) {
 	}
 	if b, _, err = Events.EncodeAt(plain, 3); err != nil || !strings.Contains(string(b), `"version":2`) {
 		t.Errorf("at level 3: %s, %v; want v2", b, err)
+	}
+	if b, _, err = Events.EncodeAt(env, 3); err != nil || !strings.Contains(string(b), `"version":2`) {
+		t.Errorf("a plaintext reply at level 3: %s, %v; want v2", b, err)
+	}
+	// Sealed text needs v3, level 4; plaintext is still written as v3 there.
+	for _, lvl := range []int{1, 2, 3} {
+		if _, _, err := Events.EncodeAt(sealed, lvl); !errors.Is(err, ErrFeatureDisabled) {
+			t.Errorf("a sealed send at level %d: %v, want ErrFeatureDisabled", lvl, err)
+		}
+	}
+	if b, _, err = Events.EncodeAt(sealed, 4); err != nil || !strings.Contains(string(b), `"version":3`) {
+		t.Errorf("a sealed send at level 4: %s, %v; want v3", b, err)
+	}
+	if b, _, err = Events.EncodeAt(env, 4); err != nil || !strings.Contains(string(b), `"version":3`) {
+		t.Errorf("a plaintext reply at level 4: %s, %v; want v3", b, err)
+	} else if err := validateEncoded(t, b, TypeMessageSent, 3); err != nil {
+		t.Errorf("plaintext v3 does not validate: %v", err)
 	}
 	for _, lvl := range []int{1, 2} {
 		if _, _, err := Events.EncodeAt(env, lvl); !errors.Is(err, ErrFeatureDisabled) {

@@ -13,6 +13,7 @@ import (
 	"happychat/cmd/internal/httpserver"
 	"happychat/command"
 	"happychat/internal/fleet"
+	"happychat/internal/msgkeys"
 	"happychat/realtime/web"
 	"happychat/schemas"
 )
@@ -81,7 +82,7 @@ func (p *process) buildDev(ctx context.Context) (public, internal *gin.Engine, w
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	rt, err := p.realtimeService(localCommands{svc: cmdSvc}, p.clickhouseLocator())
+	rt, err := p.realtimeService(localCommands{svc: cmdSvc}, p.clickhouseLocator(), msgkeys.NewReader(pg, p.cfg.Names().Rooms))
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -40,17 +40,18 @@ type Env struct {
 
 func subcommands() map[string]subcommand {
 	return map[string]subcommand{
-		"dev":       {"run everything in one process (embedded Kafka unless KAFKA_BROKERS is set)", runDev},
-		"command":   {"run the command service (writes)", runCommand},
-		"query":     {"run the query service (reads)", runQuery},
-		"projector": {"run the projectors (PostgreSQL views, ClickHouse history)", runProjector},
-		"realtime":  {"run the realtime service (WebSocket and web client)", runRealtime},
-		"replay":    {"rebuild views from the start of the log (--view rooms|history|all)", runReplay},
-		"migrate":   {"apply the PostgreSQL and ClickHouse migrations", runMigrate},
-		"topics":    {"create the Kafka topics with their configs", runTopics},
-		"acls":      {"give each service's Kafka principal what it needs (as the setup principal; --dry-run prints them)", runACLs},
-		"features":  {"show or raise (--set N) the cluster's feature level (rolling upgrades)", runFeatures},
-		"version":   {"print the version", runVersion},
+		"dev":         {"run everything in one process (embedded Kafka unless KAFKA_BROKERS is set)", runDev},
+		"command":     {"run the command service (writes)", runCommand},
+		"query":       {"run the query service (reads)", runQuery},
+		"projector":   {"run the projectors (PostgreSQL views, ClickHouse history)", runProjector},
+		"realtime":    {"run the realtime service (WebSocket and web client)", runRealtime},
+		"replay":      {"rebuild views from the start of the log (--view rooms|history|all)", runReplay},
+		"migrate":     {"apply the PostgreSQL and ClickHouse migrations", runMigrate},
+		"topics":      {"create the Kafka topics with their configs", runTopics},
+		"acls":        {"give each service's Kafka principal what it needs (as the setup principal; --dry-run prints them)", runACLs},
+		"features":    {"show or raise (--set N) the cluster's feature level (rolling upgrades)", runFeatures},
+		"version":     {"print the version", runVersion},
+		"rewrite-log": {"copy the log into new topics with message texts sealed and deleted ones erased (--to-prefix)", runRewriteLog},
 	}
 }
 
@@ -86,8 +87,8 @@ func run(ctx context.Context, env Env, args []string) error {
 
 func usage(w io.Writer, cmds map[string]subcommand) {
 	fmt.Fprintln(w, "usage: happychat <subcommand> [flags]")
-	for _, name := range []string{"dev", "command", "query", "projector", "realtime", "replay", "migrate", "topics", "version"} {
-		fmt.Fprintf(w, "  %-10s %s\n", name, cmds[name].summary)
+	for _, name := range []string{"dev", "command", "query", "projector", "realtime", "replay", "migrate", "topics", "rewrite-log", "version"} {
+		fmt.Fprintf(w, "  %-12s %s\n", name, cmds[name].summary)
 	}
 }
 

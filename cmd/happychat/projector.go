@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"happychat/cmd/internal/httpserver"
+	"happychat/internal/msgkeys"
 	"happychat/projector"
 )
 
@@ -23,14 +24,11 @@ import (
 // Several instances may run: partitions are spread among them (give each a
 // distinct CHAT_INSTANCE_ID).
 func runProjector(ctx context.Context, env Env, _ []string) error {
-	p, err := newProcess(env)
+	p, err := newBrokerProcess(env)
 	if err != nil {
 		return err
 	}
 	defer p.close()
-	if len(p.brokers) == 0 {
-		return errors.New("KAFKA_BROKERS is not set")
-	}
 	pg, ch, err := p.openProjectorStores(ctx)
 	if err != nil {
 		return err
@@ -91,7 +89,7 @@ func (p *process) projectors(pg *pgxpool.Pool, ch driver.Conn) (projectorPair, e
 	}
 	chp, err := projector.NewClickHouse(projector.ClickHouseConfig{
 		Conn: ch, Names: names, Kafka: opts, InstanceID: "projector-clickhouse-" + instance,
-		Rules: rules, Log: log, Metrics: p.reg,
+		Rules: rules, Log: log, Metrics: p.reg, MessageKeys: msgkeys.NewReader(pg, names.Rooms),
 	})
 	if err != nil {
 		return projectorPair{}, err

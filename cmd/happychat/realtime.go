@@ -9,10 +9,12 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"happychat/cmd/internal/httpserver"
 	"happychat/command"
 	"happychat/internal/cmdproto"
+	"happychat/internal/msgkeys"
 	"happychat/realtime"
 	"happychat/realtime/web"
 	"happychat/schemas"
@@ -22,7 +24,8 @@ import (
 // client, tailing the rooms topic (KAFKA_BROKERS), sending through the
 // command service's internal listener at CHAT_COMMAND_URL, and locating
 // resumes in the
-// ClickHouse history (CLICKHOUSE_ADDR, CLICKHOUSE_DB).
+// ClickHouse history (CLICKHOUSE_ADDR, CLICKHOUSE_DB), and opening sealed
+// message texts with the keys in PostgreSQL (PG_URL).
 func runRealtime(ctx context.Context, env Env, _ []string) error {
 	p, err := newProcess(env)
 	if err != nil {
@@ -42,7 +45,14 @@ func runRealtime(ctx context.Context, env Env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	svc, err := p.realtimeService(cmds, p.clickhouseLocator())
+	// The message key store (PG_URL) opens sealed texts (docs/adr/0009);
+	// the pool connects on first use.
+	pg, err := pgxpool.New(ctx, p.cfg.PGURL)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	defer pg.Close()
+	svc, err := p.realtimeService(cmds, p.clickhouseLocator(), msgkeys.NewReader(pg, p.cfg.Names().Rooms))
 	if err != nil {
 		return err
 	}
@@ -69,7 +79,7 @@ func runRealtime(ctx context.Context, env Env, _ []string) error {
 const realtimeGOGC = 25
 
 // realtimeService builds the realtime service from the configuration.
-func (p *process) realtimeService(cmds realtime.Commands, loc realtime.OffsetLocator) (*realtime.Service, error) {
+func (p *process) realtimeService(cmds realtime.Commands, loc realtime.OffsetLocator, mk *msgkeys.Reader) (*realtime.Service, error) {
 	keys, err := p.tokenKeys()
 	if err != nil {
 		return nil, err
@@ -80,7 +90,7 @@ func (p *process) realtimeService(cmds realtime.Commands, loc realtime.OffsetLoc
 	}
 	svc, err := realtime.New(realtime.Config{
 		Brokers: p.brokers, KafkaOpts: p.serviceKafkaOpts(), Names: p.cfg.Names(),
-		Commands: cmds, Keys: keys, Rules: rules, Locator: loc,
+		Commands: cmds, Keys: keys, Rules: rules, Locator: loc, MessageKeys: mk,
 		AllowedOrigins: p.cfg.AllowedOrigins, MaxConnsPerUser: p.cfg.WSMaxPerUser,
 		SendQueue: p.cfg.WSSendQueue, SocketSendBuffer: p.cfg.WSSendBuffer, WriteTimeout: p.cfg.WSWriteTimeout, MaxFrameBytes: p.cfg.WSMaxFrameBytes,
 		// The socket path takes the same per-user send limit as HTTP.

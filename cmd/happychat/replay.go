@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"happychat/internal/msgkeys"
 	"happychat/projector"
 )
 
@@ -34,14 +34,11 @@ func runReplay(ctx context.Context, env Env, args []string) error {
 	if !slices.Contains([]string{projector.ViewRooms, projector.ViewHistory, projector.ViewAll}, *view) {
 		return fmt.Errorf("--view must be rooms, history or all, not %q", *view)
 	}
-	p, err := newProcess(env)
+	p, err := newBrokerProcess(env)
 	if err != nil {
 		return err
 	}
 	defer p.close()
-	if len(p.brokers) == 0 {
-		return errors.New("KAFKA_BROKERS is not set")
-	}
 	pg, ch, err := p.openProjectorStores(ctx)
 	if err != nil {
 		return err
@@ -54,7 +51,8 @@ func runReplay(ctx context.Context, env Env, args []string) error {
 	results, err := projector.Replay(ctx, projector.ReplayConfig{
 		View: *view, Kafka: p.kafkaOpts(), Names: p.cfg.Names(),
 		Pool: pg, ClickHouse: ch, Rules: rules, Log: p.log.With("service", "replay"),
-		Progress: bar.update,
+		MessageKeys: msgkeys.NewReader(pg, p.cfg.Names().Rooms),
+		Progress:    bar.update,
 	})
 	bar.finish()
 	if err != nil {

@@ -95,6 +95,20 @@ func (p *process) serviceKafkaOpts() []kgo.Opt {
 	return slices.Concat(kafka.LogOpts(p.log), p.conn)
 }
 
+// newBrokerProcess is newProcess for a subcommand that needs Kafka's
+// address (KAFKA_BROKERS): no embedded broker stands in.
+func newBrokerProcess(env Env) (*process, error) {
+	p, err := newProcess(env)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.brokers) == 0 {
+		p.close()
+		return nil, errors.New("KAFKA_BROKERS is not set")
+	}
+	return p, nil
+}
+
 // kafkaClient returns a client with kafkaOpts plus opts.
 func (p *process) kafkaClient(opts ...kgo.Opt) (*kgo.Client, error) {
 	if len(p.brokers) == 0 {

@@ -1,0 +1,185 @@
+package msgkeys
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"happychat/internal/pgtest"
+	"happychat/internal/testenv"
+	"happychat/schemas"
+)
+
+func mustKey(t *testing.T, msg schemas.ID) Key {
+	t.Helper()
+	k, err := New(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func mustSeal(t *testing.T, k Key, text string) *schemas.Sealed {
+	t.Helper()
+	s, err := k.Seal(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestSealOpen(t *testing.T) {
+	k := mustKey(t, 7)
+	s := mustSeal(t, k, "안녕 secret")
+	if got, err := open(k.Secret, s); err != nil || got != "안녕 secret" {
+		t.Fatalf("open = %q, %v", got, err)
+	}
+	if string(s.Ciphertext) == "안녕 secret" || len(s.Ciphertext) < 12+16 {
+		t.Fatalf("not sealed: %q", s.Ciphertext)
+	}
+	cases := map[string]func(s schemas.Sealed) schemas.Sealed{
+		"flipped byte": func(s schemas.Sealed) schemas.Sealed {
+			s.Ciphertext = append([]byte(nil), s.Ciphertext...)
+			s.Ciphertext[len(s.Ciphertext)-1] ^= 1
+			return s
+		},
+		"other key id": func(s schemas.Sealed) schemas.Sealed { s.KeyID = "other"; return s },
+		"truncated":    func(s schemas.Sealed) schemas.Sealed { s.Ciphertext = s.Ciphertext[:20]; return s },
+	}
+	for name, mut := range cases {
+		t.Run(name, func(t *testing.T) {
+			m := mut(*s)
+			if _, err := open(k.Secret, &m); !errors.Is(err, errCorrupt) {
+				t.Errorf("open = %v, want errCorrupt", err)
+			}
+		})
+	}
+	if other := mustKey(t, 7); other.ID == k.ID {
+		t.Error("two keys with one id")
+	}
+}
+
+// TestReaderOpenSeeded: the cache opens sealed sends, edits and previews;
+// a message.deleted in the same batch makes the reader forget the message's
+// keys from there on (it would have to ask the store again).
+func TestReaderOpenSeeded(t *testing.T) {
+	orig, sent, edit := mustKey(t, 1), mustKey(t, 2), mustKey(t, 2)
+	r := NewReader(nil, "rooms")
+	r.Seed([]Key{orig, sent, edit})
+	envs := []schemas.Envelope{
+		{ID: 2, Payload: schemas.MessageSent{Sealed: mustSeal(t, sent, "reply text"), ClientMsgID: "c",
+			ReplyTo: &schemas.ReplyTo{MessageID: 1, UserID: 9, PreviewSealed: mustSeal(t, orig, "original")}}},
+		{ID: 3, Payload: schemas.MessageEdited{MessageID: 2, Sealed: mustSeal(t, edit, "edited text")}},
+		{ID: 4, Payload: schemas.MessageDeleted{MessageID: 2}},
+	}
+	if err := r.Open(context.Background(), envs); err != nil {
+		t.Fatal(err)
+	}
+	p := envs[0].Payload.(schemas.MessageSent)
+	if p.Text != "reply text" || p.Sealed != nil || p.Erased || p.ReplyTo.Preview != "original" || p.ReplyTo.PreviewSealed != nil || p.ReplyTo.Deleted {
+		t.Errorf("send opened as %+v, reply %+v", p, *p.ReplyTo)
+	}
+	if e := envs[1].Payload.(schemas.MessageEdited); e.Text != "edited text" || e.Sealed != nil || e.Erased {
+		t.Errorf("edit opened as %+v", e)
+	}
+	again := []schemas.Envelope{{ID: 3, Payload: schemas.MessageEdited{MessageID: 2, Sealed: mustSeal(t, edit, "x")}}}
+	if err := r.Open(context.Background(), again); !errors.Is(err, ErrNoStore) {
+		t.Errorf("after the delete, Open = %v, want a store lookup (ErrNoStore)", err)
+	}
+	// The original's keys were not forgotten.
+	one := schemas.Envelope{Payload: schemas.MessageSent{Sealed: mustSeal(t, orig, "o"), ClientMsgID: "c"}}
+	if err := r.OpenOne(context.Background(), &one); err != nil || one.Payload.(schemas.MessageSent).Text != "o" {
+		t.Errorf("original after another's delete: %+v, %v", one.Payload, err)
+	}
+	var none *Reader
+	if err := none.Open(context.Background(), again); !errors.Is(err, ErrNoStore) {
+		t.Errorf("nil reader on a sealed text: %v", err)
+	}
+	plain := []schemas.Envelope{{Payload: schemas.MessageSent{Text: "t", ClientMsgID: "c"}}}
+	if err := none.Open(context.Background(), plain); err != nil {
+		t.Errorf("nil reader on plaintext: %v", err)
+	}
+}
+
+func TestReaderTTL(t *testing.T) {
+	k := mustKey(t, 1)
+	r := NewReader(nil, "rooms")
+	now := time.Unix(1000, 0)
+	r.now = func() time.Time { return now }
+	r.Seed([]Key{k})
+	if _, ok := r.get(k.ID); !ok {
+		t.Fatal("seeded key missing")
+	}
+	now = now.Add(KeyTTL + time.Second)
+	if _, ok := r.get(k.ID); ok {
+		t.Error("a key older than KeyTTL was served from the cache")
+	}
+}
+
+// TestStore: keys written, destroyed by a delete unless held, destroyed on
+// release after a delete during the hold; a reader then marks the texts
+// erased.
+func TestStore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	ctx := context.Background()
+	pool, _ := pgtest.Database(t, testenv.PGURL(), "msgkeys_")
+	if _, err := pool.Exec(ctx, Schema); err != nil {
+		t.Fatal(err)
+	}
+	write := func(keys []Key, erase ...schemas.ID) {
+		t.Helper()
+		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return Write(ctx, tx, "rooms", keys, erase) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b, held := mustKey(t, 1), mustKey(t, 2), mustKey(t, 3)
+	write([]Key{a, b, held})
+	write([]Key{a}) // a retried write of the same key
+	if err := Hold(ctx, pool, "rooms", 3); err != nil {
+		t.Fatal(err)
+	}
+	heldEdit := mustKey(t, 3)
+	write([]Key{heldEdit})
+	open := func(k Key) schemas.MessageSent {
+		t.Helper()
+		env := schemas.Envelope{Payload: schemas.MessageSent{Sealed: mustSeal(t, k, "text of "+k.ID), ClientMsgID: "c"}}
+		// A fresh reader each time: nothing cached.
+		if err := NewReader(pool, "rooms").OpenOne(ctx, &env); err != nil {
+			t.Fatal(err)
+		}
+		return env.Payload.(schemas.MessageSent)
+	}
+	for _, k := range []Key{a, b, held, heldEdit} {
+		if p := open(k); p.Erased || p.Text != "text of "+k.ID {
+			t.Fatalf("key %s before any delete: %+v", k.ID, p)
+		}
+	}
+	write(nil, 1, 3)
+	if p := open(a); !p.Erased || p.Text != "" {
+		t.Errorf("deleted message still opens: %+v", p)
+	}
+	if p := open(b); p.Erased {
+		t.Error("another message's key was destroyed")
+	}
+	for _, k := range []Key{held, heldEdit} {
+		if p := open(k); p.Erased {
+			t.Errorf("a held message lost key %s to its delete", k.ID)
+		}
+	}
+	if erased, err := Release(ctx, pool, "rooms", 3); err != nil || !erased {
+		t.Fatalf("Release = %v, %v; want erased", erased, err)
+	}
+	for _, k := range []Key{held, heldEdit} {
+		if p := open(k); !p.Erased {
+			t.Errorf("key %s survived the release of a deleted message", k.ID)
+		}
+	}
+	if erased, err := Release(ctx, pool, "rooms", 2); err != nil || erased {
+		t.Errorf("releasing a message never deleted: %v, %v", erased, err)
+	}
+}
