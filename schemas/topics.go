@@ -38,6 +38,9 @@ type Names struct {
 	// cluster's feature level is published there for the roles without
 	// PostgreSQL (internal/fleet, docs/adr/0004). No event goes there.
 	Features string
+	// NotifierGroup is the Web Push notifier's consumer group of the rooms
+	// topic; its offsets are committed in Kafka (docs/notifier.md).
+	NotifierGroup string
 }
 
 // NamesFor returns the names under prefix ("" means DefaultPrefix).
@@ -52,6 +55,7 @@ func NamesFor(prefix string) Names {
 		ProjectorPostgresGroup:   prefix + ".projector-postgres",
 		ProjectorClickHouseGroup: prefix + ".projector-clickhouse",
 		Features:                 prefix + ".features",
+		NotifierGroup:            prefix + ".notifier",
 	}
 }
 

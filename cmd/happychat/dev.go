@@ -62,6 +62,9 @@ func (p *process) buildDev(ctx context.Context) (public, internal *gin.Engine, w
 	if err := p.devSecret(); err != nil {
 		return nil, nil, nil, err
 	}
+	if err := p.devVAPIDKeys(); err != nil {
+		return nil, nil, nil, err
+	}
 	if err := p.embedKafkaIfUnset(); err != nil {
 		return nil, nil, nil, err
 	}
@@ -89,16 +92,22 @@ func (p *process) buildDev(ctx context.Context) (public, internal *gin.Engine, w
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	push, err := p.notifierService(pg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	checks := append([]httpserver.Check{
 		{Name: "command", Ping: cmdSvc.Ready},
 		{Name: "realtime_tail", Ping: rt.Ready},
 		{Name: "realtime_rooms", Ping: rt.Blocked},
 		{Name: "revocations", Ping: p.revocations().Ready},
+		{Name: "notifier", Ping: push.Ready},
 	}, append(queryChecks(qSvc), pp.checks()...)...)
 	public = httpserver.NewEngine(checks, p.log)
 	cmdSvc.Routes(public)
 	qSvc.Register(public)
 	rt.Register(public)
+	push.Register(public)
 	public.NoRoute(gin.WrapH(web.Handler()))
 	internal = httpserver.NewInternalEngine(p.reg, checks, p.log)
 	cmdSvc.InternalRoutes(internal)
@@ -127,6 +136,7 @@ func (p *process) buildDev(ctx context.Context) (public, internal *gin.Engine, w
 		run("projector", func(ctx context.Context) error { return p.runProjectors(ctx, pg, ch, pp) })
 		run("realtime", rt.Run)
 		run("revocations", p.tailRevocations)
+		run("notifier", push.Run)
 		wg.Wait()
 		return errors.Join(errs...)
 	}
