@@ -107,31 +107,70 @@ func (s *Service) admit(ctx context.Context, coal *coalescer, rec *kgo.Record, n
 	}
 	m := message{room: env.RoomID, id: env.ID, seq: env.Seq, sender: env.UserID, nickname: sent.Nickname,
 		text: s.cfg.Rules.Soften(sent.Text), mentions: sent.Mentions, sentAt: env.OccurredAt}
-	var rs []recipient
-	err = s.retryStore(ctx, func() error {
-		var ok bool
-		if m.roomTitle, ok, err = s.roomTitle(ctx, m.room); err != nil || !ok {
-			return err
-		}
-		rs, err = s.recipients(ctx, m.room, m.sender)
-		return err
-	})
+	title, err := s.viewAt(ctx, m.room, m.seq)
 	if err != nil {
 		return err
 	}
-	for _, u := range decide(m, rs) {
+	m.roomTitle = title
+	var rs []recipient
+	if err := s.retryStore(ctx, func() (err error) {
+		rs, err = s.recipients(ctx, m.room, m.sender)
+		return err
+	}); err != nil {
+		return err
+	}
+	users := decide(m, rs)
+	s.log.Debug("notifier: message read", "room", m.room, "seq", m.seq, "members_subscribed", len(rs), "to_push", len(users))
+	for _, u := range users {
 		coal.add(u, m, now)
 	}
 	return nil
 }
 
+// isMessageSent reports whether rec may be a message.sent: by its type
+// header, or, without one (records of builds before the header named the
+// type), by decoding.
 func isMessageSent(rec *kgo.Record) bool {
 	for _, h := range rec.Headers {
-		if h.Key == schemas.HeaderType {
+		if h.Key == schemas.HeaderType && len(h.Value) > 0 {
 			return string(h.Value) == schemas.TypeMessageSent
 		}
 	}
-	return false
+	return true
+}
+
+// viewWait bounds how long a message waits for the views to show its room
+// at its seq; past it, the members the views show are pushed.
+const viewWait = 10 * time.Second
+
+// viewAt waits until the views (the PostgreSQL projector) have applied the
+// room up to seq, so that the members read next are those of the message's
+// time (a join just before it included), and returns the room's title.
+func (s *Service) viewAt(ctx context.Context, room schemas.ID, seq int64) (string, error) {
+	deadline := time.Now().Add(viewWait)
+	for delay := 20 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		var title string
+		var at int64
+		var known bool
+		if err := s.retryStore(ctx, func() (err error) {
+			title, at, known, err = s.roomAt(ctx, room)
+			return err
+		}); err != nil {
+			return "", err
+		}
+		if known && at >= seq {
+			return title, nil
+		}
+		if time.Now().After(deadline) {
+			s.log.Warn("notifier: the views are behind the rooms topic; pushing to the members they show", "room", room, "seq", seq, "view_seq", at)
+			return title, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(delay):
+		}
+	}
 }
 
 // retryStore runs f until it succeeds or ctx ends: PostgreSQL down delays
@@ -171,6 +210,7 @@ func (s *Service) flush(ctx context.Context, due []pending) {
 // (another instance, or this one before a restart, may have pushed it).
 func (s *Service) notify(ctx context.Context, p pending) {
 	claimed, err := s.claim(ctx, p.user, p.room, p.latest.seq)
+	s.log.Debug("notifier: push", "user", p.user, "room", p.room, "seq", p.latest.seq, "count", p.count, "claimed", claimed, "err", err)
 	if err != nil || !claimed {
 		if err != nil {
 			s.log.Warn("notifier: watermark not moved; push dropped", "user", p.user, "room", p.room, "err", err)

@@ -127,6 +127,18 @@ func (s *Service) roomTitle(ctx context.Context, room schemas.ID) (title string,
 	return title, true, nil
 }
 
+// roomAt returns a room's title and the highest seq the views applied.
+func (s *Service) roomAt(ctx context.Context, room schemas.ID) (title string, seq int64, ok bool, err error) {
+	err = s.cfg.PG.QueryRow(ctx, `SELECT title, last_seq FROM rooms WHERE room_id = $1`, int64(room)).Scan(&title, &seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", 0, false, nil
+	}
+	if err != nil {
+		return "", 0, false, fmt.Errorf("room: %w", err)
+	}
+	return title, seq, true, nil
+}
+
 // setMute mutes (or unmutes) room for user.
 func (s *Service) setMute(ctx context.Context, user, room schemas.ID, muted bool) error {
 	q := `INSERT INTO push_mutes (user_id, room_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`
