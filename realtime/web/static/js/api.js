@@ -190,6 +190,14 @@ export const api = {
   markRead: (id, upTo) => call("POST", `/v1/rooms/${enc(id)}/read`, { body: { up_to: upTo } }),
   react: (id, messageId, emoji) => call("PUT", `/v1/rooms/${enc(id)}/messages/${enc(messageId)}/reactions/${enc(emoji)}`),
   unreact: (id, messageId, emoji) => call("DELETE", `/v1/rooms/${enc(id)}/messages/${enc(messageId)}/reactions/${enc(emoji)}`),
+  // Web Push (docs/notifier.md): the key to subscribe with, the browser's
+  // subscriptions, and the rooms muted.
+  vapidKey: () => call("GET", "/v1/push/vapid-key", { token: null }),
+  pushSubscribe: (subscription) => call("POST", "/v1/push/subscriptions", { body: subscription }),
+  pushUnsubscribe: (endpoint) => call("DELETE", "/v1/push/subscriptions", { body: { endpoint } }),
+  mutes: () => call("GET", "/v1/push/mutes"),
+  mute: (id) => call("PUT", `/v1/rooms/${enc(id)}/mute`),
+  unmute: (id) => call("DELETE", `/v1/rooms/${enc(id)}/mute`),
 };
 
 /** wsURL is the room's WebSocket address (tokens go in the query: browsers cannot set headers). */

@@ -144,6 +144,11 @@ const en = {
   recoveryCodesIntro: "If you lose every device with your passkey, each code signs you in once. They are shown only now: write them down somewhere safe.",
   recoveryCodesDone: "I saved them",
   close: "Close",
+  muteRoom: "Mute room",
+  roomMuted: "Room muted",
+  mutedToast: "Pushes of this room are off. Messages that mention you still notify.",
+  unmutedToast: "Pushes of this room are on again.",
+  pushUnavailable: "Notifications show while the app is open; background push is not available in this browser.",
 };
 
 const ko = {
@@ -288,6 +293,11 @@ const ko = {
   recoveryCodesIntro: "패스키가 있는 기기를 모두 잃어버리면 각 코드로 한 번 로그인할 수 있어요. 지금만 보여 드려요. 안전한 곳에 적어 두세요.",
   recoveryCodesDone: "저장했어요",
   close: "닫기",
+  muteRoom: "방 알림 끄기",
+  roomMuted: "방 알림 꺼짐",
+  mutedToast: "이 방의 푸시 알림을 껐어요. 회원님을 언급한 메시지는 계속 알려 드려요.",
+  unmutedToast: "이 방의 푸시 알림을 다시 켰어요.",
+  pushUnavailable: "앱이 열려 있을 때만 알림을 보여 드려요. 이 브라우저에서는 백그라운드 푸시를 쓸 수 없어요.",
 };
 
 const tables = { en, ko };
