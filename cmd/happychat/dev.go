@@ -21,7 +21,8 @@ import (
 // internal one, CHAT_INTERNAL_ADDR, for /metrics, pprof and the command
 // service's internal protocol, which other command instances may use): the command
 // service (writes), the projectors, the query service (reads), the realtime
-// service (WebSocket) and the web client. Kafka is embedded (kfake, its log
+// service (WebSocket), the Web Push notifier (its VAPID keys generated into
+// the state directory unless set) and the web client. Kafka is embedded (kfake, its log
 // persisted under the state directory) unless KAFKA_BROKERS is set;
 // PostgreSQL and ClickHouse come from PG_URL and CLICKHOUSE_ADDR.
 //
