@@ -78,6 +78,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("PhoneRoomView", func(t *testing.T) { testPhoneRoomView(t, sys, br) })
 	t.Run("AdminQueueApprovesAndRejects", func(t *testing.T) { testAdminQueue(t, sys, br) })
 	t.Run("MessageChanges", func(t *testing.T) { testMessageChanges(t, sys, br) })
+	t.Run("WebPushShown", func(t *testing.T) { testWebPushShown(t, sys, br) })
 }
 
 // ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import { renderRooms } from "./js/views/rooms.js";
 import { renderPropose } from "./js/views/propose.js";
 import { renderAdmin } from "./js/views/admin.js";
 import { renderRoom } from "./js/views/room.js";
-import { unsubscribePush } from "./js/push.js";
+import { unsubscribePush, answerServiceWorker } from "./js/push.js";
 import { avatar, tag } from "./js/identity.js";
 import { openPasskeyDialog } from "./js/passkeys.js";
 
@@ -205,5 +205,6 @@ async function registerServiceWorker() {
 }
 
 showConn();
+answerServiceWorker();
 startRouter(render);
 registerServiceWorker();

@@ -80,6 +80,21 @@ function pushStrings() {
   return PUSH_STRINGS.en;
 }
 
+// roomOf asks a window which screen it shows (js/push.js answers): its
+// url is the one it was opened with, not where the app's router went since.
+// A window that does not answer in time is taken at its url.
+function roomOf(w) {
+  return new Promise((resolve) => {
+    const ch = new MessageChannel();
+    const timer = setTimeout(() => resolve(new URL(w.url).pathname), 500);
+    ch.port1.onmessage = (ev) => {
+      clearTimeout(timer);
+      resolve(String(ev.data));
+    };
+    w.postMessage({ type: "which-room" }, [ch.port2]);
+  });
+}
+
 self.addEventListener("push", (event) => {
   let p;
   try {
@@ -92,7 +107,8 @@ self.addEventListener("push", (event) => {
     (async () => {
       const path = `/rooms/${p.room_id}`;
       const wins = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
-      if (wins.some((w) => w.visibilityState === "visible" && new URL(w.url).pathname === path)) return;
+      const shown = await Promise.all(wins.filter((w) => w.visibilityState === "visible").map((w) => roomOf(w)));
+      if (shown.includes(path)) return;
       const s = pushStrings();
       const who = p.mention ? `${p.nickname} ${s.mention}` : p.nickname;
       let body = `${who}: ${p.text}`;
@@ -119,7 +135,7 @@ self.addEventListener("notificationclick", (event) => {
       const wins = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
       // A window on the room already: bring it forward at the message.
       for (const w of wins) {
-        if (new URL(w.url).pathname === target.pathname && "focus" in w) {
+        if ((await roomOf(w)) === target.pathname && "focus" in w) {
           if (messageId) w.postMessage({ type: "reveal", messageId });
           return w.focus();
         }

@@ -86,22 +86,28 @@ export function muteButton(roomId) {
 }
 
 /**
- * revealLinkedMessage scrolls to the message a notification's click named
- * (#msg-<id>, sw.js), once the timeline shows it, and on later clicks that
- * focus this window (a "reveal" message from the service worker).
+ * answerServiceWorker lets sw.js ask this window which room it shows (a
+ * push of that room is dropped while the window is visible; a click on a
+ * notification focuses it) and tell it to reveal a message: the window's
+ * URL as the worker sees it (WindowClient.url) is the one it was opened
+ * with, not where the app's router has gone since. Called once, at start.
  */
-let listening = false;
+export function answerServiceWorker() {
+  if (!navigator.serviceWorker) return;
+  navigator.serviceWorker.addEventListener("message", (ev) => {
+    if (ev.data?.type === "which-room") ev.ports[0]?.postMessage(location.pathname);
+    if (ev.data?.type === "reveal" && typeof ev.data.messageId === "string") reveal(ev.data.messageId);
+  });
+  navigator.serviceWorker.startMessages();
+}
 
+/** revealLinkedMessage scrolls to the message a notification linked (#msg-<id>, sw.js). */
 export function revealLinkedMessage() {
   const m = /^#msg-([0-9]{1,19})$/.exec(location.hash);
   if (m) reveal(m[1]);
-  if (listening || !navigator.serviceWorker) return;
-  listening = true;
-  navigator.serviceWorker.addEventListener("message", (ev) => {
-    if (ev.data?.type === "reveal" && typeof ev.data.messageId === "string") reveal(ev.data.messageId);
-  });
 }
 
+// reveal scrolls to a message once the timeline shows it.
 function reveal(id, tries = 50) {
   const li = document.querySelector(`.msg[data-id="${CSS.escape(id)}"]`);
   if (li) {
