@@ -46,7 +46,7 @@ func (s *Service) consume(ctx context.Context) error {
 	}
 	defer func() {
 		// Commit what is done before leaving the group.
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = cl.CommitMarkedOffsets(cctx)
 		cl.Close()

@@ -1,10 +1,6 @@
 package notifier
 
 import (
-	"bytes"
-	"errors"
-	"io"
-	"mime"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -139,28 +135,10 @@ func (s *Service) authenticate(c *gin.Context) (schemas.ID, bool) {
 	return claims.UserID, true
 }
 
-// bind reads the JSON body (capped) strictly into v.
+// bind reads the JSON body (capped) strictly into v (clientjson.Body).
 func (s *Service) bind(c *gin.Context, v any) bool {
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		s.fail(c, schemas.Errorf(schemas.CodePayloadTooLarge, "the body is larger than 8 KiB"))
-		return false
-	case err != nil:
-		s.fail(c, badRequest("cannot read the body"))
-		return false
-	}
-	if mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err != nil || mt != "application/json" {
-		s.fail(c, schemas.Errorf(schemas.CodeUnsupportedMediaType, "the body must be application/json"))
-		return false
-	}
-	if err := clientjson.Decode("body", body, v); err != nil {
+	if err := clientjson.Body(c.Writer, c.Request, maxBodyBytes, v, true); err != nil {
 		s.fail(c, err)
-		return false
-	}
-	if bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
-		s.fail(c, badRequest("the body must be a JSON object, not null"))
 		return false
 	}
 	return true

@@ -26,7 +26,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/hkdf"
 
-	"happychat/schemas"
+	"happychat/notifier"
 )
 
 // pushService is a push service of the tests' own (RFC 8030): every
@@ -54,17 +54,8 @@ type browserSub struct {
 	got      []pushPayload
 }
 
-// pushPayload is what the notifier puts in a push (notifier.Payload).
-type pushPayload struct {
-	RoomID    schemas.ID `json:"room_id"`
-	RoomTitle string     `json:"room_title"`
-	MessageID schemas.ID `json:"message_id"`
-	Seq       int64      `json:"seq"`
-	Nickname  string     `json:"nickname"`
-	Text      string     `json:"text"`
-	Count     int        `json:"count"`
-	Mention   bool       `json:"mention"`
-}
+// pushPayload is what the notifier puts in a push.
+type pushPayload = notifier.Payload
 
 func newPushService(t *testing.T, vapidPublic string) *pushService {
 	raw, err := base64.RawURLEncoding.DecodeString(vapidPublic)
