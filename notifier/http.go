@@ -57,8 +57,8 @@ func (s *Service) deleteSubscriptionRoute(c *gin.Context) {
 	if !ok || !s.bind(c, &in) {
 		return
 	}
-	if in.Endpoint == "" || len(in.Endpoint) > maxEndpointBytes {
-		s.fail(c, badRequest(`field "endpoint" is required, at most %d bytes`, maxEndpointBytes))
+	if err := checkEndpointToDelete(in.Endpoint); err != nil {
+		s.fail(c, err)
 		return
 	}
 	if err := s.deleteSubscription(c.Request.Context(), user, in.Endpoint); err != nil {

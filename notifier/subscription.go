@@ -26,10 +26,11 @@ const (
 
 // Subscription is the browser's PushSubscription as its toJSON() gives it.
 // ExpirationTime is accepted (browsers send it, mostly null) and ignored:
-// a push service answers 404/410 once a subscription is gone.
+// a push service answers 404/410 once a subscription is gone. A float, so
+// that 99.0 (an integer to JSON Schema) is read as well as 99.
 type Subscription struct {
-	Endpoint       string `json:"endpoint"`
-	ExpirationTime *int64 `json:"expirationTime,omitzero"`
+	Endpoint       string   `json:"endpoint"`
+	ExpirationTime *float64 `json:"expirationTime,omitzero"`
 	Keys           struct {
 		P256dh string `json:"p256dh"`
 		Auth   string `json:"auth"`
@@ -110,6 +111,19 @@ func isLoopbackHost(host string) bool {
 func publicAddr(ip netip.Addr) bool {
 	ip = ip.Unmap()
 	return ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() && !ip.IsLinkLocalUnicast()
+}
+
+// checkEndpointToDelete refuses what could never have been stored: an
+// empty or oversized endpoint, or one that is not a URL (a NUL, which
+// PostgreSQL text cannot even hold, or another control character).
+func checkEndpointToDelete(endpoint string) error {
+	if endpoint == "" || len(endpoint) > maxEndpointBytes {
+		return badRequest(`field "endpoint" is required, at most %d bytes`, maxEndpointBytes)
+	}
+	if _, err := url.Parse(endpoint); err != nil || strings.ContainsRune(endpoint, 0) {
+		return badRequest(`field "endpoint" must be a URL`)
+	}
+	return nil
 }
 
 // checkKey decodes a key in base64url (padded or not, as browsers differ)

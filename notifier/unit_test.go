@@ -11,6 +11,7 @@ import (
 
 	webpush "github.com/SherClockHolmes/webpush-go"
 
+	"happychat/internal/clientjson"
 	"happychat/schemas"
 )
 
@@ -144,5 +145,34 @@ func TestPayloadPreview(t *testing.T) {
 	p := payloadOf(pending{key: key{user: 1, room: 2}, count: 3, latest: message{text: long, seq: 4}})
 	if n := len([]rune(p.Text)); n != maxPreviewRunes || !strings.HasSuffix(p.Text, "…") || p.Count != 3 || p.RoomID != 2 {
 		t.Fatalf("payload %+v (%d runes)", p, n)
+	}
+}
+
+func TestCheckEndpointToDelete(t *testing.T) {
+	for _, tc := range []struct {
+		endpoint string
+		ok       bool
+	}{
+		{"https://push.example/x", true},
+		{"", false},
+		{"https://push.example/\x00", false},
+		{"\u0086c\u00e5u\x00\f", false},
+		{"https://push.example/" + strings.Repeat("a", 2048), false},
+	} {
+		if err := checkEndpointToDelete(tc.endpoint); (err == nil) != tc.ok {
+			t.Errorf("checkEndpointToDelete(%q) = %v, want ok %v", tc.endpoint, err, tc.ok)
+		}
+	}
+}
+
+// TestSubscriptionDecodes: what browsers send decodes, expirationTime as
+// null, an integer, or an integer written with a fraction (schemathesis).
+func TestSubscriptionDecodes(t *testing.T) {
+	for _, exp := range []string{"null", "99", "99.0", "1700000000000"} {
+		var s Subscription
+		body := `{"endpoint":"https://push.example/x","expirationTime":` + exp + `,"keys":{"p256dh":"a","auth":"b"}}`
+		if err := clientjson.Decode("body", []byte(body), &s); err != nil {
+			t.Errorf("expirationTime %s: %v", exp, err)
+		}
 	}
 }

@@ -58,6 +58,11 @@ func TestPushRoutesHostile(t *testing.T) {
 		st, b = rawPost(t, s.base+"/v1/push/subscriptions", u.Token, "application/json", []byte(`null`))
 		checkRefusal(t, st, b, http.StatusBadRequest, schemas.CodeBadRequest, "not null")
 	})
+	t.Run("delete of what could not be stored", func(t *testing.T) {
+		// A NUL reached PostgreSQL, which refused it: a 500 (schemathesis).
+		st, _, b := s.call("DELETE", "/v1/push/subscriptions", "/v1/push/subscriptions", u.Token, map[string]string{"endpoint": "https://push.example/\x00"}, nil)
+		checkRefusal(t, st, b, http.StatusBadRequest, schemas.CodeBadRequest, `"endpoint" must be a URL`)
+	})
 	t.Run("mute of an unknown room", func(t *testing.T) {
 		st, _, b := s.call("PUT", "/v1/rooms/123/mute", "/v1/rooms/:id/mute", u.Token, nil, nil)
 		checkRefusal(t, st, b, http.StatusNotFound, schemas.CodeNotFound, "no such room")
