@@ -1,10 +1,6 @@
 package command
 
 import (
-	"bytes"
-	"errors"
-	"io"
-	"mime"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -348,41 +344,13 @@ func (s *Service) authenticate(c *gin.Context, required bool) (Caller, bool) {
 	return Caller{UserID: claims.UserID, Nickname: claims.Nickname, Token: tok}, true
 }
 
-// bind reads the body (capped) and decodes it strictly into v. A nil v
-// accepts an empty body or an empty JSON object.
+// bind reads the body (capped) and decodes it strictly into v
+// (clientjson.Body). A nil v accepts an empty body or an empty JSON object.
+// Refusals name the field and the rule, never the Go types the decoder's
+// own message would.
 func (s *Service) bind(c *gin.Context, v any, required bool) bool {
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			s.fail(c, schemas.Errorf(schemas.CodePayloadTooLarge, "the body is larger than 64 KiB"))
-		} else {
-			s.fail(c, badRequest("cannot read the body"))
-		}
-		return false
-	}
-	if len(body) == 0 && !required {
-		return true
-	}
-	if mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err != nil || mt != "application/json" {
-		s.fail(c, schemas.Errorf(schemas.CodeUnsupportedMediaType, "the body must be application/json"))
-		return false
-	}
-	if v == nil {
-		var empty struct{}
-		v = &empty
-	}
-	// The refusal names the field and the rule, never the Go types the
-	// decoder's own message would (clientjson).
-	if err := clientjson.Decode("body", body, v); err != nil {
+	if err := clientjson.Body(c.Writer, c.Request, maxBodyBytes, v, required); err != nil {
 		s.fail(c, err)
-		return false
-	}
-	// The decoder takes a JSON null as "leave v as it is", so `null` would
-	// pass as an empty object; every body of the API is an object (or, where
-	// optional, absent), and the OpenAPI document says so.
-	if bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
-		s.fail(c, badRequest("the body must be a JSON object, not null"))
 		return false
 	}
 	return true

@@ -139,10 +139,12 @@ func (s *Service) record(part int32, e schemas.Envelope) (*kgo.Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The envelopes built by the use cases leave Type to the encoder; the
+	// header must name the type all the same (consumers skip by it).
 	return &kgo.Record{
 		Topic: s.cfg.Names.Rooms, Partition: part, Key: schemas.Key(e.RoomID), Value: b,
 		Headers: []kgo.RecordHeader{
-			{Key: schemas.HeaderType, Value: []byte(e.Type)},
+			{Key: schemas.HeaderType, Value: []byte(e.Payload.EventType())},
 			{Key: schemas.HeaderVersion, Value: []byte(strconv.Itoa(version))},
 		},
 	}, nil

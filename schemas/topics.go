@@ -43,6 +43,9 @@ type Names struct {
 	// written without transactions, and never an event. Every realtime
 	// instance tails it from its end.
 	Typing string
+	// NotifierGroup is the Web Push notifier's consumer group of the rooms
+	// topic; its offsets are committed in Kafka (docs/notifier.md).
+	NotifierGroup string
 }
 
 // NamesFor returns the names under prefix ("" means DefaultPrefix).
@@ -58,6 +61,7 @@ func NamesFor(prefix string) Names {
 		ProjectorClickHouseGroup: prefix + ".projector-clickhouse",
 		Features:                 prefix + ".features",
 		Typing:                   prefix + ".typing",
+		NotifierGroup:            prefix + ".notifier",
 	}
 }
 

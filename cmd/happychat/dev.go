@@ -22,7 +22,8 @@ import (
 // internal one, CHAT_INTERNAL_ADDR, for /metrics, pprof and the command
 // service's internal protocol, which other command instances may use): the command
 // service (writes), the projectors, the query service (reads), the realtime
-// service (WebSocket) and the web client. Kafka is embedded (kfake, its log
+// service (WebSocket), the Web Push notifier (its VAPID keys generated into
+// the state directory unless set) and the web client. Kafka is embedded (kfake, its log
 // persisted under the state directory) unless KAFKA_BROKERS is set;
 // PostgreSQL and ClickHouse come from PG_URL and CLICKHOUSE_ADDR.
 //
@@ -63,6 +64,9 @@ func (p *process) buildDev(ctx context.Context) (public, internal *gin.Engine, w
 	if err := p.devSecret(); err != nil {
 		return nil, nil, nil, err
 	}
+	if err := p.devVAPIDKeys(); err != nil {
+		return nil, nil, nil, err
+	}
 	if err := p.embedKafkaIfUnset(); err != nil {
 		return nil, nil, nil, err
 	}
@@ -90,16 +94,22 @@ func (p *process) buildDev(ctx context.Context) (public, internal *gin.Engine, w
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	push, err := p.notifierService(pg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	checks := append([]httpserver.Check{
 		{Name: "command", Ping: cmdSvc.Ready},
 		{Name: "realtime_tail", Ping: rt.Ready},
 		{Name: "realtime_rooms", Ping: rt.Blocked},
 		{Name: "revocations", Ping: p.revocations().Ready},
+		{Name: "notifier", Ping: push.Ready},
 	}, append(queryChecks(qSvc), pp.checks()...)...)
 	public = httpserver.NewEngine(checks, p.log)
 	cmdSvc.Routes(public)
 	qSvc.Register(public)
 	rt.Register(public)
+	push.Register(public)
 	public.NoRoute(gin.WrapH(web.Handler()))
 	internal = httpserver.NewInternalEngine(p.reg, checks, p.log)
 	cmdSvc.InternalRoutes(internal)
@@ -128,6 +138,7 @@ func (p *process) buildDev(ctx context.Context) (public, internal *gin.Engine, w
 		run("projector", func(ctx context.Context) error { return p.runProjectors(ctx, pg, ch, pp) })
 		run("realtime", rt.Run)
 		run("revocations", p.tailRevocations)
+		run("notifier", push.Run)
 		wg.Wait()
 		return errors.Join(errs...)
 	}

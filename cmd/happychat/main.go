@@ -45,6 +45,7 @@ func subcommands() map[string]subcommand {
 		"query":       {"run the query service (reads)", runQuery},
 		"projector":   {"run the projectors (PostgreSQL views, ClickHouse history)", runProjector},
 		"realtime":    {"run the realtime service (WebSocket and web client)", runRealtime},
+		"notifier":    {"run the Web Push notifier (push subscriptions, pushes to closed apps)", runNotifier},
 		"replay":      {"rebuild views from the start of the log (--view rooms|history|all)", runReplay},
 		"migrate":     {"apply the PostgreSQL and ClickHouse migrations", runMigrate},
 		"topics":      {"create the Kafka topics with their configs", runTopics},
@@ -87,7 +88,7 @@ func run(ctx context.Context, env Env, args []string) error {
 
 func usage(w io.Writer, cmds map[string]subcommand) {
 	fmt.Fprintln(w, "usage: happychat <subcommand> [flags]")
-	for _, name := range []string{"dev", "command", "query", "projector", "realtime", "replay", "migrate", "topics", "rewrite-log", "version"} {
+	for _, name := range []string{"dev", "command", "query", "projector", "realtime", "notifier", "replay", "migrate", "topics", "rewrite-log", "version"} {
 		fmt.Fprintf(w, "  %-12s %s\n", name, cmds[name].summary)
 	}
 }

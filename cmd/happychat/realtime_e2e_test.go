@@ -106,6 +106,14 @@ func internalBase(base string) string {
 // Its internal listener's is internalBase("http://" + address).
 func runServing(t *testing.T, sub string, env map[string]string) string {
 	t.Helper()
+	addr, _ := startServing(t, sub, env)
+	return addr
+}
+
+// startServing is runServing that also returns a stop: it ends the process
+// and waits for it (the test's end does the same if the test does not).
+func startServing(t *testing.T, sub string, env map[string]string) (addr string, stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan string, 1)
 	internalc := make(chan string, 1)
@@ -118,18 +126,21 @@ func runServing(t *testing.T, sub string, env map[string]string) string {
 			InternalReady: func(a string) { internalc <- a },
 		}, []string{sub})
 	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("happychat %s stopped with %v", sub, err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("happychat %s stopped with %v", sub, err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("happychat %s did not stop", sub)
 			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("happychat %s did not stop", sub)
-		}
-	})
-	var addr string
+		})
+	}
+	t.Cleanup(stop)
 	select {
 	case addr = <-addrc:
 	case err := <-done:
@@ -150,7 +161,7 @@ func runServing(t *testing.T, sub string, env map[string]string) string {
 		}
 		return nil
 	})
-	return addr
+	return addr, stop
 }
 
 // startSplitRealtime starts a second realtime instance the way `happychat

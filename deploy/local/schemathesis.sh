@@ -62,6 +62,7 @@ CHAT_TOPIC_PREFIX="st$(date +%s)$$" \
 HAPPYCHAT_STATE_DIR="$state" \
 CHAT_ADMIN_TOKEN="schemathesis-admin-token-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" \
 CHAT_RATE_LIMIT_EXEMPT=127.0.0.0/8,::1 \
+CHAT_PUSH_RATE=1000 CHAT_PUSH_BURST=1000 \
   "$bin" dev >"$state/dev.log" 2>&1 &
 pid=$!
 

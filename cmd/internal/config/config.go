@@ -112,6 +112,22 @@ type Config struct {
 	ExportConcurrency    int   // CHAT_EXPORT_CONCURRENCY: exports at once per instance
 	AnalyticsMaxRows     int64 // CHAT_ANALYTICS_MAX_ROWS: ClickHouse max_rows_to_read per analytics query
 	AnalyticsMaxBytes    int64 // CHAT_ANALYTICS_MAX_BYTES: ClickHouse max_bytes_to_read per analytics query
+
+	// Web Push notifier (docs/notifier.md). The keys are generated into
+	// the state directory in dev when unset.
+	Push Push
+}
+
+// Push is the notifier's configuration.
+type Push struct {
+	VAPIDPublicKey   string        // CHAT_VAPID_PUBLIC_KEY (base64url)
+	VAPIDPrivateKey  string        // CHAT_VAPID_PRIVATE_KEY (base64url)
+	VAPIDSubject     string        // CHAT_VAPID_SUBJECT: mailto: or https: contact for push services
+	Window           time.Duration // CHAT_PUSH_WINDOW: sends to one user and room gathered into one push
+	MaxAge           time.Duration // CHAT_PUSH_MAX_AGE: older messages are never pushed
+	TTL              time.Duration // CHAT_PUSH_TTL: how long a push service keeps an undelivered push
+	MaxSubscriptions int           // CHAT_PUSH_MAX_SUBSCRIPTIONS per user
+	AllowLoopback    bool          // CHAT_PUSH_ALLOW_LOOPBACK: http(s) endpoints on loopback (dev, tests)
 }
 
 // Load reads the configuration from getenv. It never fails on a missing
@@ -175,6 +191,17 @@ func Load(getenv func(string) string) (Config, error) {
 		ExportConcurrency:    p.int("CHAT_EXPORT_CONCURRENCY", 8),
 		AnalyticsMaxRows:     int64(p.int("CHAT_ANALYTICS_MAX_ROWS", 100_000_000)),
 		AnalyticsMaxBytes:    int64(p.int("CHAT_ANALYTICS_MAX_BYTES", 8<<30)),
+
+		Push: Push{
+			VAPIDPublicKey:   p.str("CHAT_VAPID_PUBLIC_KEY", ""),
+			VAPIDPrivateKey:  p.str("CHAT_VAPID_PRIVATE_KEY", ""),
+			VAPIDSubject:     p.str("CHAT_VAPID_SUBJECT", "mailto:admin@localhost"),
+			Window:           p.duration("CHAT_PUSH_WINDOW", 3*time.Second),
+			MaxAge:           p.duration("CHAT_PUSH_MAX_AGE", 10*time.Minute),
+			TTL:              p.duration("CHAT_PUSH_TTL", time.Hour),
+			MaxSubscriptions: p.int("CHAT_PUSH_MAX_SUBSCRIPTIONS", 10),
+			AllowLoopback:    p.bool("CHAT_PUSH_ALLOW_LOOPBACK"),
+		},
 	}
 	if c.InternalAddr == "" {
 		var err error

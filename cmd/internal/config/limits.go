@@ -26,6 +26,7 @@ type Limits struct {
 	Reads             ratelimit.Rate // CHAT_READ_RATE, CHAT_READ_BURST: pages and room lists per user (or address)
 	HeavyReads        ratelimit.Rate // CHAT_HEAVY_READ_RATE, CHAT_HEAVY_READ_BURST: exports and analytics
 	Handshakes        ratelimit.Rate // CHAT_WS_HANDSHAKE_RATE, CHAT_WS_HANDSHAKE_BURST: per address
+	PushSettings      ratelimit.Rate // CHAT_PUSH_RATE, CHAT_PUSH_BURST: subscriptions and mutes per user
 }
 
 // Addresses is how the services find and exempt client addresses.
@@ -54,6 +55,7 @@ func (p *parser) loadLimits() Limits {
 		Reads:             rate("READ", 20, 60),
 		HeavyReads:        rate("HEAVY_READ", 1, 5),
 		Handshakes:        rate("WS_HANDSHAKE", 5, 20),
+		PushSettings:      rate("PUSH", 0.2, 20),
 	}
 }
 
@@ -65,7 +67,7 @@ func (l Limits) validate(check func(ok bool, format string, args ...any)) {
 	}{
 		{"ADDR", l.PerAddress}, {"SESSION", l.Sessions}, {"PROPOSAL", l.Proposals}, {"LEAVE", l.Leaves},
 		{"READ_MARK", l.ReadMarks}, {"ROOM_CHURN", l.RoomChurn}, {"READ", l.Reads},
-		{"HEAVY_READ", l.HeavyReads}, {"WS_HANDSHAKE", l.Handshakes},
+		{"HEAVY_READ", l.HeavyReads}, {"WS_HANDSHAKE", l.Handshakes}, {"PUSH", l.PushSettings},
 	} {
 		check(!r.r.Off(), "CHAT_%s_RATE and CHAT_%s_BURST must be positive", r.name, r.name)
 	}

@@ -60,7 +60,8 @@ func (g Grant) String() string {
 //   - command appends every event (rooms and users topics), reads the rooms
 //     topic back (its fold, dedupe window and tail), joins its owners'
 //     group and runs one transactional producer per owned partition;
-//   - the projectors read both event topics in their groups;
+//   - the projectors read both event topics in their groups, and so does
+//     the notifier (as the projector's principal) in its own;
 //   - realtime reads the rooms topic without a group;
 //   - command, realtime and query read the users topic without a group,
 //     for the revocations (logouts) of the last token lifetime (ADR 0007);
@@ -85,6 +86,9 @@ func Grants(n schemas.Names, p Principals) []Grant {
 		{User: p.Projector, Resource: group, Name: n.ProjectorPostgresGroup, Ops: read},
 		{User: p.Projector, Resource: group, Name: n.ProjectorClickHouseGroup, Ops: read},
 		{User: p.Projector, Resource: topic, Name: n.Features, Ops: readWrite},
+		// The Web Push notifier runs as the projector's principal: a reader
+		// of the event topics in a group of its own (docs/notifier.md).
+		{User: p.Projector, Resource: group, Name: n.NotifierGroup, Ops: read},
 
 		{User: p.Realtime, Resource: topic, Name: n.Rooms, Ops: read},
 		{User: p.Realtime, Resource: topic, Name: n.Features, Ops: readWrite},

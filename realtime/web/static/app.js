@@ -12,6 +12,7 @@ import { renderRooms } from "./js/views/rooms.js";
 import { renderPropose } from "./js/views/propose.js";
 import { renderAdmin } from "./js/views/admin.js";
 import { renderRoom } from "./js/views/room.js";
+import { unsubscribePush, answerServiceWorker } from "./js/push.js";
 import { avatar, tag } from "./js/identity.js";
 import { openPasskeyDialog } from "./js/passkeys.js";
 
@@ -136,6 +137,9 @@ function changeNickname() {
 }
 
 window.addEventListener("happychat:unauthorized", () => {
+  // This device must not keep getting pushes of a session that is over:
+  // the push service then answers 410 and the notifier drops it.
+  unsubscribePush();
   store.forget();
   renderUser();
   toast(t("sessionExpired"), { kind: "error" });
@@ -203,5 +207,6 @@ async function registerServiceWorker() {
 }
 
 showConn();
+answerServiceWorker();
 startRouter(render);
 registerServiceWorker();

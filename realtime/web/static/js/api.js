@@ -198,6 +198,14 @@ export const api = {
   acceptInvite: (code) => call("POST", `/v1/invites/${enc(code)}/accept`, { body: {} }),
   openDirect: (who) => call("POST", "/v1/dms", { body: who }),
   shareCode: () => call("GET", "/v1/dms/share-code"),
+  // Web Push (docs/notifier.md): the key to subscribe with, the browser's
+  // subscriptions, and the rooms muted.
+  vapidKey: () => call("GET", "/v1/push/vapid-key", { token: null }),
+  pushSubscribe: (subscription) => call("POST", "/v1/push/subscriptions", { body: subscription }),
+  pushUnsubscribe: (endpoint) => call("DELETE", "/v1/push/subscriptions", { body: { endpoint } }),
+  mutes: () => call("GET", "/v1/push/mutes"),
+  mute: (id) => call("PUT", `/v1/rooms/${enc(id)}/mute`),
+  unmute: (id) => call("DELETE", `/v1/rooms/${enc(id)}/mute`),
 };
 
 /** wsURL is the room's WebSocket address (tokens go in the query: browsers cannot set headers). */

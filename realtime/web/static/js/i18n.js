@@ -163,6 +163,11 @@ const en = {
   inviteAccepted: "You're in “{title}”.",
   inviteInvalid: "That invite has expired or does not exist.",
   inviteLinkLabel: "Invite link",
+  muteRoom: "Mute room",
+  roomMuted: "Room muted",
+  mutedToast: "Pushes of this room are off. Messages that mention you still notify.",
+  unmutedToast: "Pushes of this room are on again.",
+  pushUnavailable: "Notifications show while the app is open; background push is not available in this browser.",
 };
 
 const ko = {
@@ -326,6 +331,11 @@ const ko = {
   inviteAccepted: "“{title}”에 들어왔어요.",
   inviteInvalid: "초대가 만료되었거나 존재하지 않아요.",
   inviteLinkLabel: "초대 링크",
+  muteRoom: "방 알림 끄기",
+  roomMuted: "방 알림 꺼짐",
+  mutedToast: "이 방의 푸시 알림을 껐어요. 회원님을 언급한 메시지는 계속 알려 드려요.",
+  unmutedToast: "이 방의 푸시 알림을 다시 켰어요.",
+  pushUnavailable: "앱이 열려 있을 때만 알림을 보여 드려요. 이 브라우저에서는 백그라운드 푸시를 쓸 수 없어요.",
 };
 
 const tables = { en, ko };

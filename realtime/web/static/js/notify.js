@@ -4,6 +4,7 @@
 // brings the chat back (sw.js). Permission is only ever asked from a click.
 
 import { store } from "./store.js";
+import { subscribePush, unsubscribePush } from "./push.js";
 
 export function notificationsSupported() {
   return "Notification" in window && "serviceWorker" in navigator;
@@ -16,17 +17,24 @@ export function notifyState() {
   return Notification.permission === "granted" && store.notify ? "on" : "off";
 }
 
-/** enableNotifications must be called from a user action (a click). */
+/**
+ * enableNotifications must be called from a user action (a click). It also
+ * subscribes this browser to Web Push, so that messages notify while the
+ * app is closed; pushed is false when that is not possible here (the
+ * in-page notifications still work).
+ */
 export async function enableNotifications() {
-  if (!notificationsSupported()) return "unsupported";
+  if (!notificationsSupported()) return { state: "unsupported", pushed: false };
   let p = Notification.permission;
   if (p === "default") p = await Notification.requestPermission();
   store.notify = p === "granted";
-  return notifyState();
+  const pushed = store.notify ? await subscribePush() : false;
+  return { state: notifyState(), pushed };
 }
 
 export function disableNotifications() {
   store.notify = false;
+  unsubscribePush();
 }
 
 /** notifyMessage shows a notification if the page is hidden and the user opted in. */

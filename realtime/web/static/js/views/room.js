@@ -30,6 +30,7 @@ import { playEffect } from "../effects.js";
 import { notifyState, enableNotifications, disableNotifications, notifyMessage } from "../notify.js";
 import { avatar, tag } from "../identity.js";
 import { conversationTitle, inviteButton, messageButton, readFresh } from "./conversations.js";
+import { muteButton, revealLinkedMessage } from "../push.js";
 
 const PAGE = 50;
 const MAX_BODY = 2000;
@@ -275,7 +276,7 @@ export function renderRoom(root, { id }, ctx) {
           { class: "room-head" },
           h("a", { href: "/", "data-link": true, class: "btn btn-ghost btn-icon", id: "back", "aria-label": t("back"), title: t("back") }, h("span", { "aria-hidden": "true" }, "←")),
           h("div", { class: "room-heading" }, h("h1", { id: "room-title" }, conversationTitle(room)), room.description ? h("p", { class: "room-sub" }, room.description) : null),
-          h("div", { class: "room-tools" }, inviteButton(room), membersToggle, notifyBtn, leaveBtn),
+          h("div", { class: "room-tools" }, inviteButton(room), membersToggle, notifyBtn, muteButton(id), leaveBtn),
         ),
         h("p", { class: "offline-room-note", id: "offline-room-note", role: "status", hidden: true }, icon("📴"), " ", t("offlineRoomSaved")),
         h("div", { class: "room-body" }, h("div", { class: "timeline-wrap" }, timeline.el, jump), backdrop, panel),
@@ -286,6 +287,7 @@ export function renderRoom(root, { id }, ctx) {
     const offlineNote = root.querySelector("#offline-room-note");
     els = { memberList, memberCount, notifyBtn, jump, composer, counter, panel, offlineNote };
     drawNotify();
+    revealLinkedMessage();
     composer.focus({ preventScroll: true });
   }
 
@@ -474,9 +476,10 @@ export function renderRoom(root, { id }, ctx) {
     if (notifyState() === "on") {
       disableNotifications();
     } else {
-      const state = await enableNotifications();
+      const { state, pushed } = await enableNotifications();
       if (state === "blocked") toast(t("notifyBlocked"), { kind: "error" });
       if (state === "unsupported") toast(t("notifyUnsupported"), { kind: "error" });
+      if (state === "on" && !pushed) toast(t("pushUnavailable"));
     }
     drawNotify();
   }

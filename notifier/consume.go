@@ -1,0 +1,237 @@
+package notifier
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"happychat/schemas"
+)
+
+// pollEvery bounds how long a poll waits for records, so that windows
+// close on time when the topic is quiet.
+const pollEvery = 200 * time.Millisecond
+
+// pushers is how many pushes go out at once.
+const pushers = 8
+
+// consumed is a record read, and when its pushes are all done: the end of
+// the window it may have opened (every window closes within Window of the
+// records in it).
+type consumed struct {
+	rec  *kgo.Record
+	done time.Time
+}
+
+// consume runs the group consumer: read, decide, gather, push, mark.
+// Offsets are committed (kgo's autocommit of marked records, and on a
+// revoke) only for records whose pushes are done; a record read again (a
+// crash before the commit, a rebalance) is stopped by the watermarks. A new
+// group starts MaxAge back, so that no message sent while it first joins is
+// missed, nor an old one pushed.
+func (s *Service) consume(ctx context.Context) error {
+	cl, err := kgo.NewClient(slices.Concat(s.cfg.Kafka, []kgo.Opt{
+		kgo.ConsumerGroup(s.cfg.Names.NotifierGroup),
+		kgo.ConsumeTopics(s.cfg.Names.Rooms),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AfterMilli(time.Now().Add(-s.cfg.MaxAge).UnixMilli())),
+		kgo.AutoCommitMarks(),
+		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { s.consuming.Store(true) }),
+	})...)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Commit what is done before leaving the group.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = cl.CommitMarkedOffsets(cctx)
+		cl.Close()
+	}()
+	coal := newCoalescer(s.cfg.Window)
+	var queue []consumed
+	for ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, pollEvery)
+		fetches := cl.PollFetches(pctx)
+		cancel()
+		fetches.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				s.log.Warn("notifier: fetch failed", "topic", topic, "partition", p, "err", err)
+			}
+		})
+		for _, rec := range fetches.Records() {
+			now := time.Now()
+			if err := s.admit(ctx, coal, rec, now); err != nil {
+				return err
+			}
+			queue = append(queue, consumed{rec: rec, done: now.Add(s.cfg.Window)})
+		}
+		now := time.Now()
+		s.flush(ctx, coal.due(now))
+		n := 0
+		for n < len(queue) && !queue[n].done.After(now) {
+			cl.MarkCommitRecords(queue[n].rec)
+			n++
+		}
+		queue = slices.Delete(queue, 0, n)
+	}
+	// What is gathered but not pushed is dropped: its records are not
+	// marked, so the next owner reads them again.
+	return nil
+}
+
+// admit reads one record: a message.sent recent enough is gathered for
+// each member to be pushed. Other events, and records this build cannot
+// read, are passed over (the notifier never stops a partition: the views'
+// projector is where a bad record is noticed). It fails only when ctx ends
+// while PostgreSQL is down.
+func (s *Service) admit(ctx context.Context, coal *coalescer, rec *kgo.Record, now time.Time) error {
+	if !isMessageSent(rec) {
+		return nil
+	}
+	env, err := schemas.Events.Decode(rec.Value)
+	if err != nil {
+		s.log.Warn("notifier: record not read", "partition", rec.Partition, "offset", rec.Offset, "err", err)
+		return nil
+	}
+	sent, ok := env.Payload.(schemas.MessageSent)
+	if !ok {
+		return nil
+	}
+	if now.Sub(env.OccurredAt) > s.cfg.MaxAge {
+		s.metrics.skipped.WithLabelValues("too_old").Inc()
+		return nil
+	}
+	m := message{room: env.RoomID, id: env.ID, seq: env.Seq, sender: env.UserID, nickname: sent.Nickname,
+		text: s.cfg.Rules.Soften(sent.Text), mentions: sent.Mentions, sentAt: env.OccurredAt}
+	title, err := s.viewAt(ctx, m.room, m.seq)
+	if err != nil {
+		return err
+	}
+	m.roomTitle = title
+	var rs []recipient
+	if err := s.retryStore(ctx, func() (err error) {
+		rs, err = s.recipients(ctx, m.room, m.sender)
+		return err
+	}); err != nil {
+		return err
+	}
+	users := decide(m, rs)
+	s.log.Debug("notifier: message read", "room", m.room, "seq", m.seq, "members_subscribed", len(rs), "to_push", len(users))
+	for _, u := range users {
+		coal.add(u, m, now)
+	}
+	return nil
+}
+
+// isMessageSent reports whether rec may be a message.sent: by its type
+// header, or, without one (records of builds before the header named the
+// type), by decoding.
+func isMessageSent(rec *kgo.Record) bool {
+	for _, h := range rec.Headers {
+		if h.Key == schemas.HeaderType && len(h.Value) > 0 {
+			return string(h.Value) == schemas.TypeMessageSent
+		}
+	}
+	return true
+}
+
+// viewWait bounds how long a message waits for the views to show its room
+// at its seq; past it, the members the views show are pushed.
+const viewWait = 10 * time.Second
+
+// viewAt waits until the views (the PostgreSQL projector) have applied the
+// room up to seq, so that the members read next are those of the message's
+// time (a join just before it included), and returns the room's title.
+func (s *Service) viewAt(ctx context.Context, room schemas.ID, seq int64) (string, error) {
+	deadline := time.Now().Add(viewWait)
+	for delay := 20 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		var title string
+		var at int64
+		var known bool
+		if err := s.retryStore(ctx, func() (err error) {
+			title, at, known, err = s.roomAt(ctx, room)
+			return err
+		}); err != nil {
+			return "", err
+		}
+		if known && at >= seq {
+			return title, nil
+		}
+		if time.Now().After(deadline) {
+			s.log.Warn("notifier: the views are behind the rooms topic; pushing to the members they show", "room", room, "seq", seq, "view_seq", at)
+			return title, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
+
+// retryStore runs f until it succeeds or ctx ends: PostgreSQL down delays
+// the pushes, it does not lose them.
+func (s *Service) retryStore(ctx context.Context, f func() error) error {
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 10*time.Second) {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		s.log.Warn("notifier: PostgreSQL failed, retrying", "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
+
+// flush sends the pushes whose windows closed, a few at a time, and
+// returns when all are done.
+func (s *Service) flush(ctx context.Context, due []pending) {
+	sem := make(chan struct{}, pushers)
+	var wg sync.WaitGroup
+	for _, p := range due {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			s.notify(ctx, p)
+		})
+	}
+	wg.Wait()
+}
+
+// notify pushes p to every subscription of its user, once: it first moves
+// the (user, room) watermark to p's message, and pushes only if it moved
+// (another instance, or this one before a restart, may have pushed it).
+func (s *Service) notify(ctx context.Context, p pending) {
+	claimed, err := s.claim(ctx, p.user, p.room, p.latest.seq)
+	s.log.Debug("notifier: push", "user", p.user, "room", p.room, "seq", p.latest.seq, "count", p.count, "claimed", claimed, "err", err)
+	if err != nil || !claimed {
+		if err != nil {
+			s.log.Warn("notifier: watermark not moved; push dropped", "user", p.user, "room", p.room, "err", err)
+		}
+		return
+	}
+	subs, err := s.subscriptionsOf(ctx, p.user)
+	if err != nil {
+		s.log.Warn("notifier: subscriptions not read; push dropped", "user", p.user, "err", err)
+		return
+	}
+	body, err := schemas.Marshal(payloadOf(p))
+	if err != nil {
+		s.log.Error("notifier: payload", "err", err)
+		return
+	}
+	for _, sub := range subs {
+		if s.pushTo(ctx, sub, p.room, body, p.mention) == gone {
+			if err := s.dropEndpoint(ctx, sub.Endpoint); err != nil {
+				s.log.Warn("notifier: gone subscription not dropped", "err", err)
+			}
+		}
+	}
+}
