@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"happychat/internal/clientjson"
 	"happychat/schemas"
 )
 
@@ -35,18 +36,18 @@ func (s *Service) postPrivateRoom(c *gin.Context, caller Caller, visibility, tit
 
 func (s *Service) postInvite(c *gin.Context) {
 	var in struct {
-		ExpiresInSeconds int64 `json:"expires_in_seconds,omitzero"`
-		MaxUses          int   `json:"max_uses,omitzero"`
+		ExpiresInSeconds clientjson.Whole `json:"expires_in_seconds,omitzero"`
+		MaxUses          clientjson.Whole `json:"max_uses,omitzero"`
 	}
 	caller, room, ok := s.roomRequest(c)
 	if !ok || !s.bind(c, &in, false) {
 		return
 	}
-	if in.ExpiresInSeconds < 0 || in.ExpiresInSeconds > int64(MaxInviteTTL/time.Second) {
+	if in.ExpiresInSeconds < 0 || int64(in.ExpiresInSeconds) > int64(MaxInviteTTL/time.Second) {
 		s.fail(c, badRequest("expires_in_seconds must be 60..2592000"))
 		return
 	}
-	inv, err := s.CreateInvite(c.Request.Context(), caller, room, time.Duration(in.ExpiresInSeconds)*time.Second, in.MaxUses)
+	inv, err := s.CreateInvite(c.Request.Context(), caller, room, time.Duration(in.ExpiresInSeconds)*time.Second, int(min(max(in.MaxUses, -1), 1<<20)))
 	s.respond(c, http.StatusCreated, inv, err)
 }
 

@@ -97,12 +97,20 @@ func (s *Service) admit(ctx context.Context, coal *coalescer, rec *kgo.Record, n
 		s.log.Warn("notifier: record not read", "partition", rec.Partition, "offset", rec.Offset, "err", err)
 		return nil
 	}
-	sent, ok := env.Payload.(schemas.MessageSent)
-	if !ok {
+	if _, ok := env.Payload.(schemas.MessageSent); !ok {
 		return nil
 	}
 	if now.Sub(env.OccurredAt) > s.cfg.MaxAge {
 		s.metrics.skipped.WithLabelValues("too_old").Inc()
+		return nil
+	}
+	if err := s.retryStore(ctx, func() error { return s.texts.OpenOne(ctx, &env) }); err != nil {
+		return err
+	}
+	sent := env.Payload.(schemas.MessageSent)
+	if sent.Erased {
+		// Deleted before its push went out: nothing to say.
+		s.metrics.skipped.WithLabelValues("deleted").Inc()
 		return nil
 	}
 	m := message{room: env.RoomID, id: env.ID, seq: env.Seq, sender: env.UserID, nickname: sent.Nickname,

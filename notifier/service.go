@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"happychat/internal/msgkeys"
 	"happychat/internal/ratelimit"
 	"happychat/schemas"
 )
@@ -34,6 +35,9 @@ type Service struct {
 	metrics    metrics
 	addrLimit  *ratelimit.PerAddress
 	userLimit  *ratelimit.Buckets[schemas.ID]
+	// texts opens the texts a cluster at level 4 seals (ADR 0009), with
+	// the keys in the notifier's PostgreSQL: a deleted message's is gone.
+	texts *msgkeys.Reader
 	// consuming is set once the group consumer runs (readiness).
 	consuming atomic.Bool
 }
@@ -52,6 +56,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		cfg: cfg, log: cfg.Log, http: newHTTPClient(cfg.AllowLoopback),
+		texts: msgkeys.NewReader(cfg.PG, cfg.Names.Rooms),
 		// webpush-go prefixes "mailto:" to anything that is not https:.
 		subscriber: strings.TrimPrefix(cfg.VAPIDSubject, "mailto:"),
 		addrLimit:  ratelimit.NewPerAddress(cfg.Addresses, cfg.PerAddress, "too many requests from this address, slow down", ratelimit.Options{}),
@@ -64,7 +69,7 @@ func New(cfg Config) (*Service, error) {
 				Name: "happychat_notifier_push_retries_total", Help: "Pushes tried again after a transient failure.",
 			}),
 			skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-				Name: "happychat_notifier_skipped_total", Help: "Messages not pushed, by reason (too old).",
+				Name: "happychat_notifier_skipped_total", Help: "Messages not pushed, by reason (too_old, deleted).",
 			}, []string{"reason"}),
 		},
 	}

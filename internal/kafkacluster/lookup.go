@@ -171,8 +171,12 @@ func (c *Injector) ActiveController(ctx context.Context) (int32, error) {
 			last = errors.New("no metadata quorum partition in the answer")
 		default:
 			rp := resp.Topics[0].Partitions[0]
-			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil || rp.LeaderID < 0 {
-				last = fmt.Errorf("quorum leader %d: %v", rp.LeaderID, err)
+			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+				last = err
+				return false, nil
+			}
+			if rp.LeaderID < 0 {
+				last = errors.New("the metadata quorum has no leader")
 				return false, nil
 			}
 			leader = rp.LeaderID
