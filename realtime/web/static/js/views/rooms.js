@@ -18,6 +18,9 @@ const SEARCH_DELAY_MS = 300;
 const MINE_LIMIT = 6;
 const NEW_LIMIT = 6;
 const PAGE_LIMIT = 24;
+// NEAR_PX: how far below the screen the end of the busiest list starts the
+// next page.
+const NEAR_PX = 600;
 // The server refuses longer searches (q: 1–100 code points).
 const MAX_SEARCH = 100;
 
@@ -159,6 +162,7 @@ export function renderRooms(root, ctx) {
       paged.loading = false;
       sec.list.setAttribute("aria-busy", "false");
     }
+    loadIfNear();
   }
 
   // loadMore appends the paged list's next page (the server's cursor).
@@ -185,13 +189,24 @@ export function renderRooms(root, ctx) {
       cur.loading = false;
       cur.section.list.setAttribute("aria-busy", "false");
     }
+    if (cur === paged) loadIfNear();
+  }
+
+  // loadIfNear loads the next page when the end of the list is (still) in
+  // view once a page is in: the observer reports the end coming into view
+  // only once, and a page on its way then ignored it, so a list that did
+  // not fill the screen, or was scrolled to its end while loading, would
+  // otherwise stop growing.
+  function loadIfNear() {
+    if (!paged.cursor || paged.loading || !sentinel.isConnected) return;
+    if (sentinel.getBoundingClientRect().top < window.innerHeight + NEAR_PX) loadMore();
   }
 
   // Infinite scroll: the next page loads as the end of the list comes into
   // view; the "more" button does the same by keyboard or without it.
   const observer =
     "IntersectionObserver" in window
-      ? new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && loadMore(), { rootMargin: "600px 0px" })
+      ? new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && loadMore(), { rootMargin: `${NEAR_PX}px 0px` })
       : null;
   observer?.observe(sentinel);
 
