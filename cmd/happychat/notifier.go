@@ -23,16 +23,13 @@ import (
 // CHAT_INTERNAL_ADDR. The VAPID keys must be configured (CHAT_VAPID_*):
 // instances must share them, and browsers' subscriptions are bound to them.
 func runNotifier(ctx context.Context, env Env, _ []string) error {
-	p, err := newProcess(env)
+	p, err := newBrokerProcess(env)
 	if err != nil {
 		return err
 	}
 	defer p.close()
 	if err := p.requireSecret(); err != nil {
 		return err
-	}
-	if len(p.brokers) == 0 {
-		return errors.New("KAFKA_BROKERS is not set")
 	}
 	if p.cfg.Push.VAPIDPublicKey == "" || p.cfg.Push.VAPIDPrivateKey == "" {
 		return errors.New("CHAT_VAPID_PUBLIC_KEY and CHAT_VAPID_PRIVATE_KEY must be set (generate a pair once, e.g. with `happychat dev`'s .state/dev-vapid-keys, and give every instance the same)")
