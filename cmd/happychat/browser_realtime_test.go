@@ -54,7 +54,8 @@ func testFallbackToEventStream(t *testing.T, sys *webSystem, br *browser) {
 	}
 	ann.shot("fallback-sse-phone")
 
-	// WebSockets get through again: within a retry period (a minute), the
+	// WebSockets get through again: within a retry period (3 s here, a
+	// minute in use: window.__wsRetryMs), the
 	// room is back on one, and nothing was shown twice.
 	ann.do(chromedp.Evaluate[chromedp.Void](`window.__blockWebSockets = false`))
 	deadline := time.Now().Add(90 * time.Second)
@@ -81,6 +82,7 @@ func (tb *tab) blockWebSockets() {
 	const script = `(() => {
   const Real = window.WebSocket;
   window.__blockWebSockets = true;
+  window.__wsRetryMs = 3000; // the client's retry of a WebSocket, a minute in use
   window.WebSocket = class extends EventTarget {
     static CONNECTING = 0; static OPEN = 1; static CLOSING = 2; static CLOSED = 3;
     constructor(url, protocols) {
