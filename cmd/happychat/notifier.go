@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"happychat/cmd/internal/httpserver"
-	"happychat/notifier"
+	"happychat/projector/notifier"
 )
 
 // runNotifier runs the Web Push notifier alone: it consumes the rooms

@@ -26,7 +26,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/hkdf"
 
-	"happychat/notifier"
+	"happychat/projector/notifier"
 )
 
 // pushService is a push service of the tests' own (RFC 8030): every
