@@ -125,6 +125,7 @@ func (s *Service) refreshLevel(ctx context.Context) error {
 		return fmt.Errorf("%w: cluster %d, build %d: run a newer build", errFeatureLevel, level, s.supportedLevel())
 	}
 	s.level.Store(int32(level))
+	s.metrics.featureLevel.Set(float64(level))
 	return nil
 }
 

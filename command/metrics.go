@@ -22,6 +22,9 @@ type metrics struct {
 	// snapshots left it to replay, and how long the start took.
 	startupReplayed prometheus.Gauge
 	startupSeconds  prometheus.Gauge
+	// featureLevel is the cluster feature level the instance last read:
+	// what it emits at (a raise reaches it at its next lease renewal).
+	featureLevel prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -78,8 +81,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		startupSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "happychat_command_startup_seconds", Help: "Seconds from the service's start until it caught up with the log and joined the owners' group (0 until then).",
 		}),
+		featureLevel: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "happychat_command_feature_level", Help: "The cluster feature level this instance last read and emits at (docs/adr/0004).",
+		}),
 	}
-	reg.MustRegister(m.startupReplayed, m.startupSeconds, m.partitionMoves, m.commands, m.commitSeconds, m.batchEvents, m.owned, m.poison, m.blocked, m.ownerRestarts, m.idsAhead,
+	reg.MustRegister(m.startupReplayed, m.startupSeconds, m.featureLevel, m.partitionMoves, m.commands, m.commitSeconds, m.batchEvents, m.owned, m.poison, m.blocked, m.ownerRestarts, m.idsAhead,
 		m.ownerReplayed, m.snapshots, m.snapshotFailures, m.snapshotSeconds, m.dedupeLookups)
 	return m
 }

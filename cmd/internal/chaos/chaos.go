@@ -14,6 +14,8 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+
+	"happychat/schemas"
 )
 
 // Size bounds a run: the load and the length of every fault.
@@ -305,6 +307,18 @@ func runSystem(ctx context.Context, cfg Config, where placement, list []scenario
 	rep.WorkDir = joinNonEmpty(rep.WorkDir, sys.work)
 	fmt.Fprintf(cfg.Out, "chaos: system up in %s (topics chaos%s.*, databases %s)\n", time.Since(start).Round(100*time.Millisecond), sys.tag, sys.db)
 
+	list, upgradeFirst := atBuildLevel(list)
+	if !upgradeFirst {
+		if err := sys.raiseLevel(ctx, schemas.FeatureLevel); err != nil {
+			return errors.Join(fmt.Errorf("the system on %s: %w", where, err), sys.close(context.WithoutCancel(ctx), true))
+		}
+	}
+	if upgradeFirst {
+		fmt.Fprintf(cfg.Out, "chaos: feature level %d: rolling-upgrade runs first and raises it to %d\n", sys.level, schemas.FeatureLevel)
+	} else {
+		fmt.Fprintf(cfg.Out, "chaos: feature level %d\n", sys.level)
+	}
+
 	st := &suite{sys: sys, size: cfg.Size}
 	passed := true
 	report := func(res *Result) {
@@ -315,16 +329,38 @@ func runSystem(ctx context.Context, cfg Config, where placement, list []scenario
 			res.writeDetails(cfg.Out)
 		}
 	}
-	for _, sc := range list {
+	for i, sc := range list {
 		if ctx.Err() != nil {
 			break
 		}
 		report(st.run(ctx, sc))
+		if i == 0 && upgradeFirst && sys.level < schemas.FeatureLevel {
+			// The upgrade stopped short of raising it (its findings say
+			// why): the scenarios after it still run at the build's level.
+			if err := sys.raiseLevel(ctx, schemas.FeatureLevel); err != nil {
+				return errors.Join(fmt.Errorf("the system on %s: %w", where, err), sys.close(context.WithoutCancel(ctx), true))
+			}
+		}
 	}
 	if ctx.Err() == nil {
 		report(st.wholeHistory(ctx))
 	}
 	return sys.close(context.WithoutCancel(ctx), !passed || ctx.Err() != nil)
+}
+
+// atBuildLevel orders the scenarios of one system so that they run at this
+// build's feature level (docs/adr/0004): every event type the build can
+// emit, sealed texts included (docs/adr/0009), is then under the faults.
+// The exception is rolling-upgrade, which starts the system on the previous
+// release, and a cluster above that release's level refuses it: it runs
+// first, and its raise of the level is the one the scenarios after it run
+// at. Without it the suite raises the level before the first scenario.
+func atBuildLevel(list []scenario) (ordered []scenario, upgradeFirst bool) {
+	i := slices.IndexFunc(list, func(sc scenario) bool { return sc.name == "rolling-upgrade" })
+	if i < 0 {
+		return list, false
+	}
+	return slices.Concat(list[i:i+1], list[:i], list[i+1:]), true
 }
 
 func joinNonEmpty(a, b string) string {

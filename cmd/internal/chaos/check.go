@@ -59,6 +59,12 @@ type loggedSend struct {
 	id    schemas.ID
 	seq   int64
 	count int
+	// text is the event's text as a reader opens it; erased is set when its
+	// key is gone (a sealed text, docs/adr/0009); deleted when a
+	// message.deleted of it followed.
+	text    string
+	erased  bool
+	deleted bool
 }
 
 // RoomFold is one room's state after folding its events.
@@ -75,6 +81,8 @@ type RoomFold struct {
 type Fold struct {
 	Rooms map[schemas.ID]*RoomFold
 	sends map[sendKey]*loggedSend
+	// byID finds a logged send by its message id, for its deletes.
+	byID map[schemas.ID]*loggedSend
 	// Findings are the invariant breaks the fold met, in log order.
 	Findings []Finding
 }
@@ -87,7 +95,7 @@ type Fold struct {
 // non-members, leaves and messages only by members, and one event per
 // (room, user, client_msg_id).
 func FoldLog(events []schemas.Envelope, capacity int) *Fold {
-	f := &Fold{Rooms: map[schemas.ID]*RoomFold{}, sends: map[sendKey]*loggedSend{}}
+	f := &Fold{Rooms: map[schemas.ID]*RoomFold{}, sends: map[sendKey]*loggedSend{}, byID: map[schemas.ID]*loggedSend{}}
 	for _, e := range events {
 		r := f.Rooms[e.RoomID]
 		if r == nil {
@@ -132,11 +140,16 @@ func FoldLog(events []schemas.Envelope, capacity int) *Fold {
 			k := sendKey{e.RoomID, e.UserID, p.ClientMsgID}
 			s := f.sends[k]
 			if s == nil {
-				f.sends[k] = &loggedSend{id: e.ID, seq: e.Seq, count: 1}
+				s = &loggedSend{id: e.ID, seq: e.Seq, count: 1, text: p.Text, erased: p.Erased}
+				f.sends[k], f.byID[e.ID] = s, s
 				continue
 			}
 			s.count++
 			f.Findings = append(f.Findings, finding(KindDuplicate, e.RoomID, "client_msg_id %q of user %d appended again at seq %d (first at seq %d)", p.ClientMsgID, e.UserID, e.Seq, s.seq))
+		case schemas.MessageDeleted:
+			if s := f.byID[p.MessageID]; s != nil {
+				s.deleted = true
+			}
 		}
 	}
 	return f
@@ -184,15 +197,19 @@ type Send struct {
 	Room, User  schemas.ID
 	ClientMsgID string
 	Outcome     Outcome
-	// AckID and AckSeq are the acknowledged message's id and seq.
-	AckID  schemas.ID
-	AckSeq int64
+	// AckID, AckSeq and AckBody are the acknowledged message's id, seq
+	// and text (as the answer gave it: softened).
+	AckID   schemas.ID
+	AckSeq  int64
+	AckBody string
 	// Statuses are the HTTP statuses of the attempts in order (0: no answer).
 	Statuses []int
 }
 
 // CheckSends compares the sends with the log: every acknowledged send is in
-// the log exactly with the id and seq it was acknowledged with.
+// the log exactly with the id and seq it was acknowledged with, and, unless
+// it was deleted since, its text reads as acknowledged: a sealed text whose
+// key is gone, or reads otherwise, is a lost message too.
 func CheckSends(sends []*Send, f *Fold) []Finding {
 	var out []Finding
 	for _, s := range sends {
@@ -205,6 +222,11 @@ func CheckSends(sends []*Send, f *Fold) []Finding {
 			out = append(out, finding(KindLost, s.Room, "client_msg_id %q acknowledged as message %d (seq %d) is not in the log", s.ClientMsgID, s.AckID, s.AckSeq))
 		case got.id != s.AckID || got.seq != s.AckSeq:
 			out = append(out, finding(KindLost, s.Room, "client_msg_id %q acknowledged as message %d seq %d, in the log as %d seq %d", s.ClientMsgID, s.AckID, s.AckSeq, got.id, got.seq))
+		case got.deleted || s.AckBody == "":
+		case got.erased:
+			out = append(out, finding(KindLost, s.Room, "message %d (seq %d) acknowledged, its text unreadable: the key of its sealed text is gone", s.AckID, s.AckSeq))
+		case got.text != s.AckBody:
+			out = append(out, finding(KindLost, s.Room, "message %d (seq %d) acknowledged with text %q, the log reads %q", s.AckID, s.AckSeq, s.AckBody, got.text))
 		}
 	}
 	return out

@@ -97,6 +97,22 @@ func TestFoldLog(t *testing.T) {
 	}
 }
 
+// TestCheckSendsSealed: from feature level 4 a text is read through its
+// key (docs/adr/0009). A text whose key is gone was lost, unless the
+// message was deleted since.
+func TestCheckSendsSealed(t *testing.T) {
+	erased := schemas.MessageSent{ClientMsgID: "m1", Nickname: "n", Erased: true}
+	h := hist{}.add(roomA, 1, 0, created()).add(roomA, 2, ann, joined()).add(roomA, 3, ann, erased)
+	ack := Send{Room: roomA, User: ann, ClientMsgID: "m1", Outcome: Acked, AckID: 1002, AckSeq: 3, AckBody: "hi"}
+	if got := kinds(CheckSends([]*Send{&ack}, FoldLog(h, 20))); !slices.Equal(got, []string{KindLost}) {
+		t.Fatalf("key gone, not deleted: findings %v, want [%s]", got, KindLost)
+	}
+	h = h.add(roomA, 4, ann, schemas.MessageDeleted{MessageID: 1002, AuthorID: ann, Nickname: "n", MessageSeq: 3})
+	if got := kinds(CheckSends([]*Send{&ack}, FoldLog(h, 20))); got != nil {
+		t.Fatalf("key gone after its delete: findings %v, want none", got)
+	}
+}
+
 func TestFoldLogState(t *testing.T) {
 	f := FoldLog(good(), 20)
 	a, b := f.Rooms[roomA], f.Rooms[roomB]
@@ -123,6 +139,8 @@ func TestCheckSends(t *testing.T) {
 		{"failed and absent", Send{Room: roomA, User: ann, ClientMsgID: "m9", Outcome: Failed}, nil},
 		{"indeterminate and absent", Send{Room: roomA, User: ann, ClientMsgID: "m9", Outcome: Indeterminate}, nil},
 		{"indeterminate but present", Send{Room: roomA, User: ann, ClientMsgID: "m1", Outcome: Indeterminate}, nil},
+		{"acknowledged text reads as answered", Send{Room: roomA, User: ann, ClientMsgID: "m1", Outcome: Acked, AckID: 1003, AckSeq: 4, AckBody: "hi"}, nil},
+		{"acknowledged text reads otherwise", Send{Room: roomA, User: ann, ClientMsgID: "m1", Outcome: Acked, AckID: 1003, AckSeq: 4, AckBody: "hello"}, []string{KindLost}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

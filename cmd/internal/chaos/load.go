@@ -91,7 +91,7 @@ func (a *api) sendOnce(ctx context.Context, l *ledger, u *user, r schemas.ID, bo
 				s.Outcome = Indeterminate
 				return s
 			}
-			s.Outcome, s.AckID, s.AckSeq, s.acked = Acked, m.ID, m.Seq, time.Now()
+			s.Outcome, s.AckID, s.AckSeq, s.AckBody, s.acked = Acked, m.ID, m.Seq, m.Body, time.Now()
 			return s
 		}
 		if !ans.retryable() {

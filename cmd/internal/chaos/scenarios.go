@@ -16,7 +16,6 @@ import (
 var scenarios = []scenario{
 	{"baseline", "rooms × members on sockets, sends as fast as answered; users hopping between rooms", runBaseline},
 	{"projector-kill", "SIGKILL the projector (PostgreSQL and ClickHouse projectors) every few seconds under load", runProjectorKill},
-	{"store-outage", "stop PostgreSQL, then ClickHouse, under load: sends keep being acknowledged, views catch up", runStoreOutage},
 	{"kafka-restart", "restart the Kafka broker under load (SIGTERM; SIGKILL at full size); clients retry", runKafkaRestart},
 	{"command-kill", "SIGKILL a command instance owning partitions; clients retry with the same client_msg_id; capacity storms", runCommandKill},
 	{"command-stop", "SIGSTOP a command instance past its session timeout, SIGCONT it: its late writes are fenced", runCommandStop},
@@ -104,21 +103,22 @@ func runStoreOutage(ctx context.Context, r *run) error {
 				return err
 			}
 			f := r.fault("server_stop", server)
-			if err := r.sys.srv.run(ctx, server, "stop"); err != nil {
+			srv := r.sys.stores.srv
+			if err := srv.run(ctx, server, "stop"); err != nil {
 				return err
 			}
 			down := time.Now()
 			err := pause(ctx, r.size.StoreOutage)
 			up := time.Now()
 			// Start it whatever happened: the next scenarios need it.
-			if serr := r.sys.srv.run(context.WithoutCancel(ctx), server, "start"); serr != nil {
+			if serr := srv.run(context.WithoutCancel(ctx), server, "start"); serr != nil {
 				return serr
 			}
 			r.endFault(f)
 			if err != nil {
 				return err
 			}
-			r.ackWindows = append(r.ackWindows, window{from: down, to: up, what: "while " + server + " was down"})
+			r.expectWrites(server, window{from: down, to: up, what: "while " + server + " was down"})
 			if err := r.waitRecovered(ctx, f); err != nil {
 				return err
 			}

@@ -4,18 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 	"time"
+
+	"happychat/schemas"
 )
 
-// storeScenarios pause or fill a store, so they run on a system with a
+// storeScenarios stop, pause or fill a store, so they run on a system with a
 // PostgreSQL and a ClickHouse of its own (stores.go), after the
 // single-broker scenarios: the shared servers are never paused or filled.
-// The write path does not depend on either view store, so sends must keep
-// being acknowledged; the projections stop, skip nothing, and catch up
+// Below the feature level that seals texts the write path depends on
+// neither store, so sends must keep being acknowledged; from it on a send
+// needs PostgreSQL (its key, docs/adr/0009) and is refused while it is
+// paused (expectWrites). The projections stop, skip nothing, and catch up
 // once the store is back (the common checks: both views equal the log, no
 // dead letter).
 var storeScenarios = []scenario{
+	{"store-outage", "stop PostgreSQL, then ClickHouse, under load: the projections stop and catch up; sends go on while each is down (refused while PostgreSQL is, from the level that seals texts)", runStoreOutage},
 	{"postgres-stall", "pause PostgreSQL (SIGSTOP to all its processes) under load, then continue it: writes go on, the views stop and catch up, nothing skipped", storeStall("postgres")},
 	{"clickhouse-stall", "pause ClickHouse (SIGSTOP) under load, then continue it: writes go on, the history stops and catches up, nothing skipped", storeStall("clickhouse")},
 	{"clickhouse-disk-full", "fill ClickHouse's data path (a size-limited tmpfs) under load, then free it: the history stops, nothing skipped, it catches up", runDiskFull},
@@ -76,15 +82,30 @@ func runDiskFull(ctx context.Context, r *run) error {
 
 // storeBack ends a store fault: from now on the projections must catch
 // up (the scenario's catch-up time), sends must have been acknowledged
-// during it (w), and every process must answer /readyz again.
+// during it (w) where the write path does not need that store, and every
+// process must answer /readyz again.
 func (r *run) storeBack(ctx context.Context, f *Fault, err error, w window) error {
 	r.endFault(f)
 	r.catchUpFrom = f.end
 	if err != nil {
 		return err
 	}
-	r.ackWindows = append(r.ackWindows, w)
+	r.expectWrites(f.Target, w)
 	return r.waitRecovered(ctx, f)
+}
+
+// expectWrites says what sends must do while server was away (w). The
+// view stores are no write dependency: sends must be acknowledged. From the
+// feature level that seals texts (docs/adr/0009) PostgreSQL is one: a
+// send's key is committed there before its event is appended, so sends
+// are refused (503) while it is away and none may be acknowledged without
+// its key. That is checked by CheckSends on the whole log (an acknowledged
+// text must read back), and the window's answers are noted.
+func (r *run) expectWrites(server string, w window) {
+	if strings.HasPrefix(server, "postgres") && r.sys.sealsTexts() {
+		w.dependency = fmt.Sprintf("at feature level %d a send's key is committed to PostgreSQL first", r.sys.level)
+	}
+	r.ackWindows = append(r.ackWindows, w)
 }
 
 // noteProjector notes, at the end of a store fault, how many failures
@@ -94,4 +115,11 @@ func (r *run) storeBack(ctx context.Context, f *Fault, err error, w window) erro
 func (r *run) noteProjector(ctx context.Context, what string, errs0 float64) {
 	errs := r.metric(ctx, procProjector, "happychat_projector_errors_total")
 	r.notef("during %s: the projector counted %v failures (retried)", what, errs-errs0)
+}
+
+// sealsTexts reports whether the system runs at a feature level at which
+// the command service seals every text: the level of message.sent's
+// newest version.
+func (s *system) sealsTexts() bool {
+	return s.level >= schemas.Events.LevelOf(schemas.TypeMessageSent, schemas.Events.Version(schemas.TypeMessageSent))
 }

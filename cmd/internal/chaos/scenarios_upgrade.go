@@ -74,7 +74,7 @@ func runRollingUpgrade(ctx context.Context, r *run) error {
 				if i == 0 {
 					// A mixed fleet: the previous release would meet events
 					// it cannot read, so the level must not move.
-					out, err := r.features(ctx, level)
+					out, err := r.sys.features(ctx, level)
 					if err == nil {
 						r.fail(finding(KindStatus, 0, "features --set %d accepted while previous-release instances ran:\n%s", level, out))
 					} else {
@@ -86,9 +86,10 @@ func runRollingUpgrade(ctx context.Context, r *run) error {
 				}
 			}
 			raised := r.fault("feature_level", fmt.Sprintf("--set %d", level))
-			if err := r.raiseLevel(ctx, level); err != nil {
+			if err := r.sys.raiseLevel(ctx, level); err != nil {
 				return err
 			}
+			r.notef("feature level raised to %d", level)
 			r.endFault(raised)
 			for _, u := range leavers {
 				if err := r.logout(ctx, u); err != nil {
@@ -112,25 +113,53 @@ func runRollingUpgrade(ctx context.Context, r *run) error {
 }
 
 // features runs this build's `happychat features --set level`.
-func (r *run) features(ctx context.Context, level int) (string, error) {
-	return runOnce(ctx, r.sys.cfg.Bin, r.sys.env, filepath.Join(r.sys.work, "features.log"), time.Minute, "features", fmt.Sprintf("--set=%d", level))
+func (s *system) features(ctx context.Context, level int) (string, error) {
+	return runOnce(ctx, s.cfg.Bin, s.env, filepath.Join(s.work, "features.log"), time.Minute, "features", fmt.Sprintf("--set=%d", level))
 }
 
 // raiseLevel raises the cluster's feature level once every instance runs
 // this build: retried while the fleet still counts a previous life (a clean
 // stop withdraws its heartbeat, a crash lets it expire).
-func (r *run) raiseLevel(ctx context.Context, level int) error {
+func (s *system) raiseLevel(ctx context.Context, level int) error {
 	deadline := time.Now().Add(time.Minute)
 	for {
-		out, err := r.features(ctx, level)
+		out, err := s.features(ctx, level)
 		if err == nil {
-			r.notef("feature level raised to %d", level)
-			return nil
+			s.level = level
+			return s.waitLevel(ctx, level)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("raise the feature level to %d with every instance upgraded: %w\n%s", level, err, out)
 		}
 		if err := pause(ctx, 2*time.Second); err != nil {
+			return err
+		}
+	}
+}
+
+// waitLevel waits until every running command instance emits at level: a
+// raise reaches an instance at its next lease renewal, and a scenario that
+// began before would run below the level it reports.
+func (s *system) waitLevel(ctx context.Context, level int) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var behind []string
+		for _, n := range s.order {
+			if !strings.HasPrefix(n, "command-") || !s.procs[n].running() {
+				continue
+			}
+			m, err := s.scrape(ctx, n)
+			if err != nil || m["happychat_command_feature_level"] != float64(level) {
+				behind = append(behind, fmt.Sprintf("%s (%v, %v)", n, m["happychat_command_feature_level"], err))
+			}
+		}
+		if len(behind) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("command instances not at feature level %d a minute after it was raised: %s", level, strings.Join(behind, ", "))
+		}
+		if err := pause(ctx, 500*time.Millisecond); err != nil {
 			return err
 		}
 	}

@@ -129,22 +129,74 @@ func (s servers) storePID(server string) (int, error) {
 	return pid, nil
 }
 
-// signalStore sends sig to a store's whole process group (PostgreSQL's
-// backends with their postmaster: both scripts start the server in a
-// session of its own), or to its main process when it leads no group.
+// signalStore sends sig to a store's main process and every process it
+// started. A process group is not enough: PostgreSQL's postmaster makes
+// each backend the leader of a session of its own (ps shows each in its own
+// group), so a SIGSTOP to the postmaster's group pauses only the postmaster
+// and the pooled connections' backends go on answering. The main process
+// is signalled first, so that no child is forked after the scan.
 func (s servers) signalStore(server string, sig syscall.Signal) error {
 	pid, err := s.storePID(server)
 	if err != nil {
 		return err
 	}
-	target := pid
-	if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid {
-		target = -pid
-	}
-	if err := syscall.Kill(target, sig); err != nil {
+	if err := syscall.Kill(pid, sig); err != nil {
 		return fmt.Errorf("%s to %s (pid %d): %w", sig, server, pid, err)
 	}
-	return nil
+	kids, err := descendants(pid)
+	if err != nil {
+		return fmt.Errorf("%s to %s's processes: %w", sig, server, err)
+	}
+	var errs []error
+	for _, k := range kids {
+		if err := syscall.Kill(k, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			errs = append(errs, fmt.Errorf("%s to %s's process %d: %w", sig, server, k, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// descendants lists the processes below pid, from /proc.
+func descendants(pid int) ([]int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	children := map[int][]int{}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		if ppid, ok := parentOf(string(b)); ok {
+			children[ppid] = append(children[ppid], p)
+		}
+	}
+	var out []int
+	for queue := children[pid]; len(queue) > 0; queue = queue[1:] {
+		out = append(out, queue[0])
+		queue = append(queue, children[queue[0]]...)
+	}
+	return out, nil
+}
+
+// parentOf reads the parent pid from a /proc/<pid>/stat line: "pid (comm)
+// state ppid ...", where comm may hold spaces and parentheses.
+func parentOf(stat string) (int, bool) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(stat[i+1:])
+	if len(f) < 2 {
+		return 0, false
+	}
+	ppid, err := strconv.Atoi(f[1])
+	return ppid, err == nil
 }
 
 // fillDisk writes a file into path until its filesystem is full; the

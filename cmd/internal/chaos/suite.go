@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -70,6 +71,9 @@ type run struct {
 type window struct {
 	from, to time.Time
 	what     string
+	// dependency is set for a store the write path needs (expectWrites):
+	// the window's answers are noted, acknowledgements are not required.
+	dependency string
 }
 
 func (r *run) notef(format string, args ...any) {
@@ -283,22 +287,32 @@ func deliveryName(detail string) string {
 	return ""
 }
 
-// ackWindowFindings reports windows without any acknowledged send.
+// ackWindowFindings reports windows without any acknowledged send (but for
+// those of a write dependency, only noted).
 func (r *run) ackWindowFindings() []Finding {
 	var out []Finding
 	sends := r.l.snapshot()
 	for _, w := range r.ackWindows {
-		n := 0
+		n, refused := 0, 0
 		for _, s := range sends {
 			for _, a := range s.attempts {
-				if a.status == 201 && !a.at.Before(w.from) && !a.at.After(w.to) {
+				if a.at.Before(w.from) || a.at.After(w.to) {
+					continue
+				}
+				switch a.status {
+				case http.StatusCreated:
 					n++
+				case http.StatusServiceUnavailable:
+					refused++
 				}
 			}
 		}
-		if n == 0 {
+		switch {
+		case w.dependency != "":
+			r.notef("%s (%s), %s: %d sends acknowledged, %d attempts answered 503", w.what, w.to.Sub(w.from).Round(100*time.Millisecond), w.dependency, n, refused)
+		case n == 0:
 			out = append(out, finding(KindAvailability, 0, "no send was acknowledged %s (%s)", w.what, w.to.Sub(w.from).Round(100*time.Millisecond)))
-		} else {
+		default:
 			r.notef("%d sends acknowledged %s", n, w.what)
 		}
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"happychat/internal/kafkacluster"
+	"happychat/internal/msgkeys"
 	"happychat/schemas"
 )
 
@@ -82,6 +83,9 @@ type system struct {
 	poison int
 	// kafkaOurs is set once the suite restarted the broker itself.
 	kafkaOurs bool
+	// level is the cluster feature level the system runs at (1 until the
+	// suite raises it, see atBuildLevel).
+	level int
 }
 
 func randHex(n int) string {
@@ -133,7 +137,7 @@ func childEnv(base []string, set map[string]string) []string {
 // the 3-broker cluster, with topics replicated 3 times (2 in sync to
 // write), and takes the cluster's fault lock (kafkacluster) until close.
 func startSystem(ctx context.Context, cfg Config, onCluster bool) (_ *system, err error) {
-	s := &system{cfg: cfg, tag: randHex(4), procs: map[string]*proc{}, brokers: cfg.Brokers}
+	s := &system{cfg: cfg, tag: randHex(4), procs: map[string]*proc{}, brokers: cfg.Brokers, level: 1}
 	replication := map[string]string{}
 	if onCluster {
 		s.brokers = cfg.ClusterBrokers
@@ -336,9 +340,27 @@ func (s *system) realtimeURLs() []string {
 	return []string{"ws://" + s.procs[procRealtime1].addr, "ws://" + s.procs[procRealtime2].addr}
 }
 
+// openChunk is how many events of the log one key query serves.
+const openChunk = 10_000
+
 // history reads the run's rooms topic.
 func (s *system) history(ctx context.Context) (*History, error) {
-	return readHistory(ctx, s.brokers, s.names.Rooms)
+	h, err := readHistory(ctx, s.brokers, s.names.Rooms)
+	if err != nil {
+		return nil, err
+	}
+	// From feature level 4 the log holds sealed texts (docs/adr/0009):
+	// opened with the keys the command service committed before each
+	// append, so that the checks compare what was acknowledged with what
+	// any reader can still read. A fresh reader: no cached key hides one
+	// that is gone. In chunks, for a query of bounded size.
+	keys := msgkeys.NewReader(s.pg, s.names.Rooms)
+	for from := 0; from < len(h.Events); from += openChunk {
+		if err := keys.Open(ctx, h.Events[from:min(from+openChunk, len(h.Events))]); err != nil {
+			return nil, fmt.Errorf("open the sealed texts of the log: %w", err)
+		}
+	}
+	return h, nil
 }
 
 // crashes collects the unexpected exits of every process.
