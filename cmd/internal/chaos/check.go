@@ -35,6 +35,7 @@ const (
 	KindReplay        = "replay"          // views after a replay differ from before, or queries failed during it
 	KindSlowReader    = "slow_reader"     // a slow socket was not cut off, or memory grew without bound
 	KindJoins         = "joins"           // more joins acknowledged than the capacity
+	KindChange        = "change"          // an edit, reaction or delete of a message not in its room's log, of a deleted one, or an edit by another than the author
 )
 
 // Finding is one problem, with enough context to find it in the log.
@@ -65,6 +66,12 @@ type loggedSend struct {
 	text    string
 	erased  bool
 	deleted bool
+	room    schemas.ID
+	author  schemas.ID
+	// edits holds the texts of its edits as read; reactions those present
+	// at the end of the log.
+	edits     map[string]bool
+	reactions map[reaction]bool
 }
 
 // RoomFold is one room's state after folding its events.
@@ -140,19 +147,55 @@ func FoldLog(events []schemas.Envelope, capacity int) *Fold {
 			k := sendKey{e.RoomID, e.UserID, p.ClientMsgID}
 			s := f.sends[k]
 			if s == nil {
-				s = &loggedSend{id: e.ID, seq: e.Seq, count: 1, text: p.Text, erased: p.Erased}
+				s = &loggedSend{id: e.ID, seq: e.Seq, count: 1, text: p.Text, erased: p.Erased, room: e.RoomID, author: e.UserID,
+					edits: map[string]bool{}, reactions: map[reaction]bool{}}
 				f.sends[k], f.byID[e.ID] = s, s
 				continue
 			}
 			s.count++
 			f.Findings = append(f.Findings, finding(KindDuplicate, e.RoomID, "client_msg_id %q of user %d appended again at seq %d (first at seq %d)", p.ClientMsgID, e.UserID, e.Seq, s.seq))
+		case schemas.MessageEdited:
+			if s := f.changed(e, p.MessageID, "edit"); s != nil {
+				if e.UserID != s.author {
+					f.Findings = append(f.Findings, finding(KindChange, e.RoomID, "message %d of user %d edited by user %d at seq %d", p.MessageID, s.author, e.UserID, e.Seq))
+				}
+				s.edits[p.Text] = true
+			}
+		case schemas.ReactionAdded:
+			if s := f.changed(e, p.MessageID, "reaction"); s != nil {
+				s.reactions[reaction{e.UserID, p.Emoji}] = true
+			}
+		case schemas.ReactionRemoved:
+			if s := f.changed(e, p.MessageID, "reaction removal"); s != nil {
+				delete(s.reactions, reaction{e.UserID, p.Emoji})
+			}
 		case schemas.MessageDeleted:
-			if s := f.byID[p.MessageID]; s != nil {
+			if s := f.changed(e, p.MessageID, "delete"); s != nil {
+				if e.UserID != s.author && !p.ByAdmin {
+					f.Findings = append(f.Findings, finding(KindChange, e.RoomID, "message %d of user %d deleted by user %d at seq %d", p.MessageID, s.author, e.UserID, e.Seq))
+				}
 				s.deleted = true
 			}
 		}
 	}
 	return f
+}
+
+// changed finds the message a change event e names: a message sent
+// earlier in e's room and not deleted (a delete after a delete appends
+// nothing, and nothing changes a tombstone). Otherwise it records a finding
+// and returns nil.
+func (f *Fold) changed(e schemas.Envelope, msg schemas.ID, what string) *loggedSend {
+	s := f.byID[msg]
+	switch {
+	case s == nil || s.room != e.RoomID:
+		f.Findings = append(f.Findings, finding(KindChange, e.RoomID, "%s at seq %d of message %d, not sent in this room before it", what, e.Seq, msg))
+		return nil
+	case s.deleted:
+		f.Findings = append(f.Findings, finding(KindChange, e.RoomID, "%s at seq %d of message %d, deleted before it", what, e.Seq, msg))
+		return nil
+	}
+	return s
 }
 
 // Only keeps the findings about rooms in the set.

@@ -29,6 +29,22 @@ type ledger struct {
 	// started maps client_msg_id to the time of the first attempt, for the
 	// send → deliver latency measured by the sockets.
 	started sync.Map
+	// last and changes are the load's changes of messages (changes.go).
+	last    lastSent
+	changes []*Change
+}
+
+func (l *ledger) addChange(c *Change) {
+	l.mu.Lock()
+	l.changes = append(l.changes, c)
+	l.mu.Unlock()
+}
+
+// changesSnapshot returns the changes recorded so far.
+func (l *ledger) changesSnapshot() []*Change {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]*Change(nil), l.changes...)
 }
 
 // timedSend is a Send with the times and targets of its attempts.
@@ -92,6 +108,7 @@ func (a *api) sendOnce(ctx context.Context, l *ledger, u *user, r schemas.ID, bo
 				return s
 			}
 			s.Outcome, s.AckID, s.AckSeq, s.AckBody, s.acked = Acked, m.ID, m.Seq, m.Body, time.Now()
+			l.last.set(u.id, r, m.ID)
 			return s
 		}
 		if !ans.retryable() {
@@ -125,6 +142,9 @@ type loadSpec struct {
 	body func(n int) string
 	// timeout bounds one send's retries.
 	timeout time.Duration
+	// changes makes every changeEvery-th operation a change of a message
+	// (changes.go) where its member has one.
+	changes bool
 }
 
 // runLoad sends until spec.count sends were made or stop is closed; sends
@@ -188,6 +208,9 @@ func (a *api) runLoad(ctx context.Context, l *ledger, spec loadSpec, stop <-chan
 					return
 				}
 				sl := slots[n%len(slots)]
+				if spec.changes && n%changeEvery == changeEvery-1 && a.changeOnce(ctx, l, sl.u, sl.r, n, spec.timeout) {
+					continue
+				}
 				a.sendOnce(ctx, l, sl.u, sl.r, spec.body(n), spec.timeout)
 			}
 		})

@@ -111,10 +111,13 @@ func (r *run) startLoad(ctx context.Context, spec loadSpec) (stop func()) {
 	}
 }
 
-// faultLoad is the paced load every fault scenario runs under.
+// faultLoad is the paced load every fault scenario runs under: sends, and
+// from the feature level of message changes, edits, reactions and deletes
+// of them.
 func (r *run) faultLoad(rooms []*room) loadSpec {
 	return loadSpec{rooms: rooms, workers: r.size.FaultWorkers, rate: r.size.FaultRate,
-		body: defaultBody(r.name), timeout: r.size.SendTimeout}
+		body: defaultBody(r.name), timeout: r.size.SendTimeout,
+		changes: r.sys.level >= schemas.Events.LevelOf(schemas.TypeMessageEdited, 1)}
 }
 
 // pause sleeps d unless ctx ends first.

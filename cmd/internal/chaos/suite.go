@@ -190,6 +190,10 @@ func (r *run) finish(ctx context.Context, res *Result) {
 	res.addFindings(Only(fold.Findings, set)...)
 	res.addFindings(CheckSends(sends, fold)...)
 	res.addFindings(CheckStatuses(sends)...)
+	if cs := r.l.changesSnapshot(); len(cs) > 0 {
+		res.addFindings(CheckChanges(cs, fold)...)
+		r.noteChanges(cs)
+	}
 	res.addFindings(CheckOneRoom(fold, r.oneRoom)...)
 
 	// Sockets and views catch up at the same time.
@@ -240,7 +244,8 @@ func (r *run) settledFold(ctx context.Context, sends []*Send) (*Fold, error) {
 			return nil, err
 		}
 		f := FoldLog(h.Events, r.size.Capacity)
-		settled := len(CheckSends(sends, f)) == 0 && (len(r.oneRoom) == 0 || len(CheckOneRoom(f, r.oneRoom)) == 0)
+		settled := len(CheckSends(sends, f)) == 0 && len(CheckChanges(r.l.changesSnapshot(), f)) == 0 &&
+			(len(r.oneRoom) == 0 || len(CheckOneRoom(f, r.oneRoom)) == 0)
 		if settled || time.Now().After(deadline) {
 			return f, nil
 		}

@@ -130,14 +130,20 @@ func (s *subscriber) read(ws *websocket.Conn) int {
 				continue
 			}
 			seq = f.Message.Seq
-		case "member_joined", "member_left", "room_event":
 		case "presence":
 			s.mu.Lock()
 			s.connected = append(s.connected, now)
 			s.mu.Unlock()
 			continue
+		case "ack", "error", "typing", "pong":
+			continue
 		default:
-			continue // ack, error, pong
+			// Every other frame with a seq is a room event (joins, leaves,
+			// room_event, message changes, and those of later levels): the
+			// delivery check needs each of them.
+			if seq == 0 {
+				continue
+			}
 		}
 		s.mu.Lock()
 		s.seqs = append(s.seqs, seq)
