@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -155,4 +156,39 @@ func TestSeenByE2E(t *testing.T) {
 	}
 	s.waitMark(room, joon, mina, m3.ID)
 	s.waitMark(room, joon, joon, m3.ID)
+
+	// The SSE fallback, resumed by Last-Event-ID at m2: the same events,
+	// read marks included, each an event named read_mark with id = seq.
+	req, err := http.NewRequest(http.MethodGet, s.base+roomPath(room)+"/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+mina.Token)
+	req.Header.Set("Last-Event-ID", strconv.FormatInt(m2.Seq, 10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("event stream: %v %v", err, resp)
+	}
+	stream := wstest.NewSSE(resp.Body)
+	defer stream.Close()
+	var sseEvents []wstest.Frame
+	for len(sseEvents) == 0 || sseEvents[len(sseEvents)-1].EventSeq() < last+1 {
+		f, err := stream.Next(30 * time.Second)
+		if err != nil {
+			t.Fatalf("event stream after %d events: %v", len(sseEvents), err)
+		}
+		if f.IsEvent() {
+			sseEvents = append(sseEvents, f)
+		}
+	}
+	checkSeqRun(t, "mina over SSE", sseEvents, m2.Seq+1, last+1)
+	marks = readMarkFrames(sseEvents)
+	if len(marks) != 3 || marks[2].UserID != mina.UserID {
+		t.Fatalf("SSE read marks %v, want Joon's two and Mina's", marks)
+	}
+	for _, f := range marks {
+		if f.SSEEvent != wstest.TypeReadMark || f.SSEID != strconv.FormatInt(f.Seq, 10) {
+			t.Fatalf("SSE read_mark event %q id %q: %s", f.SSEEvent, f.SSEID, f)
+		}
+	}
 }
