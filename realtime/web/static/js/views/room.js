@@ -105,6 +105,7 @@ export function renderRoom(root, { id }, ctx) {
     if (!members.has(session.user_id)) members.set(session.user_id, { user_id: session.user_id, nickname: session.nickname });
     drawMembers();
     seen.load(room.members);
+    marks.seed(seen.marks.get(session.user_id));
 
     let page = { items: [], next_before_seq: null };
     try {
