@@ -166,11 +166,14 @@ func TestSeenByE2E(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+mina.Token)
 	req.Header.Set("Last-Event-ID", strconv.FormatInt(m2.Seq, 10))
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("event stream: %v %v", err, resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("event stream: %d", resp.StatusCode)
 	}
 	stream := wstest.NewSSE(resp.Body)
-	defer stream.Close()
 	var sseEvents []wstest.Frame
 	for len(sseEvents) == 0 || sseEvents[len(sseEvents)-1].EventSeq() < last+1 {
 		f, err := stream.Next(30 * time.Second)
