@@ -30,6 +30,8 @@ const (
 	KindAcceptInvite  Kind = "accept_invite"
 	KindAddMember     Kind = "add_member"
 	KindCreateDirect  Kind = "create_direct"
+	// Feature level 5: a read mark the room sees (read_mark_room.go).
+	KindReadMark Kind = "read_mark"
 	// kindSwitchLeave ends a membership superseded by a later join in
 	// another room (decision 2). It comes from the tail, never from clients.
 	kindSwitchLeave Kind = "switch_leave"
@@ -212,6 +214,8 @@ func decide(r *room, cmd Command, dp deps) (decision, *room, error) {
 		d, err = decideAcceptInvite(r, cmd, dp)
 	case KindAddMember:
 		d, err = decideAddMember(r, cmd, dp)
+	case KindReadMark:
+		d, err = decideReadMark(r, cmd, dp)
 	default:
 		err = badRequest("unknown command")
 	}

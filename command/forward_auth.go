@@ -22,6 +22,7 @@ var forwardable = map[Kind]bool{
 	KindCreateRoom: true, KindApproveRoom: true, KindRejectRoom: true, KindJoin: true, KindLeave: true, KindSend: true,
 	KindEdit: true, KindDelete: true, KindReact: true, KindUnreact: true, KindPresence: true, KindRename: true,
 	KindCreatePrivate: true, KindInvite: true, KindAcceptInvite: true, KindAddMember: true, KindCreateDirect: true,
+	KindReadMark: true,
 }
 
 // verifyForwarded checks a forwarded command against its credential and

@@ -7,7 +7,9 @@ import (
 )
 
 // MoveReadMark records that the caller has read room up to message upTo. The
-// views keep the greatest mark, so a mark never moves back.
+// views keep the greatest mark, so a mark never moves back. From feature
+// level 5 the mark is a room event that the room's members see
+// (read_mark_room.go); below it, readmark.moved v1 on the users topic.
 func (s *Service) MoveReadMark(ctx context.Context, c Caller, room, upTo schemas.ID) error {
 	if err := c.needUser(); err != nil {
 		return err
@@ -20,6 +22,9 @@ func (s *Service) MoveReadMark(ctx context.Context, c Caller, room, upTo schemas
 	}
 	if err := allow(s.limits.readMark, c.UserID, slowDown); err != nil {
 		return err
+	}
+	if s.level.Load() >= readMarkRoomLevel {
+		return s.moveRoomReadMark(ctx, c, room, upTo)
 	}
 	id, err := s.mintID()
 	if err != nil {

@@ -9,7 +9,8 @@ import (
 // MoveReadMark's refusals, decided before anything is appended. The last
 // case passes every check and stops at minting the event id: this service
 // holds no node id lease (its feature level allows the event, so nothing
-// else answers unavailable).
+// else answers unavailable). The cluster is below level 5: at it the mark
+// goes to the room's owner (read_mark_room_test.go).
 func TestMoveReadMarkRefusals(t *testing.T) {
 	const parts = 3
 	tests := []struct {
@@ -31,7 +32,7 @@ func TestMoveReadMarkRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := &Service{fold: newFold(parts), partitions: parts, running: make(chan struct{})}
-			s.level.Store(int32(schemas.FeatureLevel))
+			s.level.Store(readMarkRoomLevel - 1) // the users-topic path
 			if tt.running {
 				close(s.running)
 			}

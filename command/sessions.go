@@ -40,7 +40,9 @@ func (s *Service) appendUserEvent(ctx context.Context, env schemas.Envelope) err
 	if err := s.checkEmit(env.Payload); err != nil {
 		return err
 	}
-	b, err := schemas.Events.Encode(env)
+	// At the cluster's level: readmark.moved is written as v1 below level 5
+	// (v2 is a room event).
+	b, version, err := schemas.Events.EncodeAt(env, int(s.level.Load()))
 	if err != nil {
 		return err
 	}
@@ -48,7 +50,7 @@ func (s *Service) appendUserEvent(ctx context.Context, env schemas.Envelope) err
 	rec := &kgo.Record{Topic: s.cfg.Names.Users, Key: schemas.Key(env.UserID), Value: b,
 		Headers: []kgo.RecordHeader{
 			{Key: schemas.HeaderType, Value: []byte(typ)},
-			{Key: schemas.HeaderVersion, Value: []byte(strconv.Itoa(schemas.Events.Version(typ)))},
+			{Key: schemas.HeaderVersion, Value: []byte(strconv.Itoa(version))},
 		}}
 	if err := s.userLog.ProduceSync(ctx, rec).FirstErr(); err != nil {
 		s.log.Warn("append user event", "type", typ, "err", err)

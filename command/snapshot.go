@@ -29,8 +29,9 @@ import (
 // deletes, reactions, replies); a version 1 window is still read, its
 // messages rebuilt from its sends. Version 3 adds the kind and invites of
 // private rooms and direct messages (Conv); a build before it skips such a
-// snapshot (strict decoding) and folds the log instead.
-const snapshotVersion = 3
+// snapshot (strict decoding) and folds the log instead. Version 4 adds each
+// member's read mark (ReadUpTo, feature level 5).
+const snapshotVersion = 4
 
 // oldestSnapshotVersion is the oldest layout this build still reads.
 const oldestSnapshotVersion = 1
@@ -65,6 +66,8 @@ type snapMember struct {
 	JoinID   schemas.ID `json:"join_id"`
 	Nickname string     `json:"nickname"`
 	JoinedAt time.Time  `json:"joined_at"`
+	// ReadUpTo is the member's read mark (version 4).
+	ReadUpTo schemas.ID `json:"read_up_to,omitzero"`
 }
 
 type snapUser struct {
@@ -180,7 +183,7 @@ func (c *capture) encodeState(topicID string) ([]byte, error) {
 		sr := snapRoom{ID: r.id, Status: r.status, Title: r.title, Description: r.description, CreatedAt: r.createdAt,
 			Seq: r.seq, LastID: r.lastID, Messages: r.messages, LastMessageAt: r.lastMessageAt, Conv: r.snapConv()}
 		for u, m := range r.members {
-			sr.Members = append(sr.Members, snapMember{User: u, JoinID: m.joinID, Nickname: m.nickname, JoinedAt: m.joinedAt})
+			sr.Members = append(sr.Members, snapMember{User: u, JoinID: m.joinID, Nickname: m.nickname, JoinedAt: m.joinedAt, ReadUpTo: m.readUpTo})
 		}
 		s.Rooms = append(s.Rooms, sr)
 	}
@@ -246,7 +249,7 @@ func (s *snapState) install(ps *partState) {
 			seq: sr.Seq, lastID: sr.LastID, messages: sr.Messages, lastMessageAt: sr.LastMessageAt,
 			members: make(map[schemas.ID]member, len(sr.Members))}
 		for _, m := range sr.Members {
-			r.members[m.User] = member{joinID: m.JoinID, nickname: m.Nickname, joinedAt: m.JoinedAt}
+			r.members[m.User] = member{joinID: m.JoinID, nickname: m.Nickname, joinedAt: m.JoinedAt, readUpTo: m.ReadUpTo}
 		}
 		r.installConv(sr.Conv)
 		ps.rooms[r.id] = r

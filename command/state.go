@@ -15,6 +15,9 @@ type member struct {
 	joinID   schemas.ID // event id of the room.joined that began it
 	nickname string
 	joinedAt time.Time
+	// readUpTo is the member's read mark as the room sees it (feature
+	// level 5, read_mark_room.go); a mark belongs to a membership.
+	readUpTo schemas.ID
 }
 
 // room is the write-side state of one room: exactly what validation needs.
@@ -92,6 +95,8 @@ func (r *room) apply(env schemas.Envelope) (bool, error) {
 		r.lastMessageAt = env.OccurredAt
 	case schemas.ConversationCreated, schemas.MemberAdded, schemas.InviteCreated:
 		r.applyConversation(env)
+	case schemas.ReadMarkMoved:
+		r.applyReadMark(env.UserID, p.UpTo)
 	}
 	return true, nil
 }
@@ -105,7 +110,7 @@ func (r *room) next(env schemas.Envelope) (*room, bool, error) {
 	}
 	c := *r
 	switch env.Payload.(type) {
-	case schemas.RoomJoined, schemas.RoomLeft, schemas.MemberRenamed:
+	case schemas.RoomJoined, schemas.RoomLeft, schemas.MemberRenamed, schemas.ReadMarkMoved:
 		c.members = maps.Clone(r.members)
 	case schemas.MemberAdded, schemas.InviteCreated:
 		c.members = maps.Clone(r.members)

@@ -181,6 +181,14 @@ func (s *chSink) Apply(ctx context.Context, recs []feed.Record) error {
 			s.change(r)
 		case schemas.RoomCreated, schemas.RoomProposed, schemas.RoomApproved, schemas.RoomRejected, schemas.RoomJoined, schemas.RoomLeft,
 			schemas.MemberRenamed, schemas.ConversationCreated, schemas.MemberAdded, schemas.InviteCreated:
+		case schemas.ReadMarkMoved:
+			// v2, level 5: in the events table like every room event, so
+			// analysts have who read what when. A v1 (no seq) belongs on
+			// the users topic.
+			if env.Seq == 0 {
+				s.deadLetter(r, fmt.Sprintf("event %s v1 does not belong on topic %s", env.Type, r.Topic))
+				continue
+			}
 		default:
 			s.deadLetter(r, fmt.Sprintf("event %s does not belong on topic %s", env.Type, r.Topic))
 			continue

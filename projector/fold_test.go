@@ -123,6 +123,9 @@ func fold(names schemas.Names, recs []*kgo.Record) (views, history) {
 			continue
 		}
 		scope := schemas.Events.ScopeOf(env.Type)
+		if env.Type == schemas.TypeReadMarkMoved && env.Seq == 0 {
+			scope = schemas.ScopeUser // v1, on the users topic
+		}
 		if rooms_ != (scope == schemas.ScopeRoom) {
 			dead[where] = true
 			if rooms_ {
@@ -188,6 +191,9 @@ func fold(names schemas.Names, recs []*kgo.Record) (views, history) {
 			joins = append(joins, join{room.ID, int64(env.UserID), int64(env.ID), p.Nickname, at, false})
 		case schemas.RoomLeft:
 			leaves = append(leaves, leave{room.ID, int64(env.UserID), int64(env.ID), at, p.Reason})
+		case schemas.ReadMarkMoved:
+			k := [2]int64{int64(env.UserID), room.ID}
+			marks[k] = max(marks[k], int64(p.UpTo))
 		case schemas.MemberRenamed:
 			renames = append(renames, rename{room.ID, int64(env.UserID), int64(env.ID), p.Nickname})
 			v.Renames = append(v.Renames, viewRename{room.ID, int64(env.ID), int64(env.UserID), p.Previous, p.Nickname})

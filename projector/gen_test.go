@@ -2,7 +2,9 @@ package projector
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -67,13 +69,19 @@ func (g *gen) emit(topic string, key schemas.ID, env schemas.Envelope) *kgo.Reco
 		g.seq[env.RoomID]++
 		env.Seq = g.seq[env.RoomID]
 	}
-	v, err := schemas.Events.Encode(env)
+	// Users-topic events are written in their first version: readmark.moved
+	// v1 is a user event, v2 a room event.
+	level := math.MaxInt
+	if topic == g.names.Users {
+		level = schemas.Events.LevelOf(env.Payload.EventType(), 1)
+	}
+	v, version, err := schemas.Events.EncodeAt(env, level)
 	if err != nil {
 		panic(fmt.Sprintf("encode %T: %v", env.Payload, err))
 	}
 	r := &kgo.Record{Topic: topic, Key: schemas.Key(key), Value: v, Headers: []kgo.RecordHeader{
 		{Key: schemas.HeaderType, Value: []byte(env.Payload.EventType())},
-		{Key: schemas.HeaderVersion, Value: []byte("1")},
+		{Key: schemas.HeaderVersion, Value: []byte(strconv.Itoa(version))},
 	}}
 	g.recs = append(g.recs, r)
 	if topic == g.names.Rooms {
@@ -191,6 +199,14 @@ func (g *gen) readMark() {
 	}
 	u := g.pick(g.users)
 	g.emit(g.names.Users, u, schemas.Envelope{RoomID: r, UserID: u, Payload: schemas.ReadMarkMoved{UpTo: g.pick(g.msgs[r])}})
+	// Level 5: a member's mark as a room event (v2), in no particular
+	// order: the views keep the greatest of both versions.
+	for m, in := range g.in {
+		if len(g.msgs[in]) > 0 {
+			g.emit(g.names.Rooms, in, schemas.Envelope{RoomID: in, UserID: m, Payload: schemas.ReadMarkMoved{UpTo: g.pick(g.msgs[in])}})
+		}
+		break
+	}
 }
 
 // abnormal appends one record a projector must survive.

@@ -31,8 +31,13 @@ func (b *pgBatch) apply(ctx context.Context, rec *feed.Record) error {
 			schemas.MessageEdited, schemas.MessageDeleted, schemas.ReactionAdded, schemas.ReactionRemoved,
 			// Level 4; an invite is not in the views (the command
 			// service decides its uses): it only advances the seq.
-			schemas.ConversationCreated, schemas.MemberAdded, schemas.InviteCreated:
-			return b.roomEvent(ctx, rec)
+			schemas.ConversationCreated, schemas.MemberAdded, schemas.InviteCreated,
+			// Level 5: a read mark the room sees (v2, with a seq; a v1
+			// has none and belongs on the users topic).
+			schemas.ReadMarkMoved:
+			if env.Seq > 0 {
+				return b.roomEvent(ctx, rec)
+			}
 		}
 	case b.s.names.Users:
 		switch p := env.Payload.(type) {
@@ -45,6 +50,9 @@ func (b *pgBatch) apply(ctx context.Context, rec *feed.Record) error {
 			b.later.Queue(pgRenameUser, int64(env.UserID), p.Nickname)
 			return nil
 		case schemas.ReadMarkMoved:
+			if env.Seq > 0 {
+				break // v2 belongs on the rooms topic
+			}
 			b.later.Queue(pgMoveReadMark, int64(env.UserID), int64(env.RoomID), int64(p.UpTo))
 			return nil
 		case schemas.SessionRevoked:
@@ -152,6 +160,10 @@ func (b *pgBatch) roomEvent(ctx context.Context, rec *feed.Record) error {
 		if _, err := b.tx.Exec(ctx, pgRecordRename, r.id, int64(env.ID), int64(env.UserID), p.Previous, p.Nickname); err != nil {
 			return fmt.Errorf("record rename: %w", err)
 		}
+	case schemas.ReadMarkMoved:
+		// The same view as v1 from the users topic: the greatest mark
+		// wins, so the two overlapping during an upgrade is harmless.
+		b.later.Queue(pgMoveReadMark, int64(env.UserID), r.id, int64(p.UpTo))
 	}
 	r.lastSeq = env.Seq
 	r.dirty = true

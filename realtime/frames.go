@@ -191,6 +191,8 @@ func renderEvent(env schemas.Envelope, mod Moderation) (*frame, error) {
 		v = reactionFrame{Type: typeReaction, RoomID: env.RoomID, MessageID: p.MessageID, UserID: env.UserID, Emoji: p.Emoji, Op: "added", Seq: env.Seq}
 	case schemas.ReactionRemoved:
 		v = reactionFrame{Type: typeReaction, RoomID: env.RoomID, MessageID: p.MessageID, UserID: env.UserID, Emoji: p.Emoji, Op: "removed", Seq: env.Seq}
+	case schemas.ReadMarkMoved:
+		v = readMarkFrame{Type: typeReadMark, RoomID: env.RoomID, UserID: env.UserID, UpTo: p.UpTo, Seq: env.Seq}
 	default:
 		v = roomEventFrame{Type: typeRoomEvent, RoomID: env.RoomID, Seq: env.Seq, Event: env.Type}
 	}

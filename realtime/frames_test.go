@@ -65,6 +65,9 @@ func TestRenderEvent(t *testing.T) {
 		{"reaction removed",
 			with(schemas.TypeMessageReactionRemoved, schemas.ReactionRemoved{MessageID: 800, Emoji: "👍"}),
 			`{"type":"reaction","room_id":"42","message_id":"800","user_id":"7","emoji":"👍","op":"removed","seq":12}`, 0},
+		{"a read mark names the reader and the message",
+			with(schemas.TypeReadMarkMoved, schemas.ReadMarkMoved{UpTo: 800}),
+			`{"type":"read_mark","room_id":"42","user_id":"7","up_to":"800","seq":12}`, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

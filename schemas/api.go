@@ -70,6 +70,9 @@ type Member struct {
 	UserID   ID     `json:"user_id"`
 	Nickname string `json:"nickname"`
 	JoinedAt string `json:"joined_at"`
+	// ReadUpTo is the member's read mark as the room sees it (an extension,
+	// feature level 5: "seen by"); absent when the member has none.
+	ReadUpTo ID `json:"read_up_to,omitzero"`
 }
 
 // Session is the answer to POST /v1/sessions.

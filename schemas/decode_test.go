@@ -199,7 +199,8 @@ func TestEncodeRejects(t *testing.T) {
 		{"seq on user event", Envelope{ID: 1, UserID: 1, Seq: 1, OccurredAt: sampleTime, Payload: UserRegistered{Nickname: "n"}}, "seq"},
 		{"room on user.registered", Envelope{ID: 1, UserID: 1, RoomID: 2, OccurredAt: sampleTime, Payload: UserRegistered{Nickname: "n"}}, "room_id"},
 		{"read mark without room", Envelope{ID: 1, UserID: 1, OccurredAt: sampleTime, Payload: ReadMarkMoved{UpTo: 5}}, "room_id"},
-		{"read mark without up_to", Envelope{ID: 1, UserID: 1, RoomID: 2, OccurredAt: sampleTime, Payload: ReadMarkMoved{}}, "up_to"},
+		{"read mark without up_to", Envelope{ID: 1, UserID: 1, RoomID: 2, Seq: 3, OccurredAt: sampleTime, Payload: ReadMarkMoved{}}, "up_to"},
+		{"read mark v2 without seq", Envelope{ID: 1, UserID: 1, RoomID: 2, OccurredAt: sampleTime, Payload: ReadMarkMoved{UpTo: 5}}, "seq"},
 		{"proposal without user", Envelope{ID: 1, RoomID: 2, Seq: 1, OccurredAt: sampleTime, Payload: RoomProposed{Title: "t"}}, "user_id"},
 		{"room without title", Envelope{ID: 1, RoomID: 2, Seq: 1, OccurredAt: sampleTime, Payload: RoomCreated{}}, "title"},
 	}

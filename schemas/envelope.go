@@ -105,9 +105,6 @@ func (r *Registry) EncodeAt(env Envelope, clusterLevel int) ([]byte, int, error)
 	if !ok {
 		return nil, 0, fmt.Errorf("encode event: %w %q", ErrUnknownType, typ)
 	}
-	if err := spec.validate(env); err != nil {
-		return nil, 0, fmt.Errorf("encode %s: %w", typ, err)
-	}
 	payload, err := json.Marshal(env.Payload)
 	if err != nil {
 		return nil, 0, fmt.Errorf("encode %s payload: %w", typ, err)
@@ -115,6 +112,11 @@ func (r *Registry) EncodeAt(env Envelope, clusterLevel int) ([]byte, int, error)
 	version, payload, err := r.downcast(typ, spec, payload, clusterLevel)
 	if err != nil {
 		return nil, 0, err
+	}
+	// Validated with the rules of the version written: its scope may be
+	// another's (VersionScope).
+	if err := spec.validate(env, version); err != nil {
+		return nil, 0, fmt.Errorf("encode %s: %w", typ, err)
 	}
 	w := wireEnvelope{
 		ID: env.ID, Type: typ, Version: version,
@@ -209,7 +211,7 @@ func (r *Registry) Decode(data []byte) (Envelope, error) {
 		OccurredAt: at, CorrelationID: w.CorrelationID, CausationID: w.CausationID,
 		Payload: ev,
 	}
-	if err := spec.validate(env); err != nil {
+	if err := spec.validate(env, w.Version); err != nil {
 		return Envelope{}, fmt.Errorf("%w: %s: %w", ErrDecode, w.Type, err)
 	}
 	return env, nil

@@ -36,7 +36,9 @@ func checkNUL(env Envelope) error {
 	return nil
 }
 
-func (s *spec) validate(env Envelope) error {
+// validate checks env by the rules of version (the version on the wire:
+// its scope may differ from the current version's, see VersionScope).
+func (s *spec) validate(env Envelope, version int) error {
 	switch {
 	case env.ID <= 0:
 		return errNoID
@@ -46,7 +48,7 @@ func (s *spec) validate(env Envelope) error {
 	if err := checkNUL(env); err != nil {
 		return err
 	}
-	switch s.scope {
+	switch s.scopeAt(version) {
 	case ScopeRoom:
 		if env.RoomID <= 0 {
 			return errNoRoom
@@ -323,15 +325,7 @@ func newEvents() *Registry {
 	r.AddUpcaster(TypeMessageSent, 2, upcastSame)
 	r.AddDowncaster(TypeMessageSent, 2, DowncastMessageSentV2)
 	r.AddDowncaster(TypeMessageSent, 3, DowncastMessageSentV3)
-	Define[ReadMarkMoved](r, 1, ScopeUser, func(e Envelope) error {
-		if e.RoomID <= 0 {
-			return errNoRoom
-		}
-		if e.Payload.(ReadMarkMoved).UpTo <= 0 {
-			return fmt.Errorf("%w: up_to is required", errBadField)
-		}
-		return nil
-	})
+	defineReadMark(r)
 	Define[SessionRevoked](r, 1, ScopeUser, checkSessionRevoked, AtLevel(2))
 	Define[UserRenamed](r, 1, ScopeUser, func(e Envelope) error {
 		if e.RoomID != 0 {

@@ -182,8 +182,10 @@ type (
 	ReactionRemoved MessageReaction
 )
 
-// ReadMarkMoved (users topic, key = user id): UserID has read RoomID up to and
-// including message UpTo. Consumers keep the maximum: a mark never moves back.
+// ReadMarkMoved: UserID has read RoomID up to and including message UpTo.
+// Consumers keep the maximum: a mark never moves back. Version 1 is on the
+// users topic (key = user id, no seq); version 2 on the rooms topic (key =
+// room id, with a seq), seen by the room's members (events_readmark.go).
 type ReadMarkMoved struct {
 	UpTo ID `json:"up_to"`
 }

@@ -39,6 +39,9 @@ type spec struct {
 	// levels maps a version to the feature level it needs; a version absent
 	// from it is at level 1.
 	levels map[int]int
+	// scopes maps an earlier version to its scope when it differs from the
+	// current one's (readmark.moved v1 is a user event, v2 a room event).
+	scopes map[int]Scope
 }
 
 // Registry is the closed set of events a build understands. Events is the
@@ -83,8 +86,9 @@ type Registry struct {
 // (issue 18). Level 4 brings conversation.created, member.added and
 // invite.created (private rooms, invites, direct messages: issue 20), and
 // message.sent v3 and message.edited v2, whose text is sealed under a
-// per-message key (docs/adr/0009).
-const FeatureLevel = 4
+// per-message key (docs/adr/0009). Level 5 brings readmark.moved v2, a read
+// mark as a room event that the room sees (docs/adr/0010).
+const FeatureLevel = 5
 
 // ErrFeatureDisabled is wrapped by CheckEmit when an event needs a higher
 // feature level than the cluster's: some instance may still run a build that
@@ -110,6 +114,21 @@ func VersionAtLevel(version, level int) DefineOption {
 	return func(s *spec) { s.levels[version] = level }
 }
 
+// VersionScope records that an earlier version of the type lived on another
+// topic: its records are validated, and written through a downcaster, with
+// that scope's rules (a user event carries no seq).
+func VersionScope(version int, scope Scope) DefineOption {
+	return func(s *spec) { s.scopes[version] = scope }
+}
+
+// scopeAt is the scope of version of the type.
+func (s *spec) scopeAt(version int) Scope {
+	if sc, ok := s.scopes[version]; ok {
+		return sc
+	}
+	return s.scope
+}
+
 func decodeAs[T Event](v jsontext.Value) (Event, error) {
 	var e T
 	if err := StrictUnmarshal(v, &e); err != nil {
@@ -128,7 +147,7 @@ func Define[T Event](r *Registry, version int, scope Scope, check func(Envelope)
 	}
 	s := &spec{
 		version: version, scope: scope, decode: decodeAs[T], check: check,
-		upcasters: map[int]Upcaster{}, downcasters: map[int]Downcaster{}, levels: map[int]int{},
+		upcasters: map[int]Upcaster{}, downcasters: map[int]Downcaster{}, levels: map[int]int{}, scopes: map[int]Scope{},
 	}
 	for _, o := range opts {
 		o(s)

@@ -96,7 +96,7 @@ func samples() map[string]Envelope {
 	add(e)
 
 	e = env(ReadMarkMoved{UpTo: sampleMessage})
-	e.RoomID, e.UserID = sampleRoom, sampleOther
+	e.RoomID, e.UserID, e.Seq = sampleRoom, sampleOther, 8
 	add(e)
 
 	e = env(RoomRejected{Reason: "비슷한 방이 이미 있어요 — a similar room is open"})

@@ -80,6 +80,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("MessageChanges", func(t *testing.T) { testMessageChanges(t, sys, br) })
 	t.Run("FallbackToEventStream", func(t *testing.T) { testFallbackToEventStream(t, sys, br) })
 	t.Run("Typing", func(t *testing.T) { testTyping(t, sys, br) })
+	t.Run("SeenBy", func(t *testing.T) { testSeenBy(t, sys, br) })
 	t.Run("Conversations", func(t *testing.T) { testConversations(t, sys, br) })
 	t.Run("WebPushShown", func(t *testing.T) { testWebPushShown(t, sys, br) })
 }

@@ -26,6 +26,8 @@ const (
 	TypeMessageEdited  = "message_edited"
 	TypeMessageDeleted = "message_deleted"
 	TypeReaction       = "reaction"
+	// A member's read mark moved ("seen by", feature level 5).
+	TypeReadMark = "read_mark"
 )
 
 // Frame is any server frame, decoded leniently: the fields of every frame
@@ -48,6 +50,7 @@ type Frame struct {
 	EditedAt    string           `json:"edited_at"`
 	Emoji       string           `json:"emoji"`
 	Op          string           `json:"op"`
+	UpTo        schemas.ID       `json:"up_to"`
 	// Code is a close event's code (SSE: the stream's last event).
 	Code int `json:"code"`
 	// ExpiresInMs is how long a typing frame is shown.
@@ -75,7 +78,7 @@ func Decode(messageType int, data []byte) (Frame, error) {
 // IsEvent reports whether f is a room event: a frame that takes a seq.
 func (f Frame) IsEvent() bool {
 	switch f.Type {
-	case TypeMessage, TypeJoined, TypeLeft, TypeRoomEvent, TypeRenamed, TypeMessageEdited, TypeMessageDeleted, TypeReaction:
+	case TypeMessage, TypeJoined, TypeLeft, TypeRoomEvent, TypeRenamed, TypeMessageEdited, TypeMessageDeleted, TypeReaction, TypeReadMark:
 		return true
 	}
 	return false
@@ -88,7 +91,7 @@ func (f Frame) EventSeq() int64 {
 		if f.Message != nil {
 			return f.Message.Seq
 		}
-	case TypeJoined, TypeLeft, TypeRoomEvent, TypeRenamed, TypeMessageEdited, TypeMessageDeleted, TypeReaction:
+	case TypeJoined, TypeLeft, TypeRoomEvent, TypeRenamed, TypeMessageEdited, TypeMessageDeleted, TypeReaction, TypeReadMark:
 		return f.Seq
 	}
 	return 0

@@ -147,6 +147,8 @@ const en = {
   typingOne: "{name} is typing…",
   typingTwo: "{a} and {b} are typing…",
   typingMany: "Several people are typing…",
+  seenBy: "Seen by {names}",
+  seenByMore: "Seen by {names} +{count}",
   // Private rooms and direct messages (feature level 4).
   sectionConversations: "Private rooms and messages",
   noConversations: "No private rooms or messages yet. Open one below, or tap 💬 next to someone in a room.",
@@ -315,6 +317,8 @@ const ko = {
   typingOne: "{name} 님이 입력 중…",
   typingTwo: "{a} 님과 {b} 님이 입력 중…",
   typingMany: "여러 명이 입력 중…",
+  seenBy: "{names} 님이 읽음",
+  seenByMore: "{names} 님 외 {count}명이 읽음",
   // 비공개 방과 1:1 메시지 (기능 레벨 4)
   sectionConversations: "비공개 방과 메시지",
   noConversations: "아직 비공개 방이나 메시지가 없어요. 아래에서 만들거나, 방에서 다른 사람 옆의 💬를 눌러 보세요.",

@@ -19,6 +19,11 @@ export class ReadMarks {
     document.addEventListener("visibilitychange", this.onVisibility);
   }
 
+  /** seed takes the mark the server already has (GET room's read_up_to), so that no mark at or behind it is sent. */
+  seed(upTo) {
+    if (upTo) this.sent = maxId(this.sent, upTo);
+  }
+
   /** observe starts watching a confirmed message's element (it has data-id). */
   observe(li) {
     if (li?.dataset.id) this.observer.observe(li);

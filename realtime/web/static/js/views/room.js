@@ -26,6 +26,7 @@ import { applyFrame } from "../msgchanges.js";
 import { Outbox } from "../outbox.js";
 import { ReadMarks } from "../readmarks.js";
 import { Typing } from "../typing.js";
+import { SeenBy } from "../seenby.js";
 import { playEffect } from "../effects.js";
 import { notifyState, enableNotifications, disableNotifications, notifyMessage } from "../notify.js";
 import { avatar, tag } from "../identity.js";
@@ -47,6 +48,7 @@ export function renderRoom(root, { id }, ctx) {
   let outbox = null;
   let marks = null;
   let typing = null;
+  let seen = null;
   let timeline = null;
   let topObserver = null;
   let nextBefore = null;
@@ -102,6 +104,8 @@ export function renderRoom(root, { id }, ctx) {
     for (const m of room.members || []) members.set(m.user_id, m);
     if (!members.has(session.user_id)) members.set(session.user_id, { user_id: session.user_id, nickname: session.nickname });
     drawMembers();
+    seen.load(room.members);
+    marks.seed(seen.marks.get(session.user_id));
 
     let page = { items: [], next_before_seq: null };
     try {
@@ -116,6 +120,7 @@ export function renderRoom(root, { id }, ctx) {
     added.forEach((li) => marks.observe(li));
     nextBefore = page.next_before_seq || null;
     drawTop();
+    seen.draw();
     timeline.scrollToBottom();
     window.addEventListener("online", onOnline);
     if (reopenOnline) {
@@ -156,6 +161,8 @@ export function renderRoom(root, { id }, ctx) {
     timeline = new Timeline({ selfId: session.user_id, onRetry: (cmid) => outbox.retry(cmid) });
     marks = new ReadMarks(id, timeline.el);
     typing = new Typing({ roomId: id, selfId: session.user_id, socket: () => socket });
+    seen = new SeenBy({ selfId: session.user_id, list: timeline.list, members: () => members });
+    timeline.el.append(seen.el);
     outbox = new Outbox({
       roomId: id,
       nickname: session.nickname,
@@ -322,6 +329,9 @@ export function renderRoom(root, { id }, ctx) {
       case "typing":
         typing.show(frame);
         break;
+      case "read_mark":
+        seen.mark(frame);
+        break;
       // A resume replays joins and leaves that the presence snapshot
       // already reflects: they become timeline lines, but only events after
       // the snapshot change the member list.
@@ -337,6 +347,7 @@ export function renderRoom(root, { id }, ctx) {
         if (!afterSnapshot(frame)) break;
         members.delete(frame.user_id);
         drawMembers();
+        seen.draw();
         if (frame.user_id === session.user_id && !leaving) {
           // This user joined another room elsewhere (another tab or
           // device): one room at a time, so this one is over.
@@ -359,6 +370,7 @@ export function renderRoom(root, { id }, ctx) {
         members.clear();
         for (const m of frame.members || []) members.set(m.user_id, m);
         drawMembers();
+        seen.load(frame.members);
         break;
       case "message_edited":
       case "message_deleted":
@@ -400,6 +412,7 @@ export function renderRoom(root, { id }, ctx) {
       }
     }
     if (!nextBefore && !loadingOlder && timeline.top.querySelector(".empty-room")) drawTop();
+    seen.draw();
     if (atBottom || mine) timeline.scrollToBottom();
     else els.jump.hidden = false;
   }
