@@ -9,7 +9,7 @@
 // Actions are a registry: a feature adds one with one call,
 //
 //	addMessageAction({ id: "report", order: 50, icon: "🚩",
-//	  label: () => t("report"), available: (m, ctx) => !m.mine,
+//	  label: () => /* its string */, available: (m, ctx) => !m.mine,
 //	  run: (m, ctx) => … });
 //
 // m is the message as the timeline shows it (messageOf) and ctx what the
