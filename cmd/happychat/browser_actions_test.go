@@ -78,12 +78,14 @@ func testEditDelete(t *testing.T, sys *webSystem, br *browser) {
 		tb.waitJS(fmt.Sprintf(`document.querySelector(%s)?.querySelector('.msg-body').textContent === 'Cats are the best' && !!document.querySelector(%[1]s).querySelector('.msg-edited')`, jsString(typo)), "the edited text and mark")
 	}
 	ann.shot("msg-edited-phone")
+	ann.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#composer').value = ''`))
 
 	// Keyboard: Bob reaches Ann's message's ⋯, walks the menu, Escape
 	// closes it and focus returns; only Reply and React are his to do.
 	bob.do(chromedp.Focus(chromedp.CSS(typo + " .msg-more")))
 	bob.key("\r")
 	bob.waitJS(`document.activeElement?.dataset.action === 'reply'`, "the menu's first item focused")
+	bob.a11yCheck("the message menu")
 	if got := evalJS[[]string](bob, `[...document.querySelectorAll('#msg-menu [role=menuitem]')].map(b => b.dataset.action)`); !slices.Equal(got, []string{"reply", "react"}) {
 		t.Fatalf("Bob's menu on Ann's message: %v, want reply and react", got)
 	}
@@ -179,7 +181,6 @@ func testReactions(t *testing.T, sys *webSystem, br *browser) {
 
 	bob.menuAction(m, "react")
 	bob.waitJS(`document.querySelector('#react-dialog')?.open && document.activeElement.classList.contains('react-choice')`, "the picker, first emoji focused")
-	bob.a11yCheck("reaction picker")
 	bob.click(`#react-dialog [data-emoji="🎉"]`)
 	ann.waitJS(fmt.Sprintf(`document.querySelector(%s)?.textContent === '🎉 1'`, jsString(m+" .reaction")), "Bob's 🎉 on Ann's screen")
 	// Any single emoji typed; two are refused in the field.
