@@ -146,6 +146,7 @@ func testReplyJump(t *testing.T, sys *webSystem, br *browser) {
 	ann.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%s).scrollIntoView({block: 'center'})`, jsString(orig))))
 	ann.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%s).dispatchEvent(new MouseEvent('contextmenu', {bubbles: true, cancelable: true}))`, jsString(orig+" .msg-body"))))
 	ann.waitJS(`!!document.querySelector('#msg-menu')`, "the menu by a long press")
+	ann.shot("msg-menu-phone")
 	ann.click(`#msg-menu [data-action="reply"]`)
 	ann.waitJS(`document.querySelector('#composer-mode-text')?.textContent.includes('Replying to Ann') && document.querySelector('#composer-mode-text').textContent.includes('my cat')`, "Replying to Ann: preview")
 	ann.do(chromedp.SendKeys(chromedp.ID("composer"), "Here it is 😺"))
@@ -164,6 +165,7 @@ func testReplyJump(t *testing.T, sys *webSystem, br *browser) {
 	}
 	bob.click(reply + " .msg-reply")
 	bob.waitJS(fmt.Sprintf(`document.querySelector(%s)?.classList.contains('msg-jumped') && document.activeElement === document.querySelector(%[1]s)`, jsString(orig)), "the original loaded, shown and focused")
+	bob.waitJS(fmt.Sprintf(`(() => { const r = document.querySelector(%s).getBoundingClientRect(), v = document.querySelector('#timeline').getBoundingClientRect(); return r.top >= v.top && r.bottom <= v.bottom; })()`, jsString(orig)), "the original in view")
 	bob.shot("msg-reply-jump-desktop")
 }
 
@@ -268,7 +270,7 @@ func testMentionPicker(t *testing.T, sys *webSystem, br *browser) {
 // The message actions' screens that -docs-screenshots copies to docs/screenshots/.
 func init() {
 	for _, name := range []string{"msg-edited-phone", "msg-deleted-desktop", "msg-reply-phone", "msg-reply-jump-desktop",
-		"msg-reactions-phone", "msg-reactions-desktop", "msg-mention-picker-ko-phone", "msg-mention-desktop"} {
+		"msg-reactions-phone", "msg-reactions-desktop", "msg-mention-picker-ko-phone", "msg-mention-desktop", "msg-menu-phone"} {
 		docsShots[name] = true
 	}
 }

@@ -151,7 +151,9 @@ export async function jumpTo(o, id) {
     toast(o.olderCursor() ? t("replyTooFar") : t("replyNotFound"));
     return;
   }
-  li.scrollIntoView({ block: "center", behavior: matchMedia("(prefers-reduced-motion: reduce)").matches ? "auto" : "smooth" });
+  // At once, not smoothly: a page being added above would stop a smooth
+  // scroll halfway.
+  li.scrollIntoView({ block: "center" });
   li.classList.remove("msg-jumped");
   void li.offsetWidth; // restart the highlight's animation
   li.classList.add("msg-jumped");
