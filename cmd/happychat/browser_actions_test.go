@@ -125,6 +125,13 @@ func testEditDelete(t *testing.T, sys *webSystem, br *browser) {
 	ann.do(chromedp.Evaluate[chromedp.Void](`(() => { const c = document.querySelector('#composer'); c.value = 'too late'; c.dispatchEvent(new Event('input')); })()`), pressEnter)
 	ann.waitJS(`document.querySelector('#toast').textContent.includes('only within')`, "the server's refusal shown")
 	ann.waitJS(`!document.querySelector('#composer-mode').hidden`, "still editing, nothing lost")
+
+	// With the admin token in his tab (the admin screen keeps it there),
+	// Bob may delete anyone's message: Ann's screen shows the tombstone.
+	bob.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`sessionStorage.setItem('happychat.admin', JSON.stringify(%s))`, jsString(sys.adminToken))))
+	bob.menuAction(late, "delete")
+	bob.click(`#delete-confirm`)
+	ann.waitJS(fmt.Sprintf(`document.querySelector(%s)?.classList.contains('deleted') && document.querySelector('#composer-mode').hidden`, jsString(late)), "the admin's delete on Ann's screen, her edit of it ended")
 }
 
 func testReplyJump(t *testing.T, sys *webSystem, br *browser) {
