@@ -170,6 +170,11 @@ func testReplyJump(t *testing.T, sys *webSystem, br *browser) {
 	if evalJS[bool](bob, fmt.Sprintf(`!!document.querySelector(%s)`, jsString(orig))) {
 		t.Fatal("the original is loaded already: the jump would not need to page")
 	}
+	// One tab stop for all the ⋯ buttons: the newest; up moves between them.
+	bob.waitJS(fmt.Sprintf(`document.querySelectorAll('#messages .msg-more[tabindex="0"]').length === 1 && !!document.querySelector(%s)`, jsString(reply+` .msg-more[tabindex="0"]`)), "the newest ⋯ the one tab stop")
+	bob.do(chromedp.Focus(chromedp.CSS(reply + " .msg-more")))
+	bob.key(kb.ArrowUp)
+	bob.waitJS(`document.activeElement.closest('li.msg')?.querySelector('.msg-body').textContent === 'chatter 69' && document.activeElement.getAttribute('tabindex') === '0' && document.querySelectorAll('#messages .msg-more[tabindex="0"]').length === 1`, "ArrowUp on the message before, the tab stop with it")
 	bob.click(reply + " .msg-reply")
 	bob.waitJS(fmt.Sprintf(`document.querySelector(%s)?.classList.contains('msg-jumped') && document.activeElement === document.querySelector(%[1]s)`, jsString(orig)), "the original loaded, shown and focused")
 	bob.waitJS(fmt.Sprintf(`(() => { const r = document.querySelector(%s).getBoundingClientRect(), v = document.querySelector('#timeline').getBoundingClientRect(); return r.top >= v.top && r.bottom <= v.bottom; })()`, jsString(orig)), "the original in view")

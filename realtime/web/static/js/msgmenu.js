@@ -4,7 +4,9 @@
 // hover or focus with a mouse), from a long press on a phone, and from a
 // right click; it is a role="menu" of buttons, walked with the arrow keys,
 // closed by Escape, Tab or a click elsewhere, and focus goes back to the ⋯
-// button it came from.
+// button it came from. The ⋯ buttons are one tab stop (a roving tabindex:
+// Tab reaches the newest, or the last one used; up and down move between
+// messages), so a long history does not stand between Tab and the composer.
 //
 // Actions are a registry: a feature adds one with one call,
 //
@@ -63,7 +65,7 @@ export function messageOf(li) {
 export function moreButton(nickname) {
   return h(
     "button",
-    { type: "button", class: "msg-more", "aria-haspopup": "menu", "aria-expanded": "false", "aria-label": t("messageActionsFor", { nickname }), title: t("messageActions") },
+    { type: "button", class: "msg-more", tabindex: "-1", "aria-haspopup": "menu", "aria-expanded": "false", "aria-label": t("messageActionsFor", { nickname }), title: t("messageActions") },
     h("span", { "aria-hidden": "true" }, "⋯"),
   );
 }
@@ -109,6 +111,31 @@ export function bindMessageMenu(list, roomCtx) {
   const onMove = (ev) => {
     if (press && Math.hypot(ev.clientX - press.x, ev.clientY - press.y) > MOVE_SLOP) cancelPress();
   };
+  // The roving tab stop: one ⋯ has tabindex 0, the one focused last (or
+  // the newest while none was, or the one focused went away).
+  const visible = () => [...list.querySelectorAll("li.msg:not(.deleted) .msg-more")];
+  const rove = (btn) => {
+    for (const b of list.querySelectorAll('.msg-more[tabindex="0"]')) if (b !== btn) b.setAttribute("tabindex", "-1");
+    btn?.setAttribute("tabindex", "0");
+  };
+  const keep = new MutationObserver(() => {
+    const stop = list.querySelector('li.msg:not(.deleted) .msg-more[tabindex="0"]');
+    if (!stop) rove(visible().pop());
+  });
+  keep.observe(list, { childList: true, subtree: true, attributes: true, attributeFilter: ["class"] });
+  const onFocus = (ev) => ev.target.classList?.contains("msg-more") && rove(ev.target);
+  const onKey = (ev) => {
+    if (!ev.target.classList?.contains("msg-more")) return;
+    const all = visible();
+    const i = all.indexOf(ev.target);
+    const to = { ArrowUp: i - 1, ArrowDown: i + 1, Home: 0, End: all.length - 1 }[ev.key];
+    if (to === undefined || !all[to]) return;
+    ev.preventDefault();
+    all[to].focus();
+    all[to].scrollIntoView({ block: "nearest" });
+  };
+  list.addEventListener("focusin", onFocus);
+  list.addEventListener("keydown", onKey);
   list.addEventListener("click", onClick);
   list.addEventListener("contextmenu", onContext);
   list.addEventListener("pointerdown", onDown);
@@ -118,6 +145,9 @@ export function bindMessageMenu(list, roomCtx) {
   return () => {
     cancelPress();
     closeMenu(false);
+    keep.disconnect();
+    list.removeEventListener("focusin", onFocus);
+    list.removeEventListener("keydown", onKey);
     list.removeEventListener("click", onClick);
     list.removeEventListener("contextmenu", onContext);
     list.removeEventListener("pointerdown", onDown);
