@@ -1,7 +1,8 @@
 // The room screen: join, history, live conversation, members, composer.
 // (Over 450 lines: one screen's wiring of the socket's frames to the
 // timeline; the rendering lives in timeline.js, identity.js, msgchanges.js
-// and links.js. Next to split out: the members sheet.)
+// and links.js, the composer in composer.js, the message menu in
+// msgactions.js. Next to split out: the members sheet.)
 //
 // Order of work, and why: join first (the socket is only for members), then
 // read the newest history page, then open the socket with since_seq = the
