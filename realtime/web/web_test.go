@@ -357,21 +357,38 @@ func resolve(dir, rel string) string {
 }
 
 // TestTranslations checks that English and Korean have the same keys and
-// that every key the scripts use exists.
+// that every key the scripts use exists. The tables are i18n.js's and those
+// a feature adds with addStrings({en: {…}, ko: {…}}) from a module of its own.
 func TestTranslations(t *testing.T) {
 	src := readStatic(t, "/js/i18n.js")
+	keysOf := func(body string, into map[string]bool) {
+		for _, k := range regexp.MustCompile(`(?m)^\s+(\w+):`).FindAllStringSubmatch(body, -1) {
+			into[k[1]] = true
+		}
+	}
 	table := func(name string) map[string]bool {
 		m := regexp.MustCompile(`(?s)const ` + name + ` = \{(.*?)\n\};`).FindStringSubmatch(src)
 		if m == nil {
 			t.Fatalf("no table %s in i18n.js", name)
 		}
 		keys := map[string]bool{}
-		for _, k := range regexp.MustCompile(`(?m)^\s+(\w+):`).FindAllStringSubmatch(m[1], -1) {
-			keys[k[1]] = true
-		}
+		keysOf(m[1], keys)
 		return keys
 	}
 	en, ko := table("en"), table("ko")
+	for _, p := range staticFiles(t) {
+		feature := readStatic(t, p)
+		if !strings.HasSuffix(p, ".js") || !strings.Contains(feature, "addStrings({") {
+			continue
+		}
+		for name, keys := range map[string]map[string]bool{"en": en, "ko": ko} {
+			m := regexp.MustCompile(`(?s)\n  ` + name + `: \{(.*?)\n  \},`).FindStringSubmatch(feature)
+			if m == nil {
+				t.Fatalf("%s adds no %s table", p, name)
+			}
+			keysOf(m[1], keys)
+		}
+	}
 	for k := range en {
 		if !ko[k] {
 			t.Errorf("Korean lacks %q", k)

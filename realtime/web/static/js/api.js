@@ -185,8 +185,13 @@ export const api = {
     }
     return saved(path, () => call("GET", `${path}?${q}`, { signal }));
   },
-  sendMessage: (id, body, clientMsgId) =>
-    call("POST", `/v1/rooms/${enc(id)}/messages`, { body: { body, client_msg_id: clientMsgId } }),
+  /** sendMessage sends; extra may hold reply_to and mentions (feature level 3). */
+  sendMessage: (id, body, clientMsgId, extra = {}) =>
+    call("POST", `/v1/rooms/${enc(id)}/messages`, { body: { body, client_msg_id: clientMsgId, ...extra } }),
+  editMessage: (id, messageId, body) => call("PATCH", `/v1/rooms/${enc(id)}/messages/${enc(messageId)}`, { body: { body } }),
+  /** deleteMessage takes a message back; token: the admin token for someone else's. */
+  deleteMessage: (id, messageId, token) =>
+    call("DELETE", `/v1/rooms/${enc(id)}/messages/${enc(messageId)}`, { body: {}, ...(token ? { token } : {}) }),
   typing: (id) => call("POST", `/v1/rooms/${enc(id)}/typing`),
   markRead: (id, upTo) => call("POST", `/v1/rooms/${enc(id)}/read`, { body: { up_to: upTo } }),
   react: (id, messageId, emoji) => call("PUT", `/v1/rooms/${enc(id)}/messages/${enc(messageId)}/reactions/${enc(emoji)}`),

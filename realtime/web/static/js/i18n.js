@@ -344,6 +344,17 @@ const ko = {
 
 const tables = { en, ko };
 
+/**
+ * addStrings adds a feature's strings ({en: {...}, ko: {...}}) from a module
+ * of its own, so that this file does not grow with every feature. A key
+ * already here wins: a feature cannot rename the app's words.
+ */
+export function addStrings(more) {
+  for (const [code, table] of Object.entries(more)) {
+    if (tables[code]) tables[code] = { ...table, ...tables[code] };
+  }
+}
+
 /** pickLang returns the first supported language of the browser's list. */
 export function pickLang(languages) {
   for (const tag of languages || []) {
@@ -359,7 +370,7 @@ export const lang = pickLang(
 
 /** t translates key into the chosen language, filling {placeholders}. */
 export function t(key, vars = {}) {
-  const s = tables[lang][key] ?? en[key] ?? key;
+  const s = tables[lang][key] ?? tables.en[key] ?? key;
   return s.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m));
 }
 

@@ -8,6 +8,7 @@
 import { h, toast } from "./dom.js";
 import { t } from "./i18n.js";
 import { api } from "./api.js";
+import { moreButton } from "./msgmenu.js";
 
 /** decorate adds a message's changes to its rendered item. */
 export function decorate(li, m, selfId) {
@@ -15,6 +16,10 @@ export function decorate(li, m, selfId) {
   li.reactions = new Map((m.reactions || []).map((r) => [r.emoji, new Set(r.user_ids)]));
   li.selfId = selfId;
   li.roomId = m.room_id;
+  li.nickname = m.nickname;
+  // The ⋯ of the message menu (msgmenu.js), kept on a tombstone too: the
+  // menu shows only what applies.
+  li.querySelector(".bubble")?.append(moreButton(m.nickname));
   if (m.deleted) {
     tombstone(li);
     return li;
@@ -70,9 +75,12 @@ function markEdited(li) {
 }
 
 function replyNode(rt) {
+  // The room screen reads older pages until the original is shown
+  // (msgactions.js jumpTo); without it, a plain scroll.
   const jump = (ev) => {
     ev.preventDefault();
-    document.querySelector(`.msg[data-id="${rt.message_id}"]`)?.scrollIntoView({ block: "center", behavior: "smooth" });
+    const asked = new CustomEvent("happychat:jump", { bubbles: true, cancelable: true, detail: { messageId: rt.message_id } });
+    if (ev.currentTarget.dispatchEvent(asked)) document.querySelector(`.msg[data-id="${rt.message_id}"]`)?.scrollIntoView({ block: "center" });
   };
   return h(
     "a",

@@ -29,9 +29,9 @@ export class Outbox {
     this.stopped = false;
   }
 
-  /** send queues a new message and starts delivering it. */
-  send(body) {
-    const p = { cmid: newClientMsgId(), body, nickname: this.nickname, state: "pending", createdAt: Date.now(), error: "" };
+  /** send queues a new message (extra: reply_to, mentions) and starts delivering it. */
+  send(body, extra = {}) {
+    const p = { cmid: newClientMsgId(), body, extra, nickname: this.nickname, state: "pending", createdAt: Date.now(), error: "" };
     this.items.set(p.cmid, p);
     this.dispatch(p);
     return p;
@@ -58,7 +58,7 @@ export class Outbox {
     }
     this.setState(p, "pending");
     const sock = this.socket();
-    if (sock?.send({ type: "send", body: p.body, client_msg_id: p.cmid })) {
+    if (sock?.send({ type: "send", body: p.body, client_msg_id: p.cmid, ...p.extra })) {
       p.timer = setTimeout(() => this.items.has(p.cmid) && this.sendHTTP(p), ACK_TIMEOUT_MS);
     } else {
       this.sendHTTP(p);
@@ -69,7 +69,7 @@ export class Outbox {
     if (p.httpInFlight || this.stopped) return;
     p.httpInFlight = true;
     try {
-      const m = await api.sendMessage(this.roomId, p.body, p.cmid);
+      const m = await api.sendMessage(this.roomId, p.body, p.cmid, p.extra);
       this.confirm(p.cmid, m);
     } catch (err) {
       if (!this.items.has(p.cmid)) return; // confirmed meanwhile by the socket

@@ -1,7 +1,8 @@
 // The room screen: join, history, live conversation, members, composer.
 // (Over 450 lines: one screen's wiring of the socket's frames to the
 // timeline; the rendering lives in timeline.js, identity.js, msgchanges.js
-// and links.js. Next to split out: the members sheet.)
+// and links.js, the composer in composer.js, the message menu in
+// msgactions.js. Next to split out: the members sheet.)
 //
 // Order of work, and why: join first (the socket is only for members), then
 // read the newest history page, then open the socket with since_seq = the
@@ -17,7 +18,7 @@
 // problem that came from the network clears itself the same way.
 
 import { h, replace, icon, toast, announce } from "../dom.js";
-import { t, countChars } from "../i18n.js";
+import { t } from "../i18n.js";
 import { api } from "../api.js";
 import { store } from "../store.js";
 import { RoomSocket } from "../socket.js";
@@ -32,9 +33,10 @@ import { notifyState, enableNotifications, disableNotifications, notifyMessage }
 import { avatar, tag } from "../identity.js";
 import { conversationTitle, inviteButton, messageButton, readFresh } from "./conversations.js";
 import { muteButton, revealLinkedMessage } from "../push.js";
+import { Composer } from "../composer.js";
+import { attachMessageActions } from "../msgactions.js";
 
 const PAGE = 50;
-const MAX_BODY = 2000;
 // Effects are for what happens now: a replay after a long absence does not
 // set off a screenful of balloons.
 const EFFECT_FRESH_MS = 2 * 60 * 1000;
@@ -49,6 +51,8 @@ export function renderRoom(root, { id }, ctx) {
   let marks = null;
   let typing = null;
   let seen = null;
+  let composer = null;
+  let actions = null;
   let timeline = null;
   let topObserver = null;
   let nextBefore = null;
@@ -238,40 +242,9 @@ export function renderRoom(root, { id }, ctx) {
       if (timeline.nearBottom()) jump.hidden = true;
     });
 
-    const composer = h("textarea", {
-      id: "composer",
-      name: "body",
-      rows: "1",
-      placeholder: t("composerPlaceholder"),
-      "aria-describedby": "composer-hint composer-error",
-      enterkeyhint: "send",
-      autocomplete: "off",
-    });
-    const counter = h("span", { class: "composer-count", id: "composer-error", "aria-live": "polite" });
-    const sendBtn = h("button", { type: "submit", class: "btn btn-primary btn-send", id: "send", "aria-label": t("send") }, h("span", { "aria-hidden": "true" }, "➤"), h("span", { class: "send-label" }, t("send")));
-    const form = h(
-      "form",
-      { class: "composer", id: "composer-form", on: { submit: send } },
-      h("label", { for: "composer", class: "sr-only" }, t("composerLabel")),
-      composer,
-      sendBtn,
-      h("p", { class: "sr-only", id: "composer-hint" }, t("sendHint")),
-      counter,
-    );
-    composer.addEventListener("keydown", (ev) => {
-      // isComposing: Enter also confirms a Korean (IME) syllable; that Enter must not send.
-      if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing && ev.keyCode !== 229) {
-        ev.preventDefault();
-        form.requestSubmit();
-      }
-    });
-    composer.addEventListener("input", () => {
-      autosize(composer);
-      const n = countChars(composer.value);
-      counter.textContent = n > MAX_BODY - 200 ? `${n} / ${MAX_BODY}` : "";
-      counter.classList.toggle("over", n > MAX_BODY);
-      typing.input(composer.value);
-    });
+    // The composer (composer.js) and the message menu (msgactions.js).
+    composer = new Composer({ selfId: session.user_id, members: () => [...members.values()], onInput: (v) => typing.input(v), onSend: send, onEdit: (mid, body) => actions.ctx.edit(mid, body) });
+    actions = attachMessageActions({ roomId: id, selfId: session.user_id, timeline, composer, loadOlder, olderCursor: () => nextBefore });
 
     replace(
       root,
@@ -288,36 +261,20 @@ export function renderRoom(root, { id }, ctx) {
         h("p", { class: "offline-room-note", id: "offline-room-note", role: "status", hidden: true }, icon("📴"), " ", t("offlineRoomSaved")),
         h("div", { class: "room-body" }, h("div", { class: "timeline-wrap" }, timeline.el, jump), backdrop, panel),
         typing.el,
-        form,
+        composer.form,
       ),
     );
     const offlineNote = root.querySelector("#offline-room-note");
-    els = { memberList, memberCount, notifyBtn, jump, composer, counter, panel, offlineNote };
+    els = { memberList, memberCount, notifyBtn, jump, composer: composer.input, panel, offlineNote };
     drawNotify();
     revealLinkedMessage();
     composer.focus({ preventScroll: true });
   }
 
-  function autosize(el) {
-    el.style.height = "auto";
-    el.style.height = `${Math.min(el.scrollHeight, 160)}px`;
-  }
-
-  function send(ev) {
-    ev.preventDefault();
-    const body = els.composer.value;
-    if (!body.trim()) return;
-    if (countChars(body) > MAX_BODY) {
-      els.counter.textContent = t("tooLong", { max: MAX_BODY });
-      return;
-    }
-    outbox.send(body);
+  function send(body, extra) {
+    outbox.send(body, extra);
     typing.sent();
-    els.composer.value = "";
-    els.counter.textContent = "";
-    autosize(els.composer);
     timeline.scrollToBottom();
-    els.composer.focus();
   }
 
   function onFrame(frame) {
@@ -372,8 +329,10 @@ export function renderRoom(root, { id }, ctx) {
         drawMembers();
         seen.load(frame.members);
         break;
-      case "message_edited":
       case "message_deleted":
+        composer.forget(frame.message_id);
+      // falls through: the timeline shows the tombstone
+      case "message_edited":
       case "reaction":
         applyFrame(timeline, frame);
         break;
@@ -572,6 +531,7 @@ export function renderRoom(root, { id }, ctx) {
     outbox?.stop();
     marks?.stop();
     typing?.stop();
+    actions?.stop();
     topObserver?.disconnect();
     window.removeEventListener("online", onOnline);
     ctx.setConnection(null);
