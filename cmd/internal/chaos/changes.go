@@ -25,6 +25,7 @@ const (
 	ChangeEdit   = "edit"
 	ChangeReact  = "react"
 	ChangeDelete = "delete"
+	ChangeRead   = "read" // the member's read mark moved to the message
 )
 
 // changeEmoji is the reaction of the load.
@@ -83,10 +84,19 @@ func changeKind(n int) string {
 	}
 }
 
+// readOffset places a read mark between two changes: from the feature
+// level at which marks are room events (5, docs/adr/0010) the n-th
+// operation with n%changeEvery == readOffset moves the member's read mark
+// to its last message.
+const readOffset = changeEvery/2 - 1
+
 // changeOnce makes the n-th operation's change of u's last message in room,
 // retried like a send; false when u has no message there to change yet.
 func (a *api) changeOnce(ctx context.Context, l *ledger, u *user, room schemas.ID, n int, timeout time.Duration) bool {
 	kind := changeKind(n)
+	if n%changeEvery == readOffset {
+		kind = ChangeRead
+	}
 	msg, ok := l.last.take(u.id, room, kind == ChangeDelete)
 	if !ok {
 		return false
@@ -102,6 +112,9 @@ func (a *api) changeOnce(ctx context.Context, l *ledger, u *user, room schemas.I
 		method, want, path = http.MethodPut, http.StatusNoContent, path+"/reactions/"+url.PathEscape(changeEmoji)
 	case ChangeDelete:
 		method, want = http.MethodDelete, http.StatusNoContent
+	case ChangeRead:
+		method, path = http.MethodPost, "/v1/rooms/"+room.String()+"/read"
+		in = map[string]schemas.ID{"up_to": msg}
 	}
 	defer l.addChange(c)
 	deadline := time.Now().Add(timeout)
@@ -171,6 +184,10 @@ func CheckChanges(cs []*Change, f *Fold) []Finding {
 		switch {
 		case m == nil:
 			out = append(out, finding(KindLost, c.Room, "%s of message %d acknowledged, the message is not in the log", c.Kind, c.Message))
+		case c.Kind == ChangeRead:
+			if f.marks[[2]schemas.ID{c.Room, c.User}] < c.Message {
+				out = append(out, finding(KindLost, c.Room, "read mark of user %d at message %d acknowledged, the log's mark is %d", c.User, c.Message, f.marks[[2]schemas.ID{c.Room, c.User}]))
+			}
 		case c.Kind == ChangeDelete && !m.deleted:
 			out = append(out, finding(KindLost, c.Room, "delete of message %d acknowledged, no message.deleted in the log", c.Message))
 		case m.deleted:
@@ -201,6 +218,7 @@ func (r *run) noteChanges(cs []*Change) {
 			acked[c.Kind]++
 		}
 	}
-	r.notef("changes of messages acknowledged: %d of %d edits, %d of %d reactions, %d of %d deletes",
-		acked[ChangeEdit], all[ChangeEdit], acked[ChangeReact], all[ChangeReact], acked[ChangeDelete], all[ChangeDelete])
+	r.notef("changes of messages acknowledged: %d of %d edits, %d of %d reactions, %d of %d deletes, %d of %d read marks",
+		acked[ChangeEdit], all[ChangeEdit], acked[ChangeReact], all[ChangeReact], acked[ChangeDelete], all[ChangeDelete],
+		acked[ChangeRead], all[ChangeRead])
 }

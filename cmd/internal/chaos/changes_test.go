@@ -38,6 +38,9 @@ func TestFoldLogChanges(t *testing.T) {
 		{"reaction to a message of another room", talk().add(roomB, 1, 0, created()).
 			add(roomB, 2, bob, schemas.ReactionAdded{MessageID: 1003, Emoji: "👍"}), []string{KindChange}},
 		{"edit of an unknown message", talk().add(roomA, 6, ann, edited(77, "x")), []string{KindChange}},
+		{"read marks forward", talk().add(roomA, 6, ann, schemas.ReadMarkMoved{UpTo: 1003}).add(roomA, 7, ann, schemas.ReadMarkMoved{UpTo: 1004}), nil},
+		{"read mark not forward", talk().add(roomA, 6, ann, schemas.ReadMarkMoved{UpTo: 1004}).add(roomA, 7, ann, schemas.ReadMarkMoved{UpTo: 1003}), []string{KindChange}},
+		{"read mark of a non-member", talk().add(roomA, 6, cat, schemas.ReadMarkMoved{UpTo: 1003}), []string{KindChange}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,9 +52,12 @@ func TestFoldLogChanges(t *testing.T) {
 }
 
 func TestCheckChanges(t *testing.T) {
-	f := FoldLog(talk().add(roomA, 6, ann, edited(1003, "x")).
-		add(roomA, 7, ann, schemas.ReactionAdded{MessageID: 1004, Emoji: changeEmoji}).
-		add(roomA, 8, bob, deleted(1004, bob)), 20)
+	f := FoldLog(talk().add(roomA, 6, ann, edited(1003, "x")).add(roomA, 7, ann, schemas.ReadMarkMoved{UpTo: 1004}).
+		add(roomA, 8, ann, schemas.ReactionAdded{MessageID: 1004, Emoji: changeEmoji}).
+		add(roomA, 9, bob, deleted(1004, bob)), 20)
+	if len(f.Findings) > 0 {
+		t.Fatalf("the log: %v", f.Findings)
+	}
 	acked := func(kind string, user, msg schemas.ID, text string) Change {
 		return Change{Kind: kind, Room: roomA, User: user, Message: msg, Text: text, Outcome: Acked, Statuses: []int{200}}
 	}
@@ -67,6 +73,9 @@ func TestCheckChanges(t *testing.T) {
 		{"delete in the log", acked(ChangeDelete, bob, 1004, ""), nil},
 		{"delete not in the log", acked(ChangeDelete, ann, 1003, ""), []string{KindLost}},
 		{"change of a message not in the log", acked(ChangeEdit, ann, 99, "x"), []string{KindLost}},
+		{"read mark in the log", acked(ChangeRead, ann, 1004, ""), nil},
+		{"read mark behind the log's", acked(ChangeRead, ann, 1003, ""), nil},
+		{"read mark not in the log", acked(ChangeRead, bob, 1003, ""), []string{KindLost}},
 		{"failed and absent", Change{Kind: ChangeEdit, Room: roomA, User: ann, Message: 1003, Outcome: Failed, Statuses: []int{503, 409}}, nil},
 		{"answered 500", Change{Kind: ChangeReact, Room: roomA, User: ann, Message: 1003, Outcome: Failed, Statuses: []int{500}}, []string{KindStatus}},
 	}

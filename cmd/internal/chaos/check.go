@@ -35,7 +35,7 @@ const (
 	KindReplay        = "replay"          // views after a replay differ from before, or queries failed during it
 	KindSlowReader    = "slow_reader"     // a slow socket was not cut off, or memory grew without bound
 	KindJoins         = "joins"           // more joins acknowledged than the capacity
-	KindChange        = "change"          // an edit, reaction or delete of a message not in its room's log, of a deleted one, or an edit by another than the author
+	KindChange        = "change"          // an edit, reaction or delete of a message not in its room's log, of a deleted one, or an edit by another than the author; a read mark of a non-member or not forward
 )
 
 // Finding is one problem, with enough context to find it in the log.
@@ -90,6 +90,9 @@ type Fold struct {
 	sends map[sendKey]*loggedSend
 	// byID finds a logged send by its message id, for its deletes.
 	byID map[schemas.ID]*loggedSend
+	// marks are the read marks on the rooms topic (level 5), by room and
+	// user.
+	marks map[[2]schemas.ID]schemas.ID
 	// Findings are the invariant breaks the fold met, in log order.
 	Findings []Finding
 }
@@ -102,7 +105,7 @@ type Fold struct {
 // non-members, leaves and messages only by members, and one event per
 // (room, user, client_msg_id).
 func FoldLog(events []schemas.Envelope, capacity int) *Fold {
-	f := &Fold{Rooms: map[schemas.ID]*RoomFold{}, sends: map[sendKey]*loggedSend{}, byID: map[schemas.ID]*loggedSend{}}
+	f := &Fold{Rooms: map[schemas.ID]*RoomFold{}, sends: map[sendKey]*loggedSend{}, byID: map[schemas.ID]*loggedSend{}, marks: map[[2]schemas.ID]schemas.ID{}}
 	for _, e := range events {
 		r := f.Rooms[e.RoomID]
 		if r == nil {
@@ -154,6 +157,17 @@ func FoldLog(events []schemas.Envelope, capacity int) *Fold {
 			}
 			s.count++
 			f.Findings = append(f.Findings, finding(KindDuplicate, e.RoomID, "client_msg_id %q of user %d appended again at seq %d (first at seq %d)", p.ClientMsgID, e.UserID, e.Seq, s.seq))
+		case schemas.ReadMarkMoved:
+			// Appended by the room's owner only for a current member, only
+			// forward (docs/adr/0010).
+			k := [2]schemas.ID{e.RoomID, e.UserID}
+			switch {
+			case !r.Members[e.UserID]:
+				f.Findings = append(f.Findings, finding(KindChange, e.RoomID, "read mark of user %d at seq %d, not a member", e.UserID, e.Seq))
+			case p.UpTo <= f.marks[k]:
+				f.Findings = append(f.Findings, finding(KindChange, e.RoomID, "read mark of user %d at seq %d did not move forward (%d after %d)", e.UserID, e.Seq, p.UpTo, f.marks[k]))
+			}
+			f.marks[k] = max(f.marks[k], p.UpTo)
 		case schemas.MessageEdited:
 			if s := f.changed(e, p.MessageID, "edit"); s != nil {
 				if e.UserID != s.author {

@@ -143,8 +143,9 @@ type loadSpec struct {
 	// timeout bounds one send's retries.
 	timeout time.Duration
 	// changes makes every changeEvery-th operation a change of a message
-	// (changes.go) where its member has one.
-	changes bool
+	// (changes.go) where its member has one; reads another a move of the
+	// member's read mark.
+	changes, reads bool
 }
 
 // runLoad sends until spec.count sends were made or stop is closed; sends
@@ -208,7 +209,8 @@ func (a *api) runLoad(ctx context.Context, l *ledger, spec loadSpec, stop <-chan
 					return
 				}
 				sl := slots[n%len(slots)]
-				if spec.changes && n%changeEvery == changeEvery-1 && a.changeOnce(ctx, l, sl.u, sl.r, n, spec.timeout) {
+				if (spec.changes && n%changeEvery == changeEvery-1 || spec.reads && n%changeEvery == readOffset) &&
+					a.changeOnce(ctx, l, sl.u, sl.r, n, spec.timeout) {
 					continue
 				}
 				a.sendOnce(ctx, l, sl.u, sl.r, spec.body(n), spec.timeout)

@@ -111,13 +111,14 @@ func (r *run) startLoad(ctx context.Context, spec loadSpec) (stop func()) {
 	}
 }
 
-// faultLoad is the paced load every fault scenario runs under: sends, and
-// from the feature level of message changes, edits, reactions and deletes
-// of them.
+// faultLoad is the paced load every fault scenario runs under: sends, from
+// the feature level of message changes edits, reactions and deletes of them,
+// and from the level of room read marks moves of the members' marks.
 func (r *run) faultLoad(rooms []*room) loadSpec {
 	return loadSpec{rooms: rooms, workers: r.size.FaultWorkers, rate: r.size.FaultRate,
 		body: defaultBody(r.name), timeout: r.size.SendTimeout,
-		changes: r.sys.level >= schemas.Events.LevelOf(schemas.TypeMessageEdited, 1)}
+		changes: r.sys.level >= schemas.Events.LevelOf(schemas.TypeMessageEdited, 1),
+		reads:   r.sys.level >= schemas.Events.LevelOf(schemas.TypeReadMarkMoved, schemas.Events.Version(schemas.TypeReadMarkMoved))}
 }
 
 // pause sleeps d unless ctx ends first.
