@@ -11,6 +11,11 @@ import "happychat/schemas"
 // already superseded by a later join elsewhere joins anew (a leave and a
 // join), so that the fold "latest join wins" puts them here.
 func decideJoin(r *room, cmd Command, dp deps) (decision, error) {
+	if r != nil {
+		if err := r.refuseEntry(cmd.UserID, "you are"); err != nil {
+			return decision{}, err
+		}
+	}
 	if r == nil || r.status != schemas.RoomStatusOpen {
 		return decision{}, notFound("no such open room")
 	}
