@@ -180,7 +180,8 @@ func (s *chSink) Apply(ctx context.Context, recs []feed.Record) error {
 		case schemas.MessageEdited, schemas.MessageDeleted, schemas.ReactionAdded, schemas.ReactionRemoved:
 			s.change(r)
 		case schemas.RoomCreated, schemas.RoomProposed, schemas.RoomApproved, schemas.RoomRejected, schemas.RoomJoined, schemas.RoomLeft,
-			schemas.MemberRenamed, schemas.ConversationCreated, schemas.MemberAdded, schemas.InviteCreated:
+			schemas.MemberRenamed, schemas.ConversationCreated, schemas.MemberAdded, schemas.InviteCreated,
+			schemas.MemberRemoved, schemas.MemberBanned, schemas.MemberUnbanned, schemas.RoomClosed:
 		default:
 			s.deadLetter(r, fmt.Sprintf("event %s does not belong on topic %s", env.Type, r.Topic))
 			continue

@@ -31,7 +31,9 @@ func (b *pgBatch) apply(ctx context.Context, rec *feed.Record) error {
 			schemas.MessageEdited, schemas.MessageDeleted, schemas.ReactionAdded, schemas.ReactionRemoved,
 			// Level 4; an invite is not in the views (the command
 			// service decides its uses): it only advances the seq.
-			schemas.ConversationCreated, schemas.MemberAdded, schemas.InviteCreated:
+			schemas.ConversationCreated, schemas.MemberAdded, schemas.InviteCreated,
+			// Level 5: moderation (postgres_moderation.go).
+			schemas.MemberRemoved, schemas.MemberBanned, schemas.MemberUnbanned, schemas.RoomClosed:
 			return b.roomEvent(ctx, rec)
 		}
 	case b.s.names.Users:
@@ -142,6 +144,10 @@ func (b *pgBatch) roomEvent(ctx context.Context, rec *feed.Record) error {
 			return fmt.Errorf("add member: %w", err)
 		default:
 			r.memberCount++
+		}
+	case schemas.MemberRemoved, schemas.MemberBanned, schemas.MemberUnbanned, schemas.RoomClosed:
+		if err := b.moderation(ctx, r, env); err != nil {
+			return err
 		}
 	case schemas.MemberRenamed:
 		// Run now, like the joins and leaves around it: a leave later in
