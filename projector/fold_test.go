@@ -203,11 +203,13 @@ func fold(names schemas.Names, recs []*kgo.Record) (views, history) {
 			v.Moderation = append(v.Moderation, viewModeration{room.ID, int64(env.ID), env.Seq, "removed",
 				int64(env.UserID), int64(p.By), p.ByNickname, p.Nickname, p.Reason, at})
 		case schemas.MemberBanned:
+			nick := ""
 			if p.Member {
 				leaves = append(leaves, leave{room.ID, int64(env.UserID), int64(env.ID), at, "banned"})
+				nick = p.Nickname
 			}
 			v.Moderation = append(v.Moderation, viewModeration{room.ID, int64(env.ID), env.Seq, "banned",
-				int64(env.UserID), int64(p.By), p.ByNickname, p.Nickname, p.Reason, at})
+				int64(env.UserID), int64(p.By), p.ByNickname, nick, p.Reason, at})
 		case schemas.MemberUnbanned:
 			v.Moderation = append(v.Moderation, viewModeration{room.ID, int64(env.ID), env.Seq, "unbanned",
 				int64(env.UserID), int64(p.By), p.ByNickname, "", "", at})

@@ -23,9 +23,11 @@ func (b *pgBatch) moderation(ctx context.Context, r *roomRow, env schemas.Envelo
 	case schemas.MemberRemoved:
 		action, by, byNick, nick, reason, ends = schemas.LeftReasonRemoved, p.By, p.ByNickname, p.Nickname, p.Reason, schemas.LeftReasonRemoved
 	case schemas.MemberBanned:
-		action, by, byNick, nick, reason = schemas.LeftReasonBanned, p.By, p.ByNickname, p.Nickname, p.Reason
+		action, by, byNick, reason = schemas.LeftReasonBanned, p.By, p.ByNickname, p.Reason
 		if p.Member {
-			ends = schemas.LeftReasonBanned
+			// The nickname only with a membership ended: the timeline
+			// draws a member line exactly for those.
+			ends, nick = schemas.LeftReasonBanned, p.Nickname
 		}
 	case schemas.MemberUnbanned:
 		action, by, byNick = "unbanned", p.By, p.ByNickname
