@@ -185,6 +185,9 @@ func TestCloseRoom(t *testing.T) {
 	if d, err := decideCloseRoom(r, Command{Admin: true}, dp); err != nil || len(d.events) != 0 {
 		t.Fatalf("close again: %v", err)
 	}
+	if d, err := decideJoin(r, Command{Kind: KindJoin, UserID: 1, Nickname: "a"}, dp); err != nil || len(d.events) != 0 {
+		t.Fatalf("a member opens the closed room: %v", err)
+	}
 	if _, err := decideJoin(r, Command{Kind: KindJoin, UserID: 2, Nickname: "b"}, dp); code(err) != schemas.CodeRoomClosed {
 		t.Fatalf("join a closed room: %v", err)
 	}
