@@ -81,6 +81,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("FallbackToEventStream", func(t *testing.T) { testFallbackToEventStream(t, sys, br) })
 	t.Run("Typing", func(t *testing.T) { testTyping(t, sys, br) })
 	t.Run("Conversations", func(t *testing.T) { testConversations(t, sys, br) })
+	t.Run("Moderation", func(t *testing.T) { testModeration(t, sys, br) })
 	t.Run("WebPushShown", func(t *testing.T) { testWebPushShown(t, sys, br) })
 }
 
@@ -857,6 +858,7 @@ var docsShots = map[string]bool{
 	"fallback-sse-phone": true, "typing-ko-phone": true,
 	// Issue 20's screens.
 	"private-room-invite-desktop": true, "invite-accepted-ko-phone": true, "dm-ko-phone": true, "conversations-desktop": true,
+	"kick-confirm-desktop": true, "removed-ko-phone": true,
 }
 
 func (tb *tab) saveFailureShot() {
