@@ -17,9 +17,6 @@ func decideBan(r *room, cmd Command, dp deps) (decision, error) {
 	if cmd.Peer == cmd.UserID {
 		return decision{}, badRequest("user_id: you cannot ban yourself")
 	}
-	if !cmd.Admin && cmd.Peer == r.creator {
-		return decision{}, badRequest("user_id: the room's owner cannot be banned from it")
-	}
 	var d decision
 	d.result.Room = roomView(r, dp.capacity)
 	if r.banned(cmd.Peer) {
