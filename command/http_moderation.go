@@ -11,25 +11,28 @@ import (
 // The routes of room moderation (feature level 5). They bind, call the Go
 // API (moderation.go) and render the room.
 func (s *Service) moderationRoutes(r gin.IRouter, addr gin.HandlerFunc) {
-	r.POST("/v1/rooms/:id/kick", addr, s.moderate(KindKick))
-	r.POST("/v1/rooms/:id/ban", addr, s.moderate(KindBan))
-	r.POST("/v1/rooms/:id/unban", addr, s.moderate(KindUnban))
+	r.POST("/v1/rooms/:id/kick", addr, s.postKick)
+	r.POST("/v1/rooms/:id/ban", addr, s.postBan)
+	r.POST("/v1/rooms/:id/unban", addr, s.postUnban)
 	r.POST("/v1/rooms/:id/close", addr, s.postClose)
 }
 
-func (s *Service) moderate(kind Kind) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		var in struct {
-			UserID schemas.ID `json:"user_id"`
-			Reason string     `json:"reason,omitzero"`
-		}
-		caller, room, ok := s.roomRequest(c)
-		if !ok || !s.bind(c, &in, true) {
-			return
-		}
-		out, err := s.Moderate(c.Request.Context(), caller, kind, room, in.UserID, in.Reason)
-		s.respond(c, http.StatusOK, out, err)
+func (s *Service) postKick(c *gin.Context)  { s.postModeration(c, KindKick) }
+func (s *Service) postBan(c *gin.Context)   { s.postModeration(c, KindBan) }
+func (s *Service) postUnban(c *gin.Context) { s.postModeration(c, KindUnban) }
+
+// postModeration binds {user_id, reason?} and calls Moderate.
+func (s *Service) postModeration(c *gin.Context, kind Kind) {
+	var in struct {
+		UserID schemas.ID `json:"user_id"`
+		Reason string     `json:"reason,omitzero"`
 	}
+	caller, room, ok := s.roomRequest(c)
+	if !ok || !s.bind(c, &in, true) {
+		return
+	}
+	out, err := s.Moderate(c.Request.Context(), caller, kind, room, in.UserID, in.Reason)
+	s.respond(c, http.StatusOK, out, err)
 }
 
 func (s *Service) postClose(c *gin.Context) {
