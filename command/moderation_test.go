@@ -285,3 +285,36 @@ func TestModerationRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestModerationWaitsForLevel5: below feature level 5 every moderation is
+// refused (503) and nothing is appended, as the level-4 events were.
+func TestModerationWaitsForLevel5(t *testing.T) {
+	dp := testDeps(5, users{})
+	r := privateRoom(t, 7, dp)
+	if _, err := decideAddMember(r, Command{UserID: 1, Peer: 2, PeerNickname: "b"}, dp); err != nil {
+		t.Fatal(err)
+	}
+	topic := withMember(t, 8, dp)
+	dp.checkEmit = func(ev schemas.Event) error {
+		if err := schemas.Events.CheckEmitEvent(ev, 4); err != nil {
+			return schemas.Errorf(schemas.CodeUnavailable, "needs a higher feature level")
+		}
+		return nil
+	}
+	for _, c := range []struct {
+		r   *room
+		cmd Command
+	}{
+		{r, Command{Kind: KindKick, UserID: 1, Nickname: "a", Peer: 2}},
+		{r, Command{Kind: KindBan, UserID: 1, Nickname: "a", Peer: 2}},
+		{topic, Command{Kind: KindCloseRoom, Admin: true}},
+	} {
+		seq := c.r.seq
+		if d, _, err := decide(c.r.clone(), c.cmd, dp); code(err) != schemas.CodeUnavailable || len(d.events) != 0 {
+			t.Errorf("%s at level 4: %v, %d events", c.cmd.Kind, err, len(d.events))
+		}
+		if c.r.seq != seq {
+			t.Errorf("%s at level 4 moved the room", c.cmd.Kind)
+		}
+	}
+}
