@@ -65,4 +65,28 @@ func testModeration(t *testing.T, sys *webSystem, br *browser) {
 		t.Fatal("the removed card offers to rejoin")
 	}
 	jun.shot("removed-ko-phone")
+
+	// An admin (the admin token entered in this tab) closes a topic room
+	// from its header: the line shows, the composer is disabled, and Jun,
+	// a member there, sees the same live.
+	topic := sys.createRoom(t, "Meetup "+webSuffix(), "")
+	jun.openRoomByURL(sys, topic)
+	admin := br.newTab(t, "admin-close", desktop)
+	admin.login(sys, "Operator")
+	admin.do(chromedp.Navigate(sys.base + "/admin"))
+	admin.waitJS(`!!document.querySelector('#admin-token')`, "the admin token form")
+	admin.do(chromedp.SendKeys(chromedp.ID("admin-token"), sys.adminToken))
+	admin.click(`#admin-unlock button[type=submit]`)
+	admin.waitJS(`!document.querySelector('#admin-nav').hidden`, "the admin entry in the header")
+	admin.openRoomByURL(sys, topic)
+	admin.waitJS(`!!document.querySelector('#close-topic')`, "Close topic for the admin")
+	if evalJS[bool](jun, `!!document.querySelector('#close-topic')`) {
+		t.Fatal("Close topic offered to a member who is not an admin")
+	}
+	admin.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#close-topic').click()`))
+	admin.waitJS(`document.querySelector('#mod-dialog')?.open === true`, "the close confirm dialog")
+	admin.click(`#mod-confirm`)
+	admin.waitJS(`!!document.querySelector('#timeline .sys-closed') && document.querySelector('#composer').disabled`, "the closed line, the composer disabled")
+	jun.waitJS(`!!document.querySelector('#timeline .sys-closed') && document.querySelector('#composer').disabled && document.querySelector('#send').disabled`, "Jun sees the room closed")
+	jun.shot("room-closed-ko-phone")
 }

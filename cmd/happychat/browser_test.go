@@ -858,7 +858,7 @@ var docsShots = map[string]bool{
 	"fallback-sse-phone": true, "typing-ko-phone": true,
 	// Issue 20's screens.
 	"private-room-invite-desktop": true, "invite-accepted-ko-phone": true, "dm-ko-phone": true, "conversations-desktop": true,
-	"kick-confirm-desktop": true, "removed-ko-phone": true,
+	"kick-confirm-desktop": true, "removed-ko-phone": true, "room-closed-ko-phone": true,
 }
 
 func (tb *tab) saveFailureShot() {

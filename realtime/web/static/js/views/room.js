@@ -103,11 +103,7 @@ export function renderRoom(root, { id }, ctx) {
     }
 
     buildLayout();
-    if (room.status === "closed") {
-      // A closed room is read, never written (room.closed).
-      els.composer.disabled = true;
-      els.composer.placeholder = t("closedTitle");
-    }
+    if (room.status === "closed") readOnly();
     for (const m of room.members || []) members.set(m.user_id, m);
     if (!members.has(session.user_id)) members.set(session.user_id, { user_id: session.user_id, nickname: session.nickname });
     drawMembers();
@@ -364,9 +360,7 @@ export function renderRoom(root, { id }, ctx) {
         if (frame.event === "room.closed") {
           addLine(timeline.addSystem("closed", "", frame.seq, null));
           room.status = "closed";
-          els.composer.disabled = true;
-          els.composer.placeholder = t("closedTitle");
-          document.getElementById("close-topic")?.remove();
+          readOnly();
         }
         break;
       case "member_renamed":
@@ -539,6 +533,14 @@ export function renderRoom(root, { id }, ctx) {
     if (inRoom) return true;
     showProblem(t("movedAway", { title: conversationTitle(room) }), { rejoin: true });
     return false;
+  }
+
+  // readOnly: a closed room is read, never written (room.closed).
+  function readOnly() {
+    els.composer.disabled = true;
+    els.composer.placeholder = t("closedTitle");
+    document.getElementById("send")?.setAttribute("disabled", "");
+    document.getElementById("close-topic")?.remove();
   }
 
   // removed ends the room for a user a moderator removed or banned.
