@@ -29,6 +29,9 @@ func decideAcceptInvite(r *room, cmd Command, dp deps) (decision, error) {
 	if !found {
 		return decision{}, notFound("no such invite")
 	}
+	if err := r.refuseEntry(cmd.UserID, "you are"); err != nil {
+		return decision{}, err
+	}
 	var d decision
 	d.result.Room = roomView(r, dp.capacity)
 	if _, ok := r.members[cmd.UserID]; ok {

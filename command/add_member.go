@@ -11,6 +11,9 @@ func decideAddMember(r *room, cmd Command, dp deps) (decision, error) {
 	if cmd.Peer <= 0 || cmd.PeerNickname == "" {
 		return decision{}, badRequest("user_id must name a user")
 	}
+	if err := r.refuseEntry(cmd.Peer, "user_id is"); err != nil {
+		return decision{}, err
+	}
 	var d decision
 	d.result.Room = roomView(r, dp.capacity)
 	if _, ok := r.members[cmd.Peer]; ok {

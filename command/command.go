@@ -32,6 +32,11 @@ const (
 	KindCreateDirect  Kind = "create_direct"
 	// Feature level 5: a read mark the room sees (read_mark_room.go).
 	KindReadMark Kind = "read_mark"
+	// Feature level 5: moderation (moderation.go).
+	KindKick      Kind = "kick"
+	KindBan       Kind = "ban"
+	KindUnban     Kind = "unban"
+	KindCloseRoom Kind = "close_room"
 	// kindSwitchLeave ends a membership superseded by a later join in
 	// another room (decision 2). It comes from the tail, never from clients.
 	kindSwitchLeave Kind = "switch_leave"
@@ -49,7 +54,8 @@ type Command struct {
 	Description string     `json:"description,omitzero"`
 	Body        string     `json:"body,omitzero"`
 	ClientMsgID string     `json:"client_msg_id,omitzero"`
-	// Reason is an admin's reason for rejecting a proposal (may be empty).
+	// Reason is an admin's reason for rejecting a proposal, or a
+	// moderator's for a kick, a ban or a close (may be empty).
 	Reason string `json:"reason,omitzero"`
 	// MessageID names the message an edit, a delete or a reaction is
 	// about; ReplyTo the one a send answers.
@@ -216,6 +222,14 @@ func decide(r *room, cmd Command, dp deps) (decision, *room, error) {
 		d, err = decideAddMember(r, cmd, dp)
 	case KindReadMark:
 		d, err = decideReadMark(r, cmd, dp)
+	case KindKick:
+		d, err = decideKick(r, cmd, dp)
+	case KindBan:
+		d, err = decideBan(r, cmd, dp)
+	case KindUnban:
+		d, err = decideUnban(r, cmd, dp)
+	case KindCloseRoom:
+		d, err = decideCloseRoom(r, cmd, dp)
 	default:
 		err = badRequest("unknown command")
 	}

@@ -23,6 +23,14 @@ var forwardable = map[Kind]bool{
 	KindEdit: true, KindDelete: true, KindReact: true, KindUnreact: true, KindPresence: true, KindRename: true,
 	KindCreatePrivate: true, KindInvite: true, KindAcceptInvite: true, KindAddMember: true, KindCreateDirect: true,
 	KindReadMark: true,
+	KindKick:     true, KindBan: true, KindUnban: true, KindCloseRoom: true,
+}
+
+// adminKinds are the commands the admin token may forward: it acts as no
+// user, so only as an admin.
+var adminKinds = map[Kind]bool{
+	KindCreateRoom: true, KindApproveRoom: true, KindRejectRoom: true, KindDelete: true,
+	KindKick: true, KindBan: true, KindUnban: true, KindCloseRoom: true,
 }
 
 // verifyForwarded checks a forwarded command against its credential and
@@ -38,7 +46,7 @@ func (s *Service) verifyForwarded(cmd *Command) *schemas.Error {
 		return schemas.Errorf(schemas.CodeUnauthorized, "a forwarded command must carry its caller's credential")
 	}
 	if s.adminToken.Matches(cmd.Credential) {
-		if cmd.Kind != KindCreateRoom && cmd.Kind != KindApproveRoom && cmd.Kind != KindRejectRoom && cmd.Kind != KindDelete || cmd.UserID != 0 {
+		if !adminKinds[cmd.Kind] || cmd.UserID != 0 {
 			return forbidden("the admin token does not act as a user")
 		}
 		cmd.Admin, cmd.Nickname = true, ""
@@ -48,7 +56,7 @@ func (s *Service) verifyForwarded(cmd *Command) *schemas.Error {
 	if err != nil {
 		return token.Refusal(err)
 	}
-	if cmd.Admin || cmd.UserID != claims.UserID || cmd.Kind == KindApproveRoom || cmd.Kind == KindRejectRoom {
+	if cmd.Admin || cmd.UserID != claims.UserID || cmd.Kind == KindApproveRoom || cmd.Kind == KindRejectRoom || cmd.Kind == KindCloseRoom {
 		return forbidden("the command does not match its caller's credential")
 	}
 	if cmd.Kind != KindRename {

@@ -64,6 +64,14 @@ func TestForwardedCommandsAreVerifiedAgain(t *testing.T) {
 		// Verified, then waiting for the service to start.
 		{"a send with its caller's token", internal, cmd(KindSend, "7", send, seven), 503, schemas.CodeUnavailable},
 		{"an approval with the admin token", internal, cmd(KindApproveRoom, "", `,"admin":true`, testAdmin), 503, schemas.CodeUnavailable},
+		// Moderation (level 5): the admin token kicks, bans and closes as
+		// nobody; a user's token never closes nor claims admin.
+		{"a kick with the admin token", internal, cmd(KindKick, "", `,"peer":"8"`, testAdmin), 503, schemas.CodeUnavailable},
+		{"a close with the admin token", internal, cmd(KindCloseRoom, "", "", testAdmin), 503, schemas.CodeUnavailable},
+		{"a kick with its owner's token", internal, cmd(KindKick, "7", `,"peer":"8"`, seven), 503, schemas.CodeUnavailable},
+		{"a close with a user's token", internal, cmd(KindCloseRoom, "7", "", seven), 403, schemas.CodeForbidden},
+		{"a ban claiming admin with a user's token", internal, cmd(KindBan, "7", `,"admin":true,"peer":"8"`, seven), 403, schemas.CodeForbidden},
+		{"the admin token banning as a user", internal, cmd(KindBan, "7", `,"peer":"8"`, testAdmin), 403, schemas.CodeForbidden},
 		{"a proposal whose admin flag the token does not back is refused, not downgraded", internal, cmd(KindCreateRoom, "7", `,"admin":true,"title":"t"`, seven), 403, schemas.CodeForbidden},
 	}
 	for _, tt := range tests {

@@ -193,6 +193,10 @@ func TestNullBodiesAndEmptyKeys(t *testing.T) {
 		{"POST", room + "/members", user, `{"user_id":"8"}`},
 		{"POST", "/v1/invites/7267000000000000001.AAAAAAAAAAAAAAAAAAAAAA/accept", user, `{}`},
 		{"POST", "/v1/dms", user, `{"user_id":"8"}`},
+		{"POST", room + "/kick", user, `{"user_id":"8"}`},
+		{"POST", room + "/ban", user, `{"user_id":"8","reason":"spam"}`},
+		{"POST", room + "/unban", user, `{"user_id":"8"}`},
+		{"POST", room + "/close", testAdmin, `{}`},
 	}
 	// The write routes that read no body: a logout names its session by
 	// its token alone.

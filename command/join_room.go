@@ -11,7 +11,10 @@ import "happychat/schemas"
 // already superseded by a later join elsewhere joins anew (a leave and a
 // join), so that the fold "latest join wins" puts them here.
 func decideJoin(r *room, cmd Command, dp deps) (decision, error) {
-	if r == nil || r.status != schemas.RoomStatusOpen {
+	if r != nil && r.banned(cmd.UserID) {
+		return decision{}, r.refuseEntry(cmd.UserID, "you are")
+	}
+	if r == nil || r.status != schemas.RoomStatusOpen && r.status != schemas.RoomStatusClosed {
 		return decision{}, notFound("no such open room")
 	}
 	if !r.topic() {
@@ -23,8 +26,12 @@ func decideJoin(r *room, cmd Command, dp deps) (decision, error) {
 	m, isMember := r.members[cmd.UserID]
 	var d decision
 	if isMember && !(located && loc.superseded(r.id, m.joinID)) {
+		// A member of a closed room still opens it (read-only).
 		d.result.Join = &schemas.JoinResult{RoomID: r.id}
 		return d, nil
+	}
+	if r.status == schemas.RoomStatusClosed {
+		return decision{}, r.refuseEntry(cmd.UserID, "you are")
 	}
 	if isMember {
 		// Superseded: end the stale membership before the new join.

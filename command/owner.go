@@ -270,7 +270,7 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 		}
 		for _, e := range d.events {
 			switch e.Payload.(type) {
-			case schemas.RoomJoined, schemas.RoomLeft:
+			case schemas.RoomJoined, schemas.RoomLeft, schemas.MemberRemoved, schemas.MemberBanned:
 				if _, ok := localUsers[e.UserID]; !ok {
 					if l, ok := svc.fold.locate(e.UserID); ok {
 						localUsers[e.UserID] = l

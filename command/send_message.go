@@ -31,6 +31,9 @@ func decideSend(r *room, cmd Command, dp deps) (decision, error) {
 		d.result.Message = &msg
 		return d, nil
 	}
+	if r.status == schemas.RoomStatusClosed {
+		return decision{}, schemas.Errorf(schemas.CodeRoomClosed, "the room was closed by an admin: nobody posts in it any more")
+	}
 	if _, isMember := r.current(cmd.UserID, dp); !isMember {
 		return decision{}, forbidden("only members of the room may post")
 	}

@@ -30,7 +30,7 @@ import (
 // messages rebuilt from its sends. Version 3 adds the kind and invites of
 // private rooms and direct messages (Conv); a build before it skips such a
 // snapshot (strict decoding) and folds the log instead. Version 4 adds each
-// member's read mark (ReadUpTo, feature level 5).
+// member's read mark (ReadUpTo) and a room's bans (feature level 5).
 const snapshotVersion = 4
 
 // oldestSnapshotVersion is the oldest layout this build still reads.
@@ -59,6 +59,8 @@ type snapRoom struct {
 	Members       []snapMember `json:"members,omitzero"`
 	// Conv is a private room's or a direct message's (version 3).
 	Conv *snapConversation `json:"conv,omitzero"`
+	// Bans are the users banned from the room (feature level 5).
+	Bans []schemas.ID `json:"bans,omitzero"`
 }
 
 type snapMember struct {
@@ -185,6 +187,9 @@ func (c *capture) encodeState(topicID string) ([]byte, error) {
 		for u, m := range r.members {
 			sr.Members = append(sr.Members, snapMember{User: u, JoinID: m.joinID, Nickname: m.nickname, JoinedAt: m.joinedAt, ReadUpTo: m.readUpTo})
 		}
+		for u := range r.bans {
+			sr.Bans = append(sr.Bans, u)
+		}
 		s.Rooms = append(s.Rooms, sr)
 	}
 	for u, l := range c.users {
@@ -252,6 +257,12 @@ func (s *snapState) install(ps *partState) {
 			r.members[m.User] = member{joinID: m.JoinID, nickname: m.Nickname, joinedAt: m.JoinedAt, readUpTo: m.ReadUpTo}
 		}
 		r.installConv(sr.Conv)
+		for _, u := range sr.Bans {
+			if r.bans == nil {
+				r.bans = make(map[schemas.ID]bool, len(sr.Bans))
+			}
+			r.bans[u] = true
+		}
 		ps.rooms[r.id] = r
 	}
 	for _, u := range s.Users {

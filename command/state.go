@@ -43,6 +43,9 @@ type room struct {
 	peer    schemas.ID
 	// invites of a private room, by the invite.created event id.
 	invites map[schemas.ID]invite
+	// bans are the users banned from the room (member.banned, lifted by
+	// member.unbanned: moderation_state.go).
+	bans map[schemas.ID]bool
 }
 
 // topic reports whether the room is a topic room: the only kind that
@@ -54,6 +57,7 @@ func (r *room) clone() *room {
 	c := *r
 	c.members = maps.Clone(r.members)
 	c.invites = maps.Clone(r.invites)
+	c.bans = maps.Clone(r.bans)
 	return &c
 }
 
@@ -97,6 +101,8 @@ func (r *room) apply(env schemas.Envelope) (bool, error) {
 		r.applyConversation(env)
 	case schemas.ReadMarkMoved:
 		r.applyReadMark(env.UserID, p.UpTo)
+	case schemas.MemberRemoved, schemas.MemberBanned, schemas.MemberUnbanned, schemas.RoomClosed:
+		r.applyModeration(env)
 	}
 	return true, nil
 }
@@ -115,6 +121,9 @@ func (r *room) next(env schemas.Envelope) (*room, bool, error) {
 	case schemas.MemberAdded, schemas.InviteCreated:
 		c.members = maps.Clone(r.members)
 		c.invites = maps.Clone(r.invites)
+	case schemas.MemberRemoved, schemas.MemberBanned, schemas.MemberUnbanned:
+		c.members = maps.Clone(r.members)
+		c.bans = maps.Clone(r.bans)
 	}
 	ok, err := c.apply(env)
 	if err != nil || !ok {
@@ -165,7 +174,8 @@ func (u users) apply(env schemas.Envelope) (switchNeeded, bool) {
 	case schemas.RoomJoined:
 		cur, seen := u[env.UserID]
 		return u.join(env, cur, seen)
-	case schemas.RoomLeft:
+	case schemas.RoomLeft, schemas.MemberRemoved, schemas.MemberBanned:
+		// A kick or a ban ends the membership as a leave does.
 		u.leave(env)
 	}
 	return switchNeeded{}, false
@@ -300,7 +310,7 @@ func (f *fold) applyEvents(part int32, events []schemas.Envelope) ([]switchNeede
 				if sw, ok := ps.users.join(env, cur, seen); ok {
 					switches = append(switches, sw)
 				}
-			case schemas.RoomLeft:
+			case schemas.RoomLeft, schemas.MemberRemoved, schemas.MemberBanned:
 				ps.users.leave(env)
 			}
 		}

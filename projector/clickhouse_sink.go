@@ -180,7 +180,8 @@ func (s *chSink) Apply(ctx context.Context, recs []feed.Record) error {
 		case schemas.MessageEdited, schemas.MessageDeleted, schemas.ReactionAdded, schemas.ReactionRemoved:
 			s.change(r)
 		case schemas.RoomCreated, schemas.RoomProposed, schemas.RoomApproved, schemas.RoomRejected, schemas.RoomJoined, schemas.RoomLeft,
-			schemas.MemberRenamed, schemas.ConversationCreated, schemas.MemberAdded, schemas.InviteCreated:
+			schemas.MemberRenamed, schemas.ConversationCreated, schemas.MemberAdded, schemas.InviteCreated,
+			schemas.MemberRemoved, schemas.MemberBanned, schemas.MemberUnbanned, schemas.RoomClosed:
 		case schemas.ReadMarkMoved:
 			// v2, level 5: in the events table like every room event, so
 			// analysts have who read what when. A v1 (no seq) belongs on

@@ -61,8 +61,18 @@ type viewRename struct {
 	Previous, Nickname string
 }
 
+// viewModeration is a row of the audit of kicks, bans, unbans and closes.
+type viewModeration struct {
+	Room, Event, Seq     int64
+	Action               string
+	User, By             int64 // 0: NULL
+	ByNick, Nick, Reason string
+	At                   int64
+}
+
 // views is the content of the PostgreSQL views, in a canonical order.
 type views struct {
+	Moderation   []viewModeration
 	Rooms        []viewRoom
 	Members      []viewMember
 	RoomMessages []viewRoomMessage
@@ -194,6 +204,26 @@ func fold(names schemas.Names, recs []*kgo.Record) (views, history) {
 		case schemas.ReadMarkMoved:
 			k := [2]int64{int64(env.UserID), room.ID}
 			marks[k] = max(marks[k], int64(p.UpTo))
+		case schemas.MemberRemoved:
+			leaves = append(leaves, leave{room.ID, int64(env.UserID), int64(env.ID), at, "removed"})
+			v.Moderation = append(v.Moderation, viewModeration{room.ID, int64(env.ID), env.Seq, "removed",
+				int64(env.UserID), int64(p.By), p.ByNickname, p.Nickname, p.Reason, at})
+		case schemas.MemberBanned:
+			nick := ""
+			if p.Member {
+				leaves = append(leaves, leave{room.ID, int64(env.UserID), int64(env.ID), at, "banned"})
+				nick = p.Nickname
+			}
+			v.Moderation = append(v.Moderation, viewModeration{room.ID, int64(env.ID), env.Seq, "banned",
+				int64(env.UserID), int64(p.By), p.ByNickname, nick, p.Reason, at})
+		case schemas.MemberUnbanned:
+			v.Moderation = append(v.Moderation, viewModeration{room.ID, int64(env.ID), env.Seq, "unbanned",
+				int64(env.UserID), int64(p.By), p.ByNickname, "", "", at})
+		case schemas.RoomClosed:
+			if room.Status == "open" {
+				room.Status = "closed"
+			}
+			v.Moderation = append(v.Moderation, viewModeration{room.ID, int64(env.ID), env.Seq, "closed", 0, 0, "", "", p.Reason, at})
 		case schemas.MemberRenamed:
 			renames = append(renames, rename{room.ID, int64(env.UserID), int64(env.ID), p.Nickname})
 			v.Renames = append(v.Renames, viewRename{room.ID, int64(env.ID), int64(env.UserID), p.Previous, p.Nickname})
@@ -295,6 +325,9 @@ func (v *views) sort() {
 	slices.SortFunc(v.Renames, func(a, b viewRename) int {
 		return cmp.Or(cmp.Compare(a.Room, b.Room), cmp.Compare(a.Event, b.Event))
 	})
+	slices.SortFunc(v.Moderation, func(a, b viewModeration) int {
+		return cmp.Or(cmp.Compare(a.Room, b.Room), cmp.Compare(a.Event, b.Event))
+	})
 }
 
 // readViews loads the PostgreSQL views.
@@ -331,6 +364,12 @@ func readViews(ctx context.Context, pool *pgxpool.Pool) (views, error) {
 	}
 	if v.Renames, err = queryAll(ctx, pool, `SELECT room_id, event_id, user_id, previous, nickname FROM renames`,
 		func(r *viewRename) []any { return []any{&r.Room, &r.Event, &r.User, &r.Previous, &r.Nickname} }); err != nil {
+		return v, err
+	}
+	if v.Moderation, err = queryAll(ctx, pool, `SELECT room_id, event_id, seq, action, COALESCE(user_id, 0), COALESCE(by_user, 0),
+		by_nickname, nickname, reason, (extract(epoch FROM at)*1000)::bigint FROM moderation`, func(m *viewModeration) []any {
+		return []any{&m.Room, &m.Event, &m.Seq, &m.Action, &m.User, &m.By, &m.ByNick, &m.Nick, &m.Reason, &m.At}
+	}); err != nil {
 		return v, err
 	}
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM dead_letters`).Scan(&v.DeadLetters); err != nil {
@@ -380,6 +419,7 @@ func diffViews(t *testing.T, want, got views) {
 	diffSlice(t, "users", want.Users, got.Users)
 	diffSlice(t, "read_marks", want.ReadMarks, got.ReadMarks)
 	diffSlice(t, "renames", want.Renames, got.Renames)
+	diffSlice(t, "moderation", want.Moderation, got.Moderation)
 	if want.DeadLetters != got.DeadLetters {
 		t.Errorf("dead_letters: want %d, got %d", want.DeadLetters, got.DeadLetters)
 	}

@@ -2,6 +2,7 @@ package projector
 
 import (
 	"fmt"
+	"slices"
 
 	"happychat/schemas"
 )
@@ -30,7 +31,7 @@ func (g *gen) conversation() {
 		r = g.pick(c.rooms)
 	}
 	ms := c.members[r]
-	switch x := g.rng.IntN(6); {
+	switch x := g.rng.IntN(9); {
 	case x <= 1 && len(ms) > 0: // a member posts
 		u := g.pick(ms)
 		m := g.id()
@@ -51,6 +52,29 @@ func (g *gen) conversation() {
 		}
 		c.members[r] = append(ms, u)
 		g.emit(g.names.Rooms, r, schemas.Envelope{RoomID: r, UserID: u, Payload: schemas.MemberAdded{Nickname: g.nick[u], By: ms[0]}})
+	case x == 5 && len(ms) > 1: // the owner kicks or bans a member (level 5)
+		i := 1 + g.rng.IntN(len(ms)-1)
+		u, by := ms[i], ms[0]
+		c.members[r] = append(ms[:i:i], ms[i+1:]...)
+		var p schemas.Event = schemas.MemberRemoved{Nickname: g.nick[u], By: by, ByNickname: g.nick[by]}
+		if g.rng.IntN(2) == 0 {
+			p = schemas.MemberBanned{Nickname: g.nick[u], Member: true, By: by, ByNickname: g.nick[by], Reason: "차단"}
+		}
+		g.emit(g.names.Rooms, r, schemas.Envelope{RoomID: r, UserID: u, Payload: p})
+	case x == 6 && len(ms) > 0: // an admin bans a non-member, then maybe lifts it
+		u := g.pick(g.users)
+		if slices.Contains(ms, u) {
+			return
+		}
+		g.emit(g.names.Rooms, r, schemas.Envelope{RoomID: r, UserID: u, Payload: schemas.MemberBanned{}})
+		if g.rng.IntN(2) == 0 {
+			g.emit(g.names.Rooms, r, schemas.Envelope{RoomID: r, UserID: u, Payload: schemas.MemberUnbanned{}})
+		}
+	case x == 7 && len(g.open) > 2: // an admin closes a topic room
+		i := g.rng.IntN(len(g.open))
+		t := g.open[i]
+		g.open = append(g.open[:i:i], g.open[i+1:]...)
+		g.emit(g.names.Rooms, t, schemas.Envelope{RoomID: t, Payload: schemas.RoomClosed{Reason: "over"}})
 	case x == 4: // a direct message
 		a, b := g.pick(g.users), g.pick(g.users)
 		r = schemas.DirectRoomID(a, b)

@@ -151,8 +151,16 @@ func (g *gen) join() {
 
 func (g *gen) leave() {
 	for u, r := range g.in {
-		g.emit(g.names.Rooms, r, schemas.Envelope{RoomID: r, UserID: u, Payload: schemas.RoomLeft{
-			Reason: schemas.LeftReasonLeft, Nickname: g.nick[u]}})
+		// Some leaves are an admin's kick or ban (level 5): they end the
+		// membership as a leave does.
+		var p schemas.Event = schemas.RoomLeft{Reason: schemas.LeftReasonLeft, Nickname: g.nick[u]}
+		switch g.rng.IntN(8) {
+		case 0:
+			p = schemas.MemberRemoved{Nickname: g.nick[u], Reason: "spam"}
+		case 1:
+			p = schemas.MemberBanned{Nickname: g.nick[u], Member: true}
+		}
+		g.emit(g.names.Rooms, r, schemas.Envelope{RoomID: r, UserID: u, Payload: p})
 		delete(g.in, u)
 		return
 	}

@@ -32,9 +32,12 @@ func (b *pgBatch) apply(ctx context.Context, rec *feed.Record) error {
 			// Level 4; an invite is not in the views (the command
 			// service decides its uses): it only advances the seq.
 			schemas.ConversationCreated, schemas.MemberAdded, schemas.InviteCreated,
+			// Level 5: moderation (postgres_moderation.go).
+			schemas.MemberRemoved, schemas.MemberBanned, schemas.MemberUnbanned, schemas.RoomClosed:
+			return b.roomEvent(ctx, rec)
+		case schemas.ReadMarkMoved:
 			// Level 5: a read mark the room sees (v2, with a seq; a v1
 			// has none and belongs on the users topic).
-			schemas.ReadMarkMoved:
 			if env.Seq > 0 {
 				return b.roomEvent(ctx, rec)
 			}
@@ -150,6 +153,10 @@ func (b *pgBatch) roomEvent(ctx context.Context, rec *feed.Record) error {
 			return fmt.Errorf("add member: %w", err)
 		default:
 			r.memberCount++
+		}
+	case schemas.MemberRemoved, schemas.MemberBanned, schemas.MemberUnbanned, schemas.RoomClosed:
+		if err := b.moderation(ctx, r, env); err != nil {
+			return err
 		}
 	case schemas.MemberRenamed:
 		// Run now, like the joins and leaves around it: a leave later in

@@ -126,6 +126,12 @@ WHERE room_id = $1 AND user_id = $2 AND join_event_id = (
 	pgRecordRename = `INSERT INTO renames (room_id, event_id, user_id, previous, nickname) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT DO NOTHING`
 
+	// pgRecordModeration keeps a kick, a ban, an unban or a close for the
+	// audit and the timeline (a replay applies it again: nothing changes).
+	pgRecordModeration = `INSERT INTO moderation (room_id, event_id, seq, action, user_id, by_user, by_nickname, nickname, reason, at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT DO NOTHING`
+
 	pgMoveReadMark = `INSERT INTO read_marks (user_id, room_id, up_to) VALUES ($1, $2, $3)
 ON CONFLICT (user_id, room_id) DO UPDATE SET up_to = GREATEST(read_marks.up_to, EXCLUDED.up_to)`
 
@@ -143,5 +149,5 @@ ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`
 // one of them: it describes the schema, not the log.)
 var pgViewTables = []string{
 	"users", "rooms", "members", "room_messages", "read_marks",
-	"projector_offsets", "projector_meta", "dead_letters", "renames",
+	"projector_offsets", "projector_meta", "dead_letters", "renames", "moderation",
 }

@@ -77,11 +77,12 @@ func scanRoom(row pgx.Row) (roomRow, error) {
 	return r, err
 }
 
-// visibleTo reports whether caller may see the room: open rooms are public;
+// visibleTo reports whether caller may see the room: open rooms are public,
+// and so are closed ones (their history stays readable, docs/query.md);
 // a proposal is seen only by admins and by the user who proposed it (anyone
 // else gets 404, as if it did not exist).
 func (r roomRow) visibleTo(c Caller) bool {
-	if r.Status == schemas.RoomStatusOpen || c.Admin {
+	if r.Status == schemas.RoomStatusOpen || r.Status == schemas.RoomStatusClosed || c.Admin {
 		return true
 	}
 	return c.UserID != 0 && r.CreatedBy != nil && *r.CreatedBy == int64(c.UserID)

@@ -52,6 +52,12 @@ type TimelineItem struct {
 	Seq      int64   `json:"seq,omitzero"`
 	Reason   string  `json:"reason,omitzero"`
 	Event    string  `json:"event,omitzero"`
+	// By and ByNickname are set on a "member_left" item of a kick or a
+	// ban (reason "removed" / "banned") by a room's owner; neither when an
+	// admin did it. Note is the moderator's reason.
+	By         schemas.ID `json:"by,omitzero"`
+	ByNickname string     `json:"by_nickname,omitzero"`
+	Note       string     `json:"note,omitzero"`
 	// At (not in the live frames) is when a member or room event happened,
 	// for the date separators of a client; a message has sent_at.
 	At string `json:"at,omitzero"`
@@ -214,6 +220,10 @@ func (s *Service) timelineMessages(ctx context.Context, room schemas.ID, evs []t
 // memberName is what a join, leave or rename line shows.
 type memberName struct {
 	nickname, reason, previous string
+	// by, byNickname and note: who removed or banned the member, and why
+	// (timeline_moderation.go).
+	by               schemas.ID
+	byNickname, note string
 }
 
 // timelineNames reads the nickname of every join, leave and rename of evs.
@@ -271,6 +281,9 @@ func (s *Service) timelineNames(ctx context.Context, room schemas.ID, evs []time
 			return nil, err
 		}
 	}
+	if err := s.timelineModeration(ctx, room, evs, out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -292,6 +305,11 @@ func timelineItem(room schemas.ID, ev timelineEvent, msgs map[uint64]schemas.Mes
 			it.Type, it.Reason = "member_left", n.reason
 		}
 		return it
+	case schemas.TypeMemberRemoved, schemas.TypeMemberBanned:
+		if n, ok := names[ev.id]; ok && n.reason != "" {
+			return TimelineItem{Type: "member_left", RoomID: room, UserID: schemas.ID(ev.user), Nickname: &n.nickname,
+				Seq: int64(ev.seq), At: at, Reason: n.reason, By: n.by, ByNickname: n.byNickname, Note: n.note}
+		}
 	case schemas.TypeMemberRenamed:
 		if n, ok := names[ev.id]; ok {
 			return TimelineItem{Type: "member_renamed", RoomID: room, UserID: schemas.ID(ev.user),

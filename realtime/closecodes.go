@@ -30,6 +30,10 @@ const (
 	CloseIdle = 4002
 	// CloseNotMember: the user left the room (or joined another one).
 	CloseNotMember = 4003
+	// CloseRemoved: the room's owner or an admin removed or banned the
+	// user (member.removed, member.banned; feature level 5). Unlike 4003 the
+	// client does not rejoin: it tells its user they were removed.
+	CloseRemoved = 4009
 	// CloseSlowConsumer: the socket's send queue overflowed because the
 	// client read too slowly; the room did not wait for it.
 	CloseSlowConsumer = 4008

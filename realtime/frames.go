@@ -47,8 +47,14 @@ type memberFrame struct {
 	UserID   schemas.ID `json:"user_id"`
 	Nickname string     `json:"nickname"`
 	Seq      int64      `json:"seq"`
-	// Reason is an extension on member_left: "left" or "switched".
-	Reason string `json:"reason,omitzero"`
+	// Reason is an extension on member_left: "left" or "switched", or
+	// "removed" / "banned" when a moderator ended the membership (level 5;
+	// By and ByNickname name the room's owner who did, absent for an
+	// admin; Note is their reason).
+	Reason     string     `json:"reason,omitzero"`
+	By         schemas.ID `json:"by,omitzero"`
+	ByNickname string     `json:"by_nickname,omitzero"`
+	Note       string     `json:"note,omitzero"`
 }
 
 // renamedFrame (an extension, member_renamed) says that a member goes by a
@@ -146,6 +152,9 @@ type frame struct {
 	// leaver is the user of a member_left frame: that user's own sockets
 	// close after delivering it, since they are no longer members.
 	leaver schemas.ID
+	// removed marks a leaver's member_left as a kick or a ban: their
+	// sockets close with CloseRemoved instead of CloseNotMember.
+	removed bool
 	// typ is the frame's type, the event name of its SSE form (sse.go).
 	typ string
 }
@@ -172,6 +181,18 @@ func renderEvent(env schemas.Envelope, mod Moderation) (*frame, error) {
 	case schemas.RoomLeft:
 		v = memberFrame{Type: typeLeft, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Seq: env.Seq, Reason: p.Reason}
 		f.leaver = env.UserID
+	case schemas.MemberRemoved:
+		v = memberFrame{Type: typeLeft, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Seq: env.Seq,
+			Reason: schemas.LeftReasonRemoved, By: p.By, ByNickname: p.ByNickname, Note: p.Reason}
+		f.leaver, f.removed = env.UserID, true
+	case schemas.MemberBanned:
+		if !p.Member {
+			v = roomEventFrame{Type: typeRoomEvent, RoomID: env.RoomID, Seq: env.Seq, Event: env.Type}
+			break
+		}
+		v = memberFrame{Type: typeLeft, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Seq: env.Seq,
+			Reason: schemas.LeftReasonBanned, By: p.By, ByNickname: p.ByNickname, Note: p.Reason}
+		f.leaver, f.removed = env.UserID, true
 	case schemas.MemberRenamed:
 		v = renamedFrame{Type: typeRenamed, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Previous: p.Previous, Seq: env.Seq}
 	case schemas.MessageEdited:

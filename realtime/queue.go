@@ -192,7 +192,7 @@ func (c *conn) closeSequence(b *batch) {
 	}
 	deadline := time.Now().Add(closeGrace)
 	switch c.code {
-	case CloseSlowConsumer, CloseNotMember, CloseTokenExpired, CloseTokenRevoked:
+	case CloseSlowConsumer, CloseNotMember, CloseRemoved, CloseTokenExpired, CloseTokenRevoked:
 		// A slow consumer's queue is exactly what it could not take; a
 		// former member or an expired or revoked token gets no more.
 	default:
@@ -213,7 +213,7 @@ func (c *conn) closeSequence(b *batch) {
 // (which only a gap in the log itself can cause) is counted.
 func (c *conn) writeBatch(b *batch, deadline time.Time) error {
 	m := c.s.m
-	events, leaving := 0, false
+	events, leaving, removed := 0, false, false
 	for i := range b.items {
 		it := &b.items[i]
 		f := it.f
@@ -234,7 +234,7 @@ func (c *conn) writeBatch(b *batch, deadline time.Time) error {
 			// The member_left of this socket's own user: it is no longer a
 			// member, and nothing after it is for this socket. (Only event
 			// frames carry a leaver, and snap ≥ 0, so f.seq > 0 here.)
-			leaving = true
+			leaving, removed = true, f.removed
 			break
 		}
 	}
@@ -252,7 +252,10 @@ func (c *conn) writeBatch(b *batch, deadline time.Time) error {
 			}
 		}
 	}
-	if leaving {
+	switch {
+	case removed:
+		c.fail(CloseRemoved, "removed from the room", false)
+	case leaving:
 		c.fail(CloseNotMember, "left the room", false)
 	}
 	return nil

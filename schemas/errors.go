@@ -22,6 +22,12 @@ const (
 	CodeRateLimited          Code = "rate_limited"
 	CodeUnavailable          Code = "unavailable"
 	CodeInternal             Code = "internal"
+	// CodeBanned (403): the caller is banned from the room (member.banned)
+	// and may not join it, accept its invites or be added to it.
+	CodeBanned Code = "banned"
+	// CodeRoomClosed (409): an admin closed the room (room.closed): nobody
+	// joins it or posts in it any more.
+	CodeRoomClosed Code = "room_closed"
 )
 
 // Status maps a code to its HTTP status: the one place where that happens.
@@ -31,11 +37,11 @@ func (c Code) Status() int {
 		return http.StatusBadRequest
 	case CodeUnauthorized:
 		return http.StatusUnauthorized
-	case CodeForbidden:
+	case CodeForbidden, CodeBanned:
 		return http.StatusForbidden
 	case CodeNotFound:
 		return http.StatusNotFound
-	case CodeRoomFull, CodeConflict:
+	case CodeRoomFull, CodeConflict, CodeRoomClosed:
 		return http.StatusConflict
 	case CodePayloadTooLarge:
 		return http.StatusRequestEntityTooLarge

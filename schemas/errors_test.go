@@ -20,6 +20,8 @@ func TestCodeStatus(t *testing.T) {
 		CodeRateLimited:          http.StatusTooManyRequests,
 		CodeUnavailable:          http.StatusServiceUnavailable,
 		CodeInternal:             http.StatusInternalServerError,
+		CodeBanned:               http.StatusForbidden,
+		CodeRoomClosed:           http.StatusConflict,
 		Code("made_up"):          http.StatusInternalServerError,
 	}
 	for code, want := range cases {

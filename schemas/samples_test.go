@@ -131,6 +131,25 @@ func samples() map[string]Envelope {
 	e.ID, e.RoomID, e.UserID, e.Seq = sampleEventID+20, sampleRoom2, sampleUser, 2
 	add(e)
 
+	e = env(MemberRemoved{Nickname: "nemo", By: sampleUser, ByNickname: "toracle 🐱", Reason: "스팸 — spam"})
+	e.RoomID, e.UserID, e.Seq = sampleRoom2, sampleOther, 4
+	e.CorrelationID = "req-kick-1"
+	add(e)
+
+	e = env(MemberBanned{Nickname: "nemo", Member: true, Reason: "repeated spam"})
+	e.RoomID, e.UserID, e.Seq = sampleRoom, sampleOther, 6
+	e.CorrelationID = "req-ban-1"
+	add(e)
+
+	e = env(MemberUnbanned{By: sampleUser, ByNickname: "toracle 🐱"})
+	e.RoomID, e.UserID, e.Seq = sampleRoom2, sampleOther, 5
+	add(e)
+
+	e = env(RoomClosed{Reason: "the event is over"})
+	e.RoomID, e.Seq = sampleRoom, 7
+	e.CorrelationID = "req-close-1"
+	add(e)
+
 	// Decode reports the registry's names and versions; so do the samples.
 	for typ, e := range m {
 		e.Type, e.Version = typ, Events.Version(typ)

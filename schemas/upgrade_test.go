@@ -178,6 +178,11 @@ func TestEventsLevels(t *testing.T) {
 		TypeConversationCreated: 4,
 		TypeMemberAdded:         4,
 		TypeInviteCreated:       4,
+
+		TypeMemberRemoved:  5,
+		TypeMemberBanned:   5,
+		TypeMemberUnbanned: 5,
+		TypeRoomClosed:     5,
 	}
 	if FeatureLevel != 5 {
 		t.Errorf("FeatureLevel = %d; update this test with the events of the new level", FeatureLevel)

@@ -82,6 +82,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("Typing", func(t *testing.T) { testTyping(t, sys, br) })
 	t.Run("SeenBy", func(t *testing.T) { testSeenBy(t, sys, br) })
 	t.Run("Conversations", func(t *testing.T) { testConversations(t, sys, br) })
+	t.Run("Moderation", func(t *testing.T) { testModeration(t, sys, br) })
 	t.Run("WebPushShown", func(t *testing.T) { testWebPushShown(t, sys, br) })
 }
 
@@ -858,6 +859,7 @@ var docsShots = map[string]bool{
 	"fallback-sse-phone": true, "typing-ko-phone": true,
 	// Issue 20's screens.
 	"private-room-invite-desktop": true, "invite-accepted-ko-phone": true, "dm-ko-phone": true, "conversations-desktop": true,
+	"kick-confirm-desktop": true, "removed-ko-phone": true, "room-closed-ko-phone": true,
 }
 
 func (tb *tab) saveFailureShot() {

@@ -142,6 +142,19 @@ func FoldLog(events []schemas.Envelope, capacity int) *Fold {
 				f.Findings = append(f.Findings, finding(KindLeaveNoMember, e.RoomID, "user %d left at seq %d without being a member", e.UserID, e.Seq))
 			}
 			delete(r.Members, e.UserID)
+		case schemas.MemberRemoved:
+			// A kick (level 5) ends a membership as a leave does.
+			if !r.Members[e.UserID] {
+				f.Findings = append(f.Findings, finding(KindLeaveNoMember, e.RoomID, "user %d removed at seq %d without being a member", e.UserID, e.Seq))
+			}
+			delete(r.Members, e.UserID)
+		case schemas.MemberBanned:
+			// A ban ends the membership it names (member: true); a ban of a
+			// non-member ends nothing.
+			if p.Member && !r.Members[e.UserID] {
+				f.Findings = append(f.Findings, finding(KindLeaveNoMember, e.RoomID, "user %d banned as a member at seq %d without being one", e.UserID, e.Seq))
+			}
+			delete(r.Members, e.UserID)
 		case schemas.MessageSent:
 			r.Messages++
 			if !r.Members[e.UserID] {

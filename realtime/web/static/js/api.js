@@ -203,6 +203,10 @@ export const api = {
   acceptInvite: (code) => call("POST", `/v1/invites/${enc(code)}/accept`, { body: {} }),
   openDirect: (who) => call("POST", "/v1/dms", { body: who }),
   shareCode: () => call("GET", "/v1/dms/share-code"),
+  // Moderation (feature level 5): action is kick, ban or unban; token is
+  // the admin token when an admin acts (undefined: the session's).
+  moderate: (id, action, body, token) => call("POST", `/v1/rooms/${enc(id)}/${action}`, { body, ...(token ? { token } : {}) }),
+  closeRoom: (id, reason, token) => call("POST", `/v1/rooms/${enc(id)}/close`, { body: reason ? { reason } : {}, token }),
   // Web Push (docs/notifier.md): the key to subscribe with, the browser's
   // subscriptions, and the rooms muted.
   vapidKey: () => call("GET", "/v1/push/vapid-key", { token: null }),

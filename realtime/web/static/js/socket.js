@@ -22,6 +22,9 @@ const PROBE_MS = 5000;
 // Close codes of the realtime service (realtime/closecodes.go).
 const CLOSE_TOKEN_EXPIRED = 4001;
 const CLOSE_NOT_MEMBER = 4003;
+// A moderator removed or banned the user (level 5): as for 4003, ask the
+// screen (onRefused) instead of reconnecting blindly.
+const CLOSE_REMOVED = 4009;
 const SLEEP_CHECK_MS = 5000;
 // A timer that fires this late means the device slept (or the tab was
 // frozen): the socket may look open while the server has long dropped it.
@@ -187,7 +190,7 @@ export class RoomSocket {
       this.setState("reconnecting");
       return this.onExpired();
     }
-    const refused = code === CLOSE_NOT_MEMBER || (!opened && this.attempt >= 1);
+    const refused = code === CLOSE_NOT_MEMBER || code === CLOSE_REMOVED || (!opened && this.attempt >= 1);
     if (refused && this.onRefused) {
       // Twice refused: ask whether retrying makes sense at all (a socket
       // is refused with 403 when the user is no longer in the room).

@@ -69,7 +69,8 @@ export class Timeline {
     const added = this.prependHistory(items.filter((it) => it.type === "message" && it.message).map((it) => it.message));
     const kinds = { member_joined: "joined", member_left: "left", member_renamed: "renamed" };
     for (const it of items) {
-      if (kinds[it.type]) this.addSystem(kinds[it.type], it.nickname, it.seq, it.user_id, it.previous, it.at);
+      if (kinds[it.type]) this.addSystem(moderationKind(it) || kinds[it.type], it.nickname, it.seq, it.user_id, moderationBy(it) ?? it.previous, it.at);
+      else if (it.type === "room_event" && it.event === "room.closed") this.addSystem("closed", "", it.seq, null, null, it.at);
     }
     return added;
   }
@@ -92,11 +93,12 @@ export class Timeline {
   addSystem(kind, nickname, seq, userId, previous, at = new Date().toISOString()) {
     const key = `seq:${seq}`;
     if (this.byKey.has(key)) return null;
-    const line = { joined: "joinedLine", left: "leftLine", renamed: "renamedLine" }[kind] || "joinedLine";
+    const line = { joined: "joinedLine", left: "leftLine", renamed: "renamedLine", removed: "removedLine", banned: "bannedLine", closed: "closedLine" }[kind] || "joinedLine";
     const li = h(
       "li",
       { class: `sys sys-${kind}`, dataset: { seq: String(seq), at, userId: userId || "" } },
-      t(line, { nickname: nickname || t("someone"), previous }),
+      // previous is the name before a rename, or who removed or banned.
+      t(line, { nickname: nickname || t("someone"), previous, by: previous || t("anAdmin") }),
       userId ? [" ", tag(userId)] : null,
       " ",
       h("time", { class: "sys-time", datetime: at }, formatClock(at)),
@@ -245,4 +247,17 @@ function regroup(li) {
     prev.dataset.userId === li.dataset.userId &&
     Math.abs(Date.parse(li.dataset.at) - Date.parse(prev.dataset.at)) < GROUP_GAP_MS;
   li.classList.toggle("cont", Boolean(cont));
+}
+
+/**
+ * moderationKind is the line kind of a member_left frame or item ended by a
+ * moderator (level 5): "removed" or "banned", else undefined.
+ */
+export function moderationKind(f) {
+  return f.type === "member_left" && (f.reason === "removed" || f.reason === "banned") ? f.reason : undefined;
+}
+
+/** moderationBy is who removed or banned (their nickname; "" for an admin). */
+export function moderationBy(f) {
+  return moderationKind(f) ? f.by_nickname || "" : undefined;
 }

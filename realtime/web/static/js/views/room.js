@@ -35,6 +35,8 @@ import { conversationTitle, inviteButton, messageButton, readFresh } from "./con
 import { muteButton, revealLinkedMessage } from "../push.js";
 import { Composer } from "../composer.js";
 import { attachMessageActions } from "../msgactions.js";
+import { memberActions, closeButton, removedCard, closedCard } from "./moderation.js";
+import { moderationKind, moderationBy } from "../timeline.js";
 
 const PAGE = 50;
 // Effects are for what happens now: a replay after a long absence does not
@@ -91,6 +93,8 @@ export function renderRoom(root, { id }, ctx) {
     } catch (err) {
       if (abort.signal.aborted) return;
       if (err.code === "room_full") return showFull();
+      if (err.code === "banned") return removedCard(root, room, "banned");
+      if (err.code === "room_closed") return closedCard(root, room);
       if (err.code !== "network") return showProblem(err.code === "not_found" ? t("roomNotFound") : err.message);
       // Offline with the room saved: show it as last seen.
       reopenOnline = true;
@@ -105,6 +109,7 @@ export function renderRoom(root, { id }, ctx) {
     }
 
     buildLayout();
+    if (room.status === "closed") readOnly();
     for (const m of room.members || []) members.set(m.user_id, m);
     if (!members.has(session.user_id)) members.set(session.user_id, { user_id: session.user_id, nickname: session.nickname });
     drawMembers();
@@ -256,7 +261,7 @@ export function renderRoom(root, { id }, ctx) {
           { class: "room-head" },
           h("a", { href: "/", "data-link": true, class: "btn btn-ghost btn-icon", id: "back", "aria-label": t("back"), title: t("back") }, h("span", { "aria-hidden": "true" }, "←")),
           h("div", { class: "room-heading" }, h("h1", { id: "room-title" }, conversationTitle(room)), room.description ? h("p", { class: "room-sub" }, room.description) : null),
-          h("div", { class: "room-tools" }, inviteButton(room), membersToggle, notifyBtn, muteButton(id), leaveBtn),
+          h("div", { class: "room-tools" }, inviteButton(room), membersToggle, notifyBtn, muteButton(id), leaveBtn, closeButton(room)),
         ),
         h("p", { class: "offline-room-note", id: "offline-room-note", role: "status", hidden: true }, icon("📴"), " ", t("offlineRoomSaved")),
         h("div", { class: "room-body" }, h("div", { class: "timeline-wrap" }, timeline.el, jump), backdrop, panel),
@@ -299,17 +304,31 @@ export function renderRoom(root, { id }, ctx) {
         }
         addLine(timeline.addSystem("joined", frame.nickname, frame.seq, frame.user_id));
         break;
-      case "member_left":
-        addLine(timeline.addSystem("left", frame.nickname, frame.seq, frame.user_id));
+      case "member_left": {
+        const mod = moderationKind(frame);
+        addLine(timeline.addSystem(mod || "left", frame.nickname, frame.seq, frame.user_id, moderationBy(frame)));
         if (!afterSnapshot(frame)) break;
         members.delete(frame.user_id);
         drawMembers();
         seen.draw();
+        if (frame.user_id === session.user_id && mod) {
+          // Removed or banned by a moderator: say so, no rejoin offered.
+          removed(mod);
+          break;
+        }
         if (frame.user_id === session.user_id && !leaving) {
           // This user joined another room elsewhere (another tab or
           // device): one room at a time, so this one is over.
           if (store.currentRoom?.id === id) store.currentRoom = null;
           showProblem(t("movedAway", { title: conversationTitle(room) }), { rejoin: true });
+        }
+        break;
+      }
+      case "room_event":
+        if (frame.event === "room.closed") {
+          addLine(timeline.addSystem("closed", "", frame.seq, null));
+          room.status = "closed";
+          readOnly();
         }
         break;
       case "member_renamed":
@@ -428,6 +447,7 @@ export function renderRoom(root, { id }, ctx) {
           avatar(m.nickname, m.user_id),
           h("span", { class: "member-name" }, m.nickname, " ", tag(m.user_id), m.user_id === session.user_id ? ` (${t("you")})` : ""),
           messageButton(m, ctx.navigate),
+          memberActions(room, m),
         ),
       ),
     );
@@ -472,11 +492,36 @@ export function renderRoom(root, { id }, ctx) {
   // onRefused runs when the socket was refused twice: if this user is no
   // longer a member (they joined another room elsewhere), stop and say so.
   async function onRefused() {
-    const r = await api.getRoom(id);
+    let r;
+    try {
+      r = await api.getRoom(id);
+    } catch (err) {
+      // A private room answers 403 to whoever is no longer a member.
+      if (err.code !== "forbidden") throw err;
+      removed("removed");
+      return false;
+    }
     const inRoom = (r.members || []).some((m) => m.user_id === session.user_id);
     if (inRoom) return true;
     showProblem(t("movedAway", { title: conversationTitle(room) }), { rejoin: true });
     return false;
+  }
+
+  // readOnly: a closed room is read, never written (room.closed).
+  function readOnly() {
+    els.composer.disabled = true;
+    els.composer.placeholder = t("closedTitle");
+    document.getElementById("send")?.setAttribute("disabled", "");
+    document.getElementById("close-topic")?.remove();
+  }
+
+  // removed ends the room for a user a moderator removed or banned.
+  function removed(reason) {
+    socket?.stop();
+    socket = null;
+    ctx.setConnection(null);
+    if (store.currentRoom?.id === id) store.currentRoom = null;
+    removedCard(root, room, reason);
   }
 
   function showFull() {
