@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -175,6 +176,40 @@ func (a *api) openRoom(ctx context.Context, title string) (schemas.ID, error) {
 		return 0, err
 	}
 	return r.ID, nil
+}
+
+// openPrivate opens a private room of which u is the first member
+// (feature level 4).
+func (a *api) openPrivate(ctx context.Context, u *user, title string) (schemas.ID, error) {
+	ans := a.write(ctx, "/v1/rooms", u.token, map[string]string{"title": title, "visibility": "private"}, time.Minute)
+	if ans.status != http.StatusCreated {
+		return 0, fmt.Errorf("open private room %q: %s", title, ans)
+	}
+	var r schemas.Room
+	if err := ans.decode(&r); err != nil {
+		return 0, err
+	}
+	return r.ID, nil
+}
+
+// invite makes an invite of room for uses people, by its member u.
+func (a *api) invite(ctx context.Context, u *user, room schemas.ID, uses int) (string, error) {
+	ans := a.write(ctx, "/v1/rooms/"+room.String()+"/invites", u.token, map[string]int{"max_uses": uses}, time.Minute)
+	if ans.status != http.StatusCreated {
+		return "", fmt.Errorf("invite to room %d: %s", room, ans)
+	}
+	var inv struct {
+		Code string `json:"code"`
+	}
+	if err := ans.decode(&inv); err != nil {
+		return "", err
+	}
+	return inv.Code, nil
+}
+
+// accept makes u a member by an invite; the answer is the final one.
+func (a *api) accept(ctx context.Context, u *user, code string) answer {
+	return a.write(ctx, "/v1/invites/"+url.PathEscape(code)+"/accept", u.token, nil, time.Minute)
 }
 
 // join makes u a member of room; the answer is the final one.

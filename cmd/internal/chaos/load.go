@@ -18,6 +18,9 @@ import (
 type room struct {
 	id      schemas.ID
 	members []*user
+	// private rooms are entered by invite (setupRooms).
+	private bool
+	invite  string
 }
 
 // ledger records every send of a scenario: what was asked, what each

@@ -51,27 +51,47 @@ func (r *run) registerUsers(ctx context.Context, n int, prefix string) ([]*user,
 
 // setupRooms opens n rooms of members users each (joined), and, with
 // subscribe, puts every member on a socket (alternating realtime
-// instances). The rooms are the scenario's: the checks cover them.
+// instances). The rooms are the scenario's: the checks cover them. From
+// the feature level of private rooms (4) every privateEvery-th room is one:
+// opened by its first member, entered by the others through an invite, so
+// that conversation.created, invite.created and member.added are under the
+// faults too.
 func (r *run) setupRooms(ctx context.Context, n, members int, subscribe bool) ([]*room, error) {
-	rooms := make([]*room, n)
-	if err := parallel(n, 8, func(i int) error {
-		id, err := r.sys.api.openRoom(ctx, fmt.Sprintf("%s %d 🌈", r.name, i))
-		rooms[i] = &room{id: id}
-		return err
-	}); err != nil {
-		return nil, err
-	}
 	users, err := r.registerUsers(ctx, n*members, r.name)
 	if err != nil {
 		return nil, err
 	}
-	for i, rm := range rooms {
-		rm.members = users[i*members : (i+1)*members]
+	privates := r.sys.level >= schemas.Events.LevelOf(schemas.TypeConversationCreated, 1)
+	rooms := make([]*room, n)
+	for i := range rooms {
+		rooms[i] = &room{members: users[i*members : (i+1)*members], private: privates && i%privateEvery == privateEvery-1}
+	}
+	if err := parallel(n, 8, func(i int) error {
+		rm, title := rooms[i], fmt.Sprintf("%s %d 🌈", r.name, i)
+		var err error
+		if !rm.private {
+			rm.id, err = r.sys.api.openRoom(ctx, title)
+			return err
+		}
+		if rm.id, err = r.sys.api.openPrivate(ctx, rm.members[0], title); err != nil {
+			return err
+		}
+		rm.invite, err = r.sys.api.invite(ctx, rm.members[0], rm.id, max(1, members-1))
+		return err
+	}); err != nil {
+		return nil, err
 	}
 	if err := parallel(n*members, 16, func(i int) error {
 		rm, u := rooms[i/members], users[i]
-		if ans := r.sys.api.join(ctx, u, rm.id); ans.status != http.StatusOK {
-			return fmt.Errorf("join %s to room %d: %s", u.nick, rm.id, ans)
+		switch {
+		case !rm.private:
+			if ans := r.sys.api.join(ctx, u, rm.id); ans.status != http.StatusOK {
+				return fmt.Errorf("join %s to room %d: %s", u.nick, rm.id, ans)
+			}
+		case u != rm.members[0]:
+			if ans := r.sys.api.accept(ctx, u, rm.invite); ans.status != http.StatusOK {
+				return fmt.Errorf("%s accepting the invite to private room %d: %s", u.nick, rm.id, ans)
+			}
 		}
 		return nil
 	}); err != nil {
@@ -88,6 +108,9 @@ func (r *run) setupRooms(ctx context.Context, n, members int, subscribe bool) ([
 	}
 	return rooms, nil
 }
+
+// privateEvery makes every privateEvery-th room of a scenario private.
+const privateEvery = 4
 
 // startLoad runs a load in the background. The returned stop ends it:
 // no new sends, the sends in flight finish (or time out); it marks the end
