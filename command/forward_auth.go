@@ -22,6 +22,7 @@ var forwardable = map[Kind]bool{
 	KindCreateRoom: true, KindApproveRoom: true, KindRejectRoom: true, KindJoin: true, KindLeave: true, KindSend: true,
 	KindEdit: true, KindDelete: true, KindReact: true, KindUnreact: true, KindPresence: true, KindRename: true,
 	KindCreatePrivate: true, KindInvite: true, KindAcceptInvite: true, KindAddMember: true, KindCreateDirect: true,
+	KindBlock: true, KindUnblock: true, KindReport: true, KindResolveReport: true,
 }
 
 // verifyForwarded checks a forwarded command against its credential and
@@ -37,7 +38,8 @@ func (s *Service) verifyForwarded(cmd *Command) *schemas.Error {
 		return schemas.Errorf(schemas.CodeUnauthorized, "a forwarded command must carry its caller's credential")
 	}
 	if s.adminToken.Matches(cmd.Credential) {
-		if cmd.Kind != KindCreateRoom && cmd.Kind != KindApproveRoom && cmd.Kind != KindRejectRoom && cmd.Kind != KindDelete || cmd.UserID != 0 {
+		if cmd.Kind != KindCreateRoom && cmd.Kind != KindApproveRoom && cmd.Kind != KindRejectRoom && cmd.Kind != KindDelete &&
+			cmd.Kind != KindResolveReport || cmd.UserID != 0 {
 			return forbidden("the admin token does not act as a user")
 		}
 		cmd.Admin, cmd.Nickname = true, ""
@@ -47,7 +49,8 @@ func (s *Service) verifyForwarded(cmd *Command) *schemas.Error {
 	if err != nil {
 		return token.Refusal(err)
 	}
-	if cmd.Admin || cmd.UserID != claims.UserID || cmd.Kind == KindApproveRoom || cmd.Kind == KindRejectRoom {
+	if cmd.Admin || cmd.UserID != claims.UserID || cmd.Kind == KindApproveRoom || cmd.Kind == KindRejectRoom ||
+		cmd.Kind == KindResolveReport {
 		return forbidden("the command does not match its caller's credential")
 	}
 	if cmd.Kind != KindRename {
@@ -55,7 +58,7 @@ func (s *Service) verifyForwarded(cmd *Command) *schemas.Error {
 		// every other command acts under the token's.
 		cmd.Nickname = claims.Nickname
 	}
-	if cmd.Kind == KindCreateDirect || cmd.Kind == KindAddMember {
+	if cmd.Kind == KindCreateDirect || cmd.Kind == KindAddMember || cmd.Kind == KindBlock {
 		return s.verifyPeer(cmd)
 	}
 	return nil

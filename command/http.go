@@ -42,6 +42,7 @@ func (s *Service) Routes(r gin.IRouter) {
 	r.DELETE("/v1/rooms/:id/messages/:message_id/reactions/:emoji", addr, s.deleteReaction)
 	r.POST("/v1/rooms/:id/read", addr, s.postRead)
 	s.conversationRoutes(r, addr)
+	s.moderationRoutes(r, addr)
 }
 
 // InternalRoutes mounts the internal protocol (cmdproto) on r, the internal

@@ -40,6 +40,11 @@ type room struct {
 	peer    schemas.ID
 	// invites of a private room, by the invite.created event id.
 	invites map[schemas.ID]invite
+	// blockers, in the room of a pair's direct messages, are the users of
+	// the pair who block the other; reports are the open reports of the
+	// room's messages, by report id (moderation_state.go).
+	blockers []schemas.ID
+	reports  map[schemas.ID]openReport
 }
 
 // topic reports whether the room is a topic room: the only kind that
@@ -51,6 +56,7 @@ func (r *room) clone() *room {
 	c := *r
 	c.members = maps.Clone(r.members)
 	c.invites = maps.Clone(r.invites)
+	c.cloneModeration()
 	return &c
 }
 
@@ -92,6 +98,8 @@ func (r *room) apply(env schemas.Envelope) (bool, error) {
 		r.lastMessageAt = env.OccurredAt
 	case schemas.ConversationCreated, schemas.MemberAdded, schemas.InviteCreated:
 		r.applyConversation(env)
+	case schemas.BlockAdded, schemas.BlockRemoved, schemas.ReportFiled, schemas.ReportResolved:
+		r.applyModeration(env)
 	}
 	return true, nil
 }
@@ -110,6 +118,8 @@ func (r *room) next(env schemas.Envelope) (*room, bool, error) {
 	case schemas.MemberAdded, schemas.InviteCreated:
 		c.members = maps.Clone(r.members)
 		c.invites = maps.Clone(r.invites)
+	case schemas.BlockAdded, schemas.BlockRemoved, schemas.ReportFiled, schemas.ReportResolved:
+		c.cloneModeration()
 	}
 	ok, err := c.apply(env)
 	if err != nil || !ok {

@@ -22,6 +22,9 @@ const (
 	CodeRateLimited          Code = "rate_limited"
 	CodeUnavailable          Code = "unavailable"
 	CodeInternal             Code = "internal"
+	// CodeBlocked refuses a direct message between two users one of whom
+	// blocked the other (403, feature level 5).
+	CodeBlocked Code = "blocked"
 )
 
 // Status maps a code to its HTTP status: the one place where that happens.
@@ -31,7 +34,7 @@ func (c Code) Status() int {
 		return http.StatusBadRequest
 	case CodeUnauthorized:
 		return http.StatusUnauthorized
-	case CodeForbidden:
+	case CodeForbidden, CodeBlocked:
 		return http.StatusForbidden
 	case CodeNotFound:
 		return http.StatusNotFound

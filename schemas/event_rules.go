@@ -356,6 +356,7 @@ func newEvents() *Registry {
 		return checkReaction(e, MessageReaction(e.Payload.(ReactionRemoved)))
 	}, AtLevel(3))
 	defineLevel4(r)
+	defineLevel5(r)
 	return r
 }
 

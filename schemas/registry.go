@@ -83,8 +83,9 @@ type Registry struct {
 // (issue 18). Level 4 brings conversation.created, member.added and
 // invite.created (private rooms, invites, direct messages: issue 20), and
 // message.sent v3 and message.edited v2, whose text is sealed under a
-// per-message key (docs/adr/0009).
-const FeatureLevel = 4
+// per-message key (docs/adr/0009). Level 5 brings block.added,
+// block.removed, report.filed and report.resolved (moderation, issue 20).
+const FeatureLevel = 5
 
 // ErrFeatureDisabled is wrapped by CheckEmit when an event needs a higher
 // feature level than the cluster's: some instance may still run a build that

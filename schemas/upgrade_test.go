@@ -178,8 +178,13 @@ func TestEventsLevels(t *testing.T) {
 		TypeConversationCreated: 4,
 		TypeMemberAdded:         4,
 		TypeInviteCreated:       4,
+
+		TypeBlockAdded:     5,
+		TypeBlockRemoved:   5,
+		TypeReportFiled:    5,
+		TypeReportResolved: 5,
 	}
-	if FeatureLevel != 4 {
+	if FeatureLevel != 5 {
 		t.Errorf("FeatureLevel = %d; update this test with the events of the new level", FeatureLevel)
 	}
 	for _, typ := range Events.Types() {
