@@ -180,7 +180,12 @@ func (s *chSink) Apply(ctx context.Context, recs []feed.Record) error {
 		case schemas.MessageEdited, schemas.MessageDeleted, schemas.ReactionAdded, schemas.ReactionRemoved:
 			s.change(r)
 		case schemas.RoomCreated, schemas.RoomProposed, schemas.RoomApproved, schemas.RoomRejected, schemas.RoomJoined, schemas.RoomLeft,
-			schemas.MemberRenamed, schemas.ConversationCreated, schemas.MemberAdded, schemas.InviteCreated:
+			schemas.MemberRenamed, schemas.ConversationCreated, schemas.MemberAdded, schemas.InviteCreated,
+			schemas.BlockAdded, schemas.BlockRemoved, schemas.ReportFiled:
+		case schemas.ReportResolved:
+			if p.Erased {
+				s.buf.released = append(s.buf.released, uint64(p.MessageID))
+			}
 		default:
 			s.deadLetter(r, fmt.Sprintf("event %s does not belong on topic %s", env.Type, r.Topic))
 			continue

@@ -69,6 +69,8 @@ type views struct {
 	Users        []viewUser
 	ReadMarks    []viewReadMark
 	Renames      []viewRename
+	Blocks       []viewBlock  // fold_moderation_test.go
+	Reports      []viewReport // fold_moderation_test.go
 	DeadLetters  int
 }
 
@@ -111,6 +113,7 @@ func fold(names schemas.Names, recs []*kgo.Record) (views, history) {
 	chMsgs := map[[2]int64]bool{}
 	chEvents := map[[2]int64]bool{}
 	chDead := 0
+	var mod modFold
 	for _, r := range recs {
 		where := fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset)
 		env, err := schemas.Events.Decode(r.Value)
@@ -191,8 +194,11 @@ func fold(names schemas.Names, recs []*kgo.Record) (views, history) {
 		case schemas.MemberRenamed:
 			renames = append(renames, rename{room.ID, int64(env.UserID), int64(env.ID), p.Nickname})
 			v.Renames = append(v.Renames, viewRename{room.ID, int64(env.ID), int64(env.UserID), p.Previous, p.Nickname})
+		case schemas.BlockAdded, schemas.BlockRemoved, schemas.ReportFiled, schemas.ReportResolved:
+			mod.apply(env)
 		}
 	}
+	mod.into(&v)
 	// Memberships: each ends at the earliest of the user's next join
 	// (anywhere; topic memberships only: a member.added neither ends nor is
 	// ended by a join) and the first leave of that room whose latest earlier join
@@ -289,6 +295,7 @@ func (v *views) sort() {
 	slices.SortFunc(v.Renames, func(a, b viewRename) int {
 		return cmp.Or(cmp.Compare(a.Room, b.Room), cmp.Compare(a.Event, b.Event))
 	})
+	sortModeration(v)
 }
 
 // readViews loads the PostgreSQL views.
@@ -325,6 +332,9 @@ func readViews(ctx context.Context, pool *pgxpool.Pool) (views, error) {
 	}
 	if v.Renames, err = queryAll(ctx, pool, `SELECT room_id, event_id, user_id, previous, nickname FROM renames`,
 		func(r *viewRename) []any { return []any{&r.Room, &r.Event, &r.User, &r.Previous, &r.Nickname} }); err != nil {
+		return v, err
+	}
+	if err := readModeration(ctx, pool, &v); err != nil {
 		return v, err
 	}
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM dead_letters`).Scan(&v.DeadLetters); err != nil {
@@ -374,6 +384,8 @@ func diffViews(t *testing.T, want, got views) {
 	diffSlice(t, "users", want.Users, got.Users)
 	diffSlice(t, "read_marks", want.ReadMarks, got.ReadMarks)
 	diffSlice(t, "renames", want.Renames, got.Renames)
+	diffSlice(t, "blocks", want.Blocks, got.Blocks)
+	diffSlice(t, "reports", want.Reports, got.Reports)
 	if want.DeadLetters != got.DeadLetters {
 		t.Errorf("dead_letters: want %d, got %d", want.DeadLetters, got.DeadLetters)
 	}

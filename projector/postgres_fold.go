@@ -31,7 +31,9 @@ func (b *pgBatch) apply(ctx context.Context, rec *feed.Record) error {
 			schemas.MessageEdited, schemas.MessageDeleted, schemas.ReactionAdded, schemas.ReactionRemoved,
 			// Level 4; an invite is not in the views (the command
 			// service decides its uses): it only advances the seq.
-			schemas.ConversationCreated, schemas.MemberAdded, schemas.InviteCreated:
+			schemas.ConversationCreated, schemas.MemberAdded, schemas.InviteCreated,
+			// Level 5 (postgres_moderation.go).
+			schemas.BlockAdded, schemas.BlockRemoved, schemas.ReportFiled, schemas.ReportResolved:
 			return b.roomEvent(ctx, rec)
 		}
 	case b.s.names.Users:
@@ -152,6 +154,8 @@ func (b *pgBatch) roomEvent(ctx context.Context, rec *feed.Record) error {
 		if _, err := b.tx.Exec(ctx, pgRecordRename, r.id, int64(env.ID), int64(env.UserID), p.Previous, p.Nickname); err != nil {
 			return fmt.Errorf("record rename: %w", err)
 		}
+	case schemas.BlockAdded, schemas.BlockRemoved, schemas.ReportFiled, schemas.ReportResolved:
+		b.moderation(env)
 	}
 	r.lastSeq = env.Seq
 	r.dirty = true
