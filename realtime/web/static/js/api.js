@@ -198,6 +198,18 @@ export const api = {
   acceptInvite: (code) => call("POST", `/v1/invites/${enc(code)}/accept`, { body: {} }),
   openDirect: (who) => call("POST", "/v1/dms", { body: who }),
   shareCode: () => call("GET", "/v1/dms/share-code"),
+  // Blocks and reports (feature level 5; moderation.js, views/admin_reports.js).
+  blocks: () => call("GET", "/v1/me/blocks"),
+  block: (userId) => call("POST", "/v1/me/blocks", { body: { user_id: userId } }),
+  unblock: (userId) => call("DELETE", `/v1/me/blocks/${enc(userId)}`),
+  report: (id, messageId, reason, note) =>
+    call("POST", `/v1/rooms/${enc(id)}/messages/${enc(messageId)}/reports`, { body: note ? { reason, note } : { reason } }),
+  reports: ({ status = "open", before, token } = {}) => {
+    const q = new URLSearchParams({ status });
+    if (before) q.set("before", before);
+    return call("GET", `/v1/admin/reports?${q}`, { token });
+  },
+  resolveReport: (reportId, outcome, token) => call("POST", `/v1/admin/reports/${enc(reportId)}/resolve`, { body: { outcome }, token }),
   // Web Push (docs/notifier.md): the key to subscribe with, the browser's
   // subscriptions, and the rooms muted.
   vapidKey: () => call("GET", "/v1/push/vapid-key", { token: null }),

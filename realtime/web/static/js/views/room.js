@@ -31,6 +31,7 @@ import { notifyState, enableNotifications, disableNotifications, notifyMessage }
 import { avatar, tag } from "../identity.js";
 import { conversationTitle, inviteButton, messageButton, readFresh } from "./conversations.js";
 import { muteButton, revealLinkedMessage } from "../push.js";
+import { blockButton, isBlocked, loadBlocks } from "../moderation.js";
 
 const PAGE = 50;
 const MAX_BODY = 2000;
@@ -99,6 +100,7 @@ export function renderRoom(root, { id }, ctx) {
     }
 
     buildLayout();
+    loadBlocks();
     for (const m of room.members || []) members.set(m.user_id, m);
     if (!members.has(session.user_id)) members.set(session.user_id, { user_id: session.user_id, nickname: session.nickname });
     drawMembers();
@@ -316,6 +318,7 @@ export function renderRoom(root, { id }, ctx) {
   function onFrame(frame) {
     switch (frame.type) {
       case "message":
+        if (frame.message && isBlocked(frame.message.user_id)) break; // hidden for this viewer (moderation.js)
         if (frame.message) showMessage(frame.message, { live: true });
         if (frame.message) typing.clear(frame.message.user_id);
         break;
@@ -456,6 +459,7 @@ export function renderRoom(root, { id }, ctx) {
           avatar(m.nickname, m.user_id),
           h("span", { class: "member-name" }, m.nickname, " ", tag(m.user_id), m.user_id === session.user_id ? ` (${t("you")})` : ""),
           messageButton(m, ctx.navigate),
+          blockButton(m),
         ),
       ),
     );
