@@ -81,6 +81,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("FallbackToEventStream", func(t *testing.T) { testFallbackToEventStream(t, sys, br) })
 	t.Run("Typing", func(t *testing.T) { testTyping(t, sys, br) })
 	t.Run("Conversations", func(t *testing.T) { testConversations(t, sys, br) })
+	t.Run("Moderation", func(t *testing.T) { testModeration(t, sys, br) })
 	t.Run("WebPushShown", func(t *testing.T) { testWebPushShown(t, sys, br) })
 }
 

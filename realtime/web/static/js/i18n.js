@@ -204,6 +204,7 @@ const en = {
   deleteMessage: "Delete message",
   reportDismissed: "Report dismissed.",
   reportDeleted: "Message deleted and erased.",
+  moreReports: "More reports",
 };
 
 const ko = {
@@ -408,6 +409,7 @@ const ko = {
   deleteMessage: "메시지 삭제",
   reportDismissed: "신고를 기각했어요.",
   reportDeleted: "메시지를 삭제하고 지웠어요.",
+  moreReports: "신고 더 보기",
 };
 
 const tables = { en, ko };

@@ -14,7 +14,7 @@ import { store } from "../store.js";
  */
 export function reportQueue({ onDenied }) {
   const list = h("ul", { class: "report-list", id: "report-list", "aria-busy": "true" });
-  const more = h("button", { type: "button", class: "btn btn-ghost btn-small", id: "reports-more", hidden: true }, t("loadOlder"));
+  const more = h("button", { type: "button", class: "btn btn-ghost btn-small", id: "reports-more", hidden: true }, t("moreReports"));
   let next = null;
   const section = h(
     "section",
