@@ -37,6 +37,11 @@ const (
 	KindBan       Kind = "ban"
 	KindUnban     Kind = "unban"
 	KindCloseRoom Kind = "close_room"
+	// Feature level 5: blocks and reports (block.go, report.go).
+	KindBlock         Kind = "block"
+	KindUnblock       Kind = "unblock"
+	KindReport        Kind = "report"
+	KindResolveReport Kind = "resolve_report"
 	// kindSwitchLeave ends a membership superseded by a later join in
 	// another room (decision 2). It comes from the tail, never from clients.
 	kindSwitchLeave Kind = "switch_leave"
@@ -104,6 +109,8 @@ type Result struct {
 	Done bool `json:"done,omitzero"`
 	// Invite is the id of an invite just made.
 	Invite schemas.ID `json:"invite,omitzero"`
+	// Report is the id of the caller's open report of a message.
+	Report schemas.ID `json:"report,omitzero"`
 	Seq    int64      `json:"seq,omitzero"`
 }
 
@@ -230,6 +237,14 @@ func decide(r *room, cmd Command, dp deps) (decision, *room, error) {
 		d, err = decideUnban(r, cmd, dp)
 	case KindCloseRoom:
 		d, err = decideCloseRoom(r, cmd, dp)
+	case KindBlock:
+		return decideBlock(r, cmd, dp)
+	case KindUnblock:
+		d, err = decideUnblock(r, cmd, dp)
+	case KindReport:
+		d, err = decideReport(r, cmd, dp)
+	case KindResolveReport:
+		d, err = decideResolveReport(r, cmd, dp)
 	default:
 		err = badRequest("unknown command")
 	}

@@ -24,6 +24,8 @@ func decideCreateDirect(r *room, cmd Command, dp deps) (decision, *room, error) 
 	} else if r.kind != schemas.RoomKindDirect || !r.directOf(cmd.UserID, cmd.Peer) {
 		// Another room with the hash of this pair (never seen in practice).
 		return decision{}, nil, schemas.Errorf(schemas.CodeConflict, "the conversation's id is taken")
+	} else if err := r.refuseBlocked(cmd.UserID); err != nil {
+		return decision{}, nil, err
 	}
 	for _, u := range []struct {
 		id       schemas.ID

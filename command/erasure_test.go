@@ -110,7 +110,7 @@ func TestSealedTextsAndErasure(t *testing.T) {
 	c.waitStore("a snapshot with the text (the search below can fail)", `SELECT count(*) FROM command_snapshots WHERE topic = $1
 		AND position(convert_to('`+secret+`', 'UTF8') in win) > 0`, 1)
 
-	if err := msgkeys.Hold(ctx, c.store, c.names.Rooms, heldMsg.ID); err != nil {
+	if err := msgkeys.Hold(ctx, c.store, c.names.Rooms, []schemas.ID{heldMsg.ID}); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []schemas.ID{orig.ID, heldMsg.ID} {
@@ -144,7 +144,7 @@ func TestSealedTextsAndErasure(t *testing.T) {
 	if n := snapHas(secret) + snapHas(edited); n > 0 {
 		t.Errorf("%d snapshots still hold the deleted text", n)
 	}
-	if erased, err := msgkeys.Release(ctx, c.store, c.names.Rooms, heldMsg.ID); err != nil || !erased {
+	if erased, err := msgkeys.Release(ctx, c.store, c.names.Rooms, []schemas.ID{heldMsg.ID}); err != nil || len(erased) != 1 {
 		t.Fatalf("release: %v, %v", erased, err)
 	}
 	if p := opened()[heldMsg.ID].Payload.(schemas.MessageSent); !p.Erased {

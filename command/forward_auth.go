@@ -24,6 +24,7 @@ var forwardable = map[Kind]bool{
 	KindCreatePrivate: true, KindInvite: true, KindAcceptInvite: true, KindAddMember: true, KindCreateDirect: true,
 	KindReadMark: true,
 	KindKick:     true, KindBan: true, KindUnban: true, KindCloseRoom: true,
+	KindBlock: true, KindUnblock: true, KindReport: true, KindResolveReport: true,
 }
 
 // adminKinds are the commands the admin token may forward: it acts as no
@@ -31,6 +32,7 @@ var forwardable = map[Kind]bool{
 var adminKinds = map[Kind]bool{
 	KindCreateRoom: true, KindApproveRoom: true, KindRejectRoom: true, KindDelete: true,
 	KindKick: true, KindBan: true, KindUnban: true, KindCloseRoom: true,
+	KindResolveReport: true,
 }
 
 // verifyForwarded checks a forwarded command against its credential and
@@ -56,7 +58,8 @@ func (s *Service) verifyForwarded(cmd *Command) *schemas.Error {
 	if err != nil {
 		return token.Refusal(err)
 	}
-	if cmd.Admin || cmd.UserID != claims.UserID || cmd.Kind == KindApproveRoom || cmd.Kind == KindRejectRoom || cmd.Kind == KindCloseRoom {
+	if cmd.Admin || cmd.UserID != claims.UserID || cmd.Kind == KindApproveRoom || cmd.Kind == KindRejectRoom ||
+		cmd.Kind == KindCloseRoom || cmd.Kind == KindResolveReport {
 		return forbidden("the command does not match its caller's credential")
 	}
 	if cmd.Kind != KindRename {
@@ -64,7 +67,7 @@ func (s *Service) verifyForwarded(cmd *Command) *schemas.Error {
 		// every other command acts under the token's.
 		cmd.Nickname = claims.Nickname
 	}
-	if cmd.Kind == KindCreateDirect || cmd.Kind == KindAddMember {
+	if cmd.Kind == KindCreateDirect || cmd.Kind == KindAddMember || cmd.Kind == KindBlock {
 		return s.verifyPeer(cmd)
 	}
 	return nil

@@ -197,6 +197,10 @@ func TestNullBodiesAndEmptyKeys(t *testing.T) {
 		{"POST", room + "/ban", user, `{"user_id":"8","reason":"spam"}`},
 		{"POST", room + "/unban", user, `{"user_id":"8"}`},
 		{"POST", room + "/close", testAdmin, `{}`},
+		{"POST", "/v1/me/blocks", user, `{"user_id":"8"}`},
+		{"DELETE", "/v1/me/blocks/8", user, `{}`},
+		{"POST", message + "/reports", user, `{"reason":"spam"}`},
+		{"POST", "/v1/admin/reports/7267000000000000003/resolve", testAdmin, `{"outcome":"dismissed"}`},
 	}
 	// The write routes that read no body: a logout names its session by
 	// its token alone.
@@ -209,7 +213,12 @@ func TestNullBodiesAndEmptyKeys(t *testing.T) {
 				continue
 			}
 			n++
-			path := strings.NewReplacer(":id", "7267000000000000001", ":message_id", "7267000000000000002", ":emoji", "👍", ":code", "7267000000000000001.AAAAAAAAAAAAAAAAAAAAAA").Replace(rt.Path)
+			id := "7267000000000000001"
+			if strings.HasPrefix(rt.Path, "/v1/admin/reports/") {
+				id = "7267000000000000003"
+			}
+			path := strings.NewReplacer(":id", id, ":message_id", "7267000000000000002", ":emoji", "👍", ":code", "7267000000000000001.AAAAAAAAAAAAAAAAAAAAAA",
+				":user_id", "8").Replace(rt.Path)
 			if !slices.ContainsFunc(routes, func(r route) bool { return r.method == rt.Method && r.path == path }) {
 				t.Errorf("%s %s: no null-body case", rt.Method, rt.Path)
 			}

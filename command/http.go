@@ -43,6 +43,7 @@ func (s *Service) Routes(r gin.IRouter) {
 	r.POST("/v1/rooms/:id/read", addr, s.postRead)
 	s.conversationRoutes(r, addr)
 	s.moderationRoutes(r, addr)
+	s.blockReportRoutes(r, addr)
 }
 
 // InternalRoutes mounts the internal protocol (cmdproto) on r, the internal

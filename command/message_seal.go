@@ -72,17 +72,31 @@ func (o *owner) sealBatch(ctx context.Context, events []schemas.Envelope) ([]sch
 			erase = append(erase, p.MessageID)
 		}
 	}
-	if len(keys) == 0 && len(erase) == 0 {
+	hold, release := holdsOf(events)
+	if len(keys) == 0 && len(erase) == 0 && len(hold) == 0 && len(release) == 0 {
 		return wire, nil
 	}
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	var released []schemas.ID
 	if err := pgx.BeginFunc(sctx, o.svc.cfg.Store, func(tx pgx.Tx) error {
-		return msgkeys.Write(sctx, tx, o.svc.cfg.Names.Rooms, keys, erase)
+		scope := o.svc.cfg.Names.Rooms
+		// A report's hold before the batch's deletes, its release after
+		// them (report_hold.go).
+		if err := msgkeys.Hold(sctx, tx, scope, hold); err != nil {
+			return err
+		}
+		if err := msgkeys.Write(sctx, tx, scope, keys, erase); err != nil {
+			return err
+		}
+		var err error
+		released, err = msgkeys.Release(sctx, tx, scope, release)
+		return err
 	}); err != nil {
 		return nil, err
 	}
 	o.erasing = append(o.erasing, erase...)
+	o.erasing = append(o.erasing, released...)
 	return wire, nil
 }
 

@@ -37,6 +37,9 @@ func decideSend(r *room, cmd Command, dp deps) (decision, error) {
 	if _, isMember := r.current(cmd.UserID, dp); !isMember {
 		return decision{}, forbidden("only members of the room may post")
 	}
+	if err := r.refuseBlocked(cmd.UserID); err != nil {
+		return decision{}, err
+	}
 	p := schemas.MessageSent{Text: cmd.Body, ClientMsgID: cmd.ClientMsgID, Nickname: cmd.Nickname}
 	if cmd.ReplyTo != 0 {
 		if p.ReplyTo, err = replyTo(r, cmd.ReplyTo, dp); err != nil {

@@ -61,6 +61,10 @@ type snapRoom struct {
 	Conv *snapConversation `json:"conv,omitzero"`
 	// Bans are the users banned from the room (feature level 5).
 	Bans []schemas.ID `json:"bans,omitzero"`
+	// Mod is a room's blocks and open reports (feature level 5; a build
+	// before it refuses such a snapshot, strict decoding, and folds the
+	// log instead).
+	Mod *snapModeration `json:"mod,omitzero"`
 }
 
 type snapMember struct {
@@ -183,7 +187,7 @@ func (c *capture) encodeState(topicID string) ([]byte, error) {
 		Rooms: make([]snapRoom, 0, len(c.rooms)), Users: make([]snapUser, 0, len(c.users))}
 	for _, r := range c.rooms {
 		sr := snapRoom{ID: r.id, Status: r.status, Title: r.title, Description: r.description, CreatedAt: r.createdAt,
-			Seq: r.seq, LastID: r.lastID, Messages: r.messages, LastMessageAt: r.lastMessageAt, Conv: r.snapConv()}
+			Seq: r.seq, LastID: r.lastID, Messages: r.messages, LastMessageAt: r.lastMessageAt, Conv: r.snapConv(), Mod: r.snapMod()}
 		for u, m := range r.members {
 			sr.Members = append(sr.Members, snapMember{User: u, JoinID: m.joinID, Nickname: m.nickname, JoinedAt: m.joinedAt, ReadUpTo: m.readUpTo})
 		}
@@ -263,6 +267,7 @@ func (s *snapState) install(ps *partState) {
 			}
 			r.bans[u] = true
 		}
+		r.installMod(sr.Mod)
 		ps.rooms[r.id] = r
 	}
 	for _, u := range s.Users {

@@ -46,6 +46,11 @@ type room struct {
 	// bans are the users banned from the room (member.banned, lifted by
 	// member.unbanned: moderation_state.go).
 	bans map[schemas.ID]bool
+	// blockers, in the room of a pair's direct messages, are the users of
+	// the pair who block the other; reports are the open reports of the
+	// room's messages, by report id (blocks_reports_state.go).
+	blockers []schemas.ID
+	reports  map[schemas.ID]openReport
 }
 
 // topic reports whether the room is a topic room: the only kind that
@@ -58,6 +63,7 @@ func (r *room) clone() *room {
 	c.members = maps.Clone(r.members)
 	c.invites = maps.Clone(r.invites)
 	c.bans = maps.Clone(r.bans)
+	c.cloneBlocksReports()
 	return &c
 }
 
@@ -103,6 +109,8 @@ func (r *room) apply(env schemas.Envelope) (bool, error) {
 		r.applyReadMark(env.UserID, p.UpTo)
 	case schemas.MemberRemoved, schemas.MemberBanned, schemas.MemberUnbanned, schemas.RoomClosed:
 		r.applyModeration(env)
+	case schemas.BlockAdded, schemas.BlockRemoved, schemas.ReportFiled, schemas.ReportResolved:
+		r.applyBlocksReports(env)
 	}
 	return true, nil
 }
@@ -124,6 +132,8 @@ func (r *room) next(env schemas.Envelope) (*room, bool, error) {
 	case schemas.MemberRemoved, schemas.MemberBanned, schemas.MemberUnbanned:
 		c.members = maps.Clone(r.members)
 		c.bans = maps.Clone(r.bans)
+	case schemas.BlockAdded, schemas.BlockRemoved, schemas.ReportFiled, schemas.ReportResolved:
+		c.cloneBlocksReports()
 	}
 	ok, err := c.apply(env)
 	if err != nil || !ok {

@@ -70,3 +70,30 @@ func (s *chSink) eraseTexts(ctx context.Context, ids []uint64) error {
 	}
 	return nil
 }
+
+// unheld drops from ids the messages under a hold (an open report): their
+// texts stay in the history, tombstoned in every view, for the admins'
+// queue, until the report.resolved that ends the hold erases them
+// (chRows.released). The hold is the key store's (committed before the
+// report.filed that precedes the delete in the log), so a replay agrees:
+// during the hold it keeps the text too, after it the text opens as erased.
+func (s *chSink) unheld(ctx context.Context, ids []uint64) ([]uint64, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	msgs := make([]schemas.ID, len(ids))
+	for i, id := range ids {
+		msgs[i] = schemas.ID(id)
+	}
+	held, err := s.keys.Held(ctx, msgs)
+	if err != nil || len(held) == 0 {
+		return ids, err
+	}
+	out := make([]uint64, 0, len(ids))
+	for _, id := range ids {
+		if !held[schemas.ID(id)] {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}

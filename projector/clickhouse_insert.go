@@ -91,8 +91,12 @@ func (s *chSink) insert(ctx context.Context, b *chRows) error {
 	}
 	// Before the index: a batch is done only once its texts are erased
 	// (a retried batch erases again, harmlessly).
-	if err := s.eraseTexts(ctx, b.erase); err != nil {
-		return fmt.Errorf("erase %d deleted messages: %w", len(b.erase), err)
+	erase, err := s.unheld(ctx, b.erase)
+	if err != nil {
+		return fmt.Errorf("read the holds of %d deleted messages: %w", len(b.erase), err)
+	}
+	if err := s.eraseTexts(ctx, append(erase, b.released...)); err != nil {
+		return fmt.Errorf("erase %d deleted messages: %w", len(erase)+len(b.released), err)
 	}
 	if err := s.insertDead(ctx, b.dead, b.epoch); err != nil {
 		return fmt.Errorf("insert %d dead letters: %w", len(b.dead), err)

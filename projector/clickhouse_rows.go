@@ -66,6 +66,10 @@ type chRows struct {
 	// erase are the messages deleted in this batch, whose texts the
 	// insert then erases from the parts already written (eraseTexts).
 	erase []uint64
+	// released are messages whose hold a report.resolved ended with their
+	// keys destroyed: erased like erase, never kept (a held message in
+	// erase keeps its text, docs/adr/0009 "Holds").
+	released []uint64
 }
 
 // n counts the records of the batch: each gives one room_events row.

@@ -181,7 +181,12 @@ func (s *chSink) Apply(ctx context.Context, recs []feed.Record) error {
 			s.change(r)
 		case schemas.RoomCreated, schemas.RoomProposed, schemas.RoomApproved, schemas.RoomRejected, schemas.RoomJoined, schemas.RoomLeft,
 			schemas.MemberRenamed, schemas.ConversationCreated, schemas.MemberAdded, schemas.InviteCreated,
-			schemas.MemberRemoved, schemas.MemberBanned, schemas.MemberUnbanned, schemas.RoomClosed:
+			schemas.MemberRemoved, schemas.MemberBanned, schemas.MemberUnbanned, schemas.RoomClosed,
+			schemas.BlockAdded, schemas.BlockRemoved, schemas.ReportFiled:
+		case schemas.ReportResolved:
+			if p.Erased {
+				s.buf.released = append(s.buf.released, uint64(p.MessageID))
+			}
 		case schemas.ReadMarkMoved:
 			// v2, level 5: in the events table like every room event, so
 			// analysts have who read what when. A v1 (no seq) belongs on

@@ -79,6 +79,8 @@ type views struct {
 	Users        []viewUser
 	ReadMarks    []viewReadMark
 	Renames      []viewRename
+	Blocks       []viewBlock  // fold_moderation_test.go
+	Reports      []viewReport // fold_moderation_test.go
 	DeadLetters  int
 }
 
@@ -121,6 +123,7 @@ func fold(names schemas.Names, recs []*kgo.Record) (views, history) {
 	chMsgs := map[[2]int64]bool{}
 	chEvents := map[[2]int64]bool{}
 	chDead := 0
+	var mod modFold
 	for _, r := range recs {
 		where := fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset)
 		env, err := schemas.Events.Decode(r.Value)
@@ -227,8 +230,11 @@ func fold(names schemas.Names, recs []*kgo.Record) (views, history) {
 		case schemas.MemberRenamed:
 			renames = append(renames, rename{room.ID, int64(env.UserID), int64(env.ID), p.Nickname})
 			v.Renames = append(v.Renames, viewRename{room.ID, int64(env.ID), int64(env.UserID), p.Previous, p.Nickname})
+		case schemas.BlockAdded, schemas.BlockRemoved, schemas.ReportFiled, schemas.ReportResolved:
+			mod.apply(env)
 		}
 	}
+	mod.into(&v)
 	// Memberships: each ends at the earliest of the user's next join
 	// (anywhere; topic memberships only: a member.added neither ends nor is
 	// ended by a join) and the first leave of that room whose latest earlier join
@@ -328,6 +334,7 @@ func (v *views) sort() {
 	slices.SortFunc(v.Moderation, func(a, b viewModeration) int {
 		return cmp.Or(cmp.Compare(a.Room, b.Room), cmp.Compare(a.Event, b.Event))
 	})
+	sortBlocksReports(v)
 }
 
 // readViews loads the PostgreSQL views.
@@ -370,6 +377,9 @@ func readViews(ctx context.Context, pool *pgxpool.Pool) (views, error) {
 		by_nickname, nickname, reason, (extract(epoch FROM at)*1000)::bigint FROM moderation`, func(m *viewModeration) []any {
 		return []any{&m.Room, &m.Event, &m.Seq, &m.Action, &m.User, &m.By, &m.ByNick, &m.Nick, &m.Reason, &m.At}
 	}); err != nil {
+		return v, err
+	}
+	if err := readBlocksReports(ctx, pool, &v); err != nil {
 		return v, err
 	}
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM dead_letters`).Scan(&v.DeadLetters); err != nil {
@@ -420,6 +430,8 @@ func diffViews(t *testing.T, want, got views) {
 	diffSlice(t, "read_marks", want.ReadMarks, got.ReadMarks)
 	diffSlice(t, "renames", want.Renames, got.Renames)
 	diffSlice(t, "moderation", want.Moderation, got.Moderation)
+	diffSlice(t, "blocks", want.Blocks, got.Blocks)
+	diffSlice(t, "reports", want.Reports, got.Reports)
 	if want.DeadLetters != got.DeadLetters {
 		t.Errorf("dead_letters: want %d, got %d", want.DeadLetters, got.DeadLetters)
 	}

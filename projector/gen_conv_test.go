@@ -37,6 +37,9 @@ func (g *gen) conversation() {
 		m := g.id()
 		g.emit(g.names.Rooms, r, schemas.Envelope{ID: m, RoomID: r, UserID: u, Payload: schemas.MessageSent{
 			Text: "just us 🤫", ClientMsgID: fmt.Sprintf("c-%d", m), Nickname: g.nick[u]}})
+		if o := g.pick(ms); o != u && x == 1 { // another member reports it (level 5)
+			g.report(r, m, u, o)
+		}
 	case x == 2 && len(ms) > 0: // a member leaves
 		i := g.rng.IntN(len(ms))
 		u := ms[i]
@@ -78,7 +81,11 @@ func (g *gen) conversation() {
 	case x == 4: // a direct message
 		a, b := g.pick(g.users), g.pick(g.users)
 		r = schemas.DirectRoomID(a, b)
-		if a == b || c.pairs[r] {
+		if a == b {
+			return
+		}
+		if c.pairs[r] { // the pair exists: a blocks or unblocks b (level 5)
+			g.pairBlock(r, a, b)
 			return
 		}
 		c.pairs[r] = true

@@ -33,6 +33,7 @@ type gen struct {
 	roomRecs []*kgo.Record // valid rooms-topic records, for duplicates
 
 	convs genConvs // private rooms and direct messages (gen_conv_test.go)
+	mod   genMod   // blocks and reports (gen_moderation_test.go)
 
 	recs []*kgo.Record
 	// poison controls the share of abnormal records (0 disables them).

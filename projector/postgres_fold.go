@@ -32,8 +32,10 @@ func (b *pgBatch) apply(ctx context.Context, rec *feed.Record) error {
 			// Level 4; an invite is not in the views (the command
 			// service decides its uses): it only advances the seq.
 			schemas.ConversationCreated, schemas.MemberAdded, schemas.InviteCreated,
-			// Level 5: moderation (postgres_moderation.go).
-			schemas.MemberRemoved, schemas.MemberBanned, schemas.MemberUnbanned, schemas.RoomClosed:
+			// Level 5: moderation (postgres_moderation.go), blocks and
+			// reports (postgres_blocks_reports.go).
+			schemas.MemberRemoved, schemas.MemberBanned, schemas.MemberUnbanned, schemas.RoomClosed,
+			schemas.BlockAdded, schemas.BlockRemoved, schemas.ReportFiled, schemas.ReportResolved:
 			return b.roomEvent(ctx, rec)
 		case schemas.ReadMarkMoved:
 			// Level 5: a read mark the room sees (v2, with a seq; a v1
@@ -171,6 +173,8 @@ func (b *pgBatch) roomEvent(ctx context.Context, rec *feed.Record) error {
 		// The same view as v1 from the users topic: the greatest mark
 		// wins, so the two overlapping during an upgrade is harmless.
 		b.later.Queue(pgMoveReadMark, int64(env.UserID), r.id, int64(p.UpTo))
+	case schemas.BlockAdded, schemas.BlockRemoved, schemas.ReportFiled, schemas.ReportResolved:
+		b.blocksReports(env)
 	}
 	r.lastSeq = env.Seq
 	r.dirty = true

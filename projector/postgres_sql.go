@@ -150,4 +150,5 @@ ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`
 var pgViewTables = []string{
 	"users", "rooms", "members", "room_messages", "read_marks",
 	"projector_offsets", "projector_meta", "dead_letters", "renames", "moderation",
+	"blocks", "reports",
 }

@@ -174,6 +174,8 @@ func (s *Service) Register(r gin.IRouter) {
 	r.GET("/v1/analytics/activity", s.route("activity", s.httpActivity))         // activity.go
 	r.GET("/v1/analytics/top-senders", s.route("top_senders", s.httpTopSenders)) // top_senders.go
 	r.GET("/v1/conversations", s.route("conversations", s.httpConversations))    // conversations.go
+	r.GET("/v1/me/blocks", s.route("blocks", s.httpBlocks))                      // blocks.go
+	r.GET("/v1/admin/reports", s.route("reports", s.httpReports))                // reports.go
 	r.GET("/v1/openapi.yaml", s.route("openapi", s.httpOpenAPI))                 // openapi/
 }
 

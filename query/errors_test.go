@@ -42,6 +42,13 @@ func refusedBeforeStores(t *testing.T) []badCase {
 	cb, cu, cf := schemas.CodeBadRequest, schemas.CodeUnauthorized, schemas.CodeForbidden
 	return []badCase{
 		{"unknown status", "/v1/rooms?status=closed", "", bad, cb},
+		// The report queue and the block list (feature level 5).
+		{"report queue for a user", "/v1/admin/reports", "Bearer " + userToken(t, keys, 42), http.StatusForbidden, cf},
+		{"report queue for anonymous", "/v1/admin/reports", "", http.StatusUnauthorized, cu},
+		{"report queue unknown status", "/v1/admin/reports?status=closed", "", bad, cb},
+		{"report queue limit too large", "/v1/admin/reports?limit=101", "", bad, cb},
+		{"report queue before not an id", "/v1/admin/reports?before=x", "", bad, cb},
+		{"block list for anonymous", "/v1/me/blocks", "", http.StatusUnauthorized, cu},
 		{"empty status", "/v1/rooms?status=", "", bad, cb},
 		{"repeated parameter", "/v1/rooms?status=open&status=open", "", bad, cb},
 		{"unknown parameter", "/v1/rooms?order=new", "", bad, cb},
@@ -222,7 +229,7 @@ func TestRoutesAreDocumented(t *testing.T) {
 	for _, r := range engine.Routes() {
 		routes = append(routes, openapi.Route{Method: r.Method, Path: r.Path})
 	}
-	if len(routes) != 9 {
+	if len(routes) != 11 {
 		t.Fatalf("%d routes registered: %v", len(routes), routes)
 	}
 	if missing := doc.Missing(routes); len(missing) > 0 {
@@ -237,4 +244,13 @@ func TestRoutesAreDocumented(t *testing.T) {
 	if err := doc.ValidateResponse(http.MethodGet, "/v1/openapi.yaml", w.Code, w.Header(), w.Body.Bytes()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func userToken(t *testing.T, keys *token.Keys, id int64) string {
+	t.Helper()
+	tok, _, err := keys.Issue(schemas.ID(id), "someone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }

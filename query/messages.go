@@ -44,6 +44,11 @@ func (s *Service) Messages(ctx context.Context, c Caller, room schemas.ID, q His
 	if errors.Is(err, errProbeMissed) {
 		page, err = s.readPage(ctx, r, q, false)
 	}
+	if err != nil {
+		return page, err
+	}
+	blocked, err := s.blockedBy(ctx, c)
+	page.Messages = hideBlocked(page.Messages, blocked) // blocks.go
 	return page, err
 }
 

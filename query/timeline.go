@@ -151,7 +151,9 @@ func (s *Service) Timeline(ctx context.Context, c Caller, room schemas.ID, q Tim
 	for _, ev := range evs {
 		page.Items = append(page.Items, timelineItem(room, ev, msgs, names))
 	}
-	return page, nil
+	blocked, err := s.blockedBy(ctx, c)
+	hideBlockedItems(room, page.Items, blocked) // blocks.go
+	return page, err
 }
 
 func (s *Service) timelineEvents(ctx context.Context, room schemas.ID, before uint64, limit int) ([]timelineEvent, error) {

@@ -28,6 +28,9 @@ const (
 	// CodeRoomClosed (409): an admin closed the room (room.closed): nobody
 	// joins it or posts in it any more.
 	CodeRoomClosed Code = "room_closed"
+	// CodeBlocked refuses a direct message between two users one of whom
+	// blocked the other (403, feature level 5).
+	CodeBlocked Code = "blocked"
 )
 
 // Status maps a code to its HTTP status: the one place where that happens.
@@ -37,7 +40,7 @@ func (c Code) Status() int {
 		return http.StatusBadRequest
 	case CodeUnauthorized:
 		return http.StatusUnauthorized
-	case CodeForbidden, CodeBanned:
+	case CodeForbidden, CodeBanned, CodeBlocked:
 		return http.StatusForbidden
 	case CodeNotFound:
 		return http.StatusNotFound

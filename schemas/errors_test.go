@@ -12,6 +12,7 @@ func TestCodeStatus(t *testing.T) {
 		CodeBadRequest:           http.StatusBadRequest,
 		CodeUnauthorized:         http.StatusUnauthorized,
 		CodeForbidden:            http.StatusForbidden,
+		CodeBlocked:              http.StatusForbidden,
 		CodeNotFound:             http.StatusNotFound,
 		CodeRoomFull:             http.StatusConflict,
 		CodeConflict:             http.StatusConflict,

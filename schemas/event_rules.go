@@ -351,6 +351,7 @@ func newEvents() *Registry {
 	}, AtLevel(3))
 	defineLevel4(r)
 	defineLevel5Moderation(r)
+	defineLevel5Reports(r)
 	return r
 }
 

@@ -87,9 +87,10 @@ type Registry struct {
 // invite.created (private rooms, invites, direct messages: issue 20), and
 // message.sent v3 and message.edited v2, whose text is sealed under a
 // per-message key (docs/adr/0009). Level 5 brings readmark.moved v2, a read
-// mark as a room event that the room sees (docs/adr/0010), and
-// member.removed, member.banned, member.unbanned and room.closed
-// (moderation of rooms: issue 20).
+// mark as a room event that the room sees (docs/adr/0010), member.removed,
+// member.banned, member.unbanned and room.closed (moderation of rooms), and
+// block.added, block.removed, report.filed and report.resolved (blocks and
+// reports; both issue 20).
 const FeatureLevel = 5
 
 // ErrFeatureDisabled is wrapped by CheckEmit when an event needs a higher

@@ -150,6 +150,24 @@ func samples() map[string]Envelope {
 	e.CorrelationID = "req-close-1"
 	add(e)
 
+	e = env(BlockAdded{Blocked: sampleOther, Nickname: "nemo"})
+	e.RoomID, e.UserID, e.Seq = DirectRoomID(sampleUser, sampleOther), sampleUser, 2
+	add(e)
+
+	e = env(BlockRemoved{Blocked: sampleOther})
+	e.RoomID, e.UserID, e.Seq = DirectRoomID(sampleUser, sampleOther), sampleUser, 3
+	add(e)
+
+	e = env(ReportFiled{MessageID: sampleMessage, MessageSeq: 3, AuthorID: sampleUser, AuthorNickname: "toracle 🐱",
+		Nickname: "nemo", Reason: ReportReasonSpam, Note: "링크만 계속 올려요"})
+	e.ID, e.RoomID, e.UserID, e.Seq = sampleEventID+30, sampleRoom, sampleOther, 5
+	add(e)
+
+	e = env(ReportResolved{ReportID: sampleEventID + 30, MessageID: sampleMessage, Outcome: ReportOutcomeDeleted, Erased: true})
+	e.RoomID, e.Seq = sampleRoom, 7
+	e.CorrelationID = "req-resolve-1"
+	add(e)
+
 	// Decode reports the registry's names and versions; so do the samples.
 	for typ, e := range m {
 		e.Type, e.Version = typ, Events.Version(typ)

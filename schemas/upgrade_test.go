@@ -183,6 +183,10 @@ func TestEventsLevels(t *testing.T) {
 		TypeMemberBanned:   5,
 		TypeMemberUnbanned: 5,
 		TypeRoomClosed:     5,
+		TypeBlockAdded:     5,
+		TypeBlockRemoved:   5,
+		TypeReportFiled:    5,
+		TypeReportResolved: 5,
 	}
 	if FeatureLevel != 5 {
 		t.Errorf("FeatureLevel = %d; update this test with the events of the new level", FeatureLevel)

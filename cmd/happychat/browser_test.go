@@ -83,6 +83,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("SeenBy", func(t *testing.T) { testSeenBy(t, sys, br) })
 	t.Run("Conversations", func(t *testing.T) { testConversations(t, sys, br) })
 	t.Run("Moderation", func(t *testing.T) { testModeration(t, sys, br) })
+	t.Run("BlocksReports", func(t *testing.T) { testBlocksReports(t, sys, br) })
 	t.Run("WebPushShown", func(t *testing.T) { testWebPushShown(t, sys, br) })
 }
 

@@ -146,6 +146,34 @@ func TestWebPush(t *testing.T) {
 	if _, n := ps.received(daveGone); n != 1 {
 		t.Fatalf("the dropped subscription was asked again (%d)", n)
 	}
+
+	// Bob blocks alice (feature level 5): her messages, even a mention of
+	// him, push him nothing; carol's next message does, alone (a push of
+	// alice's would have been counted with it).
+	if st, _, b := s.call("POST", "/v1/me/blocks", "/v1/me/blocks", bob.Token, map[string]any{"user_id": alice.UserID}, nil); st != http.StatusNoContent {
+		t.Fatalf("block: %d %s", st, b)
+	}
+	eventually(t, "the block projected", func() error {
+		var list struct {
+			Blocks []struct {
+				UserID schemas.ID `json:"user_id"`
+			} `json:"blocks"`
+		}
+		if s.call("GET", "/v1/me/blocks", "/v1/me/blocks", bob.Token, nil, &list); len(list.Blocks) != 1 {
+			return fmt.Errorf("blocks %+v", list.Blocks)
+		}
+		return nil
+	})
+	before, _ = ps.received(bobSub)
+	blocked := s.postWith(room, alice, "bob, answer me", []schemas.ID{bob.UserID})
+	fromCarol := s.post(room, carol, "hi from carol")
+	waitPushes(t, ps, bobSub, len(before)+1)
+	got, _ = ps.received(bobSub)
+	for _, p := range got[len(before):] {
+		if p.Seq == blocked.Seq || p.Count != 1 || p.Seq != fromCarol.Seq {
+			t.Fatalf("bob, who blocks alice, got %+v; want only carol's message (seq %d, count 1)", got[len(before):], fromCarol.Seq)
+		}
+	}
 }
 
 // pushDev is happychat dev that the test may stop and start again.

@@ -140,7 +140,7 @@ func TestStore(t *testing.T) {
 	a, b, held := mustKey(t, 1), mustKey(t, 2), mustKey(t, 3)
 	write([]Key{a, b, held})
 	write([]Key{a}) // a retried write of the same key
-	if err := Hold(ctx, pool, "rooms", 3); err != nil {
+	if err := Hold(ctx, pool, "rooms", []schemas.ID{3}); err != nil {
 		t.Fatal(err)
 	}
 	heldEdit := mustKey(t, 3)
@@ -171,7 +171,10 @@ func TestStore(t *testing.T) {
 			t.Errorf("a held message lost key %s to its delete", k.ID)
 		}
 	}
-	if erased, err := Release(ctx, pool, "rooms", 3); err != nil || !erased {
+	if h, err := Held(ctx, pool, "rooms", []schemas.ID{1, 2, 3}); err != nil || len(h) != 1 || !h[3] {
+		t.Errorf("Held = %v, %v; want only 3", h, err)
+	}
+	if erased, err := Release(ctx, pool, "rooms", []schemas.ID{3}); err != nil || len(erased) != 1 || erased[0] != 3 {
 		t.Fatalf("Release = %v, %v; want erased", erased, err)
 	}
 	for _, k := range []Key{held, heldEdit} {
@@ -179,7 +182,7 @@ func TestStore(t *testing.T) {
 			t.Errorf("key %s survived the release of a deleted message", k.ID)
 		}
 	}
-	if erased, err := Release(ctx, pool, "rooms", 2); err != nil || erased {
+	if erased, err := Release(ctx, pool, "rooms", []schemas.ID{2}); err != nil || len(erased) != 0 {
 		t.Errorf("releasing a message never deleted: %v, %v", erased, err)
 	}
 }

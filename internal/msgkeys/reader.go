@@ -232,3 +232,12 @@ func (r *Reader) Seed(keys []Key) {
 		r.byMsg[k.Message] = append(r.byMsg[k.Message], k.ID)
 	}
 }
+
+// Held returns which of messages are under a hold now (see the package
+// function Held); a nil Reader, with no key store, holds nothing.
+func (r *Reader) Held(ctx context.Context, messages []schemas.ID) (map[schemas.ID]bool, error) {
+	if r == nil {
+		return map[schemas.ID]bool{}, nil
+	}
+	return Held(ctx, r.pool, r.scope, messages)
+}

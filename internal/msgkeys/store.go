@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 
+	"slices"
+
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"happychat/schemas"
 )
@@ -69,32 +71,86 @@ func Write(ctx context.Context, tx pgx.Tx, scope string, keys []Key, erase []sch
 	return nil
 }
 
-// Hold keeps message's keys through a delete until Release: the rule for a
-// message under an open abuse report (the moderation issue's reports call
-// it when one is filed). Keys the message gets later are held too.
-func Hold(ctx context.Context, pool *pgxpool.Pool, scope string, message schemas.ID) error {
-	if _, err := pool.Exec(ctx, `UPDATE message_keys SET held = true WHERE scope = $1 AND message_id = $2`,
-		scope, int64(message)); err != nil {
+// Execer is what Hold, Release and Held run on: a transaction (the
+// command's batch) or a pool.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// Hold keeps the messages' keys through a delete until Release: the rule
+// for a message under an open abuse report. The command service calls it
+// in the transaction of the batch that files the report, before Write, so
+// a delete in the same batch already finds the hold. Keys the messages get
+// later (an edit's) are held too (Write).
+func Hold(ctx context.Context, db Execer, scope string, messages []schemas.ID) error {
+	if len(messages) == 0 {
+		return nil
+	}
+	if _, err := db.Exec(ctx, `UPDATE message_keys SET held = true WHERE scope = $1 AND message_id = ANY($2)`,
+		scope, int64s(messages)); err != nil {
 		return fmt.Errorf("hold message keys: %w", err)
 	}
 	return nil
 }
 
-// Release ends message's hold (its report was resolved). A message deleted
-// meanwhile loses its keys now; erased says so.
-func Release(ctx context.Context, pool *pgxpool.Pool, scope string, message schemas.ID) (erased bool, err error) {
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM message_keys WHERE scope = $1 AND message_id = $2 AND erase_on_release`,
-			scope, int64(message))
-		if err != nil {
-			return err
-		}
-		erased = tag.RowsAffected() > 0
-		_, err = tx.Exec(ctx, `UPDATE message_keys SET held = false WHERE scope = $1 AND message_id = $2`, scope, int64(message))
-		return err
-	})
-	if err != nil {
-		return false, fmt.Errorf("release message keys: %w", err)
+// Release ends the messages' holds (their reports were resolved), after
+// Write in the batch's transaction: a message deleted meanwhile, or by the
+// same batch, loses its keys now. It returns the messages it erased so.
+func Release(ctx context.Context, db Execer, scope string, messages []schemas.ID) ([]schemas.ID, error) {
+	if len(messages) == 0 {
+		return nil, nil
 	}
-	return erased, nil
+	rows, err := db.Query(ctx, `DELETE FROM message_keys WHERE scope = $1 AND message_id = ANY($2) AND erase_on_release
+		RETURNING message_id`, scope, int64s(messages))
+	if err != nil {
+		return nil, fmt.Errorf("release message keys: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("release message keys: %w", err)
+	}
+	if _, err := db.Exec(ctx, `UPDATE message_keys SET held = false WHERE scope = $1 AND message_id = ANY($2)`,
+		scope, int64s(messages)); err != nil {
+		return nil, fmt.Errorf("release message keys: %w", err)
+	}
+	out := make([]schemas.ID, 0, len(ids))
+	for _, id := range ids {
+		if !slices.Contains(out, schemas.ID(id)) {
+			out = append(out, schemas.ID(id))
+		}
+	}
+	return out, nil
+}
+
+// Held returns which of messages are under a hold now. The ClickHouse
+// projector asks it for the messages a batch deletes: a held message keeps
+// its text there, for the moderators' queue, until its report.resolved
+// (docs/adr/0009).
+func Held(ctx context.Context, db Execer, scope string, messages []schemas.ID) (map[schemas.ID]bool, error) {
+	out := map[schemas.ID]bool{}
+	if len(messages) == 0 {
+		return out, nil
+	}
+	rows, err := db.Query(ctx, `SELECT DISTINCT message_id FROM message_keys WHERE scope = $1 AND message_id = ANY($2) AND held`,
+		scope, int64s(messages))
+	if err != nil {
+		return nil, fmt.Errorf("read message holds: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("read message holds: %w", err)
+	}
+	for _, id := range ids {
+		out[schemas.ID(id)] = true
+	}
+	return out, nil
+}
+
+func int64s(ids []schemas.ID) []int64 {
+	out := make([]int64, len(ids))
+	for i, id := range ids {
+		out[i] = int64(id)
+	}
+	return out
 }

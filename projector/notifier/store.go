@@ -41,7 +41,9 @@ INSERT INTO push_subscriptions (endpoint, user_id, p256dh, auth) VALUES ($1, $2,
 ON CONFLICT (endpoint) DO UPDATE SET user_id = EXCLUDED.user_id, p256dh = EXCLUDED.p256dh, auth = EXCLUDED.auth`
 
 // recipientsSQL: the current members of a room other than the sender who
-// have a subscription, whether each muted the room, and its watermark.
+// have a subscription, whether each muted the room, and its watermark. A
+// member who blocks the sender (the projector's blocks view, feature level
+// 5) is not pushed: the sender's messages are hidden for them.
 const recipientsSQL = `
 SELECT m.user_id, mu.user_id IS NOT NULL, COALESCE(w.seq, 0)
 FROM members m
@@ -49,6 +51,7 @@ LEFT JOIN push_mutes mu ON mu.user_id = m.user_id AND mu.room_id = m.room_id
 LEFT JOIN push_watermarks w ON w.user_id = m.user_id AND w.room_id = m.room_id
 WHERE m.room_id = $1 AND m.left_at IS NULL AND m.user_id <> $2
   AND EXISTS (SELECT 1 FROM push_subscriptions s WHERE s.user_id = m.user_id)
+  AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = m.user_id AND b.blocked = $2)
 GROUP BY m.user_id, mu.user_id, w.seq`
 
 // migrate creates the notifier's tables.

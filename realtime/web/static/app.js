@@ -15,6 +15,7 @@ import { renderRoom } from "./js/views/room.js";
 import { unsubscribePush, answerServiceWorker } from "./js/push.js";
 import { avatar, tag } from "./js/identity.js";
 import { openPasskeyDialog } from "./js/passkeys.js";
+import { openBlockedDialog } from "./js/blockreport.js";
 
 const main = document.getElementById("main");
 const connPill = document.getElementById("conn");
@@ -77,6 +78,11 @@ function renderUser() {
       "button",
       { type: "button", class: "btn btn-ghost btn-small btn-icon", id: "passkey-open", "aria-label": t("passkeyButton"), title: t("passkeyButton"), on: { click: openPasskeyDialog } },
       icon("🔑"),
+    ),
+    h(
+      "button",
+      { type: "button", class: "btn btn-ghost btn-small btn-icon", id: "blocked-open", "aria-label": t("blockedUsers"), title: t("blockedUsers"), on: { click: openBlockedDialog } },
+      icon("🚫"),
     ),
   );
 }

@@ -207,6 +207,18 @@ export const api = {
   // the admin token when an admin acts (undefined: the session's).
   moderate: (id, action, body, token) => call("POST", `/v1/rooms/${enc(id)}/${action}`, { body, ...(token ? { token } : {}) }),
   closeRoom: (id, reason, token) => call("POST", `/v1/rooms/${enc(id)}/close`, { body: reason ? { reason } : {}, token }),
+  // Blocks and reports (feature level 5; blockreport.js, views/admin_reports.js).
+  blocks: () => call("GET", "/v1/me/blocks"),
+  block: (userId) => call("POST", "/v1/me/blocks", { body: { user_id: userId } }),
+  unblock: (userId) => call("DELETE", `/v1/me/blocks/${enc(userId)}`),
+  report: (id, messageId, reason, note) =>
+    call("POST", `/v1/rooms/${enc(id)}/messages/${enc(messageId)}/reports`, { body: note ? { reason, note } : { reason } }),
+  reports: ({ status = "open", before, token } = {}) => {
+    const q = new URLSearchParams({ status });
+    if (before) q.set("before", before);
+    return call("GET", `/v1/admin/reports?${q}`, { token });
+  },
+  resolveReport: (reportId, outcome, token) => call("POST", `/v1/admin/reports/${enc(reportId)}/resolve`, { body: { outcome }, token }),
   // Web Push (docs/notifier.md): the key to subscribe with, the browser's
   // subscriptions, and the rooms muted.
   vapidKey: () => call("GET", "/v1/push/vapid-key", { token: null }),

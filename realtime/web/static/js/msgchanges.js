@@ -63,7 +63,7 @@ function tombstone(li) {
   li.classList.add("deleted");
   const body = li.querySelector(".msg-body");
   if (body) body.textContent = t("deletedMessage");
-  for (const sel of [".msg-reply", ".msg-reactions", ".msg-effects", ".msg-edited"]) li.querySelector(sel)?.remove();
+  for (const sel of [".msg-reply", ".msg-reactions", ".msg-effects", ".msg-edited", ".msg-report"]) li.querySelector(sel)?.remove();
   li.classList.remove("mentions-me");
   li.reactions = new Map();
 }

@@ -16,6 +16,7 @@ import { effectIcon } from "./effects.js";
 import { linkify } from "./links.js";
 import { avatar, tag } from "./identity.js";
 import { decorate } from "./msgchanges.js";
+import { reportButton } from "./blockreport.js";
 
 const GROUP_GAP_MS = 5 * 60 * 1000;
 
@@ -205,6 +206,7 @@ export class Timeline {
               m.effects.map((e) => h("span", { role: "img", "aria-label": t("effectPlayed", { effect: e }) }, effectIcon(e))),
             )
           : null,
+        reportButton(m, this.selfId),
       ),
     );
     this.byKey.set(m.id, li);

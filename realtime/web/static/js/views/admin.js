@@ -7,6 +7,7 @@ import { t, formatDay, formatClock } from "../i18n.js";
 import { api } from "../api.js";
 import { store } from "../store.js";
 import { topicForm } from "./propose.js";
+import { reportQueue } from "./admin_reports.js";
 
 export function renderAdmin(root, ctx) {
   const body = h("div", { class: "admin-body" });
@@ -61,9 +62,11 @@ export function renderAdmin(root, ctx) {
   async function showProposals() {
     intro.textContent = t("adminIntroUnlocked");
     const list = h("ul", { class: "proposal-list", id: "proposal-list", "aria-busy": "true" });
+    const reports = reportQueue({ onDenied: () => ((store.adminToken = ""), showUnlock(t("adminBadToken"))) });
     replace(
       body,
       h("section", { class: "card" }, h("h2", {}, icon("📝"), " ", t("proposalsTitle")), list),
+      reports.section,
       h(
         "section",
         { class: "card" },
@@ -82,11 +85,11 @@ export function renderAdmin(root, ctx) {
       h(
         "p",
         { class: "page-actions" },
-        h("button", { type: "button", class: "btn btn-ghost", id: "admin-refresh", on: { click: () => loadList(list) } }, icon("🔄"), " ", t("refresh")),
+        h("button", { type: "button", class: "btn btn-ghost", id: "admin-refresh", on: { click: () => (loadList(list), reports.load()) } }, icon("🔄"), " ", t("refresh")),
         h("button", { type: "button", class: "btn btn-ghost", id: "admin-lock", on: { click: lock } }, icon("🔒"), " ", t("adminLock")),
       ),
     );
-    await loadList(list);
+    await Promise.all([loadList(list), reports.load()]);
   }
 
   async function loadList(list) {

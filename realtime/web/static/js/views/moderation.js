@@ -6,6 +6,7 @@
 
 import { h, replace, icon, toast } from "../dom.js";
 import { t } from "../i18n.js";
+import "../moderation-strings.js";
 import { api } from "../api.js";
 import { store } from "../store.js";
 

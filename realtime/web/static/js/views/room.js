@@ -37,6 +37,7 @@ import { Composer } from "../composer.js";
 import { attachMessageActions } from "../msgactions.js";
 import { memberActions, closeButton, removedCard, closedCard } from "./moderation.js";
 import { moderationKind, moderationBy } from "../timeline.js";
+import { blockButton, isBlocked, loadBlocks } from "../blockreport.js";
 
 const PAGE = 50;
 // Effects are for what happens now: a replay after a long absence does not
@@ -110,6 +111,7 @@ export function renderRoom(root, { id }, ctx) {
 
     buildLayout();
     if (room.status === "closed") readOnly();
+    loadBlocks();
     for (const m of room.members || []) members.set(m.user_id, m);
     if (!members.has(session.user_id)) members.set(session.user_id, { user_id: session.user_id, nickname: session.nickname });
     drawMembers();
@@ -285,6 +287,7 @@ export function renderRoom(root, { id }, ctx) {
   function onFrame(frame) {
     switch (frame.type) {
       case "message":
+        if (frame.message && isBlocked(frame.message.user_id)) break; // hidden for this viewer (blockreport.js)
         if (frame.message) showMessage(frame.message, { live: true });
         if (frame.message) typing.clear(frame.message.user_id);
         break;
@@ -448,6 +451,7 @@ export function renderRoom(root, { id }, ctx) {
           h("span", { class: "member-name" }, m.nickname, " ", tag(m.user_id), m.user_id === session.user_id ? ` (${t("you")})` : ""),
           messageButton(m, ctx.navigate),
           memberActions(room, m),
+          blockButton(m),
         ),
       ),
     );
