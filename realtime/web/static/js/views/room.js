@@ -1,8 +1,9 @@
 // The room screen: join, history, live conversation, members, composer.
 // (Over 450 lines: one screen's wiring of the socket's frames to the
-// timeline; the rendering lives in timeline.js, identity.js, msgchanges.js
-// and links.js, the composer in composer.js, the message menu in
-// msgactions.js. Next to split out: the members sheet.)
+// timeline, the composer and the members; the rendering lives in
+// timeline.js, identity.js, msgchanges.js and links.js, the composer in
+// composer.js, the message menu in msgactions.js, the members sheet in
+// members.js.)
 //
 // Order of work, and why: join first (the socket is only for members), then
 // read the newest history page, then open the socket with since_seq = the
@@ -30,14 +31,14 @@ import { Typing } from "../typing.js";
 import { SeenBy } from "../seenby.js";
 import { playEffect } from "../effects.js";
 import { notifyState, enableNotifications, disableNotifications, notifyMessage } from "../notify.js";
-import { avatar, tag } from "../identity.js";
-import { conversationTitle, inviteButton, messageButton, readFresh } from "./conversations.js";
+import { conversationTitle, inviteButton, readFresh } from "./conversations.js";
+import { MembersPanel } from "./members.js";
 import { muteButton, revealLinkedMessage } from "../push.js";
 import { Composer } from "../composer.js";
 import { attachMessageActions } from "../msgactions.js";
-import { memberActions, closeButton, removedCard, closedCard } from "./moderation.js";
+import { closeButton, removedCard, closedCard } from "./moderation.js";
 import { moderationKind, moderationBy } from "../timeline.js";
-import { blockButton, isBlocked, loadBlocks } from "../blockreport.js";
+import { isBlocked, loadBlocks } from "../blockreport.js";
 
 const PAGE = 50;
 // Effects are for what happens now: a replay after a long absence does not
@@ -54,6 +55,7 @@ export function renderRoom(root, { id }, ctx) {
   let marks = null;
   let typing = null;
   let seen = null;
+  let membersPanel = null;
   let composer = null;
   let actions = null;
   let timeline = null;
@@ -187,44 +189,7 @@ export function renderRoom(root, { id }, ctx) {
       onConfirmed: (p, m) => showMessage(m, { live: true }),
     });
 
-    const memberList = h("ul", { class: "member-list", id: "member-list" });
-    const memberCount = h("span", { class: "member-count" });
-    const membersToggle = h(
-      "button",
-      { type: "button", class: "btn btn-ghost btn-small", id: "members-toggle", "aria-expanded": "false", "aria-controls": "member-panel" },
-      icon("👥"),
-      " ",
-      memberCount,
-    );
-    const closePanel = h(
-      "button",
-      { type: "button", class: "btn btn-ghost btn-small member-close", "aria-label": t("hideMembers"), on: { click: () => (setPanel(false), membersToggle.focus()) } },
-      h("span", { "aria-hidden": "true" }, "✕"),
-    );
-    const panel = h(
-      "aside",
-      { class: "member-panel", id: "member-panel", "aria-labelledby": "member-heading" },
-      h("div", { class: "member-head" }, h("h2", { id: "member-heading" }, t("memberList")), closePanel),
-      memberList,
-    );
-    // Phones: the list is a sheet over the conversation, above a backdrop
-    // that closes it; both are fixed, so the timeline keeps its width.
-    const backdrop = h("div", { class: "member-backdrop", hidden: true, on: { click: () => setPanel(false) } });
-    // The list starts open beside the conversation on wide screens, and
-    // closed (a sheet over it) on phones.
-    const setPanel = (open) => {
-      membersToggle.setAttribute("aria-expanded", String(open));
-      panel.hidden = !open;
-      backdrop.hidden = !open || matchMedia("(min-width: 900px)").matches;
-    };
-    setPanel(matchMedia("(min-width: 900px)").matches);
-    membersToggle.addEventListener("click", () => setPanel(panel.hidden));
-    panel.addEventListener("keydown", (ev) => {
-      if (ev.key === "Escape" && !matchMedia("(min-width: 900px)").matches) {
-        setPanel(false);
-        membersToggle.focus();
-      }
-    });
+    membersPanel = new MembersPanel({ selfId: session.user_id, navigate: ctx.navigate, room: () => room });
     const notifyBtn = h("button", { type: "button", class: "btn btn-ghost btn-small", id: "notify-toggle", on: { click: toggleNotify } });
     // Labelled on every screen: an icon alone read as "say hi".
     const leaveBtn = h("button", { type: "button", class: "btn btn-ghost btn-small btn-leave", id: "leave", on: { click: leave } }, icon("🚪"), h("span", { class: "leave-label" }, t("leaveRoom")));
@@ -263,16 +228,16 @@ export function renderRoom(root, { id }, ctx) {
           { class: "room-head" },
           h("a", { href: "/", "data-link": true, class: "btn btn-ghost btn-icon", id: "back", "aria-label": t("back"), title: t("back") }, h("span", { "aria-hidden": "true" }, "←")),
           h("div", { class: "room-heading" }, h("h1", { id: "room-title" }, conversationTitle(room)), room.description ? h("p", { class: "room-sub" }, room.description) : null),
-          h("div", { class: "room-tools" }, inviteButton(room), membersToggle, notifyBtn, muteButton(id), leaveBtn, closeButton(room)),
+          h("div", { class: "room-tools" }, inviteButton(room), membersPanel.toggle, notifyBtn, muteButton(id), leaveBtn, closeButton(room)),
         ),
         h("p", { class: "offline-room-note", id: "offline-room-note", role: "status", hidden: true }, icon("📴"), " ", t("offlineRoomSaved")),
-        h("div", { class: "room-body" }, h("div", { class: "timeline-wrap" }, timeline.el, jump), backdrop, panel),
+        h("div", { class: "room-body" }, h("div", { class: "timeline-wrap" }, timeline.el, jump), membersPanel.backdrop, membersPanel.panel),
         typing.el,
         composer.form,
       ),
     );
     const offlineNote = root.querySelector("#offline-room-note");
-    els = { memberList, memberCount, notifyBtn, jump, composer: composer.input, panel, offlineNote };
+    els = { notifyBtn, jump, composer: composer.input, offlineNote };
     drawNotify();
     revealLinkedMessage();
     composer.focus({ preventScroll: true });
@@ -439,25 +404,7 @@ export function renderRoom(root, { id }, ctx) {
   }
 
   function drawMembers() {
-    if (!els.memberList) return;
-    const list = [...members.values()].sort((a, b) => (a.user_id === session.user_id ? -1 : b.user_id === session.user_id ? 1 : (a.nickname || "").localeCompare(b.nickname || "")));
-    replace(
-      els.memberList,
-      list.map((m) =>
-        h(
-          "li",
-          { class: m.user_id === session.user_id ? "me" : null, dataset: { userId: m.user_id } },
-          avatar(m.nickname, m.user_id),
-          h("span", { class: "member-name" }, m.nickname, " ", tag(m.user_id), m.user_id === session.user_id ? ` (${t("you")})` : ""),
-          messageButton(m, ctx.navigate),
-          memberActions(room, m),
-          blockButton(m),
-        ),
-      ),
-    );
-    const cap = room.capacity || 20;
-    els.memberCount.textContent = t("membersShort", { count: members.size, capacity: cap });
-    els.memberCount.parentElement.setAttribute("aria-label", t("showMembers", { count: members.size }));
+    membersPanel?.draw(members);
   }
 
   function drawNotify() {
