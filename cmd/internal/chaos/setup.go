@@ -98,6 +98,9 @@ func (r *run) setupRooms(ctx context.Context, n, members int, subscribe bool) ([
 		return nil, err
 	}
 	r.rooms = append(r.rooms, rooms...)
+	if np := len(rooms) / privateEvery; privates && np > 0 {
+		r.notef("%d of %d rooms private, entered by invite", np, len(rooms))
+	}
 	if subscribe {
 		urls := r.sys.realtimeURLs()
 		for _, rm := range rooms {
