@@ -54,19 +54,10 @@ func (s *Service) blockRequest(c Caller, user schemas.ID) error {
 // (conversation.created alone): the room is where the pair's relation
 // lives, and opening it later adds the members to it.
 func decideBlock(r *room, cmd Command, dp deps) (decision, *room, error) {
-	if cmd.Peer <= 0 || cmd.Peer == cmd.UserID || cmd.RoomID != schemas.DirectRoomID(cmd.UserID, cmd.Peer) || cmd.PeerNickname == "" {
-		return decision{}, nil, badRequest("a block is between two users, in the room of their pair")
-	}
 	d := decision{result: Result{Done: true}}
-	if r == nil {
-		r = newRoom(cmd.RoomID)
-		env := schemas.Envelope{UserID: cmd.UserID, CorrelationID: cmd.CorrelationID,
-			Payload: schemas.ConversationCreated{Kind: schemas.RoomKindDirect, Peer: cmd.Peer}}
-		if err := d.stamp(r, dp, env); err != nil {
-			return decision{}, nil, err
-		}
-	} else if r.kind != schemas.RoomKindDirect || !r.directOf(cmd.UserID, cmd.Peer) {
-		return decision{}, nil, schemas.Errorf(schemas.CodeConflict, "the pair's room id is taken")
+	r, err := d.pairRoom(r, cmd, dp, "a block")
+	if err != nil {
+		return decision{}, nil, err
 	}
 	if r.blocks(cmd.UserID) {
 		return d, nil, nil

@@ -9,23 +9,16 @@ import "happychat/schemas"
 // the second finds the room the first created. Either user asking again
 // after leaving comes back in, and brings the other back too.
 func decideCreateDirect(r *room, cmd Command, dp deps) (decision, *room, error) {
-	if cmd.Peer <= 0 || cmd.Peer == cmd.UserID || cmd.RoomID != schemas.DirectRoomID(cmd.UserID, cmd.Peer) || cmd.PeerNickname == "" {
-		return decision{}, nil, badRequest("a direct message is between two users, in the room of their pair")
-	}
 	var d decision
 	created := r == nil
-	if created {
-		r = newRoom(cmd.RoomID)
-		env := schemas.Envelope{UserID: cmd.UserID, CorrelationID: cmd.CorrelationID,
-			Payload: schemas.ConversationCreated{Kind: schemas.RoomKindDirect, Peer: cmd.Peer}}
-		if err := d.stamp(r, dp, env); err != nil {
+	r, err := d.pairRoom(r, cmd, dp, "a direct message")
+	if err != nil {
+		return decision{}, nil, err
+	}
+	if !created {
+		if err := r.refuseBlocked(cmd.UserID); err != nil {
 			return decision{}, nil, err
 		}
-	} else if r.kind != schemas.RoomKindDirect || !r.directOf(cmd.UserID, cmd.Peer) {
-		// Another room with the hash of this pair (never seen in practice).
-		return decision{}, nil, schemas.Errorf(schemas.CodeConflict, "the conversation's id is taken")
-	} else if err := r.refuseBlocked(cmd.UserID); err != nil {
-		return decision{}, nil, err
 	}
 	for _, u := range []struct {
 		id       schemas.ID
@@ -46,6 +39,27 @@ func decideCreateDirect(r *room, cmd Command, dp deps) (decision, *room, error) 
 		return d, nil, nil
 	}
 	return d, r, nil
+}
+
+// pairRoom checks that cmd is between two users in the room of their pair
+// (what is refused is named by what: "a direct message", "a block"), and
+// returns that room: r, or, when the pair has none yet, a new one whose
+// conversation.created d appends.
+func (d *decision) pairRoom(r *room, cmd Command, dp deps, what string) (*room, error) {
+	if cmd.Peer <= 0 || cmd.Peer == cmd.UserID || cmd.RoomID != schemas.DirectRoomID(cmd.UserID, cmd.Peer) || cmd.PeerNickname == "" {
+		return nil, badRequest(what + " is between two users, in the room of their pair")
+	}
+	if r == nil {
+		r = newRoom(cmd.RoomID)
+		env := schemas.Envelope{UserID: cmd.UserID, CorrelationID: cmd.CorrelationID,
+			Payload: schemas.ConversationCreated{Kind: schemas.RoomKindDirect, Peer: cmd.Peer}}
+		return r, d.stamp(r, dp, env)
+	}
+	if r.kind != schemas.RoomKindDirect || !r.directOf(cmd.UserID, cmd.Peer) {
+		// Another room with the hash of this pair (never seen in practice).
+		return nil, schemas.Errorf(schemas.CodeConflict, "the pair's room id is taken")
+	}
+	return r, nil
 }
 
 // directOf reports whether r is the direct messages of a and b.
