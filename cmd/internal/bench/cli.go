@@ -146,6 +146,9 @@ func printSummary(w io.Writer, res *Result) {
 		} {
 			fmt.Fprintf(w, "bench: %-24s ms p50 %.2f p90 %.2f p99 %.2f p999 %.2f max %.2f (%d)\n", p.name, p.p.P50, p.p.P90, p.p.P99, p.p.P999, p.p.Max, p.p.Count)
 		}
+		if l.ReadDelayP50 != nil {
+			fmt.Fprintf(w, "bench: read delay p50 %.2f ms (this process's sent_at → deliver minus the server's sent_at → written)\n", *l.ReadDelayP50)
+		}
 	}
 	if i := res.IdleResult; i != nil {
 		fmt.Fprintf(w, "bench idle: %d of %d sockets open (requested %d, fd limit %d), dial errors %d %v in %.1f s; server %s RSS %.1f → %.1f MiB, %.2f KiB per idle socket (Go heap+stacks in use %.2f KiB), idle CPU %.3f cores\n",
@@ -155,6 +158,9 @@ func printSummary(w io.Writer, res *Result) {
 	for _, s := range res.Servers {
 		fmt.Fprintf(w, "bench: server %s: %.2f CPU cores over %.1f s, RSS %.1f MiB at start, %.1f max, %.1f at end",
 			s.URL, s.CPUCores, s.WindowSec, s.RSSStartMiB, s.RSSMaxMiB, s.RSSEndMiB)
+		if d := s.DeliveryDelay; d != nil {
+			fmt.Fprintf(w, "; its sent_at → written ms p50 %.2f p95 %.2f p99 %.2f mean %.2f (%d)", d.P50, d.P95, d.P99, d.Mean, d.Count)
+		}
 		if s.Error != "" {
 			fmt.Fprintf(w, " (scrape error: %s)", s.Error)
 		}

@@ -84,7 +84,12 @@ type LoadResult struct {
 	FromWrite       Percentiles `json:"write_to_deliver_ms"`
 	WriteToSentAt   Percentiles `json:"write_to_sent_at_ms"`
 	SentAtToDeliver Percentiles `json:"sent_at_to_deliver_ms"`
-	AckLatency      Percentiles `json:"send_to_ack_ms"`
+	// ReadDelayP50 is SentAtToDeliver's p50 minus the server's own
+	// sent_at → written p50 (servers[].delivery_delay_ms): how late this
+	// process read what the server had written. Absent without the server's
+	// histogram.
+	ReadDelayP50 *float64    `json:"read_delay_p50_ms,omitempty"`
+	AckLatency   Percentiles `json:"send_to_ack_ms"`
 	// GeneratorCPUSec is this process's user + system CPU over the load and
 	// the drain (getrusage), GeneratorCPUCores the same over that time: a
 	// generator starved of CPU on a shared machine shows up here.
