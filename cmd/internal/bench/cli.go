@@ -144,10 +144,10 @@ func printSummary(w io.Writer, res *Result) {
 			{"slot → deliver", l.Latency}, {"slot → write (issue lag)", l.IssueLag}, {"write → deliver", l.FromWrite},
 			{"write → sent_at", l.WriteToSentAt}, {"sent_at → deliver", l.SentAtToDeliver}, {"slot → ack", l.AckLatency},
 		} {
-			fmt.Fprintf(w, "bench: %-24s ms p50 %.2f p90 %.2f p99 %.2f p999 %.2f max %.2f (%d)\n", p.name, p.p.P50, p.p.P90, p.p.P99, p.p.P999, p.p.Max, p.p.Count)
+			fmt.Fprintf(w, "bench: %-24s ms p50 %.2f p90 %.2f p99 %.2f p999 %.2f max %.2f mean %.2f (%d)\n", p.name, p.p.P50, p.p.P90, p.p.P99, p.p.P999, p.p.Max, p.p.Mean, p.p.Count)
 		}
-		if l.ReadDelayP50 != nil {
-			fmt.Fprintf(w, "bench: read delay p50 %.2f ms (this process's sent_at → deliver minus the server's sent_at → written)\n", *l.ReadDelayP50)
+		if l.ReadDelayMean != nil {
+			fmt.Fprintf(w, "bench: read delay mean %.2f ms (this process's sent_at → deliver minus the server's sent_at → written)\n", *l.ReadDelayMean)
 		}
 	}
 	if i := res.IdleResult; i != nil {

@@ -222,7 +222,7 @@ func runLoad(ctx context.Context, cfg Config, api *apiClient, wsBase string, wat
 	res.SentAtToDeliver = percentiles(t.fromSentAt)
 	res.AckLatency = percentiles(t.ackLats)
 	if d, ok := readDelay(res.LoadResult, res.Servers); ok {
-		res.ReadDelayP50 = &d
+		res.ReadDelayMean = &d
 	}
 	if cfg.PNG != "" {
 		if err := writeLatencyPNG(cfg.PNG, t.total, res); err != nil {

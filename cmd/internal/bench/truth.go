@@ -98,17 +98,20 @@ func delayStats(first, last histSample) *DelayStats {
 		P99: round(d.quantile(.99) * 1e3), Mean: round(d.sum / n * 1e3)}
 }
 
-// readDelay is this generator's sent_at → deliver p50 minus the server's
-// sent_at → written p50 (the first server that has the histogram): how
-// late this process read what the server had written. ok is false without
-// both.
+// readDelay is this generator's mean sent_at → deliver minus the server's
+// mean sent_at → written (the first server that has the histogram): how
+// late, on average, this process read what the server had written. Means,
+// because both are exact (the histogram's sum), where a quantile of the
+// histogram is interpolated in a bucket up to 250 ms wide. Both sides read
+// the same millisecond sent_at, so its truncation cancels. ok is false
+// without both.
 func readDelay(l *LoadResult, servers []ServerStats) (float64, bool) {
 	if l == nil || l.SentAtToDeliver.Count == 0 {
 		return 0, false
 	}
 	for _, s := range servers {
 		if s.DeliveryDelay != nil {
-			return round(l.SentAtToDeliver.P50 - s.DeliveryDelay.P50), true
+			return round(l.SentAtToDeliver.Mean - s.DeliveryDelay.Mean), true
 		}
 	}
 	return 0, false

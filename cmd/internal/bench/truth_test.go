@@ -49,7 +49,7 @@ func TestDeliveryDelayTruth(t *testing.T) {
 	}
 
 	// The generator read its deliveries 1.5 ms after the server wrote them.
-	l := &LoadResult{SentAtToDeliver: Percentiles{Count: 100, P50: 3.5}}
+	l := &LoadResult{SentAtToDeliver: Percentiles{Count: 100, P50: 3, Mean: 6.5}}
 	if rd, ok := readDelay(l, []ServerStats{{URL: "command"}, st}); !ok || rd != 1.5 {
 		t.Errorf("read delay %v, %v; want 1.5", rd, ok)
 	}

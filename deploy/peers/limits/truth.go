@@ -169,15 +169,16 @@ func scrapeDelay(base string) (promHist, error) {
 
 // generatorBound says whether this process's own delay is a large share of
 // what it measured: the issue lag (slot → write) over a tenth of the
-// latency at p50, or over a quarter of it at p99, or deliveries read more
-// than a tenth later than the server wrote them at p50. Its figures then
+// latency at p50, or over a quarter of it at p99, or deliveries read later
+// than the server wrote them by more than a tenth of the latency's p50 (on
+// average). Its figures then
 // describe the generator as much as the server (too few -http-conns or
 // -ws-writers, or a starved core), and the report says so.
-func generatorBound(lat, lag latFig, readDelayP50 float64) bool {
+func generatorBound(lat, lag latFig, readDelay float64) bool {
 	if lat.N == 0 {
 		return false
 	}
-	return lag.P50 > 0.1*lat.P50 || lag.P99 > 0.25*lat.P99 || readDelayP50 > 0.1*lat.P50
+	return lag.P50 > 0.1*lat.P50 || lag.P99 > 0.25*lat.P99 || readDelay > 0.1*lat.P50
 }
 
 // scrapeTruth scrapes the ground truth when -metrics is set.
@@ -204,8 +205,12 @@ func (r *fanoutResult) judge(before, after promHist, err error) {
 		}
 		r.Server = d.fig()
 		if r.Server != nil && r.SentAtToReceipt.N > 0 {
-			read = r.SentAtToReceipt.P50 - r.Server.P50
-			r.ReadDelayP50 = &read
+			// Means: both are exact (the sums), where a quantile of the
+			// server's histogram is interpolated in a bucket up to 250 ms
+			// wide. Both sides read the same millisecond sent_at, so its
+			// truncation cancels.
+			read = r.SentAtToReceipt.Mean - r.Server.Mean
+			r.ReadDelayMean = &read
 		}
 	}
 	if math.IsNaN(read) {
