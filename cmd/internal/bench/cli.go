@@ -149,6 +149,9 @@ func printSummary(w io.Writer, res *Result) {
 		if l.ReadDelayMean != nil {
 			fmt.Fprintf(w, "bench: read delay mean %.2f ms (this process's sent_at → deliver minus the server's sent_at → written)\n", *l.ReadDelayMean)
 		}
+		if l.GeneratorBound {
+			fmt.Fprintln(w, "bench: WARNING generator-bound: its own delay is a large share of the latency (give it a core, or run it on another host)")
+		}
 	}
 	if i := res.IdleResult; i != nil {
 		fmt.Fprintf(w, "bench idle: %d of %d sockets open (requested %d, fd limit %d), dial errors %d %v in %.1f s; server %s RSS %.1f → %.1f MiB, %.2f KiB per idle socket (Go heap+stacks in use %.2f KiB), idle CPU %.3f cores\n",

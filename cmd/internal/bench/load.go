@@ -224,6 +224,7 @@ func runLoad(ctx context.Context, cfg Config, api *apiClient, wsBase string, wat
 	if d, ok := readDelay(res.LoadResult, res.Servers); ok {
 		res.ReadDelayMean = &d
 	}
+	res.GeneratorBound = generatorBound(res.LoadResult)
 	if cfg.PNG != "" {
 		if err := writeLatencyPNG(cfg.PNG, t.total, res); err != nil {
 			return res, err

@@ -91,8 +91,11 @@ type LoadResult struct {
 	// sent_at → written mean (servers[].delivery_delay_ms): how late this
 	// process read what the server had written. Absent without the server's
 	// histogram.
-	ReadDelayMean *float64    `json:"read_delay_mean_ms,omitempty"`
-	AckLatency    Percentiles `json:"send_to_ack_ms"`
+	ReadDelayMean *float64 `json:"read_delay_mean_ms,omitempty"`
+	// GeneratorBound flags a run whose own delay (issue lag, read delay) is
+	// a large share of its latency (generatorBound).
+	GeneratorBound bool        `json:"generator_bound"`
+	AckLatency     Percentiles `json:"send_to_ack_ms"`
 	// GeneratorCPUSec is this process's user + system CPU over the load and
 	// the drain (getrusage), GeneratorCPUCores the same over that time: a
 	// generator starved of CPU on a shared machine shows up here.

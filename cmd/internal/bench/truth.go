@@ -116,3 +116,19 @@ func readDelay(l *LoadResult, servers []ServerStats) (float64, bool) {
 	}
 	return 0, false
 }
+
+// generatorBound says whether this process's own delay is a large share of
+// what it measured, by the rule deploy/peers/limits applies: the issue lag
+// (slot → write) over a tenth of the latency at p50 or over a quarter of it
+// at p99, or a read delay over a tenth of the latency's p50. Its figures
+// then describe the generator as much as the server.
+func generatorBound(l *LoadResult) bool {
+	if l == nil || l.Latency.Count == 0 {
+		return false
+	}
+	read := 0.0
+	if l.ReadDelayMean != nil {
+		read = *l.ReadDelayMean
+	}
+	return l.IssueLag.P50 > 0.1*l.Latency.P50 || l.IssueLag.P99 > 0.25*l.Latency.P99 || read > 0.1*l.Latency.P50
+}

@@ -73,3 +73,28 @@ func TestDeliveryDelayTruth(t *testing.T) {
 		t.Errorf("delay over no deliveries: %+v", *idle.DeliveryDelay)
 	}
 }
+
+func TestGeneratorBound(t *testing.T) {
+	lat := Percentiles{Count: 100, P50: 10, P99: 40}
+	f := func(v float64) *float64 { return &v }
+	for _, tc := range []struct {
+		name string
+		lag  Percentiles
+		read *float64
+		want bool
+	}{
+		{"small lag, prompt reads", Percentiles{P50: 0.3, P99: 5}, f(0.5), false},
+		{"no server histogram", Percentiles{P50: 0.3, P99: 5}, nil, false},
+		{"lag at p50", Percentiles{P50: 2, P99: 5}, nil, true},
+		{"lag at p99", Percentiles{P50: 0.3, P99: 20}, nil, true},
+		{"late reads", Percentiles{P50: 0.3, P99: 5}, f(2), true},
+	} {
+		l := &LoadResult{Latency: lat, IssueLag: tc.lag, ReadDelayMean: tc.read}
+		if got := generatorBound(l); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if generatorBound(&LoadResult{IssueLag: Percentiles{P50: 5}}) || generatorBound(nil) {
+		t.Error("bound without deliveries")
+	}
+}
