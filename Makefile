@@ -13,7 +13,7 @@ LOCAL := deploy/local
 # Fuzz targets run briefly in every test run; longer by hand (FUZZTIME=5m).
 FUZZTIME ?= 10s
 
-.PHONY: all build run dev-embedded test test-short vet lint mutation fuzz schemathesis up down status bench clean cluster-up cluster-down
+.PHONY: all build run dev-embedded test test-short vet lint mutation fuzz schemathesis up down status bench peers clean cluster-up cluster-down
 
 all: build
 
@@ -167,6 +167,20 @@ schemathesis: build $(SCHEMATHESIS_VENV)/bin/st
 bench: build
 	$(LOCAL)/up.sh >/dev/null
 	eval "$$($(LOCAL)/env.sh)"; $(GO) test -run '^$$' -bench . -benchtime 1x ./...
+
+# peers: the side-by-side peers of docs/benchmarks.md ("Which generator is
+# right"): the load generator that drives happychat and the in-memory
+# centrifuge server alike, and that server. Each is a module of its own, so
+# neither the production go.mod nor ./... carries them; their unit tests
+# and lint run here.
+peers: $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+	$(GO) test -C deploy/peers/limits -short ./...
+	$(GO) vet -C deploy/peers/limits ./...
+	$(GO) vet -C deploy/peers/centrifuge-min ./...
+	cd deploy/peers/limits && $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION) run ./...
+	cd deploy/peers/centrifuge-min && $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION) run ./...
+	$(GO) build -C deploy/peers/limits -o "$(CURDIR)/bin/peer-limits" .
+	$(GO) build -C deploy/peers/centrifuge-min -o "$(CURDIR)/bin/peer-centrifuge" .
 
 clean:
 	rm -rf bin artifacts

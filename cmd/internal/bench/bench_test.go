@@ -15,21 +15,21 @@ func TestPercentiles(t *testing.T) {
 		want Percentiles
 	}{
 		{"empty", nil, Percentiles{}},
-		{"one", []float64{7}, Percentiles{Count: 1, P50: 7, P90: 7, P95: 7, P99: 7, P999: 7, Max: 7}},
+		{"one", []float64{7}, Percentiles{Count: 1, P50: 7, P90: 7, P95: 7, P99: 7, P999: 7, Max: 7, Mean: 7}},
 		{"hundred", func() []float64 {
 			v := make([]float64, 100)
 			for i := range v {
 				v[i] = float64(100 - i) // unsorted on purpose
 			}
 			return v
-		}(), Percentiles{Count: 100, P50: 50, P90: 90, P95: 95, P99: 99, P999: 100, Max: 100}},
+		}(), Percentiles{Count: 100, P50: 50, P90: 90, P95: 95, P99: 99, P999: 100, Max: 100, Mean: 50.5}},
 		{"two thousand", func() []float64 {
 			v := make([]float64, 2000)
 			for i := range v {
 				v[i] = float64((i*7919)%2000 + 1) // 1..2000, shuffled
 			}
 			return v
-		}(), Percentiles{Count: 2000, P50: 1000, P90: 1800, P95: 1900, P99: 1980, P999: 1998, Max: 2000}},
+		}(), Percentiles{Count: 2000, P50: 1000, P90: 1800, P95: 1900, P99: 1980, P999: 1998, Max: 2000, Mean: 1000.5}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

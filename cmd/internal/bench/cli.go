@@ -144,7 +144,13 @@ func printSummary(w io.Writer, res *Result) {
 			{"slot → deliver", l.Latency}, {"slot → write (issue lag)", l.IssueLag}, {"write → deliver", l.FromWrite},
 			{"write → sent_at", l.WriteToSentAt}, {"sent_at → deliver", l.SentAtToDeliver}, {"slot → ack", l.AckLatency},
 		} {
-			fmt.Fprintf(w, "bench: %-24s ms p50 %.2f p90 %.2f p99 %.2f p999 %.2f max %.2f (%d)\n", p.name, p.p.P50, p.p.P90, p.p.P99, p.p.P999, p.p.Max, p.p.Count)
+			fmt.Fprintf(w, "bench: %-24s ms p50 %.2f p90 %.2f p99 %.2f p999 %.2f max %.2f mean %.2f (%d)\n", p.name, p.p.P50, p.p.P90, p.p.P99, p.p.P999, p.p.Max, p.p.Mean, p.p.Count)
+		}
+		if l.ReadDelayMean != nil {
+			fmt.Fprintf(w, "bench: read delay mean %.2f ms (this process's sent_at → deliver minus the server's sent_at → written)\n", *l.ReadDelayMean)
+		}
+		if l.GeneratorBound {
+			fmt.Fprintln(w, "bench: WARNING generator-bound: its own delay is a large share of the latency (give it a core, or run it on another host)")
 		}
 	}
 	if i := res.IdleResult; i != nil {
@@ -155,6 +161,9 @@ func printSummary(w io.Writer, res *Result) {
 	for _, s := range res.Servers {
 		fmt.Fprintf(w, "bench: server %s: %.2f CPU cores over %.1f s, RSS %.1f MiB at start, %.1f max, %.1f at end",
 			s.URL, s.CPUCores, s.WindowSec, s.RSSStartMiB, s.RSSMaxMiB, s.RSSEndMiB)
+		if d := s.DeliveryDelay; d != nil {
+			fmt.Fprintf(w, "; its sent_at → written ms p50 %.2f p95 %.2f p99 %.2f mean %.2f (%d)", d.P50, d.P95, d.P99, d.Mean, d.Count)
+		}
 		if s.Error != "" {
 			fmt.Fprintf(w, " (scrape error: %s)", s.Error)
 		}

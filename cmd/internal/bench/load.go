@@ -221,6 +221,10 @@ func runLoad(ctx context.Context, cfg Config, api *apiClient, wsBase string, wat
 	res.WriteToSentAt = percentiles(t.toSentAt)
 	res.SentAtToDeliver = percentiles(t.fromSentAt)
 	res.AckLatency = percentiles(t.ackLats)
+	if d, ok := readDelay(res.LoadResult, res.Servers); ok {
+		res.ReadDelayMean = &d
+	}
+	res.GeneratorBound = generatorBound(res.LoadResult)
 	if cfg.PNG != "" {
 		if err := writeLatencyPNG(cfg.PNG, t.total, res); err != nil {
 			return res, err

@@ -16,6 +16,9 @@ type Percentiles struct {
 	P99   float64 `json:"p99"`
 	P999  float64 `json:"p999"`
 	Max   float64 `json:"max"`
+	// Mean is exact (no bucket), which makes it the figure to hold against
+	// the server's histogram, whose sum is exact too.
+	Mean float64 `json:"mean"`
 }
 
 // Result is the JSON report of a run. The fields of the other mode are left
@@ -84,7 +87,15 @@ type LoadResult struct {
 	FromWrite       Percentiles `json:"write_to_deliver_ms"`
 	WriteToSentAt   Percentiles `json:"write_to_sent_at_ms"`
 	SentAtToDeliver Percentiles `json:"sent_at_to_deliver_ms"`
-	AckLatency      Percentiles `json:"send_to_ack_ms"`
+	// ReadDelayMean is SentAtToDeliver's mean minus the server's own
+	// sent_at → written mean (servers[].delivery_delay_ms): how late this
+	// process read what the server had written. Absent without the server's
+	// histogram.
+	ReadDelayMean *float64 `json:"read_delay_mean_ms,omitempty"`
+	// GeneratorBound flags a run whose own delay (issue lag, read delay) is
+	// a large share of its latency (generatorBound).
+	GeneratorBound bool        `json:"generator_bound"`
+	AckLatency     Percentiles `json:"send_to_ack_ms"`
 	// GeneratorCPUSec is this process's user + system CPU over the load and
 	// the drain (getrusage), GeneratorCPUCores the same over that time: a
 	// generator starved of CPU on a shared machine shows up here.
@@ -109,9 +120,13 @@ func percentiles(v []float64) Percentiles {
 		return Percentiles{}
 	}
 	slices.Sort(v)
+	sum := 0.0
+	for _, x := range v {
+		sum += x
+	}
 	at := func(q float64) float64 {
 		i := int(math.Ceil(q*float64(len(v)))) - 1
 		return round(v[max(0, min(i, len(v)-1))])
 	}
-	return Percentiles{Count: len(v), P50: at(.50), P90: at(.90), P95: at(.95), P99: at(.99), P999: at(.999), Max: round(v[len(v)-1])}
+	return Percentiles{Count: len(v), P50: at(.50), P90: at(.90), P95: at(.95), P99: at(.99), P999: at(.999), Max: round(v[len(v)-1]), Mean: round(sum / float64(len(v)))}
 }

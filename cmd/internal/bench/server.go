@@ -31,6 +31,10 @@ type ServerStats struct {
 	RSSStartMiB float64 `json:"rss_start_mib"`
 	RSSMaxMiB   float64 `json:"rss_max_mib"`
 	RSSEndMiB   float64 `json:"rss_end_mib"`
+	// DeliveryDelay is the realtime service's own event time → written on
+	// the socket over the window, the ground truth of the generator's
+	// sent_at → deliver; nil for a server without it (the command service).
+	DeliveryDelay *DelayStats `json:"delivery_delay_ms,omitempty"`
 	// ScrapeErrors counts the failed scrapes; Error is the last one.
 	ScrapeErrors int    `json:"scrape_errors,omitzero"`
 	Error        string `json:"error,omitempty"`
@@ -47,6 +51,9 @@ type procSample struct {
 	// collector lets grow before its next cycle, nor pages not yet
 	// returned to the system.
 	goInuseBytes float64
+	// delay is the realtime service's delivery-delay histogram, empty when
+	// the server has none.
+	delay histSample
 }
 
 // parseProcessMetrics reads process_cpu_seconds_total,
@@ -88,6 +95,9 @@ func parseProcessMetrics(r io.Reader) (procSample, error) {
 	if herr == nil && serr == nil {
 		ps.goInuseBytes = heap + stack
 	}
+	if mf := families[deliveryDelayMetric]; mf != nil && len(mf.GetMetric()) > 0 && mf.GetMetric()[0].GetHistogram() != nil {
+		ps.delay = histOf(mf.GetMetric()[0].GetHistogram())
+	}
 	return ps, nil
 }
 
@@ -108,6 +118,7 @@ func windowStats(url string, samples []procSample) ServerStats {
 		maxRSS = max(maxRSS, s.rssBytes)
 	}
 	st.RSSStartMiB, st.RSSMaxMiB, st.RSSEndMiB = mib(first.rssBytes), mib(maxRSS), mib(last.rssBytes)
+	st.DeliveryDelay = delayStats(first.delay, last.delay)
 	return st
 }
 
