@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"happychat/internal/logread"
+	"happychat/internal/msgkeys"
 	"happychat/schemas"
 )
 
@@ -50,6 +51,29 @@ func readHistory(ctx context.Context, brokers []string, topic string) (*History,
 	}
 	for _, p := range slices.Sorted(maps.Keys(perPart)) {
 		h.Events = append(h.Events, perPart[p]...)
+	}
+	return h, nil
+}
+
+// openChunk is how many events of the log one key query serves.
+const openChunk = 10_000
+
+// history reads the run's rooms topic.
+func (s *system) history(ctx context.Context) (*History, error) {
+	h, err := readHistory(ctx, s.brokers, s.names.Rooms)
+	if err != nil {
+		return nil, err
+	}
+	// From feature level 4 the log holds sealed texts (docs/adr/0009):
+	// opened with the keys the command service committed before each
+	// append, so that the checks compare what was acknowledged with what
+	// any reader can still read. A fresh reader: no cached key hides one
+	// that is gone. In chunks, for a query of bounded size.
+	keys := msgkeys.NewReader(s.pg, s.names.Rooms)
+	for from := 0; from < len(h.Events); from += openChunk {
+		if err := keys.Open(ctx, h.Events[from:min(from+openChunk, len(h.Events))]); err != nil {
+			return nil, fmt.Errorf("open the sealed texts of the log: %w", err)
+		}
 	}
 	return h, nil
 }
