@@ -216,8 +216,3 @@ func (a *api) accept(ctx context.Context, u *user, code string) answer {
 func (a *api) join(ctx context.Context, u *user, room schemas.ID) answer {
 	return a.write(ctx, "/v1/rooms/"+room.String()+"/join", u.token, nil, time.Minute)
 }
-
-// get reads from the query service.
-func (a *api) get(ctx context.Context, path string) answer {
-	return a.do(ctx, http.MethodGet, a.query+path, "", nil)
-}

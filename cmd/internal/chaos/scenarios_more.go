@@ -274,8 +274,9 @@ func (r *run) replayViews(ctx context.Context, rooms []schemas.ID) {
 	qwg.Go(func() {
 		for qctx.Err() == nil {
 			id := rooms[rand.IntN(len(rooms))]
+			token := r.sys.reader(id) // a private room is read by a member
 			for _, path := range []string{"/v1/rooms", "/v1/rooms/" + id.String(), "/v1/rooms/" + id.String() + "/messages?limit=50"} {
-				ans := r.sys.api.get(qctx, path)
+				ans := r.sys.api.do(qctx, http.MethodGet, r.sys.api.query+path, token, nil)
 				if qctx.Err() != nil {
 					return
 				}

@@ -61,7 +61,9 @@ func (r *run) setupRooms(ctx context.Context, n, members int, subscribe bool) ([
 	if err != nil {
 		return nil, err
 	}
-	privates := r.sys.level >= schemas.Events.LevelOf(schemas.TypeConversationCreated, 1)
+	// A private room needs a member to open it: rooms opened empty (lobbies
+	// that users join later) stay topics.
+	privates := members > 0 && r.sys.level >= schemas.Events.LevelOf(schemas.TypeConversationCreated, 1)
 	rooms := make([]*room, n)
 	for i := range rooms {
 		rooms[i] = &room{members: users[i*members : (i+1)*members], private: privates && i%privateEvery == privateEvery-1}
@@ -98,6 +100,16 @@ func (r *run) setupRooms(ctx context.Context, n, members int, subscribe bool) ([
 		return nil, err
 	}
 	r.rooms = append(r.rooms, rooms...)
+	r.sys.mu.Lock()
+	for _, rm := range rooms {
+		if rm.private {
+			if r.sys.readers == nil {
+				r.sys.readers = map[schemas.ID]string{}
+			}
+			r.sys.readers[rm.id] = rm.members[0].token
+		}
+	}
+	r.sys.mu.Unlock()
 	if np := len(rooms) / privateEvery; privates && np > 0 {
 		r.notef("%d of %d rooms private, entered by invite", np, len(rooms))
 	}

@@ -86,6 +86,17 @@ type system struct {
 	// level is the cluster feature level the system runs at (1 until the
 	// suite raises it, see atBuildLevel).
 	level int
+	// readers hold a member's token for each private room: only members
+	// read it (setupRooms).
+	readers map[schemas.ID]string
+}
+
+// reader returns the token to read room with: a member's for a private
+// room, none (anonymous) for a topic.
+func (s *system) reader(room schemas.ID) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.readers[room]
 }
 
 func randHex(n int) string {
