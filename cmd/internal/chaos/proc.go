@@ -66,8 +66,10 @@ func (p *proc) start() error {
 	cmd.Env = p.env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group: a signal to the suite (Ctrl-C) does not reach
-	// it, the suite stops it in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// it, the suite stops it in order. Killed if the suite dies (a panic,
+	// a SIGKILL): a process left running keeps its port, and the next run's
+	// process on it fails to start.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start %s: %w", p.name, err)
