@@ -2,6 +2,7 @@ package command
 
 import (
 	"context"
+	"slices"
 
 	"happychat/schemas"
 	"happychat/schemas/token"
@@ -13,9 +14,10 @@ import (
 // caller's old token is revoked (docs/adr/0007).
 //
 // In order, each committed before the next: user.renamed on the users topic
-// (the views' users row); member.renamed in the room the user is in, if any,
-// decided by that room's owner (members, presence and live frames follow at
-// that seq); the new token; session.revoked for the old one. A failure
+// (the views' users row); member.renamed in every room the user is a member
+// of (their topic room, private rooms and direct messages: see roomsOf),
+// each decided by that room's owner (members, presence and live frames
+// follow at that seq); the new token; session.revoked for the old one. A failure
 // part-way leaves the old token working, and the client retries the whole
 // rename: a repeat of a name already taken appends the events again, which
 // every consumer applies idempotently (the name is set, not toggled).
@@ -49,11 +51,11 @@ func (s *Service) Rename(ctx context.Context, c Caller, nickname string) (schema
 	if err := s.appendUserEvent(ctx, env); err != nil {
 		return schemas.Session{}, err
 	}
-	if loc, ok := s.fold.locate(c.UserID); ok && loc.active {
+	for _, room := range s.fold.roomsOf(c.UserID) {
 		// The owner appends member.renamed only if the user is still its
 		// member: a leave or a switch racing the rename wins, and the
 		// next join carries the new name anyway.
-		if _, err := s.Execute(ctx, Command{Kind: KindRename, RoomID: loc.room, UserID: c.UserID,
+		if _, err := s.Execute(ctx, Command{Kind: KindRename, RoomID: room, UserID: c.UserID,
 			Nickname: nickname, Credential: c.Token}); err != nil {
 			return schemas.Session{}, err
 		}
@@ -92,4 +94,27 @@ func decideRename(r *room, cmd Command, dp deps) (decision, error) {
 		Payload: schemas.MemberRenamed{Nickname: nickname, Previous: m.nickname}}
 	err = d.stamp(r, dp, env)
 	return d, err
+}
+
+// roomsOf returns, in id order, the rooms u is a current member of: the
+// topic room of their location (the user fold, which says whether a topic
+// membership is still current), and every private room and direct message
+// whose members include u (a scan of the fold: every instance folds every
+// partition). A rename reaches each of them.
+func (f *fold) roomsOf(u schemas.ID) []schemas.ID {
+	var out []schemas.ID
+	if loc, ok := f.locate(u); ok && loc.active {
+		out = append(out, loc.room)
+	}
+	for _, ps := range f.parts {
+		ps.mu.RLock()
+		for id, r := range ps.rooms {
+			if _, ok := r.members[u]; ok && !r.topic() {
+				out = append(out, id)
+			}
+		}
+		ps.mu.RUnlock()
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -171,6 +171,7 @@ func (s *Service) Register(r gin.IRouter) {
 	r.GET("/v1/rooms/:id/messages", s.route("messages", s.httpMessages))         // messages.go
 	r.GET("/v1/rooms/:id/messages/export", s.route("export", s.httpExport))      // export.go
 	r.GET("/v1/rooms/:id/timeline", s.route("timeline", s.httpTimeline))         // timeline.go
+	r.GET("/v1/rooms/:id/bans", s.route("bans", s.httpBans))                     // bans.go
 	r.GET("/v1/analytics/activity", s.route("activity", s.httpActivity))         // activity.go
 	r.GET("/v1/analytics/top-senders", s.route("top_senders", s.httpTopSenders)) // top_senders.go
 	r.GET("/v1/conversations", s.route("conversations", s.httpConversations))    // conversations.go

@@ -15,7 +15,9 @@ import (
 // phone). Alice sees Remove and Ban next to Jun in the members sheet (not
 // next to herself), confirms a removal in a dialog, and her timeline says
 // "Jun was removed by Alice"; Jun's screen says he was removed (in Korean),
-// not an error, with no way to rejoin offered.
+// not an error, with no way to rejoin offered. Back by the invite, Jun is
+// banned: Alice's sheet lists him under "Banned (1)", she lifts the ban,
+// and Jun enters again.
 func testModeration(t *testing.T, sys *webSystem, br *browser) {
 	title := "Mods " + webSuffix()
 	alice := br.newTab(t, "alice-owner", desktop)
@@ -65,6 +67,42 @@ func testModeration(t *testing.T, sys *webSystem, br *browser) {
 		t.Fatal("the removed card offers to rejoin")
 	}
 	jun.shot("removed-ko-phone")
+
+	// Jun comes back by the invite; Alice bans him: the members sheet shows
+	// "Banned (1)" with an Unban button; she lifts the ban (confirmed) and
+	// the section goes; Jun enters by the invite again.
+	enter := func() {
+		jun.do(chromedp.Navigate(link))
+		jun.waitJS(fmt.Sprintf(`document.querySelector('#room-title')?.textContent === %s`, jsString(title)), "the private room opened by the invite")
+		jun.waitRoomReady()
+	}
+	enter()
+	alice.waitJS(`document.querySelectorAll('#member-list li').length === 2 && !!document.querySelector('#member-list li:not(.me) .member-ban')`, "Ban next to Jun")
+	if !evalJS[bool](alice, `document.querySelector('#ban-section').hidden`) {
+		t.Fatal("a Banned section with nobody banned")
+	}
+	alice.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#member-list li:not(.me) .member-ban').click()`))
+	alice.waitJS(`document.querySelector('#mod-dialog')?.open === true`, "the ban confirm dialog")
+	alice.click(`#mod-confirm`)
+	alice.waitJS(`!document.querySelector('#ban-section').hidden && document.querySelector('#ban-heading').textContent === 'Banned (1)' && document.querySelector('#ban-list li')?.textContent.includes('Jun')`, "Banned (1) with Jun")
+	if label := evalJS[string](alice, `document.querySelector('#ban-list .member-unban').getAttribute('aria-label')`); label != "Lift the ban on Jun" {
+		t.Fatalf("Unban's label %q", label)
+	}
+	if evalJS[bool](jun, `!!document.querySelector('#ban-section') && !document.querySelector('#ban-section').hidden`) {
+		t.Fatal("the ban list shown to a member who is not the owner")
+	}
+	jun.waitJS(`document.querySelector('#room-removed')?.dataset.reason === 'banned'`, "Jun told he was banned")
+	if evalJS[bool](alice, `document.querySelector('#member-panel').hidden`) {
+		alice.click(`#members-toggle`)
+	}
+	alice.waitJS(`!document.querySelector('#member-panel').hidden`, "the members sheet open")
+	alice.shot("unban-desktop")
+	alice.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#ban-list .member-unban').click()`))
+	alice.waitJS(`document.querySelector('#mod-dialog')?.open === true && document.activeElement?.id === 'mod-cancel'`, "the unban confirm dialog, focus on Cancel")
+	alice.click(`#mod-confirm`)
+	alice.waitJS(`document.querySelector('#ban-section').hidden`, "the Banned section gone after the unban")
+	alice.a11yCheck("unban")
+	enter()
 
 	// An admin (the admin token entered in this tab) closes a topic room
 	// from its header: the line shows, the composer is disabled, and Jun,

@@ -861,6 +861,7 @@ var docsShots = map[string]bool{
 	// Issue 20's screens.
 	"private-room-invite-desktop": true, "invite-accepted-ko-phone": true, "dm-ko-phone": true, "conversations-desktop": true,
 	"kick-confirm-desktop": true, "removed-ko-phone": true, "room-closed-ko-phone": true,
+	"unban-desktop": true,
 }
 
 func (tb *tab) saveFailureShot() {

@@ -206,6 +206,8 @@ export const api = {
   // Moderation (feature level 5): action is kick, ban or unban; token is
   // the admin token when an admin acts (undefined: the session's).
   moderate: (id, action, body, token) => call("POST", `/v1/rooms/${enc(id)}/${action}`, { body, ...(token ? { token } : {}) }),
+  /** bans lists a room's current bans (its moderators only); token as for moderate. */
+  bans: (id, token) => call("GET", `/v1/rooms/${enc(id)}/bans`, token ? { token } : {}),
   closeRoom: (id, reason, token) => call("POST", `/v1/rooms/${enc(id)}/close`, { body: reason ? { reason } : {}, token }),
   // Blocks and reports (feature level 5; blockreport.js, views/admin_reports.js).
   blocks: () => call("GET", "/v1/me/blocks"),

@@ -11,6 +11,7 @@ import { avatar, tag } from "../identity.js";
 import { messageButton } from "./conversations.js";
 import { memberActions } from "./moderation.js";
 import { blockButton } from "../blockreport.js";
+import { BanList } from "./bans.js";
 
 const WIDE = "(min-width: 900px)";
 
@@ -22,6 +23,8 @@ export class MembersPanel {
     this.room = room;
     this.list = h("ul", { class: "member-list", id: "member-list" });
     this.count = h("span", { class: "member-count" });
+    // A moderator's "Banned (N)" with Unban (bans.js).
+    this.bans = new BanList({ room });
     this.toggle = h(
       "button",
       { type: "button", class: "btn btn-ghost btn-small", id: "members-toggle", "aria-expanded": "false", "aria-controls": "member-panel" },
@@ -39,6 +42,7 @@ export class MembersPanel {
       { class: "member-panel", id: "member-panel", "aria-labelledby": "member-heading" },
       h("div", { class: "member-head" }, h("h2", { id: "member-heading" }, t("memberList")), close),
       this.list,
+      this.bans.el,
     );
     // Phones: the list is a sheet over the conversation, above a backdrop
     // that closes it; both are fixed, so the timeline keeps its width.
@@ -81,5 +85,7 @@ export class MembersPanel {
     );
     this.count.textContent = t("membersShort", { count: members.size, capacity: room.capacity || 20 });
     this.toggle.setAttribute("aria-label", t("showMembers", { count: members.size }));
+    // Members change on a ban and on a join after an unban: the bans too.
+    this.bans.refresh();
   }
 }

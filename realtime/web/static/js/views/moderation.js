@@ -19,7 +19,7 @@ export function canModerate(room) {
 
 // The token a moderation is sent with: the owner's own session for their
 // private room, else the admin token.
-function tokenFor(room) {
+export function tokenFor(room) {
   const owner = room.kind === "private" && room.proposed_by?.user_id === store.session?.user_id;
   return owner ? undefined : store.adminToken;
 }
