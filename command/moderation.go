@@ -30,12 +30,14 @@ func (s *Service) Moderate(ctx context.Context, c Caller, kind Kind, room, user 
 	if user <= 0 {
 		return schemas.Room{}, badRequest("user_id must be a decimal id")
 	}
+	// An unban takes no reason at all: refused as such whatever the reason
+	// holds (the contract's one rule for it).
+	if kind == KindUnban && reason != "" {
+		return schemas.Room{}, badRequest("reason: an unban takes no reason")
+	}
 	reason, err := cleanReason(reason)
 	if err != nil {
 		return schemas.Room{}, err
-	}
-	if kind == KindUnban && reason != "" {
-		return schemas.Room{}, badRequest("reason: an unban takes no reason")
 	}
 	if err := allow(s.limits.roomChurn, room, "too many joins and leaves in this room, slow down"); err != nil {
 		return schemas.Room{}, err

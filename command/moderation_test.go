@@ -261,6 +261,7 @@ func TestModerationRefusals(t *testing.T) {
 		{"ban with a long reason", room + "/ban", user, `{"user_id":"8","reason":` + long + `}`, 400, "reason must be at most 500 characters without control characters"},
 		{"ban with a control character", room + "/ban", user, `{"user_id":"8","reason":"a\u0007b"}`, 400, "reason must be at most 500 characters without control characters"},
 		{"unban with a reason", room + "/unban", user, `{"user_id":"8","reason":"sorry"}`, 400, "reason: an unban takes no reason"},
+		{"unban with a reason of control characters", room + "/unban", user, `{"user_id":"8","reason":"a\u0003b"}`, 400, "reason: an unban takes no reason"},
 		{"kick unknown field", room + "/kick", user, `{"user_id":"8","why":"x"}`, 400, `unknown field "why"`},
 		{"kick bad room id", "/v1/rooms/abc/kick", user, `{"user_id":"8"}`, 400, "room id must be a decimal id"},
 		{"close by a user", room + "/close", user, `{}`, 403, "only an admin may close a room"},

@@ -14,3 +14,7 @@ printf "export KAFKA_BROKERS=127.0.0.1:%s PG_URL='%s' CLICKHOUSE_ADDR=127.0.0.1:
 printf 'export KAFKA_CLUSTER_BROKERS=%s\n' "$KAFKA_CLUSTER_BROKERS"
 printf "export KAFKA_SECURE_BROKERS=127.0.0.1:%s KAFKA_SECURE_CA='%s' KAFKA_SECURE_SECRETS='%s'\n" \
   "$KAFKA_SECURE_PORT" "$STATE_DIR/kafka-secure/tls/ca.pem" "$STATE_DIR/kafka-secure/secrets"
+# axe-core for the browser tests' accessibility checks (browser.sh install).
+if [[ -s $STATE_DIR/axe/axe.min.js ]]; then
+  printf "export HAPPYCHAT_AXE='%s'\n" "$STATE_DIR/axe/axe.min.js"
+fi

@@ -142,7 +142,9 @@ self.addEventListener("notificationclick", (event) => {
       }
       for (const w of wins) {
         if ("focus" in w) {
-          await w.focus();
+          // A browser may refuse the focus (it needs the click's user
+          // activation): the window still goes to the message.
+          await w.focus().catch(() => {});
           if ("navigate" in w) return w.navigate(target.href);
           return;
         }
