@@ -93,8 +93,27 @@ func testWebPushShown(t *testing.T, sys *webSystem, br *browser) {
 	// the worker (its waitUntil refuses an untrusted event, which the
 	// handler's work does not depend on).
 	clickNotification(tb, "room-"+room)
-	tb.waitJS(fmt.Sprintf(`location.pathname === '/rooms/%s' && !!document.querySelector('.msg.msg-linked[data-id="%s"]')`, room, sent.ID),
+	waitAcrossNavigation(tb, fmt.Sprintf(`location.pathname === '/rooms/%s' && !!document.querySelector('.msg.msg-linked[data-id="%s"]')`, room, sent.ID),
 		"the click's room, the linked message revealed")
+}
+
+// waitAcrossNavigation waits until expr is true in the tab while the page
+// may navigate under it (a poll started before a navigation fails with it).
+func waitAcrossNavigation(tb *tab, expr, what string) {
+	tb.t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+expr+")"))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.fail("waiting for %s (%s): %v", what, expr, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // clickNotification dispatches notificationclick for the shown
