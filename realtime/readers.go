@@ -207,6 +207,13 @@ func (r *partReader) run(ctx context.Context) {
 		// from the start.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(500*time.Millisecond),
+		// No fetch session: it saves little for one partition, and closing
+		// a client that has one races in franz-go v1.22.3 (Close kills the
+		// session, source.killSessionOnClose, while a fetch loop may still
+		// be copying it into its next request, source.createReq: the race
+		// detector caught it in TestRealtimeE2EResume). Without a session
+		// Close has none to kill.
+		kgo.DisableFetchSessions(),
 	)...)
 	if err != nil {
 		r.failAll(fmt.Errorf("resume consumer: %w", err))
