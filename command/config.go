@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"happychat/internal/msgkeys"
 	"happychat/schemas"
 	"happychat/schemas/token"
 )
@@ -27,6 +28,12 @@ type Config struct {
 	InstanceID int
 	// Store holds snapshots, evicted sends and node leases (PostgreSQL).
 	Store *pgxpool.Pool
+	// KeysStored, if set, is given every batch's message keys once they
+	// are durable, before the batch commits. In one process with the
+	// realtime service it seeds the tail's key cache (msgkeys.Reader.Seed),
+	// so live messages open without a query to the store (issue 16). It
+	// must not block.
+	KeysStored func([]msgkeys.Key)
 	// InternalSecret authenticates forwarded commands between instances
 	// (cmdproto.Secret); PresenceSecret, the realtime service's, opens the
 	// presence route only (cmdproto.PresenceSecret). Neither makes anyone a

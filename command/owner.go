@@ -2,6 +2,7 @@ package command
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync/atomic"
@@ -206,11 +207,12 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 			break
 		}
 	}
-	now := svc.now().UTC().Truncate(time.Millisecond)
-	type accepted struct {
-		req *request
-		d   decision
+	began := time.Now()
+	queued := svc.metrics.stageSeconds.WithLabelValues("queued")
+	for _, r := range batch {
+		queued.Observe(began.Sub(r.at).Seconds())
 	}
+	now := svc.now().UTC().Truncate(time.Millisecond)
 	var acc []accepted
 	work := map[schemas.ID]*room{}
 	batchSent := map[sentKey]sent{}
@@ -293,13 +295,13 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 		return nil
 	}
 	// The batch's message keys are durable before its events are
-	// appended, and the keys of the messages it deletes are destroyed in
-	// the same commit (docs/adr/0009).
-	wire, err := o.sealBatch(ctx, events)
+	// committed, and the keys of the messages it deletes are destroyed
+	// before (docs/adr/0009); the store runs while the records are produced.
+	wire, kw, err := o.sealBatch(events)
 	if err != nil {
-		svc.log.Warn("message keys not stored", "partition", o.part, "events", len(events), "err", err)
+		svc.log.Error("sealing a batch", "partition", o.part, "err", err)
 		for _, a := range acc {
-			a.req.done <- reply{err: unavailable("the message key store is not reachable now, retry")}
+			a.req.done <- reply{err: unavailable("the message could not be sealed, retry")}
 		}
 		return nil
 	}
@@ -309,10 +311,14 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 			a.req.done <- reply{err: retryLater("the event log did not confirm the write in time, retry")}
 		}
 	})
-	recs, err := o.write(ctx, cl, wire)
+	keys := o.startKeyStore(ctx, kw)
+	recs, err := o.write(ctx, cl, wire, keys.wait)
 	answeredLate := late.stop()
 	svc.metrics.commitSeconds.Observe(time.Since(start).Seconds())
 	svc.metrics.batchEvents.Observe(float64(len(events)))
+	if errors.Is(err, errKeyStore) {
+		return o.keyStoreFailed(ctx, cl, err, acc, answeredLate)
+	}
 	if err != nil {
 		svc.log.Warn("append failed", "partition", o.part, "events", len(events), "err", err)
 		o.recovering.Store(true)
@@ -339,6 +345,7 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 		o.recovering.Store(false)
 		return nil
 	}
+	o.erasing = append(o.erasing, keys.erased...)
 	o.failures = 0
 	o.install(ctx, events, recs)
 	o.recovering.Store(false)
@@ -352,6 +359,12 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 		a.req.done <- reply{res: a.d.result}
 	}
 	return nil
+}
+
+// accepted is a command of a batch and what was decided for it.
+type accepted struct {
+	req *request
+	d   decision
 }
 
 // lateAnswer answers a batch's commands 503 once the write timeout passes,

@@ -34,6 +34,7 @@ type request struct {
 	cmd   Command
 	done  chan reply // buffered: the owner never blocks on a gone caller
 	state atomic.Int32
+	at    time.Time // when it was queued
 }
 
 // retryAfter is the Retry-After of a command that waited on its owner for
@@ -69,7 +70,7 @@ func (o *owner) submit(ctx context.Context, cmd Command) (Result, error) {
 	if err := o.waitReady(ctx); err != nil {
 		return Result{}, err
 	}
-	r := &request{ctx: ctx, cmd: cmd, done: make(chan reply, 1)}
+	r := &request{ctx: ctx, cmd: cmd, done: make(chan reply, 1), at: time.Now()}
 	select {
 	case o.reqs <- r:
 	case <-o.done:

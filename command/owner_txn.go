@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -25,9 +26,14 @@ import (
 // unknown: settle must follow before anything else is written. The write
 // runs on a context of its own, not cancelled with ctx: a revoked owner
 // finishes its batch (graceful handoff).
-func (o *owner) write(ctx context.Context, cl *kgo.Client, events []schemas.Envelope) ([]*kgo.Record, error) {
+//
+// gate runs between the flush and the commit, and its error aborts the
+// commit: the batch's key store (startKeyStore), which must be durable
+// before anything it sealed can commit.
+func (o *owner) write(ctx context.Context, cl *kgo.Client, events []schemas.Envelope, gate func() error) ([]*kgo.Record, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.svc.cfg.finishTimeout())
 	defer cancel()
+	began := time.Now()
 	if err := cl.BeginTransaction(); err != nil {
 		// The producer refuses new transactions (a fatal error, such as the
 		// epoch bump of a transaction the coordinator timed out).
@@ -58,18 +64,24 @@ func (o *owner) write(ctx context.Context, cl *kgo.Client, events []schemas.Enve
 		})
 	}
 	flushErr := cl.Flush(ctx)
+	o.svc.metrics.stageSeconds.WithLabelValues("append").Observe(time.Since(began).Seconds())
 	mu.Lock()
 	perr := errors.Join(firstErr, flushErr)
 	mu.Unlock()
 	if perr != nil {
 		return nil, fmt.Errorf("produce: %w", perr)
 	}
+	if err := gate(); err != nil {
+		return nil, err
+	}
 	if h := o.svc.cfg.hooks.beforeCommit; h != nil {
 		h(o.part)
 	}
+	committing := time.Now()
 	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
+	o.svc.metrics.stageSeconds.WithLabelValues("commit").Observe(time.Since(committing).Seconds())
 	return recs, nil
 }
 

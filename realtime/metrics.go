@@ -25,6 +25,7 @@ type metrics struct {
 	readerRecords prometheus.Counter
 	gaps          prometheus.Counter
 	tailRecords   prometheus.Counter
+	tailStages    *prometheus.HistogramVec
 	decodeErrors  prometheus.Counter
 	blockedRooms  prometheus.Gauge
 	clientFrames  *prometheus.CounterVec
@@ -52,6 +53,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			// against this histogram (docs/benchmarks.md, "Which generator is
 			// right"), which needs more than a bucket per doubling there.
 			Buckets: []float64{.0005, .001, .0015, .002, .003, .004, .005, .0075, .01, .015, .02, .03, .04, .05, .075, .1, .15, .25, .5, 1, 2.5, 5, 10}}),
+		tailStages: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
+			Name: "tail_stage_seconds",
+			Help: "Where a live event's time goes in the tail: fetched (event time to the tail's poll returning it), keys (the poll's sealed texts opened), dispatched (handed to every socket's queue).",
+			Buckets: []float64{.0001, .00025, .0005, .001, .002, .003, .005, .0075, .01, .015, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"stage"}),
 		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "resumes_total", Help: "How sockets reached live delivery: live (nothing missed), ring (recent events in memory), log (read from Kafka)."}, []string{"path"}),
 		backlog: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
@@ -89,7 +94,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.open, m.accepted, m.refused, m.closes, m.deliveries, m.drops,
 			m.delay, m.resumes, m.backlog, m.catchUps, m.locatorMisses, m.yields,
-			m.resumeSubs, m.readersOpen, m.readersOpened, m.readerSeeks, m.readerRecords, m.gaps, m.tailRecords, m.decodeErrors, m.blockedRooms, m.clientFrames, m.typing} {
+			m.resumeSubs, m.readersOpen, m.readersOpened, m.readerSeeks, m.readerRecords, m.gaps, m.tailRecords, m.tailStages, m.decodeErrors, m.blockedRooms, m.clientFrames, m.typing} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

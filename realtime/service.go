@@ -214,12 +214,23 @@ func (s *Service) tail(ctx context.Context) error {
 			}
 			envs = append(envs, env)
 		})
+		if len(envs) == 0 {
+			continue
+		}
+		polled := time.Now()
+		fetched := s.m.tailStages.WithLabelValues("fetched")
+		for _, env := range envs {
+			fetched.Observe(polled.Sub(env.OccurredAt).Seconds())
+		}
 		if err := s.openTexts(ctx, envs); err != nil {
 			return nil
 		}
+		opened := time.Now()
+		s.m.tailStages.WithLabelValues("keys").Observe(opened.Sub(polled).Seconds())
 		for _, env := range envs {
 			s.hub.dispatch(env)
 		}
+		s.m.tailStages.WithLabelValues("dispatched").Observe(time.Since(opened).Seconds())
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"happychat/cmd/internal/httpserver"
 	"happychat/command"
+	"happychat/internal/msgkeys"
 	"happychat/internal/cmdproto"
 	"happychat/schemas/moderation"
 	"happychat/schemas/token"
@@ -34,12 +35,12 @@ func runCommand(ctx context.Context, env Env, _ []string) error {
 	if err := p.ensureTopics(ctx); err != nil {
 		return err
 	}
-	pg, err := pgxpool.New(ctx, p.cfg.PGURL)
+	pg, err := p.commandPool(ctx)
 	if err != nil {
-		return fmt.Errorf("PG_URL: %w", err)
+		return err
 	}
 	defer pg.Close()
-	svc, err := p.commandService(pg)
+	svc, err := p.commandService(pg, nil)
 	if err != nil {
 		return err
 	}
@@ -54,7 +55,7 @@ func runCommand(ctx context.Context, env Env, _ []string) error {
 
 // commandService builds the command service from the configuration, with
 // pg holding its snapshots, evicted sends and node id leases.
-func (p *process) commandService(pg *pgxpool.Pool) (*command.Service, error) {
+func (p *process) commandService(pg *pgxpool.Pool, keysStored func([]msgkeys.Key)) (*command.Service, error) {
 	keys, err := p.tokenKeys()
 	if err != nil {
 		return nil, err
@@ -83,7 +84,7 @@ func (p *process) commandService(pg *pgxpool.Pool) (*command.Service, error) {
 			Proposals: p.cfg.Limits.Proposals, Leaves: p.cfg.Limits.Leaves, ReadMarks: p.cfg.Limits.ReadMarks,
 			RoomChurn: p.cfg.Limits.RoomChurn,
 		},
-		Store: pg, DedupeWindow: p.cfg.DedupeWindow, DedupeWindowEntries: p.cfg.DedupeEntries,
+		Store: pg, KeysStored: keysStored, DedupeWindow: p.cfg.DedupeWindow, DedupeWindowEntries: p.cfg.DedupeEntries,
 		DedupeWindowBytes: p.cfg.DedupeBytes, EditWindow: p.cfg.EditWindow,
 		SnapshotRecords: p.cfg.SnapRecords, SnapshotInterval: p.cfg.SnapInterval,
 		SessionTimeout: p.cfg.OwnerSession, WriteTimeout: p.cfg.OwnerWrite,
@@ -201,4 +202,25 @@ func (p *process) advertise(bound string) string {
 		return p.cfg.AdvertiseAddr
 	}
 	return bound
+}
+
+// commandPool opens the command service's PostgreSQL pool. Every partition
+// owner stores its batch's message keys there before each append, so the
+// pool has a connection for each of them and some for the requests'
+// lookups: pgxpool's default (4 on these machines) queued the owners
+// behind each other, 20 ms a batch at 1,000 sends/s (docs/benchmarks.md,
+// issue 16). A pool_max_conns in PG_URL wins.
+func (p *process) commandPool(ctx context.Context) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(p.cfg.PGURL)
+	if err != nil {
+		return nil, fmt.Errorf("PG_URL: %w", err)
+	}
+	if !strings.Contains(p.cfg.PGURL, "pool_max_conns") {
+		pc.MaxConns = max(pc.MaxConns, int32(p.cfg.RoomParts)+4)
+	}
+	pg, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("PG_URL: %w", err)
+	}
+	return pg, nil
 }

@@ -78,7 +78,24 @@ func (p *process) buildDev(ctx context.Context) (public, internal *gin.Engine, w
 		return nil, nil, nil, err
 	}
 	p.raiseDevLevel(ctx, pg)
-	cmdSvc, err := p.commandService(pg)
+	// The owners' pool of their own, as when split: the projectors' view
+	// writes do not queue their key stores.
+	cmdPG, err := p.commandPool(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p.cleanup = append(p.cleanup, cmdPG.Close)
+	// The tail opens every live message's text, so it has its own pool
+	// too, as when split (behind the projectors' view writes it waited tens
+	// of milliseconds a poll), and the owners seed its cache with the keys
+	// they store: a live message opens without a query (issue 16).
+	rtPG, err := pgxpool.New(ctx, p.cfg.PGURL)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("PG_URL: %w", err)
+	}
+	p.cleanup = append(p.cleanup, rtPG.Close)
+	tailKeys := msgkeys.NewReader(rtPG, p.cfg.Names().Rooms)
+	cmdSvc, err := p.commandService(cmdPG, tailKeys.Seed)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -86,7 +103,7 @@ func (p *process) buildDev(ctx context.Context) (public, internal *gin.Engine, w
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	rt, err := p.realtimeService(localCommands{svc: cmdSvc}, p.clickhouseLocator(), msgkeys.NewReader(pg, p.cfg.Names().Rooms))
+	rt, err := p.realtimeService(localCommands{svc: cmdSvc}, p.clickhouseLocator(), tailKeys)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -219,13 +219,17 @@ func (r *Reader) forgetLocked(message schemas.ID) {
 }
 
 // Seed puts keys a writer just made into the cache, so that the writer's
-// own reads of its events (a replay, a read-back) need no query.
+// own reads of its events (a replay, a read-back, the realtime tail in the
+// same process) need no query.
 func (r *Reader) Seed(keys []Key) {
 	if r == nil {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if len(r.keys)+len(keys) > maxCached || len(r.byMsg) > maxCached {
+		r.keys, r.byMsg = map[string]cached{}, map[schemas.ID][]string{}
+	}
 	now := r.now()
 	for _, k := range keys {
 		r.keys[k.ID] = cached{msg: k.Message, secret: k.Secret, at: now}

@@ -35,17 +35,19 @@ CREATE TABLE IF NOT EXISTS message_keys (
 CREATE INDEX IF NOT EXISTS message_keys_message ON message_keys (scope, message_id);`
 
 // Write stores a batch's new keys and destroys the keys of the messages
-// it deletes, in tx: the command service commits it before appending the
-// batch, so a key is durable before its event is acknowledged. A new key of
+// it deletes, in db: the command service commits it before it commits the
+// batch's append, so a key is durable before its event is acknowledged. db
+// is a transaction when it erases (three statements), and may be a pool
+// when it only stores keys (one statement). A new key of
 // a held message is held too; a deleted message that is held keeps its keys
 // (marked to be destroyed on release, see Release).
-func Write(ctx context.Context, tx pgx.Tx, scope string, keys []Key, erase []schemas.ID) error {
+func Write(ctx context.Context, db Execer, scope string, keys []Key, erase []schemas.ID) error {
 	if len(keys) > 0 {
 		ids, msgs, secrets := make([]string, len(keys)), make([]int64, len(keys)), make([][]byte, len(keys))
 		for i, k := range keys {
 			ids[i], msgs[i], secrets[i] = k.ID, int64(k.Message), k.Secret
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO message_keys (scope, key_id, message_id, secret, held)
+		if _, err := db.Exec(ctx, `INSERT INTO message_keys (scope, key_id, message_id, secret, held)
 			SELECT $1, k, m, s, EXISTS (SELECT 1 FROM message_keys h WHERE h.scope = $1 AND h.message_id = m AND h.held)
 			FROM unnest($2::text[], $3::bigint[], $4::bytea[]) AS t(k, m, s)
 			ON CONFLICT (scope, key_id) DO NOTHING`, scope, ids, msgs, secrets); err != nil {
@@ -59,12 +61,12 @@ func Write(ctx context.Context, tx pgx.Tx, scope string, keys []Key, erase []sch
 	for i, id := range erase {
 		ids[i] = int64(id)
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM message_keys WHERE scope = $1 AND message_id = ANY($2)
+	if _, err := db.Exec(ctx, `DELETE FROM message_keys WHERE scope = $1 AND message_id = ANY($2)
 		AND message_id NOT IN (SELECT message_id FROM message_keys WHERE scope = $1 AND message_id = ANY($2) AND held)`,
 		scope, ids); err != nil {
 		return fmt.Errorf("destroy message keys: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE message_keys SET erase_on_release = true
+	if _, err := db.Exec(ctx, `UPDATE message_keys SET erase_on_release = true
 		WHERE scope = $1 AND message_id = ANY($2)`, scope, ids); err != nil {
 		return fmt.Errorf("mark held message keys: %w", err)
 	}

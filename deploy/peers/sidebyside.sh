@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# sidebyside.sh: issue 16's comparison in one run. The centrifuge peer (in
+# memory), happychat all-in-one (`happychat dev`) and happychat split
+# (command, realtime and projector processes) on the real Kafka of
+# deploy/local, each driven by the same generator (bin/peer-limits, members
+# sending over their sockets) at the same loads, one after another, in
+# rounds (peer, all-in-one, split at each load) so that a noisy minute
+# lands on all three alike. Every RESULT line goes to $OUT/results.txt and
+# every run's JSON beside it; docs/benchmarks.md explains the columns.
+#
+#   make build peers && deploy/local/up.sh
+#   deploy/peers/sidebyside.sh [OUT_DIR]
+#
+# SBS_RATES (messages/s; deliveries are × 20): "250 1000 2500"; SBS_SAT, the
+# saturation search's offered rates: "3500 5000"; SBS_DUR: 15s;
+# SBS_TARGETS: "peer dev split"; SBS_PREFIX: the topic prefix and database
+# suffix of the run's own happychat topics (a fresh one per run).
+set -euo pipefail
+# shellcheck disable=SC2046 # sysenv's words are the settings
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+eval "$(deploy/local/env.sh)"
+
+OUT=${1:-/tmp/sbs-$(date -u +%Y%m%dT%H%M%S)}
+mkdir -p "$OUT"
+RATES=${SBS_RATES:-250 1000 2500}
+SAT=${SBS_SAT-3500 5000}
+DUR=${SBS_DUR:-15s}
+TARGETS=${SBS_TARGETS:-peer dev split}
+PREFIX=${SBS_PREFIX:-sbs$(date +%s)}
+BIN=$ROOT/bin/happychat
+LIMITS=$ROOT/bin/peer-limits
+PEER=$ROOT/bin/peer-centrifuge
+for b in "$BIN" "$LIMITS" "$PEER"; do [ -x "$b" ] || { echo "missing $b: make build peers" >&2; exit 1; }; done
+
+CHAT_TOKEN_SECRET=$(openssl rand -hex 32)
+CHAT_ADMIN_TOKEN=$(openssl rand -hex 32)
+export CHAT_TOKEN_SECRET CHAT_ADMIN_TOKEN
+# The generator's members send far above a person's limits, from one host.
+export CHAT_SEND_RATE=1000 CHAT_SEND_BURST=1000 CHAT_JOIN_RATE=1000 CHAT_JOIN_BURST=1000
+export CHAT_RATE_LIMIT_EXEMPT=127.0.0.0/8,::1 CHAT_SESSIONS_PER_MINUTE=1000000
+export CHAT_LOG_LEVEL=warn
+
+PEER_ADDR=127.0.0.1:18690
+DEV_ADDR=127.0.0.1:18680 DEV_INT=127.0.0.1:18681
+CMD_ADDR=127.0.0.1:18682 CMD_INT=127.0.0.1:18683
+RT_ADDR=127.0.0.1:18684 RT_INT=127.0.0.1:18685
+PROJ_ADDR=127.0.0.1:18686 PROJ_INT=127.0.0.1:18687
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+wait_http() { # URL
+  for _ in $(seq 1 600); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "no answer from $1" >&2; return 1
+}
+
+# all-in-one and split each get their own topics and databases: two
+# command services on the same topics would share the partitions.
+PG_BASE=$PG_URL
+setup() { # NAME: the databases of one happychat system
+  local db=${PREFIX}$1
+  deploy/local/postgres.sh psql -qc "CREATE DATABASE $db OWNER happychat" >/dev/null
+  deploy/local/clickhouse.sh client -q "CREATE DATABASE $db"
+}
+sysenv() { # NAME: that system's settings, for env(1)
+  local db=${PREFIX}$1
+  echo "CHAT_TOPIC_PREFIX=$db" "PG_URL=${PG_BASE/\/happychat\?//$db?}" "CLICKHOUSE_DB=$db"
+}
+sys() { local name=$1; shift; env $(sysenv "$name") "$@"; }
+for s in d s; do
+  setup "$s"
+  sys "$s" "$BIN" migrate >"$OUT/migrate-$s.log" 2>&1
+  sys "$s" "$BIN" topics >"$OUT/topics-$s.log" 2>&1
+done
+
+has() { [[ " $TARGETS " == *" $1 "* ]]; }
+if has peer; then
+  "$PEER" -addr "$PEER_ADDR" >"$OUT/peer.log" 2>&1 & pids+=($!); peer_pid=$!
+fi
+if has dev; then
+  env $(sysenv d) CHAT_HTTP_ADDR=$DEV_ADDR CHAT_INTERNAL_ADDR=$DEV_INT "$BIN" dev >"$OUT/dev.log" 2>&1 & pids+=($!); dev_pid=$!
+  wait_http "http://$DEV_ADDR/readyz"
+fi
+if has split; then
+  env $(sysenv s) CHAT_HTTP_ADDR=$CMD_ADDR CHAT_INTERNAL_ADDR=$CMD_INT "$BIN" command >"$OUT/command.log" 2>&1 & pids+=($!); cmd_pid=$!
+  env $(sysenv s) CHAT_HTTP_ADDR=$RT_ADDR CHAT_INTERNAL_ADDR=$RT_INT CHAT_COMMAND_URL=http://$CMD_INT "$BIN" realtime >"$OUT/realtime.log" 2>&1 & pids+=($!); rt_pid=$!
+  env $(sysenv s) CHAT_HTTP_ADDR=$PROJ_ADDR CHAT_INTERNAL_ADDR=$PROJ_INT "$BIN" projector >"$OUT/projector.log" 2>&1 & pids+=($!)
+  wait_http "http://$CMD_ADDR/readyz"; wait_http "http://$RT_ADDR/healthz"
+fi
+kpid=$(pgrep -f 'kafka\.Kafka' | head -1 || true)
+
+# owner_stages BEFORE AFTER: the owners' mean time per stage over the run
+# (happychat_command_owner_stage_seconds), ms, and events per transaction.
+owner_stages() {
+  awk '
+    FNR == 1 { f++ }
+    /^happychat_command_owner_stage_seconds_(sum|count)/ {
+      match($1, /stage="[a-z]+"/); st = substr($1, RSTART + 7, RLENGTH - 8)
+      kind = ($1 ~ /_sum/) ? "sum" : "count"; v[f, st, kind] = $2; stages[st] = 1
+    }
+    /^happychat_realtime_tail_stage_seconds_(sum|count)/ {
+      match($1, /stage="[a-z]+"/); st = "tail_" substr($1, RSTART + 7, RLENGTH - 8)
+      kind = ($1 ~ /_sum/) ? "sum" : "count"; v[f, st, kind] = $2; stages[st] = 1
+    }
+    /^happychat_command_batch_events_(sum|count) / { kind = ($1 ~ /_sum/) ? "sum" : "count"; v[f, "events", kind] = $2 }
+    END {
+      for (st in stages) {
+        c = v[2, st, "count"] - v[1, st, "count"]
+        if (c > 0) printf "%s%s_ms=%.3f ", (st ~ /^tail_/) ? "" : "owner_", st, 1000 * (v[2, st, "sum"] - v[1, st, "sum"]) / c
+      }
+      c = v[2, "events", "count"] - v[1, "events", "count"]
+      if (c > 0) printf "events_per_txn=%.2f txns=%d", (v[2, "events", "sum"] - v[1, "events", "sum"]) / c, c
+    }' "$1" "$2"
+}
+
+run() { # TARGET RATE TAG
+  local target=$1 rate=$2 tag=$3 args=()
+  case $target in
+  peer) args=(-target centrifugo -caddr "$PEER_ADDR" -spids "$peer_pid") ;;
+  dev) args=(-target happychat -base "http://$DEV_ADDR" -metrics "http://$DEV_INT" -spids "$dev_pid${kpid:+,$kpid}") ;;
+  split) args=(-target happychat -base "http://$CMD_ADDR" -wsbase "http://$RT_ADDR" -metrics "http://$RT_INT"
+    -spids "$cmd_pid,$rt_pid${kpid:+,$kpid}") ;;
+  esac
+  local json=$OUT/$tag-$target-$rate.json cmdm=
+  case $target in dev) cmdm=http://$DEV_INT ;; split) cmdm=http://$CMD_INT ;; esac
+  [ -n "$cmdm" ] && curl -fsS "$cmdm/metrics" >"$OUT/$tag-$target-$rate.before.prom"
+  "$LIMITS" -mode fanout "${args[@]}" -send ws -n 1000 -rooms 50 -rate "$rate" -dur "$DUR" -drain 10s -seed 16 \
+    -json "$json" >"$OUT/$tag-$target-$rate.txt" 2>&1 || true
+  local line stages=
+  if [ -n "$cmdm" ]; then
+    curl -fsS "$cmdm/metrics" >"$OUT/$tag-$target-$rate.after.prom"
+    stages=$(owner_stages "$OUT/$tag-$target-$rate.before.prom" "$OUT/$tag-$target-$rate.after.prom")
+  fi
+  line=$(grep '^RESULT' "$OUT/$tag-$target-$rate.txt" | tail -1 || true)
+  printf '%s %s load=%s %s\n' "$(date -u +%T)" "$tag" "$(cut -d' ' -f1 /proc/loadavg)" "${line:-RESULT target=$target rate=$rate failed}${stages:+ $stages}" | tee -a "$OUT/results.txt"
+}
+
+for rate in $RATES; do
+  for t in $TARGETS; do run "$t" "$rate" load; done
+done
+for rate in $SAT; do
+  for t in $TARGETS; do run "$t" "$rate" sat; done
+done
+echo "results in $OUT/results.txt"
