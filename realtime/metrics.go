@@ -54,8 +54,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			// right"), which needs more than a bucket per doubling there.
 			Buckets: []float64{.0005, .001, .0015, .002, .003, .004, .005, .0075, .01, .015, .02, .03, .04, .05, .075, .1, .15, .25, .5, 1, 2.5, 5, 10}}),
 		tailStages: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
-			Name: "tail_stage_seconds",
-			Help: "Where a live event's time goes in the tail: fetched (event time to the tail's poll returning it), keys (the poll's sealed texts opened), dispatched (handed to every socket's queue).",
+			Name:    "tail_stage_seconds",
+			Help:    "Where a live event's time goes in the tail: fetched (event time to the tail's poll returning it), keys (the poll's sealed texts opened), dispatched (handed to every socket's queue).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .002, .003, .005, .0075, .01, .015, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"stage"}),
 		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "resumes_total", Help: "How sockets reached live delivery: live (nothing missed), ring (recent events in memory), log (read from Kafka)."}, []string{"path"}),

@@ -15,8 +15,8 @@ import (
 
 	"happychat/cmd/internal/httpserver"
 	"happychat/command"
-	"happychat/internal/msgkeys"
 	"happychat/internal/cmdproto"
+	"happychat/internal/msgkeys"
 	"happychat/schemas/moderation"
 	"happychat/schemas/token"
 )
