@@ -34,6 +34,12 @@ type Config struct {
 	// so live messages open without a query to the store (issue 16). It
 	// must not block.
 	KeysStored func([]msgkeys.Key)
+	// Committed, if set, is given the records of every transaction an
+	// owner committed, before its commands are answered. In one process
+	// with the realtime service it delivers them to the local sockets
+	// ahead of the tail (realtime.Service.Committed, issue 16). It must not
+	// block.
+	Committed func([]*kgo.Record)
 	// InternalSecret authenticates forwarded commands between instances
 	// (cmdproto.Secret); PresenceSecret, the realtime service's, opens the
 	// presence route only (cmdproto.PresenceSecret). Neither makes anyone a

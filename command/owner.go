@@ -348,6 +348,9 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 	o.erasing = append(o.erasing, keys.erased...)
 	o.failures = 0
 	o.install(ctx, events, recs)
+	if c := svc.cfg.Committed; c != nil {
+		c(recs)
+	}
 	o.recovering.Store(false)
 	if answeredLate {
 		// Its commands were answered 503 at the write timeout; their

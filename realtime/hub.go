@@ -109,8 +109,28 @@ func (h *hub) dispatch(env schemas.Envelope) {
 		return
 	}
 	if env.Seq <= r.head {
-		return // a duplicate: the log is at-least-once for consumers
+		// A duplicate: the log is at-least-once for consumers, and a
+		// local delivery (local.go) may have come first.
+		return
 	}
+	h.dispatchLocked(r, env)
+}
+
+// dispatchNext dispatches a locally committed event (local.go) only when it
+// is its room's next one after a head the tail or an earlier local event
+// set; it reports whether it did. Anything else is the tail's to deliver.
+func (h *hub) dispatchNext(env schemas.Envelope) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[env.RoomID]
+	if r == nil || r.blocked || r.head == 0 || env.Seq != r.head+1 {
+		return false
+	}
+	h.dispatchLocked(r, env)
+	return true
+}
+
+func (h *hub) dispatchLocked(r *room, env schemas.Envelope) {
 	if r.head > 0 && env.Seq != r.head+1 {
 		h.m.gaps.Inc()
 		h.log.Error("gap in a room's seq on the log", "room", env.RoomID, "after", r.head, "got", env.Seq)

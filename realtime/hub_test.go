@@ -164,3 +164,47 @@ func TestHubDispatch(t *testing.T) {
 		}
 	})
 }
+
+// TestHubDispatchNext: local deliveries (local.go) interleaved with the
+// tail's deliveries of the same events reach a socket once each, in seq
+// order, and a local event that is not the room's next is left to the tail.
+func TestHubDispatchNext(t *testing.T) {
+	const room = schemas.ID(42)
+	type step struct {
+		local bool
+		seq   int64
+		want  bool // dispatchNext's answer (local steps only)
+	}
+	tests := []struct {
+		name  string
+		steps []step
+		queue []int64
+	}{
+		{"nothing dispatched yet: left to the tail", []step{{true, 1, false}, {false, 1, false}, {true, 2, true}}, []int64{1, 2}},
+		{"local first, the tail's copies dropped", []step{{false, 1, false}, {true, 2, true}, {true, 3, true}, {false, 2, false}, {false, 3, false}, {false, 4, false}}, []int64{1, 2, 3, 4}},
+		{"the tail first, the local copy refused", []step{{false, 1, false}, {false, 2, false}, {true, 2, false}, {true, 3, true}}, []int64{1, 2, 3}},
+		{"a local event past a gap waits for the tail", []step{{false, 1, false}, {true, 3, false}, {false, 2, false}, {false, 3, false}, {true, 4, true}}, []int64{1, 2, 3, 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := testHub(t, 8)
+			h.acquire(room)
+			c := bareConn(room, 16)
+			if live, _ := h.step(c, 0, 0); !live {
+				t.Fatal("want live")
+			}
+			for _, s := range tt.steps {
+				if !s.local {
+					h.dispatch(msgEnv(room, s.seq, "x"))
+					continue
+				}
+				if got := h.dispatchNext(msgEnv(room, s.seq, "x")); got != s.want {
+					t.Fatalf("dispatchNext(%d) = %v, want %v", s.seq, got, s.want)
+				}
+			}
+			if got := queued(c); !equal(got, tt.queue) {
+				t.Fatalf("queued %v, want %v", got, tt.queue)
+			}
+		})
+	}
+}

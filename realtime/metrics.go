@@ -26,10 +26,15 @@ type metrics struct {
 	gaps          prometheus.Counter
 	tailRecords   prometheus.Counter
 	tailStages    *prometheus.HistogramVec
-	decodeErrors  prometheus.Counter
-	blockedRooms  prometheus.Gauge
-	clientFrames  *prometheus.CounterVec
-	typing        prometheus.Counter
+	// localDelivered and localSkipped count the events committed in this
+	// process (all-in-one mode) dispatched ahead of the tail, and those left
+	// to it (local.go).
+	localDelivered prometheus.Counter
+	localSkipped   prometheus.Counter
+	decodeErrors   prometheus.Counter
+	blockedRooms   prometheus.Gauge
+	clientFrames   *prometheus.CounterVec
+	typing         prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -57,6 +62,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name:    "tail_stage_seconds",
 			Help:    "Where a live event's time goes in the tail: fetched (event time to the tail's poll returning it), keys (the poll's sealed texts opened), dispatched (handed to every socket's queue).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .002, .003, .005, .0075, .01, .015, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"stage"}),
+		localDelivered: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "local_events_total", Help: "Events committed by this process's command owners and dispatched before the tail read them (all-in-one mode)."}),
+		localSkipped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "local_events_skipped_total", Help: "Events committed by this process's command owners and left to the tail (not the room's next seq here, or the local queue full)."}),
 		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "resumes_total", Help: "How sockets reached live delivery: live (nothing missed), ring (recent events in memory), log (read from Kafka)."}, []string{"path"}),
 		backlog: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
@@ -94,7 +103,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.open, m.accepted, m.refused, m.closes, m.deliveries, m.drops,
 			m.delay, m.resumes, m.backlog, m.catchUps, m.locatorMisses, m.yields,
-			m.resumeSubs, m.readersOpen, m.readersOpened, m.readerSeeks, m.readerRecords, m.gaps, m.tailRecords, m.tailStages, m.decodeErrors, m.blockedRooms, m.clientFrames, m.typing} {
+			m.resumeSubs, m.readersOpen, m.readersOpened, m.readerSeeks, m.readerRecords, m.gaps, m.tailRecords, m.tailStages, m.localDelivered, m.localSkipped, m.decodeErrors, m.blockedRooms, m.clientFrames, m.typing} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -36,6 +36,7 @@ type Service struct {
 	parts        int
 	ready        chan struct{}
 	started      atomic.Bool
+	local        chan []*kgo.Record // committed here, for local delivery (local.go)
 	catchUpSlots chan struct{}
 	readers      *readers
 
@@ -62,6 +63,7 @@ func New(cfg Config) (*Service, error) {
 		cfg: cfg, log: cfg.Log, m: m,
 		hub:          newHub(cfg.RecentEvents, cfg.RoomGrace, cfg.Rules, m, cfg.Log),
 		ready:        make(chan struct{}),
+		local:        make(chan []*kgo.Record, localQueue),
 		catchUpSlots: make(chan struct{}, cfg.MaxCatchUps),
 		conns:        map[*conn]struct{}{},
 	}
@@ -175,6 +177,7 @@ func (s *Service) tail(ctx context.Context) error {
 	s.log.Info("realtime tail started", "topic", s.cfg.Names.Rooms, "partitions", s.parts)
 
 	go s.janitor(ctx)
+	go s.deliverLocal(ctx)
 	if s.cfg.Names.Typing != "" {
 		go s.tailTyping(ctx)
 	}

@@ -16,7 +16,6 @@ import (
 	"happychat/cmd/internal/httpserver"
 	"happychat/command"
 	"happychat/internal/cmdproto"
-	"happychat/internal/msgkeys"
 	"happychat/schemas/moderation"
 	"happychat/schemas/token"
 )
@@ -54,8 +53,10 @@ func runCommand(ctx context.Context, env Env, _ []string) error {
 }
 
 // commandService builds the command service from the configuration, with
-// pg holding its snapshots, evicted sends and node id leases.
-func (p *process) commandService(pg *pgxpool.Pool, keysStored func([]msgkeys.Key)) (*command.Service, error) {
+// pg holding its snapshots, evicted sends and node id leases; local, in the
+// all-in-one mode only (nil otherwise), wires its owners to the realtime
+// service of the same process.
+func (p *process) commandService(pg *pgxpool.Pool, local *localDelivery) (*command.Service, error) {
 	keys, err := p.tokenKeys()
 	if err != nil {
 		return nil, err
@@ -84,7 +85,7 @@ func (p *process) commandService(pg *pgxpool.Pool, keysStored func([]msgkeys.Key
 			Proposals: p.cfg.Limits.Proposals, Leaves: p.cfg.Limits.Leaves, ReadMarks: p.cfg.Limits.ReadMarks,
 			RoomChurn: p.cfg.Limits.RoomChurn,
 		},
-		Store: pg, KeysStored: keysStored, DedupeWindow: p.cfg.DedupeWindow, DedupeWindowEntries: p.cfg.DedupeEntries,
+		Store: pg, KeysStored: local.keysStored(), Committed: local.committed(), DedupeWindow: p.cfg.DedupeWindow, DedupeWindowEntries: p.cfg.DedupeEntries,
 		DedupeWindowBytes: p.cfg.DedupeBytes, EditWindow: p.cfg.EditWindow,
 		SnapshotRecords: p.cfg.SnapRecords, SnapshotInterval: p.cfg.SnapInterval,
 		SessionTimeout: p.cfg.OwnerSession, WriteTimeout: p.cfg.OwnerWrite,

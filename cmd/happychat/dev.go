@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"happychat/cmd/internal/httpserver"
 	"happychat/command"
 	"happychat/internal/fleet"
 	"happychat/internal/msgkeys"
+	"happychat/realtime"
 	"happychat/realtime/web"
 	"happychat/schemas"
 )
@@ -94,8 +97,8 @@ func (p *process) buildDev(ctx context.Context) (public, internal *gin.Engine, w
 		return nil, nil, nil, fmt.Errorf("PG_URL: %w", err)
 	}
 	p.cleanup = append(p.cleanup, rtPG.Close)
-	tailKeys := msgkeys.NewReader(rtPG, p.cfg.Names().Rooms)
-	cmdSvc, err := p.commandService(cmdPG, tailKeys.Seed)
+	local := &localDelivery{keys: msgkeys.NewReader(rtPG, p.cfg.Names().Rooms)}
+	cmdSvc, err := p.commandService(cmdPG, local)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -103,10 +106,11 @@ func (p *process) buildDev(ctx context.Context) (public, internal *gin.Engine, w
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	rt, err := p.realtimeService(localCommands{svc: cmdSvc}, p.clickhouseLocator(), tailKeys)
+	rt, err := p.realtimeService(localCommands{svc: cmdSvc}, p.clickhouseLocator(), local.keys)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	local.rt.Store(rt)
 	pp, err := p.projectors(pg, ch)
 	if err != nil {
 		return nil, nil, nil, err
@@ -160,6 +164,34 @@ func (p *process) buildDev(ctx context.Context) (public, internal *gin.Engine, w
 		return errors.Join(errs...)
 	}
 	return public, internal, work, nil
+}
+
+// localDelivery wires the all-in-one mode's command owners to its realtime
+// service (issue 16): the keys they store seed the tail's key cache, and
+// what they commit reaches the local sockets ahead of the tail
+// (realtime/local.go). The realtime service is built after the command
+// service it forwards to, hence the pointer set late.
+type localDelivery struct {
+	keys *msgkeys.Reader
+	rt   atomic.Pointer[realtime.Service]
+}
+
+func (l *localDelivery) keysStored() func([]msgkeys.Key) {
+	if l == nil {
+		return nil
+	}
+	return l.keys.Seed
+}
+
+func (l *localDelivery) committed() func([]*kgo.Record) {
+	if l == nil {
+		return nil
+	}
+	return func(recs []*kgo.Record) {
+		if rt := l.rt.Load(); rt != nil {
+			rt.Committed(recs)
+		}
+	}
 }
 
 // raiseDevLevel raises the cluster's feature level to this build's, as an
