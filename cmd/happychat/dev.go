@@ -111,7 +111,7 @@ func (p *process) buildDev(ctx context.Context) (public, internal *gin.Engine, w
 		return nil, nil, nil, err
 	}
 	local.rt.Store(rt)
-	pp, err := p.projectors(pg, ch)
+	pp, err := p.projectors(pg, ch, local.keys)
 	if err != nil {
 		return nil, nil, nil, err
 	}

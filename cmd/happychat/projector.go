@@ -38,7 +38,7 @@ func runProjector(ctx context.Context, env Env, _ []string) error {
 		return err
 	}
 	defer cl.Close()
-	pp, err := p.projectors(pg, ch)
+	pp, err := p.projectors(pg, ch, nil)
 	if err != nil {
 		return err
 	}
@@ -68,8 +68,10 @@ func (pp projectorPair) checks() []httpserver.Check {
 	}
 }
 
-// projectors builds both projectors from the configuration.
-func (p *process) projectors(pg *pgxpool.Pool, ch driver.Conn) (projectorPair, error) {
+// projectors builds both projectors from the configuration. keys opens the
+// history's sealed texts; nil makes a reader on pg (the all-in-one mode
+// passes the one its command owners seed).
+func (p *process) projectors(pg *pgxpool.Pool, ch driver.Conn, keys *msgkeys.Reader) (projectorPair, error) {
 	rules, err := p.rules()
 	if err != nil {
 		return projectorPair{}, err
@@ -77,6 +79,9 @@ func (p *process) projectors(pg *pgxpool.Pool, ch driver.Conn) (projectorPair, e
 	log := p.log.With("service", "projector")
 	opts := p.kafkaOpts()
 	names := p.cfg.Names()
+	if keys == nil {
+		keys = msgkeys.NewReader(pg, names.Rooms)
+	}
 	// Static group membership: a restarted instance takes its partitions
 	// back at once, instead of waiting out its previous life's session.
 	instance := strconv.Itoa(max(p.cfg.InstanceID, 0))
@@ -89,7 +94,7 @@ func (p *process) projectors(pg *pgxpool.Pool, ch driver.Conn) (projectorPair, e
 	}
 	chp, err := projector.NewClickHouse(projector.ClickHouseConfig{
 		Conn: ch, Names: names, Kafka: opts, InstanceID: "projector-clickhouse-" + instance,
-		Rules: rules, Log: log, Metrics: p.reg, MessageKeys: msgkeys.NewReader(pg, names.Rooms),
+		Rules: rules, Log: log, Metrics: p.reg, MessageKeys: keys,
 	})
 	if err != nil {
 		return projectorPair{}, err

@@ -998,6 +998,13 @@ func TestRealtimeE2EFanOut(t *testing.T) {
 			r, len(rm.members), rm.snap+1, heads[r], len(want), len(viaHTTP[rm.id]), len(wantMembers))
 	}
 	checkNoGaps(t, s.base)
+	// All-in-one: most of it came through local delivery (realtime/local.go),
+	// ahead of the tail, and still exactly once and in order above.
+	if local := s.metric("happychat_realtime_local_events_total"); local == 0 {
+		t.Error("no event was delivered locally in the all-in-one mode")
+	} else {
+		t.Logf("%v events delivered ahead of the tail, %v left to it", local, s.metric("happychat_realtime_local_events_skipped_total"))
+	}
 }
 
 // TestRealtimeE2EResume: a socket that reconnects with since_seq = the last

@@ -134,7 +134,7 @@ run() { # TARGET RATE TAG
     stages=$(owner_stages "$OUT/$tag-$target-$rate.before.prom" "$OUT/$tag-$target-$rate.after.prom")
   fi
   line=$(grep '^RESULT' "$OUT/$tag-$target-$rate.txt" | tail -1 || true)
-  printf '%s %s load=%s %s\n' "$(date -u +%T)" "$tag" "$(cut -d' ' -f1 /proc/loadavg)" "${line:-RESULT target=$target rate=$rate failed}${stages:+ $stages}" | tee -a "$OUT/results.txt"
+  printf "%s %s sys=%s load=%s %s\n" "$(date -u +%T)" "$tag" "$target" "$(cut -d' ' -f1 /proc/loadavg)" "${line:-RESULT target=$target rate=$rate failed}${stages:+ $stages}" | tee -a "$OUT/results.txt"
 }
 
 for rate in $RATES; do

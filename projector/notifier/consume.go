@@ -104,17 +104,9 @@ func (s *Service) admit(ctx context.Context, coal *coalescer, rec *kgo.Record, n
 		s.metrics.skipped.WithLabelValues("too_old").Inc()
 		return nil
 	}
-	if err := s.retryStore(ctx, func() error { return s.texts.OpenOne(ctx, &env) }); err != nil {
-		return err
-	}
 	sent := env.Payload.(schemas.MessageSent)
-	if sent.Erased {
-		// Deleted before its push went out: nothing to say.
-		s.metrics.skipped.WithLabelValues("deleted").Inc()
-		return nil
-	}
 	m := message{room: env.RoomID, id: env.ID, seq: env.Seq, sender: env.UserID, nickname: sent.Nickname,
-		text: s.cfg.Rules.Soften(sent.Text), mentions: sent.Mentions, sentAt: env.OccurredAt}
+		mentions: sent.Mentions, sentAt: env.OccurredAt}
 	title, err := s.viewAt(ctx, m.room, m.seq)
 	if err != nil {
 		return err
@@ -129,6 +121,21 @@ func (s *Service) admit(ctx context.Context, coal *coalescer, rec *kgo.Record, n
 	}
 	users := decide(m, rs)
 	s.log.Debug("notifier: message read", "room", m.room, "seq", m.seq, "members_subscribed", len(rs), "to_push", len(users))
+	if len(users) == 0 {
+		// Nobody to push: the text is not opened (a query to the key
+		// store per message otherwise, issue 16).
+		return nil
+	}
+	if err := s.retryStore(ctx, func() error { return s.texts.OpenOne(ctx, &env) }); err != nil {
+		return err
+	}
+	sent = env.Payload.(schemas.MessageSent)
+	if sent.Erased {
+		// Deleted before its push went out: nothing to say.
+		s.metrics.skipped.WithLabelValues("deleted").Inc()
+		return nil
+	}
+	m.text = s.cfg.Rules.Soften(sent.Text)
 	for _, u := range users {
 		coal.add(u, m, now)
 	}
