@@ -74,6 +74,10 @@ for s in d s; do
   sys "$s" "$BIN" migrate >"$OUT/migrate-$s.log" 2>&1
   sys "$s" "$BIN" topics >"$OUT/topics-$s.log" 2>&1
 done
+# Both at the build's feature level (dev raises its own; split's is set
+# before its instances start): sealed texts, as a deployment runs.
+level=$(sys s "$BIN" features 2>/dev/null | sed -nE 's/.*understands up to ([0-9]+).*/\1/p')
+sys s "$BIN" features --set "$level" >"$OUT/features-s.log" 2>&1
 
 has() { [[ " $TARGETS " == *" $1 "* ]]; }
 if has peer; then
