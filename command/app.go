@@ -188,29 +188,39 @@ type SendInput struct {
 
 // SendMessage is Send with a reply and mentions.
 func (s *Service) SendMessage(ctx context.Context, c Caller, room schemas.ID, in SendInput) (schemas.Message, error) {
-	if err := c.needUser(); err != nil {
-		return schemas.Message{}, err
-	}
-	body, err := cleanText("body", in.Body, 1, maxBody)
-	if err != nil {
-		return schemas.Message{}, err
-	}
-	clientMsgID, err := cleanClientMsgID(in.ClientMsgID)
-	if err != nil {
-		return schemas.Message{}, err
-	}
-	if err := cleanMentions(in.Mentions, s.cfg.Capacity); err != nil {
-		return schemas.Message{}, err
-	}
-	if err := allow(s.limits.send, c.UserID, slowDown); err != nil {
-		return schemas.Message{}, err
-	}
-	res, err := s.Execute(ctx, Command{Kind: KindSend, RoomID: room, UserID: c.UserID, Nickname: c.Nickname,
-		Body: body, ClientMsgID: clientMsgID, ReplyTo: in.ReplyTo, Mentions: in.Mentions, Credential: c.Token})
+	res, err := s.sendMessage(ctx, c, room, in)
 	if err != nil {
 		return schemas.Message{}, err
 	}
 	return *res.Message, nil
+}
+
+// sendMessage is SendMessage's whole result: the message and the keys its
+// texts were sealed under (Result.Keys).
+func (s *Service) sendMessage(ctx context.Context, c Caller, room schemas.ID, in SendInput) (Result, error) {
+	if err := c.needUser(); err != nil {
+		return Result{}, err
+	}
+	body, err := cleanText("body", in.Body, 1, maxBody)
+	if err != nil {
+		return Result{}, err
+	}
+	clientMsgID, err := cleanClientMsgID(in.ClientMsgID)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := cleanMentions(in.Mentions, s.cfg.Capacity); err != nil {
+		return Result{}, err
+	}
+	if err := allow(s.limits.send, c.UserID, slowDown); err != nil {
+		return Result{}, err
+	}
+	res, err := s.Execute(ctx, Command{Kind: KindSend, RoomID: room, UserID: c.UserID, Nickname: c.Nickname,
+		Body: body, ClientMsgID: clientMsgID, ReplyTo: in.ReplyTo, Mentions: in.Mentions, Credential: c.Token})
+	if err != nil {
+		return Result{}, err
+	}
+	return res, nil
 }
 
 // Presence returns the room's current members and the seq they reflect, as

@@ -3,6 +3,7 @@ package command
 import (
 	"time"
 
+	"happychat/internal/msgkeys"
 	"happychat/schemas"
 )
 
@@ -104,6 +105,10 @@ type Result struct {
 	Join     *schemas.JoinResult  `json:"join,omitzero"`
 	Leave    *schemas.LeaveResult `json:"leave,omitzero"`
 	Members  []schemas.Member     `json:"members,omitzero"`
+	// Keys are the data keys a send's texts were sealed under, for the
+	// realtime service that forwarded it (cmdproto.KeysHeader); never
+	// serialized: a forwarded command's answer goes without them.
+	Keys []msgkeys.Key `json:"-"`
 	// Done answers a command that has nothing to return (a delete, a
 	// reaction): it was committed, or had been already.
 	Done bool `json:"done,omitzero"`

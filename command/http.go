@@ -55,7 +55,7 @@ func (s *Service) Routes(r gin.IRouter) {
 func (s *Service) InternalRoutes(r gin.IRouter) {
 	r.POST(cmdproto.CommandsPath, s.handleInternal)
 	r.GET(cmdproto.PresenceRoute, s.getPresence)
-	r.POST("/v1/rooms/:id/messages", s.doors.all.Gin(), s.postMessage)
+	r.POST("/v1/rooms/:id/messages", s.doors.all.Gin(), s.postMessageInternal)
 }
 
 func (s *Service) postSession(c *gin.Context) {
@@ -215,6 +215,16 @@ func (s *Service) postLeave(c *gin.Context) {
 }
 
 func (s *Service) postMessage(c *gin.Context) {
+	caller, room, in, ok := s.bindSend(c)
+	if !ok {
+		return
+	}
+	msg, err := s.SendMessage(c.Request.Context(), caller, room, in)
+	s.respond(c, http.StatusCreated, msg, err)
+}
+
+// bindSend reads a send's caller, room and body.
+func (s *Service) bindSend(c *gin.Context) (Caller, schemas.ID, SendInput, bool) {
 	var in struct {
 		Body        string       `json:"body"`
 		ClientMsgID string       `json:"client_msg_id"`
@@ -223,11 +233,34 @@ func (s *Service) postMessage(c *gin.Context) {
 	}
 	caller, room, ok := s.roomRequest(c)
 	if !ok || !s.bind(c, &in, true) {
+		return Caller{}, 0, SendInput{}, false
+	}
+	return caller, room, SendInput{Body: in.Body, ClientMsgID: in.ClientMsgID, ReplyTo: in.ReplyTo, Mentions: in.Mentions}, true
+}
+
+// postMessageInternal is the send of a split realtime service on the
+// internal listener: postMessage, whose answer also carries the message's
+// data keys (cmdproto.KeysHeader) when the realtime service's secret came
+// with it, so that its tail opens the message without a query to the key
+// store (issue 16). The public listener never sends keys.
+func (s *Service) postMessageInternal(c *gin.Context) {
+	if !internalAuthorized(c.GetHeader(cmdproto.SecretHeader), s.presenceSecrets) {
+		s.postMessage(c)
 		return
 	}
-	msg, err := s.SendMessage(c.Request.Context(), caller, room,
-		SendInput{Body: in.Body, ClientMsgID: in.ClientMsgID, ReplyTo: in.ReplyTo, Mentions: in.Mentions})
-	s.respond(c, http.StatusCreated, msg, err)
+	caller, room, in, ok := s.bindSend(c)
+	if !ok {
+		return
+	}
+	res, err := s.sendMessage(c.Request.Context(), caller, room, in)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if len(res.Keys) > 0 {
+		c.Header(cmdproto.KeysHeader, cmdproto.EncodeKeys(res.Keys))
+	}
+	s.respond(c, http.StatusCreated, *res.Message, nil)
 }
 
 func (s *Service) patchMessage(c *gin.Context) {

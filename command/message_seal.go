@@ -23,6 +23,17 @@ const sealLevel = 4
 type keyWrite struct {
 	keys                 []msgkeys.Key
 	erase, hold, release []schemas.ID
+	// from[i] is where event i's keys start in keys (from[len(events)] is
+	// len(keys)), for the answers that carry them (Result.Keys).
+	from []int
+}
+
+// keysOf returns the keys made for events[i:j].
+func (w keyWrite) keysOf(i, j int) []msgkeys.Key {
+	if j >= len(w.from) || w.from[i] == w.from[j] {
+		return nil
+	}
+	return w.keys[w.from[i]:w.from[j]]
 }
 
 func (w keyWrite) empty() bool {
@@ -49,6 +60,7 @@ func (o *owner) sealBatch(events []schemas.Envelope) ([]schemas.Envelope, keyWri
 		wire[i].Payload = p
 	}
 	for i, e := range events {
+		kw.from = append(kw.from, len(kw.keys))
 		var err error
 		switch p := e.Payload.(type) {
 		case schemas.MessageSent:
@@ -83,6 +95,7 @@ func (o *owner) sealBatch(events []schemas.Envelope) ([]schemas.Envelope, keyWri
 			kw.erase = append(kw.erase, p.MessageID)
 		}
 	}
+	kw.from = append(kw.from, len(kw.keys))
 	kw.hold, kw.release = holdsOf(events)
 	return wire, kw, nil
 }

@@ -358,7 +358,11 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 		svc.log.Info("a batch answered 503 at the write timeout committed afterwards", "partition", o.part, "events", len(events), "took", time.Since(start))
 		return nil
 	}
+	at := 0
 	for _, a := range acc {
+		n := len(a.d.events)
+		a.d.result.Keys = kw.keysOf(at, at+n)
+		at += n
 		a.req.done <- reply{res: a.d.result}
 	}
 	return nil

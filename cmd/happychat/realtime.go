@@ -41,10 +41,6 @@ func runRealtime(ctx context.Context, env Env, _ []string) error {
 	if env.Getenv("GOGC") == "" {
 		defer debug.SetGCPercent(debug.SetGCPercent(realtimeGOGC))
 	}
-	cmds, err := newRemoteCommands(p.cfg.CommandURL, cmdproto.PresenceSecret(p.cfg.TokenSecret))
-	if err != nil {
-		return err
-	}
 	// The message key store (PG_URL) opens sealed texts (docs/adr/0009);
 	// the pool connects on first use.
 	pg, err := pgxpool.New(ctx, p.cfg.PGURL)
@@ -52,7 +48,15 @@ func runRealtime(ctx context.Context, env Env, _ []string) error {
 		return fmt.Errorf("postgres: %w", err)
 	}
 	defer pg.Close()
-	svc, err := p.realtimeService(cmds, p.clickhouseLocator(), msgkeys.NewReader(pg, p.cfg.Names().Rooms))
+	keys := msgkeys.NewReader(pg, p.cfg.Names().Rooms)
+	cmds, err := newRemoteCommands(p.cfg.CommandURL, cmdproto.PresenceSecret(p.cfg.TokenSecret))
+	if err != nil {
+		return err
+	}
+	// The answers to the sends this instance forwards carry their keys:
+	// its tail then opens those messages without a query (issue 16).
+	cmds.OnKeys = keys.Seed
+	svc, err := p.realtimeService(cmds, p.clickhouseLocator(), keys)
 	if err != nil {
 		return err
 	}

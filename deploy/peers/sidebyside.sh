@@ -95,6 +95,9 @@ if has split; then
 fi
 kpid=$(pgrep -f 'kafka\.Kafka' | head -1 || true)
 
+# scrape "URL...": the /metrics of each, one after the other.
+scrape() { local u; for u in $1; do curl -fsS "$u/metrics"; done; }
+
 # owner_stages BEFORE AFTER: the owners' mean time per stage over the run
 # (happychat_command_owner_stage_seconds), ms, and events per transaction.
 owner_stages() {
@@ -128,13 +131,14 @@ run() { # TARGET RATE TAG
     -spids "$cmd_pid,$rt_pid${kpid:+,$kpid}") ;;
   esac
   local json=$OUT/$tag-$target-$rate.json cmdm=
-  case $target in dev) cmdm=http://$DEV_INT ;; split) cmdm=http://$CMD_INT ;; esac
-  [ -n "$cmdm" ] && curl -fsS "$cmdm/metrics" >"$OUT/$tag-$target-$rate.before.prom"
+  # the owners' and the tail's stages (split: two processes)
+  case $target in dev) cmdm=http://$DEV_INT ;; split) cmdm="http://$CMD_INT http://$RT_INT" ;; esac
+  [ -n "$cmdm" ] && scrape "$cmdm" >"$OUT/$tag-$target-$rate.before.prom"
   "$LIMITS" -mode fanout "${args[@]}" -send ws -n 1000 -rooms 50 -rate "$rate" -dur "$DUR" -drain 10s -seed 16 \
     -json "$json" >"$OUT/$tag-$target-$rate.txt" 2>&1 || true
   local line stages=
   if [ -n "$cmdm" ]; then
-    curl -fsS "$cmdm/metrics" >"$OUT/$tag-$target-$rate.after.prom"
+    scrape "$cmdm" >"$OUT/$tag-$target-$rate.after.prom"
     stages=$(owner_stages "$OUT/$tag-$target-$rate.before.prom" "$OUT/$tag-$target-$rate.after.prom")
   fi
   line=$(grep '^RESULT' "$OUT/$tag-$target-$rate.txt" | tail -1 || true)

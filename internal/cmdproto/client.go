@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-json-experiment/json"
 
+	"happychat/internal/msgkeys"
 	"happychat/schemas"
 )
 
@@ -24,6 +25,9 @@ type Client struct {
 	base   string
 	secret string
 	http   *http.Client
+	// OnKeys, if set, is given the keys a send's answer carries
+	// (KeysHeader); it must not block.
+	OnKeys func([]msgkeys.Key)
 }
 
 // clientIdlePerHost: a realtime service talks to one command address, so
@@ -68,8 +72,18 @@ func (c *Client) SendReply(ctx context.Context, token string, room schemas.ID, b
 	}
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	req.Header.Set("Authorization", "Bearer "+token)
+	// The secret asks for the message's keys (KeysHeader); the caller is
+	// still the token's user.
+	req.Header.Set(SecretHeader, c.secret)
 	var m schemas.Message
-	return m, c.do(req, &m)
+	hdr, err := c.doHeader(req, &m)
+	if err == nil && c.OnKeys != nil {
+		// A malformed header costs a query to the key store, no more.
+		if keys, kerr := DecodeKeys(hdr.Get(KeysHeader)); kerr == nil && len(keys) > 0 {
+			c.OnKeys(keys)
+		}
+	}
+	return m, err
 }
 
 // Presence returns the room's authoritative members and its seq at that
@@ -90,29 +104,35 @@ func (c *Client) Presence(ctx context.Context, room schemas.ID) ([]schemas.Membe
 // do sends req and decodes a 2xx answer into v, or returns the answer's
 // error envelope as a *schemas.Error.
 func (c *Client) do(req *http.Request, v any) error {
+	_, err := c.doHeader(req, v)
+	return err
+}
+
+// doHeader is do that also returns the answer's header (nil without one).
+func (c *Client) doHeader(req *http.Request, v any) (http.Header, error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		// The user's token is in the request, never in this error's text:
 		// url.Error quotes the URL only, which carries none.
-		return &schemas.Error{Code: schemas.CodeUnavailable, Message: "the command service is unreachable", RetryAfter: time.Second}
+		return nil, &schemas.Error{Code: schemas.CodeUnavailable, Message: "the command service is unreachable", RetryAfter: time.Second}
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return &schemas.Error{Code: schemas.CodeUnavailable, Message: "the command service's answer was cut", RetryAfter: time.Second}
+		return nil, &schemas.Error{Code: schemas.CodeUnavailable, Message: "the command service's answer was cut", RetryAfter: time.Second}
 	}
 	if resp.StatusCode/100 == 2 {
 		if err := json.Unmarshal(b, v); err != nil {
-			return fmt.Errorf("command service answer (status %d): %w", resp.StatusCode, err)
+			return nil, fmt.Errorf("command service answer (status %d): %w", resp.StatusCode, err)
 		}
-		return nil
+		return resp.Header, nil
 	}
 	var eb schemas.ErrorBody
 	if err := json.Unmarshal(b, &eb); err != nil || eb.Error == nil {
-		return &schemas.Error{Code: schemas.CodeUnavailable, Message: fmt.Sprintf("the command service answered %d", resp.StatusCode)}
+		return nil, &schemas.Error{Code: schemas.CodeUnavailable, Message: fmt.Sprintf("the command service answered %d", resp.StatusCode)}
 	}
 	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
 		eb.Error.RetryAfter = time.Duration(s) * time.Second
 	}
-	return eb.Error
+	return nil, eb.Error
 }

@@ -19,8 +19,8 @@
 // caller's own credential (the user's token, the admin token), which the
 // owner verifies again and takes the caller's identity from. The command package serves the
 // routes and forwards; Client is the realtime side, which cmd wires as
-// realtime.Commands. This package imports schemas only, never a role
-// package: the forwarded command and its result are the command package's
+// realtime.Commands. This package imports schemas and msgkeys only
+// (KeysHeader), never a role package: the forwarded command and its result are the command package's
 // types, carried by Reply's type parameter.
 package cmdproto
 

@@ -76,7 +76,7 @@ func TestClient(t *testing.T) {
 		answer = func(w http.ResponseWriter, r *http.Request) {
 			b, _ := io.ReadAll(r.Body)
 			if r.Method != http.MethodPost || r.URL.Path != "/v1/rooms/42/messages" ||
-				r.Header.Get("Authorization") != "Bearer tok" || r.Header.Get(SecretHeader) != "" ||
+				r.Header.Get("Authorization") != "Bearer tok" || r.Header.Get(SecretHeader) != secret ||
 				string(b) != `{"body":"hi","client_msg_id":"c1"}` {
 				t.Errorf("request %s %s %v %s", r.Method, r.URL.Path, r.Header, b)
 			}
