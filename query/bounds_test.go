@@ -1,10 +1,13 @@
 package query
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +42,32 @@ func TestClickHouseLimitErrors(t *testing.T) {
 	}
 	if err := chLimitError(errors.New("plain")); schemas.AsError(err).Code != schemas.CodeInternal {
 		t.Fatal(err)
+	}
+}
+
+// TestStoreErrorTimeouts: a store's timeout is 503 with Retry-After, the
+// request's deadline or a connection's own (clickhouse-go's read timeout,
+// a net.Error); other failures stay internal.
+func TestStoreErrorTimeouts(t *testing.T) {
+	ioTimeout := &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
+	expired, cancel := context.WithDeadline(context.Background(), time.Unix(1, 0))
+	defer cancel()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want schemas.Code
+	}{
+		{"a connection's read deadline", context.Background(), fmt.Errorf("read history: %w", ioTimeout), schemas.CodeUnavailable},
+		{"the request's deadline", expired, errors.New("read history: canceled"), schemas.CodeUnavailable},
+		{"deadline in the chain", context.Background(), fmt.Errorf("x: %w", context.DeadlineExceeded), schemas.CodeUnavailable},
+		{"a refused connection", context.Background(), &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, schemas.CodeInternal},
+		{"anything else", context.Background(), errors.New("plain"), schemas.CodeInternal},
+	} {
+		e := schemas.AsError(storeError(tc.ctx, tc.err))
+		if e.Code != tc.want || (tc.want == schemas.CodeUnavailable && e.RetryAfter <= 0) {
+			t.Errorf("%s: %+v, want %s", tc.name, e, tc.want)
+		}
 	}
 }
 

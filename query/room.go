@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -152,11 +153,16 @@ func (s *Service) loadRoom(ctx context.Context, c Caller, id schemas.ID) (roomRo
 }
 
 // storeError classifies a failed store call: a timeout is 503 unavailable
-// (the client may retry), anything else stays internal (logged, 500).
-// ClickHouse's own refusals under the per-query limits are 503 too (see
-// chLimitError).
+// (the client may retry), anything else stays internal (logged, 500). A
+// timeout is the request's deadline or a connection's own read or write
+// deadline (clickhouse-go's ReadTimeout: "i/o timeout" from a ClickHouse
+// busy with a replay answered 500 in the fault suite's full-size
+// replay-live). ClickHouse's own refusals under the per-query limits are
+// 503 too (see chLimitError).
 func storeError(ctx context.Context, err error) error {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout()) {
 		return fmt.Errorf("%w: %w", &schemas.Error{
 			Code: schemas.CodeUnavailable, Message: "the store did not answer in time", RetryAfter: time.Second,
 		}, err)
