@@ -27,29 +27,44 @@ func (s *rtDev) markRead(room schemas.ID, u schemas.Session, upTo schemas.ID) (i
 // readMarks is each member's read_up_to in GET room as u sees it.
 func (s *rtDev) readMarks(room schemas.ID, u schemas.Session) map[schemas.ID]schemas.ID {
 	s.t.Helper()
+	out, st, b := s.tryReadMarks(room, u)
+	if st != http.StatusOK {
+		s.t.Fatalf("get room: %d %s", st, b)
+	}
+	return out
+}
+
+// tryReadMarks is readMarks that returns a failed GET's status and body.
+func (s *rtDev) tryReadMarks(room schemas.ID, u schemas.Session) (map[schemas.ID]schemas.ID, int, []byte) {
+	s.t.Helper()
 	var r schemas.Room
 	if st, _, b := s.call("GET", roomPath(room), "/v1/rooms/:id", u.Token, nil, &r); st != http.StatusOK {
-		s.t.Fatalf("get room: %d %s", st, b)
+		return nil, st, b
 	}
 	out := map[schemas.ID]schemas.ID{}
 	for _, m := range *r.Members {
 		out[m.UserID] = m.ReadUpTo
 	}
-	return out
+	return out, http.StatusOK, nil
 }
 
-// waitMark polls GET room (the view lags the log) until u sees member's
-// mark at upTo.
+// waitMark polls GET room (the view lags the log: the room itself may not
+// be in it yet when the socket, delivered ahead of the tail, already has
+// the mark) until u sees member's mark at upTo.
 func (s *rtDev) waitMark(room schemas.ID, u, member schemas.Session, upTo schemas.ID) {
 	s.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		got := s.readMarks(room, u)[member.UserID]
+		marks, st, b := s.tryReadMarks(room, u)
+		if st != http.StatusOK && st != http.StatusNotFound {
+			s.t.Fatalf("get room: %d %s", st, b)
+		}
+		got := marks[member.UserID]
 		if got == upTo {
 			return
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("GET room: %s's mark is %s, want %s", member.Nickname, got, upTo)
+			s.t.Fatalf("GET room: %s's mark is %s (status %d), want %s", member.Nickname, got, st, upTo)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
