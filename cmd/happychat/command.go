@@ -206,11 +206,11 @@ func (p *process) advertise(bound string) string {
 }
 
 // commandPool opens the command service's PostgreSQL pool. Every partition
-// owner stores its batch's message keys there before each append, so the
-// pool has a connection for each of them and some for the requests'
-// lookups: pgxpool's default (4 on these machines) queued the owners
-// behind each other, 20 ms a batch at 1,000 sends/s (docs/benchmarks.md,
-// issue 16). A pool_max_conns in PG_URL wins.
+// owner stores each batch's message keys there while the batch is
+// appended, so the pool has a connection for each of them and some for
+// the requests' lookups: pgxpool's default (4 on these machines) queued
+// the owners behind each other, 20 ms a batch at 1,000 sends/s
+// (docs/benchmarks.md, issue 16). A pool_max_conns in PG_URL wins.
 func (p *process) commandPool(ctx context.Context) (*pgxpool.Pool, error) {
 	pc, err := pgxpool.ParseConfig(p.cfg.PGURL)
 	if err != nil {
