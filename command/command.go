@@ -3,6 +3,8 @@ package command
 import (
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"happychat/internal/msgkeys"
 	"happychat/schemas"
 )
@@ -109,6 +111,10 @@ type Result struct {
 	// realtime service that forwarded it (cmdproto.KeysHeader); never
 	// serialized: a forwarded command's answer goes without them.
 	Keys []msgkeys.Key `json:"-"`
+	// Records are the records a command committed, offsets set, for the
+	// realtime service that forwarded a send (cmdproto.CommittedHeader);
+	// never serialized either.
+	Records []*kgo.Record `json:"-"`
 	// Done answers a command that has nothing to return (a delete, a
 	// reaction): it was committed, or had been already.
 	Done bool `json:"done,omitzero"`

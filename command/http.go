@@ -240,9 +240,11 @@ func (s *Service) bindSend(c *gin.Context) (Caller, schemas.ID, SendInput, bool)
 
 // postMessageInternal is the send of a split realtime service on the
 // internal listener: postMessage, whose answer also carries the message's
-// data keys (cmdproto.KeysHeader) when the realtime service's secret came
-// with it, so that its tail opens the message without a query to the key
-// store (issue 16). The public listener never sends keys.
+// data keys (cmdproto.KeysHeader) and committed records
+// (cmdproto.CommittedHeader) when the realtime service's secret came with
+// it, so that it delivers the message to its sockets at once and opens it
+// without a query to the key store (issue 16). The public listener never
+// sends either.
 func (s *Service) postMessageInternal(c *gin.Context) {
 	if !internalAuthorized(c.GetHeader(cmdproto.SecretHeader), s.presenceSecrets) {
 		s.postMessage(c)
@@ -259,6 +261,9 @@ func (s *Service) postMessageInternal(c *gin.Context) {
 	}
 	if len(res.Keys) > 0 {
 		c.Header(cmdproto.KeysHeader, cmdproto.EncodeKeys(res.Keys))
+	}
+	if len(res.Records) > 0 {
+		c.Header(cmdproto.CommittedHeader, cmdproto.EncodeRecords(res.Records))
 	}
 	s.respond(c, http.StatusCreated, *res.Message, nil)
 }

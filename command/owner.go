@@ -362,6 +362,7 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 	for _, a := range acc {
 		n := len(a.d.events)
 		a.d.result.Keys = kw.keysOf(at, at+n)
+		a.d.result.Records = recs[at : at+n : at+n]
 		at += n
 		a.req.done <- reply{res: a.d.result}
 	}

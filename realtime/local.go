@@ -9,8 +9,9 @@ import (
 )
 
 // Local delivery (issue 16). In one process with the command service (all-in-one
-// mode), the partition owners hand every batch they commit to Committed:
-// its events reach this process's sockets as soon as the transaction has
+// mode), the partition owners hand every batch they commit to Committed;
+// a split instance hands it the records its forwarded sends were answered
+// with (cmdproto.CommittedHeader). Either way its events reach this process's sockets as soon as the transaction has
 // committed, instead of after the tail's next fetch of them (tens of
 // milliseconds under load: the last stable offset moves only once the
 // transaction's markers are written, and the fetch follows). Nothing is

@@ -60,6 +60,9 @@ func runRealtime(ctx context.Context, env Env, _ []string) error {
 	if err != nil {
 		return err
 	}
+	// And their committed records: the room's sockets here get the
+	// message when the send is answered, before the tail fetches it.
+	cmds.OnCommitted = svc.Committed
 	checks := []httpserver.Check{
 		{Name: "kafka_tail", Ping: svc.Ready},
 		{Name: "rooms", Ping: svc.Blocked},

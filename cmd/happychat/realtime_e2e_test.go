@@ -1158,7 +1158,7 @@ func TestRealtimeE2EResume(t *testing.T) {
 // server), disconnects, and resumes on instance B — a split `happychat
 // realtime` that talks to the command service over HTTP — with since_seq:
 // it gets everything it missed, then its sends through B's socket are acked
-// and reach sockets on A.
+// and reach sockets on A, and B's own sockets ahead of its tail.
 func TestRealtimeE2ESecondInstance(t *testing.T) {
 	s := startRealtimeDev(t, nil)
 	b := s.startSplitRealtime(t)
@@ -1278,6 +1278,12 @@ func TestRealtimeE2ESecondInstance(t *testing.T) {
 	}
 	checkNoGaps(t, s.base)
 	checkNoGaps(t, b)
+	// alice's sends were answered with their committed records
+	// (cmdproto.CommittedHeader): B delivered them ahead of its tail, and
+	// still exactly once and in order above.
+	if local, err := rtMetric(b, "happychat_realtime_local_events_total"); err != nil || local == 0 {
+		t.Errorf("B delivered %v events locally (%v): the send answers' records were not used", local, err)
+	}
 }
 
 // TestRealtimeE2ESlowReader: a socket that stops reading in a busy room

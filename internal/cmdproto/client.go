@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"happychat/internal/msgkeys"
 	"happychat/schemas"
@@ -28,6 +29,9 @@ type Client struct {
 	// OnKeys, if set, is given the keys a send's answer carries
 	// (KeysHeader); it must not block.
 	OnKeys func([]msgkeys.Key)
+	// OnCommitted, if set, is given the records a send's answer carries
+	// (CommittedHeader), after OnKeys; it must not block.
+	OnCommitted func([]*kgo.Record)
 }
 
 // clientIdlePerHost: a realtime service talks to one command address, so
@@ -72,8 +76,8 @@ func (c *Client) SendReply(ctx context.Context, token string, room schemas.ID, b
 	}
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	req.Header.Set("Authorization", "Bearer "+token)
-	// The secret asks for the message's keys (KeysHeader); the caller is
-	// still the token's user.
+	// The secret asks for the message's keys (KeysHeader) and records
+	// (CommittedHeader); the caller is still the token's user.
 	req.Header.Set(SecretHeader, c.secret)
 	var m schemas.Message
 	hdr, err := c.doHeader(req, &m)
@@ -81,6 +85,12 @@ func (c *Client) SendReply(ctx context.Context, token string, room schemas.ID, b
 		// A malformed header costs a query to the key store, no more.
 		if keys, kerr := DecodeKeys(hdr.Get(KeysHeader)); kerr == nil && len(keys) > 0 {
 			c.OnKeys(keys)
+		}
+	}
+	if err == nil && c.OnCommitted != nil {
+		// A malformed one leaves the message to the tail.
+		if recs, rerr := DecodeRecords(hdr.Get(CommittedHeader)); rerr == nil && len(recs) > 0 {
+			c.OnCommitted(recs)
 		}
 	}
 	return m, err
