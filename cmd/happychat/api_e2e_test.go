@@ -47,6 +47,7 @@ func devEnv(t *testing.T) map[string]string {
 		// allowlist, as for the load generator and the fault suite.
 		"CHAT_RATE_LIMIT_EXEMPT": loopbackExempt,
 	}
+	testenv.DropTopicsAfter(t, testenv.Kafka(t), env["CHAT_TOPIC_PREFIX"])
 	requireStores(t)
 	for _, kv := range freshStores(t) {
 		k, v, _ := strings.Cut(kv, "=")

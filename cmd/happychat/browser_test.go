@@ -377,6 +377,9 @@ func startWebSystemWith(t *testing.T, overrides map[string]string) *webSystem {
 		}
 	}
 	maps.Copy(env, overrides)
+	if b := env["KAFKA_BROKERS"]; b != "" {
+		testenv.DropTopicsAfter(t, strings.Split(b, ","), env["CHAT_TOPIC_PREFIX"])
+	}
 	_, env["PG_URL"] = pgtest.Database(t, testenv.PGURL(), "test_"+id+"_")
 	env["CLICKHOUSE_ADDR"] = testenv.ClickHouseAddr()
 	_, env["CLICKHOUSE_DB"] = chtest.Database(t, clickhouse.Options{Addr: []string{env["CLICKHOUSE_ADDR"]}, DialTimeout: 5 * time.Second}, "test_"+id+"_")

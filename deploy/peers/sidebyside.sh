@@ -14,7 +14,9 @@
 # SBS_RATES (messages/s; deliveries are × 20): "250 1000 2500"; SBS_SAT, the
 # saturation search's offered rates: "3500 5000"; SBS_DUR: 15s;
 # SBS_TARGETS: "peer dev split"; SBS_PREFIX: the topic prefix and database
-# suffix of the run's own happychat topics (a fresh one per run).
+# suffix of the run's own happychat topics (a fresh one per run), dropped
+# with its databases at the end unless SBS_KEEP=1 (a broker's restart loads
+# every partition it holds, so runs must not pile them up).
 set -euo pipefail
 # shellcheck disable=SC2046 # sysenv's words are the settings
 cd "$(dirname "$0")/../.."
@@ -48,7 +50,16 @@ RT_ADDR=127.0.0.1:18684 RT_INT=127.0.0.1:18685
 PROJ_ADDR=127.0.0.1:18686 PROJ_INT=127.0.0.1:18687
 
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [ "${SBS_KEEP:-}" = 1 ] && return
+  deploy/local/kafka.sh topics --delete --topic "^${PREFIX}[ds]\\..*" >/dev/null 2>&1 || true
+  for s in d s; do
+    deploy/local/postgres.sh psql -qc "DROP DATABASE IF EXISTS ${PREFIX}$s" >/dev/null 2>&1 || true
+    deploy/local/clickhouse.sh client -q "DROP DATABASE IF EXISTS ${PREFIX}$s" >/dev/null 2>&1 || true
+  done
+}
 trap cleanup EXIT
 
 wait_http() { # URL
