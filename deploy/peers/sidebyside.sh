@@ -6,7 +6,9 @@
 # sending over their sockets) at the same loads, one after another, in
 # rounds (peer, all-in-one, split at each load) so that a noisy minute
 # lands on all three alike. Every RESULT line goes to $OUT/results.txt and
-# every run's JSON beside it; docs/benchmarks.md explains the columns.
+# every run's JSON beside it, and a latency histogram picture per rate to
+# $OUT/hist-<rate>.svg (histograms.py); docs/benchmarks.md explains the
+# columns.
 #
 #   make build peers && deploy/local/up.sh
 #   deploy/peers/sidebyside.sh [OUT_DIR]
@@ -162,4 +164,6 @@ done
 for rate in $SAT; do
   for t in $TARGETS; do run "$t" "$rate" sat; done
 done
+# One latency histogram picture per offered rate, every system in it.
+python3 deploy/peers/histograms.py "$OUT" || true
 echo "results in $OUT/results.txt"
