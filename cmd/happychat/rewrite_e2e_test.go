@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"happychat/internal/pgtest"
@@ -45,9 +44,8 @@ func TestRewriteLog(t *testing.T) {
 	sub(from, "topics")
 	sub(to, "topics")
 	oldNames, newNames := schemas.NamesFor(from), schemas.NamesFor(to)
-	for _, n := range []schemas.Names{oldNames, newNames} {
-		t.Cleanup(func() { deleteTopics(brokers, n.Rooms, n.Users, n.Features) })
-	}
+	testenv.DropTopicsAfter(t, brokers, from)
+	testenv.DropTopicsAfter(t, brokers, to)
 
 	mark := testenv.RandomHex(6)
 	keep, drop, dropEdit := "keep-"+mark, "drop-"+mark, "drop-edit-"+mark
@@ -119,16 +117,4 @@ func TestRewriteLog(t *testing.T) {
 		[]string{"rewrite-log", "--to-prefix", to}); err == nil || !strings.Contains(err.Error(), "not empty") {
 		t.Errorf("a second rewrite into the same topics: %v", err)
 	}
-}
-
-// deleteTopics removes a test's topics (best effort).
-func deleteTopics(brokers []string, topics ...string) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		return
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, _ = kadm.NewClient(cl).DeleteTopics(ctx, topics...)
 }
