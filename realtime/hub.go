@@ -41,7 +41,15 @@ type room struct {
 	// blocked: the log holds an event of the room this build does not know
 	// above head; nothing after it is delivered (see hub.block).
 	blocked bool
+	// ahead holds local events (local.go) past head+1 until the events
+	// before them are dispatched, by either path: the answers to a split
+	// instance's sends arrive in any order (at most localAhead).
+	ahead map[int64]schemas.Envelope
 }
+
+// localAhead bounds a room's local events waiting for the gap before them;
+// past it they are left to the tail.
+const localAhead = 32
 
 func newHub(ringCap int, grace time.Duration, mod Moderation, m *metrics, log *slog.Logger) *hub {
 	return &hub{rooms: map[schemas.ID]*room{}, ringCap: ringCap, grace: grace, mod: mod, m: m, log: log}
@@ -114,20 +122,56 @@ func (h *hub) dispatch(env schemas.Envelope) {
 		return
 	}
 	h.dispatchLocked(r, env)
+	h.drainAhead(r)
 }
 
-// dispatchNext dispatches a locally committed event (local.go) only when it
-// is its room's next one after a head the tail or an earlier local event
-// set; it reports whether it did. Anything else is the tail's to deliver.
+// dispatchNext dispatches a locally committed event (local.go) when it is
+// its room's next one after a head the tail or an earlier local event set,
+// or holds it in the room's ahead while the events before it are still to
+// come (then they release it, whichever path brings them); it reports
+// whether it took the event. Anything else is the tail's to deliver: a
+// room with no head yet, a duplicate, a full ahead.
 func (h *hub) dispatchNext(env schemas.Envelope) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r := h.rooms[env.RoomID]
-	if r == nil || r.blocked || r.head == 0 || env.Seq != r.head+1 {
+	if r == nil || r.blocked || r.head == 0 || env.Seq <= r.head {
 		return false
 	}
+	if env.Seq > r.head+1 {
+		if _, held := r.ahead[env.Seq]; held || len(r.ahead) >= localAhead {
+			return false
+		}
+		if r.ahead == nil {
+			r.ahead = map[int64]schemas.Envelope{}
+		}
+		r.ahead[env.Seq] = env
+		return true
+	}
 	h.dispatchLocked(r, env)
+	h.drainAhead(r)
 	return true
+}
+
+// drainAhead dispatches the held local events that follow the head, in
+// seq order, and forgets those the tail delivered first.
+func (h *hub) drainAhead(r *room) {
+	if len(r.ahead) == 0 {
+		return
+	}
+	for !r.blocked {
+		env, ok := r.ahead[r.head+1]
+		if !ok {
+			break
+		}
+		delete(r.ahead, env.Seq)
+		h.dispatchLocked(r, env)
+	}
+	for seq := range r.ahead {
+		if seq <= r.head {
+			delete(r.ahead, seq)
+		}
+	}
 }
 
 func (h *hub) dispatchLocked(r *room, env schemas.Envelope) {

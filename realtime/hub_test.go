@@ -183,7 +183,10 @@ func TestHubDispatchNext(t *testing.T) {
 		{"nothing dispatched yet: left to the tail", []step{{true, 1, false}, {false, 1, false}, {true, 2, true}}, []int64{1, 2}},
 		{"local first, the tail's copies dropped", []step{{false, 1, false}, {true, 2, true}, {true, 3, true}, {false, 2, false}, {false, 3, false}, {false, 4, false}}, []int64{1, 2, 3, 4}},
 		{"the tail first, the local copy refused", []step{{false, 1, false}, {false, 2, false}, {true, 2, false}, {true, 3, true}}, []int64{1, 2, 3}},
-		{"a local event past a gap waits for the tail", []step{{false, 1, false}, {true, 3, false}, {false, 2, false}, {false, 3, false}, {true, 4, true}}, []int64{1, 2, 3, 4}},
+		{"a local event past a gap waits for the tail's", []step{{false, 1, false}, {true, 3, true}, {false, 2, false}, {false, 3, false}, {true, 4, true}, {false, 4, false}}, []int64{1, 2, 3, 4}},
+		{"local events out of order, released in order", []step{{false, 1, false}, {true, 4, true}, {true, 3, true}, {true, 3, false}, {true, 2, true}, {false, 2, false}, {false, 3, false}, {false, 4, false}, {false, 5, false}}, []int64{1, 2, 3, 4, 5}},
+		{"held, then the tail brings them first", []step{{false, 1, false}, {true, 3, true}, {false, 2, false}, {false, 3, false}, {false, 4, false}, {true, 4, false}, {true, 5, true}}, []int64{1, 2, 3, 4, 5}},
+		{"a duplicate of a dispatched one refused", []step{{false, 1, false}, {false, 2, false}, {true, 1, false}, {true, 2, false}}, []int64{1, 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -206,5 +209,43 @@ func TestHubDispatchNext(t *testing.T) {
 				t.Fatalf("queued %v, want %v", got, tt.queue)
 			}
 		})
+	}
+}
+
+// TestHubAheadBounded: a room holds at most localAhead local events past a
+// gap; the rest are left to the tail, and a block drops what it held.
+func TestHubAheadBounded(t *testing.T) {
+	const room = schemas.ID(43)
+	h := testHub(t, 8)
+	h.acquire(room)
+	c := bareConn(room, 2*localAhead+8)
+	if live, _ := h.step(c, 0, 0); !live {
+		t.Fatal("want live")
+	}
+	h.dispatch(msgEnv(room, 1, "x"))
+	for seq := int64(3); seq < 3+localAhead; seq++ {
+		if !h.dispatchNext(msgEnv(room, seq, "x")) {
+			t.Fatalf("seq %d refused with %d held", seq, seq-3)
+		}
+	}
+	if h.dispatchNext(msgEnv(room, 3+localAhead, "x")) {
+		t.Fatalf("seq %d held past the bound of %d", 3+localAhead, localAhead)
+	}
+	h.dispatch(msgEnv(room, 2, "x")) // releases 3 .. 2+localAhead
+	want := []int64{}
+	for seq := int64(1); seq < 3+localAhead; seq++ {
+		want = append(want, seq)
+	}
+	if got := queued(c); !equal(got, want) {
+		t.Fatalf("queued %v, want %v", got, want)
+	}
+
+	h.dispatchNext(msgEnv(room, 4+localAhead, "x")) // held: 3+localAhead is missing
+	h.block(room, 3+localAhead)
+	h.mu.Lock()
+	held := len(h.rooms[room].ahead)
+	h.mu.Unlock()
+	if held != 0 {
+		t.Fatalf("a blocked room still holds %d local events", held)
 	}
 }

@@ -19,11 +19,13 @@ import (
 // owner answers, and that is when it is handed here.
 //
 // The tail still reads every event and stays the source of truth: the hub
-// takes a local event only when it is the room's next seq (dispatchNext),
-// so per-room order and exactly-once per socket hold whichever path comes
-// first; anything else (a room the hub has not seen an event of yet, an
-// owner that just moved, a full queue here) waits for the tail, which
-// skips what was delivered already (dispatch: seq <= head).
+// takes a local event only as the room's next seq (dispatchNext), or holds
+// it until the events before it are dispatched by either path (a split
+// instance's answers arrive in any order), so per-room order and
+// exactly-once per socket hold whichever path comes first; anything else
+// (a room the hub has not seen an event of yet, an owner that just moved,
+// a full queue here or a full hold) waits for the tail, which skips what
+// was delivered already (dispatch: seq <= head).
 
 // localQueue bounds the batches waiting for local delivery; past it a
 // batch is left to the tail rather than holding its owner up.

@@ -26,9 +26,10 @@ type metrics struct {
 	gaps          prometheus.Counter
 	tailRecords   prometheus.Counter
 	tailStages    *prometheus.HistogramVec
-	// localDelivered and localSkipped count the events committed in this
-	// process (all-in-one mode) dispatched ahead of the tail, and those left
-	// to it (local.go).
+	// localDelivered and localSkipped count the committed events handed to
+	// local delivery (the owners of this process, or the answers to this
+	// instance's sends) taken ahead of the tail, and those left to it
+	// (local.go).
 	localDelivered prometheus.Counter
 	localSkipped   prometheus.Counter
 	decodeErrors   prometheus.Counter
@@ -63,9 +64,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Where a live event's time goes in the tail: fetched (event time to the tail's poll returning it), keys (the poll's sealed texts opened), dispatched (handed to every socket's queue).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .002, .003, .005, .0075, .01, .015, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"stage"}),
 		localDelivered: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "local_events_total", Help: "Events committed by this process's command owners and dispatched before the tail read them (all-in-one mode)."}),
+			Name: "local_events_total", Help: "Committed events handed over by this process's command owners or with the answers to its sends, dispatched (or held for the seqs before them) before the tail read them."}),
 		localSkipped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "local_events_skipped_total", Help: "Events committed by this process's command owners and left to the tail (not the room's next seq here, or the local queue full)."}),
+			Name: "local_events_skipped_total", Help: "Committed events handed over locally and left to the tail (already delivered, a room without a head yet, or a queue or hold full)."}),
 		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "resumes_total", Help: "How sockets reached live delivery: live (nothing missed), ring (recent events in memory), log (read from Kafka)."}, []string{"path"}),
 		backlog: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,

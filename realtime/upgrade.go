@@ -123,6 +123,7 @@ func (h *hub) block(id schemas.ID, seq int64) bool {
 		return r.blocked
 	}
 	r.blocked = true
+	r.ahead = nil // nothing after the unknown event is delivered
 	for c := range r.subs {
 		delete(r.subs, c)
 		c.fail(CloseTryAgain, blockedReason, false)

@@ -56,6 +56,10 @@ def pick(tags):
     return ordered[len(ordered) // 2]
 
 
+def fmt(ms):
+    return f"{ms / 1000:.3g} s" if ms >= 1000 else f"{ms:.3g} ms"
+
+
 def x_of(ms, lo, hi):
     return LEFT + (math.log10(ms) - lo) / (hi - lo) * (W - LEFT - RIGHT)
 
@@ -98,7 +102,7 @@ def svg(rate, tag, systems):
     for i, (target, name, colour) in enumerate(drawn):
         lat, y = systems[target], TOP + 14 + 16 * i
         out.append(f'<line x1="{lx}" y1="{y - 4}" x2="{lx + 20}" y2="{y - 4}" stroke="{colour}" stroke-width="2"/>')
-        out.append(f'<text x="{lx + 25}" y="{y}">{name}: p50 {lat["p50_ms"]:.3g} ms, p99 {lat["p99_ms"]:.3g} ms</text>')
+        out.append(f'<text x="{lx + 25}" y="{y}">{name}: p50 {fmt(lat["p50_ms"])}, p99 {fmt(lat["p99_ms"])}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 

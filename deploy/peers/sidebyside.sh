@@ -15,7 +15,8 @@
 #
 # SBS_RATES (messages/s; deliveries are × 20): "250 1000 2500"; SBS_SAT, the
 # saturation search's offered rates: "3500 5000"; SBS_DUR: 15s;
-# SBS_TARGETS: "peer dev split"; SBS_PREFIX: the topic prefix and database
+# SBS_TARGETS: "peer dev split"; SBS_BIN: the happychat binary (an A/B of
+# two builds: one run each, alternated); SBS_PREFIX: the topic prefix and database
 # suffix of the run's own happychat topics (a fresh one per run), dropped
 # with its databases at the end unless SBS_KEEP=1 (a broker's restart loads
 # every partition it holds, so runs must not pile them up).
@@ -32,7 +33,7 @@ SAT=${SBS_SAT-3500 5000}
 DUR=${SBS_DUR:-15s}
 TARGETS=${SBS_TARGETS:-peer dev split}
 PREFIX=${SBS_PREFIX:-sbs$(date +%s)}
-BIN=$ROOT/bin/happychat
+BIN=${SBS_BIN:-$ROOT/bin/happychat}
 LIMITS=$ROOT/bin/peer-limits
 PEER=$ROOT/bin/peer-centrifuge
 for b in "$BIN" "$LIMITS" "$PEER"; do [ -x "$b" ] || { echo "missing $b: make build peers" >&2; exit 1; }; done
