@@ -125,6 +125,15 @@ func (h *hub) dispatch(env schemas.Envelope) {
 	h.drainAhead(r)
 }
 
+// delivered reports whether the room's seq was dispatched already: the
+// tail then skips it before opening its texts.
+func (h *hub) delivered(id schemas.ID, seq int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[id]
+	return r != nil && r.head > 0 && seq <= r.head
+}
+
 // dispatchNext dispatches a locally committed event (local.go) when it is
 // its room's next one after a head the tail or an earlier local event set,
 // or holds it in the room's ahead while the events before it are still to

@@ -249,3 +249,23 @@ func TestHubAheadBounded(t *testing.T) {
 		t.Fatalf("a blocked room still holds %d local events", held)
 	}
 }
+
+func TestHubDelivered(t *testing.T) {
+	const room = schemas.ID(44)
+	h := testHub(t, 8)
+	if h.delivered(room, 1) {
+		t.Fatal("an untracked room reports seq 1 delivered")
+	}
+	h.acquire(room)
+	if h.delivered(room, 1) {
+		t.Fatal("a room without a head reports seq 1 delivered")
+	}
+	h.dispatch(msgEnv(room, 1, "x"))
+	h.dispatchNext(msgEnv(room, 2, "x"))
+	h.dispatchNext(msgEnv(room, 4, "x")) // held, not delivered
+	for seq, want := range map[int64]bool{1: true, 2: true, 3: false, 4: false} {
+		if got := h.delivered(room, seq); got != want {
+			t.Errorf("delivered(%d) = %v, want %v", seq, got, want)
+		}
+	}
+}

@@ -212,7 +212,9 @@ func (s *Service) tail(ctx context.Context) error {
 					"partition", rec.Partition, "offset", rec.Offset, "err", err)
 				return
 			}
-			if env.RoomID == 0 || env.Seq <= 0 {
+			if env.RoomID == 0 || env.Seq <= 0 || s.hub.delivered(env.RoomID, env.Seq) {
+				// Delivered already (local.go came first): not opened
+				// again, dispatch would drop it.
 				return
 			}
 			envs = append(envs, env)
