@@ -144,14 +144,18 @@ FUZZMINIMIZETIME ?= 1s
 # "context deadline exceeded" and wrote no failing input was cut while
 # minimizing a new interesting input at the very end of -fuzztime (seen in
 # CI with FuzzRoomsCursor despite -fuzzminimizetime): it is run once more.
+# The recipe runs under `bash -euo pipefail` (.SHELLFLAGS): the failing
+# run's status is taken with `&& rc=0 || rc=$?`, or errexit would end
+# the loop at once, before its output and that rule (a CI run of
+# 85397e3 stopped at FuzzSoften that way, showing nothing).
 fuzz:
 	$(GO) test -list '^Fuzz' ./... | awk '/^Fuzz/{f[n++]=$$1} /^ok/{for(i=0;i<n;i++) print $$2, f[i]; n=0}' | { \
 	  status=0; \
 	  while read -r pkg fz; do \
 	    echo "fuzz $$pkg $$fz ($(FUZZTIME))"; \
-	    out=$$($(GO) test -run '^$$' -fuzz "^$$fz$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) "$$pkg" </dev/null 2>&1); rc=$$?; \
+	    out=$$($(GO) test -run '^$$' -fuzz "^$$fz$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) "$$pkg" </dev/null 2>&1) && rc=0 || rc=$$?; \
 	    echo "$$out"; \
-	    if [ $$rc -ne 0 ] && echo "$$out" | grep -q 'context deadline exceeded' && ! echo "$$out" | grep -q 'Failing input written'; then \
+	    if [ $$rc -ne 0 ] && grep -q 'context deadline exceeded' <<<"$$out" && ! grep -q 'Failing input written' <<<"$$out"; then \
 	      echo "fuzz $$fz: cut while minimizing at the end of its time, not a finding: once more"; \
 	      $(GO) test -run '^$$' -fuzz "^$$fz$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) "$$pkg" </dev/null || status=1; \
 	    elif [ $$rc -ne 0 ]; then status=1; fi; \
