@@ -142,6 +142,7 @@ func (o *owner) serve(ctx context.Context) error {
 	o.svc.resolveSuperseded(ctx, o.part)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	lastSweep := time.Now()
 	batch := make([]*request, 0, maxBatch)
 	for {
 		batch = batch[:0]
@@ -158,7 +159,10 @@ func (o *owner) serve(ctx context.Context) error {
 			// A clock behind the previous owner's shows here rather than
 			// as refused sends: ids run ahead of it until it catches up.
 			o.svc.metrics.idsAhead.WithLabelValues(strconv.Itoa(int(o.part))).Set(o.gen.Ahead().Seconds())
-			if o.sweep.Swap(false) {
+			if o.sweep.Swap(false) || time.Since(lastSweep) >= sweepEvery {
+				// Also on a timer: a seat must not leak until the next
+				// takeover if some path ever misses a switch-leave.
+				lastSweep = time.Now()
 				o.svc.resolveSuperseded(ctx, o.part)
 			}
 			continue

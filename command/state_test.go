@@ -3,7 +3,9 @@ package command
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"happychat/schemas"
 )
@@ -204,4 +206,69 @@ func TestFoldStopsAtAGapOrABlock(t *testing.T) {
 			t.Fatalf("the other partition is blocked: %v", err)
 		}
 	})
+}
+
+// Two joins of one user folded at once in two partitions (the tail folds
+// one while an owner installs the other): whichever is folded second must
+// see the first, so that the earlier join's room gets its switch-leave. The
+// first fold is held between reading the location and folding for as long
+// as the second needs to finish, if the second can finish meanwhile; with
+// the location read and the fold one step, it cannot, and waits.
+func TestFoldConcurrentJoinsOfOneUser(t *testing.T) {
+	for _, first := range []int32{0, 1} {
+		t.Run(fmt.Sprintf("partition %d folds first", first), func(t *testing.T) {
+			f := newFold(3)
+			// The user's earlier room, in a third partition.
+			if _, err := f.applyEvents(2, []schemas.Envelope{created(300, 1), joined(300, 2, 5, 1)}); err != nil {
+				t.Fatal(err)
+			}
+			for p, room := range map[int32]schemas.ID{0: 100, 1: 201} {
+				if _, err := f.applyEvents(p, []schemas.Envelope{created(room, schemas.ID(6+p))}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			batches := map[int32][]schemas.Envelope{0: {joined(100, 2, 10, 1)}, 1: {joined(201, 2, 20, 1)}}
+			second := 1 - first
+			located, secondDone := make(chan struct{}), make(chan struct{})
+			f.located = func() {
+				f.located = nil // only the first fold waits
+				close(located)
+				select {
+				case <-secondDone:
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+			var (
+				mu  sync.Mutex
+				got []switchNeeded
+				wg  sync.WaitGroup
+			)
+			fold := func(p int32) {
+				sw, err := f.applyEvents(p, batches[p])
+				if err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				got = append(got, sw...)
+				mu.Unlock()
+			}
+			wg.Go(func() { fold(first) })
+			<-located
+			wg.Go(func() { fold(second); close(secondDone) })
+			wg.Wait()
+			want := map[schemas.ID]bool{300: true, 100: true} // both earlier memberships end
+			for _, sw := range got {
+				if sw.user != 1 {
+					t.Errorf("a switch-leave for user %d", sw.user)
+				}
+				delete(want, sw.room)
+			}
+			if len(want) > 0 {
+				t.Errorf("switch-leaves %v: none for rooms %v, so the user stays in two rooms", got, want)
+			}
+			if l, _ := f.locate(1); l.room != 201 || l.joinID != 20 {
+				t.Errorf("user 1 at %+v, want the join 20 in room 201", l)
+			}
+		})
+	}
 }

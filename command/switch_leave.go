@@ -11,11 +11,17 @@ import (
 	"happychat/schemas"
 )
 
+// sweepEvery is how often an owner looks for superseded members of its
+// rooms even when no switch-leave failed: the last line of defence of one
+// room per user (20 members a room, a map probe each).
+const sweepEvery = 10 * time.Second
+
 // requestSwitch asks the owner of a superseded membership's room, if this
 // instance owns it, to append the switch-leave. Other owners see the same
 // join on their own tails. A switch-leave that is not appended marks the
-// owner for a sweep: it looks for superseded members again every second
-// until none is left, so no seat leaks.
+// owner for a sweep: it looks for superseded members again at the next
+// second's tick until none is left, so no seat leaks; it also looks every
+// sweepEvery.
 func (s *Service) requestSwitch(ctx context.Context, sw switchNeeded) {
 	o := s.ownerOf(s.partitionOf(sw.room))
 	if o == nil {

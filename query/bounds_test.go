@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"happychat/schemas"
@@ -47,7 +48,8 @@ func TestClickHouseLimitErrors(t *testing.T) {
 
 // TestStoreErrorTimeouts: a store's timeout is 503 with Retry-After, the
 // request's deadline or a connection's own (clickhouse-go's read timeout,
-// a net.Error); other failures stay internal.
+// a net.Error), and so is a PostgreSQL answer that asks for a retry;
+// other failures stay internal.
 func TestStoreErrorTimeouts(t *testing.T) {
 	ioTimeout := &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
 	expired, cancel := context.WithDeadline(context.Background(), time.Unix(1, 0))
@@ -63,6 +65,10 @@ func TestStoreErrorTimeouts(t *testing.T) {
 		{"deadline in the chain", context.Background(), fmt.Errorf("x: %w", context.DeadlineExceeded), schemas.CodeUnavailable},
 		{"a refused connection", context.Background(), &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, schemas.CodeInternal},
 		{"anything else", context.Background(), errors.New("plain"), schemas.CodeInternal},
+		{"a deadlock's victim", context.Background(), fmt.Errorf("list rooms: %w", &pgconn.PgError{Code: "40P01"}), schemas.CodeUnavailable},
+		{"a serialization failure", context.Background(), &pgconn.PgError{Code: "40001"}, schemas.CodeUnavailable},
+		{"a lock not granted in time", context.Background(), &pgconn.PgError{Code: "55P03"}, schemas.CodeUnavailable},
+		{"a missing table", context.Background(), &pgconn.PgError{Code: "42P01"}, schemas.CodeInternal},
 	} {
 		e := schemas.AsError(storeError(tc.ctx, tc.err))
 		if e.Code != tc.want || (tc.want == schemas.CodeUnavailable && e.RetryAfter <= 0) {

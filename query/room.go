@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"happychat/schemas"
 )
@@ -158,7 +159,8 @@ func (s *Service) loadRoom(ctx context.Context, c Caller, id schemas.ID) (roomRo
 // deadline (clickhouse-go's ReadTimeout: "i/o timeout" from a ClickHouse
 // busy with a replay answered 500 in the fault suite's full-size
 // replay-live). ClickHouse's own refusals under the per-query limits are
-// 503 too (see chLimitError).
+// 503 too (see chLimitError), and so is a read PostgreSQL chose as a
+// deadlock's victim (see pgTransient).
 func storeError(ctx context.Context, err error) error {
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) ||
@@ -167,5 +169,31 @@ func storeError(ctx context.Context, err error) error {
 			Code: schemas.CodeUnavailable, Message: "the store did not answer in time", RetryAfter: time.Second,
 		}, err)
 	}
+	if pgTransient(err) {
+		return fmt.Errorf("%w: %w", &schemas.Error{
+			Code: schemas.CodeUnavailable, Message: "the store lost a race with a concurrent change; retry", RetryAfter: time.Second,
+		}, err)
+	}
 	return chLimitError(err)
+}
+
+// pgTransient reports PostgreSQL's answers that say "this attempt lost a
+// race, the next one will not": a deadlock's victim, a serialization
+// failure, a lock not granted in time. PostgreSQL's documentation asks the
+// client to retry them. A read meets them while a replay switches the
+// rooms views (its LOCK of every view table against a read that already
+// holds one and waits for another: the fault suite's replay answered 500
+// for one list of rooms in 1 242 before this).
+func pgTransient(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code {
+	case "40P01", // deadlock_detected
+		"40001", // serialization_failure
+		"55P03": // lock_not_available
+		return true
+	}
+	return false
 }
