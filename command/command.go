@@ -115,6 +115,9 @@ type Result struct {
 	// realtime service that forwarded a send (cmdproto.CommittedHeader);
 	// never serialized either.
 	Records []*kgo.Record `json:"-"`
+	// Position is where the command's events are in the log
+	// (viewpos.Header's value), also on a forwarded command's answer.
+	Position string `json:"position,omitzero"`
 	// Done answers a command that has nothing to return (a delete, a
 	// reaction): it was committed, or had been already.
 	Done bool `json:"done,omitzero"`

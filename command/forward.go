@@ -15,6 +15,7 @@ import (
 
 	"happychat/internal/clientjson"
 	"happychat/internal/cmdproto"
+	"happychat/internal/viewpos"
 	"happychat/schemas"
 )
 
@@ -29,8 +30,20 @@ import (
 const forwardIdlePerHost = 256
 
 // Execute runs a room command on the owner of the room's partition: here if
-// this instance owns it, else forwarded.
+// this instance owns it, else forwarded. Its position in the log (where the
+// owner or the forwarded answer says its events are) goes to the request's
+// viewpos.Recorder, for the answer's viewpos.Header.
 func (s *Service) Execute(ctx context.Context, cmd Command) (Result, error) {
+	res, err := s.execute(ctx, cmd)
+	if err == nil && res.Position != "" {
+		if p, perr := viewpos.Parse(res.Position); perr == nil {
+			viewpos.Note(ctx, p)
+		}
+	}
+	return res, err
+}
+
+func (s *Service) execute(ctx context.Context, cmd Command) (Result, error) {
 	select {
 	case <-s.running:
 	case <-ctx.Done():
@@ -50,6 +63,9 @@ func (s *Service) Execute(ctx context.Context, cmd Command) (Result, error) {
 			s.metrics.commands.WithLabelValues(string(cmd.Kind), "local").Inc()
 			res, err := o.submit(ctx, cmd)
 			if err != errNotOwner { //nolint:errorlint // the sentinel itself, never wrapped
+				if len(res.Records) > 0 {
+					res.Position = viewpos.FromRecords(res.Records).String()
+				}
 				return res, err
 			}
 			// Revoked before the command was taken into a batch: it was

@@ -7,6 +7,7 @@ import (
 
 	"happychat/internal/clientjson"
 	"happychat/internal/cmdproto"
+	"happychat/internal/viewpos"
 	"happychat/internal/httperr"
 	"happychat/schemas"
 	"happychat/schemas/token"
@@ -20,6 +21,7 @@ const maxBodyBytes = 64 << 10
 // take the per-address limit first: it is the cheapest check and the only
 // one a client without a token meets.
 func (s *Service) Routes(r gin.IRouter) {
+	r = r.Group("", recordPositions)
 	addr := s.doors.all.Gin()
 	r.POST("/v1/sessions", addr, s.doors.sessions.Gin(), s.postSession)
 	r.DELETE("/v1/sessions/current", addr, s.doors.logouts.Gin(), s.deleteSession)
@@ -142,7 +144,26 @@ func (s *Service) deleteSession(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	writePosition(c)
 	c.Status(http.StatusNoContent)
+}
+
+// recordPositions gives every command request a viewpos.Recorder: the
+// positions of the events it appends come back in the answer's
+// viewpos.Header (writePosition), for the client to pass to its next
+// reads (read-your-writes, docs/api.md).
+func recordPositions(c *gin.Context) {
+	ctx, _ := viewpos.WithRecorder(c.Request.Context())
+	c.Request = c.Request.WithContext(ctx)
+	c.Next()
+}
+
+// writePosition sets viewpos.Header on a successful answer that appended
+// something.
+func writePosition(c *gin.Context) {
+	if v := viewpos.RecorderOf(c.Request.Context()).String(); v != "" {
+		c.Header(viewpos.Header, v)
+	}
 }
 
 func (s *Service) postRoom(c *gin.Context) {
@@ -326,6 +347,7 @@ func (s *Service) noContent(c *gin.Context, err error) {
 		s.fail(c, err)
 		return
 	}
+	writePosition(c)
 	c.Status(http.StatusNoContent)
 }
 
@@ -406,6 +428,7 @@ func (s *Service) respond(c *gin.Context, status int, v any, err error) {
 		s.fail(c, err)
 		return
 	}
+	writePosition(c)
 	c.Data(status, "application/json; charset=utf-8", b)
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"happychat/internal/viewpos"
 	"happychat/schemas"
 )
 
@@ -56,5 +57,6 @@ func (s *Service) appendUserEvent(ctx context.Context, env schemas.Envelope) err
 		s.log.Warn("append user event", "type", typ, "err", err)
 		return unavailable("the event log did not confirm the write, retry")
 	}
+	viewpos.Note(ctx, viewpos.FromRecords([]*kgo.Record{rec}))
 	return nil
 }

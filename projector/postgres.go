@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"happychat/internal/viewpos"
 	"happychat/projector/internal/feed"
 	"happychat/schemas"
 )
@@ -79,7 +80,7 @@ type Postgres struct {
 }
 
 // pgProjectorName keys this projector's rows in projector_offsets.
-const pgProjectorName = "postgres"
+const pgProjectorName = viewpos.PGProjector
 
 // NewPostgres returns a projector; Run starts it.
 func NewPostgres(cfg PostgresConfig) (*Postgres, error) {

@@ -30,6 +30,10 @@ type Config struct {
 	AdminToken string
 	// Capacity is members per room (CHAT_ROOM_CAPACITY), shown on every Room.
 	Capacity int
+	// Views are the topics the PostgreSQL views fold (the rooms and users
+	// topics): a read's position (viewpos.Header) on them is waited for;
+	// on any other topic it is ignored.
+	Views []string
 	Log      *slog.Logger
 	// Metrics receives the service's collectors; nil means a private registry.
 	Metrics prometheus.Registerer

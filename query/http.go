@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"happychat/internal/httperr"
+	"happychat/internal/viewpos"
 	"happychat/query/openapi"
 	"happychat/schemas"
 	"happychat/schemas/token"
@@ -60,7 +61,24 @@ func (s *Service) begin(c *gin.Context, allowed ...string) (Caller, params, bool
 		s.fail(c, err)
 		return Caller{}, params{}, false
 	}
+	if err := s.waitPosition(c); err != nil {
+		s.fail(c, err)
+		return Caller{}, params{}, false
+	}
 	return caller, p, true
+}
+
+// waitPosition is read-your-writes: a request carrying the position of the
+// caller's last writes (viewpos.Header, from a command's answer) is
+// answered once the PostgreSQL views include them, or 503 with Retry-After
+// after viewpos.Wait.
+func (s *Service) waitPosition(c *gin.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.QueryTimeout)
+	defer cancel()
+	if err := viewpos.WaitHeader(ctx, s.pg, c.GetHeader(viewpos.Header), s.cfg.Views); err != nil {
+		return storeError(ctx, err)
+	}
+	return nil
 }
 
 // roomsBody is the room list. NextCursor (an extension) is null on the last

@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"happychat/internal/testenv"
+	"happychat/internal/viewpos"
 	"happychat/query/openapi"
 	"happychat/schemas"
 )
@@ -24,6 +26,13 @@ type devSystem struct {
 	t    *testing.T
 	base string
 	doc  *openapi.Doc
+
+	// positions are, per token, the merged positions of the writes made
+	// with it (viewpos.Header), passed back on its later requests as the
+	// web client does: read-your-writes, so that a read right after a
+	// write never races the projector.
+	posMu     sync.Mutex
+	positions map[string]viewpos.Position
 }
 
 const e2eAdmin = "e2e-admin-token-0123456789abcdefghij"
@@ -82,11 +91,31 @@ func (s *devSystem) call(method, path, ginPath, token string, in, out any) (int,
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	s.posMu.Lock()
+	if p := s.positions[token]; len(p) > 0 {
+		req.Header.Set(viewpos.Header, p.String())
+	}
+	s.posMu.Unlock()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
+	if v := resp.Header.Get(viewpos.Header); v != "" {
+		p, err := viewpos.Parse(v)
+		if err != nil {
+			s.t.Fatalf("%s %s: the answer's position: %v", method, path, err)
+		}
+		s.posMu.Lock()
+		if s.positions == nil {
+			s.positions = map[string]viewpos.Position{}
+		}
+		if s.positions[token] == nil {
+			s.positions[token] = viewpos.Position{}
+		}
+		s.positions[token].Merge(p)
+		s.posMu.Unlock()
+	}
 	b, _ := io.ReadAll(resp.Body)
 	if err := s.doc.ValidateResponse(method, ginPath, resp.StatusCode, resp.Header, b); err != nil {
 		s.t.Fatalf("%s %s answered outside the OpenAPI document: %v\n%s", method, path, err, b)
@@ -166,8 +195,19 @@ func TestAPIEndToEnd(t *testing.T) {
 	}
 	rp := "/v1/rooms/" + room.ID.String()
 	for _, u := range []schemas.Session{alice, bob} {
-		if st, _, b := s.call("POST", rp+"/join", "/v1/rooms/:id/join", u.Token, nil, nil); st != 200 {
+		st, h, b := s.call("POST", rp+"/join", "/v1/rooms/:id/join", u.Token, nil, nil)
+		if st != 200 {
 			t.Fatalf("join: %d %s", st, b)
+		}
+		// Read-your-writes: the join's answer says where it is in the
+		// log, and a read passing that back sees the membership at once
+		// (call passes it, as the web client does).
+		if p := h.Get(viewpos.Header); !strings.Contains(p, ".rooms:") {
+			t.Fatalf("the join's answer has no position in the rooms topic: %q", p)
+		}
+		var got schemas.Room
+		if st, _, b := s.call("GET", rp, "/v1/rooms/:id", u.Token, nil, &got); st != 200 || got.Members == nil || !slices.ContainsFunc(*got.Members, func(m schemas.Member) bool { return m.UserID == u.UserID }) {
+			t.Fatalf("the room read right after the join with its position: %d %s", st, b)
 		}
 	}
 	const n = 130

@@ -8,6 +8,7 @@ import (
 	"happychat/internal/clientjson"
 	"happychat/internal/httperr"
 	"happychat/internal/ratelimit"
+	"happychat/internal/viewpos"
 	"happychat/schemas"
 	"happychat/schemas/token"
 )
@@ -96,6 +97,12 @@ func (s *Service) mute(c *gin.Context, muted bool) {
 		return
 	}
 	ctx := c.Request.Context()
+	// Read-your-writes: a mute right after the join that the position
+	// names must find the room the join made visible (viewpos).
+	if err := viewpos.WaitHeader(ctx, s.cfg.PG, c.GetHeader(viewpos.Header), []string{s.cfg.Names.Rooms, s.cfg.Names.Users}); err != nil {
+		s.fail(c, err)
+		return
+	}
 	if _, known, err := s.roomTitle(ctx, room); err != nil || !known {
 		s.fail(c, cmpErr(err, schemas.Errorf(schemas.CodeNotFound, "no such room")))
 		return

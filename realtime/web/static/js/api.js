@@ -26,9 +26,46 @@ export class ApiError extends Error {
   }
 }
 
+// Read-your-writes (docs/api.md, "Read your writes"): a command's answer
+// names where its events are in the log (X-Happychat-Position); reads sent
+// soon after pass the positions back, and the server answers them from
+// views that include those events. Positions are kept per topic partition,
+// the highest offset each, and only for a while: after that the views have
+// caught up anyway, and a log recreated under the same names (a dev reset)
+// must not keep every read waiting.
+const POSITION_HEADER = "X-Happychat-Position";
+const POSITION_TTL_MS = 10000;
+const positions = new Map(); // "topic:partition" -> { offset, at }
+
+function notePosition(value) {
+  if (!value) return;
+  const now = Date.now();
+  for (const entry of value.split(",")) {
+    const i = entry.lastIndexOf(":");
+    const offset = Number(entry.slice(i + 1));
+    const key = entry.slice(0, i);
+    if (i <= 0 || !Number.isSafeInteger(offset)) continue;
+    const cur = positions.get(key);
+    if (!cur || cur.offset < offset) positions.set(key, { offset, at: now });
+    else cur.at = now;
+  }
+}
+
+function positionHeader() {
+  const now = Date.now();
+  const out = [];
+  for (const [key, p] of positions) {
+    if (now - p.at > POSITION_TTL_MS) positions.delete(key);
+    else out.push(`${key}:${p.offset}`);
+  }
+  return out.join(",");
+}
+
 async function call(method, path, { body, token = store.session?.token, signal } = {}) {
   const headers = { Accept: "application/json" };
   if (token) headers.Authorization = `Bearer ${token}`;
+  const position = positionHeader();
+  if (position) headers[POSITION_HEADER] = position;
   if (body !== undefined) headers["Content-Type"] = "application/json; charset=utf-8";
   const timeout = AbortSignal.timeout(TIMEOUT_MS);
   let res;
@@ -44,6 +81,7 @@ async function call(method, path, { body, token = store.session?.token, signal }
     if (signal?.aborted) throw err;
     throw new ApiError(0, "network", t("errorNetwork"));
   }
+  if (res.ok) notePosition(res.headers.get(POSITION_HEADER));
   let data = null;
   const text = await res.text().catch(() => "");
   if (text) {
