@@ -7,8 +7,8 @@ import (
 
 	"happychat/internal/clientjson"
 	"happychat/internal/cmdproto"
-	"happychat/internal/viewpos"
 	"happychat/internal/httperr"
+	"happychat/internal/viewpos"
 	"happychat/schemas"
 	"happychat/schemas/token"
 )

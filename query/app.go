@@ -34,7 +34,7 @@ type Config struct {
 	// topics): a read's position (viewpos.Header) on them is waited for;
 	// on any other topic it is ignored.
 	Views []string
-	Log      *slog.Logger
+	Log   *slog.Logger
 	// Metrics receives the service's collectors; nil means a private registry.
 	Metrics prometheus.Registerer
 

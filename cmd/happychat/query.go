@@ -71,7 +71,7 @@ func (p *process) queryService(ctx context.Context) (*query.Service, error) {
 	return query.New(query.Config{
 		PG: pg, CH: ch, Keys: keys, AdminToken: p.cfg.AdminToken, Capacity: p.cfg.Capacity,
 		Views: []string{p.cfg.Names().Rooms, p.cfg.Names().Users},
-		Log: p.log.With("service", "query"), Metrics: p.reg,
+		Log:   p.log.With("service", "query"), Metrics: p.reg,
 		Limits: query.Limits{
 			Addresses: p.cfg.Limits.Addresses(), PerAddress: p.cfg.Limits.PerAddress,
 			Reads: p.cfg.Limits.Reads, HeavyReads: p.cfg.Limits.HeavyReads,
