@@ -161,14 +161,17 @@ const sqlOffsets = `SELECT topic, partition, next_offset FROM projector_offsets
 WHERE projector = $1 AND topic = ANY($2)`
 
 // WaitHeader is WaitPG for a request's Header value: nil at once when the
-// request carries none, a 400 when it is not a position.
+// request carries none, or a value that is not a position. The header is
+// advisory (the read is answered either way, only maybe staler), so a
+// malformed one is ignored rather than refused: a 400 would put it ahead
+// of the request's real errors (a missing token's 401).
 func WaitHeader(ctx context.Context, db Querier, value string, views []string) error {
 	if value == "" {
 		return nil
 	}
 	p, err := Parse(value)
 	if err != nil {
-		return err
+		return nil //nolint:nilerr // advisory: see above
 	}
 	return WaitPG(ctx, db, p, views, Wait)
 }
