@@ -39,6 +39,11 @@ func (s *Service) consume(ctx context.Context) error {
 		kgo.ConsumeTopics(s.cfg.Names.Rooms),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AfterMilli(time.Now().Add(-s.cfg.MaxAge).UnixMilli())),
 		kgo.AutoCommitMarks(),
+		// Pushes are seconds-scale; a fetch per committed transaction only
+		// cost the broker requests. The mute of a room just joined waits
+		// for the room's position (X-Happychat-Position), not for this.
+		kgo.FetchMinBytes(64<<10),
+		kgo.FetchMaxWait(100*time.Millisecond),
 		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { s.consuming.Store(true) }),
 	})...)
 	if err != nil {

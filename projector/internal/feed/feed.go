@@ -54,6 +54,15 @@ func session(ctx context.Context, cfg Config, sink Sink) error {
 		// consumer's position can reach a partition's end offset, which a
 		// commit marker usually is: see PositionObserver.
 		kgo.KeepControlRecords(),
+		// A fetch per committed transaction (the default: any byte answers
+		// at once) cost a broker request and a view transaction for a
+		// handful of events; waiting up to FetchMaxWait for FetchMinBytes
+		// fills both. The views trail the log by at most that much more,
+		// and clients that must see their own writes pass the position
+		// (X-Happychat-Position, docs/query.md) and are held until the
+		// views reach it.
+		kgo.FetchMinBytes(feedFetchMinBytes),
+		kgo.FetchMaxWait(feedFetchMaxWait),
 	)
 	if cfg.Group != "" {
 		opts = append(opts,

@@ -11,6 +11,14 @@ import (
 // verifyEvery is how long a quiet sink waits before verifying its store.
 const verifyEvery = 5 * time.Second
 
+// The feed's fetch batching (session): a fetch is answered once it has
+// 64 KiB or after 100 ms. Measured in docs/benchmarks.md ("Batched
+// projector fetches").
+const (
+	feedFetchMinBytes = 64 << 10
+	feedFetchMaxWait  = 100 * time.Millisecond
+)
+
 // loop polls, decodes and applies until ctx ends or the sink asks for a
 // restart. A partition that reaches an event this build does not know stops
 // there (see Block); the others go on.
