@@ -42,8 +42,8 @@ func (s *Service) consume(ctx context.Context) error {
 		// Pushes are seconds-scale; a fetch per committed transaction only
 		// cost the broker requests. The mute of a room just joined waits
 		// for the room's position (X-Happychat-Position), not for this.
-		kgo.FetchMinBytes(64<<10),
-		kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.FetchMinBytes(64 << 10),
+		kgo.FetchMaxWait(100 * time.Millisecond),
 		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { s.consuming.Store(true) }),
 	})...)
 	if err != nil {
