@@ -136,10 +136,13 @@ func (l *sendLoad) finish(c *cluster, faultAt time.Time) {
 
 // failoverEnv is two command instances on the cluster, with rooms spread
 // over the partitions and members in them.
-func failoverEnv(t *testing.T) (*kafkacluster.Cluster, *cluster, []*instance, []schemas.ID) {
+func failoverEnv(t *testing.T, instanceTxn bool) (*kafkacluster.Cluster, *cluster, []*instance, []schemas.ID) {
 	b := kafkacluster.Brokers(t)
 	kc := kafkacluster.New(t, b)
 	c := newClusterOn(t, b, 6, 3)
+	if instanceTxn {
+		c.instanceLevel()
+	}
 	ins, rooms := c.loadEnv(2)
 	return kc, c, ins, rooms
 }
@@ -184,60 +187,92 @@ func (c *cluster) loadEnv(n int) ([]*instance, []schemas.ID) {
 }
 
 func TestFailoverUnderLoad(t *testing.T) {
+	// mostOf is the broker coordinating most of the given transactional ids.
+	mostOf := func(ctx context.Context, kc *kafkacluster.Cluster, ids []string) (int32, error) {
+		count := map[int32]int{}
+		var best int32
+		for _, txn := range ids {
+			id, err := kc.TxnCoordinator(ctx, txn)
+			if err != nil {
+				return 0, err
+			}
+			if count[id]++; count[id] > count[best] {
+				best = id
+			}
+		}
+		return best, nil
+	}
 	faults := []struct {
 		name   string
-		target func(ctx context.Context, kc *kafkacluster.Cluster, c *cluster) (int32, error)
+		target brokerTarget
 		clean  bool
 	}{
-		{"partition leader killed", func(ctx context.Context, kc *kafkacluster.Cluster, c *cluster) (int32, error) {
+		{"partition leader killed", func(ctx context.Context, kc *kafkacluster.Cluster, c *cluster, _ []*instance) (int32, error) {
 			return kc.LeaderOfMost(ctx, c.names.Rooms)
 		}, false},
-		{"partition leader stopped cleanly", func(ctx context.Context, kc *kafkacluster.Cluster, c *cluster) (int32, error) {
+		{"partition leader stopped cleanly", func(ctx context.Context, kc *kafkacluster.Cluster, c *cluster, _ []*instance) (int32, error) {
 			return kc.LeaderOfMost(ctx, c.names.Rooms)
 		}, true},
-		{"transaction coordinator killed", func(ctx context.Context, kc *kafkacluster.Cluster, c *cluster) (int32, error) {
-			// The broker coordinating most of the owners' transactional ids.
-			count := map[int32]int{}
-			var best int32
-			for p := range c.parts {
-				id, err := kc.TxnCoordinator(ctx, c.names.CommandGroup+".p"+fmt.Sprint(p))
-				if err != nil {
-					return 0, err
+		{"transaction coordinator killed", func(ctx context.Context, kc *kafkacluster.Cluster, c *cluster, ins []*instance) (int32, error) {
+			// The broker coordinating most of the transactional ids in
+			// use: the owners' per partition, or the instances'.
+			var ids []string
+			if ins[0].svc.instanceMode() {
+				for _, in := range ins {
+					ids = append(ids, in.svc.instanceTxnID())
 				}
-				if count[id]++; count[id] > count[best] {
-					best = id
+			} else {
+				for p := range c.parts {
+					ids = append(ids, c.names.CommandGroup+".p"+fmt.Sprint(p))
 				}
 			}
-			return best, nil
+			return mostOf(ctx, kc, ids)
 		}, false},
-		{"group coordinator killed", func(ctx context.Context, kc *kafkacluster.Cluster, c *cluster) (int32, error) {
+		{"group coordinator killed", func(ctx context.Context, kc *kafkacluster.Cluster, c *cluster, _ []*instance) (int32, error) {
 			return kc.GroupCoordinator(ctx, c.names.CommandGroup)
 		}, false},
 	}
-	for _, f := range faults {
-		t.Run(f.name, func(t *testing.T) {
-			kc, c, ins, rooms := failoverEnv(t)
-			l := startLoad(t, ins, rooms, 3)
-			time.Sleep(3 * time.Second)
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			broker, err := f.target(ctx, kc, c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			faultAt := time.Now()
-			if f.clean {
-				kc.Stop(broker)
-			} else {
-				kc.Kill(broker)
-			}
-			t.Logf("broker %d down", broker)
-			time.Sleep(12 * time.Second)
-			kc.Start(broker)
-			time.Sleep(3 * time.Second)
-			l.finish(c, faultAt)
-		})
+	for _, mode := range []struct {
+		name        string
+		instanceTxn bool
+	}{{"partition transactions", false}, {"instance transactions", true}} {
+		for _, f := range faults {
+			t.Run(mode.name+"/"+f.name, func(t *testing.T) {
+				failover(t, mode.instanceTxn, f.target, f.clean)
+			})
+		}
 	}
+}
+
+// brokerTarget picks the broker a failover test takes down.
+type brokerTarget func(ctx context.Context, kc *kafkacluster.Cluster, c *cluster, ins []*instance) (int32, error)
+
+// failover runs the load on two instances, takes the target broker down
+// (SIGKILL, or a clean stop) for 12 s, and checks the log.
+func failover(t *testing.T, instanceTxn bool, target brokerTarget, clean bool) {
+	kc, c, ins, rooms := failoverEnv(t, instanceTxn)
+	l := startLoad(t, ins, rooms, 3)
+	time.Sleep(3 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if ins[0].svc.instanceMode() != instanceTxn {
+		t.Fatalf("instance transactions: %v, want %v", ins[0].svc.instanceMode(), instanceTxn)
+	}
+	broker, err := target(ctx, kc, c, ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	faultAt := time.Now()
+	if clean {
+		kc.Stop(broker)
+	} else {
+		kc.Kill(broker)
+	}
+	t.Logf("broker %d down", broker)
+	time.Sleep(12 * time.Second)
+	kc.Start(broker)
+	time.Sleep(3 * time.Second)
+	l.finish(c, faultAt)
 }
 
 // moves returns how many partitions the group moved to or from an instance:
@@ -322,8 +357,19 @@ func TestOwnerRecoversFromAnExpiredTransactionalID(t *testing.T) {
 }
 
 func TestRollingRestartOfCommandInstancesUnderLoad(t *testing.T) {
+	t.Run("partition transactions", func(t *testing.T) { rollingRestart(t, false) })
+	t.Run("instance transactions", func(t *testing.T) { rollingRestart(t, true) })
+}
+
+func rollingRestart(t *testing.T, instanceTxn bool) {
 	c := newCluster(t, 6)
+	if instanceTxn {
+		c.instanceLevel()
+	}
 	ins, rooms := c.loadEnv(3)
+	if ins[0].svc.instanceMode() != instanceTxn {
+		t.Fatalf("instance transactions: %v, want %v", ins[0].svc.instanceMode(), instanceTxn)
+	}
 	l := startLoad(t, ins, rooms, 3)
 	time.Sleep(2 * time.Second)
 	start := time.Now()

@@ -3,21 +3,25 @@ package command
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	commands         *prometheus.CounterVec
-	commitSeconds    prometheus.Histogram
-	stageSeconds     *prometheus.HistogramVec
-	batchEvents      prometheus.Histogram
-	owned            prometheus.Gauge
-	poison           prometheus.Counter
-	blocked          prometheus.Gauge
-	ownerRestarts    prometheus.Counter
-	idsAhead         *prometheus.GaugeVec
-	ownerReplayed    prometheus.Counter
-	snapshots        prometheus.Counter
-	snapshotFailures prometheus.Counter
-	snapshotSeconds  prometheus.Histogram
-	dedupeLookups    prometheus.Counter
-	partitionMoves   *prometheus.CounterVec
+	commands      *prometheus.CounterVec
+	commitSeconds prometheus.Histogram
+	stageSeconds  *prometheus.HistogramVec
+	batchEvents   prometheus.Histogram
+	// instanceTxnBatches and sessionRestarts: docs/adr/0011.
+	instanceTxnBatches prometheus.Histogram
+	sessionRestarts    prometheus.Counter
+	fencedWriters      prometheus.Counter
+	owned              prometheus.Gauge
+	poison             prometheus.Counter
+	blocked            prometheus.Gauge
+	ownerRestarts      prometheus.Counter
+	idsAhead           *prometheus.GaugeVec
+	ownerReplayed      prometheus.Counter
+	snapshots          prometheus.Counter
+	snapshotFailures   prometheus.Counter
+	snapshotSeconds    prometheus.Histogram
+	dedupeLookups      prometheus.Counter
+	partitionMoves     *prometheus.CounterVec
 	// startupReplayed and startupSeconds are set once, when the instance
 	// has caught up with the log and joins the owners' group: what its
 	// snapshots left it to replay, and how long the start took.
@@ -46,6 +50,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		batchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "happychat_command_batch_events", Help: "Events appended per transaction.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+		}),
+		instanceTxnBatches: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "happychat_command_instance_txn_batches", Help: "Owners' batches per instance transaction (feature level 6, docs/adr/0011).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 8),
+		}),
+		sessionRestarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "happychat_command_group_session_restarts_total", Help: "Owners' group sessions started over after an instance transaction's end failed.",
+		}),
+		fencedWriters: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "happychat_command_fenced_instance_writers_total", Help: "Open instance transactions a takeover ended (InitProducerID on another instance's id: docs/adr/0011).",
 		}),
 		owned: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "happychat_command_owned_partitions", Help: "Room partitions this instance owns and serves.",
@@ -92,7 +106,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "happychat_command_feature_level", Help: "The cluster feature level this instance last read and emits at (docs/adr/0004).",
 		}),
 	}
-	reg.MustRegister(m.startupReplayed, m.startupSeconds, m.featureLevel, m.partitionMoves, m.commands, m.commitSeconds, m.stageSeconds, m.batchEvents, m.owned, m.poison, m.blocked, m.ownerRestarts, m.idsAhead,
+	reg.MustRegister(m.startupReplayed, m.startupSeconds, m.featureLevel, m.partitionMoves, m.commands, m.commitSeconds, m.stageSeconds, m.batchEvents, m.instanceTxnBatches, m.sessionRestarts, m.fencedWriters, m.owned, m.poison, m.blocked, m.ownerRestarts, m.idsAhead,
 		m.ownerReplayed, m.snapshots, m.snapshotFailures, m.snapshotSeconds, m.dedupeLookups)
 	return m
 }

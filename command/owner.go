@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,7 +31,11 @@ type owner struct {
 	stop   chan struct{} // closed by a revoke or the shutdown
 	cancel context.CancelFunc
 	done   chan struct{}
-	ready  atomic.Bool
+	// parked is closed when a stopped owner waits for its instance's
+	// transaction (instanceWriter.write).
+	parked   chan struct{}
+	parkOnce sync.Once
+	ready    atomic.Bool
 	// recovering is set by a failed write until the owner has settled it
 	// and caught up (or taken the partition over again): commands are
 	// answered 503 at once meanwhile instead of waiting in the queue for
@@ -68,8 +73,10 @@ func newOwner(svc *Service, part int32) (*owner, error) {
 		return nil, err
 	}
 	return &owner{svc: svc, part: part, gen: gen, reqs: make(chan *request, 4096),
-		stop: make(chan struct{}), done: make(chan struct{}), snapc: make(chan snapDone, 1)}, nil
+		stop: make(chan struct{}), done: make(chan struct{}), parked: make(chan struct{}), snapc: make(chan snapDone, 1)}, nil
 }
+
+func (o *owner) park() { o.parkOnce.Do(func() { close(o.parked) }) }
 
 func (o *owner) stopped() bool {
 	select {
@@ -319,7 +326,6 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 	recs, err := o.write(ctx, cl, wire, keys.wait)
 	answeredLate := late.stop()
 	svc.metrics.commitSeconds.Observe(time.Since(start).Seconds())
-	svc.metrics.batchEvents.Observe(float64(len(events)))
 	if errors.Is(err, errKeyStore) {
 		return o.keyStoreFailed(ctx, cl, err, acc, answeredLate)
 	}
@@ -329,11 +335,16 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 		// Answered before the transaction is settled: a 503 acknowledges
 		// nothing, and the settling below may itself wait on the brokers.
 		if !answeredLate {
+			ans := failedWriteAnswer(err)
 			for _, a := range acc {
-				a.req.done <- reply{err: retryLater("the event log did not confirm the write, retry")}
+				a.req.done <- reply{err: ans}
 			}
 		}
-		o.failures++
+		if !errors.Is(err, errInstanceTxnAborted) && !errors.Is(err, errNotOwner) {
+			// An instance transaction aborted by another owner's
+			// partition moving says nothing about this producer.
+			o.failures++
+		}
 		if err := o.settle(ctx, cl, err); isFenced(err) || !isRecoverable(err) || o.failures >= 3 {
 			return err
 		}

@@ -12,13 +12,18 @@ import (
 
 // takeOver fences earlier owners (initialising the producer id bumps the
 // epoch of the partition's transactional id and aborts its open
-// transaction), waits until the tail holds every committed event of the
-// partition, and brings the dedupe window up to the same offset.
+// transaction; an instance transaction still open on the partition is
+// waited for or ended: settleOpen), waits until the tail holds every
+// committed event of the partition, and brings the dedupe window up to the
+// same offset.
 func (o *owner) takeOver(ctx context.Context, cl *kgo.Client) error {
 	ctx, cancel := o.stopContext(ctx)
 	defer cancel()
 	if _, _, err := cl.ProducerID(ctx); err != nil {
 		return fmt.Errorf("init producer id: %w", err)
+	}
+	if err := o.settleOpen(ctx); err != nil {
+		return fmt.Errorf("settle open instance transactions: %w", err)
 	}
 	return o.catchUp(ctx)
 }

@@ -31,6 +31,11 @@ import (
 // commit: the batch's key store (startKeyStore), which must be durable
 // before anything it sealed can commit.
 func (o *owner) write(ctx context.Context, cl *kgo.Client, events []schemas.Envelope, gate func() error) ([]*kgo.Record, error) {
+	if o.svc.instanceMode() {
+		if w := o.svc.writer.Load(); w != nil {
+			return w.write(o, events, gate)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.svc.cfg.finishTimeout())
 	defer cancel()
 	began := time.Now()
@@ -82,6 +87,7 @@ func (o *owner) write(ctx context.Context, cl *kgo.Client, events []schemas.Enve
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	o.svc.metrics.stageSeconds.WithLabelValues("commit").Observe(time.Since(committing).Seconds())
+	o.svc.metrics.batchEvents.Observe(float64(len(events)))
 	return recs, nil
 }
 
@@ -117,6 +123,19 @@ func (o *owner) settle(ctx context.Context, cl *kgo.Client, werr error) error {
 		return errors.Join(werr, fmt.Errorf("abort: %w", err), errNeedsNewProducer)
 	}
 	return fmt.Errorf("%w (settled by an abort)", werr)
+}
+
+// failedWriteAnswer is a failed write's answer: an unknown outcome, unless
+// the instance's transaction is known to have saved nothing (aborted, or
+// the owner was stopped before its batch was appended).
+func failedWriteAnswer(err error) *schemas.Error {
+	switch {
+	case errors.Is(err, errNotOwner):
+		return errNotOwner
+	case errors.Is(err, errInstanceTxnAborted), errors.Is(err, errNothingWritten):
+		return retryLater("the write was aborted and saved nothing, retry")
+	}
+	return retryLater("the event log did not confirm the write, retry")
 }
 
 // errNeedsNewProducer marks an append failure the producer cannot recover

@@ -2,6 +2,7 @@ package command
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -19,12 +20,33 @@ import (
 // owner of a partition (see directory).
 const clientIDPrefix = "happychat-command@"
 
-// joinGroup joins the owners' consumer group on the rooms topic. The group is
-// used for its assignment only: fetching is paused (the tail reads), and
-// nothing is ever committed.
+// joinGroup runs the owners' group session on the rooms topic until ctx
+// ends, starting it over when an instance transaction broke it.
 func (s *Service) joinGroup(ctx context.Context) error {
+	for {
+		err := s.groupSession(ctx)
+		if ctx.Err() != nil || !errors.Is(err, errSessionBroken) {
+			return err
+		}
+		s.metrics.sessionRestarts.Inc()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// groupSession joins the owners' consumer group on the rooms topic. The
+// group assigns the partitions: fetching is paused (the tail reads), and
+// offsets are committed only by instance transactions (docs/adr/0011),
+// which is what fences a writer whose generation is gone. The group's
+// client is franz-go's GroupTransactSession for that reason, with the
+// instance's own transactional id, whatever the level: only the writer
+// begins transactions on it, from feature level 6.
+func (s *Service) groupSession(ctx context.Context) error {
 	topic := s.cfg.Names.Rooms
-	cl, err := kgo.NewClient(append(s.baseOpts(),
+	sess, err := kgo.NewGroupTransactSession(append(s.baseOpts(),
 		kgo.ClientID(clientIDPrefix+s.advertise),
 		kgo.ConsumerGroup(s.cfg.Names.CommandGroup),
 		kgo.ConsumeTopics(topic),
@@ -35,6 +57,10 @@ func (s *Service) joinGroup(ctx context.Context) error {
 		kgo.RetryTimeoutFn(heartbeatRetryTimeout(s.cfg.SessionTimeout)),
 		kgo.RetryBackoffFn(kafkaretry.Backoff(s.cfg.SessionTimeout/6)),
 		kgo.RequestRetries(groupRequestRetries),
+		kgo.TransactionalID(s.instanceTxnID()),
+		kgo.TransactionTimeout(s.cfg.TransactionTimeout),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(0),
 		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
 			s.metrics.partitionMoves.WithLabelValues("assigned").Add(float64(len(m[topic])))
 			for _, p := range m[topic] {
@@ -42,40 +68,50 @@ func (s *Service) joinGroup(ctx context.Context) error {
 			}
 			s.directory.invalidate()
 		}),
+		// The session has marked its open transaction to abort before
+		// these run; stopOwners does not wait for that transaction's end
+		// (see instanceWriter.write).
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			s.metrics.partitionMoves.WithLabelValues("revoked").Add(float64(len(m[topic])))
-			s.stopOwners(m[topic])
+			s.stopOwners(m[topic], true)
 			s.directory.invalidate()
 		}),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			s.metrics.partitionMoves.WithLabelValues("lost").Add(float64(len(m[topic])))
-			s.stopOwners(m[topic])
+			s.stopOwners(m[topic], true)
 			s.directory.invalidate()
 		}),
 	)...)
 	if err != nil {
 		return fmt.Errorf("owners group client: %w", err)
 	}
-	cl.PauseFetchTopics(topic)
+	sess.Client().PauseFetchTopics(topic)
+	w := newInstanceWriter(s, sess)
+	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		w.run(wctx)
+	}()
+	s.writer.Store(w)
 	defer func() {
-		// Leave the group promptly so the others take over at once.
+		// Leave the group promptly so the others take over at once; the
+		// owners finish (or abandon, parked) their batches first.
 		s.stopAllOwners()
+		s.writer.CompareAndSwap(w, nil)
+		stopWriter()
+		<-writerDone
 		leaveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		_ = cl.LeaveGroupContext(leaveCtx)
-		cl.Close()
+		_ = sess.Client().LeaveGroupContext(leaveCtx)
+		sess.Close()
 	}()
-	for ctx.Err() == nil {
-		// Polling drives nothing here (fetching is paused) but surfaces
-		// group errors; the group's heartbeats run on their own.
-		fs := cl.PollFetches(ctx)
-		fs.EachError(func(t string, p int32, err error) {
-			if ctx.Err() == nil {
-				s.log.Warn("owners group", "topic", t, "partition", p, "err", err)
-			}
-		})
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-w.broken:
+		return errSessionBroken
 	}
-	return nil
 }
 
 // coordinatorFailover bounds how long a group coordinator's broker can be
@@ -145,8 +181,16 @@ func (s *Service) startOwner(ctx context.Context, p int32) {
 // finish their current batch (its commit or abort, and its answers), so
 // that a revoked partition is never served by two instances that both
 // believe they own it, and a clean handoff gives no client an unknown
-// outcome.
-func (s *Service) stopOwners(parts []int32) {
+// outcome. In a revoke (inRevoke), an owner waiting for its instance's
+// transaction is not waited for (it is parked): the session aborts that
+// transaction, and its end waits for the revoke that called this.
+func (s *Service) stopOwners(parts []int32, inRevoke bool) {
+	parked := func(o *owner) <-chan struct{} {
+		if inRevoke {
+			return o.parked
+		}
+		return nil // outside a revoke the transaction ends: wait for it
+	}
 	var stopping []*owner
 	s.omu.Lock()
 	for _, p := range parts {
@@ -158,7 +202,12 @@ func (s *Service) stopOwners(parts []int32) {
 	}
 	s.omu.Unlock()
 	for _, o := range stopping {
-		<-o.done
+		select {
+		case <-o.done:
+		case <-parked(o):
+			// Waiting for its instance transaction, which aborts: it
+			// answers and ends by itself.
+		}
 		o.cancel()
 	}
 }
@@ -170,7 +219,7 @@ func (s *Service) stopAllOwners() {
 		parts = append(parts, p)
 	}
 	s.omu.Unlock()
-	s.stopOwners(parts)
+	s.stopOwners(parts, false)
 }
 
 func (s *Service) ownerOf(p int32) *owner {

@@ -62,6 +62,9 @@ type Service struct {
 
 	fold  *fold        // set by Run before running is closed
 	level atomic.Int32 // the cluster's feature level
+	// writer is the group session's instance writer (docs/adr/0011),
+	// used from feature level 6 (instanceMode); nil between sessions.
+	writer atomic.Pointer[instanceWriter]
 
 	omu        sync.Mutex
 	owners     map[int32]*owner

@@ -90,8 +90,10 @@ type Registry struct {
 // mark as a room event that the room sees (docs/adr/0010), member.removed,
 // member.banned, member.unbanned and room.closed (moderation of rooms), and
 // block.added, block.removed, report.filed and report.resolved (blocks and
-// reports; both issue 20).
-const FeatureLevel = 5
+// reports; both issue 20). Level 6 brings no event: from it, command
+// instances append through one transaction per instance (docs/adr/0011),
+// which every instance of a level-6 build can take partitions over from.
+const FeatureLevel = 6
 
 // ErrFeatureDisabled is wrapped by CheckEmit when an event needs a higher
 // feature level than the cluster's: some instance may still run a build that

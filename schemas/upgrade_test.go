@@ -188,7 +188,7 @@ func TestEventsLevels(t *testing.T) {
 		TypeReportFiled:    5,
 		TypeReportResolved: 5,
 	}
-	if FeatureLevel != 5 {
+	if FeatureLevel != 6 {
 		t.Errorf("FeatureLevel = %d; update this test with the events of the new level", FeatureLevel)
 	}
 	for _, typ := range Events.Types() {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"happychat/internal/kafkacluster"
@@ -44,13 +46,18 @@ func leaderOfMost(ctx context.Context, r *run) (int32, string, error) {
 	return id, "leader of most rooms partitions", err
 }
 
-// txnCoordinator is the broker coordinating most of the owners'
-// transactional ids (one per rooms partition: command/owner_txn.go).
+// txnCoordinator is the broker coordinating most of the command
+// instances' transactional ids: one per instance from feature level 6
+// (docs/adr/0011), else one per rooms partition (command/owner_txn.go).
 func txnCoordinator(ctx context.Context, r *run) (int32, string, error) {
+	ids, err := r.ownerTxnIDs(ctx)
+	if err != nil {
+		return 0, "", err
+	}
 	count := map[int32]int{}
 	var best int32
-	for p := range r.size.Partitions {
-		id, err := r.sys.cluster.TxnCoordinator(ctx, ownerTxnID(r.sys.names, int32(p)))
+	for _, txn := range ids {
+		id, err := r.sys.cluster.TxnCoordinator(ctx, txn)
 		if err != nil {
 			return 0, "", err
 		}
@@ -58,7 +65,31 @@ func txnCoordinator(ctx context.Context, r *run) (int32, string, error) {
 			best = id
 		}
 	}
-	return best, fmt.Sprintf("transaction coordinator of %d of %d owners' transactional ids", count[best], r.size.Partitions), nil
+	return best, fmt.Sprintf("transaction coordinator of %d of %d owners' transactional ids", count[best], len(ids)), nil
+}
+
+// ownerTxnIDs are the transactional ids the command instances append
+// with: the instances' own (listed by the brokers: "<group>.i@<address>")
+// if any is known, else the partitions'.
+func (r *run) ownerTxnIDs(ctx context.Context) ([]string, error) {
+	listed, err := r.sys.cluster.Admin().ListTransactions(ctx, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list transactions: %w", err)
+	}
+	var ids []string
+	for id := range listed {
+		if strings.HasPrefix(id, r.sys.names.CommandGroup+".i@") {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) > 0 {
+		slices.Sort(ids)
+		return ids, nil
+	}
+	for p := range r.size.Partitions {
+		ids = append(ids, ownerTxnID(r.sys.names, int32(p)))
+	}
+	return ids, nil
 }
 
 func groupCoordinator(ctx context.Context, r *run) (int32, string, error) {
@@ -208,9 +239,13 @@ func (r *run) roles(ctx context.Context, id int32) string {
 			leads++
 		}
 	}
+	txnIDs, err := r.ownerTxnIDs(ctx)
+	if err != nil {
+		return fmt.Sprintf("roles unknown (%v)", err)
+	}
 	txns := 0
-	for p := range r.size.Partitions {
-		if t, err := c.TxnCoordinator(ctx, ownerTxnID(n, int32(p))); err != nil {
+	for _, txn := range txnIDs {
+		if t, err := c.TxnCoordinator(ctx, txn); err != nil {
 			return fmt.Sprintf("roles unknown (%v)", err)
 		} else if t == id {
 			txns++
@@ -226,6 +261,6 @@ func (r *run) roles(ctx context.Context, id int32) string {
 	if err != nil {
 		return fmt.Sprintf("roles unknown (%v)", err)
 	}
-	return fmt.Sprintf("leads %d of %d rooms partitions, coordinates %d of %d owners' transactions, group coordinator: %t, active controller: %t",
-		leads, r.size.Partitions, txns, r.size.Partitions, g == id, ctl == id)
+	return fmt.Sprintf("leads %d of %d rooms partitions, coordinates %d of %d owners' transactional ids, group coordinator: %t, active controller: %t",
+		leads, r.size.Partitions, txns, len(txnIDs), g == id, ctl == id)
 }

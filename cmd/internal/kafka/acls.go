@@ -59,7 +59,8 @@ func (g Grant) String() string {
 //
 //   - command appends every event (rooms and users topics), reads the rooms
 //     topic back (its fold, dedupe window and tail), joins its owners'
-//     group and runs one transactional producer per owned partition;
+//     group and runs one transactional producer per owned partition and
+//     one per instance (docs/adr/0011), and ends another instance's;
 //   - the projectors read both event topics in their groups, and so does
 //     the notifier (as the projector's principal) in its own;
 //   - realtime reads the rooms topic without a group;
@@ -80,6 +81,7 @@ func Grants(n schemas.Names, p Principals) []Grant {
 		{User: p.Command, Resource: topic, Name: n.Users, Ops: readWrite},
 		{User: p.Command, Resource: group, Name: n.CommandGroup, Ops: read},
 		{User: p.Command, Resource: txn, Name: n.CommandGroup + ".p", Prefixed: true, Ops: []kadm.ACLOperation{kadm.OpWrite, kadm.OpDescribe}},
+		{User: p.Command, Resource: txn, Name: n.CommandGroup + ".i@", Prefixed: true, Ops: []kadm.ACLOperation{kadm.OpWrite, kadm.OpDescribe}},
 
 		{User: p.Projector, Resource: topic, Name: n.Rooms, Ops: read},
 		{User: p.Projector, Resource: topic, Name: n.Users, Ops: read},

@@ -43,6 +43,9 @@ func TestGrantsLeastPrivilege(t *testing.T) {
 		{p.Command, group, n.CommandGroup, kadm.OpRead},
 		{p.Command, txn, n.CommandGroup + ".p0", kadm.OpWrite},
 		{p.Command, txn, n.CommandGroup + ".p511", kadm.OpWrite},
+		// the instance transactions (docs/adr/0011), its own and another's
+		{p.Command, txn, n.CommandGroup + ".i@10.0.0.7:8081", kadm.OpWrite},
+		{p.Command, txn, n.CommandGroup + ".i@10.0.0.7:8081", kadm.OpDescribe},
 		{p.Projector, topic, n.Rooms, kadm.OpRead},
 		{p.Projector, topic, n.Users, kadm.OpRead},
 		{p.Projector, group, n.ProjectorPostgresGroup, kadm.OpRead},
@@ -70,7 +73,8 @@ func TestGrantsLeastPrivilege(t *testing.T) {
 		{p.Query, topic, n.Features, kadm.OpWrite},               // nor advertises a level
 		{p.Realtime, txn, n.CommandGroup + ".p0", kadm.OpWrite},  // nor fences an owner
 		{p.Projector, txn, n.CommandGroup + ".p0", kadm.OpWrite}, // nor does a projector
-		{p.Realtime, group, n.CommandGroup, kadm.OpRead},         // nor joins the owners' group
+		{p.Realtime, txn, n.CommandGroup + ".i@h:1", kadm.OpWrite},
+		{p.Realtime, group, n.CommandGroup, kadm.OpRead}, // nor joins the owners' group
 		{p.Projector, group, n.CommandGroup, kadm.OpRead},
 		{p.Command, topic, n.Features, kadm.OpWrite}, // command advertises in PostgreSQL
 		{p.Command, txn, "x.other", kadm.OpWrite},
