@@ -108,9 +108,10 @@ func newPartReader(s *Service, part int32) *partReader {
 
 // add attaches a resume to r (see readers.join).
 func (r *partReader) add(room schemas.ID, after, start int64, anchored bool) *resumeSub {
-	sub := &resumeSub{r: r, room: room, key: string(schemas.Key(room)), last: after, anchored: anchored, ready: make(chan struct{}, 1)}
+	sub := &resumeSub{r: r, room: room, key: string(schemas.Key(room)), last: after, anchored: anchored, start: start, ready: make(chan struct{}, 1)}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	sub.seekWait = r.pos >= 0 && start < r.pos
 	r.subs[sub] = struct{}{}
 	r.byKey[sub.key] = append(r.byKey[sub.key], sub)
 	r.s.m.resumeSubs.Inc()
@@ -128,6 +129,24 @@ func (r *partReader) wantLocked(at int64) {
 		r.kickLocked()
 	}
 	r.signalLocked()
+}
+
+// nextSeekLocked returns the offset the reader moves back to before its
+// next poll (-1: it reads on), and gives the resumes that waited for that
+// move (seekWait) the records from there on.
+func (r *partReader) nextSeekLocked() int64 {
+	seek := r.seekTo
+	r.seekTo = -1
+	if seek < 0 || seek >= r.pos {
+		return -1
+	}
+	r.pos = seek
+	for sub := range r.subs {
+		if sub.seekWait && seek <= sub.start {
+			sub.seekWait = false
+		}
+	}
+	return seek
 }
 
 // kickLocked interrupts the reader's poll in flight, if any.
@@ -238,13 +257,7 @@ func (r *partReader) run(ctx context.Context) {
 			<-r.changed // a take, a join or a leave
 			continue
 		}
-		seek := r.seekTo
-		r.seekTo = -1
-		if seek >= 0 && seek < r.pos {
-			r.pos = seek
-		} else {
-			seek = -1
-		}
+		seek := r.nextSeekLocked()
 		pctx, cancel := context.WithTimeout(ctx, catchUpPoll)
 		r.kick, r.kicked = cancel, false
 		r.mu.Unlock()
@@ -323,7 +336,7 @@ func (r *partReader) deliver(ctx context.Context, fetches kgo.Fetches) {
 		}
 		var f *frame
 		for _, sub := range subs {
-			if sub.err != nil || sub.paused {
+			if sub.err != nil || sub.paused || sub.seekWait {
 				continue
 			}
 			if errors.Is(derr, errOpenTexts) {
@@ -378,6 +391,9 @@ func (r *partReader) deliver(ctx context.Context, fetches kgo.Fetches) {
 		return
 	}
 	for sub := range r.subs {
+		if sub.seekWait {
+			continue // the poll read past its start: it says nothing to it
+		}
 		if n == 0 {
 			sub.emptyPolls++
 		} else {

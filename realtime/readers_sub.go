@@ -25,6 +25,12 @@ type resumeSub struct {
 	// began at the partition's start), so a later jump in seq is a gap in
 	// the log itself, not a wrong starting point.
 	anchored bool
+	// start is the offset this resume must be read from; seekWait is set
+	// while the reader is past it: records it already fetched further on
+	// are not this resume's until it moved back (run's seek), or an
+	// anchored resume would take a later seq for a gap in the log.
+	start    int64
+	seekWait bool
 	frames   []*frame
 	// paused: frames was full when the record at offset next came; nothing
 	// more is buffered until the catch-up takes the frames.

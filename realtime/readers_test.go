@@ -334,3 +334,37 @@ func TestReaderWaitsOnlyWhenNoResumeHasRoom(t *testing.T) {
 		t.Fatal("waits with a seek pending")
 	}
 }
+
+// TestReaderPastAResumesStartWaitsForItsSeek: a resume joins a reader that
+// already read past the resume's start. What the reader fetched from there
+// on (a poll in flight when the join kicked it) is not the resume's: an
+// anchored resume would take a later seq for a gap in the log and skip the
+// seqs before it (the chaos suite's kafka-restart: "seq 18 after 0"). It
+// takes its records once the reader moved back.
+func TestReaderPastAResumesStartWaitsForItsSeek(t *testing.T) {
+	const a = schemas.ID(31)
+	r := testReader(t)
+	r.mu.Lock()
+	r.pos = 200 // the reader is at 200 for another resume
+	r.mu.Unlock()
+	sub := r.add(a, 0, 0, true)
+	r.deliver(context.Background(), poll(t, logRec{200, a, 18}, logRec{201, a, 19}))
+	r.mu.Lock()
+	got, polled, err := seqs(sub.frames), sub.polled, sub.err
+	seek := r.nextSeekLocked()
+	r.mu.Unlock()
+	if len(got) != 0 || polled || err != nil {
+		t.Fatalf("before the reader moved back: frames %v, polled %v, err %v; want nothing", got, polled, err)
+	}
+	if seek != 0 {
+		t.Fatalf("the reader moves back to %d, want 0", seek)
+	}
+	r.deliver(context.Background(), poll(t, logRec{0, a, 1}, logRec{1, a, 2}))
+	frames, _, err := takeNow(t, sub)
+	if err != nil || !equal(seqs(frames), []int64{1, 2}) {
+		t.Fatalf("after the reader moved back: frames %v, err %v; want [1 2]", seqs(frames), err)
+	}
+	if g := testutil.ToFloat64(r.s.m.gaps); g != 0 {
+		t.Fatalf("gaps %v, want 0", g)
+	}
+}
