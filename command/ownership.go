@@ -86,6 +86,22 @@ func (s *Service) groupSession(ctx context.Context) error {
 		return fmt.Errorf("owners group client: %w", err)
 	}
 	sess.Client().PauseFetchTopics(topic)
+	// Initialise the producer id at once, not at the first transaction:
+	// it ends whatever transaction this id left open (a session that broke,
+	// or this address's previous process), which the owners' takeovers
+	// wait for (settleOpen) before the writer gets any batch.
+	ictx, cancel := context.WithTimeout(ctx, s.cfg.TransactionTimeout)
+	_, _, err = sess.Client().ProducerID(ictx)
+	cancel()
+	if err != nil {
+		s.stopAllOwners()
+		sess.Close()
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.log.Warn("owners' group session: init producer id", "err", err)
+		return errSessionBroken
+	}
 	w := newInstanceWriter(s, sess)
 	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
 	writerDone := make(chan struct{})
