@@ -111,6 +111,10 @@ func (w *instanceWriter) write(o *owner, events []schemas.Envelope, gate func() 
 	}
 }
 
+// park tells stopOwners that this stopped owner waits for its instance's
+// transaction (see write).
+func (o *owner) park() { o.parkOnce.Do(func() { close(o.parked) }) }
+
 // run serves jobs until ctx ends or a transaction's end fails (then it
 // answers every job it has with errSessionBroken, and so does write from
 // then on).

@@ -76,8 +76,6 @@ func newOwner(svc *Service, part int32) (*owner, error) {
 		stop: make(chan struct{}), done: make(chan struct{}), parked: make(chan struct{}), snapc: make(chan snapDone, 1)}, nil
 }
 
-func (o *owner) park() { o.parkOnce.Do(func() { close(o.parked) }) }
-
 func (o *owner) stopped() bool {
 	select {
 	case <-o.stop:
@@ -341,9 +339,7 @@ func (o *owner) process(ctx context.Context, cl *kgo.Client, batch []*request) e
 			}
 		}
 		if !errors.Is(err, errInstanceTxnAborted) && !errors.Is(err, errNotOwner) {
-			// An instance transaction aborted by another owner's
-			// partition moving says nothing about this producer.
-			o.failures++
+			o.failures++ // (an instance transaction's abort says nothing of this producer)
 		}
 		if err := o.settle(ctx, cl, err); isFenced(err) || !isRecoverable(err) || o.failures >= 3 {
 			return err

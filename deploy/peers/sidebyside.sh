@@ -107,7 +107,10 @@ if has split; then
   env $(sysenv s) CHAT_HTTP_ADDR=$PROJ_ADDR CHAT_INTERNAL_ADDR=$PROJ_INT "$BIN" projector >"$OUT/projector.log" 2>&1 & pids+=($!)
   wait_http "http://$CMD_ADDR/readyz"; wait_http "http://$RT_ADDR/healthz"
 fi
-kpid=$(pgrep -f 'kafka\.Kafka' | head -1 || true)
+# The broker of deploy/local's single node (the 3-broker cluster's run beside
+# it when make test started it: their pids come first).
+kpid=$(pgrep -f "kafka\.Kafka .*$ROOT/\.state/kafka/server\.properties" | head -1 || true)
+[ -n "$kpid" ] || kpid=$(pgrep -f 'kafka\.Kafka' | head -1 || true)
 
 # scrape "URL...": the /metrics of each, one after the other.
 scrape() { local u; for u in $1; do curl -fsS "$u/metrics"; done; }
