@@ -200,6 +200,10 @@ func (w *instanceWriter) commit(ctx context.Context, jobs []*sharedJob) error {
 		}
 		live = append(live, j)
 	}
+	if len(live) == 0 {
+		_, err := w.sess.End(ctx, kgo.TryAbort) // nothing was produced
+		return err
+	}
 	var (
 		mu       sync.Mutex
 		firstErr error

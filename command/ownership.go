@@ -89,11 +89,9 @@ func (s *Service) groupSession(ctx context.Context) error {
 	// Initialise the producer id at once, not at the first transaction:
 	// it ends whatever transaction this id left open (a session that broke,
 	// or this address's previous process), which the owners' takeovers
-	// wait for (settleOpen) before the writer gets any batch.
-	ictx, cancel := context.WithTimeout(ctx, s.cfg.TransactionTimeout)
-	_, _, err = sess.Client().ProducerID(ictx)
-	cancel()
-	if err != nil {
+	// wait for (settleOpen) before the writer gets any batch. Below level
+	// 6 the id is not used (nor perhaps granted yet: `happychat acls`).
+	if err := s.initInstanceProducer(ctx, sess); err != nil {
 		s.stopAllOwners()
 		sess.Close()
 		if ctx.Err() != nil {
@@ -128,6 +126,18 @@ func (s *Service) groupSession(ctx context.Context) error {
 	case <-w.broken:
 		return errSessionBroken
 	}
+}
+
+// initInstanceProducer initialises the session's producer id when the
+// cluster's level lets owners use it.
+func (s *Service) initInstanceProducer(ctx context.Context, sess *kgo.GroupTransactSession) error {
+	if s.level.Load() < instanceTxnLevel {
+		return nil
+	}
+	ictx, cancel := context.WithTimeout(ctx, s.cfg.TransactionTimeout)
+	defer cancel()
+	_, _, err := sess.Client().ProducerID(ictx)
+	return err
 }
 
 // coordinatorFailover bounds how long a group coordinator's broker can be
