@@ -204,35 +204,20 @@ func (w *instanceWriter) commit(ctx context.Context, jobs []*sharedJob) error {
 		_, err := w.sess.End(ctx, kgo.TryAbort) // nothing was produced
 		return err
 	}
-	var (
-		mu       sync.Mutex
-		firstErr error
-		events   int
-	)
+	// Every batch's records, then one produce and flush of them all.
 	recs := make([][]*kgo.Record, len(live))
+	var all []*kgo.Record
+	var perr error
 	for i, j := range live {
-		for _, e := range j.events {
-			rec, err := svc.record(j.o.part, e)
-			if err != nil {
-				firstErr = errors.Join(firstErr, err)
-				continue
-			}
-			recs[i] = append(recs[i], rec)
-			events++
-			w.sess.Produce(ctx, rec, func(_ *kgo.Record, err error) {
-				if err != nil {
-					mu.Lock()
-					firstErr = errors.Join(firstErr, err)
-					mu.Unlock()
-				}
-			})
+		if recs[i], perr = svc.records(j.o.part, j.events); perr != nil {
+			break
 		}
+		all = append(all, recs[i]...)
 	}
-	flushErr := w.sess.Client().Flush(ctx)
+	if perr == nil {
+		perr = produceAll(ctx, w.sess.Client(), all)
+	}
 	svc.metrics.stageSeconds.WithLabelValues("append").Observe(time.Since(began).Seconds())
-	mu.Lock()
-	perr := errors.Join(firstErr, flushErr)
-	mu.Unlock()
 	gateErrs := make([]error, len(live))
 	if perr == nil {
 		for i, j := range live {
@@ -264,7 +249,7 @@ func (w *instanceWriter) commit(ctx context.Context, jobs []*sharedJob) error {
 	committed, err := w.sess.End(ctx, kgo.TryCommit)
 	if committed && err == nil {
 		svc.metrics.stageSeconds.WithLabelValues("commit").Observe(time.Since(committing).Seconds())
-		svc.metrics.batchEvents.Observe(float64(events))
+		svc.metrics.batchEvents.Observe(float64(len(all)))
 		svc.metrics.instanceTxnBatches.Observe(float64(len(live)))
 	}
 	return w.answerAll(live, recs, gateErrs, committed, err)

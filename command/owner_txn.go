@@ -44,37 +44,13 @@ func (o *owner) write(ctx context.Context, cl *kgo.Client, events []schemas.Enve
 		// epoch bump of a transaction the coordinator timed out).
 		return nil, errors.Join(fmt.Errorf("begin transaction: %w", err), errNeedsNewProducer)
 	}
-	var (
-		mu       sync.Mutex
-		firstErr error
-	)
-	recs := make([]*kgo.Record, 0, len(events))
-	for _, e := range events {
-		rec, err := o.svc.record(o.part, e)
-		if err != nil {
-			firstErr = err
-			break
-		}
-		recs = append(recs, rec)
-		// The write's context: records not yet sent when it ends fail
-		// (franz-go fails them only where no request is in flight).
-		cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
-			if err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-			}
-		})
+	recs, err := o.svc.records(o.part, events)
+	if err == nil {
+		err = produceAll(ctx, cl, recs)
 	}
-	flushErr := cl.Flush(ctx)
 	o.svc.metrics.stageSeconds.WithLabelValues("append").Observe(time.Since(began).Seconds())
-	mu.Lock()
-	perr := errors.Join(firstErr, flushErr)
-	mu.Unlock()
-	if perr != nil {
-		return nil, fmt.Errorf("produce: %w", perr)
+	if err != nil {
+		return nil, fmt.Errorf("produce: %w", err)
 	}
 	if err := gate(); err != nil {
 		return nil, err
@@ -160,6 +136,44 @@ func isRecoverable(err error) bool {
 		return false
 	}
 	return true
+}
+
+// records turns a batch's events into the partition's Kafka records.
+func (s *Service) records(part int32, events []schemas.Envelope) ([]*kgo.Record, error) {
+	recs := make([]*kgo.Record, 0, len(events))
+	for _, e := range events {
+		rec, err := s.record(part, e)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, rec)
+	}
+	return recs, nil
+}
+
+// produceAll produces recs in the client's open transaction and flushes
+// them, within ctx: records not yet sent when it ends fail (franz-go fails
+// them only where no request is in flight). It returns the first failure.
+func produceAll(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) error {
+	var (
+		mu       sync.Mutex
+		firstErr error
+	)
+	for _, rec := range recs {
+		cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	flushErr := cl.Flush(ctx)
+	mu.Lock()
+	defer mu.Unlock()
+	return errors.Join(firstErr, flushErr)
 }
 
 // record turns an event into the partition's Kafka record.
