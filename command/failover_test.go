@@ -90,7 +90,10 @@ func (l *sendLoad) user(k int, room schemas.ID, user Caller) {
 		case code(err) == schemas.CodeUnavailable:
 			// retried with the same client_msg_id
 			if strings.Contains(err.Error(), "did not confirm") {
-				l.unknown.Add(1)
+				if l.unknown.Add(1) <= 5 {
+					l.t.Logf("%s: send %s in room %d (partition %d) through instance %d: %v",
+						time.Now().Format("15:04:05.000"), id, room, schemas.Partition(room, in.svc.partitions), in.svc.cfg.InstanceID, err)
+				}
 			}
 		default:
 			l.fatal.Store(fmt.Sprintf("send %s in room %d: %v", id, room, err))

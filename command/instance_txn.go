@@ -78,13 +78,14 @@ var errSessionBroken = errors.New("the owners' group session must start over")
 type instanceWriter struct {
 	svc    *Service
 	sess   *kgo.GroupTransactSession
+	lock   *sessionLock // held across each transaction and poll
 	jobs   chan *sharedJob
 	broken chan struct{} // closed when a transaction's end failed
 	once   sync.Once
 }
 
-func newInstanceWriter(s *Service, sess *kgo.GroupTransactSession) *instanceWriter {
-	return &instanceWriter{svc: s, sess: sess, jobs: make(chan *sharedJob, 4096), broken: make(chan struct{})}
+func newInstanceWriter(s *Service, lock *sessionLock) *instanceWriter {
+	return &instanceWriter{svc: s, sess: lock.sess, lock: lock, jobs: make(chan *sharedJob, 4096), broken: make(chan struct{})}
 }
 
 // write hands a batch to the writer and waits for its transaction's end.
@@ -153,6 +154,8 @@ func (w *instanceWriter) run(ctx context.Context) {
 // read through the tail). franz-go forbids polling concurrently with Begin
 // and End, so the writer polls, briefly, between its transactions.
 func (w *instanceWriter) pollErrors(ctx context.Context) {
+	w.lock.lock()
+	defer w.unlock(ctx)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
 	defer cancel()
 	w.sess.PollFetches(pctx).EachError(func(t string, p int32, err error) {
@@ -160,6 +163,13 @@ func (w *instanceWriter) pollErrors(ctx context.Context) {
 			w.svc.log.Warn("owners group", "topic", t, "partition", p, "err", err)
 		}
 	})
+}
+
+// unlock lets go of the session (see sessionLock.unlock).
+func (w *instanceWriter) unlock(ctx context.Context) {
+	if err := w.lock.unlock(ctx); err != nil {
+		w.svc.log.Warn("owners' group session: clearing its record of a revoke", "err", err)
+	}
 }
 
 // breakDown closes broken and answers whatever is still queued.
@@ -178,6 +188,8 @@ func (w *instanceWriter) breakDown() {
 // commit appends jobs in one transaction and answers each. It returns an
 // error only when the session cannot go on.
 func (w *instanceWriter) commit(ctx context.Context, jobs []*sharedJob) error {
+	w.lock.lock()
+	defer w.unlock(ctx)
 	svc := w.svc
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), svc.cfg.finishTimeout())
 	defer cancel()

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -205,7 +208,14 @@ func (c *cluster) waitOwned(ins ...*instance) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	c.t.Fatal("partitions were not all owned in time")
+	var held []string
+	for i, in := range ins {
+		in.svc.omu.Lock()
+		parts := slices.Sorted(maps.Keys(in.svc.owners))
+		in.svc.omu.Unlock()
+		held = append(held, fmt.Sprintf("instance %d: %v", i, parts))
+	}
+	c.t.Fatalf("partitions were not all owned (once) in time; owners: %s", strings.Join(held, ", "))
 }
 
 // retry runs f until it stops failing with unavailable (rebalances).

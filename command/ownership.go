@@ -46,6 +46,10 @@ func (s *Service) joinGroup(ctx context.Context) error {
 // begins transactions on it, from feature level 6.
 func (s *Service) groupSession(ctx context.Context) error {
 	topic := s.cfg.Names.Rooms
+	// Held until the session exists, so that no callback clears a revoke
+	// on a session not yet there.
+	lock := &sessionLock{}
+	lock.lock()
 	sess, err := kgo.NewGroupTransactSession(append(s.baseOpts(),
 		kgo.ClientID(clientIDPrefix+s.advertise),
 		kgo.ConsumerGroup(s.cfg.Names.CommandGroup),
@@ -67,21 +71,32 @@ func (s *Service) groupSession(ctx context.Context) error {
 				s.startOwner(ctx, p)
 			}
 			s.directory.invalidate()
+			if err := lock.clearRevoke(ctx); err != nil {
+				s.log.Warn("owners' group session: clearing its record of a revoke", "err", err)
+			}
 		}),
 		// The session has marked its open transaction to abort before
 		// these run; stopOwners does not wait for that transaction's end
 		// (see instanceWriter.write).
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			if len(m[topic]) > 0 {
+				lock.markRevoked()
+			}
 			s.metrics.partitionMoves.WithLabelValues("revoked").Add(float64(len(m[topic])))
 			s.stopOwners(m[topic], true)
 			s.directory.invalidate()
 		}),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			lock.markRevoked()
 			s.metrics.partitionMoves.WithLabelValues("lost").Add(float64(len(m[topic])))
 			s.stopOwners(m[topic], true)
 			s.directory.invalidate()
 		}),
 	)...)
+	lock.sess = sess
+	if err := lock.unlock(ctx); err != nil {
+		s.log.Warn("owners' group session: clearing its record of a revoke", "err", err)
+	}
 	if err != nil {
 		return fmt.Errorf("owners group client: %w", err)
 	}
@@ -100,7 +115,7 @@ func (s *Service) groupSession(ctx context.Context) error {
 		s.log.Warn("owners' group session: init producer id", "err", err)
 		return errSessionBroken
 	}
-	w := newInstanceWriter(s, sess)
+	w := newInstanceWriter(s, lock)
 	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
 	writerDone := make(chan struct{})
 	go func() {
