@@ -94,7 +94,12 @@ func SetFeatureLevel(ctx context.Context, pool *pgxpool.Pool, names schemas.Name
 			return err
 		}
 		if len(behind) > 0 {
-			return fmt.Errorf("command instances %v run a build below feature level %d: upgrade them first", behind, level)
+			hint := "upgrade them first"
+			if level >= instanceTxnLevel {
+				hint += "; an instance whose build knows the level advertises it only once its principal may use " +
+					"its instance transactional id (run `happychat acls` as the setup principal; the instance's log names the id)"
+			}
+			return fmt.Errorf("command instances %v run a build below feature level %d: %s", behind, level, hint)
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO command_features (scope, level) VALUES ($1, $2)
 			ON CONFLICT (scope) DO UPDATE SET level = EXCLUDED.level`, names.CommandGroup, level)
@@ -126,6 +131,9 @@ func (s *Service) refreshLevel(ctx context.Context) error {
 	}
 	s.level.Store(int32(level))
 	s.metrics.featureLevel.Set(float64(level))
+	if level < instanceTxnLevel {
+		s.probeInstanceGrant(ctx)
+	}
 	return nil
 }
 

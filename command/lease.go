@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,7 +30,7 @@ type nodeLease struct {
 	pool   *pgxpool.Pool
 	scope  string
 	holder string
-	level  int           // feature level of this build, advertised to operators
+	level  atomic.Int32  // the feature level this instance can run, advertised to operators
 	wait   time.Duration // how long an explicit id held by another is waited for
 	log    *slog.Logger
 
@@ -41,9 +42,14 @@ type nodeLease struct {
 func newNodeLease(pool *pgxpool.Pool, scope string, level int, log *slog.Logger) *nodeLease {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	return &nodeLease{pool: pool, scope: scope, holder: hex.EncodeToString(b), level: level, log: log, node: -1,
+	l := &nodeLease{pool: pool, scope: scope, holder: hex.EncodeToString(b), log: log, node: -1,
 		wait: leaseTTL + 2*time.Second}
+	l.level.Store(int32(level))
+	return l
 }
+
+// advertise sets the level written at the next renewal.
+func (l *nodeLease) advertise(level int) { l.level.Store(int32(level)) }
 
 // errLeaseTaken is returned when the instance id is held by a live instance.
 var errLeaseTaken = errors.New("instance id is in use by another live command instance")
@@ -97,7 +103,7 @@ func (l *nodeLease) claim(ctx context.Context, id int) (bool, error) {
 		VALUES ($1, $2, $3, now() + $4::interval, $5)
 		ON CONFLICT (scope, node) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at, level = EXCLUDED.level
 		WHERE command_node_leases.expires_at < now() OR command_node_leases.holder = EXCLUDED.holder
-		RETURNING node`, l.scope, id, l.holder, leaseTTL.String(), l.level).Scan(&got)
+		RETURNING node`, l.scope, id, l.holder, leaseTTL.String(), l.level.Load()).Scan(&got)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -118,8 +124,8 @@ func (l *nodeLease) keep(ctx context.Context, also func(context.Context) error) 
 		}
 		start := time.Now()
 		rctx, cancel := context.WithTimeout(ctx, leaseTTL/4)
-		tag, err := l.pool.Exec(rctx, `UPDATE command_node_leases SET expires_at = now() + $4::interval
-			WHERE scope = $1 AND node = $2 AND holder = $3`, l.scope, l.node, l.holder, leaseTTL.String())
+		tag, err := l.pool.Exec(rctx, `UPDATE command_node_leases SET expires_at = now() + $4::interval, level = $5
+			WHERE scope = $1 AND node = $2 AND holder = $3`, l.scope, l.node, l.holder, leaseTTL.String(), l.level.Load())
 		cancel()
 		switch {
 		case ctx.Err() != nil:

@@ -151,8 +151,16 @@ func (s *Service) initInstanceProducer(ctx context.Context, sess *kgo.GroupTrans
 	}
 	ictx, cancel := context.WithTimeout(ctx, s.cfg.TransactionTimeout)
 	defer cancel()
-	_, _, err := sess.Client().ProducerID(ictx)
-	return err
+	if _, _, err := sess.Client().ProducerID(ictx); err != nil {
+		return err
+	}
+	// The session's own initialisation is the grant check
+	// (instance_grant.go), should the one at the start have failed for
+	// another reason.
+	if !s.instanceGrant.Swap(true) && s.lease != nil {
+		s.lease.advertise(s.advertisedLevel())
+	}
+	return nil
 }
 
 // coordinatorFailover bounds how long a group coordinator's broker can be

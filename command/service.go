@@ -65,6 +65,10 @@ type Service struct {
 	// writer is the group session's instance writer (docs/adr/0011),
 	// used from feature level 6 (instanceMode); nil between sessions.
 	writer atomic.Pointer[instanceWriter]
+	// instanceGrant: this instance initialised a producer id under its
+	// instance transactional id (instance_grant.go).
+	instanceGrant atomic.Bool
+	grantWarned   atomic.Bool
 
 	omu        sync.Mutex
 	owners     map[int32]*owner
@@ -166,7 +170,8 @@ func (s *Service) Run(ctx context.Context, advertise string) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s.lease = newNodeLease(s.cfg.Store, s.cfg.Names.CommandGroup, s.supportedLevel(), s.log)
+	s.probeInstanceGrant(ctx)
+	s.lease = newNodeLease(s.cfg.Store, s.cfg.Names.CommandGroup, s.advertisedLevel(), s.log)
 	if s.cfg.hooks.leaseWait != 0 {
 		s.lease.wait = s.cfg.hooks.leaseWait
 	}

@@ -80,7 +80,7 @@ func newSecured(t *testing.T, ctx context.Context, stores bool) *secured {
 		_, _ = adm.DeleteTopics(ctx, s.names.Rooms, s.names.Users, s.names.Features, s.names.Typing)
 		n := s.names
 		_, _ = adm.DeleteACLs(ctx, kadm.NewACLs().Topics(n.Rooms, n.Users, n.Features, n.Typing).
-			Groups(n.CommandGroup, n.ProjectorPostgresGroup, n.ProjectorClickHouseGroup).TransactionalIDs(n.CommandGroup+".p").
+			Groups(n.CommandGroup, n.ProjectorPostgresGroup, n.ProjectorClickHouseGroup).TransactionalIDs(n.CommandGroup+".p", n.CommandGroup+".i@").
 			ResourcePatternType(kadm.ACLPatternAny).Allow().AllowHosts().Operations(kadm.OpAny))
 	})
 	return s
