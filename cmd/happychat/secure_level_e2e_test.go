@@ -84,10 +84,11 @@ func TestSecuredLevel6WaitsForTheInstanceGrant(t *testing.T) {
 	// The instance reads the raised level at its next lease renewal; a
 	// send after that goes through the instance's transaction.
 	eventually(t, "the instance at level 6", func() error {
-		if lv, err := rtMetric(cmdBase, "happychat_command_feature_level"); err != nil || lv != 6 {
-			return fmt.Errorf("level %v (%v)", lv, err)
+		lv, err := rtMetric(cmdBase, "happychat_command_feature_level")
+		if err == nil && lv != 6 {
+			err = fmt.Errorf("level %v", lv)
 		}
-		return nil
+		return err
 	})
 	cmd.post(room, alice, "through the instance transaction")
 	eventually(t, "the send counted in an instance transaction", func() error {
