@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"happychat/internal/kafkacluster"
+	"happychat/internal/testenv"
 	"happychat/schemas"
 )
 
@@ -241,6 +242,9 @@ func TestFailoverUnderLoad(t *testing.T) {
 	}{{"partition transactions", false}, {"instance transactions", true}} {
 		for _, f := range faults {
 			t.Run(mode.name+"/"+f.name, func(t *testing.T) {
+				if mode.instanceTxn && f.name != "group coordinator killed" {
+					testenv.Long(t, "the chaos suite runs this fault at the build's level (instance transactions) in make test")
+				}
 				failover(t, mode.instanceTxn, f.target, f.clean)
 			})
 		}

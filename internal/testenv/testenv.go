@@ -49,6 +49,20 @@ func Getenv(key, def string) string {
 	return def
 }
 
+// LongEnv is the variable that runs the tests [Long] leaves out.
+const LongEnv = "HAPPYCHAT_LONG_TESTS"
+
+// Long skips the rest of a test unless $HAPPYCHAT_LONG_TESTS is 1: a case
+// whose fault make test already runs elsewhere (why, in the skip's message),
+// kept whole for a change to the paths it covers. A broker's restart costs
+// 25-50 s of a 2-core CI machine; make test must stay within 30 minutes.
+func Long(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv(LongEnv) != "1" {
+		t.Skipf("%s; %s=1 runs it too", why, LongEnv)
+	}
+}
+
 // KafkaBrokers returns the bootstrap list $KAFKA_BROKERS (comma-separated),
 // else [DefaultKafkaBrokers]. It checks nothing: see [Kafka].
 func KafkaBrokers() []string {
