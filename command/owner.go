@@ -186,6 +186,11 @@ func (o *owner) serve(ctx context.Context) error {
 		if err := o.process(ctx, cl, batch); err != nil {
 			return err
 		}
+		if len(o.reqs) == 0 && o.svc.instanceMode() {
+			if w := o.svc.writer.Load(); w != nil {
+				w.idleAfterBatch(o)
+			}
+		}
 		o.maybeSnapshot(ctx)
 	}
 }
