@@ -40,19 +40,20 @@ const upsertSubscriptionSQL = `
 INSERT INTO push_subscriptions (endpoint, user_id, p256dh, auth) VALUES ($1, $2, $3, $4)
 ON CONFLICT (endpoint) DO UPDATE SET user_id = EXCLUDED.user_id, p256dh = EXCLUDED.p256dh, auth = EXCLUDED.auth`
 
-// recipientsSQL: the current members of a room other than the sender who
-// have a subscription, whether each muted the room, and its watermark. A
-// member who blocks the sender (the projector's blocks view, feature level
-// 5) is not pushed: the sender's messages are hidden for them.
+// recipientsSQL: for each (room, sender) of $1 and $2, the current members
+// of the room other than the sender who have a subscription, whether each
+// muted the room, and its watermark. A member who blocks the sender (the
+// projector's blocks view, feature level 5) is not pushed: the sender's
+// messages are hidden for them.
 const recipientsSQL = `
-SELECT m.user_id, mu.user_id IS NOT NULL, COALESCE(w.seq, 0)
-FROM members m
+SELECT q.room_id, q.sender, m.user_id, mu.user_id IS NOT NULL, COALESCE(w.seq, 0)
+FROM unnest($1::bigint[], $2::bigint[]) AS q(room_id, sender)
+JOIN members m ON m.room_id = q.room_id AND m.left_at IS NULL AND m.user_id <> q.sender
 LEFT JOIN push_mutes mu ON mu.user_id = m.user_id AND mu.room_id = m.room_id
 LEFT JOIN push_watermarks w ON w.user_id = m.user_id AND w.room_id = m.room_id
-WHERE m.room_id = $1 AND m.left_at IS NULL AND m.user_id <> $2
-  AND EXISTS (SELECT 1 FROM push_subscriptions s WHERE s.user_id = m.user_id)
-  AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = m.user_id AND b.blocked = $2)
-GROUP BY m.user_id, mu.user_id, w.seq`
+WHERE EXISTS (SELECT 1 FROM push_subscriptions s WHERE s.user_id = m.user_id)
+  AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = m.user_id AND b.blocked = q.sender)
+GROUP BY q.room_id, q.sender, m.user_id, mu.user_id, w.seq`
 
 // migrate creates the notifier's tables.
 func (s *Service) migrate(ctx context.Context) error {
@@ -130,16 +131,35 @@ func (s *Service) roomTitle(ctx context.Context, room schemas.ID) (title string,
 	return title, true, nil
 }
 
-// roomAt returns a room's title and the highest seq the views applied.
-func (s *Service) roomAt(ctx context.Context, room schemas.ID) (title string, seq int64, ok bool, err error) {
-	err = s.cfg.PG.QueryRow(ctx, `SELECT title, last_seq FROM rooms WHERE room_id = $1`, int64(room)).Scan(&title, &seq)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", 0, false, nil
+// roomView is what the notifier reads of a room in the views: its title and
+// the highest seq they applied.
+type roomView struct {
+	title string
+	seq   int64
+}
+
+// roomsAt returns the views of the rooms (a room they do not hold yet is
+// absent).
+func (s *Service) roomsAt(ctx context.Context, rooms []schemas.ID) (map[schemas.ID]roomView, error) {
+	ids := make([]int64, len(rooms))
+	for i, r := range rooms {
+		ids[i] = int64(r)
 	}
+	rows, err := s.cfg.PG.Query(ctx, `SELECT room_id, title, last_seq FROM rooms WHERE room_id = ANY($1)`, ids)
 	if err != nil {
-		return "", 0, false, fmt.Errorf("room: %w", err)
+		return nil, fmt.Errorf("rooms: %w", err)
 	}
-	return title, seq, true, nil
+	out := make(map[schemas.ID]roomView, len(rooms))
+	var id int64
+	var v roomView
+	_, err = pgx.ForEachRow(rows, []any{&id, &v.title, &v.seq}, func() error {
+		out[schemas.ID(id)] = v
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rooms: %w", err)
+	}
+	return out, nil
 }
 
 // setMute mutes (or unmutes) room for user.
@@ -170,17 +190,32 @@ type recipient struct {
 	watermark int64
 }
 
-// recipients returns the room's members with a subscription, the sender aside.
-func (s *Service) recipients(ctx context.Context, room, sender schemas.ID) ([]recipient, error) {
-	rows, err := s.cfg.PG.Query(ctx, recipientsSQL, int64(room), int64(sender))
+// roomSender is a room and the sender of a message in it.
+type roomSender struct{ room, sender schemas.ID }
+
+// recipients returns, for each pair, the room's members with a
+// subscription, the sender aside; one query for them all.
+func (s *Service) recipients(ctx context.Context, pairs map[roomSender]struct{}) (map[roomSender][]recipient, error) {
+	rooms, senders := make([]int64, 0, len(pairs)), make([]int64, 0, len(pairs))
+	for p := range pairs {
+		rooms, senders = append(rooms, int64(p.room)), append(senders, int64(p.sender))
+	}
+	rows, err := s.cfg.PG.Query(ctx, recipientsSQL, rooms, senders)
 	if err != nil {
 		return nil, fmt.Errorf("recipients: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (recipient, error) {
-		var rc recipient
-		err := r.Scan(&rc.user, &rc.muted, &rc.watermark)
-		return rc, err
+	out := make(map[roomSender][]recipient, len(pairs))
+	var room, sender int64
+	var rc recipient
+	_, err = pgx.ForEachRow(rows, []any{&room, &sender, &rc.user, &rc.muted, &rc.watermark}, func() error {
+		k := roomSender{schemas.ID(room), schemas.ID(sender)}
+		out[k] = append(out[k], rc)
+		return nil
 	})
+	if err != nil {
+		return nil, fmt.Errorf("recipients: %w", err)
+	}
+	return out, nil
 }
 
 // claim moves the (user, room) watermark up to seq and reports whether it
