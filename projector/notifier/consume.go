@@ -95,8 +95,9 @@ func (s *Service) consume(ctx context.Context) error {
 // build cannot read, are passed over (the notifier never stops a partition:
 // the views' projector is where a bad record is noticed). The poll's
 // messages share their queries: one wait for the views of their rooms, one
-// read of their recipients (two queries a message before, 2 000 a second
-// at 1 000 sends/s: issue 16). It fails only when ctx ends while PostgreSQL
+// read of their recipients, one opening of the texts to push (three
+// queries a message before, two when nobody was pushed: 2 000 a second at
+// 1 000 sends/s, issue 16). It fails only when ctx ends while PostgreSQL
 // is down.
 func (s *Service) admit(ctx context.Context, coal *coalescer, recs []*kgo.Record, now time.Time) error {
 	type read struct {
@@ -131,27 +132,38 @@ func (s *Service) admit(ctx context.Context, coal *coalescer, recs []*kgo.Record
 	}); err != nil {
 		return err
 	}
+	// Only the texts of messages someone is pushed are opened (a query to
+	// the key store otherwise, issue 16), all of the poll's in one.
+	var pushed []read
+	var users [][]schemas.ID
 	for _, r := range msgs {
-		m, env := r.m, r.env
-		m.roomTitle = titles[m.room]
-		users := decide(m, rs[roomSender{m.room, m.sender}])
-		s.log.Debug("notifier: message read", "room", m.room, "seq", m.seq, "to_push", len(users))
-		if len(users) == 0 {
-			// Nobody to push: the text is not opened (a query to the key
-			// store per message otherwise, issue 16).
-			continue
+		r.m.roomTitle = titles[r.m.room]
+		us := decide(r.m, rs[roomSender{r.m.room, r.m.sender}])
+		s.log.Debug("notifier: message read", "room", r.m.room, "seq", r.m.seq, "to_push", len(us))
+		if len(us) > 0 {
+			pushed, users = append(pushed, r), append(users, us)
 		}
-		if err := s.retryStore(ctx, func() error { return s.texts.OpenOne(ctx, &env) }); err != nil {
-			return err
-		}
-		sent := env.Payload.(schemas.MessageSent)
+	}
+	if len(pushed) == 0 {
+		return nil
+	}
+	envs := make([]schemas.Envelope, len(pushed))
+	for i, r := range pushed {
+		envs[i] = r.env
+	}
+	if err := s.retryStore(ctx, func() error { return s.texts.Open(ctx, envs) }); err != nil {
+		return err
+	}
+	for i, r := range pushed {
+		sent := envs[i].Payload.(schemas.MessageSent)
 		if sent.Erased {
 			// Deleted before its push went out: nothing to say.
 			s.metrics.skipped.WithLabelValues("deleted").Inc()
 			continue
 		}
+		m := r.m
 		m.text = s.cfg.Rules.Soften(sent.Text)
-		for _, u := range users {
+		for _, u := range users[i] {
 			coal.add(u, m, now)
 		}
 	}
