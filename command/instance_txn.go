@@ -183,10 +183,10 @@ func (w *instanceWriter) run(ctx context.Context) {
 // microseconds later, waited for all of it (issue 16: at 1 000 sends/s,
 // 20 ms queued at the owner for a 16 ms cycle). It only delays a Begin.
 func (w *instanceWriter) gather(ctx context.Context, answered map[*owner]struct{}) []*sharedJob {
-	var jobs []*sharedJob
 	if len(answered) == 0 {
 		return nil
 	}
+	var jobs []*sharedJob
 	t := time.NewTimer(w.rejoin)
 	defer t.Stop()
 	for len(answered) > 0 {
@@ -203,6 +203,14 @@ func (w *instanceWriter) gather(ctx context.Context, answered map[*owner]struct{
 		}
 	}
 	return jobs
+}
+
+// ownerIdle tells the instance's writer, if it has one, that o has nothing
+// queued after its batch (see gather).
+func (s *Service) ownerIdle(o *owner) {
+	if w := s.writer.Load(); w != nil && s.instanceMode() {
+		w.idleAfterBatch(o)
+	}
 }
 
 // idleAfterBatch tells the writer that o, whose batch it answered, has
