@@ -137,29 +137,37 @@ func (h *hub) delivered(id schemas.ID, seq int64) bool {
 // dispatchNext dispatches a locally committed event (local.go) when it is
 // its room's next one after a head the tail or an earlier local event set,
 // or holds it in the room's ahead while the events before it are still to
-// come (then they release it, whichever path brings them); it reports
-// whether it took the event. Anything else is the tail's to deliver: a
-// room with no head yet, a duplicate, a full ahead.
-func (h *hub) dispatchNext(env schemas.Envelope) bool {
+// come (then they release it, whichever path brings them). It returns
+// localTaken, or why the event is the tail's to deliver: a room with no
+// head yet, a duplicate, a full ahead.
+func (h *hub) dispatchNext(env schemas.Envelope) localSkip {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r := h.rooms[env.RoomID]
-	if r == nil || r.blocked || r.head == 0 || env.Seq <= r.head {
-		return false
+	switch {
+	case r == nil || r.head == 0:
+		return skipNoHead
+	case r.blocked:
+		return skipBlocked
+	case env.Seq <= r.head:
+		return skipDelivered
 	}
 	if env.Seq > r.head+1 {
-		if _, held := r.ahead[env.Seq]; held || len(r.ahead) >= localAhead {
-			return false
+		if _, held := r.ahead[env.Seq]; held {
+			return skipHeld
+		}
+		if len(r.ahead) >= localAhead {
+			return skipAheadFull
 		}
 		if r.ahead == nil {
 			r.ahead = map[int64]schemas.Envelope{}
 		}
 		r.ahead[env.Seq] = env
-		return true
+		return localTaken
 	}
 	h.dispatchLocked(r, env)
 	h.drainAhead(r)
-	return true
+	return localTaken
 }
 
 // drainAhead dispatches the held local events that follow the head, in

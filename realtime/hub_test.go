@@ -167,26 +167,32 @@ func TestHubDispatch(t *testing.T) {
 
 // TestHubDispatchNext: local deliveries (local.go) interleaved with the
 // tail's deliveries of the same events reach a socket once each, in seq
-// order, and a local event that is not the room's next is left to the tail.
+// order, and a local event that is not the room's next is left to the tail
+// with its reason.
 func TestHubDispatchNext(t *testing.T) {
 	const room = schemas.ID(42)
+	const (
+		tail  = false
+		local = true
+		taken = localTaken
+	)
 	type step struct {
 		local bool
 		seq   int64
-		want  bool // dispatchNext's answer (local steps only)
+		want  localSkip // dispatchNext's answer (local steps only)
 	}
 	tests := []struct {
 		name  string
 		steps []step
 		queue []int64
 	}{
-		{"nothing dispatched yet: left to the tail", []step{{true, 1, false}, {false, 1, false}, {true, 2, true}}, []int64{1, 2}},
-		{"local first, the tail's copies dropped", []step{{false, 1, false}, {true, 2, true}, {true, 3, true}, {false, 2, false}, {false, 3, false}, {false, 4, false}}, []int64{1, 2, 3, 4}},
-		{"the tail first, the local copy refused", []step{{false, 1, false}, {false, 2, false}, {true, 2, false}, {true, 3, true}}, []int64{1, 2, 3}},
-		{"a local event past a gap waits for the tail's", []step{{false, 1, false}, {true, 3, true}, {false, 2, false}, {false, 3, false}, {true, 4, true}, {false, 4, false}}, []int64{1, 2, 3, 4}},
-		{"local events out of order, released in order", []step{{false, 1, false}, {true, 4, true}, {true, 3, true}, {true, 3, false}, {true, 2, true}, {false, 2, false}, {false, 3, false}, {false, 4, false}, {false, 5, false}}, []int64{1, 2, 3, 4, 5}},
-		{"held, then the tail brings them first", []step{{false, 1, false}, {true, 3, true}, {false, 2, false}, {false, 3, false}, {false, 4, false}, {true, 4, false}, {true, 5, true}}, []int64{1, 2, 3, 4, 5}},
-		{"a duplicate of a dispatched one refused", []step{{false, 1, false}, {false, 2, false}, {true, 1, false}, {true, 2, false}}, []int64{1, 2}},
+		{"nothing dispatched yet: left to the tail", []step{{local, 1, skipNoHead}, {tail, 1, ""}, {local, 2, taken}}, []int64{1, 2}},
+		{"local first, the tail's copies dropped", []step{{tail, 1, ""}, {local, 2, taken}, {local, 3, taken}, {tail, 2, ""}, {tail, 3, ""}, {tail, 4, ""}}, []int64{1, 2, 3, 4}},
+		{"the tail first, the local copy refused", []step{{tail, 1, ""}, {tail, 2, ""}, {local, 2, skipDelivered}, {local, 3, taken}}, []int64{1, 2, 3}},
+		{"a local event past a gap waits for the tail's", []step{{tail, 1, ""}, {local, 3, taken}, {tail, 2, ""}, {tail, 3, ""}, {local, 4, taken}, {tail, 4, ""}}, []int64{1, 2, 3, 4}},
+		{"local events out of order, released in order", []step{{tail, 1, ""}, {local, 4, taken}, {local, 3, taken}, {local, 3, skipHeld}, {local, 2, taken}, {tail, 2, ""}, {tail, 3, ""}, {tail, 4, ""}, {tail, 5, ""}}, []int64{1, 2, 3, 4, 5}},
+		{"held, then the tail brings them first", []step{{tail, 1, ""}, {local, 3, taken}, {tail, 2, ""}, {tail, 3, ""}, {tail, 4, ""}, {local, 4, skipDelivered}, {local, 5, taken}}, []int64{1, 2, 3, 4, 5}},
+		{"a duplicate of a dispatched one refused", []step{{tail, 1, ""}, {tail, 2, ""}, {local, 1, skipDelivered}, {local, 2, skipDelivered}}, []int64{1, 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,7 +208,7 @@ func TestHubDispatchNext(t *testing.T) {
 					continue
 				}
 				if got := h.dispatchNext(msgEnv(room, s.seq, "x")); got != s.want {
-					t.Fatalf("dispatchNext(%d) = %v, want %v", s.seq, got, s.want)
+					t.Fatalf("dispatchNext(%d) = %q, want %q", s.seq, got, s.want)
 				}
 			}
 			if got := queued(c); !equal(got, tt.queue) {
@@ -210,6 +216,18 @@ func TestHubDispatchNext(t *testing.T) {
 			}
 		})
 	}
+	t.Run("untracked or blocked rooms are the tail's", func(t *testing.T) {
+		h := testHub(t, 8)
+		if got := h.dispatchNext(msgEnv(room, 1, "x")); got != skipNoHead {
+			t.Fatalf("untracked room: %q, want %q", got, skipNoHead)
+		}
+		h.acquire(room)
+		h.dispatch(msgEnv(room, 1, "x"))
+		h.block(room, 2)
+		if got := h.dispatchNext(msgEnv(room, 3, "x")); got != skipBlocked {
+			t.Fatalf("blocked room: %q, want %q", got, skipBlocked)
+		}
+	})
 }
 
 // TestHubAheadBounded: a room holds at most localAhead local events past a
@@ -224,12 +242,12 @@ func TestHubAheadBounded(t *testing.T) {
 	}
 	h.dispatch(msgEnv(room, 1, "x"))
 	for seq := int64(3); seq < 3+localAhead; seq++ {
-		if !h.dispatchNext(msgEnv(room, seq, "x")) {
-			t.Fatalf("seq %d refused with %d held", seq, seq-3)
+		if why := h.dispatchNext(msgEnv(room, seq, "x")); why != localTaken {
+			t.Fatalf("seq %d refused (%s) with %d held", seq, why, seq-3)
 		}
 	}
-	if h.dispatchNext(msgEnv(room, 3+localAhead, "x")) {
-		t.Fatalf("seq %d held past the bound of %d", 3+localAhead, localAhead)
+	if why := h.dispatchNext(msgEnv(room, 3+localAhead, "x")); why != skipAheadFull {
+		t.Fatalf("seq %d past the bound of %d: %q, want %q", 3+localAhead, localAhead, why, skipAheadFull)
 	}
 	h.dispatch(msgEnv(room, 2, "x")) // releases 3 .. 2+localAhead
 	want := []int64{}

@@ -27,6 +27,23 @@ import (
 // a full queue here or a full hold) waits for the tail, which skips what
 // was delivered already (dispatch: seq <= head).
 
+// localSkip says why a local event was left to the tail
+// (happychat_realtime_local_events_skipped_total's reason).
+type localSkip string
+
+const (
+	localTaken    localSkip = ""
+	skipDelivered localSkip = "delivered"  // the tail (or a copy) dispatched it first
+	skipNoHead    localSkip = "no_head"    // nothing of its room dispatched since tracking began
+	skipAheadFull localSkip = "ahead_full" // localAhead events wait for a gap already
+	skipHeld      localSkip = "held"       // a copy waits for the gap already
+	skipBlocked   localSkip = "blocked"    // the room waits for a newer build (hub.block)
+	skipQueueFull localSkip = "queue_full" // localQueue batches wait already
+	skipKeys      localSkip = "keys"       // the message keys did not open
+)
+
+var localSkips = []localSkip{skipDelivered, skipNoHead, skipAheadFull, skipHeld, skipBlocked, skipQueueFull, skipKeys}
+
 // localQueue bounds the batches waiting for local delivery; past it a
 // batch is left to the tail rather than holding its owner up.
 const localQueue = 1024
@@ -37,7 +54,7 @@ func (s *Service) Committed(recs []*kgo.Record) {
 	select {
 	case s.local <- recs:
 	default:
-		s.m.localSkipped.Add(float64(len(recs)))
+		s.m.localSkipped.WithLabelValues(string(skipQueueFull)).Add(float64(len(recs)))
 	}
 }
 
@@ -66,14 +83,14 @@ func (s *Service) deliverLocal(ctx context.Context) {
 				continue
 			}
 			if err := s.cfg.MessageKeys.Open(ctx, envs); err != nil {
-				s.m.localSkipped.Add(float64(len(envs)))
+				s.m.localSkipped.WithLabelValues(string(skipKeys)).Add(float64(len(envs)))
 				continue // the tail retries until the store answers
 			}
 			for _, env := range envs {
-				if s.hub.dispatchNext(env) {
+				if why := s.hub.dispatchNext(env); why == localTaken {
 					s.m.localDelivered.Inc()
 				} else {
-					s.m.localSkipped.Inc()
+					s.m.localSkipped.WithLabelValues(string(why)).Inc()
 				}
 			}
 		}

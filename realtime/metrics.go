@@ -28,10 +28,10 @@ type metrics struct {
 	tailStages    *prometheus.HistogramVec
 	// localDelivered and localSkipped count the committed events handed to
 	// local delivery (the owners of this process, or the answers to this
-	// instance's sends) taken ahead of the tail, and those left to it
-	// (local.go).
+	// instance's sends) taken ahead of the tail, and those left to it, by
+	// why (local.go: localSkip).
 	localDelivered prometheus.Counter
-	localSkipped   prometheus.Counter
+	localSkipped   *prometheus.CounterVec
 	decodeErrors   prometheus.Counter
 	blockedRooms   prometheus.Gauge
 	clientFrames   *prometheus.CounterVec
@@ -65,8 +65,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{.0001, .00025, .0005, .001, .002, .003, .005, .0075, .01, .015, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"stage"}),
 		localDelivered: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "local_events_total", Help: "Committed events handed over by this process's command owners or with the answers to its sends, dispatched (or held for the seqs before them) before the tail read them."}),
-		localSkipped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "local_events_skipped_total", Help: "Committed events handed over locally and left to the tail (already delivered, a room without a head yet, or a queue or hold full)."}),
+		localSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "local_events_skipped_total", Help: "Committed events handed over locally and left to the tail, by reason: delivered (the tail came first), no_head (nothing of the room dispatched yet), ahead_full, held, blocked, queue_full, keys."}, []string{"reason"}),
 		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "resumes_total", Help: "How sockets reached live delivery: live (nothing missed), ring (recent events in memory), log (read from Kafka)."}, []string{"path"}),
 		backlog: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
@@ -100,6 +100,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "client_frames_total", Help: "Frames received from clients by outcome."}, []string{"result"}),
 		typing: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "typing_published_total", Help: "Typing indicators published on the typing topic (after the per-user limit)."}),
+	}
+	for _, why := range localSkips {
+		m.localSkipped.WithLabelValues(string(why))
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.open, m.accepted, m.refused, m.closes, m.deliveries, m.drops,

@@ -1003,7 +1003,11 @@ func TestRealtimeE2EFanOut(t *testing.T) {
 	if local := s.metric("happychat_realtime_local_events_total"); local == 0 {
 		t.Error("no event was delivered locally in the all-in-one mode")
 	} else {
-		t.Logf("%v events delivered ahead of the tail, %v left to it", local, s.metric("happychat_realtime_local_events_skipped_total"))
+		left := map[string]float64{}
+		for _, why := range []string{"delivered", "no_head", "ahead_full", "held", "queue_full", "keys"} {
+			left[why] = s.metric(`happychat_realtime_local_events_skipped_total{reason="` + why + `"}`)
+		}
+		t.Logf("%v events delivered ahead of the tail, left to it: %v", local, left)
 	}
 }
 
