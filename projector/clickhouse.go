@@ -43,7 +43,8 @@ type ClickHouseConfig struct {
 	MessageKeys *msgkeys.Reader
 	// FlushRows and FlushInterval bound a batch: it is inserted when it
 	// holds FlushRows records or its oldest record waited FlushInterval
-	// (defaults 10000 and 200 ms).
+	// (defaults 10000 and 200 ms: docs/projector.md says what a longer
+	// interval saves and costs).
 	FlushRows     int
 	FlushInterval time.Duration
 	Log           *slog.Logger

@@ -94,7 +94,7 @@ func (p *process) projectors(pg *pgxpool.Pool, ch driver.Conn, keys *msgkeys.Rea
 	}
 	chp, err := projector.NewClickHouse(projector.ClickHouseConfig{
 		Conn: ch, Names: names, Kafka: opts, InstanceID: "projector-clickhouse-" + instance,
-		Rules: rules, Log: log, Metrics: p.reg, MessageKeys: keys,
+		Rules: rules, Log: log, Metrics: p.reg, MessageKeys: keys, FlushInterval: p.cfg.CHFlush,
 	})
 	if err != nil {
 		return projectorPair{}, err

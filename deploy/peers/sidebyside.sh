@@ -139,6 +139,10 @@ owner_stages() {
     }' "$1" "$2"
 }
 
+# ticks PID: the CPU time (user + system, clock ticks) the process used so far.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+HZ=$(getconf CLK_TCK)
+
 run() { # TARGET RATE TAG
   local target=$1 rate=$2 tag=$3 args=()
   case $target in
@@ -151,6 +155,15 @@ run() { # TARGET RATE TAG
   # the owners' and the tail's stages (split: two processes)
   case $target in dev) cmdm=http://$DEV_INT ;; split) cmdm="http://$CMD_INT http://$RT_INT" ;; esac
   [ -n "$cmdm" ] && scrape "$cmdm" >"$OUT/$tag-$target-$rate.before.prom"
+  # The broker's own CPU during the load window (issue 16's broker goal;
+  # the generator's server CPU adds it to the server's): sampled twice a
+  # second, the window cut out afterwards from the run's end, its drain and
+  # its length, so the logins and joins before it do not count.
+  local sampler= broker=
+  if [ -n "$kpid" ] && [ "$target" != peer ]; then
+    (while :; do echo "$(date +%s.%N) $(ticks "$kpid")"; sleep 0.5; done) >"$OUT/$tag-$target-$rate.broker" &
+    sampler=$!
+  fi
   "$LIMITS" -mode fanout "${args[@]}" -send ws -n 1000 -rooms 50 -rate "$rate" -dur "$DUR" -drain 10s -seed 16 \
     -json "$json" >"$OUT/$tag-$target-$rate.txt" 2>&1 || true
   local line stages=
@@ -158,8 +171,23 @@ run() { # TARGET RATE TAG
     scrape "$cmdm" >"$OUT/$tag-$target-$rate.after.prom"
     stages=$(owner_stages "$OUT/$tag-$target-$rate.before.prom" "$OUT/$tag-$target-$rate.after.prom")
   fi
+  if [ -n "$sampler" ]; then
+    kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
+    broker=$(python3 - "$json" "$OUT/$tag-$target-$rate.broker" "$HZ" <<'PY' 2>/dev/null || true
+import json, sys
+d = json.load(open(sys.argv[1]))
+s = [tuple(map(float, l.split())) for l in open(sys.argv[2]) if len(l.split()) == 2]
+end = s[-1][0] - d["drain_s"]
+a = min(s, key=lambda x: abs(x[0] - (end - d["window_s"])))
+b = min(s, key=lambda x: abs(x[0] - end))
+cpu = (b[1] - a[1]) / float(sys.argv[3])
+sends = d["acked"] * (b[0] - a[0]) / d["window_s"]
+print("broker_cores=%.3f broker_us_per_send=%.1f" % (cpu / (b[0] - a[0]), 1e6 * cpu / max(sends, 1)))
+PY
+)
+  fi
   line=$(grep '^RESULT' "$OUT/$tag-$target-$rate.txt" | tail -1 || true)
-  printf "%s %s sys=%s load=%s %s\n" "$(date -u +%T)" "$tag" "$target" "$(cut -d' ' -f1 /proc/loadavg)" "${line:-RESULT target=$target rate=$rate failed}${stages:+ $stages}" | tee -a "$OUT/results.txt"
+  printf "%s %s sys=%s load=%s %s\n" "$(date -u +%T)" "$tag" "$target" "$(cut -d' ' -f1 /proc/loadavg)" "${line:-RESULT target=$target rate=$rate failed}${stages:+ $stages}${broker:+ $broker}" | tee -a "$OUT/results.txt"
 }
 
 for rate in $RATES; do

@@ -49,6 +49,10 @@ type Config struct {
 	// deployment may reach: the command service's internal protocol,
 	// /metrics and pprof. Default: DefaultInternalAddr(HTTPAddr).
 	InternalAddr string
+	// CHFlush (CHAT_CLICKHOUSE_FLUSH_INTERVAL) is how long the ClickHouse
+	// projector gathers live rows into one insert: the history's lag
+	// against ClickHouse's cost per insert (docs/projector.md).
+	CHFlush time.Duration
 
 	// Identity and rules.
 	AdminToken     string            // CHAT_ADMIN_TOKEN
@@ -145,6 +149,7 @@ func Load(getenv func(string) string) (Config, error) {
 		PGURL:        p.str("PG_URL", DefaultPGURL),
 		CHAddr:       p.str("CLICKHOUSE_ADDR", DefaultClickHouseAddr),
 		CHDatabase:   p.str("CLICKHOUSE_DB", DefaultClickHouseDB),
+		CHFlush:      p.duration("CHAT_CLICKHOUSE_FLUSH_INTERVAL", 200*time.Millisecond),
 		StateDir:     p.str("HAPPYCHAT_STATE_DIR", ".state"),
 		InstanceID:   p.int("CHAT_INSTANCE_ID", -1),
 		LogLevel:     p.str("CHAT_LOG_LEVEL", "info"),
@@ -241,6 +246,7 @@ func (c Config) Validate() error {
 	check(c.DedupeBytes >= 64<<10, "CHAT_DEDUPE_WINDOW_BYTES must be at least 65536")
 	check(c.SnapRecords >= 100, "CHAT_SNAPSHOT_RECORDS must be at least 100")
 	check(c.SnapInterval >= time.Second, "CHAT_SNAPSHOT_INTERVAL must be at least 1s")
+	check(c.CHFlush >= 10*time.Millisecond && c.CHFlush <= time.Minute, "CHAT_CLICKHOUSE_FLUSH_INTERVAL must be between 10ms and 1m")
 	// Kafka's group.min.session.timeout.ms defaults to 6 s: a broker refuses
 	// a shorter session unless configured to allow it.
 	check(c.OwnerSession >= time.Second, "CHAT_OWNER_SESSION_TIMEOUT must be at least 1s")

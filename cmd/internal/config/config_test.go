@@ -42,6 +42,12 @@ func TestLoad(t *testing.T) {
 		{name: "capacity out of range", env: map[string]string{"CHAT_ROOM_CAPACITY": "0"}, wantErr: "CHAT_ROOM_CAPACITY"},
 		{name: "bad pair", env: map[string]string{"CHAT_EFFECT_WORDS": "congrats"}, wantErr: "word=effect"},
 		{name: "bad duration", env: map[string]string{"CHAT_TOKEN_TTL": "forever"}, wantErr: "CHAT_TOKEN_TTL"},
+		{name: "clickhouse flush default", env: map[string]string{}, check: func(t *testing.T, c Config) {
+			if c.CHFlush != 200*time.Millisecond {
+				t.Fatalf("CHAT_CLICKHOUSE_FLUSH_INTERVAL default %v, want 200ms", c.CHFlush)
+			}
+		}},
+		{name: "clickhouse flush too short", env: map[string]string{"CHAT_CLICKHOUSE_FLUSH_INTERVAL": "1ms"}, wantErr: "CHAT_CLICKHOUSE_FLUSH_INTERVAL must be between 10ms and 1m"},
 		{name: "too many partitions", env: map[string]string{"CHAT_ROOM_PARTITIONS": "513"}, wantErr: "CHAT_ROOM_PARTITIONS"},
 		{name: "instance id range", env: map[string]string{"CHAT_INSTANCE_ID": "512"}, wantErr: "CHAT_INSTANCE_ID"},
 		{name: "short admin token", env: map[string]string{"CHAT_ADMIN_TOKEN": "change-me"}, wantErr: "CHAT_ADMIN_TOKEN must be at least 32 characters (it has 9)"},
