@@ -152,7 +152,42 @@ func testRoomOffline(t *testing.T, sys *webSystem, br *browser) {
 	tb.openRoomByURL(sys, seen)
 	tb.typeAndEnter("저장해 둘 메시지")
 	tb.waitMessage("저장해 둘 메시지", 1)
-	// The newest timeline page is saved on each read: read it once more.
+	// Both messages come over the socket after the page was read: the
+	// saved page follows the socket (savedpage.js), so the room opens
+	// offline with what was seen, not what was read; and the one taken
+	// back leaves nothing of its text in Cache Storage.
+	saved := func() string {
+		return evalJS[string](tb, `caches.open('happychat-data-v1').then(c => c.keys().then(ks => Promise.all(ks.map(k => c.match(k).then(r => r.text()))))).then(ts => ts.join('\n'))`)
+	}
+	waitSaved := func(what string, ok func(string) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(waitTimeout); !ok(saved()); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the saved answers never showed %s", what)
+			}
+		}
+	}
+	tb.typeAndEnter("지울 메시지")
+	gone := msgWith(tb, "지울 메시지")
+	waitSaved("both messages", func(s string) bool {
+		return strings.Contains(s, "저장해 둘 메시지") && strings.Contains(s, "지울 메시지")
+	})
+	tb.menuAction(gone, "delete")
+	tb.click(`#delete-confirm`)
+	tb.waitJS(fmt.Sprintf(`document.querySelector(%s)?.classList.contains('deleted')`, jsString(gone)), "the tombstone")
+	tb.click(`#back`)
+	waitSaved("the deletion", func(s string) bool {
+		return !strings.Contains(s, "지울 메시지") && strings.Contains(s, "저장해 둘 메시지")
+	})
+	tb.setOffline(true)
+	tb.do(chromedp.Navigate(sys.base + "/rooms/" + seen))
+	tb.waitJS(`!document.querySelector('#offline-room-note')?.hidden`, "the saved-history note")
+	tb.waitMessage("저장해 둘 메시지", 1)
+	tb.waitJS(fmt.Sprintf(`document.querySelector(%s)?.classList.contains('deleted')`, jsString(gone)), "the tombstone, offline")
+	tb.setOffline(false)
+	tb.waitJS(`document.querySelector('#offline-room-note')?.hidden === true && !document.querySelector('#composer').disabled`, "the room open again")
+	tb.waitRoomReady()
+	// The newest timeline page is saved on each read too: read it once more.
 	tb.do(chromedp.Reload())
 	tb.waitRoomReady()
 	tb.waitMessage("저장해 둘 메시지", 1)

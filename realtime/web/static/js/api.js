@@ -144,6 +144,15 @@ function saveAnswer(key, data) {
   })().catch(() => {});
 }
 
+/**
+ * saveTimelinePage replaces a room's saved newest timeline page (the
+ * answer timelinePage saves) with one the client kept up to date from its
+ * socket (savedpage.js).
+ */
+export function saveTimelinePage(roomId, page) {
+  saveAnswer(`/v1/rooms/${enc(roomId)}/timeline`, page);
+}
+
 // MAX_ROOM_PAGES bounds the room list's walk (20 pages of the default 100).
 const MAX_ROOM_PAGES = 20;
 

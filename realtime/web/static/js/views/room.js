@@ -20,11 +20,12 @@
 
 import { h, replace, icon, toast, announce } from "../dom.js";
 import { t } from "../i18n.js";
-import { api } from "../api.js";
+import { api, saveTimelinePage } from "../api.js";
 import { store } from "../store.js";
 import { RoomSocket } from "../socket.js";
 import { Timeline } from "../timeline.js";
 import { applyFrame } from "../msgchanges.js";
+import { SavedPage } from "../savedpage.js";
 import { Outbox } from "../outbox.js";
 import { ReadMarks } from "../readmarks.js";
 import { Typing } from "../typing.js";
@@ -51,6 +52,7 @@ export function renderRoom(root, { id }, ctx) {
   const members = new Map();
   let room = null;
   let socket = null;
+  let savedPage = null;
   let outbox = null;
   let marks = null;
   let typing = null;
@@ -145,6 +147,8 @@ export function renderRoom(root, { id }, ctx) {
       return;
     }
 
+    // The saved copy of the page follows what the socket shows from here.
+    savedPage = new SavedPage(page, PAGE, (p) => saveTimelinePage(id, p));
     // since_seq = the newest seq in the page (0 when empty: replay it all).
     const sinceSeq = (page.items || []).reduce((max, it) => Math.max(max, it.message?.seq || it.seq || 0), 0);
     socket = new RoomSocket(id, {
@@ -250,6 +254,7 @@ export function renderRoom(root, { id }, ctx) {
   }
 
   function onFrame(frame) {
+    savedPage?.add(frame);
     switch (frame.type) {
       case "message":
         if (frame.message && isBlocked(frame.message.user_id)) break; // hidden for this viewer (blockreport.js)
@@ -524,6 +529,7 @@ export function renderRoom(root, { id }, ctx) {
   return () => {
     abort.abort();
     socket?.stop();
+    savedPage?.stop();
     outbox?.stop();
     marks?.stop();
     typing?.stop();
