@@ -13,14 +13,7 @@ import (
 // that the parts' text is the message unchanged. Pure logic: skipped where
 // Node is not installed.
 func TestLinkify(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not installed: js/links.js is covered by the browser tests only")
-	}
-	abs, err := filepath.Abs("static/js/links.js")
-	if err != nil {
-		t.Fatal(err)
-	}
+	node, abs := nodeModule(t, "links.js")
 	cases := []struct {
 		name, text string
 		want       []string // the parts: "text" or "<href>" for a link
@@ -73,6 +66,22 @@ console.log(JSON.stringify({ out, joined }));`
 			t.Errorf("%s: the parts read %q, not the message", c.name, res.Joined[i])
 		}
 	}
+}
+
+// nodeModule returns Node's path and the absolute path of static/js/file,
+// or skips the test where Node is not installed (the browser tests cover
+// the module then).
+func nodeModule(t *testing.T, file string) (node, abs string) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skipf("node not installed: js/%s is covered by the browser tests only", file)
+	}
+	abs, err = filepath.Abs(filepath.Join("static/js", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return node, abs
 }
 
 func jsonString(s string) string {

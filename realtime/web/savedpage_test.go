@@ -2,7 +2,6 @@ package web
 
 import (
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -14,14 +13,7 @@ import (
 // previews). Pure logic: skipped where Node is not installed; the browser
 // test TestBrowser/RoomOpensOfflineFromSavedHistory covers it end to end.
 func TestSavedPage(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not installed: js/savedpage.js is covered by the browser tests only")
-	}
-	abs, err := filepath.Abs("static/js/savedpage.js")
-	if err != nil {
-		t.Fatal(err)
-	}
+	node, abs := nodeModule(t, "savedpage.js")
 	script := `
 globalThis.document = { visibilityState: "visible", addEventListener() {}, removeEventListener() {} };
 const { SavedPage } = await import(` + jsonString(abs) + `);
