@@ -149,8 +149,9 @@ export function renderRoom(root, { id }, ctx) {
 
     // The saved copy of the page follows what the socket shows from here.
     savedPage = new SavedPage(page, PAGE, (p) => saveTimelinePage(id, p));
-    // since_seq = the newest seq in the page (0 when empty: replay it all).
-    const sinceSeq = (page.items || []).reduce((max, it) => Math.max(max, it.message?.seq || it.seq || 0), 0);
+    // since_seq = the newest seq in the page (0 when empty: replay it all),
+    // which the saved page has just worked out.
+    const sinceSeq = savedPage.newest;
     socket = new RoomSocket(id, {
       sinceSeq,
       onFrame,
