@@ -58,8 +58,9 @@ type TimelineItem struct {
 	By         schemas.ID `json:"by,omitzero"`
 	ByNickname string     `json:"by_nickname,omitzero"`
 	Note       string     `json:"note,omitzero"`
-	// At (not in the live frames) is when a member or room event happened,
-	// for the date separators of a client; a message has sent_at.
+	// At is when a member or room event happened, for the date separators
+	// of a client; the live frames carry the same (realtime/frames.go); a
+	// message has sent_at.
 	At string `json:"at,omitzero"`
 }
 

@@ -47,6 +47,10 @@ type memberFrame struct {
 	UserID   schemas.ID `json:"user_id"`
 	Nickname string     `json:"nickname"`
 	Seq      int64      `json:"seq"`
+	// At (an extension) is the event's time, as the timeline gives it, so
+	// that a line drawn live and the same line read back after a reload
+	// show the same time.
+	At string `json:"at,omitzero"`
 	// Reason is an extension on member_left: "left" or "switched", or
 	// "removed" / "banned" when a moderator ended the membership (level 5;
 	// By and ByNickname name the room's owner who did, absent for an
@@ -66,6 +70,7 @@ type renamedFrame struct {
 	Nickname string     `json:"nickname"`
 	Previous string     `json:"previous"`
 	Seq      int64      `json:"seq"`
+	At       string     `json:"at,omitzero"`
 }
 
 // editedFrame: the author edited message MessageID; Body and Effects are
@@ -111,6 +116,7 @@ type roomEventFrame struct {
 	RoomID schemas.ID `json:"room_id"`
 	Seq    int64      `json:"seq"`
 	Event  string     `json:"event"`
+	At     string     `json:"at,omitzero"`
 }
 
 // presenceFrame is sent first on every connection. Seq (an extension) is
@@ -163,6 +169,7 @@ type frame struct {
 func renderEvent(env schemas.Envelope, mod Moderation) (*frame, error) {
 	var v any
 	f := &frame{seq: env.Seq, at: env.OccurredAt}
+	at := schemas.FormatTime(env.OccurredAt)
 	switch p := env.Payload.(type) {
 	case schemas.MessageSent:
 		if p.Erased {
@@ -173,31 +180,31 @@ func renderEvent(env schemas.Envelope, mod Moderation) (*frame, error) {
 		}
 		v = messageFrame{Type: typeMessage, Message: messageOf(env, p, mod)}
 	case schemas.RoomJoined:
-		v = memberFrame{Type: typeJoined, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Seq: env.Seq}
+		v = memberFrame{Type: typeJoined, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Seq: env.Seq, At: at}
 	case schemas.MemberAdded:
 		// A private room's or a direct message's new member: the same
 		// frame as a join, so clients keep one member list.
-		v = memberFrame{Type: typeJoined, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Seq: env.Seq}
+		v = memberFrame{Type: typeJoined, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Seq: env.Seq, At: at}
 	case schemas.RoomLeft:
-		v = memberFrame{Type: typeLeft, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Seq: env.Seq, Reason: p.Reason}
+		v = memberFrame{Type: typeLeft, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Seq: env.Seq, At: at, Reason: p.Reason}
 		f.leaver = env.UserID
 	case schemas.MemberRemoved:
-		v = memberFrame{Type: typeLeft, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Seq: env.Seq,
+		v = memberFrame{Type: typeLeft, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Seq: env.Seq, At: at,
 			Reason: schemas.LeftReasonRemoved, By: p.By, ByNickname: p.ByNickname, Note: p.Reason}
 		f.leaver, f.removed = env.UserID, true
 	case schemas.MemberBanned:
 		if !p.Member {
-			v = roomEventFrame{Type: typeRoomEvent, RoomID: env.RoomID, Seq: env.Seq, Event: env.Type}
+			v = roomEventFrame{Type: typeRoomEvent, RoomID: env.RoomID, Seq: env.Seq, Event: env.Type, At: at}
 			break
 		}
-		v = memberFrame{Type: typeLeft, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Seq: env.Seq,
+		v = memberFrame{Type: typeLeft, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Seq: env.Seq, At: at,
 			Reason: schemas.LeftReasonBanned, By: p.By, ByNickname: p.ByNickname, Note: p.Reason}
 		f.leaver, f.removed = env.UserID, true
 	case schemas.MemberRenamed:
-		v = renamedFrame{Type: typeRenamed, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Previous: p.Previous, Seq: env.Seq}
+		v = renamedFrame{Type: typeRenamed, RoomID: env.RoomID, UserID: env.UserID, Nickname: p.Nickname, Previous: p.Previous, Seq: env.Seq, At: at}
 	case schemas.MessageEdited:
 		if p.Erased {
-			v = roomEventFrame{Type: typeRoomEvent, RoomID: env.RoomID, Seq: env.Seq, Event: env.Type}
+			v = roomEventFrame{Type: typeRoomEvent, RoomID: env.RoomID, Seq: env.Seq, Event: env.Type, At: at}
 			break
 		}
 		effects := mod.Effects(p.Text)
@@ -215,7 +222,7 @@ func renderEvent(env schemas.Envelope, mod Moderation) (*frame, error) {
 	case schemas.ReadMarkMoved:
 		v = readMarkFrame{Type: typeReadMark, RoomID: env.RoomID, UserID: env.UserID, UpTo: p.UpTo, Seq: env.Seq}
 	default:
-		v = roomEventFrame{Type: typeRoomEvent, RoomID: env.RoomID, Seq: env.Seq, Event: env.Type}
+		v = roomEventFrame{Type: typeRoomEvent, RoomID: env.RoomID, Seq: env.Seq, Event: env.Type, At: at}
 	}
 	data, err := schemas.Marshal(v)
 	if err != nil {

@@ -100,7 +100,7 @@ func testRoomsFindAndPage(t *testing.T, sys *webSystem, br *browser) {
 }
 
 // testTimelineSurvivesReload: the joins, leaves and messages seen live are
-// the same lines after a reload, with a day separator and a time on every
+// the same lines, at the same times to the millisecond, after a reload, with a day separator and a time on every
 // message; links are links, and only http(s) ones.
 func testTimelineSurvivesReload(t *testing.T, sys *webSystem, br *browser) {
 	for _, vp := range []viewport{phone, desktop} {
@@ -112,7 +112,9 @@ func testTimelineSurvivesReload(t *testing.T, sys *webSystem, br *browser) {
 		sys.join(t, visitor, room, http.StatusOK)
 		sys.postMessage(t, visitor, room, "see https://example.com/wiki/Cat_(animal). or javascript:alert(1) 🐱")
 		sys.call(t, "POST", "/v1/rooms/"+room+"/leave", visitor.Token, map[string]any{}, nil)
-		lines := `[...document.querySelectorAll('#messages > li')].map(li => li.className.split(' ')[0] + ':' + (li.querySelector('.msg-body')?.textContent ?? li.textContent))`
+		// Each line with the exact time it shows (a live join's is the
+		// event's time from its frame, as the reloaded timeline's).
+		lines := `[...document.querySelectorAll('#messages > li')].map(li => li.className.split(' ')[0] + ':' + (li.querySelector('time')?.getAttribute('datetime') ?? '') + ':' + (li.querySelector('.msg-body')?.textContent ?? li.textContent))`
 		watcher.waitJS(fmt.Sprintf(`[...document.querySelectorAll('#messages .sys-left')].some(e => e.textContent.includes(%s))`, jsString("하늘이 "+vp.name)), "the live leave line")
 		live := evalJS[[]string](watcher, lines)
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"happychat/query"
 	"happychat/schemas"
@@ -37,6 +38,11 @@ func TestRenameReachesEveryRoom(t *testing.T) {
 		t.Fatalf("open a DM: %d %s", st, b)
 	}
 
+	// bob's socket in the topic room replays its joins and sees the
+	// rename live: each line must carry the time the timeline gives it.
+	watch := dialRT(t, "watch", s.base, topic, bob, 0, nil)
+	watch.presence()
+
 	var renamed schemas.Session
 	if st, _, b := s.call("PATCH", "/v1/sessions/current", "/v1/sessions/current", alice.Token,
 		map[string]string{"nickname": "앨리스"}, &renamed); st != http.StatusOK {
@@ -66,5 +72,34 @@ func TestRenameReachesEveryRoom(t *testing.T) {
 			}
 			return fmt.Errorf("no member_renamed of alice in the timeline %+v", tl.Items)
 		})
+	}
+
+	var tl struct {
+		Items []query.TimelineItem `json:"items"`
+	}
+	if st, _, b := s.call("GET", roomPath(topic)+"/timeline", "/v1/rooms/:id/timeline", bob.Token, nil, &tl); st != http.StatusOK {
+		t.Fatalf("timeline: %d %s", st, b)
+	}
+	at := map[int64]string{}
+	var last int64
+	for _, it := range tl.Items {
+		if it.Type != "message" {
+			at[it.Seq] = it.At
+			last = max(last, it.Seq)
+		}
+	}
+	events, _ := watch.eventsUntil(last, 20*time.Second)
+	lines := 0
+	for _, f := range events {
+		if f.Type == "message" {
+			continue
+		}
+		lines++
+		if f.At == "" || f.At != at[f.Seq] {
+			t.Errorf("%s frame at seq %d says at %q, the timeline %q", f.Type, f.Seq, f.At, at[f.Seq])
+		}
+	}
+	if lines < 3 { // two joins and the rename
+		t.Fatalf("only %d member frames up to seq %d: %v", lines, last, events)
 	}
 }

@@ -48,6 +48,7 @@ type Frame struct {
 	MessageID   schemas.ID       `json:"message_id"`
 	Body        string           `json:"body"`
 	EditedAt    string           `json:"edited_at"`
+	At          string           `json:"at"`
 	Emoji       string           `json:"emoji"`
 	Op          string           `json:"op"`
 	UpTo        schemas.ID       `json:"up_to"`

@@ -58,6 +58,11 @@ const e = new SavedPage({ items: [], next_before_seq: null }, 50, save);
 e.add({ type: "member_joined", room_id: "r", user_id: "u", nickname: "n", seq: 1 });
 e.stop();
 if (saves.length !== 1 || saves[0].items[0].type !== "member_joined" || !saves[0].items[0].at || saves[0].next_before_seq !== null) fail("a new room's first event", saves);
+saves.length = 0;
+const w = new SavedPage({ items: [], next_before_seq: null }, 50, save);
+w.add({ type: "member_left", room_id: "r", user_id: "u", nickname: "n", seq: 1, at: "2026-12-04T20:29:10.039Z" });
+w.stop();
+if (saves.length !== 1 || saves[0].items[0].at !== "2026-12-04T20:29:10.039Z") fail("a frame's own time kept", saves);
 console.log("ok");`
 	out, err := exec.CommandContext(t.Context(), node, "--input-type=module", "-e", script).CombinedOutput()
 	if err != nil {

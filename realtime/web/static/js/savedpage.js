@@ -71,7 +71,9 @@ export class SavedPage {
   // item is the timeline's item for a live frame, and applies a change to
   // the saved message it names.
   item(frame, seq) {
-    const at = new Date().toISOString();
+    // A member or room frame carries its event's time (at); the change
+    // frames but an edit do not, and a server from before at neither.
+    const at = frame.at || frame.edited_at || new Date().toISOString();
     if (frame.type === "message") return { type: "message", message: frame.message };
     if (frame.type in CHANGES) {
       this.change(frame);

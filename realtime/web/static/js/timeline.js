@@ -88,8 +88,8 @@ export class Timeline {
 
   /**
    * addSystem shows a join, leave or rename line at its seq; with userId,
-   * the user's tag follows the line (identity.js). at is when (default:
-   * now, for live lines).
+   * the user's tag follows the line (identity.js). at is the event's time
+   * (frames carry it; now for a server from before they did).
    */
   addSystem(kind, nickname, seq, userId, previous, at = new Date().toISOString()) {
     const key = `seq:${seq}`;

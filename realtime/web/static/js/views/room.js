@@ -276,11 +276,11 @@ export function renderRoom(root, { id }, ctx) {
           members.set(frame.user_id, { user_id: frame.user_id, nickname: frame.nickname });
           drawMembers();
         }
-        addLine(timeline.addSystem("joined", frame.nickname, frame.seq, frame.user_id));
+        addLine(timeline.addSystem("joined", frame.nickname, frame.seq, frame.user_id, null, frame.at));
         break;
       case "member_left": {
         const mod = moderationKind(frame);
-        addLine(timeline.addSystem(mod || "left", frame.nickname, frame.seq, frame.user_id, moderationBy(frame)));
+        addLine(timeline.addSystem(mod || "left", frame.nickname, frame.seq, frame.user_id, moderationBy(frame), frame.at));
         if (!afterSnapshot(frame)) break;
         members.delete(frame.user_id);
         drawMembers();
@@ -300,7 +300,7 @@ export function renderRoom(root, { id }, ctx) {
       }
       case "room_event":
         if (frame.event === "room.closed") {
-          addLine(timeline.addSystem("closed", "", frame.seq, null));
+          addLine(timeline.addSystem("closed", "", frame.seq, null, null, frame.at));
           room.status = "closed";
           readOnly();
         }
@@ -312,7 +312,7 @@ export function renderRoom(root, { id }, ctx) {
           members.set(frame.user_id, { ...members.get(frame.user_id), nickname: frame.nickname });
           drawMembers();
         }
-        addLine(timeline.addSystem("renamed", frame.nickname, frame.seq, frame.user_id, frame.previous));
+        addLine(timeline.addSystem("renamed", frame.nickname, frame.seq, frame.user_id, frame.previous, frame.at));
         break;
       case "presence":
         // seq (an extension of the service) is the position the list reflects.
