@@ -15,8 +15,10 @@
 #
 # SBS_RATES (messages/s; deliveries are × 20): "250 1000 2500"; SBS_SAT, the
 # saturation search's offered rates: "3500 5000"; SBS_DUR: 15s;
-# SBS_TARGETS: "peer dev split"; SBS_BIN: the happychat binary (an A/B of
-# two builds: one run each, alternated); SBS_PREFIX: the topic prefix and database
+# SBS_TARGETS: "peer dev split"; SBS_WARM: 90s of load on the first
+# happychat system before the measured runs (0: none); SBS_BIN: the
+# happychat binary (an A/B of two builds: one run each, alternated);
+# SBS_PREFIX: the topic prefix and database
 # suffix of the run's own happychat topics (a fresh one per run), dropped
 # with its databases at the end unless SBS_KEEP=1 (a broker's restart loads
 # every partition it holds, so runs must not pile them up).
@@ -31,6 +33,7 @@ mkdir -p "$OUT"
 RATES=${SBS_RATES:-250 1000 2500}
 SAT=${SBS_SAT-3500 5000}
 DUR=${SBS_DUR:-15s}
+WARM=${SBS_WARM:-90s}
 TARGETS=${SBS_TARGETS:-peer dev split}
 PREFIX=${SBS_PREFIX:-sbs$(date +%s)}
 BIN=${SBS_BIN:-$ROOT/bin/happychat}
@@ -190,6 +193,16 @@ PY
   printf "%s %s sys=%s load=%s %s\n" "$(date -u +%T)" "$tag" "$target" "$(cut -d' ' -f1 /proc/loadavg)" "${line:-RESULT target=$target rate=$rate failed}${stages:+ $stages}${broker:+ $broker}" | tee -a "$OUT/results.txt"
 }
 
+# Warm the broker first: a broker started minutes ago spends much of its
+# CPU compiling (43 % in C2's threads in its first minute of load, 5 %
+# after six: docs/benchmarks.md, "The broker's requests, counted"), which
+# would land on whichever run came first. Not recorded.
+if [ "$WARM" != 0 ] && { has dev || has split; }; then
+  if has dev; then warm=(-base "http://$DEV_ADDR"); else warm=(-base "http://$CMD_ADDR" -wsbase "http://$RT_ADDR"); fi
+  echo "$(date -u +%T) warming the broker for $WARM at 1000 sends/s"
+  "$LIMITS" -mode fanout -target happychat "${warm[@]}" -send ws -n 1000 -rooms 50 -rate 1000 -dur "$WARM" -drain 5s -seed 61 \
+    >"$OUT/warm.txt" 2>&1 || true
+fi
 for rate in $RATES; do
   for t in $TARGETS; do run "$t" "$rate" load; done
 done
