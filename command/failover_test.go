@@ -147,7 +147,7 @@ func failoverEnv(t *testing.T, instanceTxn bool) (*kafkacluster.Cluster, *cluste
 	if instanceTxn {
 		c.instanceLevel()
 	}
-	ins, rooms := c.loadEnv(2)
+	ins, rooms := c.loadEnv(2, logged)
 	return kc, c, ins, rooms
 }
 
@@ -158,13 +158,13 @@ func logged(cfg *Config) {
 	}
 }
 
-// loadEnv starts n instances and opens a room on each partition, with
-// three members each.
-func (c *cluster) loadEnv(n int) ([]*instance, []schemas.ID) {
+// loadEnv starts n instances (configured by mutate) and opens a room on
+// each partition, with three members each.
+func (c *cluster) loadEnv(n int, mutate func(*Config)) ([]*instance, []schemas.ID) {
 	t := c.t
 	var ins []*instance
 	for i := range n {
-		ins = append(ins, c.startWith(i, logged))
+		ins = append(ins, c.startWith(i, mutate))
 	}
 	c.waitOwned(ins...)
 	var rooms []schemas.ID
@@ -373,7 +373,17 @@ func rollingRestart(t *testing.T, instanceTxn bool) {
 	if instanceTxn {
 		c.instanceLevel()
 	}
-	ins, rooms := c.loadEnv(3)
+	// A write that outlasts the write timeout is answered "unknown
+	// outcome", which a clean restart must not cause. What it must not
+	// cause is a write held up by the restart, such as one behind a dead
+	// transaction (the transaction timeout, 15 s), not a slow minute of a
+	// loaded machine: a CI run with the load average at 9 saw one write of
+	// partition 0 take more than the default 3 s. 10 s tells the two apart.
+	deploy := func(cfg *Config) {
+		logged(cfg)
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	ins, rooms := c.loadEnv(3, deploy)
 	if ins[0].svc.instanceMode() != instanceTxn {
 		t.Fatalf("instance transactions: %v, want %v", ins[0].svc.instanceMode(), instanceTxn)
 	}
@@ -392,7 +402,7 @@ func rollingRestart(t *testing.T, instanceTxn bool) {
 		}
 		l.setLive(others)
 		ins[i].stop()
-		ins[i] = c.startWith(i, logged)
+		ins[i] = c.startWith(i, deploy)
 		c.waitOwned(ins...)
 		l.setLive(ins)
 		time.Sleep(2 * time.Second)
