@@ -2,6 +2,8 @@ package realtime
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"happychat/internal/msgkeys"
 )
 
 // metrics of one Service. Names start with happychat_realtime_.
@@ -114,4 +116,28 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// registerKeyQueries exports the key store reads of the process's message
+// key reader: a sealed text whose key no answer seeded (split mode: the
+// tail came before the send's answer) costs a PostgreSQL query on the
+// tail's path (its "keys" stage).
+func registerKeyQueries(reg prometheus.Registerer, keys *msgkeys.Reader) error {
+	if reg == nil || keys == nil {
+		return nil
+	}
+	const ns, sub = "happychat", "realtime"
+	for _, c := range []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "message_key_queries_total", Help: "Queries of the message key store (texts no cached key opened)."},
+			func() float64 { q, _ := keys.Stats(); return float64(q) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "message_keys_queried_total", Help: "Message keys asked of the key store."},
+			func() float64 { _, k := keys.Stats(); return float64(k) }),
+	} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }

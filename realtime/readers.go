@@ -220,6 +220,7 @@ func (r *partReader) run(ctx context.Context) {
 	r.seekTo, r.pos = -1, start
 	r.mu.Unlock()
 	cl, err := kgo.NewClient(append(s.kafkaOpts(),
+		kgo.ClientID("happychat-realtime-resume"),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Names.Rooms: {r.part: kgo.NewOffset().At(start)}}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// An offset below the log's start (retention deleted it) reads

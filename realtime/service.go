@@ -59,6 +59,9 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("realtime metrics: %w", err)
 	}
+	if err := registerKeyQueries(cfg.Metrics, cfg.MessageKeys); err != nil {
+		return nil, fmt.Errorf("realtime metrics: %w", err)
+	}
 	s := &Service{
 		cfg: cfg, log: cfg.Log, m: m,
 		hub:          newHub(cfg.RecentEvents, cfg.RoomGrace, cfg.Rules, m, cfg.Log),
@@ -164,6 +167,9 @@ func (s *Service) tail(ctx context.Context) error {
 	}
 	admin.Close()
 	tail, err := kgo.NewClient(append(s.kafkaOpts(),
+		// Named, so that the broker's request log and quotas tell the
+		// consumers apart (the default is "kgo" for all of them).
+		kgo.ClientID("happychat-realtime-tail"),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Names.Rooms: start}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),

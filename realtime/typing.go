@@ -48,6 +48,7 @@ type typingClient = atomic.Pointer[kgo.Client]
 // (a tail that lagged) is skipped.
 func (s *Service) tailTyping(ctx context.Context) {
 	cl, err := kgo.NewClient(append(s.kafkaOpts(),
+		kgo.ClientID("happychat-realtime-typing"),
 		kgo.ConsumeTopics(s.cfg.Names.Typing),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()),
 		// A hint that expires in seconds: one replica's acknowledgement,

@@ -159,6 +159,21 @@ func TestStore(t *testing.T) {
 			t.Fatalf("key %s before any delete: %+v", k.ID, p)
 		}
 	}
+	// Stats counts the store's reads: a seeded or cached key costs none.
+	r := NewReader(pool, "rooms")
+	r.Seed([]Key{a})
+	for range 2 {
+		envs := []schemas.Envelope{
+			{Payload: schemas.MessageSent{Sealed: mustSeal(t, a, "seeded"), ClientMsgID: "c"}},
+			{Payload: schemas.MessageSent{Sealed: mustSeal(t, b, "read once"), ClientMsgID: "c"}},
+		}
+		if err := r.Open(ctx, envs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if q, k := r.Stats(); q != 1 || k != 1 {
+		t.Errorf("Stats = %d queries, %d keys; want 1 and 1 (b, once)", q, k)
+	}
 	write(nil, 1, 3)
 	if p := open(a); !p.Erased || p.Text != "" {
 		t.Errorf("deleted message still opens: %+v", p)

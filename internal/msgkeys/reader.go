@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -34,6 +35,10 @@ type Reader struct {
 	mu    sync.Mutex
 	keys  map[string]cached
 	byMsg map[schemas.ID][]string
+
+	// queries and queried count the store's reads and the keys they asked
+	// for (Stats).
+	queries, queried atomic.Int64
 }
 
 type cached struct {
@@ -176,6 +181,8 @@ func (r *Reader) fetch(ctx context.Context, ids []string) error {
 	if r.pool == nil {
 		return ErrNoStore
 	}
+	r.queries.Add(1)
+	r.queried.Add(int64(len(ids)))
 	rows, err := r.pool.Query(ctx, `SELECT key_id, message_id, secret FROM message_keys WHERE scope = $1 AND key_id = ANY($2)`,
 		r.scope, ids)
 	if err != nil {
@@ -216,6 +223,15 @@ func (r *Reader) forgetLocked(message schemas.ID) {
 		delete(r.keys, id)
 	}
 	delete(r.byMsg, message)
+}
+
+// Stats returns how many times the reader queried the key store, and how
+// many keys it asked for: the texts its cache could not open.
+func (r *Reader) Stats() (queries, keys int64) {
+	if r == nil {
+		return 0, 0
+	}
+	return r.queries.Load(), r.queried.Load()
 }
 
 // Seed puts keys a writer just made into the cache, so that the writer's

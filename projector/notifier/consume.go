@@ -36,6 +36,7 @@ type consumed struct {
 // missed, nor an old one pushed.
 func (s *Service) consume(ctx context.Context) error {
 	cl, err := kgo.NewClient(slices.Concat(s.cfg.Kafka, []kgo.Opt{
+		kgo.ClientID("happychat-notifier"),
 		kgo.ConsumerGroup(s.cfg.Names.NotifierGroup),
 		kgo.ConsumeTopics(s.cfg.Names.Rooms),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AfterMilli(time.Now().Add(-s.cfg.MaxAge).UnixMilli())),

@@ -45,7 +45,14 @@ func session(ctx context.Context, cfg Config, sink Sink) error {
 	blocked := newBlocks(cfg.Observer, cfg.Log, sink, func(fn func() error) error { return retry(ctx, cfg, "resume", fn) })
 	defer blocked.releaseAll()
 	opts := slices.Clone(cfg.Opts)
+	// Named by its group, so that the broker's request log and quotas tell
+	// the projectors apart (the default is "kgo" for every client).
+	name := cfg.Group
+	if name == "" {
+		name = "direct"
+	}
 	opts = append(opts,
+		kgo.ClientID("happychat-feed-"+name),
 		// The command service appends in transactions; an aborted append
 		// (a fenced stale owner) must never reach a view.
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
