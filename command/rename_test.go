@@ -164,6 +164,15 @@ func TestRenameIsForwardedToTheRoomsOwner(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	// Both instances read the raised level at their next lease renewal.
+	// The rename waits for both: one that the owner refuses (its level not
+	// read yet) has already appended user.renamed, and its retry would
+	// append it again (the users topic would hold two).
+	for owner.svc.checkEmit(schemas.MemberRenamed{}) != nil || other.svc.checkEmit(schemas.UserRenamed{}) != nil {
+		if ctx.Err() != nil {
+			t.Fatal("the instances never read feature level 3")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	var (
 		sess schemas.Session
 		err  error

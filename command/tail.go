@@ -50,6 +50,9 @@ func (t *tail) run(ctx context.Context, start map[int32]int64) error {
 	}
 	t.mu.Unlock()
 	cl, err := kgo.NewClient(append(t.svc.baseOpts(),
+		// Named apart from the owners' group member (whose client id the
+		// takeover reads): the broker's request log tells the fetches apart.
+		kgo.ClientID("happychat-command-tail"),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{t.svc.cfg.Names.Rooms: offsets}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),

@@ -55,6 +55,7 @@ func Tail(ctx context.Context, cfg TailConfig) error {
 	// AfterMilli as the reset offset: partitions added later are read
 	// from the same timestamp (franz-go resolves it per partition).
 	cl, err := kgo.NewClient(append(slices.Clone(cfg.Kafka),
+		kgo.ClientID("happychat-revocations"),
 		kgo.ConsumeTopics(cfg.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AfterMilli(from)),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
