@@ -374,11 +374,10 @@ func rollingRestart(t *testing.T, instanceTxn bool) {
 		c.instanceLevel()
 	}
 	// A write that outlasts the write timeout is answered "unknown
-	// outcome", which a clean restart must not cause. What it must not
-	// cause is a write held up by the restart, such as one behind a dead
-	// transaction (the transaction timeout, 15 s), not a slow minute of a
-	// loaded machine: a CI run with the load average at 9 saw one write of
-	// partition 0 take more than the default 3 s. 10 s tells the two apart.
+	// outcome". A clean restart must hold no write up, e.g. behind a dead
+	// transaction (the transaction timeout, 15 s); a loaded machine may
+	// still make one write slow (a CI run at load average 9 saw one take
+	// more than the default 3 s). A 10 s timeout tells the two apart.
 	deploy := func(cfg *Config) {
 		logged(cfg)
 		cfg.WriteTimeout = 10 * time.Second

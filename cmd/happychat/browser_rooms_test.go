@@ -100,7 +100,8 @@ func testRoomsFindAndPage(t *testing.T, sys *webSystem, br *browser) {
 }
 
 // testTimelineSurvivesReload: the joins, leaves and messages seen live are
-// the same lines, at the same times to the millisecond, after a reload, with a day separator and a time on every
+// the same lines, at the same times to the millisecond, after a reload,
+// with a day separator and a time on every
 // message; links are links, and only http(s) ones.
 func testTimelineSurvivesReload(t *testing.T, sys *webSystem, br *browser) {
 	for _, vp := range []viewport{phone, desktop} {
