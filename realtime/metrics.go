@@ -121,7 +121,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 // registerKeyQueries exports the key store reads of the process's message
 // key reader: a sealed text whose key no answer seeded (split mode: the
 // tail came before the send's answer) costs a PostgreSQL query on the
-// tail's path (its "keys" stage).
+// tail's path (its "keys" stage), unless the answer overtakes the query.
 func registerKeyQueries(reg prometheus.Registerer, keys *msgkeys.Reader) error {
 	if reg == nil || keys == nil {
 		return nil
@@ -130,10 +130,13 @@ func registerKeyQueries(reg prometheus.Registerer, keys *msgkeys.Reader) error {
 	for _, c := range []prometheus.Collector{
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "message_key_queries_total", Help: "Queries of the message key store (texts no cached key opened)."},
-			func() float64 { q, _ := keys.Stats(); return float64(q) }),
+			func() float64 { return float64(keys.Stats().Queries) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "message_keys_queried_total", Help: "Message keys asked of the key store."},
-			func() float64 { _, k := keys.Stats(); return float64(k) }),
+			func() float64 { return float64(keys.Stats().Keys) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "message_key_queries_overtaken_total", Help: "Key store reads whose keys a send's answer brought first: the texts opened without waiting for the store."},
+			func() float64 { return float64(keys.Stats().Overtaken) }),
 	} {
 		if err := reg.Register(c); err != nil {
 			return err

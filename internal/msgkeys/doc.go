@@ -10,8 +10,11 @@
 // rendering them: it fills Text from Sealed, or sets Erased when the key is
 // gone. The Reader caches keys for a short time (KeyTTL) and forgets a
 // message's keys as soon as it reads the message's message.deleted, so a
-// reader that sees the delete never opens the text again, and one that
-// does not (another process) stops within KeyTTL.
+// reader that sees the delete never opens the text again (it caches no key
+// of the message from then on, whether a query read it before the delete or
+// a late answer seeds it), and one that does not (another process) stops
+// within KeyTTL. A key the cache merely dropped (it is bounded) is read
+// again, never taken for a destroyed one.
 //
 // Role packages import this package; it imports only schemas and pgx.
 package msgkeys

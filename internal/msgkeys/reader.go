@@ -21,6 +21,17 @@ const KeyTTL = 30 * time.Second
 // maxCached bounds a Reader's cache; past it the cache starts over.
 const maxCached = 100_000
 
+// maxDeleted bounds the deleted messages a Reader remembers (Reader.dead).
+const maxDeleted = 10_000
+
+// maxQueries bounds a Reader's queries in flight: Open's query goes on after
+// a seed answered Open (await), and a slow store must not pile them up.
+const maxQueries = 4
+
+// queryTimeout bounds one read of the store: a store that hangs gets an
+// error, and the caller's retry, instead of a reader stuck for good.
+const queryTimeout = 10 * time.Second
+
 // ErrNoStore is a sealed text met by a reader that has no key store: a
 // wiring mistake, since a cluster at level 4 seals every text.
 var ErrNoStore = errors.New("a sealed message text and no message key store")
@@ -32,13 +43,23 @@ type Reader struct {
 	scope string
 	now   func() time.Time
 
+	max   int // maxCached; less in tests
 	mu    sync.Mutex
 	keys  map[string]cached
 	byMsg map[schemas.ID][]string
+	// dead holds the messages whose delete this reader saw, oldest first
+	// in deadOrder: a key of theirs that a query read before the delete, or
+	// an answer brings after it, is never cached, so a reader that saw the
+	// delete never opens the text again.
+	dead      map[schemas.ID]struct{}
+	deadOrder []schemas.ID
+	// seeded is closed, and replaced, by every Seed (await).
+	seeded chan struct{}
+	slots  chan struct{} // maxQueries
 
 	// queries and queried count the store's reads and the keys they asked
-	// for (Stats).
-	queries, queried atomic.Int64
+	// for, overtaken the reads a seed made unneeded (Stats).
+	queries, queried, overtaken atomic.Int64
 }
 
 type cached struct {
@@ -49,7 +70,8 @@ type cached struct {
 
 // NewReader reads the keys of scope (the rooms topic) from pool.
 func NewReader(pool *pgxpool.Pool, scope string) *Reader {
-	return &Reader{pool: pool, scope: scope, now: time.Now, keys: map[string]cached{}, byMsg: map[schemas.ID][]string{}}
+	return &Reader{pool: pool, scope: scope, now: time.Now, max: maxCached, keys: map[string]cached{}, byMsg: map[schemas.ID][]string{},
+		dead: map[schemas.ID]struct{}{}, seeded: make(chan struct{}), slots: make(chan struct{}, maxQueries)}
 }
 
 // sealedOf lists the sealed texts of an envelope.
@@ -74,17 +96,29 @@ func sealedOf(env *schemas.Envelope) []*schemas.Sealed {
 
 // Open replaces, in envs, every sealed text with its plaintext, or marks
 // it erased (Erased; for a reply's preview, ReplyTo.Deleted) when its key
-// is gone. It reads the keys it lacks in one query, and forgets the keys of
-// every message a message.deleted in envs deletes, from that point on. An
-// error (the store is unreachable) leaves envs unchanged: retry.
+// is gone. It reads the keys it lacks in one query (or takes them from a
+// Seed that comes first, see await), and forgets the keys of every message
+// a message.deleted in envs deletes, from that point on. An error (the
+// store is unreachable) leaves envs unchanged: retry.
 func (r *Reader) Open(ctx context.Context, envs []schemas.Envelope) error {
-	var need []string
+	var (
+		need []string
+		// have holds the keys this call opens with, taken as they are
+		// found: the cache may start over (maxCached) meanwhile, and a key
+		// it dropped is not a destroyed one.
+		have map[string]cached
+	)
 	for i := range envs {
 		for _, s := range sealedOf(&envs[i]) {
 			if r == nil {
 				return ErrNoStore
 			}
-			if _, ok := r.get(s.KeyID); !ok {
+			if have == nil {
+				have = map[string]cached{}
+			}
+			if c, ok := r.get(s.KeyID); ok {
+				have[s.KeyID] = c
+			} else {
 				need = append(need, s.KeyID)
 			}
 		}
@@ -93,7 +127,7 @@ func (r *Reader) Open(ctx context.Context, envs []schemas.Envelope) error {
 		return nil
 	}
 	if len(need) > 0 {
-		if err := r.fetch(ctx, need); err != nil {
+		if err := r.await(ctx, need, have); err != nil {
 			return err
 		}
 	}
@@ -103,13 +137,13 @@ func (r *Reader) Open(ctx context.Context, envs []schemas.Envelope) error {
 		switch p := envs[i].Payload.(type) {
 		case schemas.MessageSent:
 			if p.Sealed != nil {
-				p.Text, p.Erased = r.openLocked(p.Sealed)
+				p.Text, p.Erased = r.openLocked(have, p.Sealed)
 				p.Sealed = nil
 			}
 			if rt := p.ReplyTo; rt != nil && rt.PreviewSealed != nil {
 				c := *rt
 				var gone bool
-				if c.Preview, gone = r.openLocked(rt.PreviewSealed); gone {
+				if c.Preview, gone = r.openLocked(have, rt.PreviewSealed); gone {
 					c.Deleted = true
 				}
 				c.PreviewSealed = nil
@@ -118,7 +152,7 @@ func (r *Reader) Open(ctx context.Context, envs []schemas.Envelope) error {
 			envs[i].Payload = p
 		case schemas.MessageEdited:
 			if p.Sealed != nil {
-				p.Text, p.Erased = r.openLocked(p.Sealed)
+				p.Text, p.Erased = r.openLocked(have, p.Sealed)
 				p.Sealed = nil
 				envs[i].Payload = p
 			}
@@ -150,11 +184,16 @@ func (r *Reader) Forget(message schemas.ID) {
 	r.forgetLocked(message)
 }
 
-// openLocked opens s; gone reports a destroyed key (or a text that does not
-// open, which no reader can show either).
-func (r *Reader) openLocked(s *schemas.Sealed) (text string, gone bool) {
-	c, ok := r.keys[s.KeyID]
+// openLocked opens s with the keys of have; gone reports a destroyed key:
+// one the store did not have, or one of a message whose delete the reader
+// saw (even earlier in the same Open), or a text that does not open, which
+// no reader can show either.
+func (r *Reader) openLocked(have map[string]cached, s *schemas.Sealed) (text string, gone bool) {
+	c, ok := have[s.KeyID]
 	if !ok {
+		return "", true
+	}
+	if _, dead := r.dead[c.msg]; dead {
 		return "", true
 	}
 	text, err := open(c.secret, s)
@@ -175,18 +214,20 @@ func (r *Reader) get(id string) (cached, bool) {
 	return c, ok
 }
 
-// fetch reads keys into the cache; a key absent from the store stays
-// absent from the cache (it was destroyed).
-func (r *Reader) fetch(ctx context.Context, ids []string) error {
+// fetch reads keys from the store, returns them and caches them; a key
+// absent from the store is absent from both (it was destroyed).
+func (r *Reader) fetch(ctx context.Context, ids []string) (map[string]cached, error) {
 	if r.pool == nil {
-		return ErrNoStore
+		return nil, ErrNoStore
 	}
 	r.queries.Add(1)
 	r.queried.Add(int64(len(ids)))
+	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
 	rows, err := r.pool.Query(ctx, `SELECT key_id, message_id, secret FROM message_keys WHERE scope = $1 AND key_id = ANY($2)`,
 		r.scope, ids)
 	if err != nil {
-		return fmt.Errorf("read message keys: %w", err)
+		return nil, fmt.Errorf("read message keys: %w", err)
 	}
 	defer rows.Close()
 	now := r.now()
@@ -198,40 +239,68 @@ func (r *Reader) fetch(ctx context.Context, ids []string) error {
 			c   cached
 		)
 		if err := rows.Scan(&id, &msg, &c.secret); err != nil {
-			return fmt.Errorf("read message keys: %w", err)
+			return nil, fmt.Errorf("read message keys: %w", err)
 		}
 		c.msg, c.at = schemas.ID(msg), now
 		got[id] = c
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read message keys: %w", err)
+		return nil, fmt.Errorf("read message keys: %w", err)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.keys)+len(got) > maxCached || len(r.byMsg) > maxCached {
+	r.cacheLocked(got)
+	return got, nil
+}
+
+// cacheLocked adds keys to the cache, but none of a message whose delete
+// was seen.
+func (r *Reader) cacheLocked(keys map[string]cached) {
+	if len(r.keys)+len(keys) > r.max || len(r.byMsg) > r.max {
 		r.keys, r.byMsg = map[string]cached{}, map[schemas.ID][]string{}
 	}
-	for id, c := range got {
+	for id, c := range keys {
+		if _, gone := r.dead[c.msg]; gone {
+			continue
+		}
 		r.keys[id] = c
 		r.byMsg[c.msg] = append(r.byMsg[c.msg], id)
 	}
-	return nil
 }
 
+// forgetLocked drops a deleted message's keys, and remembers it dead.
 func (r *Reader) forgetLocked(message schemas.ID) {
 	for _, id := range r.byMsg[message] {
 		delete(r.keys, id)
 	}
 	delete(r.byMsg, message)
+	if _, ok := r.dead[message]; ok {
+		return
+	}
+	if len(r.deadOrder) >= maxDeleted {
+		delete(r.dead, r.deadOrder[0])
+		r.deadOrder = r.deadOrder[1:]
+	}
+	r.dead[message] = struct{}{}
+	r.deadOrder = append(r.deadOrder, message)
 }
 
-// Stats returns how many times the reader queried the key store, and how
-// many keys it asked for: the texts its cache could not open.
-func (r *Reader) Stats() (queries, keys int64) {
+// Stats counts a Reader's reads of the key store.
+type Stats struct {
+	// Queries is how many times it queried the store, Keys how many keys
+	// those queries asked for: the texts its cache could not open.
+	Queries, Keys int64
+	// Overtaken is how many times a Seed brought every key Open lacked
+	// before the store answered (await).
+	Overtaken int64
+}
+
+// Stats returns the reader's counts so far.
+func (r *Reader) Stats() Stats {
 	if r == nil {
-		return 0, 0
+		return Stats{}
 	}
-	return r.queries.Load(), r.queried.Load()
+	return Stats{Queries: r.queries.Load(), Keys: r.queried.Load(), Overtaken: r.overtaken.Load()}
 }
 
 // Seed puts keys a writer just made into the cache, so that the writer's
@@ -241,16 +310,16 @@ func (r *Reader) Seed(keys []Key) {
 	if r == nil {
 		return
 	}
+	now := r.now()
+	add := make(map[string]cached, len(keys))
+	for _, k := range keys {
+		add[k.ID] = cached{msg: k.Message, secret: k.Secret, at: now}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.keys)+len(keys) > maxCached || len(r.byMsg) > maxCached {
-		r.keys, r.byMsg = map[string]cached{}, map[schemas.ID][]string{}
-	}
-	now := r.now()
-	for _, k := range keys {
-		r.keys[k.ID] = cached{msg: k.Message, secret: k.Secret, at: now}
-		r.byMsg[k.Message] = append(r.byMsg[k.Message], k.ID)
-	}
+	r.cacheLocked(add)
+	close(r.seeded)
+	r.seeded = make(chan struct{})
 }
 
 // Held returns which of messages are under a hold now (see the package
