@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"context"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -48,11 +49,17 @@ var localSkips = []localSkip{skipDelivered, skipNoHead, skipAheadFull, skipHeld,
 // batch is left to the tail rather than holding its owner up.
 const localQueue = 1024
 
+// committed is a transaction's records, as handed to Committed.
+type committed struct {
+	recs   []*kgo.Record
+	handed time.Time
+}
+
 // Committed takes the records of a transaction a command owner of this
 // process committed. It never blocks.
 func (s *Service) Committed(recs []*kgo.Record) {
 	select {
-	case s.local <- recs:
+	case s.local <- committed{recs, time.Now()}:
 	default:
 		s.m.localSkipped.WithLabelValues(string(skipQueueFull)).Add(float64(len(recs)))
 	}
@@ -66,9 +73,9 @@ func (s *Service) deliverLocal(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case recs := <-s.local:
+		case c := <-s.local:
 			var envs []schemas.Envelope
-			for _, rec := range recs {
+			for _, rec := range c.recs {
 				room, err := schemas.ParseID(string(rec.Key))
 				if err != nil || !s.hub.tracked(room) {
 					continue
@@ -86,8 +93,14 @@ func (s *Service) deliverLocal(ctx context.Context) {
 				s.m.localSkipped.WithLabelValues(string(skipKeys)).Add(float64(len(envs)))
 				continue // the tail retries until the store answers
 			}
+			handed := s.m.localStages.WithLabelValues("handed")
+			for _, env := range envs {
+				handed.Observe(c.handed.Sub(env.OccurredAt).Seconds())
+			}
+			dispatched := s.m.localStages.WithLabelValues("dispatched")
 			for _, env := range envs {
 				if why := s.hub.dispatchNext(env); why == localTaken {
+					dispatched.Observe(time.Since(env.OccurredAt).Seconds())
 					s.m.localDelivered.Inc()
 				} else {
 					s.m.localSkipped.WithLabelValues(string(why)).Inc()

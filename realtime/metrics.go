@@ -34,10 +34,13 @@ type metrics struct {
 	// why (local.go: localSkip).
 	localDelivered prometheus.Counter
 	localSkipped   *prometheus.CounterVec
-	decodeErrors   prometheus.Counter
-	blockedRooms   prometheus.Gauge
-	clientFrames   *prometheus.CounterVec
-	typing         prometheus.Counter
+	// localStages times the events local delivery takes from their event
+	// time (local.go), as tailStages does the tail's.
+	localStages  *prometheus.HistogramVec
+	decodeErrors prometheus.Counter
+	blockedRooms prometheus.Gauge
+	clientFrames *prometheus.CounterVec
+	typing       prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -64,6 +67,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		tailStages: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
 			Name:    "tail_stage_seconds",
 			Help:    "Where a live event's time goes in the tail: fetched (event time to the tail's poll returning it), keys (the poll's sealed texts opened), dispatched (handed to every socket's queue).",
+			Buckets: []float64{.0001, .00025, .0005, .001, .002, .003, .005, .0075, .01, .015, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"stage"}),
+		localStages: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
+			Name:    "local_stage_seconds",
+			Help:    "Where a locally delivered event's time goes: handed (event time to its commit handed over by the owner or the send's answer), dispatched (handed to every socket's queue).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .002, .003, .005, .0075, .01, .015, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"stage"}),
 		localDelivered: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "local_events_total", Help: "Committed events handed over by this process's command owners or with the answers to its sends, dispatched (or held for the seqs before them) before the tail read them."}),
@@ -109,7 +116,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.open, m.accepted, m.refused, m.closes, m.deliveries, m.drops,
 			m.delay, m.resumes, m.backlog, m.catchUps, m.locatorMisses, m.yields,
-			m.resumeSubs, m.readersOpen, m.readersOpened, m.readerSeeks, m.readerRecords, m.gaps, m.tailRecords, m.tailStages, m.localDelivered, m.localSkipped, m.decodeErrors, m.blockedRooms, m.clientFrames, m.typing} {
+			m.resumeSubs, m.readersOpen, m.readersOpened, m.readerSeeks, m.readerRecords, m.gaps, m.tailRecords, m.tailStages, m.localStages, m.localDelivered, m.localSkipped, m.decodeErrors, m.blockedRooms, m.clientFrames, m.typing} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -36,7 +36,7 @@ type Service struct {
 	parts        int
 	ready        chan struct{}
 	started      atomic.Bool
-	local        chan []*kgo.Record // committed here, for local delivery (local.go)
+	local        chan committed // committed here, for local delivery (local.go)
 	catchUpSlots chan struct{}
 	readers      *readers
 
@@ -66,7 +66,7 @@ func New(cfg Config) (*Service, error) {
 		cfg: cfg, log: cfg.Log, m: m,
 		hub:          newHub(cfg.RecentEvents, cfg.RoomGrace, cfg.Rules, m, cfg.Log),
 		ready:        make(chan struct{}),
-		local:        make(chan []*kgo.Record, localQueue),
+		local:        make(chan committed, localQueue),
 		catchUpSlots: make(chan struct{}, cfg.MaxCatchUps),
 		conns:        map[*conn]struct{}{},
 	}

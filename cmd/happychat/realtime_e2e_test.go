@@ -1008,6 +1008,15 @@ func TestRealtimeE2EFanOut(t *testing.T) {
 			left[why] = s.metric(`happychat_realtime_local_events_skipped_total{reason="` + why + `"}`)
 		}
 		t.Logf("%v events delivered ahead of the tail, left to it: %v", local, left)
+		// Each one timed: local_stage_seconds splits the delay after the
+		// commit (docs/benchmarks.md). Timed before counted, and scraped
+		// after: never fewer.
+		if timed := s.metric(`happychat_realtime_local_stage_seconds_count{stage="dispatched"}`); timed < local {
+			t.Errorf("%v local deliveries timed, want all %v", timed, local)
+		}
+		if handed := s.metric(`happychat_realtime_local_stage_seconds_count{stage="handed"}`); handed < local {
+			t.Errorf("%v local events timed as handed over, want at least the %v delivered", handed, local)
+		}
 	}
 }
 

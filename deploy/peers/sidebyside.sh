@@ -118,8 +118,10 @@ kpid=$(pgrep -f "kafka\.Kafka .*$ROOT/\.state/kafka/server\.properties" | head -
 # scrape "URL...": the /metrics of each, one after the other.
 scrape() { local u; for u in $1; do curl -fsS "$u/metrics"; done; }
 
-# owner_stages BEFORE AFTER: the owners' mean time per stage over the run
-# (happychat_command_owner_stage_seconds), ms, and events per transaction.
+# owner_stages BEFORE AFTER: the mean time per stage over the run, ms, of
+# the owners (happychat_command_owner_stage_seconds), the realtime's tail
+# and its local delivery (tail_*, local_*: from the event time), and events
+# per transaction.
 owner_stages() {
   awk '
     FNR == 1 { f++ }
@@ -127,15 +129,16 @@ owner_stages() {
       match($1, /stage="[a-z]+"/); st = substr($1, RSTART + 7, RLENGTH - 8)
       kind = ($1 ~ /_sum/) ? "sum" : "count"; v[f, st, kind] = $2; stages[st] = 1
     }
-    /^happychat_realtime_tail_stage_seconds_(sum|count)/ {
-      match($1, /stage="[a-z]+"/); st = "tail_" substr($1, RSTART + 7, RLENGTH - 8)
+    /^happychat_realtime_(tail|local)_stage_seconds_(sum|count)/ {
+      match($1, /stage="[a-z]+"/); st = substr($1, RSTART + 7, RLENGTH - 8)
+      st = (($1 ~ /_tail_/) ? "tail_" : "local_") st
       kind = ($1 ~ /_sum/) ? "sum" : "count"; v[f, st, kind] = $2; stages[st] = 1
     }
     /^happychat_command_batch_events_(sum|count) / { kind = ($1 ~ /_sum/) ? "sum" : "count"; v[f, "events", kind] = $2 }
     END {
       for (st in stages) {
         c = v[2, st, "count"] - v[1, st, "count"]
-        if (c > 0) printf "%s%s_ms=%.3f ", (st ~ /^tail_/) ? "" : "owner_", st, 1000 * (v[2, st, "sum"] - v[1, st, "sum"]) / c
+        if (c > 0) printf "%s%s_ms=%.3f ", (st ~ /^(tail|local)_/) ? "" : "owner_", st, 1000 * (v[2, st, "sum"] - v[1, st, "sum"]) / c
       }
       c = v[2, "events", "count"] - v[1, "events", "count"]
       if (c > 0) printf "events_per_txn=%.2f txns=%d", (v[2, "events", "sum"] - v[1, "events", "sum"]) / c, c
