@@ -49,8 +49,8 @@ type Reader struct {
 	byMsg map[schemas.ID][]string
 	// dead holds the messages whose delete this reader saw, oldest first
 	// in deadOrder: a key of theirs that a query read before the delete, or
-	// an answer brings after it, is never cached, so a reader that saw the
-	// delete never opens the text again.
+	// an answer brings after it, is never cached, so the reader asks the
+	// store again, which holds the key only while a report holds it.
 	dead      map[schemas.ID]struct{}
 	deadOrder []schemas.ID
 	// seeded is closed, and replaced, by every Seed (await).
@@ -158,6 +158,11 @@ func (r *Reader) Open(ctx context.Context, envs []schemas.Envelope) error {
 			}
 		case schemas.MessageDeleted:
 			r.forgetLocked(p.MessageID)
+			for id, c := range have {
+				if c.msg == p.MessageID {
+					delete(have, id)
+				}
+			}
 		}
 	}
 	return nil
@@ -184,16 +189,12 @@ func (r *Reader) Forget(message schemas.ID) {
 	r.forgetLocked(message)
 }
 
-// openLocked opens s with the keys of have; gone reports a destroyed key:
-// one the store did not have, or one of a message whose delete the reader
-// saw (even earlier in the same Open), or a text that does not open, which
-// no reader can show either.
+// openLocked opens s with the keys of have; gone reports a destroyed key
+// (one the store did not have, or one of a message deleted earlier in the
+// same Open), or a text that does not open, which no reader can show either.
 func (r *Reader) openLocked(have map[string]cached, s *schemas.Sealed) (text string, gone bool) {
 	c, ok := have[s.KeyID]
 	if !ok {
-		return "", true
-	}
-	if _, dead := r.dead[c.msg]; dead {
 		return "", true
 	}
 	text, err := open(c.secret, s)
