@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"happychat/internal/pgtest"
 	"happychat/internal/testenv"
@@ -124,18 +125,26 @@ func TestReaderTTL(t *testing.T) {
 	}
 }
 
+// storeDB returns a database of its own with the key store's table; the
+// test is skipped in -short mode.
+func storeDB(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	pool, _ := pgtest.Database(t, testenv.PGURL(), "msgkeys_")
+	if _, err := pool.Exec(context.Background(), Schema); err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}
+
 // TestStore: keys written, destroyed by a delete unless held, destroyed on
 // release after a delete during the hold; a reader then marks the texts
 // erased.
 func TestStore(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs PostgreSQL")
-	}
 	ctx := context.Background()
-	pool, _ := pgtest.Database(t, testenv.PGURL(), "msgkeys_")
-	if _, err := pool.Exec(ctx, Schema); err != nil {
-		t.Fatal(err)
-	}
+	pool := storeDB(t)
 	write := func(keys []Key, erase ...schemas.ID) {
 		t.Helper()
 		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return Write(ctx, tx, "rooms", keys, erase) }); err != nil {
@@ -227,15 +236,9 @@ func TestReaderDeletedStaysDeleted(t *testing.T) {
 // query that read a key before the reader saw its message's delete does not
 // bring the key back into the cache.
 func TestReaderSeedOvertakesQuery(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs PostgreSQL")
-	}
+	pool := storeDB(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	pool, _ := pgtest.Database(t, testenv.PGURL(), "msgkeys_")
-	if _, err := pool.Exec(ctx, Schema); err != nil {
-		t.Fatal(err)
-	}
 	seeded, deleted := mustKey(t, 1), mustKey(t, 2)
 	if err := Write(ctx, pool, "rooms", []Key{seeded, deleted}, nil); err != nil {
 		t.Fatal(err)
@@ -332,14 +335,8 @@ func TestReaderSeedOvertakesQuery(t *testing.T) {
 // realtime showed such a message as deleted (a saturated split run: 4 of
 // 46,164 messages).
 func TestReaderCacheStartsOverMidOpen(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs PostgreSQL")
-	}
 	ctx := context.Background()
-	pool, _ := pgtest.Database(t, testenv.PGURL(), "msgkeys_")
-	if _, err := pool.Exec(ctx, Schema); err != nil {
-		t.Fatal(err)
-	}
+	pool := storeDB(t)
 	cached, stored := mustKey(t, 1), mustKey(t, 2)
 	if err := Write(ctx, pool, "rooms", []Key{stored}, nil); err != nil {
 		t.Fatal(err)
