@@ -168,6 +168,20 @@ func (r *Reader) Open(ctx context.Context, envs []schemas.Envelope) error {
 	return nil
 }
 
+// Cached reports whether every sealed text of env has its key in the
+// cache: Open would open it without reading the store.
+func (r *Reader) Cached(env *schemas.Envelope) bool {
+	for _, s := range sealedOf(env) {
+		if r == nil {
+			return false
+		}
+		if _, ok := r.get(s.KeyID); !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // OpenOne is Open for one envelope.
 func (r *Reader) OpenOne(ctx context.Context, env *schemas.Envelope) error {
 	envs := []schemas.Envelope{*env}
