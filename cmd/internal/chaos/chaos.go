@@ -251,6 +251,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	verdict := "passed"
 	if !rep.Passed {
 		verdict = "FAILED (logs kept under " + cfg.WorkDir + ")"
+		digest(cfg.Out, rep)
 	}
 	fmt.Fprintf(cfg.Out, "chaos: %s in %s\n", verdict, time.Since(start).Round(time.Second))
 	if ctx.Err() != nil {
@@ -379,4 +380,26 @@ func writeReport(path string, rep *Report) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// digest repeats, last, the first line of the first findings of each
+// failed scenario: where only the head and the end of the output are kept
+// (a CI's summary), the reason must be at the end.
+func digest(out io.Writer, rep *Report) {
+	for _, r := range rep.Scenarios {
+		if r.Passed() {
+			continue
+		}
+		for i, f := range r.Findings {
+			if i == 3 {
+				fmt.Fprintf(out, "chaos: %s: %d findings more in the report\n", r.Name, len(r.Findings)-i)
+				break
+			}
+			line, _, _ := strings.Cut(f.Detail, "\n")
+			if len(line) > 400 {
+				line = line[:400] + "…"
+			}
+			fmt.Fprintf(out, "chaos: %s: %s: %s\n", r.Name, f.Kind, line)
+		}
+	}
 }

@@ -38,6 +38,9 @@ type proc struct {
 	starts   int
 	// crashes are exits the suite did not cause.
 	crashes []string
+	// exitState is how the last life ended (its wait status and last
+	// words), once it did.
+	exitState string
 }
 
 func newProc(name, bin, addr, internal, logPath string, env []string, args ...string) *proc {
@@ -61,7 +64,7 @@ func (p *proc) start() error {
 		return err
 	}
 	p.starts++
-	fmt.Fprintf(logf, "\n===== chaos: start #%d of %s at %s =====\n", p.starts, p.name, time.Now().Format(time.RFC3339Nano))
+	fmt.Fprintf(logf, "%s%d of %s at %s =====\n", lifeMarker, p.starts, p.name, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Env = p.env
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -75,13 +78,20 @@ func (p *proc) start() error {
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
 	exited := make(chan struct{})
-	p.cmd, p.exited, p.expected = cmd, exited, false
+	p.cmd, p.exited, p.expected, p.exitState = cmd, exited, false, ""
 	go func() {
 		err := cmd.Wait()
 		logf.Close()
+		words := p.lastWords()
 		p.mu.Lock()
+		if p.cmd == cmd {
+			p.exitState = fmt.Sprint(err)
+			if words != "" {
+				p.exitState += ": " + words
+			}
+		}
 		if !p.expected && p.cmd == cmd {
-			p.crashes = append(p.crashes, fmt.Sprintf("%s (pid %d) exited on its own: %v", p.name, cmd.Process.Pid, err))
+			p.crashes = append(p.crashes, fmt.Sprintf("%s (pid %d) exited on its own: %s", p.name, cmd.Process.Pid, p.exitState))
 		}
 		p.mu.Unlock()
 		close(exited)
@@ -217,10 +227,10 @@ func (p *proc) waitReady(ctx context.Context, hc *http.Client, timeout time.Dura
 			return nil
 		}
 		if !p.running() {
-			return fmt.Errorf("%s exited while starting:\n%s", p.name, p.logTail(30))
+			return fmt.Errorf("%s exited while starting (%s); this life's log ends:\n%s", p.name, p.endState(), p.lifeTail(20))
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s:\n%s", p.name, timeout, p.logTail(30))
+			return fmt.Errorf("%s not ready after %s; this life's log ends:\n%s", p.name, timeout, p.lifeTail(30))
 		}
 		select {
 		case <-ctx.Done():
@@ -247,6 +257,51 @@ func (p *proc) logSince(mark int64) string {
 	}
 	return string(b[mark:])
 }
+
+// lifeMarker starts each life's part of the log (start).
+const lifeMarker = "\n===== chaos: start #"
+
+// endState is how the last life ended, once it did: its wait status and
+// last words, for a report read where the log is not at hand (CI's).
+func (p *proc) endState() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.exitState == "" {
+		return "exit not seen yet"
+	}
+	return p.exitState
+}
+
+// lastWords is the last line of the current life that says why a process
+// stopped: the error main prints, a panic, or an ERROR log line.
+func (p *proc) lastWords() string {
+	life := p.life()
+	lines := strings.Split(strings.TrimRight(life, "\n"), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := lines[i]
+		if strings.HasPrefix(l, "happychat:") || strings.HasPrefix(l, "panic:") ||
+			strings.HasPrefix(l, "fatal error:") || strings.Contains(l, "level=ERROR") {
+			return l
+		}
+	}
+	return ""
+}
+
+// life returns the current life's part of the log.
+func (p *proc) life() string {
+	b, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	if i := strings.LastIndex(s, lifeMarker); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
+}
+
+// lifeTail returns the last n lines of the current life's log.
+func (p *proc) lifeTail(n int) string { return lastLines(p.life(), n) }
 
 // logTail returns the last n lines of the process's log.
 func (p *proc) logTail(n int) string {
