@@ -202,11 +202,38 @@ func chWriteMeta(ctx context.Context, conn driver.Conn, key, value string, versi
 	return nil
 }
 
+// batchTimeout bounds a batch insert whose caller gave no earlier deadline.
+const batchTimeout = 2 * time.Minute
+
+// batchContext is the context a batch is prepared with, and its release,
+// to call once Send returned. clickhouse-go (v2.50.0) closes a batch's
+// connection when the batch's context ends, from a goroutine that Send
+// stops without waiting for it: a caller that cancels its context right
+// after Send (a deferred cancel) can have that goroutine close the
+// connection after Send has put it back in the pool, and the next query on
+// it fails with "use of closed network connection"
+// (ClickHouse/clickhouse-go#2032, open). A replay failed so on a loaded
+// machine. So the caller's cancel reaches the batch only while it runs, and
+// after that only the batch's deadline (the caller's, or batchTimeout)
+// ends its context.
+func batchContext(ctx context.Context) (context.Context, func()) {
+	deadline := time.Now().Add(batchTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	bctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	context.AfterFunc(bctx, cancel) // its deadline ends it; this only releases it then
+	stop := context.AfterFunc(ctx, cancel)
+	return bctx, func() { stop() }
+}
+
 // chInsertRow inserts one row through a batch: ClickHouse 18.16 does not
 // answer an INSERT ... VALUES sent as a plain statement over the native
 // protocol (the server waits for a data block), so every insert is a batch.
 func chInsertRow(ctx context.Context, conn driver.Conn, insert string, values ...any) error {
-	batch, err := conn.PrepareBatch(ctx, insert)
+	bctx, release := batchContext(ctx)
+	defer release()
+	batch, err := conn.PrepareBatch(bctx, insert)
 	if err != nil {
 		return err
 	}

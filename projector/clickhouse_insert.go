@@ -223,7 +223,9 @@ func (s *chSink) insertDead(ctx context.Context, dead []chDead, epoch uint64) er
 
 // send inserts one columnar batch.
 func (s *chSink) send(ctx context.Context, insert string, columns ...any) error {
-	batch, err := s.conn.PrepareBatch(ctx, insert)
+	bctx, release := batchContext(ctx)
+	defer release()
+	batch, err := s.conn.PrepareBatch(bctx, insert)
 	if err != nil {
 		return err
 	}
