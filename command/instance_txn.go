@@ -225,13 +225,16 @@ func (w *instanceWriter) idleAfterBatch(o *owner) {
 
 // pollErrors surfaces the group's errors (fetching is paused: the owners
 // read through the tail). franz-go forbids polling concurrently with Begin
-// and End, so the writer polls, briefly, between its transactions.
+// and End, so the writer polls between its transactions, with a nil
+// context: PollFetches then returns at once with what is buffered (its
+// documented contract). A context with a timeout made every poll wait that
+// whole timeout, since a paused topic brings no fetch: 10 ms of every
+// second in which no transaction began.
 func (w *instanceWriter) pollErrors(ctx context.Context) {
 	w.lock.lock()
 	defer w.unlock(ctx)
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
-	defer cancel()
-	w.sess.PollFetches(pctx).EachError(func(t string, p int32, err error) {
+	//nolint:staticcheck,contextcheck // a nil context is franz-go's "do not wait" (SA1012 asks for a non-nil one)
+	w.sess.PollFetches(nil).EachError(func(t string, p int32, err error) {
 		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 			w.svc.log.Warn("owners group", "topic", t, "partition", p, "err", err)
 		}
