@@ -119,6 +119,11 @@ MUTATION_COMMAND := -E '^(app|dedupe|doc|features|forward|forward_auth|http|leas
 lint: $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 	$< run ./...
 
+# FAIL_DIGEST repeats a failed go test run's failures last: a CI's summary
+# may keep only the head and the end of the output, and the failing test's
+# own lines sit in the middle, before the later packages' results.
+FAIL_DIGEST = printf '\n==== the failures of %s, repeated ====\n' $(1); { grep -E -A12 -- '^ *--- FAIL|^panic:|^FAIL' $(1) | tail -n 80; } || true
+
 test-short:
 	$(GO) test -short -race -count=1 ./...
 
@@ -128,8 +133,10 @@ test-short:
 test: vet lint
 	HAPPYCHAT_CLUSTER=1 HAPPYCHAT_SECURE=1 $(CLUSTER_TEST_ENV) $(LOCAL)/up.sh >/dev/null
 	$(LOCAL)/browser.sh install >/dev/null
+	@mkdir -p artifacts
 	eval "$$($(LOCAL)/env.sh)"; export CI="$${CI:-1}"; \
-	  $(CLUSTER_TEST_ENV) $(GO) test -race -count=1 -timeout 30m ./...
+	  $(CLUSTER_TEST_ENV) $(GO) test -race -count=1 -timeout 30m ./... 2>&1 | tee artifacts/go-test.log \
+	  || { status=$$?; $(call FAIL_DIGEST,artifacts/go-test.log); exit $$status; }
 	$(MAKE) fuzz
 	$(MAKE) schemathesis
 	$(MAKE) chaos CHAOS_FLAGS="--scenario $(CHAOS_CI_SCENARIOS)"
