@@ -65,7 +65,7 @@ func (r *Reader) takeLocked(ids []string, have map[string]cached) bool {
 		if _, ok := have[id]; ok {
 			continue
 		}
-		if c, ok := r.keys[id]; ok {
+		if c, ok := r.cache.peek(id); ok {
 			have[id] = c
 		} else {
 			all = false

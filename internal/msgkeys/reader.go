@@ -18,7 +18,7 @@ import (
 // message's texts at most this long after the key was destroyed.
 const KeyTTL = 30 * time.Second
 
-// maxCached bounds a Reader's cache; past it the cache starts over.
+// maxCached bounds a Reader's cache (keyCache).
 const maxCached = 100_000
 
 // maxDeleted bounds the deleted messages a Reader remembers (Reader.dead).
@@ -43,10 +43,8 @@ type Reader struct {
 	scope string
 	now   func() time.Time
 
-	max   int // maxCached; less in tests
 	mu    sync.Mutex
-	keys  map[string]cached
-	byMsg map[schemas.ID][]string
+	cache *keyCache
 	// dead holds the messages whose delete this reader saw, oldest first
 	// in deadOrder: a key of theirs that a query read before the delete, or
 	// an answer brings after it, is never cached, so the reader asks the
@@ -70,7 +68,7 @@ type cached struct {
 
 // NewReader reads the keys of scope (the rooms topic) from pool.
 func NewReader(pool *pgxpool.Pool, scope string) *Reader {
-	return &Reader{pool: pool, scope: scope, now: time.Now, max: maxCached, keys: map[string]cached{}, byMsg: map[schemas.ID][]string{},
+	return &Reader{pool: pool, scope: scope, now: time.Now, cache: newKeyCache(maxCached),
 		dead: map[schemas.ID]struct{}{}, seeded: make(chan struct{}), slots: make(chan struct{}, maxQueries)}
 }
 
@@ -104,7 +102,7 @@ func (r *Reader) Open(ctx context.Context, envs []schemas.Envelope) error {
 	var (
 		need []string
 		// have holds the keys this call opens with, taken as they are
-		// found: the cache may start over (maxCached) meanwhile, and a key
+		// found: the cache may drop them (maxCached) meanwhile, and a key
 		// it dropped is not a destroyed one.
 		have map[string]cached
 	)
@@ -221,9 +219,9 @@ func (r *Reader) openLocked(have map[string]cached, s *schemas.Sealed) (text str
 func (r *Reader) get(id string) (cached, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	c, ok := r.keys[id]
+	c, ok := r.cache.take(id)
 	if ok && r.now().Sub(c.at) > KeyTTL {
-		delete(r.keys, id)
+		r.cache.drop(id)
 		return cached{}, false
 	}
 	return c, ok
@@ -271,24 +269,17 @@ func (r *Reader) fetch(ctx context.Context, ids []string) (map[string]cached, er
 // cacheLocked adds keys to the cache, but none of a message whose delete
 // was seen.
 func (r *Reader) cacheLocked(keys map[string]cached) {
-	if len(r.keys)+len(keys) > r.max || len(r.byMsg) > r.max {
-		r.keys, r.byMsg = map[string]cached{}, map[schemas.ID][]string{}
-	}
 	for id, c := range keys {
 		if _, gone := r.dead[c.msg]; gone {
 			continue
 		}
-		r.keys[id] = c
-		r.byMsg[c.msg] = append(r.byMsg[c.msg], id)
+		r.cache.put(id, c)
 	}
 }
 
 // forgetLocked drops a deleted message's keys, and remembers it dead.
 func (r *Reader) forgetLocked(message schemas.ID) {
-	for _, id := range r.byMsg[message] {
-		delete(r.keys, id)
-	}
-	delete(r.byMsg, message)
+	r.cache.forget(message)
 	if _, ok := r.dead[message]; ok {
 		return
 	}
