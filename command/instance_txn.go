@@ -235,9 +235,7 @@ func (w *instanceWriter) pollErrors(ctx context.Context) {
 	defer w.unlock(ctx)
 	//nolint:staticcheck,contextcheck // a nil context is franz-go's "do not wait" (SA1012 asks for a non-nil one)
 	w.sess.PollFetches(nil).EachError(func(t string, p int32, err error) {
-		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-			w.svc.log.Warn("owners group", "topic", t, "partition", p, "err", err)
-		}
+		w.svc.log.Warn("owners group", "topic", t, "partition", p, "err", err)
 	})
 }
 
