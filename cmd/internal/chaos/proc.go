@@ -303,17 +303,13 @@ func (p *proc) life() string {
 // lifeTail returns the last n lines of the current life's log.
 func (p *proc) lifeTail(n int) string { return lastLines(p.life(), n) }
 
-// logTail returns the last n lines of the process's log.
+// logTail returns the last n lines of the process's log, every life's.
 func (p *proc) logTail(n int) string {
 	b, err := os.ReadFile(p.logPath)
 	if err != nil {
 		return "(no log: " + err.Error() + ")"
 	}
-	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "    " + string(bytes.Join(lines, []byte("\n    ")))
+	return lastLines(string(b), n)
 }
 
 // runOnce runs a one-shot subcommand (topics, migrate, replay) to its end.
