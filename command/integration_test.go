@@ -534,18 +534,22 @@ func TestTakeoverKeepsSeqAndIdempotency(t *testing.T) {
 			t.Fatalf("retry of %s after takeover got %d %q, want %d", id, m.ID, m.Body, want)
 		}
 	}
-	if _, err := retry(t, func() (schemas.Message, error) { return other.svc.Send(ctx, user, room, "new", "after") }); err != nil {
+	after, err := retry(t, func() (schemas.Message, error) { return other.svc.Send(ctx, user, room, "new", "after") })
+	if err != nil {
 		t.Fatal(err)
 	}
 	events := c.readAll()
 	checkRoomLog(t, events, 20)
 	n := 0
+	var inLog []string // client_msg_id@seq, to tell which one is missing
 	for _, e := range events {
-		if _, ok := e.Payload.(schemas.MessageSent); ok && e.RoomID == room {
+		if p, ok := e.Payload.(schemas.MessageSent); ok && e.RoomID == room {
 			n++
+			inLog = append(inLog, fmt.Sprintf("%s@%d", p.ClientMsgID, e.Seq))
 		}
 	}
 	if n != 21 {
-		t.Fatalf("%d messages in the log, want 21", n)
+		t.Fatalf("%d messages in the log, want 21 (the 20 first and \"after\", acknowledged as id %d, seq %d): %v",
+			n, after.ID, after.Seq, inLog)
 	}
 }
