@@ -549,7 +549,54 @@ func TestTakeoverKeepsSeqAndIdempotency(t *testing.T) {
 		}
 	}
 	if n != 21 {
-		t.Fatalf("%d messages in the log, want 21 (the 20 first and \"after\", acknowledged as id %d, seq %d): %v",
-			n, after.ID, after.Seq, inLog)
+		t.Fatalf("%d messages in the log, want 21 (the 20 first and \"after\", acknowledged as id %d, seq %d): %v\n"+
+			"the partition as written (read uncommitted):\n%s",
+			n, after.ID, after.Seq, inLog, c.dumpPartition(other.svc.partitionOf(room)))
 	}
+}
+
+// dumpPartition lists every record of a room partition as written, aborted
+// ones and transaction markers included (read uncommitted): what a failed
+// count of the committed log is to be compared with.
+func (c *cluster) dumpPartition(part int32) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{c.names.Rooms: {part: kgo.NewOffset().AtStart()}}),
+		kgo.FetchIsolationLevel(kgo.ReadUncommitted()), kgo.KeepControlRecords())
+	if err != nil {
+		return err.Error()
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, c.names.Rooms)
+	if err != nil {
+		return err.Error()
+	}
+	end, _ := ends.Lookup(c.names.Rooms, part)
+	var b strings.Builder
+	for pos := int64(0); pos < end.Offset && ctx.Err() == nil; {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			pos = r.Offset + 1
+			fmt.Fprintf(&b, "  %d pid %d/%d", r.Offset, r.ProducerID, r.ProducerEpoch)
+			if r.Attrs.IsControl() {
+				kind := "commit"
+				if len(r.Key) >= 4 && r.Key[3] == 0 {
+					kind = "abort"
+				}
+				fmt.Fprintf(&b, " %s marker\n", kind)
+				return
+			}
+			e, err := schemas.Events.Decode(r.Value)
+			if err != nil {
+				fmt.Fprintf(&b, " undecodable: %v\n", err)
+				return
+			}
+			fmt.Fprintf(&b, " %s room %d seq %d id %d", e.Payload.EventType(), e.RoomID, e.Seq, e.ID)
+			if m, ok := e.Payload.(schemas.MessageSent); ok {
+				fmt.Fprintf(&b, " %s", m.ClientMsgID)
+			}
+			b.WriteString("\n")
+		})
+	}
+	return b.String()
 }
