@@ -84,11 +84,12 @@ type instanceWriter struct {
 	rejoin time.Duration // rejoinWait; a test's own
 	broken chan struct{} // closed when a transaction's end failed
 	once   sync.Once
+	ends   *commitWatch // how the session's EndTxn requests were answered (txn_confirm.go)
 }
 
-func newInstanceWriter(s *Service, lock *sessionLock) *instanceWriter {
+func newInstanceWriter(s *Service, lock *sessionLock, ends *commitWatch) *instanceWriter {
 	return &instanceWriter{
-		svc: s, sess: lock.sess, lock: lock,
+		svc: s, sess: lock.sess, lock: lock, ends: ends,
 		jobs: make(chan *sharedJob, 4096), idle: make(chan *owner, 1024),
 		rejoin: rejoinWait, broken: make(chan struct{}),
 	}
@@ -332,7 +333,13 @@ func (w *instanceWriter) commit(ctx context.Context, jobs []*sharedJob) error {
 		}
 	}
 	committing := time.Now()
+	w.ends.reset()
 	committed, err := w.sess.End(ctx, kgo.TryCommit)
+	if committed && err == nil {
+		// The session's producer state is not to be trusted after an
+		// unconfirmed commit: the session starts over (an End error).
+		err = w.ends.confirm()
+	}
 	if committed && err == nil {
 		svc.metrics.stageSeconds.WithLabelValues("commit").Observe(time.Since(committing).Seconds())
 		svc.metrics.batchEvents.Observe(float64(len(all)))

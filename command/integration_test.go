@@ -481,7 +481,7 @@ func TestStaleOwnerIsFenced(t *testing.T) {
 	}
 	// A new owner of partition 0 initialises the partition's transactional
 	// id, as it does on takeover: a is now stale without knowing it.
-	newOwner, err := a.svc.txnClient(0)
+	newOwner, _, err := a.svc.txnClient(0)
 	if err != nil {
 		t.Fatal(err)
 	}

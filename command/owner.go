@@ -54,8 +54,9 @@ type owner struct {
 	// is due at once and replaces every older snapshot (docs/adr/0009).
 	erasing  []schemas.ID
 	snapc    chan snapDone
-	failures int         // appends failed in a row on this producer: three start the owner over
-	sweep    atomic.Bool // a switch-leave failed: look for superseded members again
+	failures int          // appends failed in a row on this producer: three start the owner over
+	ends     *commitWatch // how this producer's EndTxn requests were answered (txn_confirm.go)
+	sweep    atomic.Bool  // a switch-leave failed: look for superseded members again
 }
 
 // errNotOwner is answered when the partition moved away mid-request; the
@@ -131,11 +132,12 @@ func (o *owner) drain() {
 // serves batches until the owner is stopped (nil) or fails.
 func (o *owner) serve(ctx context.Context) error {
 	o.failures = 0
-	cl, err := o.svc.txnClient(o.part)
+	cl, ends, err := o.svc.txnClient(o.part)
 	if err != nil {
 		return fmt.Errorf("transactional client: %w", err)
 	}
 	defer cl.Close()
+	o.ends = ends
 	if err := o.takeOver(ctx, cl); err != nil {
 		return fmt.Errorf("take over: %w", err)
 	}

@@ -59,8 +59,8 @@ func (o *owner) write(ctx context.Context, cl *kgo.Client, events []schemas.Enve
 		h(o.part)
 	}
 	committing := time.Now()
-	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
+	if err := endCommit(ctx, cl, o.ends); err != nil {
+		return nil, err
 	}
 	o.svc.metrics.stageSeconds.WithLabelValues("commit").Observe(time.Since(committing).Seconds())
 	o.svc.metrics.batchEvents.Observe(float64(len(events)))
@@ -108,7 +108,7 @@ func failedWriteAnswer(err error) *schemas.Error {
 	switch {
 	case errors.Is(err, errNotOwner):
 		return errNotOwner
-	case errors.Is(err, errInstanceTxnAborted), errors.Is(err, errNothingWritten):
+	case errors.Is(err, errInstanceTxnAborted), errors.Is(err, errNothingWritten), errors.Is(err, errAbortedInsteadOfCommit):
 		return retryLater("the write was aborted and saved nothing, retry")
 	}
 	return retryLater("the event log did not confirm the write, retry")
@@ -195,14 +195,18 @@ func (s *Service) record(part int32, e schemas.Envelope) (*kgo.Record, error) {
 	}, nil
 }
 
-// txnClient returns the partition's transactional producer. The id is the
-// same for every owner of the partition, which is what fences stale ones.
-func (s *Service) txnClient(part int32) (*kgo.Client, error) {
+// txnClient returns the partition's transactional producer and the watch
+// that confirms its commits (txn_confirm.go). The id is the same for every
+// owner of the partition, which is what fences stale ones.
+func (s *Service) txnClient(part int32) (*kgo.Client, *commitWatch, error) {
+	logOpt, ends := txnLogger(s.log)
 	opts := append(s.baseOpts(),
 		kgo.TransactionalID(s.cfg.Names.CommandGroup+".p"+strconv.Itoa(int(part))),
 		kgo.TransactionTimeout(s.cfg.TransactionTimeout),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0),
+		logOpt,
 	)
-	return kgo.NewClient(opts...)
+	cl, err := kgo.NewClient(opts...)
+	return cl, ends, err
 }

@@ -50,7 +50,8 @@ func (s *Service) groupSession(ctx context.Context) error {
 	// on a session not yet there.
 	lock := &sessionLock{}
 	lock.lock()
-	sess, err := kgo.NewGroupTransactSession(append(s.baseOpts(),
+	logOpt, ends := txnLogger(s.log)
+	sess, err := kgo.NewGroupTransactSession(append(s.baseOpts(), logOpt,
 		kgo.ClientID(clientIDPrefix+s.advertise),
 		kgo.ConsumerGroup(s.cfg.Names.CommandGroup),
 		kgo.ConsumeTopics(topic),
@@ -115,7 +116,7 @@ func (s *Service) groupSession(ctx context.Context) error {
 		s.log.Warn("owners' group session: init producer id", "err", err)
 		return errSessionBroken
 	}
-	w := newInstanceWriter(s, lock)
+	w := newInstanceWriter(s, lock, ends)
 	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
 	writerDone := make(chan struct{})
 	go func() {

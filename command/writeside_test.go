@@ -356,7 +356,7 @@ func TestUnknownEventBlocksThePartitionInsteadOfSkippingIt(t *testing.T) {
 		room+1_000_000, room))}
 	// It comes as a new build's owner would append it: through the
 	// partition's transactional id, which fences a.
-	cl, err := a.svc.txnClient(0)
+	cl, _, err := a.svc.txnClient(0)
 	if err != nil {
 		t.Fatal(err)
 	}

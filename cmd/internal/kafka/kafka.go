@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"happychat/internal/kafkalog"
 	"happychat/internal/kafkaretry"
 	"happychat/schemas"
 )
@@ -199,7 +200,7 @@ func Ping(ctx context.Context, cl *kgo.Client) error {
 func BaseOpts(brokers []string, log *slog.Logger) []kgo.Opt {
 	return append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
-		kgo.WithLogger(slogAdapter{log}),
+		kgo.WithLogger(kafkalog.New(log)),
 		kgo.ProducerBatchMaxBytes(1 << 20),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
@@ -221,29 +222,5 @@ func Embedded(dataDir string) (*kfake.Cluster, error) {
 	return c, nil
 }
 
-type slogAdapter struct{ l *slog.Logger }
-
-func (a slogAdapter) Level() kgo.LogLevel {
-	if a.l.Enabled(context.Background(), slog.LevelDebug) {
-		return kgo.LogLevelInfo
-	}
-	return kgo.LogLevelWarn
-}
-
-func (a slogAdapter) Log(level kgo.LogLevel, msg string, keyvals ...any) {
-	var l slog.Level
-	switch level {
-	case kgo.LogLevelError:
-		l = slog.LevelError
-	case kgo.LogLevelWarn:
-		l = slog.LevelWarn
-	case kgo.LogLevelInfo:
-		l = slog.LevelInfo
-	default:
-		l = slog.LevelDebug
-	}
-	a.l.Log(context.Background(), l, "kafka: "+msg, keyvals...)
-}
-
 // LogOpts routes a client's logs to log.
-func LogOpts(log *slog.Logger) []kgo.Opt { return []kgo.Opt{kgo.WithLogger(slogAdapter{log})} }
+func LogOpts(log *slog.Logger) []kgo.Opt { return []kgo.Opt{kgo.WithLogger(kafkalog.New(log))} }
