@@ -19,15 +19,18 @@ import (
 // marked as added to the transaction although records were produced, it
 // logs "no produce succeeded in this transaction but produces were
 // attempted", sends EndTxn with commit=false, and returns the abort's
-// success (GroupTransactSession.End then reports committed=true). It
-// happens on a client's first produce to a topic: the metadata update that
+// success. It happens on a client's first produce to a topic: the metadata update that
 // learns the topic's partitions hands them the buffered records before it
 // stores them in the producer's topic map (a deferred store), so a produce,
 // flush and end that all finish in between find no partition in the
 // transaction (and reset no sequence number: the next produce fails with
 // OUT_OF_ORDER_SEQUENCE_NUMBER). A new owner's first write after a takeover
 // is such a produce. TestCommitIsConfirmedByTheBroker shows it; an owner
-// that trusted that nil acknowledged sends no reader ever sees.
+// that trusted that nil acknowledged sends no reader ever sees. An instance
+// transaction (level 6) always carries its offset commit, which franz-go
+// counts as added, so its end does commit; the session's ends are watched
+// all the same (GroupTransactSession.End would report such an abort as
+// committed).
 //
 // franz-go tells which way an EndTxn went only in its log, so the
 // transactional clients log through a commitWatch, which notes every EndTxn
