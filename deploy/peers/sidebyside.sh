@@ -15,7 +15,11 @@
 #
 # SBS_RATES (messages/s; deliveries are × 20): "250 1000 2500"; SBS_SAT, the
 # saturation search's offered rates: "3500 5000"; SBS_DUR: 15s;
-# SBS_TARGETS: "peer dev split"; SBS_WARM: 90s of load on the first
+# SBS_TARGETS: "peer dev split", and the floors under them
+# (bin/peer-kafkafloor, docs/benchmarks.md "The floor"): floor (serial
+# transactions), floor2 (two in flight), floorack (no transaction,
+# acks=all), floorlinger (the same with a 5 ms linger), peerfloor (the
+# peer's run with the serial floor beside it, at once); SBS_WARM: 90s of load on the first
 # happychat system before the measured runs (0: none); SBS_BIN: the
 # happychat binary (an A/B of two builds: one run each, alternated);
 # SBS_PREFIX: the topic prefix and database
@@ -39,7 +43,8 @@ PREFIX=${SBS_PREFIX:-sbs$(date +%s)}
 BIN=${SBS_BIN:-$ROOT/bin/happychat}
 LIMITS=$ROOT/bin/peer-limits
 PEER=$ROOT/bin/peer-centrifuge
-for b in "$BIN" "$LIMITS" "$PEER"; do [ -x "$b" ] || { echo "missing $b: make build peers" >&2; exit 1; }; done
+FLOOR=$ROOT/bin/peer-kafkafloor
+for b in "$BIN" "$LIMITS" "$PEER" "$FLOOR"; do [ -x "$b" ] || { echo "missing $b: make build peers" >&2; exit 1; }; done
 
 CHAT_TOKEN_SECRET=$(openssl rand -hex 32)
 CHAT_ADMIN_TOKEN=$(openssl rand -hex 32)
@@ -60,7 +65,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   [ "${SBS_KEEP:-}" = 1 ] && return
-  deploy/local/kafka.sh topics --delete --topic "^${PREFIX}[ds]\\..*" >/dev/null 2>&1 || true
+  deploy/local/kafka.sh topics --delete --topic "^${PREFIX}[dsf]\\..*" >/dev/null 2>&1 || true
   for s in d s; do
     deploy/local/postgres.sh psql -qc "DROP DATABASE IF EXISTS ${PREFIX}$s" >/dev/null 2>&1 || true
     deploy/local/clickhouse.sh client -q "DROP DATABASE IF EXISTS ${PREFIX}$s" >/dev/null 2>&1 || true
@@ -97,7 +102,7 @@ level=$(sys s "$BIN" features 2>/dev/null | sed -nE 's/.*understands up to ([0-9
 sys s "$BIN" features --set "$level" >"$OUT/features-s.log" 2>&1
 
 has() { [[ " $TARGETS " == *" $1 "* ]]; }
-if has peer; then
+if has peer || has peerfloor; then
   "$PEER" -addr "$PEER_ADDR" >"$OUT/peer.log" 2>&1 & pids+=($!); peer_pid=$!
 fi
 if has dev; then
@@ -149,9 +154,35 @@ owner_stages() {
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 HZ=$(getconf CLK_TCK)
 
+# floor MODE RATE TAG NAME [ARGS...]: one run of the Kafka floor, on a
+# topic of its own with happychat's 12 partitions, on the same broker.
+floor() {
+  local mode=$1 rate=$2 tag=$3 name=$4; shift 4
+  "$FLOOR" -brokers "$KAFKA_BROKERS" -topic "${PREFIX}f.$name.$rate" -mode "$mode" -rate "$rate" -dur "$DUR" \
+    ${kpid:+-bpid "$kpid"} -json "$OUT/$tag-$name-$rate.json" "$@" >"$OUT/$tag-$name-$rate.txt" 2>&1 || true
+}
+floorline() { # NAME RATE TAG
+  local line
+  line=$(grep '^RESULT' "$OUT/$3-$1-$2.txt" | tail -1 || true)
+  printf "%s %s sys=%s load=%s %s\n" "$(date -u +%T)" "$3" "$1" "$(cut -d' ' -f1 /proc/loadavg)" "${line:-RESULT target=$1 rate=$2 failed}" | tee -a "$OUT/results.txt"
+}
+
 run() { # TARGET RATE TAG
   local target=$1 rate=$2 tag=$3 args=()
   case $target in
+  floor) floor serial "$rate" "$tag" floor; floorline floor "$rate" "$tag"; return ;;
+  floor2) floor pipelined "$rate" "$tag" floor2; floorline floor2 "$rate" "$tag"; return ;;
+  floorack) floor acks "$rate" "$tag" floorack; floorline floorack "$rate" "$tag"; return ;;
+  floorlinger) floor acks "$rate" "$tag" floorlinger -linger 5ms; floorline floorlinger "$rate" "$tag"; return ;;
+  peerfloor)
+    # The floor's measured window starts 2 s after its clock; the peer's
+    # 0.15 s after the generator starts (its 1,000 sockets connect): start
+    # the generator so that the two windows coincide.
+    floor serial "$rate" "$tag" floorbeside -warm 2s &
+    local fpid=$!
+    for _ in $(seq 1 300); do grep -q '^LOAD begins' "$OUT/$tag-floorbeside-$rate.txt" 2>/dev/null && break; sleep 0.05; done
+    sleep 1.85
+    args=(-target centrifugo -caddr "$PEER_ADDR" -spids "$peer_pid") ;;
   peer) args=(-target centrifugo -caddr "$PEER_ADDR" -spids "$peer_pid") ;;
   dev) args=(-target happychat -base "http://$DEV_ADDR" -metrics "http://$DEV_INT" -spids "$dev_pid${kpid:+,$kpid}") ;;
   split) args=(-target happychat -base "http://$CMD_ADDR" -wsbase "http://$RT_ADDR" -metrics "http://$RT_INT"
@@ -166,7 +197,7 @@ run() { # TARGET RATE TAG
   # second, the window cut out afterwards from the run's end, its drain and
   # its length, so the logins and joins before it do not count.
   local sampler= broker=
-  if [ -n "$kpid" ] && [ "$target" != peer ]; then
+  if [ -n "$kpid" ] && [ "$target" != peer ] && [ "$target" != peerfloor ]; then
     (while :; do echo "$(date +%s.%N) $(ticks "$kpid")"; sleep 0.5; done) >"$OUT/$tag-$target-$rate.broker" &
     sampler=$!
   fi
@@ -194,6 +225,7 @@ PY
   fi
   line=$(grep '^RESULT' "$OUT/$tag-$target-$rate.txt" | tail -1 || true)
   printf "%s %s sys=%s load=%s %s\n" "$(date -u +%T)" "$tag" "$target" "$(cut -d' ' -f1 /proc/loadavg)" "${line:-RESULT target=$target rate=$rate failed}${stages:+ $stages}${broker:+ $broker}" | tee -a "$OUT/results.txt"
+  if [ "$target" = peerfloor ]; then wait "$fpid" || true; floorline floorbeside "$rate" "$tag"; fi
 }
 
 # Warm the broker first: a broker started minutes ago spends much of its

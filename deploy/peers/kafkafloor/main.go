@@ -1,0 +1,332 @@
+// Command kafkafloor measures the floor under happychat's write path on
+// this machine's Kafka: how soon a record appended with acks=all inside a
+// committed transaction is answered, and how soon a read_committed reader
+// sees it, with nothing of happychat around it. It schedules records open
+// loop (record k is due at t0 + k/rate, and every latency counts from that
+// slot), spreads them over rooms and partitions as peer-limits' members
+// do, and writes them in one of three ways (writer.go). Its last stdout
+// line is `RESULT key=value …` (ms), and -json writes the run in the shape
+// deploy/peers/histograms.py reads.
+//
+//	kafkafloor -brokers 127.0.0.1:19092 -mode serial -rate 1000 -dur 20s
+//
+// It creates its own topic and deletes it at the end (-keep keeps it).
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+type options struct {
+	brokers    string
+	topic      string
+	mode       string
+	partitions int
+	rf         int
+	rooms      int
+	size       int
+	rate       float64
+	dur, warm  time.Duration
+	drain      time.Duration
+	brokerPID  int
+	jsonPath   string
+	keep       bool
+	linger     time.Duration
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.brokers, "brokers", cmpOrStr(os.Getenv("KAFKA_BROKERS"), "127.0.0.1:19092"), "seed brokers, comma separated")
+	flag.StringVar(&o.topic, "topic", fmt.Sprintf("kafkafloor-%d", time.Now().Unix()), "the run's own topic (created, then deleted)")
+	flag.StringVar(&o.mode, "mode", "serial", "serial | pipelined | acks (writer.go)")
+	flag.IntVar(&o.partitions, "partitions", 12, "partitions of the topic (happychat's rooms topic has 12)")
+	flag.IntVar(&o.rf, "rf", 1, "replication factor (1 on deploy/local's single broker)")
+	flag.IntVar(&o.rooms, "rooms", 50, "rooms, each on one partition")
+	flag.IntVar(&o.size, "size", 300, "record value bytes")
+	flag.Float64Var(&o.rate, "rate", 1000, "records per second")
+	flag.DurationVar(&o.dur, "dur", 20*time.Second, "the measured window")
+	flag.DurationVar(&o.warm, "warm", 5*time.Second, "load before the window, not measured")
+	flag.DurationVar(&o.drain, "drain", 10*time.Second, "how long to wait for the reader after the load")
+	flag.IntVar(&o.brokerPID, "bpid", 0, "the broker's pid: its CPU over the window")
+	flag.StringVar(&o.jsonPath, "json", "", "write the run as JSON here")
+	flag.BoolVar(&o.keep, "keep", false, "keep the topic")
+	flag.DurationVar(&o.linger, "linger", 0, "the producer's linger (acks mode: what batching buys the broker)")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "kafkafloor:", err)
+		fmt.Printf("RESULT target=floor mode=%s rate=%g failed=%q\n", o.mode, o.rate, err.Error())
+		os.Exit(1)
+	}
+}
+
+func cmpOrStr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+type result struct {
+	Target      string  `json:"target"`
+	Mode        string  `json:"mode"`
+	LingerMs    float64 `json:"linger_ms"`
+	Rate        float64 `json:"rate"`
+	Partitions  int     `json:"partitions"`
+	WindowS     float64 `json:"window_s"`
+	DrainS      float64 `json:"drain_s"`
+	Acked       int     `json:"acked"`
+	Failed      int     `json:"failed"`
+	Unanswered  int     `json:"unanswered"`
+	Lost        int     `json:"lost"`
+	Dup         int     `json:"dup"`
+	OutOfOrder  int     `json:"out_of_order"`
+	Txns        int     `json:"txns"`
+	PerTxn      float64 `json:"records_per_txn"`
+	Latency     latFig  `json:"latency"` // due → answered committed
+	Visible     latFig  `json:"visible"` // due → read by a reader
+	Queued      latFig  `json:"queued"`  // per record: due → its transaction began
+	Produce     latFig  `json:"produce"` // per transaction: produced and acknowledged
+	Wait        latFig  `json:"wait"`    // per transaction: waiting for the one before (pipelined)
+	End         latFig  `json:"end"`     // per transaction: EndTxn
+	BrokerCores float64 `json:"broker_cores,omitempty"`
+	BrokerUs    float64 `json:"broker_us_per_record,omitempty"`
+}
+
+func run(ctx context.Context, o options) error {
+	if o.rate <= 0 || o.dur <= 0 || o.partitions < 1 || o.rooms < 1 {
+		return errors.New("-rate, -dur, -partitions and -rooms must be positive")
+	}
+	seeds := strings.Split(o.brokers, ",")
+	admin, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	adm := kadm.NewClient(admin)
+	if _, err := adm.CreateTopic(ctx, int32(o.partitions), int16(o.rf), nil, o.topic); err != nil {
+		return fmt.Errorf("create %s: %w", o.topic, err)
+	}
+	if !o.keep {
+		defer func() {
+			// deleted even when the run was interrupted
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			_, _ = adm.DeleteTopics(dctx, o.topic)
+		}()
+	}
+	t := target{topic: o.topic, partitions: o.partitions, rooms: o.rooms, size: o.size}
+
+	producer := func(id string) (*kgo.Client, error) {
+		opts := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+			kgo.ProducerLinger(o.linger), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ClientID("kafkafloor-" + o.mode)}
+		if id != "" {
+			opts = append(opts, kgo.TransactionalID(id), kgo.TransactionTimeout(15*time.Second))
+		}
+		return kgo.NewClient(opts...)
+	}
+	every := time.Duration(float64(time.Second) / o.rate)
+	n := int(o.rate * (o.warm + o.dur).Seconds())
+	from := int(o.rate * o.warm.Seconds())
+	st := &stages{}
+	var w writer
+	var l *ledger
+	var clients []*kgo.Client
+	defer func() {
+		for _, cl := range clients {
+			cl.Close()
+		}
+	}()
+	txn := o.mode != "acks"
+	switch o.mode {
+	case "serial", "acks":
+		id := ""
+		if txn {
+			id = o.topic + "-a"
+		}
+		cl, err := producer(id)
+		if err != nil {
+			return err
+		}
+		clients = append(clients, cl)
+	case "pipelined":
+		for _, s := range []string{"-a", "-b"} {
+			cl, err := producer(o.topic + s)
+			if err != nil {
+				return err
+			}
+			clients = append(clients, cl)
+		}
+	default:
+		return fmt.Errorf("-mode %q: serial, pipelined or acks", o.mode)
+	}
+	for _, cl := range clients {
+		if err := warm(ctx, cl, t, txn); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+	}
+
+	iso := kgo.ReadCommitted()
+	if !txn {
+		iso = kgo.ReadUncommitted()
+	}
+	// The reader long-polls as happychat's realtime tail does (a fetch is
+	// answered as soon as a byte is there, else after 500 ms).
+	reader, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(o.topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(iso),
+		kgo.FetchMaxWait(500*time.Millisecond), kgo.ClientID("kafkafloor-reader"))
+	if err != nil {
+		return err
+	}
+	defer reader.Close()
+	// The reader is running before the clock starts.
+	if err := reader.Ping(ctx); err != nil {
+		return err
+	}
+
+	t0 := time.Now().Add(500 * time.Millisecond)
+	l = newLedger(t0, every, n, o.rooms)
+	switch o.mode {
+	case "serial":
+		w = &serial{cl: clients[0], t: t, l: l, st: st}
+	case "pipelined":
+		w = &pipelined{cls: [2]*kgo.Client{clients[0], clients[1]}, t: t, l: l, st: st}
+	case "acks":
+		w = &acks{cl: clients[0], t: t, l: l}
+	}
+
+	rctx, stopReader := context.WithCancel(ctx)
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		for {
+			fs := reader.PollFetches(rctx)
+			if rctx.Err() != nil {
+				return
+			}
+			at := time.Now()
+			fs.EachRecord(func(r *kgo.Record) {
+				if len(r.Value) >= 8 {
+					l.see(int(int64(binary.BigEndian.Uint64(r.Value))), at)
+				}
+			})
+		}
+	}()
+	defer func() { stopReader(); <-readerDone }()
+
+	// The broker's CPU over the window, read at its two ends.
+	cpu := make(chan [2]float64, 1)
+	if o.brokerPID > 0 {
+		go func() {
+			sleepUntil(l.due(from))
+			a := ticks(o.brokerPID)
+			sleepUntil(l.due(n))
+			cpu <- [2]float64{a, ticks(o.brokerPID)}
+		}()
+	}
+
+	// A script that runs another load beside this one starts it on this line.
+	fmt.Fprintf(os.Stderr, "LOAD begins %s, measured from %s for %s\n", t0.UTC().Format(time.RFC3339Nano), l.due(from).UTC().Format(time.RFC3339Nano), o.dur)
+	pending := make(chan int, n)
+	go func() {
+		defer close(pending)
+		for k := range n {
+			sleepUntil(l.due(k))
+			select {
+			case pending <- k:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	if err := w.run(ctx, pending); err != nil {
+		return err
+	}
+	loadEnd := time.Now()
+	for time.Since(loadEnd) < o.drain && !l.allSeen(n) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	res := result{Target: "floor", Mode: o.mode, LingerMs: ms(o.linger), Rate: o.rate, Partitions: o.partitions,
+		WindowS: o.dur.Seconds(), DrainS: time.Since(loadEnd).Seconds()}
+	tl := l.tally(from, n)
+	res.Acked, res.Failed, res.Unanswered, res.Lost, res.Dup, res.OutOfOrder = tl.acked, tl.failed, tl.unanswered, tl.lost, tl.dup, tl.ooo
+	res.Latency, res.Visible = figure(tl.answer), figure(tl.visible)
+	st.mu.Lock()
+	res.Txns = len(st.perBatch)
+	var recs float64
+	for _, b := range st.perBatch {
+		recs += b
+	}
+	if res.Txns > 0 {
+		res.PerTxn = recs / float64(res.Txns)
+	}
+	res.Queued, res.Produce, res.Wait, res.End = figure(st.queued), figure(st.produce), figure(st.wait), figure(st.end)
+	st.mu.Unlock()
+	if o.brokerPID > 0 {
+		select {
+		case c := <-cpu:
+			secs := (c[1] - c[0]) / clockTicks
+			res.BrokerCores = secs / o.dur.Seconds()
+			res.BrokerUs = 1e6 * secs / float64(max(res.Acked, 1))
+		default:
+		}
+	}
+	if o.jsonPath != "" {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		if err := os.WriteFile(o.jsonPath, b, 0o600); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("RESULT target=floor mode=%s linger=%s rate=%g acked=%d p50=%.3f p99=%.3f p999=%.3f max=%.1f visible_p50=%.3f visible_p99=%.3f "+
+		"lost=%d dup=%d out_of_order=%d failed=%d unanswered=%d txns=%d records_per_txn=%.2f "+
+		"queued_p50=%.3f produce_p50=%.3f wait_p50=%.3f end_p50=%.3f produce_p99=%.3f end_p99=%.3f broker_cores=%.3f broker_us_per_record=%.1f\n",
+		res.Mode, o.linger, res.Rate, res.Acked, res.Latency.P50, res.Latency.P99, res.Latency.P999, res.Latency.Max, res.Visible.P50, res.Visible.P99,
+		res.Lost, res.Dup, res.OutOfOrder, res.Failed, res.Unanswered, res.Txns, res.PerTxn,
+		res.Queued.P50, res.Produce.P50, res.Wait.P50, res.End.P50, res.Produce.P99, res.End.P99, res.BrokerCores, res.BrokerUs)
+	return nil
+}
+
+func sleepUntil(t time.Time) {
+	if d := time.Until(t); d > 0 {
+		time.Sleep(d)
+	}
+}
+
+// clockTicks is USER_HZ, 100 on Linux everywhere this runs.
+const clockTicks = 100
+
+// ticks is the CPU (user + system) a process has used, in clock ticks.
+func ticks(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// the command name may hold spaces: the fields start after its ")"
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	sy, _ := strconv.ParseFloat(f[12], 64)
+	return u + sy
+}
