@@ -25,8 +25,8 @@ SYSTEMS = [("peer", "centrifuge peer", "#777777"),
            ("dev", "happychat all-in-one", "#1f77b4"),
            ("split", "happychat split", "#d62728"),
            # the floors' "latency" is a record's answer: committed
-           ("floor", "Kafka floor: serial transactions", "#2ca02c"),
-           ("floor2", "Kafka floor: two transactions in flight", "#9467bd"),
+           ("floorgroup", "Kafka floor: happychat's transactions", "#2ca02c"),
+           ("floorraw2", "Kafka floor: two in flight, raw offsets", "#9467bd"),
            ("floorack", "Kafka floor: acks=all, no transaction", "#ff7f0e")]
 W, H = 720, 360
 LEFT, RIGHT, TOP, BOTTOM = 60, 20, 30, 50
@@ -36,7 +36,7 @@ def load(out_dir):
     """{rate: {tag: {target: latency}}} of every run with bins."""
     runs = {}
     for path in glob.glob(os.path.join(out_dir, "*.json")):
-        m = re.match(r"(.+)-(peer|dev|split|floor|floor2|floorack)-(\d+)\.json$", os.path.basename(path))
+        m = re.match(r"(.+)-(peer|dev|split|floorgroup|floorraw2|floorack)-(\d+)\.json$", os.path.basename(path))
         if not m:
             continue
         tag, target, rate = m.group(1), m.group(2), int(m.group(3))

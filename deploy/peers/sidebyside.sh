@@ -17,9 +17,12 @@
 # saturation search's offered rates: "3500 5000"; SBS_DUR: 15s;
 # SBS_TARGETS: "peer dev split", and the floors under them
 # (bin/peer-kafkafloor, docs/benchmarks.md "The floor"): floor (serial
-# transactions), floor2 (two in flight), floorack (no transaction,
-# acks=all), floorlinger (the same with a 5 ms linger), peerfloor (the
-# peer's run with the serial floor beside it, at once); SBS_WARM: 90s of load on the first
+# transactions), floorgroup (the same with happychat's group offsets, by
+# franz-go's session), floorraw (those offsets sent raw, no heartbeat),
+# floor2 and floorraw2 (two transactions in flight, without and with raw
+# offsets), floorack (no transaction, acks=all), floorlinger (the same with
+# a 5 ms linger), peerfloor (the peer's run with floorgroup beside it, at
+# once); SBS_WARM: 90s of load on the first
 # happychat system before the measured runs (0: none); SBS_BIN: the
 # happychat binary (an A/B of two builds: one run each, alternated);
 # SBS_PREFIX: the topic prefix and database
@@ -171,14 +174,17 @@ run() { # TARGET RATE TAG
   local target=$1 rate=$2 tag=$3 args=()
   case $target in
   floor) floor serial "$rate" "$tag" floor; floorline floor "$rate" "$tag"; return ;;
+  floorgroup) floor group "$rate" "$tag" floorgroup; floorline floorgroup "$rate" "$tag"; return ;;
+  floorraw) floor raw "$rate" "$tag" floorraw; floorline floorraw "$rate" "$tag"; return ;;
   floor2) floor pipelined "$rate" "$tag" floor2; floorline floor2 "$rate" "$tag"; return ;;
+  floorraw2) floor raw2 "$rate" "$tag" floorraw2; floorline floorraw2 "$rate" "$tag"; return ;;
   floorack) floor acks "$rate" "$tag" floorack; floorline floorack "$rate" "$tag"; return ;;
   floorlinger) floor acks "$rate" "$tag" floorlinger -linger 5ms; floorline floorlinger "$rate" "$tag"; return ;;
   peerfloor)
     # The floor's measured window starts 2 s after its clock; the peer's
     # 0.15 s after the generator starts (its 1,000 sockets connect): start
     # the generator so that the two windows coincide.
-    floor serial "$rate" "$tag" floorbeside -warm 2s &
+    floor group "$rate" "$tag" floorbeside -warm 2s &
     local fpid=$!
     for _ in $(seq 1 300); do grep -q '^LOAD begins' "$OUT/$tag-floorbeside-$rate.txt" 2>/dev/null && break; sleep 0.05; done
     sleep 1.85

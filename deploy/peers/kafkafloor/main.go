@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -52,7 +53,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.brokers, "brokers", cmpOrStr(os.Getenv("KAFKA_BROKERS"), "127.0.0.1:19092"), "seed brokers, comma separated")
 	flag.StringVar(&o.topic, "topic", fmt.Sprintf("kafkafloor-%d", time.Now().Unix()), "the run's own topic (created, then deleted)")
-	flag.StringVar(&o.mode, "mode", "serial", "serial | pipelined | acks (writer.go)")
+	flag.StringVar(&o.mode, "mode", "serial", "serial | group | raw | pipelined | raw2 | acks (writer.go)")
 	flag.IntVar(&o.partitions, "partitions", 12, "partitions of the topic (happychat's rooms topic has 12)")
 	flag.IntVar(&o.rf, "rf", 1, "replication factor (1 on deploy/local's single broker)")
 	flag.IntVar(&o.rooms, "rooms", 50, "rooms, each on one partition")
@@ -148,9 +149,13 @@ func run(ctx context.Context, o options) error {
 	var w writer
 	var l *ledger
 	var clients []*kgo.Client
+	var sessions []*kgo.GroupTransactSession
 	defer func() {
 		for _, cl := range clients {
 			cl.Close()
+		}
+		for _, s := range sessions {
+			s.Close()
 		}
 	}()
 	txn := o.mode != "acks"
@@ -165,6 +170,41 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		clients = append(clients, cl)
+	case "group":
+		assigned, opt := onAssigned()
+		sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(seeds...),
+			kgo.ClientID("kafkafloor-group"), kgo.ConsumerGroup(o.topic+"-owners"), kgo.ConsumeTopics(o.topic),
+			kgo.DisableAutoCommit(), kgo.TransactionalID(o.topic+"-g"), kgo.TransactionTimeout(15*time.Second),
+			kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0), opt)
+		if err != nil {
+			return err
+		}
+		sessions = append(sessions, sess)
+		if err := join(ctx, sess.Client(), sess.PollFetches, o.topic, assigned); err != nil {
+			return err
+		}
+	case "raw", "raw2":
+		ids := []string{"-a"}
+		if o.mode == "raw2" {
+			ids = append(ids, "-b")
+		}
+		for _, s := range ids {
+			cl, err := producer(o.topic + s)
+			if err != nil {
+				return err
+			}
+			clients = append(clients, cl)
+		}
+		assigned, opt := onAssigned()
+		member, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ClientID("kafkafloor-member"),
+			kgo.ConsumerGroup(o.topic+"-owners"), kgo.ConsumeTopics(o.topic), kgo.DisableAutoCommit(), opt)
+		if err != nil {
+			return err
+		}
+		clients = append(clients, member)
+		if err := join(ctx, member, member.PollFetches, o.topic, assigned); err != nil {
+			return err
+		}
 	case "pipelined":
 		for _, s := range []string{"-a", "-b"} {
 			cl, err := producer(o.topic + s)
@@ -174,11 +214,31 @@ func run(ctx context.Context, o options) error {
 			clients = append(clients, cl)
 		}
 	default:
-		return fmt.Errorf("-mode %q: serial, pipelined or acks", o.mode)
+		return fmt.Errorf("-mode %q: serial, group, raw, pipelined, raw2 or acks", o.mode)
 	}
-	for _, cl := range clients {
+	producers := clients
+	var f *fence
+	if o.mode == "raw" || o.mode == "raw2" {
+		producers = clients[:len(clients)-1] // the member does not produce
+		f = &fence{member: clients[len(clients)-1], group: o.topic + "-owners", topic: o.topic}
+	}
+	for _, cl := range producers {
 		if err := warm(ctx, cl, t, txn); err != nil {
 			return fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	for _, s := range sessions {
+		recs := make([]*kgo.Record, t.partitions) // k = -1 on every partition, as warm does
+		for p := range recs {
+			recs[p] = record(t.topic, -1, t.partitions, t.rooms, t.size)
+			recs[p].Partition = int32(p)
+		}
+		if err := s.Begin(); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+		w := &group{sess: s, t: t}
+		if ok, _, err := w.commit(ctx, recs); err != nil || !ok {
+			return fmt.Errorf("warm-up: committed %v: %w", ok, err)
 		}
 	}
 
@@ -205,8 +265,12 @@ func run(ctx context.Context, o options) error {
 	switch o.mode {
 	case "serial":
 		w = &serial{cl: clients[0], t: t, l: l, st: st}
-	case "pipelined":
-		w = &pipelined{cls: [2]*kgo.Client{clients[0], clients[1]}, t: t, l: l, st: st}
+	case "group":
+		w = &group{sess: sessions[0], t: t, l: l, st: st}
+	case "raw":
+		w = &raw{cl: clients[0], txnID: o.topic + "-a", f: f, t: t, l: l, st: st}
+	case "pipelined", "raw2":
+		w = &pipelined{cls: [2]*kgo.Client{clients[0], clients[1]}, ids: [2]string{o.topic + "-a", o.topic + "-b"}, f: f, t: t, l: l, st: st}
 	case "acks":
 		w = &acks{cl: clients[0], t: t, l: l}
 	}
@@ -284,7 +348,7 @@ func run(ctx context.Context, o options) error {
 			secs := (c[1] - c[0]) / clockTicks
 			res.BrokerCores = secs / o.dur.Seconds()
 			res.BrokerUs = 1e6 * secs / float64(max(res.Acked, 1))
-		default:
+		case <-time.After(time.Until(l.due(n)) + time.Second): // the window's end was not reached
 		}
 	}
 	if o.jsonPath != "" {
@@ -300,6 +364,35 @@ func run(ctx context.Context, o options) error {
 		res.Lost, res.Dup, res.OutOfOrder, res.Failed, res.Unanswered, res.Txns, res.PerTxn,
 		res.Queued.P50, res.Produce.P50, res.Wait.P50, res.End.P50, res.Produce.P99, res.End.P99, res.BrokerCores, res.BrokerUs)
 	return nil
+}
+
+// onAssigned is an option that closes the channel at a member's first
+// assignment.
+func onAssigned() (<-chan struct{}, kgo.Opt) {
+	assigned := make(chan struct{})
+	var once sync.Once
+	return assigned, kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) {
+		once.Do(func() { close(assigned) })
+	})
+}
+
+// join waits until a group member holds its partitions: the join runs in
+// the background of its polls, and its first offsets may go to a
+// transaction only then. Fetching is paused, as the owners' is.
+func join(ctx context.Context, cl *kgo.Client, poll func(context.Context) kgo.Fetches, topic string, assigned <-chan struct{}) error {
+	cl.PauseFetchTopics(topic)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		poll(pctx)
+		cancel()
+		select {
+		case <-assigned:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+	}
 }
 
 func sleepUntil(t time.Time) {

@@ -8,7 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // A writer appends the records the schedule hands it and tells the ledger
@@ -83,14 +85,17 @@ func record(topic string, k, partitions, rooms, size int) *kgo.Record {
 	return &kgo.Record{Topic: topic, Partition: int32(room % partitions), Key: fmt.Appendf(nil, "room-%d", room), Value: v}
 }
 
-// produceAll produces ks and waits for every one of them to be acknowledged.
-func produceAll(ctx context.Context, cl *kgo.Client, t target, ks []int) error {
+// produceAll produces ks and waits for every one of them to be
+// acknowledged; the records then carry their offsets.
+func produceAll(ctx context.Context, cl *kgo.Client, t target, ks []int) ([]*kgo.Record, error) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var first error
-	for _, k := range ks {
+	recs := make([]*kgo.Record, len(ks))
+	for i, k := range ks {
 		wg.Add(1)
-		cl.Produce(ctx, record(t.topic, k, t.partitions, t.rooms, t.size), func(_ *kgo.Record, err error) {
+		recs[i] = record(t.topic, k, t.partitions, t.rooms, t.size)
+		cl.Produce(ctx, recs[i], func(_ *kgo.Record, err error) {
 			if err != nil {
 				mu.Lock()
 				first = cmpOr(first, err)
@@ -100,7 +105,7 @@ func produceAll(ctx context.Context, cl *kgo.Client, t target, ks []int) error {
 		})
 	}
 	wg.Wait()
-	return first
+	return recs, first
 }
 
 func cmpOr(a, b error) error {
@@ -169,7 +174,7 @@ func (w *serial) run(ctx context.Context, pending <-chan int) error {
 		if err := w.cl.BeginTransaction(); err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
-		perr := produceAll(ctx, w.cl, w.t, ks)
+		_, perr := produceAll(ctx, w.cl, w.t, ks)
 		flushed := time.Now()
 		commit := kgo.TryCommit
 		if perr != nil {
@@ -191,6 +196,8 @@ func (w *serial) run(ctx context.Context, pending <-chan int) error {
 // records are acknowledged, so within a partition N's come first.
 type pipelined struct {
 	cls [2]*kgo.Client
+	ids [2]string
+	f   *fence // with the group's offsets in each transaction, if set
 	t   target
 	l   *ledger
 	st  *stages
@@ -227,7 +234,12 @@ func (w *pipelined) run(ctx context.Context, pending <-chan int) error {
 		if err := cl.BeginTransaction(); err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
-		perr := produceAll(ctx, cl, w.t, ks)
+		recs, perr := produceAll(ctx, cl, w.t, ks)
+		if perr == nil && w.f != nil {
+			// sent before N has ended: N+1's offsets stay pending until
+			// it commits, after N's
+			perr = w.f.commit(ctx, cl, w.ids[n%2], recs)
+		}
 		flushed := time.Now()
 		e := &ending{done: make(chan struct{})}
 		go func(before *ending) {
@@ -282,5 +294,164 @@ func (w *acks) run(ctx context.Context, pending <-chan int) error {
 		case <-ctx.Done():
 			return nil
 		}
+	}
+}
+
+// group is serial with happychat's own protocol around each transaction
+// (docs/adr/0011): the producer is a member of a consumer group on the
+// topic (fetching paused), and every transaction also commits, through
+// franz-go's GroupTransactSession, each written partition's next offset
+// with the group's generation, which is what fences a writer whose
+// generation is gone. End sends TxnOffsetCommit, forces a heartbeat, then
+// EndTxn.
+type group struct {
+	sess *kgo.GroupTransactSession
+	t    target
+	l    *ledger
+	st   *stages
+}
+
+func (w *group) run(ctx context.Context, pending <-chan int) error {
+	for {
+		ks, ok := take(ctx, pending)
+		if !ok {
+			return nil
+		}
+		began := time.Now()
+		if err := w.sess.Begin(); err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		recs := make([]*kgo.Record, len(ks))
+		for i, k := range ks {
+			recs[i] = record(w.t.topic, k, w.t.partitions, w.t.rooms, w.t.size)
+		}
+		committed, flushed, err := w.commit(ctx, recs)
+		ended := time.Now()
+		w.l.answer(ks, ended, committed && err == nil)
+		w.st.add(w.l, ks, began, flushed, flushed, ended)
+		if err != nil {
+			return fmt.Errorf("end: %w", err)
+		}
+	}
+}
+
+// commit produces recs in the open transaction, sets the written
+// partitions' offsets and ends it.
+func (w *group) commit(ctx context.Context, recs []*kgo.Record) (bool, time.Time, error) {
+	perr := w.sess.Client().ProduceSync(ctx, recs...).FirstErr()
+	flushed := time.Now()
+	if perr != nil {
+		_, err := w.sess.End(ctx, kgo.TryAbort)
+		return false, flushed, cmpOr(err, perr)
+	}
+	offs := map[int32]kgo.EpochOffset{}
+	for _, r := range recs {
+		offs[r.Partition] = kgo.EpochOffset{Epoch: -1, Offset: r.Offset + 1}
+	}
+	w.sess.Client().SetOffsets(map[string]map[int32]kgo.EpochOffset{w.t.topic: offs})
+	committed, err := w.sess.End(ctx, kgo.TryCommit)
+	return committed, flushed, err
+}
+
+// raw is group without franz-go's session: the same offsets with the same
+// generation, sent as a raw TxnOffsetCommit by the transactional client
+// after the produce, then EndTxn, with no forced heartbeat (docs/adr/0012,
+// "Reading franz-go for step 2": one request and one round trip fewer).
+// The member is a plain group client whose only part is the generation.
+type raw struct {
+	cl    *kgo.Client
+	txnID string
+	f     *fence
+	t     target
+	l     *ledger
+	st    *stages
+}
+
+// fence is what a transaction needs to carry the group's generation: the
+// member that holds it, and the group.
+type fence struct {
+	member *kgo.Client
+	group  string
+	topic  string
+}
+
+func (w *raw) run(ctx context.Context, pending <-chan int) error {
+	for {
+		ks, ok := take(ctx, pending)
+		if !ok {
+			return nil
+		}
+		began := time.Now()
+		if err := w.cl.BeginTransaction(); err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		recs := make([]*kgo.Record, len(ks))
+		for i, k := range ks {
+			recs[i] = record(w.t.topic, k, w.t.partitions, w.t.rooms, w.t.size)
+		}
+		committed, flushed, err := w.commit(ctx, recs)
+		ended := time.Now()
+		w.l.answer(ks, ended, committed && err == nil)
+		w.st.add(w.l, ks, began, flushed, flushed, ended)
+		if err != nil {
+			return fmt.Errorf("end: %w", err)
+		}
+	}
+}
+
+func (w *raw) commit(ctx context.Context, recs []*kgo.Record) (bool, time.Time, error) {
+	perr := w.cl.ProduceSync(ctx, recs...).FirstErr()
+	flushed := time.Now()
+	if perr == nil {
+		perr = w.f.commit(ctx, w.cl, w.txnID, recs)
+	}
+	if perr != nil {
+		return false, flushed, cmpOr(w.cl.EndTransaction(ctx, kgo.TryAbort), perr)
+	}
+	err := w.cl.EndTransaction(ctx, kgo.TryCommit)
+	return err == nil, flushed, err
+}
+
+// commit sends the offset commit of cl's open transaction (txnID): each
+// written partition's next offset, with the member's id and generation.
+// Kafka 4 adds __consumer_offsets to the transaction itself
+// (TxnOffsetCommit v5, KIP-890); CONCURRENT_TRANSACTIONS while it does is
+// retried.
+func (f *fence) commit(ctx context.Context, cl *kgo.Client, txnID string, recs []*kgo.Record) error {
+	offs := map[int32]int64{}
+	for _, r := range recs {
+		offs[r.Partition] = r.Offset + 1
+	}
+	id, epoch, err := cl.ProducerID(ctx)
+	if err != nil {
+		return err
+	}
+	member, gen := f.member.GroupMetadata()
+	req := kmsg.NewPtrTxnOffsetCommitRequest()
+	req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = txnID, f.group, id, epoch
+	req.Generation, req.MemberID = gen, member
+	rt := kmsg.NewTxnOffsetCommitRequestTopic()
+	rt.Topic = f.topic
+	for p, o := range offs {
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset, rp.LeaderEpoch = p, o, -1
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	for try := 0; ; try++ {
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			return err
+		}
+		var first error
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				first = cmpOr(first, kerr.ErrorForCode(p.ErrorCode))
+			}
+		}
+		if !errors.Is(first, kerr.ConcurrentTransactions) || try == 50 {
+			return first
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
