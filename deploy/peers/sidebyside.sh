@@ -21,8 +21,8 @@
 # franz-go's session), floorraw (those offsets sent raw, no heartbeat),
 # floor2 and floorraw2 (two transactions in flight, without and with raw
 # offsets), floorack (no transaction, acks=all), floorlinger (the same with
-# a 5 ms linger), peerfloor (the peer's run with floorgroup beside it, at
-# once); SBS_WARM: 90s of load on the first
+# a 5 ms linger), peerfloor and peerfloorraw2 (the peer's run with
+# floorgroup or floorraw2 beside it, at once: floorbeside, floorraw2beside); SBS_WARM: 90s of load on the first
 # happychat system before the measured runs (0: none); SBS_BIN: the
 # happychat binary (an A/B of two builds: one run each, alternated);
 # SBS_PREFIX: the topic prefix and database
@@ -105,7 +105,7 @@ level=$(sys s "$BIN" features 2>/dev/null | sed -nE 's/.*understands up to ([0-9
 sys s "$BIN" features --set "$level" >"$OUT/features-s.log" 2>&1
 
 has() { [[ " $TARGETS " == *" $1 "* ]]; }
-if has peer || has peerfloor; then
+if has peer || has peerfloor || has peerfloorraw2; then
   "$PEER" -addr "$PEER_ADDR" >"$OUT/peer.log" 2>&1 & pids+=($!); peer_pid=$!
 fi
 if has dev; then
@@ -180,13 +180,15 @@ run() { # TARGET RATE TAG
   floorraw2) floor raw2 "$rate" "$tag" floorraw2; floorline floorraw2 "$rate" "$tag"; return ;;
   floorack) floor acks "$rate" "$tag" floorack; floorline floorack "$rate" "$tag"; return ;;
   floorlinger) floor acks "$rate" "$tag" floorlinger -linger 5ms; floorline floorlinger "$rate" "$tag"; return ;;
-  peerfloor)
+  peerfloor | peerfloorraw2)
     # The floor's measured window starts 2 s after its clock; the peer's
     # 0.15 s after the generator starts (its 1,000 sockets connect): start
     # the generator so that the two windows coincide.
-    floor group "$rate" "$tag" floorbeside -warm 2s &
+    local fmode=group beside=floorbeside
+    [ "$target" = peerfloorraw2 ] && fmode=raw2 beside=floorraw2beside
+    floor "$fmode" "$rate" "$tag" "$beside" -warm 2s &
     local fpid=$!
-    for _ in $(seq 1 300); do grep -q '^LOAD begins' "$OUT/$tag-floorbeside-$rate.txt" 2>/dev/null && break; sleep 0.05; done
+    for _ in $(seq 1 300); do grep -q '^LOAD begins' "$OUT/$tag-$beside-$rate.txt" 2>/dev/null && break; sleep 0.05; done
     sleep 1.85
     args=(-target centrifugo -caddr "$PEER_ADDR" -spids "$peer_pid") ;;
   peer) args=(-target centrifugo -caddr "$PEER_ADDR" -spids "$peer_pid") ;;
@@ -203,7 +205,7 @@ run() { # TARGET RATE TAG
   # second, the window cut out afterwards from the run's end, its drain and
   # its length, so the logins and joins before it do not count.
   local sampler= broker=
-  if [ -n "$kpid" ] && [ "$target" != peer ] && [ "$target" != peerfloor ]; then
+  if [ -n "$kpid" ] && [[ $target != peer* ]]; then
     (while :; do echo "$(date +%s.%N) $(ticks "$kpid")"; sleep 0.5; done) >"$OUT/$tag-$target-$rate.broker" &
     sampler=$!
   fi
@@ -231,7 +233,7 @@ PY
   fi
   line=$(grep '^RESULT' "$OUT/$tag-$target-$rate.txt" | tail -1 || true)
   printf "%s %s sys=%s load=%s %s\n" "$(date -u +%T)" "$tag" "$target" "$(cut -d' ' -f1 /proc/loadavg)" "${line:-RESULT target=$target rate=$rate failed}${stages:+ $stages}${broker:+ $broker}" | tee -a "$OUT/results.txt"
-  if [ "$target" = peerfloor ]; then wait "$fpid" || true; floorline floorbeside "$rate" "$tag"; fi
+  if [ -n "${beside:-}" ]; then wait "$fpid" || true; floorline "$beside" "$rate" "$tag"; fi
 }
 
 # Warm the broker first: a broker started minutes ago spends much of its
