@@ -24,10 +24,10 @@ import sys
 SYSTEMS = [("peer", "centrifuge peer", "#777777"),
            ("dev", "happychat all-in-one", "#1f77b4"),
            ("split", "happychat split", "#d62728"),
-           # the floors' "latency" is a record's answer: committed
-           ("floorgroup", "Kafka floor: happychat's transactions", "#2ca02c"),
-           ("floorraw2", "Kafka floor: two in flight, raw offsets", "#9467bd"),
-           ("floorack", "Kafka floor: acks=all, no transaction", "#ff7f0e")]
+           # the Kafka floors (kafkafloor): a record's slot to its answer
+           ("floorgroup", "floor: happychat's transactions", "#2ca02c"),
+           ("floorraw2", "floor: 2 in flight, raw offsets", "#9467bd"),
+           ("floorack", "floor: acks=all, no transaction", "#ff7f0e")]
 W, H = 720, 360
 LEFT, RIGHT, TOP, BOTTOM = 60, 20, 30, 50
 
@@ -101,8 +101,10 @@ def svg(rate, tag, systems):
             pts += [f"{x0:.1f},{y_of(share):.1f}", f"{x1:.1f},{y_of(share):.1f}"]
             prev = le
         out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(pts)}"/>')
-    lx = W - RIGHT - 330
-    out.append(f'<rect x="{lx - 6}" y="{TOP}" width="334" height="{16 * len(drawn) + 6}" fill="white" fill-opacity="0.85"/>')
+    # wide enough for the longest line (about 6.5 px a character at 12 px)
+    lw = max(330, max(int(6.5 * (len(name) + 32)) for _, name, _ in drawn))
+    lx = W - RIGHT - lw
+    out.append(f'<rect x="{lx - 6}" y="{TOP}" width="{lw + 4}" height="{16 * len(drawn) + 6}" fill="white" fill-opacity="0.85"/>')
     for i, (target, name, colour) in enumerate(drawn):
         lat, y = systems[target], TOP + 14 + 16 * i
         out.append(f'<line x1="{lx}" y1="{y - 4}" x2="{lx + 20}" y2="{y - 4}" stroke="{colour}" stroke-width="2"/>')
