@@ -130,13 +130,17 @@ test-short:
 # test: unit and integration tests against real Apache Kafka (the single node,
 # the 3-broker cluster and the SASL_SSL node of kafka-secure.sh), PostgreSQL,
 # ClickHouse and Chromium, all started by the project's own scripts.
-test: vet lint
+# The peers' own tests run too (their unit tests and lint in `peers`, the
+# Kafka floor's writers against the broker here): a benchmark tool that
+# breaks unnoticed would report wrong numbers.
+test: vet lint peers
 	HAPPYCHAT_CLUSTER=1 HAPPYCHAT_SECURE=1 $(CLUSTER_TEST_ENV) $(LOCAL)/up.sh >/dev/null
 	$(LOCAL)/browser.sh install >/dev/null
 	@mkdir -p artifacts
 	eval "$$($(LOCAL)/env.sh)"; export CI="$${CI:-1}"; \
 	  $(CLUSTER_TEST_ENV) $(GO) test -race -count=1 -timeout 30m ./... 2>&1 | tee artifacts/go-test.log \
 	  || { status=$$?; $(call FAIL_DIGEST,artifacts/go-test.log); exit $$status; }
+	eval "$$($(LOCAL)/env.sh)"; $(GO) test -C deploy/peers/kafkafloor -race -count=1 ./...
 	$(MAKE) fuzz
 	$(MAKE) schemathesis
 	$(MAKE) chaos CHAOS_FLAGS="--scenario $(CHAOS_CI_SCENARIOS)"
@@ -180,10 +184,10 @@ bench: build
 	eval "$$($(LOCAL)/env.sh)"; $(GO) test -run '^$$' -bench . -benchtime 1x ./...
 
 # peers: the side-by-side peers of docs/benchmarks.md ("Which generator is
-# right"): the load generator that drives happychat and the in-memory
-# centrifuge server alike, and that server. Each is a module of its own, so
-# neither the production go.mod nor ./... carries them; their unit tests
-# and lint run here.
+# right", "The floor"): the load generator that drives happychat and the
+# in-memory centrifuge server alike, that server, and the Kafka floor. Each
+# is a module of its own, so neither the production go.mod nor ./...
+# carries them; their unit tests and lint run here.
 peers: $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 	$(GO) test -C deploy/peers/limits -short ./...
 	$(GO) vet -C deploy/peers/limits ./...

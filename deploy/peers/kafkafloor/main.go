@@ -70,11 +70,22 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, o); err != nil {
+	res, err := run(ctx, o)
+	if err == nil && o.jsonPath != "" {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		err = os.WriteFile(o.jsonPath, b, 0o600)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "kafkafloor:", err)
 		fmt.Printf("RESULT target=floor mode=%s rate=%g failed=%q\n", o.mode, o.rate, err.Error())
 		os.Exit(1)
 	}
+	fmt.Printf("RESULT target=floor mode=%s linger=%s rate=%g acked=%d p50=%.3f p99=%.3f p999=%.3f max=%.1f visible_p50=%.3f visible_p99=%.3f "+
+		"lost=%d dup=%d out_of_order=%d failed=%d unanswered=%d txns=%d records_per_txn=%.2f "+
+		"queued_p50=%.3f produce_p50=%.3f wait_p50=%.3f end_p50=%.3f produce_p99=%.3f end_p99=%.3f broker_cores=%.3f broker_us_per_record=%.1f\n",
+		res.Mode, o.linger, res.Rate, res.Acked, res.Latency.P50, res.Latency.P99, res.Latency.P999, res.Latency.Max, res.Visible.P50, res.Visible.P99,
+		res.Lost, res.Dup, res.OutOfOrder, res.Failed, res.Unanswered, res.Txns, res.PerTxn,
+		res.Queued.P50, res.Produce.P50, res.Wait.P50, res.End.P50, res.Produce.P99, res.End.P99, res.BrokerCores, res.BrokerUs)
 }
 
 func cmpOrStr(a, b string) string {
@@ -110,19 +121,19 @@ type result struct {
 	BrokerUs    float64 `json:"broker_us_per_record,omitempty"`
 }
 
-func run(ctx context.Context, o options) error {
+func run(ctx context.Context, o options) (result, error) {
 	if o.rate <= 0 || o.dur <= 0 || o.partitions < 1 || o.rooms < 1 {
-		return errors.New("-rate, -dur, -partitions and -rooms must be positive")
+		return result{}, errors.New("-rate, -dur, -partitions and -rooms must be positive")
 	}
 	seeds := strings.Split(o.brokers, ",")
 	admin, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
-		return err
+		return result{}, err
 	}
 	defer admin.Close()
 	adm := kadm.NewClient(admin)
 	if _, err := adm.CreateTopic(ctx, int32(o.partitions), int16(o.rf), nil, o.topic); err != nil {
-		return fmt.Errorf("create %s: %w", o.topic, err)
+		return result{}, fmt.Errorf("create %s: %w", o.topic, err)
 	}
 	if !o.keep {
 		defer func() {
@@ -167,7 +178,7 @@ func run(ctx context.Context, o options) error {
 		}
 		cl, err := producer(id)
 		if err != nil {
-			return err
+			return result{}, err
 		}
 		clients = append(clients, cl)
 	case "group":
@@ -177,11 +188,11 @@ func run(ctx context.Context, o options) error {
 			kgo.DisableAutoCommit(), kgo.TransactionalID(o.topic+"-g"), kgo.TransactionTimeout(15*time.Second),
 			kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0), opt)
 		if err != nil {
-			return err
+			return result{}, err
 		}
 		sessions = append(sessions, sess)
 		if err := join(ctx, sess.Client(), sess.PollFetches, o.topic, assigned); err != nil {
-			return err
+			return result{}, err
 		}
 	case "raw", "raw2":
 		ids := []string{"-a"}
@@ -191,7 +202,7 @@ func run(ctx context.Context, o options) error {
 		for _, s := range ids {
 			cl, err := producer(o.topic + s)
 			if err != nil {
-				return err
+				return result{}, err
 			}
 			clients = append(clients, cl)
 		}
@@ -199,22 +210,22 @@ func run(ctx context.Context, o options) error {
 		member, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ClientID("kafkafloor-member"),
 			kgo.ConsumerGroup(o.topic+"-owners"), kgo.ConsumeTopics(o.topic), kgo.DisableAutoCommit(), opt)
 		if err != nil {
-			return err
+			return result{}, err
 		}
 		clients = append(clients, member)
 		if err := join(ctx, member, member.PollFetches, o.topic, assigned); err != nil {
-			return err
+			return result{}, err
 		}
 	case "pipelined":
 		for _, s := range []string{"-a", "-b"} {
 			cl, err := producer(o.topic + s)
 			if err != nil {
-				return err
+				return result{}, err
 			}
 			clients = append(clients, cl)
 		}
 	default:
-		return fmt.Errorf("-mode %q: serial, group, raw, pipelined, raw2 or acks", o.mode)
+		return result{}, fmt.Errorf("-mode %q: serial, group, raw, pipelined, raw2 or acks", o.mode)
 	}
 	producers := clients
 	var f *fence
@@ -224,7 +235,7 @@ func run(ctx context.Context, o options) error {
 	}
 	for _, cl := range producers {
 		if err := warm(ctx, cl, t, txn); err != nil {
-			return fmt.Errorf("warm-up: %w", err)
+			return result{}, fmt.Errorf("warm-up: %w", err)
 		}
 	}
 	for _, s := range sessions {
@@ -234,11 +245,11 @@ func run(ctx context.Context, o options) error {
 			recs[p].Partition = int32(p)
 		}
 		if err := s.Begin(); err != nil {
-			return fmt.Errorf("warm-up: %w", err)
+			return result{}, fmt.Errorf("warm-up: %w", err)
 		}
 		w := &group{sess: s, t: t}
 		if ok, _, err := w.commit(ctx, recs); err != nil || !ok {
-			return fmt.Errorf("warm-up: committed %v: %w", ok, err)
+			return result{}, fmt.Errorf("warm-up: committed %v: %w", ok, err)
 		}
 	}
 
@@ -252,12 +263,12 @@ func run(ctx context.Context, o options) error {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(iso),
 		kgo.FetchMaxWait(500*time.Millisecond), kgo.ClientID("kafkafloor-reader"))
 	if err != nil {
-		return err
+		return result{}, err
 	}
 	defer reader.Close()
 	// The reader is running before the clock starts.
 	if err := reader.Ping(ctx); err != nil {
-		return err
+		return result{}, err
 	}
 
 	t0 := time.Now().Add(500 * time.Millisecond)
@@ -320,7 +331,7 @@ func run(ctx context.Context, o options) error {
 		}
 	}()
 	if err := w.run(ctx, pending); err != nil {
-		return err
+		return result{}, err
 	}
 	loadEnd := time.Now()
 	for time.Since(loadEnd) < o.drain && !l.allSeen(n) && ctx.Err() == nil {
@@ -351,19 +362,7 @@ func run(ctx context.Context, o options) error {
 		case <-time.After(time.Until(l.due(n)) + time.Second): // the window's end was not reached
 		}
 	}
-	if o.jsonPath != "" {
-		b, _ := json.MarshalIndent(res, "", "  ")
-		if err := os.WriteFile(o.jsonPath, b, 0o600); err != nil {
-			return err
-		}
-	}
-	fmt.Printf("RESULT target=floor mode=%s linger=%s rate=%g acked=%d p50=%.3f p99=%.3f p999=%.3f max=%.1f visible_p50=%.3f visible_p99=%.3f "+
-		"lost=%d dup=%d out_of_order=%d failed=%d unanswered=%d txns=%d records_per_txn=%.2f "+
-		"queued_p50=%.3f produce_p50=%.3f wait_p50=%.3f end_p50=%.3f produce_p99=%.3f end_p99=%.3f broker_cores=%.3f broker_us_per_record=%.1f\n",
-		res.Mode, o.linger, res.Rate, res.Acked, res.Latency.P50, res.Latency.P99, res.Latency.P999, res.Latency.Max, res.Visible.P50, res.Visible.P99,
-		res.Lost, res.Dup, res.OutOfOrder, res.Failed, res.Unanswered, res.Txns, res.PerTxn,
-		res.Queued.P50, res.Produce.P50, res.Wait.P50, res.End.P50, res.Produce.P99, res.End.P99, res.BrokerCores, res.BrokerUs)
-	return nil
+	return res, nil
 }
 
 // onAssigned is an option that closes the channel at a member's first
