@@ -247,8 +247,7 @@ func run(ctx context.Context, o options) (result, error) {
 		if err := s.Begin(); err != nil {
 			return result{}, fmt.Errorf("warm-up: %w", err)
 		}
-		w := &group{sess: s, t: t}
-		if ok, _, err := w.commit(ctx, recs); err != nil || !ok {
+		if ok, _, err := groupCommit(s, t)(ctx, recs); err != nil || !ok {
 			return result{}, fmt.Errorf("warm-up: committed %v: %w", ok, err)
 		}
 	}
@@ -275,11 +274,11 @@ func run(ctx context.Context, o options) (result, error) {
 	l = newLedger(t0, every, n, o.rooms)
 	switch o.mode {
 	case "serial":
-		w = &serial{cl: clients[0], t: t, l: l, st: st}
+		w = serial(clients[0], t, l, st)
 	case "group":
-		w = &group{sess: sessions[0], t: t, l: l, st: st}
+		w = group(sessions[0], t, l, st)
 	case "raw":
-		w = &raw{cl: clients[0], txnID: o.topic + "-a", f: f, t: t, l: l, st: st}
+		w = raw(clients[0], o.topic+"-a", f, t, l, st)
 	case "pipelined", "raw2":
 		w = &pipelined{cls: [2]*kgo.Client{clients[0], clients[1]}, ids: [2]string{o.topic + "-a", o.topic + "-b"}, f: f, t: t, l: l, st: st}
 	case "acks":

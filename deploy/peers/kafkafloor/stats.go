@@ -7,7 +7,8 @@ import (
 
 // latFig is a latency distribution in the shape of peer-limits' JSON
 // (`latency`), so that deploy/peers/histograms.py draws it beside the
-// fan-out runs.
+// fan-out runs. The two types are written twice on purpose: each peer is
+// a module of its own, and they share no code.
 type latFig struct {
 	N    uint64    `json:"n"`
 	P50  float64   `json:"p50_ms"`

@@ -157,36 +157,60 @@ func warm(ctx context.Context, cl *kgo.Client, t target, txn bool) error {
 	return cmpOr(first, cl.EndTransaction(ctx, commit))
 }
 
-type serial struct {
-	cl *kgo.Client
-	t  target
-	l  *ledger
-	st *stages
+// oneAtATime runs one transaction at a time, each taking every record
+// that came while the previous one ran: serial, group and raw differ only
+// in how a transaction begins and ends.
+type oneAtATime struct {
+	begin  func() error
+	commit func(ctx context.Context, recs []*kgo.Record) (committed bool, flushed time.Time, err error)
+	t      target
+	l      *ledger
+	st     *stages
 }
 
-func (w *serial) run(ctx context.Context, pending <-chan int) error {
+func (w *oneAtATime) run(ctx context.Context, pending <-chan int) error {
 	for {
 		ks, ok := take(ctx, pending)
 		if !ok {
 			return nil
 		}
 		began := time.Now()
-		if err := w.cl.BeginTransaction(); err != nil {
+		if err := w.begin(); err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
-		_, perr := produceAll(ctx, w.cl, w.t, ks)
-		flushed := time.Now()
-		commit := kgo.TryCommit
-		if perr != nil {
-			commit = kgo.TryAbort
+		recs := make([]*kgo.Record, len(ks))
+		for i, k := range ks {
+			recs[i] = record(w.t.topic, k, w.t.partitions, w.t.rooms, w.t.size)
 		}
-		err := w.cl.EndTransaction(ctx, commit)
+		committed, flushed, err := w.commit(ctx, recs)
 		ended := time.Now()
-		w.l.answer(ks, ended, perr == nil && err == nil)
+		w.l.answer(ks, ended, committed && err == nil)
 		w.st.add(w.l, ks, began, flushed, flushed, ended)
 		if err != nil {
 			return fmt.Errorf("end: %w", err)
 		}
+	}
+}
+
+// serial is the plain transaction: produce, then EndTxn.
+func serial(cl *kgo.Client, t target, l *ledger, st *stages) *oneAtATime {
+	return &oneAtATime{begin: cl.BeginTransaction, commit: endCommit(cl, "", nil), t: t, l: l, st: st}
+}
+
+// endCommit produces recs in cl's open transaction, sends its offsets if
+// it carries the group's generation (f), and ends it.
+func endCommit(cl *kgo.Client, txnID string, f *fence) func(context.Context, []*kgo.Record) (bool, time.Time, error) {
+	return func(ctx context.Context, recs []*kgo.Record) (bool, time.Time, error) {
+		perr := cl.ProduceSync(ctx, recs...).FirstErr()
+		flushed := time.Now()
+		if perr == nil && f != nil {
+			perr = f.commit(ctx, cl, txnID, recs)
+		}
+		if perr != nil {
+			return false, flushed, cmpOr(cl.EndTransaction(ctx, kgo.TryAbort), perr)
+		}
+		err := cl.EndTransaction(ctx, kgo.TryCommit)
+		return err == nil, flushed, err
 	}
 }
 
@@ -304,112 +328,45 @@ func (w *acks) run(ctx context.Context, pending <-chan int) error {
 // with the group's generation, which is what fences a writer whose
 // generation is gone. End sends TxnOffsetCommit, forces a heartbeat, then
 // EndTxn.
-type group struct {
-	sess *kgo.GroupTransactSession
-	t    target
-	l    *ledger
-	st   *stages
+func group(sess *kgo.GroupTransactSession, t target, l *ledger, st *stages) *oneAtATime {
+	return &oneAtATime{begin: sess.Begin, commit: groupCommit(sess, t), t: t, l: l, st: st}
 }
 
-func (w *group) run(ctx context.Context, pending <-chan int) error {
-	for {
-		ks, ok := take(ctx, pending)
-		if !ok {
-			return nil
+// groupCommit produces recs in the session's open transaction, sets the
+// written partitions' offsets and ends it.
+func groupCommit(sess *kgo.GroupTransactSession, t target) func(context.Context, []*kgo.Record) (bool, time.Time, error) {
+	return func(ctx context.Context, recs []*kgo.Record) (bool, time.Time, error) {
+		perr := sess.Client().ProduceSync(ctx, recs...).FirstErr()
+		flushed := time.Now()
+		if perr != nil {
+			_, err := sess.End(ctx, kgo.TryAbort)
+			return false, flushed, cmpOr(err, perr)
 		}
-		began := time.Now()
-		if err := w.sess.Begin(); err != nil {
-			return fmt.Errorf("begin: %w", err)
+		offs := map[int32]kgo.EpochOffset{}
+		for _, r := range recs {
+			offs[r.Partition] = kgo.EpochOffset{Epoch: -1, Offset: r.Offset + 1}
 		}
-		recs := make([]*kgo.Record, len(ks))
-		for i, k := range ks {
-			recs[i] = record(w.t.topic, k, w.t.partitions, w.t.rooms, w.t.size)
-		}
-		committed, flushed, err := w.commit(ctx, recs)
-		ended := time.Now()
-		w.l.answer(ks, ended, committed && err == nil)
-		w.st.add(w.l, ks, began, flushed, flushed, ended)
-		if err != nil {
-			return fmt.Errorf("end: %w", err)
-		}
+		sess.Client().SetOffsets(map[string]map[int32]kgo.EpochOffset{t.topic: offs})
+		committed, err := sess.End(ctx, kgo.TryCommit)
+		return committed, flushed, err
 	}
-}
-
-// commit produces recs in the open transaction, sets the written
-// partitions' offsets and ends it.
-func (w *group) commit(ctx context.Context, recs []*kgo.Record) (bool, time.Time, error) {
-	perr := w.sess.Client().ProduceSync(ctx, recs...).FirstErr()
-	flushed := time.Now()
-	if perr != nil {
-		_, err := w.sess.End(ctx, kgo.TryAbort)
-		return false, flushed, cmpOr(err, perr)
-	}
-	offs := map[int32]kgo.EpochOffset{}
-	for _, r := range recs {
-		offs[r.Partition] = kgo.EpochOffset{Epoch: -1, Offset: r.Offset + 1}
-	}
-	w.sess.Client().SetOffsets(map[string]map[int32]kgo.EpochOffset{w.t.topic: offs})
-	committed, err := w.sess.End(ctx, kgo.TryCommit)
-	return committed, flushed, err
 }
 
 // raw is group without franz-go's session: the same offsets with the same
 // generation, sent as a raw TxnOffsetCommit by the transactional client
 // after the produce, then EndTxn, with no forced heartbeat (docs/adr/0012,
 // "Reading franz-go for step 2": one request and one round trip fewer).
-// The member is a plain group client whose only part is the generation.
-type raw struct {
-	cl    *kgo.Client
-	txnID string
-	f     *fence
-	t     target
-	l     *ledger
-	st    *stages
+func raw(cl *kgo.Client, txnID string, f *fence, t target, l *ledger, st *stages) *oneAtATime {
+	return &oneAtATime{begin: cl.BeginTransaction, commit: endCommit(cl, txnID, f), t: t, l: l, st: st}
 }
 
 // fence is what a transaction needs to carry the group's generation: the
-// member that holds it, and the group.
+// member that holds it (a plain group client, fetching paused, whose only
+// part is the generation), and the group.
 type fence struct {
 	member *kgo.Client
 	group  string
 	topic  string
-}
-
-func (w *raw) run(ctx context.Context, pending <-chan int) error {
-	for {
-		ks, ok := take(ctx, pending)
-		if !ok {
-			return nil
-		}
-		began := time.Now()
-		if err := w.cl.BeginTransaction(); err != nil {
-			return fmt.Errorf("begin: %w", err)
-		}
-		recs := make([]*kgo.Record, len(ks))
-		for i, k := range ks {
-			recs[i] = record(w.t.topic, k, w.t.partitions, w.t.rooms, w.t.size)
-		}
-		committed, flushed, err := w.commit(ctx, recs)
-		ended := time.Now()
-		w.l.answer(ks, ended, committed && err == nil)
-		w.st.add(w.l, ks, began, flushed, flushed, ended)
-		if err != nil {
-			return fmt.Errorf("end: %w", err)
-		}
-	}
-}
-
-func (w *raw) commit(ctx context.Context, recs []*kgo.Record) (bool, time.Time, error) {
-	perr := w.cl.ProduceSync(ctx, recs...).FirstErr()
-	flushed := time.Now()
-	if perr == nil {
-		perr = w.f.commit(ctx, w.cl, w.txnID, recs)
-	}
-	if perr != nil {
-		return false, flushed, cmpOr(w.cl.EndTransaction(ctx, kgo.TryAbort), perr)
-	}
-	err := w.cl.EndTransaction(ctx, kgo.TryCommit)
-	return err == nil, flushed, err
 }
 
 // commit sends the offset commit of cl's open transaction (txnID): each
