@@ -21,8 +21,10 @@
 # franz-go's session), floorraw (those offsets sent raw, no heartbeat),
 # floor2 and floorraw2 (two transactions in flight, without and with raw
 # offsets), floorack (no transaction, acks=all), floorlinger (the same with
-# a 5 ms linger), peerfloor and peerfloorraw2 (the peer's run with
-# floorgroup or floorraw2 beside it, at once: floorbeside, floorraw2beside); SBS_WARM: 90s of load on the first
+# a 5 ms linger), floorgroup2 (floorgroup with two members of the group,
+# each with its own transaction), peerfloor, peerfloorraw2 and
+# peerfloorgroup2 (the peer's run with floorgroup, floorraw2 or floorgroup2
+# beside it, at once: floorbeside, floorraw2beside, floorgroup2beside); SBS_WARM: 90s of load on the first
 # happychat system before the measured runs (0: none); SBS_BIN: the
 # happychat binary (an A/B of two builds: one run each, alternated);
 # SBS_PREFIX: the topic prefix and database
@@ -105,7 +107,7 @@ level=$(sys s "$BIN" features 2>/dev/null | sed -nE 's/.*understands up to ([0-9
 sys s "$BIN" features --set "$level" >"$OUT/features-s.log" 2>&1
 
 has() { [[ " $TARGETS " == *" $1 "* ]]; }
-if has peer || has peerfloor || has peerfloorraw2; then
+if has peer || has peerfloor || has peerfloorraw2 || has peerfloorgroup2; then
   "$PEER" -addr "$PEER_ADDR" >"$OUT/peer.log" 2>&1 & pids+=($!); peer_pid=$!
 fi
 if has dev; then
@@ -176,17 +178,19 @@ run() { # TARGET RATE TAG
   floor) floor serial "$rate" "$tag" floor; floorline floor "$rate" "$tag"; return ;;
   floorgroup) floor group "$rate" "$tag" floorgroup; floorline floorgroup "$rate" "$tag"; return ;;
   floorraw) floor raw "$rate" "$tag" floorraw; floorline floorraw "$rate" "$tag"; return ;;
+  floorgroup2) floor group "$rate" "$tag" floorgroup2 -members 2; floorline floorgroup2 "$rate" "$tag"; return ;;
   floor2) floor pipelined "$rate" "$tag" floor2; floorline floor2 "$rate" "$tag"; return ;;
   floorraw2) floor raw2 "$rate" "$tag" floorraw2; floorline floorraw2 "$rate" "$tag"; return ;;
   floorack) floor acks "$rate" "$tag" floorack; floorline floorack "$rate" "$tag"; return ;;
   floorlinger) floor acks "$rate" "$tag" floorlinger -linger 5ms; floorline floorlinger "$rate" "$tag"; return ;;
-  peerfloor | peerfloorraw2)
+  peerfloor | peerfloorraw2 | peerfloorgroup2)
     # The floor's measured window starts 2 s after its clock; the peer's
     # 0.15 s after the generator starts (its 1,000 sockets connect): start
     # the generator so that the two windows coincide.
-    local fmode=group beside=floorbeside
+    local fmode=group beside=floorbeside fargs=()
     [ "$target" = peerfloorraw2 ] && fmode=raw2 beside=floorraw2beside
-    floor "$fmode" "$rate" "$tag" "$beside" -warm 2s &
+    [ "$target" = peerfloorgroup2 ] && beside=floorgroup2beside fargs=(-members 2)
+    floor "$fmode" "$rate" "$tag" "$beside" -warm 2s "${fargs[@]}" &
     local fpid=$!
     for _ in $(seq 1 300); do grep -q '^LOAD begins' "$OUT/$tag-$beside-$rate.txt" 2>/dev/null && break; sleep 0.05; done
     sleep 1.85

@@ -20,13 +20,17 @@ func TestEveryModeAgainstKafka(t *testing.T) {
 	if brokers == "" {
 		t.Fatal("KAFKA_BROKERS is not set: eval \"$(deploy/local/env.sh)\"")
 	}
-	for _, mode := range []string{"serial", "group", "raw", "pipelined", "raw2", "acks"} {
+	for _, mode := range []string{"serial", "group", "group2", "raw", "pipelined", "raw2", "acks"} {
 		t.Run(mode, func(t *testing.T) {
+			members := 1
+			if mode == "group2" { // two members of the group, each its own transaction
+				mode, members = "group", 2
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			o := options{brokers: brokers, topic: fmt.Sprintf("kafkafloor-test-%s-%d", mode, time.Now().UnixNano()),
 				mode: mode, partitions: 3, rf: 1, rooms: 7, size: 64, rate: 200,
-				dur: 2 * time.Second, warm: 500 * time.Millisecond, drain: 10 * time.Second, brokerPID: os.Getpid()}
+				dur: 2 * time.Second, warm: 500 * time.Millisecond, drain: 10 * time.Second, brokerPID: os.Getpid(), members: members}
 			res, err := run(ctx, o)
 			if err != nil {
 				t.Fatal(err)

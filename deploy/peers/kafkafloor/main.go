@@ -47,6 +47,7 @@ type options struct {
 	jsonPath   string
 	keep       bool
 	linger     time.Duration
+	members    int
 }
 
 func main() {
@@ -65,6 +66,7 @@ func main() {
 	flag.IntVar(&o.brokerPID, "bpid", 0, "the broker's pid: its CPU over the window")
 	flag.StringVar(&o.jsonPath, "json", "", "write the run as JSON here")
 	flag.BoolVar(&o.keep, "keep", false, "keep the topic")
+	flag.IntVar(&o.members, "members", 1, "group mode: members of the owners' group in this process, each with its own transaction")
 	flag.DurationVar(&o.linger, "linger", 0, "the producer's linger (acks mode: what batching buys the broker)")
 	flag.Parse()
 
@@ -80,10 +82,10 @@ func main() {
 		fmt.Printf("RESULT target=floor mode=%s rate=%g failed=%q\n", o.mode, o.rate, err.Error())
 		os.Exit(1)
 	}
-	fmt.Printf("RESULT target=floor mode=%s linger=%s rate=%g acked=%d p50=%.3f p99=%.3f p999=%.3f max=%.1f visible_p50=%.3f visible_p99=%.3f "+
+	fmt.Printf("RESULT target=floor mode=%s members=%d linger=%s rate=%g acked=%d p50=%.3f p99=%.3f p999=%.3f max=%.1f visible_p50=%.3f visible_p99=%.3f "+
 		"lost=%d dup=%d out_of_order=%d failed=%d unanswered=%d txns=%d records_per_txn=%.2f "+
 		"queued_p50=%.3f produce_p50=%.3f wait_p50=%.3f end_p50=%.3f produce_p99=%.3f end_p99=%.3f broker_cores=%.3f broker_us_per_record=%.1f\n",
-		res.Mode, o.linger, res.Rate, res.Acked, res.Latency.P50, res.Latency.P99, res.Latency.P999, res.Latency.Max, res.Visible.P50, res.Visible.P99,
+		res.Mode, res.Members, o.linger, res.Rate, res.Acked, res.Latency.P50, res.Latency.P99, res.Latency.P999, res.Latency.Max, res.Visible.P50, res.Visible.P99,
 		res.Lost, res.Dup, res.OutOfOrder, res.Failed, res.Unanswered, res.Txns, res.PerTxn,
 		res.Queued.P50, res.Produce.P50, res.Wait.P50, res.End.P50, res.Produce.P99, res.End.P99, res.BrokerCores, res.BrokerUs)
 }
@@ -99,6 +101,7 @@ type result struct {
 	Target      string  `json:"target"`
 	Mode        string  `json:"mode"`
 	LingerMs    float64 `json:"linger_ms"`
+	Members     int     `json:"members"`
 	Rate        float64 `json:"rate"`
 	Partitions  int     `json:"partitions"`
 	WindowS     float64 `json:"window_s"`
@@ -161,6 +164,7 @@ func run(ctx context.Context, o options) (result, error) {
 	var l *ledger
 	var clients []*kgo.Client
 	var sessions []*kgo.GroupTransactSession
+	var owner map[int32]int // group: partition → member
 	defer func() {
 		for _, cl := range clients {
 			cl.Close()
@@ -182,16 +186,10 @@ func run(ctx context.Context, o options) (result, error) {
 		}
 		clients = append(clients, cl)
 	case "group":
-		assigned, opt := onAssigned()
-		sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(seeds...),
-			kgo.ClientID("kafkafloor-group"), kgo.ConsumerGroup(o.topic+"-owners"), kgo.ConsumeTopics(o.topic),
-			kgo.DisableAutoCommit(), kgo.TransactionalID(o.topic+"-g"), kgo.TransactionTimeout(15*time.Second),
-			kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0), opt)
+		// Every partition owned, and the group settled for a second: a
+		// rebalance during a transaction aborts it (the session's fence).
+		sessions, owner, err = joinMembers(ctx, seeds, o.topic, max(o.members, 1), o.partitions)
 		if err != nil {
-			return result{}, err
-		}
-		sessions = append(sessions, sess)
-		if err := join(ctx, sess.Client(), sess.PollFetches, o.topic, assigned); err != nil {
 			return result{}, err
 		}
 	case "raw", "raw2":
@@ -216,6 +214,11 @@ func run(ctx context.Context, o options) (result, error) {
 		if err := join(ctx, member, member.PollFetches, o.topic, assigned); err != nil {
 			return result{}, err
 		}
+		// A later rebalance would fence the offsets of the transaction it
+		// overlaps (ILLEGAL_GENERATION): the generation must hold first.
+		if err := steadyGeneration(ctx, member); err != nil {
+			return result{}, err
+		}
 	case "pipelined":
 		for _, s := range []string{"-a", "-b"} {
 			cl, err := producer(o.topic + s)
@@ -238,17 +241,32 @@ func run(ctx context.Context, o options) (result, error) {
 			return result{}, fmt.Errorf("warm-up: %w", err)
 		}
 	}
-	for _, s := range sessions {
-		recs := make([]*kgo.Record, t.partitions) // k = -1 on every partition, as warm does
-		for p := range recs {
-			recs[p] = record(t.topic, -1, t.partitions, t.rooms, t.size)
-			recs[p].Partition = int32(p)
+	for i, s := range sessions {
+		var recs []*kgo.Record // k = -1 on every partition it owns, as warm does
+		for p := range t.partitions {
+			if m, ok := owner[int32(p)]; ok && m != i {
+				continue
+			}
+			r := record(t.topic, -1, t.partitions, t.rooms, t.size)
+			r.Partition = int32(p)
+			recs = append(recs, r)
 		}
-		if err := s.Begin(); err != nil {
-			return result{}, fmt.Errorf("warm-up: %w", err)
-		}
-		if ok, _, err := groupCommit(s, t)(ctx, recs); err != nil || !ok {
-			return result{}, fmt.Errorf("warm-up: committed %v: %w", ok, err)
+		// A session aborts what a late rebalance overlapped (committed
+		// false, no error): the warm-up tries again.
+		for try := 0; ; try++ {
+			if err := s.Begin(); err != nil {
+				return result{}, fmt.Errorf("warm-up: %w", err)
+			}
+			ok, _, err := groupCommit(s, t)(ctx, recs)
+			if err != nil {
+				return result{}, fmt.Errorf("warm-up: %w", err)
+			}
+			if ok {
+				break
+			}
+			if try == 10 {
+				return result{}, errors.New("warm-up: every transaction aborted")
+			}
 		}
 	}
 
@@ -276,7 +294,7 @@ func run(ctx context.Context, o options) (result, error) {
 	case "serial":
 		w = serial(clients[0], t, l, st)
 	case "group":
-		w = group(sessions[0], t, l, st)
+		w = &members{sessions: sessions, owner: owner, t: t, l: l, st: st}
 	case "raw":
 		w = raw(clients[0], o.topic+"-a", f, t, l, st)
 	case "pipelined", "raw2":
@@ -336,7 +354,7 @@ func run(ctx context.Context, o options) (result, error) {
 	for time.Since(loadEnd) < o.drain && !l.allSeen(n) && ctx.Err() == nil {
 		time.Sleep(10 * time.Millisecond)
 	}
-	res := result{Target: "floor", Mode: o.mode, LingerMs: ms(o.linger), Rate: o.rate, Partitions: o.partitions,
+	res := result{Target: "floor", Mode: o.mode, LingerMs: ms(o.linger), Members: o.members, Rate: o.rate, Partitions: o.partitions,
 		WindowS: o.dur.Seconds(), DrainS: time.Since(loadEnd).Seconds()}
 	tl := l.tally(from, n)
 	res.Acked, res.Failed, res.Unanswered, res.Lost, res.Dup, res.OutOfOrder = tl.acked, tl.failed, tl.unanswered, tl.lost, tl.dup, tl.ooo
@@ -391,6 +409,23 @@ func join(ctx context.Context, cl *kgo.Client, poll func(context.Context) kgo.Fe
 		default:
 		}
 	}
+}
+
+// steadyGeneration waits until a member's generation has not moved for a
+// second.
+func steadyGeneration(ctx context.Context, cl *kgo.Client) error {
+	last, since := int32(-2), time.Now()
+	deadline := time.Now().Add(time.Minute)
+	for time.Since(since) < time.Second {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return errors.New("the group's generation did not settle")
+		}
+		if _, gen := cl.GroupMetadata(); gen != last || gen < 0 {
+			last, since = gen, time.Now()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
 }
 
 func sleepUntil(t time.Time) {

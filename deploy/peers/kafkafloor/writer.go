@@ -85,6 +85,11 @@ func record(topic string, k, partitions, rooms, size int) *kgo.Record {
 	return &kgo.Record{Topic: topic, Partition: int32(room % partitions), Key: fmt.Appendf(nil, "room-%d", room), Value: v}
 }
 
+// partitionOf is the partition record k goes to.
+func partitionOf(k int, t target) int32 {
+	return record(t.topic, k, t.partitions, t.rooms, 8).Partition
+}
+
 // produceAll produces ks and waits for every one of them to be
 // acknowledged; the records then carry their offsets.
 func produceAll(ctx context.Context, cl *kgo.Client, t target, ks []int) ([]*kgo.Record, error) {
