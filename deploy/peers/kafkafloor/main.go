@@ -4,27 +4,24 @@
 // sees it, with nothing of happychat around it. It schedules records open
 // loop (record k is due at t0 + k/rate, and every latency counts from that
 // slot), spreads them over rooms and partitions as peer-limits' members
-// do, and writes them in one of three ways (writer.go). Its last stdout
+// do, and writes them in one of the ways of writer.go. Its last stdout
 // line is `RESULT key=value …` (ms), and -json writes the run in the shape
 // deploy/peers/histograms.py reads.
 //
-//	kafkafloor -brokers 127.0.0.1:19092 -mode serial -rate 1000 -dur 20s
+//	kafkafloor -brokers 127.0.0.1:19092 -mode group -rate 1000 -dur 20s
 //
 // It creates its own topic and deletes it at the end (-keep keeps it).
 package main
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -147,194 +144,34 @@ func run(ctx context.Context, o options) (result, error) {
 		}()
 	}
 	t := target{topic: o.topic, partitions: o.partitions, rooms: o.rooms, size: o.size}
-
-	producer := func(id string) (*kgo.Client, error) {
-		opts := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-			kgo.ProducerLinger(o.linger), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ClientID("kafkafloor-" + o.mode)}
-		if id != "" {
-			opts = append(opts, kgo.TransactionalID(id), kgo.TransactionTimeout(15*time.Second))
-		}
-		return kgo.NewClient(opts...)
+	r, err := newRig(ctx, o, seeds)
+	if err != nil {
+		return result{}, err
 	}
-	every := time.Duration(float64(time.Second) / o.rate)
-	n := int(o.rate * (o.warm + o.dur).Seconds())
-	from := int(o.rate * o.warm.Seconds())
-	st := &stages{}
-	var w writer
-	var l *ledger
-	var clients []*kgo.Client
-	var sessions []*kgo.GroupTransactSession
-	var owner map[int32]int // group: partition → member
-	defer func() {
-		for _, cl := range clients {
-			cl.Close()
-		}
-		for _, s := range sessions {
-			s.Close()
-		}
-	}()
-	txn := o.mode != "acks"
-	switch o.mode {
-	case "serial", "acks":
-		id := ""
-		if txn {
-			id = o.topic + "-a"
-		}
-		cl, err := producer(id)
-		if err != nil {
-			return result{}, err
-		}
-		clients = append(clients, cl)
-	case "group":
-		// Every partition owned, and the group settled for a second: a
-		// rebalance during a transaction aborts it (the session's fence).
-		sessions, owner, err = joinMembers(ctx, seeds, o.topic, max(o.members, 1), o.partitions)
-		if err != nil {
-			return result{}, err
-		}
-	case "raw", "raw2":
-		ids := []string{"-a"}
-		if o.mode == "raw2" {
-			ids = append(ids, "-b")
-		}
-		for _, s := range ids {
-			cl, err := producer(o.topic + s)
-			if err != nil {
-				return result{}, err
-			}
-			clients = append(clients, cl)
-		}
-		assigned, opt := onAssigned()
-		member, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ClientID("kafkafloor-member"),
-			kgo.ConsumerGroup(o.topic+"-owners"), kgo.ConsumeTopics(o.topic), kgo.DisableAutoCommit(), opt)
-		if err != nil {
-			return result{}, err
-		}
-		clients = append(clients, member)
-		if err := join(ctx, member, member.PollFetches, o.topic, assigned); err != nil {
-			return result{}, err
-		}
-		// A later rebalance would fence the offsets of the transaction it
-		// overlaps (ILLEGAL_GENERATION): the generation must hold first.
-		if err := steadyGeneration(ctx, member); err != nil {
-			return result{}, err
-		}
-	case "pipelined":
-		for _, s := range []string{"-a", "-b"} {
-			cl, err := producer(o.topic + s)
-			if err != nil {
-				return result{}, err
-			}
-			clients = append(clients, cl)
-		}
-	default:
-		return result{}, fmt.Errorf("-mode %q: serial, group, raw, pipelined, raw2 or acks", o.mode)
+	defer r.close()
+	if err := r.warmUp(ctx, t); err != nil {
+		return result{}, err
 	}
-	producers := clients
-	var f *fence
-	if o.mode == "raw" || o.mode == "raw2" {
-		producers = clients[:len(clients)-1] // the member does not produce
-		f = &fence{member: clients[len(clients)-1], group: o.topic + "-owners", topic: o.topic}
-	}
-	for _, cl := range producers {
-		if err := warm(ctx, cl, t, txn); err != nil {
-			return result{}, fmt.Errorf("warm-up: %w", err)
-		}
-	}
-	for i, s := range sessions {
-		var recs []*kgo.Record // k = -1 on every partition it owns, as warm does
-		for p := range t.partitions {
-			if m, ok := owner[int32(p)]; ok && m != i {
-				continue
-			}
-			r := record(t.topic, -1, t.partitions, t.rooms, t.size)
-			r.Partition = int32(p)
-			recs = append(recs, r)
-		}
-		// A session aborts what a late rebalance overlapped (committed
-		// false, no error): the warm-up tries again.
-		for try := 0; ; try++ {
-			if err := s.Begin(); err != nil {
-				return result{}, fmt.Errorf("warm-up: %w", err)
-			}
-			ok, _, err := groupCommit(s, t)(ctx, recs)
-			if err != nil {
-				return result{}, fmt.Errorf("warm-up: %w", err)
-			}
-			if ok {
-				break
-			}
-			if try == 10 {
-				return result{}, errors.New("warm-up: every transaction aborted")
-			}
-		}
-	}
-
-	iso := kgo.ReadCommitted()
-	if !txn {
-		iso = kgo.ReadUncommitted()
-	}
-	// The reader long-polls as happychat's realtime tail does (a fetch is
-	// answered as soon as a byte is there, else after 500 ms).
-	reader, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(o.topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(iso),
-		kgo.FetchMaxWait(500*time.Millisecond), kgo.ClientID("kafkafloor-reader"))
+	reader, err := newReader(ctx, seeds, o.topic, r.txn)
 	if err != nil {
 		return result{}, err
 	}
 	defer reader.Close()
-	// The reader is running before the clock starts.
-	if err := reader.Ping(ctx); err != nil {
-		return result{}, err
-	}
 
-	t0 := time.Now().Add(500 * time.Millisecond)
-	l = newLedger(t0, every, n, o.rooms)
-	switch o.mode {
-	case "serial":
-		w = serial(clients[0], t, l, st)
-	case "group":
-		w = &members{sessions: sessions, owner: owner, t: t, l: l, st: st}
-	case "raw":
-		w = raw(clients[0], o.topic+"-a", f, t, l, st)
-	case "pipelined", "raw2":
-		w = &pipelined{cls: [2]*kgo.Client{clients[0], clients[1]}, ids: [2]string{o.topic + "-a", o.topic + "-b"}, f: f, t: t, l: l, st: st}
-	case "acks":
-		w = &acks{cl: clients[0], t: t, l: l}
-	}
-
-	rctx, stopReader := context.WithCancel(ctx)
-	readerDone := make(chan struct{})
-	go func() {
-		defer close(readerDone)
-		for {
-			fs := reader.PollFetches(rctx)
-			if rctx.Err() != nil {
-				return
-			}
-			at := time.Now()
-			fs.EachRecord(func(r *kgo.Record) {
-				if len(r.Value) >= 8 {
-					l.see(int(int64(binary.BigEndian.Uint64(r.Value))), at)
-				}
-			})
-		}
-	}()
-	defer func() { stopReader(); <-readerDone }()
-
-	// The broker's CPU over the window, read at its two ends.
-	cpu := make(chan [2]float64, 1)
+	// The clock starts once everything is connected.
+	every := time.Duration(float64(time.Second) / o.rate)
+	n := int(o.rate * (o.warm + o.dur).Seconds())
+	from := int(o.rate * o.warm.Seconds())
+	l := newLedger(time.Now().Add(500*time.Millisecond), every, n, o.rooms)
+	st := &stages{}
+	w := r.writer(o, t, l, st)
+	defer read(ctx, reader, l)()
+	var cpu <-chan float64
 	if o.brokerPID > 0 {
-		go func() {
-			sleepUntil(l.due(from))
-			a := ticks(o.brokerPID)
-			sleepUntil(l.due(n))
-			cpu <- [2]float64{a, ticks(o.brokerPID)}
-		}()
+		cpu = cpuBetween(o.brokerPID, l.due(from), l.due(n))
 	}
-
 	// A script that runs another load beside this one starts it on this line.
-	fmt.Fprintf(os.Stderr, "LOAD begins %s, measured from %s for %s\n", t0.UTC().Format(time.RFC3339Nano), l.due(from).UTC().Format(time.RFC3339Nano), o.dur)
+	fmt.Fprintf(os.Stderr, "LOAD begins %s, measured from %s for %s\n", l.t0.UTC().Format(time.RFC3339Nano), l.due(from).UTC().Format(time.RFC3339Nano), o.dur)
 	pending := make(chan int, n)
 	go func() {
 		defer close(pending)
@@ -370,89 +207,13 @@ func run(ctx context.Context, o options) (result, error) {
 	}
 	res.Queued, res.Produce, res.Wait, res.End = figure(st.queued), figure(st.produce), figure(st.wait), figure(st.end)
 	st.mu.Unlock()
-	if o.brokerPID > 0 {
+	if cpu != nil {
 		select {
-		case c := <-cpu:
-			secs := (c[1] - c[0]) / clockTicks
+		case secs := <-cpu:
 			res.BrokerCores = secs / o.dur.Seconds()
 			res.BrokerUs = 1e6 * secs / float64(max(res.Acked, 1))
 		case <-time.After(time.Until(l.due(n)) + time.Second): // the window's end was not reached
 		}
 	}
 	return res, nil
-}
-
-// onAssigned is an option that closes the channel at a member's first
-// assignment.
-func onAssigned() (<-chan struct{}, kgo.Opt) {
-	assigned := make(chan struct{})
-	var once sync.Once
-	return assigned, kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) {
-		once.Do(func() { close(assigned) })
-	})
-}
-
-// join waits until a group member holds its partitions: the join runs in
-// the background of its polls, and its first offsets may go to a
-// transaction only then. Fetching is paused, as the owners' is.
-func join(ctx context.Context, cl *kgo.Client, poll func(context.Context) kgo.Fetches, topic string, assigned <-chan struct{}) error {
-	cl.PauseFetchTopics(topic)
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-		poll(pctx)
-		cancel()
-		select {
-		case <-assigned:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		default:
-		}
-	}
-}
-
-// steadyGeneration waits until a member's generation has not moved for a
-// second.
-func steadyGeneration(ctx context.Context, cl *kgo.Client) error {
-	last, since := int32(-2), time.Now()
-	deadline := time.Now().Add(time.Minute)
-	for time.Since(since) < time.Second {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return errors.New("the group's generation did not settle")
-		}
-		if _, gen := cl.GroupMetadata(); gen != last || gen < 0 {
-			last, since = gen, time.Now()
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return nil
-}
-
-func sleepUntil(t time.Time) {
-	if d := time.Until(t); d > 0 {
-		time.Sleep(d)
-	}
-}
-
-// clockTicks is USER_HZ, 100 on Linux everywhere this runs.
-const clockTicks = 100
-
-// ticks is the CPU (user + system) a process has used, in clock ticks.
-func ticks(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// the command name may hold spaces: the fields start after its ")"
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 {
-		s = s[i+1:]
-	}
-	f := strings.Fields(s)
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseFloat(f[11], 64)
-	sy, _ := strconv.ParseFloat(f[12], 64)
-	return u + sy
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -149,4 +150,48 @@ func sameOwners(a, b map[int32]int) bool {
 		}
 	}
 	return true
+}
+
+// joinMember is a plain member of the owners' group on topic, fetching
+// paused, whose only part is the generation raw offsets carry. It returns
+// once the member holds its partitions and its generation has held for a
+// second: a later rebalance would fence the offsets of the transaction it
+// overlaps (ILLEGAL_GENERATION).
+func joinMember(ctx context.Context, seeds []string, topic string) (*kgo.Client, error) {
+	assigned := make(chan struct{})
+	var once sync.Once
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ClientID("kafkafloor-member"),
+		kgo.ConsumerGroup(topic+"-owners"), kgo.ConsumeTopics(topic), kgo.DisableAutoCommit(),
+		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { once.Do(func() { close(assigned) }) }))
+	if err != nil {
+		return nil, err
+	}
+	cl.PauseFetchTopics(topic)
+	// The join runs in the background of the polls.
+	for joined := false; !joined; {
+		pctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		cl.PollFetches(pctx)
+		cancel()
+		select {
+		case <-assigned:
+			joined = true
+		case <-ctx.Done():
+			cl.Close()
+			return nil, ctx.Err()
+		default:
+		}
+	}
+	last, since := int32(-2), time.Now()
+	deadline := time.Now().Add(time.Minute)
+	for time.Since(since) < time.Second {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			cl.Close()
+			return nil, errors.New("the group's generation did not settle")
+		}
+		if _, gen := cl.GroupMetadata(); gen != last || gen < 0 {
+			last, since = gen, time.Now()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return cl, nil
 }

@@ -90,29 +90,6 @@ func partitionOf(k int, t target) int32 {
 	return record(t.topic, k, t.partitions, t.rooms, 8).Partition
 }
 
-// produceAll produces ks and waits for every one of them to be
-// acknowledged; the records then carry their offsets.
-func produceAll(ctx context.Context, cl *kgo.Client, t target, ks []int) ([]*kgo.Record, error) {
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	recs := make([]*kgo.Record, len(ks))
-	for i, k := range ks {
-		wg.Add(1)
-		recs[i] = record(t.topic, k, t.partitions, t.rooms, t.size)
-		cl.Produce(ctx, recs[i], func(_ *kgo.Record, err error) {
-			if err != nil {
-				mu.Lock()
-				first = cmpOr(first, err)
-				mu.Unlock()
-			}
-			wg.Done()
-		})
-	}
-	wg.Wait()
-	return recs, first
-}
-
 func cmpOr(a, b error) error {
 	if a != nil {
 		return a
@@ -137,29 +114,27 @@ func warm(ctx context.Context, cl *kgo.Client, t target, txn bool) error {
 			return err
 		}
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	for p := range t.partitions {
-		r := record(t.topic, -1, t.partitions, t.rooms, t.size)
-		r.Partition = int32(p)
-		wg.Add(1)
-		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
-			mu.Lock()
-			first = cmpOr(first, err)
-			mu.Unlock()
-			wg.Done()
-		})
+	recs := make([]*kgo.Record, t.partitions)
+	for p := range recs {
+		recs[p] = warmRecord(t, p)
 	}
-	wg.Wait()
+	err := cl.ProduceSync(ctx, recs...).FirstErr()
 	if !txn {
-		return first
+		return err
 	}
 	commit := kgo.TryCommit
-	if first != nil {
+	if err != nil {
 		commit = kgo.TryAbort
 	}
-	return cmpOr(first, cl.EndTransaction(ctx, commit))
+	return cmpOr(err, cl.EndTransaction(ctx, commit))
+}
+
+// warmRecord is a warm-up's record on partition p: k = -1, which the
+// ledger ignores.
+func warmRecord(t target, p int) *kgo.Record {
+	r := record(t.topic, -1, t.partitions, t.rooms, t.size)
+	r.Partition = int32(p)
+	return r
 }
 
 // oneAtATime runs one transaction at a time, each taking every record
@@ -263,7 +238,11 @@ func (w *pipelined) run(ctx context.Context, pending <-chan int) error {
 		if err := cl.BeginTransaction(); err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
-		recs, perr := produceAll(ctx, cl, w.t, ks)
+		recs := make([]*kgo.Record, len(ks))
+		for i, k := range ks {
+			recs[i] = record(w.t.topic, k, w.t.partitions, w.t.rooms, w.t.size)
+		}
+		perr := cl.ProduceSync(ctx, recs...).FirstErr()
 		if perr == nil && w.f != nil {
 			// sent before N has ended: N+1's offsets stay pending until
 			// it commits, after N's
