@@ -16,8 +16,9 @@ import (
 // partitions. So m transactions are in flight at once, each fenced by the
 // same generation through franz-go's own GroupTransactSession: the
 // pipelining of docs/adr/0012 without stepping outside the client's
-// protocol, at the price of m transactional ids per process and fuller
-// transactions nowhere.
+// protocol, at the price of m transactional ids per process and m times
+// the transactions, each emptier (measured slower: docs/benchmarks.md,
+// "The floor").
 type members struct {
 	sessions []*kgo.GroupTransactSession
 	owner    map[int32]int // partition → member, stable before the load began
