@@ -85,6 +85,15 @@ func record(topic string, k, partitions, rooms, size int) *kgo.Record {
 	return &kgo.Record{Topic: topic, Partition: int32(room % partitions), Key: fmt.Appendf(nil, "room-%d", room), Value: v}
 }
 
+// records are the records of ks.
+func records(t target, ks []int) []*kgo.Record {
+	recs := make([]*kgo.Record, len(ks))
+	for i, k := range ks {
+		recs[i] = record(t.topic, k, t.partitions, t.rooms, t.size)
+	}
+	return recs
+}
+
 // partitionOf is the partition record k goes to.
 func partitionOf(k int, t target) int32 {
 	return record(t.topic, k, t.partitions, t.rooms, 8).Partition
@@ -158,10 +167,7 @@ func (w *oneAtATime) run(ctx context.Context, pending <-chan int) error {
 		if err := w.begin(); err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
-		recs := make([]*kgo.Record, len(ks))
-		for i, k := range ks {
-			recs[i] = record(w.t.topic, k, w.t.partitions, w.t.rooms, w.t.size)
-		}
+		recs := records(w.t, ks)
 		committed, flushed, err := w.commit(ctx, recs)
 		ended := time.Now()
 		w.l.answer(ks, ended, committed && err == nil)
@@ -238,10 +244,7 @@ func (w *pipelined) run(ctx context.Context, pending <-chan int) error {
 		if err := cl.BeginTransaction(); err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
-		recs := make([]*kgo.Record, len(ks))
-		for i, k := range ks {
-			recs[i] = record(w.t.topic, k, w.t.partitions, w.t.rooms, w.t.size)
-		}
+		recs := records(w.t, ks)
 		perr := cl.ProduceSync(ctx, recs...).FirstErr()
 		if perr == nil && w.f != nil {
 			// sent before N has ended: N+1's offsets stay pending until
