@@ -7,8 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -103,26 +101,6 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// freeAddr picks a free port for a process of the system, below the
-// kernel's ephemeral range (32768–60999 by default): a process keeps its
-// address across its restarts, and while it is down any outbound
-// connection of any process may take an ephemeral port as its source port
-// (seen: a realtime instance restarted by rolling-upgrade refused with
-// "address already in use", again and again). 21000–27999 is clear of the
-// ports deploy/local uses (15432, 18xxx, 19xxx, 29xxx).
-func freeAddr() (string, error) {
-	const base, span = 21000, 7000
-	var err error
-	for range 200 {
-		var ln net.Listener
-		if ln, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+mrand.IntN(span))); err == nil {
-			addr := ln.Addr().String()
-			return addr, ln.Close()
-		}
-	}
-	return "", fmt.Errorf("no free port in %d..%d: %w", base, base+span-1, err)
 }
 
 // withDatabase returns pgURL pointing at database db.
